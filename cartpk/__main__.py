@@ -1,0 +1,7 @@
+"""``python -m cartpk``."""
+
+import sys
+
+from cartpk.cli import main
+
+sys.exit(main())

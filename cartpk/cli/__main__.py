@@ -1,0 +1,7 @@
+"""``python -m cartpk.cli``."""
+
+import sys
+
+from cartpk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,707 @@
+"""Read and validate a NONMEM/Monolix-style long table into a :class:`Dataset`.
+
+The whole table is checked first; every problem becomes a :class:`~cartpk.errors.Violation`
+and :func:`read_dataset` raises them all at once in one :class:`~cartpk.errors.DatasetError`.
+Rows that are valid but not used (pre-dose observations, ``MDV=1``, ``EVID=2``) go to
+:attr:`Dataset.exclusions` with a reason; changes made to the input (``<50`` read as
+left-censored, a re-sorted subject) go to :attr:`Dataset.conversions`.
+
+Row numbers are data records counted from 1 in the order of the input (the header is not
+counted: row N of a CSV file is on line N + 1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cartpk.data._dataset import CANONICAL, Dataset
+from cartpk.data._endpoints import Endpoint, endpoint_for
+from cartpk.errors import DatasetError, Violation
+
+__all__ = ["check_dataset", "read_dataset"]
+
+_MISSING = {"", ".", "NA", "NAN", "NULL", "NONE"}
+_BLQ_WORDS = {"BLQ", "BQL", "BLOQ", "<LLOQ", "<LOQ", "LLOQ", "BLD", "<LOD", "ND"}
+_LT = re.compile(r"^\s*<\s*=?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
+_ALIASES = {"LIMIT": "LLOQ", "YTYPE": "DVID", "CMT_NAME": "DVID", "OCCASION": "OCC"}
+_REQUIRED = ("ID", "TIME", "DV")
+
+
+def _is_missing(s: pd.Series) -> pd.Series:
+    return s.str.strip().str.upper().isin(_MISSING)
+
+
+def _to_num(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numeric values and a mask of entries that are present but not numbers."""
+    missing = _is_missing(s)
+    num = pd.to_numeric(s.where(~missing).str.strip(), errors="coerce")
+    bad = num.isna() & ~missing
+    return num.astype(float), bad
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return f"{v:.1f}"
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+class _Collector:
+    """Collects violations grouped by (code, subject)."""
+
+    def __init__(self) -> None:
+        self.items: list[Violation] = []
+
+    def add_rows(
+        self,
+        code: str,
+        message: str,
+        frame: pd.DataFrame,
+        mask: pd.Series,
+        *,
+        column: str | None,
+        show: Iterable[str] | None = None,
+        expected: str = "",
+        fix: str = "",
+    ) -> None:
+        """One violation per subject for the rows selected by ``mask``."""
+        if not bool(mask.any()):
+            return
+        sub = frame.loc[mask]
+        cols = list(show) if show is not None else ([column] if column else [])
+        for sid, grp in sub.groupby("ID", sort=False):
+            vals = []
+            for _, r in grp.head(5).iterrows():
+                vals.append(", ".join(f"{c}={_fmt(r[c])}" for c in cols if c in grp.columns))
+            value = "; ".join(v for v in vals if v)
+            if len(grp) > 5:
+                value += f"; ... ({len(grp)} rows)"
+            self.items.append(
+                Violation(
+                    code=code,
+                    message=message,
+                    id=None if sid == "" else sid,
+                    rows=tuple(int(x) for x in grp["ROW"]),
+                    column=column,
+                    value=value or None,
+                    expected=expected,
+                    fix=fix,
+                )
+            )
+
+    def add(self, v: Violation) -> None:
+        self.items.append(v)
+
+
+def _cell_text(v: Any) -> str:
+    """A DataFrame cell as the text a CSV file would hold."""
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
+        return ""
+    if isinstance(v, float | np.floating):
+        return repr(float(v))
+    return str(v)
+
+
+def _load(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    if isinstance(source, pd.DataFrame):
+        raw = source.copy()
+        raw = raw.astype(object).map(_cell_text)
+        return raw.reset_index(drop=True), "table"
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    try:
+        raw = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise DatasetError(
+            f"{path.name} could not be read as a CSV table",
+            [
+                Violation(
+                    "unreadable",
+                    "the file is not a comma-separated table",
+                    value=str(err).splitlines()[0] if str(err) else None,
+                    expected="a CSV file with a header line (ID,TIME,DV,...)",
+                    fix="export the table as CSV with one header line and one record per line",
+                )
+            ],
+        ) from None
+    return raw, path.name
+
+
+def check_dataset(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    endpoints: Mapping[str, Endpoint] | None = None,
+    baseline: Iterable[str] | None = None,
+    time_varying: Iterable[str] | None = None,
+    default_dvid: str = "QPCR",
+) -> tuple[Dataset | None, list[Violation]]:
+    """Validate a long table and return the dataset (if valid) and every violation.
+
+    Parameters are those of :func:`read_dataset`. Never raises for problems in the table
+    (only for an unreadable file); the caller decides what to do with the violations.
+
+    Returns
+    -------
+    dataset : Dataset or None
+        ``None`` when there is at least one violation.
+    violations : list of Violation
+        Every problem found, in column order.
+    """
+    raw, name = _load(source)
+    col = _Collector()
+    raw.columns = [str(c).strip() for c in raw.columns]
+    rename: dict[str, str] = {}
+    upper = {c.upper(): c for c in raw.columns}
+    for up, orig in upper.items():
+        target = _ALIASES.get(up, up)
+        if target in CANONICAL and target not in rename.values():
+            if target != up and target in upper:
+                continue  # e.g. both LLOQ and LIMIT: LLOQ wins, LIMIT stays a covariate
+            rename[orig] = target
+    raw = raw.rename(columns=rename)
+    missing = [c for c in _REQUIRED if c not in raw.columns]
+    if missing:
+        col.add(
+            Violation(
+                "missing_column",
+                "required column" + ("s " if len(missing) > 1 else " ")
+                + ", ".join(f"`{c}`" for c in missing) + " not found",
+                value="columns found: " + ", ".join(map(str, raw.columns)),
+                expected="at least the columns ID, TIME, DV (NONMEM names, any case)",
+                fix="rename the columns to ID, TIME and DV (TIME in days since infusion)",
+            )
+        )
+        return None, col.items
+    dup_cols = raw.columns[raw.columns.duplicated()].tolist()
+    if dup_cols:
+        col.add(
+            Violation(
+                "duplicate_column",
+                "column names appear more than once: " + ", ".join(f"`{c}`" for c in dup_cols),
+                expected="unique column names",
+                fix="rename or remove the repeated columns",
+            )
+        )
+        return None, col.items
+    n = len(raw)
+    if n == 0:
+        col.add(
+            Violation(
+                "empty_table",
+                "the table has a header but no records",
+                expected="one record per observation or dose",
+                fix="export the data rows too",
+            )
+        )
+        return None, col.items
+    df = pd.DataFrame({"ROW": np.arange(1, n + 1)})
+    df["ID"] = raw["ID"].astype(str).str.strip()
+    # -- ID
+    bad_id = _is_missing(raw["ID"])
+    col.add_rows(
+        "id_missing",
+        "`ID` is empty",
+        df.assign(ID=""),
+        bad_id,
+        column="ID",
+        expected="a subject identifier on every row",
+        fix="fill in the subject ID",
+    )
+    # -- TIME
+    time, bad = _to_num(raw["TIME"])
+    df["TIME"] = time
+    show = df.assign(TIME=raw["TIME"])
+    col.add_rows(
+        "time_not_numeric",
+        "`TIME` is not a number",
+        show,
+        bad,
+        column="TIME",
+        expected="days since infusion as a number",
+        fix="write TIME as a decimal number of days (e.g. 7 or 0.5), not a date or text",
+    )
+    col.add_rows(
+        "time_missing",
+        "`TIME` is missing",
+        show,
+        time.isna() & ~bad,
+        column="TIME",
+        expected="days since infusion on every row",
+        fix="fill in TIME (days since infusion) or remove the record",
+    )
+    col.add_rows(
+        "time_negative",
+        "`TIME` is negative",
+        df,
+        time < 0,
+        column="TIME",
+        expected="TIME >= 0 (days since infusion)",
+        fix="shift TIME so that the infusion is at 0; drop screening samples or keep them "
+        "in a separate file",
+    )
+    # -- EVID / MDV / AMT
+    if "EVID" in raw.columns:
+        evid, bad = _to_num(raw["EVID"])
+        col.add_rows(
+            "evid_invalid",
+            "`EVID` is not one of 0 (observation), 1 (dose), 2 (other)",
+            df.assign(EVID=raw["EVID"]),
+            bad | (evid.notna() & ~evid.isin([0, 1, 2])),
+            column="EVID",
+            expected="EVID in {0, 1, 2}; reset events (3, 4) are not supported",
+            fix="use 0 for observations and 1 for the infusion",
+        )
+        evid = evid.fillna(0)
+    else:
+        evid = pd.Series(0.0, index=raw.index)
+    df["EVID"] = evid.astype(int, errors="ignore") if evid.notna().all() else evid
+    if "AMT" in raw.columns:
+        amt, bad = _to_num(raw["AMT"])
+        col.add_rows(
+            "amt_not_numeric",
+            "`AMT` is not a number",
+            df.assign(AMT=raw["AMT"]),
+            bad,
+            column="AMT",
+            expected="the infused amount as a number (e.g. 1e8 CAR+ cells)",
+            fix="write AMT as a number without units or thousands separators",
+        )
+    else:
+        amt, bad = pd.Series(np.nan, index=raw.index), pd.Series(False, index=raw.index)
+    df["AMT"] = amt
+    col.add_rows(
+        "dose_without_amt",
+        "dose record (`EVID`=1) without a positive `AMT`",
+        df.assign(AMT=raw["AMT"] if "AMT" in raw.columns else ""),
+        (evid == 1) & ~bad & ~(amt > 0),
+        column="AMT",
+        expected="AMT > 0 on every EVID=1 row",
+        fix="fill in AMT, the infused amount (e.g. CAR+ cells), on the dose row",
+    )
+    if "MDV" in raw.columns:
+        mdv, bad = _to_num(raw["MDV"])
+        col.add_rows(
+            "mdv_invalid",
+            "`MDV` is not 0 or 1",
+            df.assign(MDV=raw["MDV"]),
+            bad | (mdv.notna() & ~mdv.isin([0, 1])),
+            column="MDV",
+            expected="MDV in {0, 1}",
+            fix="set MDV=1 for records without a usable DV, 0 otherwise",
+        )
+        mdv = mdv.where(mdv.notna(), (evid != 0).astype(float))
+    else:
+        mdv = (evid != 0).astype(float)
+    df["MDV"] = mdv
+    # -- DVID
+    if "DVID" in raw.columns:
+        dvid = raw["DVID"].astype(str).str.strip()
+        dvid = dvid.where(~_is_missing(dvid), default_dvid)
+    else:
+        dvid = pd.Series(default_dvid, index=raw.index)
+    df["DVID"] = dvid
+    is_obs = (evid == 0) & (mdv == 0)
+    if endpoints is not None:
+        unknown = is_obs & ~dvid.isin(list(endpoints))
+        col.add_rows(
+            "dvid_unknown",
+            "`DVID` is not one of the declared endpoints",
+            df,
+            unknown,
+            column="DVID",
+            expected="one of " + ", ".join(sorted(endpoints)),
+            fix="correct the DVID or add the endpoint to the DVID map",
+        )
+    eps = {d: endpoint_for(d, dict(endpoints) if endpoints else None) for d in dvid.unique()}
+    scale = dvid.map({d: e.scale for d, e in eps.items()})
+    # -- CENS
+    if "CENS" in raw.columns:
+        cens, bad = _to_num(raw["CENS"])
+        col.add_rows(
+            "cens_invalid",
+            "`CENS` is not -1, 0 or 1",
+            df.assign(CENS=raw["CENS"]),
+            bad | (cens.notna() & ~cens.isin([-1, 0, 1])),
+            column="CENS",
+            expected="CENS in {-1 (right-censored), 0 (none), 1 (left-censored, BLQ)}",
+            fix="use CENS=1 for BLQ records with DV holding the LLOQ, 0 otherwise",
+        )
+        cens = cens.where(cens.isin([-1, 0, 1]), 0).fillna(0)
+    else:
+        cens = pd.Series(0.0, index=raw.index)
+    # -- LLOQ
+    if "LLOQ" in raw.columns:
+        lloq, bad = _to_num(raw["LLOQ"])
+        col.add_rows(
+            "lloq_invalid",
+            "`LLOQ` is not a positive number",
+            df.assign(LLOQ=raw["LLOQ"]),
+            bad | (lloq <= 0),
+            column="LLOQ",
+            expected="the assay's lower limit of quantification, > 0, or blank",
+            fix="write the LLOQ as a number in the unit of DV",
+        )
+        lloq = lloq.where(lloq > 0)
+    else:
+        lloq = pd.Series(np.nan, index=raw.index)
+    # -- DV, with the raw BLQ text form
+    conversions: list[dict[str, Any]] = []
+    dv_raw = raw["DV"].astype(str).str.strip()
+    dv, bad = _to_num(dv_raw)
+    lt = dv_raw.str.extract(_LT)[0]
+    lt_num = pd.to_numeric(lt, errors="coerce")
+    word = dv_raw.str.upper().str.replace(" ", "", regex=False).isin(_BLQ_WORDS)
+    text_blq = is_obs & (lt_num.notna() | word)
+    no_limit = text_blq & lt_num.isna() & lloq.isna()
+    col.add_rows(
+        "blq_without_lloq",
+        "`DV` says below the limit but no limit is given",
+        df.assign(DV=dv_raw),
+        no_limit,
+        column="DV",
+        expected="'<50' (limit in the text) or an LLOQ column value on the row",
+        fix="write the limit in DV as '<LLOQ value' or fill the LLOQ column",
+    )
+    conv = text_blq & ~no_limit
+    if bool(conv.any()):
+        limit = lt_num.where(lt_num.notna(), lloq)
+        for i in np.flatnonzero(conv.to_numpy()):
+            conversions.append(
+                {
+                    "ROW": int(df["ROW"].iat[i]),
+                    "ID": df["ID"].iat[i],
+                    "code": "blq_text",
+                    "message": f"DV={dv_raw.iat[i]!r} read as left-censored: CENS=1, "
+                    f"DV={limit.iat[i]:g}",
+                }
+            )
+        dv = dv.where(~conv, limit)
+        cens = cens.where(~conv, 1.0)
+        lloq = lloq.where(~(conv & lloq.isna()), limit)
+        bad = bad & ~conv
+    col.add_rows(
+        "dv_not_numeric",
+        "`DV` is not a number",
+        df.assign(DV=dv_raw),
+        bad & is_obs & ~no_limit,
+        column="DV",
+        expected="a number, or '<LLOQ'/'BLQ' for a value below the limit",
+        fix="remove units and thousands separators ('1,250' -> 1250); "
+        "'<50' or 'BLQ' would be read as censored",
+    )
+    dv_missing = is_obs & dv.isna() & ~bad & ~no_limit
+    col.add_rows(
+        "dv_missing",
+        "observation record without `DV`",
+        df.assign(DV=dv_raw),
+        dv_missing,
+        column="DV",
+        expected="a DV on every observation record (EVID=0, MDV=0)",
+        fix="fill in DV, or set MDV=1 if the sample was not taken or not analysed",
+    )
+    df["DV"] = dv
+    df["CENS"] = cens.astype(int)
+    df["LLOQ"] = lloq
+    ok_dv = is_obs & dv.notna()
+    cens_num = (df["CENS"] == 1) & ok_dv & lloq.notna()
+    col.add_rows(
+        "cens_above_lloq",
+        "`CENS` is 1 but `DV` is above `LLOQ`",
+        df,
+        cens_num & (dv > lloq * (1 + 1e-9)),
+        column="CENS",
+        show=("DV", "LLOQ"),
+        expected="a left-censored record holds the limit in DV (DV <= LLOQ)",
+        fix="set CENS=0 if the value was measured, or DV=LLOQ if the sample was below the limit",
+    )
+    # a measured value reported below the LLOQ is censored at the LLOQ (recorded)
+    below = ok_dv & (df["CENS"] == 0) & lloq.notna() & (dv < lloq) & (scale != "grade")
+    for i in np.flatnonzero(below.to_numpy()):
+        conversions.append(
+            {
+                "ROW": int(df["ROW"].iat[i]),
+                "ID": df["ID"].iat[i],
+                "code": "below_lloq",
+                "message": f"DV={dv.iat[i]:g} is below LLOQ={lloq.iat[i]:g}: read as "
+                f"left-censored (CENS=1, DV={lloq.iat[i]:g})",
+            }
+        )
+    df.loc[below, "DV"] = df.loc[below, "LLOQ"]
+    df.loc[below, "CENS"] = 1
+    col.add_rows(
+        "dv_nonpositive_log",
+        "`DV` <= 0 on a log-scale endpoint without censoring",
+        df,
+        ok_dv & (df["CENS"] == 0) & (scale == "log") & (df["DV"] <= 0),
+        column="DV",
+        show=("DVID", "DV"),
+        expected="DV > 0 for concentrations (log-normal residual error)",
+        fix="mark values below the limit as CENS=1 with DV=LLOQ (or write '<LLOQ'); "
+        "declare the endpoint as linear if zero is a real value",
+    )
+    grade = scale == "grade"
+    col.add_rows(
+        "grade_invalid",
+        "a graded event's `DV` is not an integer grade 0-5",
+        df,
+        ok_dv & grade & ~(df["DV"].isin([0, 1, 2, 3, 4, 5])),
+        column="DV",
+        show=("DVID", "DV"),
+        expected="CTCAE v4.0 / CRS grade as an integer 0-5",
+        fix="write the grade as 0, 1, 2, 3, 4 or 5",
+    )
+    # -- OCC
+    if "OCC" in raw.columns:
+        occ, bad = _to_num(raw["OCC"])
+        col.add_rows(
+            "occ_invalid",
+            "`OCC` is not a whole number",
+            df.assign(OCC=raw["OCC"]),
+            bad | (occ.notna() & (occ % 1 != 0)),
+            column="OCC",
+            expected="occasion as 1, 2, ...",
+            fix="number occasions with integers",
+        )
+        df["OCC"] = occ.fillna(1)
+    else:
+        df["OCC"] = 1.0
+    # -- duplicated observations
+    valid_time = df["TIME"].notna()
+    keyed = is_obs & valid_time & ~grade
+    dup = pd.Series(False, index=df.index)
+    dup[keyed] = df.loc[keyed].duplicated(["ID", "TIME", "DVID"], keep=False)
+    if bool(dup.any()):
+        sub = df.loc[dup]
+        for (sid, t, d), grp in sub.groupby(["ID", "TIME", "DVID"], sort=False):
+            col.add(
+                Violation(
+                    "duplicate_observation",
+                    "more than one observation at the same `ID`, `TIME` and `DVID`",
+                    id=sid,
+                    rows=tuple(int(r) for r in grp["ROW"]),
+                    column="TIME",
+                    value=f"TIME={t:g}, DVID={d!r}, DV=" + ", ".join(f"{v:g}" for v in grp["DV"]),
+                    expected="one record per subject, time and endpoint",
+                    fix="average replicate measurements, or set MDV=1 on the ones not to use",
+                )
+            )
+    # -- subjects without observations
+    has_obs = df.loc[is_obs, "ID"].unique()
+    for sid, grp in df.loc[~df["ID"].isin(has_obs) & (df["ID"] != "")].groupby("ID", sort=False):
+        col.add(
+            Violation(
+                "subject_without_observations",
+                "subject has no observation record (EVID=0, MDV=0)",
+                id=sid,
+                rows=tuple(int(r) for r in grp["ROW"]),
+                expected="at least one observation per subject",
+                fix="remove the subject or add its observations",
+            )
+        )
+    # -- covariates
+    known = set(CANONICAL) | {"ROW", "CMT", "RATE", "DUR", "II", "ADDL", "SS", "BLQ"}
+    extra = [c for c in raw.columns if c not in known]
+    tv = list(time_varying or [])
+    base = list(baseline) if baseline is not None else [c for c in extra if c not in tv]
+    for name_list, label in ((tv, "time_varying"), (base, "baseline")):
+        absent = [c for c in name_list if c not in raw.columns]
+        if absent:
+            col.add(
+                Violation(
+                    "covariate_column_missing",
+                    f"{label} covariate column(s) not in the table: "
+                    + ", ".join(f"`{c}`" for c in absent),
+                    value="columns found: " + ", ".join(map(str, raw.columns)),
+                    expected=f"every name given in `{label}` to be a column",
+                    fix="correct the covariate names",
+                )
+            )
+    covs = [c for c in [*base, *tv] if c in raw.columns]
+    for c in covs:
+        s = raw[c].astype(str).str.strip()
+        miss = _is_missing(s)
+        col.add_rows(
+            "covariate_missing",
+            f"covariate `{c}` has no value",
+            df.assign(**{c: s}),
+            miss,
+            column=c,
+            expected=f"a value of {c} on every row of the subject",
+            fix=f"fill in {c} (carry the subject's value forward or impute and document it)",
+        )
+        num = pd.to_numeric(s.where(~miss), errors="coerce")
+        values = num if bool((num.notna() | miss).all()) else s.where(~miss)
+        df[c] = values
+        if c in base:
+            present = df.loc[~miss, ["ID", "ROW", c]]
+            nun = present.groupby("ID", sort=False)[c].nunique()
+            for sid in nun.index[nun > 1]:
+                grp = present[present["ID"] == sid]
+                vals = pd.unique(grp[c])
+                col.add(
+                    Violation(
+                        "covariate_not_constant",
+                        f"baseline covariate `{c}` changes within the subject",
+                        id=sid,
+                        rows=tuple(int(r) for r in grp["ROW"]),
+                        column=c,
+                        value=f"{c}=" + ", ".join(map(str, vals[:6])),
+                        expected="one value per subject for a baseline covariate",
+                        fix=f"correct {c}, or declare it time-varying "
+                        f"(time_varying=['{c}'])",
+                    )
+                )
+    for c in raw.columns:
+        if c not in df.columns and c not in ("ROW",):
+            df[c] = raw[c]
+    if col.items:
+        return None, col.items
+    # -- ordering, exclusions
+    df["EVID"] = df["EVID"].astype(int)
+    df["MDV"] = df["MDV"].astype(int)
+    order = df.groupby("ID", sort=False)["TIME"].apply(lambda t: bool(t.is_monotonic_increasing))
+    if not bool(order.all()):
+        id_order = {sid: k for k, sid in enumerate(pd.unique(df["ID"]))}
+        for sid in order.index[~order]:
+            rows = df.loc[df["ID"] == sid, "ROW"]
+            conversions.append(
+                {
+                    "ROW": int(rows.iloc[0]),
+                    "ID": sid,
+                    "code": "time_resorted",
+                    "message": "records were not in time order; sorted by TIME "
+                    "(stable: records at the same time keep their order)",
+                }
+            )
+        df = (
+            df.assign(_o=df["ID"].map(id_order))
+            .sort_values(["_o", "TIME", "ROW"], kind="stable")
+            .drop(columns="_o")
+            .reset_index(drop=True)
+        )
+    excl: list[dict[str, Any]] = []
+    keep = np.ones(len(df), dtype=bool)
+    first_dose = df.loc[df["EVID"] == 1].groupby("ID")["ROW"].first()
+    dose_time = df.loc[df["EVID"] == 1].groupby("ID")["TIME"].min()
+    pos = {r: k for k, r in enumerate(df["ROW"])}
+    for k in range(len(df)):
+        r = df.iloc[k]
+        reason = code = None
+        if r["EVID"] == 2:
+            code, reason = "evid_other", "EVID=2 (other-type event) is not used by cartpk"
+        elif r["EVID"] == 0 and r["MDV"] == 1:
+            code, reason = "mdv", "MDV=1: the record's DV is not to be used"
+        elif r["EVID"] == 0 and r["ID"] in dose_time.index:
+            t0 = dose_time[r["ID"]]
+            if r["TIME"] < t0 or (
+                r["TIME"] == t0 and pos[int(r["ROW"])] < pos[int(first_dose[r["ID"]])]
+            ):
+                code, reason = "pre_dose", (
+                    f"pre-dose observation (TIME={r['TIME']:g} before the infusion at "
+                    f"TIME={t0:g}): baseline value, not used in kinetic analyses"
+                )
+        if code is not None:
+            keep[k] = False
+            excl.append({"ROW": int(r["ROW"]), "ID": r["ID"], "code": code, "reason": reason})
+    used = df.loc[keep].reset_index(drop=True)
+    exclusions = pd.DataFrame(excl, columns=["ROW", "ID", "code", "reason"])
+    conv_df = pd.DataFrame(conversions, columns=["ROW", "ID", "code", "message"])
+    used_eps = {d: eps[d] for d in pd.unique(df["DVID"])}
+    ds = Dataset(
+        table=used,
+        endpoints=used_eps,
+        exclusions=exclusions,
+        conversions=conv_df,
+        baseline_covariates=[c for c in base if c in df.columns],
+        time_varying_covariates=[c for c in tv if c in df.columns],
+        source=name,
+        subjects=[str(s) for s in pd.unique(df["ID"])],
+    )
+    return ds, []
+
+
+def read_dataset(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    endpoints: Mapping[str, Endpoint] | None = None,
+    baseline: Iterable[str] | None = None,
+    time_varying: Iterable[str] | None = None,
+    default_dvid: str = "QPCR",
+) -> Dataset:
+    """Read a NONMEM/Monolix-style long table and validate all of it.
+
+    Parameters
+    ----------
+    source : path or pandas.DataFrame
+        CSV file or table with at least ``ID, TIME, DV``; optional ``EVID, AMT, MDV,
+        CENS, LLOQ`` (or ``LIMIT``), ``DVID, OCC`` and covariate columns. Column names are
+        matched case-insensitively. ``TIME`` is in days since infusion.
+    endpoints : mapping of str to Endpoint, optional
+        The DVID map. When given, a DVID not in it is a violation. Otherwise the built-in
+        endpoints (QPCR, IL6, IFNG, CRS, ...) describe known DVIDs, ``AE_*`` DVIDs are
+        graded events and any other DVID is a log-scale measurement.
+    baseline : iterable of str, optional
+        Baseline covariate columns (constant within a subject). Default: every column that
+        is not a standard column and not listed in ``time_varying``.
+    time_varying : iterable of str, optional
+        Time-varying covariate columns.
+    default_dvid : str, default "QPCR"
+        DVID of records whose DVID is blank or of tables without a DVID column.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DatasetError
+        Listing every problem in the table (``.violations``); nothing is loaded.
+    FileNotFoundError
+        ``source`` is a path that does not exist.
+
+    Notes
+    -----
+    Conventions (Monolix / nlmixr2): ``CENS=1`` is left-censored with ``DV`` holding the
+    limit; ``CENS=-1`` right-censored with ``DV`` holding the upper limit. Raw values such
+    as ``<50`` or ``BLQ`` (with an LLOQ on the row) are converted to ``CENS=1`` and the
+    conversion is recorded in :attr:`Dataset.conversions`, as are measured values below
+    the row's LLOQ (censored at the LLOQ) and subjects whose records were not in time
+    order (sorted by ``TIME``, stably). ``LIMIT`` is read as the assay limit (``LLOQ``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ds = read_dataset(pd.DataFrame({"ID": [1, 1], "TIME": [7, 14], "DV": ["350", "<50"]}))
+    >>> ds.observations()[["ID", "TIME", "DV", "CENS"]].to_dict("records")
+    [{'ID': '1', 'TIME': 7.0, 'DV': 350.0, 'CENS': 0}, {'ID': '1', 'TIME': 14.0, 'DV': 50.0, 'CENS': 1}]
+    """
+    ds, violations = check_dataset(
+        source,
+        endpoints=endpoints,
+        baseline=baseline,
+        time_varying=time_varying,
+        default_dvid=default_dvid,
+    )
+    if violations:
+        name = source.name if isinstance(source, Path) else (
+            Path(source).name if isinstance(source, str | os.PathLike) else "the table"
+        )
+        subjects = {v.id for v in violations if v.id is not None}
+        msg = (
+            f"{name} has {len(violations)} problem{'s' if len(violations) != 1 else ''}"
+            + (f" in {len(subjects)} subject{'s' if len(subjects) != 1 else ''}" if subjects else "")
+            + "; nothing was loaded. (Rows count data records from 1; row N is on line N+1 "
+            "of a CSV file.)"
+        )
+        raise DatasetError(msg, violations)
+    assert ds is not None
+    return ds

@@ -1,0 +1,73 @@
+"""`cartpk validate`: summary, exit codes 0/1/2, no traceback for user errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from cartpk.cli import main
+
+TEN = """
+ID,TIME,DV,EVID,AMT,CENS,LLOQ,DVID,WT
+1,0,.,1,,0,,QPCR,70
+1,7,"1,250",0,.,0,20,QPCR,70
+1,-2,100,0,.,0,20,QPCR,70
+1,14,100,0,.,0,20,QPCR,71
+1,14,110,0,.,0,20,QPCR,71
+1,21,100,0,.,3,20,QPCR,71
+1,28,300,0,.,1,20,QPCR,71
+1,60,0,0,.,0,,QPCR,71
+2,x,100,0,.,0,20,QPCR,
+3,0,.,1,1e8,0,,QPCR,60
+"""
+
+
+def test_cli_validate_valid_table_exit_0(write_csv, capsys):
+    p = write_csv("ID,TIME,DV,LLOQ\n1,7,100,20\n1,60,<20,20\n2,7,50,20\n")
+    assert main(["validate", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("VALID") and "2 subjects" in out and "d60: 100%" in out
+
+
+def test_cli_validate_json(write_csv, capsys):
+    p = write_csv("ID,TIME,DV\n1,7,100\n")
+    assert main(["validate", str(p), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["valid"] is True and doc["summary"]["subjects"] == 1
+
+
+def test_cli_validate_ten_problems_all_listed_exit_1(write_csv, capsys):
+    p = write_csv(TEN)
+    assert main(["validate", str(p)]) == 1
+    out = capsys.readouterr().out
+    codes = [
+        "dose_without_amt", "dv_not_numeric", "time_negative", "duplicate_observation",
+        "cens_invalid", "cens_above_lloq", "dv_nonpositive_log", "time_not_numeric",
+        "covariate_missing", "covariate_not_constant",
+    ]
+    for c in codes:
+        assert f"[{c}]" in out, c
+    assert main(["validate", str(p), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["valid"] is False and len(doc["violations"]) >= 10
+
+
+def test_cli_usage_errors_exit_2_without_traceback(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nope.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and "Traceback" not in err
+    assert main(["validate"]) == 2
+    assert main(["validate", "x.csv", "--format", "yaml"]) == 2
+    assert main(["frobnicate"]) == 2
+    bad = tmp_path / "bin.csv"
+    bad.write_bytes(b"\xff\xfe\x00garbage\x00\n\x01")
+    assert main(["validate", str(bad)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_cli_version_console_script():
+    r = subprocess.run(
+        [sys.executable, "-m", "cartpk.cli", "--version"], capture_output=True, text=True, check=False
+    )
+    assert r.returncode == 0 and r.stdout.startswith("cartpk ")
