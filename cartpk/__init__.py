@@ -29,6 +29,35 @@ _LAZY: dict[str, str] = {
     "check_dataset": "cartpk.data",
     "read_dataset": "cartpk.data",
     "examples": "cartpk.examples",
+    # model
+    "ClosedFormModel": "cartpk.model",
+    "Model": "cartpk.model",
+    "OdeModel": "cartpk.model",
+    "additive": "cartpk.model",
+    "categorical": "cartpk.model",
+    "combined": "cartpk.model",
+    "list_models": "cartpk.model",
+    "load_model": "cartpk.model",
+    "log_additive": "cartpk.model",
+    "omega": "cartpk.model",
+    "power": "cartpk.model",
+    "proportional": "cartpk.model",
+    "theta": "cartpk.model",
+    # simulate
+    "simulate": "cartpk.simulation",
+    "simulate_parameters": "cartpk.simulation",
+    "simulate_typical": "cartpk.simulation",
+    # exposure (observed)
+    "nca": "cartpk.noncompartmental",
+    "nca_summary": "cartpk.noncompartmental",
+    # response
+    "RecistResult": "cartpk.response",
+    "recist": "cartpk.response",
+    "ae_summary": "cartpk.response",
+    "crs_summary": "cartpk.response",
+    "cytokine_peaks": "cartpk.response",
+    # report
+    "build_report": "cartpk.report",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -46,7 +75,31 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.errors import ModelError as ModelError
     from cartpk.errors import SpecError as SpecError
     from cartpk.errors import Violation as Violation
+    from cartpk.model import ClosedFormModel as ClosedFormModel
+    from cartpk.model import Model as Model
+    from cartpk.model import OdeModel as OdeModel
+    from cartpk.model import additive as additive
+    from cartpk.model import categorical as categorical
+    from cartpk.model import combined as combined
+    from cartpk.model import list_models as list_models
+    from cartpk.model import load_model as load_model
+    from cartpk.model import log_additive as log_additive
+    from cartpk.model import omega as omega
+    from cartpk.model import power as power
+    from cartpk.model import proportional as proportional
+    from cartpk.model import theta as theta
+    from cartpk.noncompartmental import nca as nca
+    from cartpk.noncompartmental import nca_summary as nca_summary
+    from cartpk.response import RecistResult as RecistResult
+    from cartpk.response import ae_summary as ae_summary
+    from cartpk.response import crs_summary as crs_summary
+    from cartpk.response import cytokine_peaks as cytokine_peaks
+    from cartpk.response import recist as recist
+    from cartpk.report import build_report as build_report
     from cartpk.run import run_folder as run_folder
+    from cartpk.simulation import simulate as simulate
+    from cartpk.simulation import simulate_parameters as simulate_parameters
+    from cartpk.simulation import simulate_typical as simulate_typical
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,7 @@ __all__ = ["main"]
 COMMANDS: dict[str, str] = {
     "validate": "cartpk.cli._validate",
     "demo": "cartpk.cli._demo",
+    "nca": "cartpk.cli._nca",
 }
 
 
