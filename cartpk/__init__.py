@@ -54,20 +54,45 @@ _LAZY: dict[str, str] = {
     "RecistResult": "cartpk.response",
     "recist": "cartpk.response",
     "ae_summary": "cartpk.response",
+    "astct_grade": "cartpk.response",
     "crs_summary": "cartpk.response",
     "cytokine_peaks": "cartpk.response",
+    # exposure-response
+    "ERFit": "cartpk.er",
+    "ERStatus": "cartpk.er",
+    "er_draws": "cartpk.er",
+    "er_plot": "cartpk.er",
+    "er_subjects": "cartpk.er",
+    "fit_er": "cartpk.er",
+    "read_er_spec": "cartpk.er",
+    "run_er": "cartpk.er",
     # report
     "build_report": "cartpk.report",
+    # batch (Dask studies)
+    "bootstrap": "cartpk.batch",
+    "fit_many": "cartpk.batch",
+    "sse": "cartpk.batch",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk import examples as examples
+    from cartpk.batch import bootstrap as bootstrap
+    from cartpk.batch import fit_many as fit_many
+    from cartpk.batch import sse as sse
     from cartpk.data import Dataset as Dataset
     from cartpk.data import Endpoint as Endpoint
     from cartpk.data import check_dataset as check_dataset
     from cartpk.data import read_dataset as read_dataset
+    from cartpk.er import ERFit as ERFit
+    from cartpk.er import ERStatus as ERStatus
+    from cartpk.er import er_draws as er_draws
+    from cartpk.er import er_plot as er_plot
+    from cartpk.er import er_subjects as er_subjects
+    from cartpk.er import fit_er as fit_er
+    from cartpk.er import read_er_spec as read_er_spec
+    from cartpk.er import run_er as run_er
     from cartpk.errors import CartpkError as CartpkError
     from cartpk.errors import CartpkWarning as CartpkWarning
     from cartpk.errors import DatasetError as DatasetError
@@ -90,12 +115,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model import theta as theta
     from cartpk.noncompartmental import nca as nca
     from cartpk.noncompartmental import nca_summary as nca_summary
+    from cartpk.report import build_report as build_report
     from cartpk.response import RecistResult as RecistResult
     from cartpk.response import ae_summary as ae_summary
+    from cartpk.response import astct_grade as astct_grade
     from cartpk.response import crs_summary as crs_summary
     from cartpk.response import cytokine_peaks as cytokine_peaks
     from cartpk.response import recist as recist
-    from cartpk.report import build_report as build_report
     from cartpk.run import run_folder as run_folder
     from cartpk.simulation import simulate as simulate
     from cartpk.simulation import simulate_parameters as simulate_parameters

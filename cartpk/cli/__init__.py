@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "validate": "cartpk.cli._validate",
     "demo": "cartpk.cli._demo",
     "nca": "cartpk.cli._nca",
+    "recist": "cartpk.cli._recist",
 }
 
 
