@@ -47,9 +47,38 @@ _LAZY: dict[str, str] = {
     "simulate": "cartpk.simulation",
     "simulate_parameters": "cartpk.simulation",
     "simulate_typical": "cartpk.simulation",
+    # fit
+    "FitStatus": "cartpk.fit",
+    "IndividualFit": "cartpk.fit",
+    "fit_individual": "cartpk.fit",
+    "fit_subject": "cartpk.fit",
+    "loglik": "cartpk.fit",
+    "PopulationFit": "cartpk.fit.population",
+    "fit_population": "cartpk.fit.population",
+    "population_model": "cartpk.fit.population",
+    "population_priors": "cartpk.fit.population",
+    # diagnostics
+    "diagnostics": "cartpk.diagnostics",
+    "ConvergenceThresholds": "cartpk.diagnostics",
+    "check_convergence": "cartpk.diagnostics",
+    "convergence_table": "cartpk.diagnostics",
+    "eta_shrinkage": "cartpk.diagnostics",
+    "plot_gof": "cartpk.diagnostics",
+    "plot_individual": "cartpk.diagnostics",
+    "plot_vpc": "cartpk.diagnostics",
+    "vpc": "cartpk.diagnostics",
     # exposure (observed)
     "nca": "cartpk.noncompartmental",
     "nca_summary": "cartpk.noncompartmental",
+    # exposure (model-based)
+    "ExposureComparison": "cartpk.exposure",
+    "ExposureGrid": "cartpk.exposure",
+    "ExposureResult": "cartpk.exposure",
+    "compare_exposure": "cartpk.exposure",
+    "exposure": "cartpk.exposure",
+    "exposure_from_individual": "cartpk.exposure",
+    "exposure_from_posterior": "cartpk.exposure",
+    "model_exposure": "cartpk.exposure",
     # response
     "RecistResult": "cartpk.response",
     "recist": "cartpk.response",
@@ -77,7 +106,9 @@ _LAZY: dict[str, str] = {
 __all__ = ["__version__", *sorted(_LAZY)]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cartpk import diagnostics as diagnostics
     from cartpk import examples as examples
+    from cartpk import exposure as exposure
     from cartpk.batch import bootstrap as bootstrap
     from cartpk.batch import fit_many as fit_many
     from cartpk.batch import sse as sse
@@ -85,6 +116,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.data import Endpoint as Endpoint
     from cartpk.data import check_dataset as check_dataset
     from cartpk.data import read_dataset as read_dataset
+    from cartpk.diagnostics import ConvergenceThresholds as ConvergenceThresholds
+    from cartpk.diagnostics import check_convergence as check_convergence
+    from cartpk.diagnostics import convergence_table as convergence_table
+    from cartpk.diagnostics import eta_shrinkage as eta_shrinkage
+    from cartpk.diagnostics import plot_gof as plot_gof
+    from cartpk.diagnostics import plot_individual as plot_individual
+    from cartpk.diagnostics import plot_vpc as plot_vpc
+    from cartpk.diagnostics import vpc as vpc
     from cartpk.er import ERFit as ERFit
     from cartpk.er import ERStatus as ERStatus
     from cartpk.er import er_draws as er_draws
@@ -100,6 +139,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.errors import ModelError as ModelError
     from cartpk.errors import SpecError as SpecError
     from cartpk.errors import Violation as Violation
+    from cartpk.exposure import ExposureComparison as ExposureComparison
+    from cartpk.exposure import ExposureGrid as ExposureGrid
+    from cartpk.exposure import ExposureResult as ExposureResult
+    from cartpk.exposure import compare_exposure as compare_exposure
+    from cartpk.exposure import exposure_from_individual as exposure_from_individual
+    from cartpk.exposure import exposure_from_posterior as exposure_from_posterior
+    from cartpk.exposure import model_exposure as model_exposure
+    from cartpk.fit import FitStatus as FitStatus
+    from cartpk.fit import IndividualFit as IndividualFit
+    from cartpk.fit import fit_individual as fit_individual
+    from cartpk.fit import fit_subject as fit_subject
+    from cartpk.fit import loglik as loglik
+    from cartpk.fit.population import PopulationFit as PopulationFit
+    from cartpk.fit.population import fit_population as fit_population
+    from cartpk.fit.population import population_model as population_model
+    from cartpk.fit.population import population_priors as population_priors
     from cartpk.model import ClosedFormModel as ClosedFormModel
     from cartpk.model import Model as Model
     from cartpk.model import OdeModel as OdeModel

@@ -21,6 +21,8 @@ __all__ = ["main"]
 COMMANDS: dict[str, str] = {
     "validate": "cartpk.cli._validate",
     "demo": "cartpk.cli._demo",
+    "simulate": "cartpk.cli._simulate",
+    "models": "cartpk.cli._models",
     "nca": "cartpk.cli._nca",
     "recist": "cartpk.cli._recist",
 }

@@ -1,0 +1,49 @@
+"""Model declaration: parameters, variability, residual error, covariates, the catalogue.
+
+A model is declared once (see ``models/stein2019.py``) and evaluated by every engine
+through an array namespace ``xp``. This package imports NumPy at most.
+"""
+
+from cartpk.model._base import ClosedFormModel as ClosedFormModel
+from cartpk.model._base import Model as Model
+from cartpk.model._base import OdeModel as OdeModel
+from cartpk.model._base import ParameterBlock as ParameterBlock
+from cartpk.model._catalogue import list_models as list_models
+from cartpk.model._catalogue import load_model as load_model
+from cartpk.model._params import Categorical as Categorical
+from cartpk.model._params import CovariateEffect as CovariateEffect
+from cartpk.model._params import ErrorModel as ErrorModel
+from cartpk.model._params import Omega as Omega
+from cartpk.model._params import Power as Power
+from cartpk.model._params import Theta as Theta
+from cartpk.model._params import additive as additive
+from cartpk.model._params import categorical as categorical
+from cartpk.model._params import combined as combined
+from cartpk.model._params import log_additive as log_additive
+from cartpk.model._params import omega as omega
+from cartpk.model._params import power as power
+from cartpk.model._params import proportional as proportional
+from cartpk.model._params import theta as theta
+
+__all__ = [
+    "Categorical",
+    "ClosedFormModel",
+    "CovariateEffect",
+    "ErrorModel",
+    "Model",
+    "OdeModel",
+    "Omega",
+    "ParameterBlock",
+    "Power",
+    "Theta",
+    "additive",
+    "categorical",
+    "combined",
+    "list_models",
+    "load_model",
+    "log_additive",
+    "omega",
+    "power",
+    "proportional",
+    "theta",
+]
