@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "models": "cartpk.cli._models",
     "nca": "cartpk.cli._nca",
     "recist": "cartpk.cli._recist",
+    "er": "cartpk.cli._er",
 }
 
 

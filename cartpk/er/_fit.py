@@ -1,0 +1,767 @@
+"""Exposure-response fits on a per-subject table: ordinal, logistic, Emax, log-linear, Cox."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cartpk.er._design import (
+    LogBase,
+    Model,
+    Prepared,
+    exposure_term,
+    fold_factor,
+    is_separated,
+    prepare,
+)
+from cartpk.er._status import ERStatus
+
+__all__ = ["ESTIMATE_COLUMNS", "ERFit", "fit_er"]
+
+#: columns of :attr:`ERFit.estimates` and of ``er_estimates.csv`` (the first nine are fixed)
+ESTIMATE_COLUMNS = [
+    "endpoint",
+    "exposure",
+    "model",
+    "term",
+    "estimate",
+    "lower",
+    "upper",
+    "or_per_2fold",
+    "or_per_10fold",
+    "or_per_2fold_lower",
+    "or_per_2fold_upper",
+    "or_per_10fold_lower",
+    "or_per_10fold_upper",
+    "ratio",
+    "scale",
+    "se",
+    "p_value",
+    "n",
+    "n_events",
+    "status",
+    "message",
+]
+
+_RATIO = {"logistic": "OR", "ordinal": "OR", "cox": "HR", "loglinear": "GMR", "emax": ""}
+_SCALE = {
+    "logistic": "log-odds",
+    "ordinal": "log-odds (cumulative, P(grade >= g))",
+    "cox": "log-hazard",
+    "loglinear": "log of the endpoint",
+    "emax": "natural (endpoint units; EC50 in exposure units)",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class ERFit:
+    """One exposure-response fit.
+
+    Attributes
+    ----------
+    endpoint, exposure : str
+        Analysed columns.
+    model : {"ordinal", "logistic", "emax", "loglinear", "cox"}
+        Model fitted.
+    log : {"ln", "log10"}
+        Base of the log exposure in the linear predictor (not used by ``emax``).
+    covariates : tuple of str
+        Adjustment covariates (entered linearly; categorical ones as indicators).
+    status : ERStatus
+        Outcome; :attr:`ERStatus.remedy` explains anything but ``ok``.
+    message : str
+        Details: the optimiser's or statsmodels' warnings, the separation check, ...
+    estimates : DataFrame
+        One row per term in :data:`ESTIMATE_COLUMNS` order.
+    prepared : Prepared
+        The data used and the subjects excluded (``prepared.exclusions``).
+    params : dict
+        Point estimates by term (for predictions).
+    reference : dict
+        Covariate values at which :meth:`predict` evaluates (median of each design column).
+    baseline : (ndarray, ndarray) or None
+        Cox only: event times and the Breslow baseline cumulative hazard at linear
+        predictor 0 (used by :meth:`predict`).
+    result : object
+        The underlying statsmodels / scipy result, or ``None``.
+    """
+
+    endpoint: str
+    exposure: str
+    model: Model
+    log: LogBase
+    covariates: tuple[str, ...]
+    status: ERStatus
+    message: str
+    estimates: pd.DataFrame
+    prepared: Prepared
+    params: dict[str, float] = field(default_factory=dict)
+    reference: dict[str, float] = field(default_factory=dict)
+    baseline: tuple[np.ndarray, np.ndarray] | None = None
+    result: Any = field(default=None, repr=False)
+
+    @property
+    def term(self) -> str:
+        """Name of the exposure term (``log(cmax)`` or ``log10(cmax)``; ``EC50`` for emax)."""
+        return "EC50" if self.model == "emax" else exposure_term(self.exposure, self.log)
+
+    @property
+    def exclusions(self) -> pd.DataFrame:
+        """Subjects not used, ``ID, code, reason``."""
+        return self.prepared.exclusions
+
+    @property
+    def slope(self) -> pd.Series:
+        """The exposure row of :attr:`estimates` (EC50 row for ``emax``)."""
+        return self.estimates.loc[self.estimates["term"] == self.term].iloc[0]
+
+    def _eta(self, conc: np.ndarray) -> np.ndarray:
+        x = np.log(conc) if self.log == "ln" else np.log10(conc)
+        eta = self.params.get(exposure_term(self.exposure, self.log), math.nan) * x
+        eta = eta + self.params.get("intercept", 0.0)
+        for name, value in self.reference.items():
+            eta = eta + self.params.get(name, 0.0) * value
+        return eta
+
+    def predict(self, exposure: Sequence[float] | np.ndarray, *, times: Any = None) -> np.ndarray:
+        """Model prediction at exposures (natural scale), covariates at :attr:`reference`.
+
+        Parameters
+        ----------
+        exposure : array_like
+            Exposure values, natural scale (e.g. Cmax in copies/ug).
+        times : array_like, optional
+            Cox only: times at which the survival probability is returned.
+
+        Returns
+        -------
+        ndarray
+            logistic: P(event), shape (m,); ordinal: P(grade >= category k) for
+            k = 2..K, shape (m, K-1); emax: effect; loglinear: geometric-mean endpoint;
+            cox: survival probabilities, shape (m, len(times)).
+        """
+        conc = np.asarray(exposure, dtype=float)
+        if self.model == "emax":
+            e0, emax, ec50 = self.params["E0"], self.params["Emax"], self.params["EC50"]
+            h = self.params.get("hill", 1.0)
+            return e0 + emax * conc**h / (ec50**h + conc**h)
+        from scipy.special import expit
+
+        eta = self._eta(conc)
+        if self.model == "logistic":
+            return expit(eta)
+        if self.model == "loglinear":
+            return np.exp(eta)
+        if self.model == "ordinal":
+            cuts = [v for k, v in self.params.items() if k.startswith("threshold ")]
+            return np.column_stack([expit(eta - c) for c in cuts])
+        # cox: S(t | eta) = exp(-H0(t) exp(eta)), H0 at linear predictor 0
+        assert self.baseline is not None
+        t0, h0 = self.baseline
+        tt = np.asarray(times, dtype=float)
+        idx = np.searchsorted(t0, tt, side="right") - 1
+        hz = np.where(idx >= 0, h0[np.clip(idx, 0, None)], 0.0)
+        return np.exp(-np.outer(np.exp(eta), hz))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _z(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2.0))
+
+
+def _rows(
+    prep: Prepared,
+    *,
+    endpoint: str,
+    exposure: str,
+    model: str,
+    log: LogBase,
+    names: Sequence[str],
+    est: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    se: np.ndarray,
+    pval: np.ndarray,
+    status: ERStatus,
+    message: str,
+    n_events: int | float,
+) -> pd.DataFrame:
+    xterm = exposure_term(exposure, log)
+    rows = []
+    for i, name in enumerate(names):
+        row: dict[str, Any] = {
+            "endpoint": endpoint,
+            "exposure": exposure,
+            "model": model,
+            "term": name,
+            "estimate": est[i],
+            "lower": lower[i],
+            "upper": upper[i],
+            "ratio": "",
+            "scale": _SCALE[model],
+            "se": se[i],
+            "p_value": pval[i],
+            "n": len(prep.y),
+            "n_events": n_events,
+            "status": status.value,
+            "message": message,
+        }
+        for fold in (2, 10):
+            key = f"or_per_{fold}fold"
+            if name == xterm and model != "emax":
+                f = fold_factor(fold, log)
+                row[key] = math.exp(est[i] * f)
+                row[f"{key}_lower"] = math.exp(lower[i] * f)
+                row[f"{key}_upper"] = math.exp(upper[i] * f)
+                row["ratio"] = _RATIO[model]
+            else:
+                row[key] = row[f"{key}_lower"] = row[f"{key}_upper"] = math.nan
+        rows.append(row)
+    return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+
+
+def _empty(
+    prep: Prepared, names: Sequence[str], status: ERStatus, message: str, **kw: Any
+) -> pd.DataFrame:
+    nan = np.full(len(names), np.nan)
+    return _rows(
+        prep,
+        names=names,
+        est=nan,
+        lower=nan,
+        upper=nan,
+        se=nan,
+        pval=nan,
+        status=status,
+        message=message,
+        **kw,
+    )
+
+
+def _wald_p(est: np.ndarray, se: np.ndarray) -> np.ndarray:
+    from scipy.stats import norm
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 2.0 * norm.sf(np.abs(est / se))
+
+
+def _caught(caught: list[warnings.WarningMessage]) -> str:
+    msgs = []
+    for w in caught:
+        text = f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
+        if text not in msgs:
+            msgs.append(text)
+    return "; ".join(msgs)
+
+
+def _reference(prep: Prepared) -> dict[str, float]:
+    return {c: float(np.median(prep.covariates[c])) for c in prep.covariates.columns}
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def _fit_logistic(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
+    import statsmodels.api as sm
+
+    xterm = exposure_term(kw["exposure"], kw["log"])
+    names = ["intercept", xterm, *prep.covariates.columns]
+    n_events = int(prep.y.sum())
+    if len(prep.y) < len(names) + 1 or n_events == 0 or n_events == len(prep.y):
+        msg = f"{len(prep.y)} subject(s), {n_events} event(s)"
+        return {
+            "estimates": _empty(prep, names, ERStatus.too_few, msg, n_events=n_events, **kw),
+            "status": ERStatus.too_few,
+            "message": msg,
+        }
+    design = np.column_stack([np.ones(len(prep.y)), prep.x, prep.covariates.to_numpy()])
+    if is_separated(design[:, 1:], prep.y):
+        from cartpk.er._firth import firth_logit
+
+        fr = firth_logit(prep.y, design, level=level)
+        status = ERStatus.separation_firth if fr.converged else ERStatus.not_converged
+        msg = "separation detected (linear-programming check); Firth-penalised fit"
+        est = _rows(
+            prep,
+            names=names,
+            est=fr.params,
+            lower=fr.lower,
+            upper=fr.upper,
+            se=fr.se,
+            pval=_wald_p(fr.params, fr.se),
+            status=status,
+            message=msg,
+            n_events=n_events,
+            **kw,
+        )
+        return {
+            "estimates": est,
+            "status": status,
+            "message": msg,
+            "params": dict(zip(names, fr.params, strict=True)),
+            "result": fr,
+        }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = sm.Logit(prep.y, design).fit(disp=0, maxiter=200)
+    converged = bool(res.mle_retvals.get("converged", False))
+    status = ERStatus.ok if converged else ERStatus.not_converged
+    msg = _caught(caught)
+    params = np.asarray(res.params)
+    se = np.asarray(res.bse)
+    ci = np.asarray(res.conf_int(alpha=1 - level))
+    est = _rows(
+        prep,
+        names=names,
+        est=params,
+        lower=ci[:, 0],
+        upper=ci[:, 1],
+        se=se,
+        pval=np.asarray(res.pvalues),
+        status=status,
+        message=msg,
+        n_events=n_events,
+        **kw,
+    )
+    return {
+        "estimates": est,
+        "status": status,
+        "message": msg,
+        "params": dict(zip(names, params, strict=True)),
+        "result": res,
+    }
+
+
+def _fit_ordinal(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    xterm = exposure_term(kw["exposure"], kw["log"])
+    cats = prep.categories
+    slopes = [xterm, *prep.covariates.columns]
+    cuts = [f"threshold {cats[k]}|{cats[k + 1]}" for k in range(len(cats) - 1)]
+    names = slopes + cuts
+    n_events = int((prep.y > 0).sum())  # subjects above the lowest category
+    if len(cats) < 2 or len(prep.y) < len(names) + 1:
+        msg = f"{len(prep.y)} subject(s), {len(cats)} distinct grade(s)"
+        return {
+            "estimates": _empty(prep, names, ERStatus.too_few, msg, n_events=n_events, **kw),
+            "status": ERStatus.too_few,
+            "message": msg,
+        }
+    exog = np.column_stack([prep.x, prep.covariates.to_numpy()])
+    if is_separated(exog, prep.y):
+        msg = "separation detected (linear-programming check); no estimate"
+        return {
+            "estimates": _empty(prep, names, ERStatus.separation, msg, n_events=n_events, **kw),
+            "status": ERStatus.separation,
+            "message": msg,
+        }
+    exog_df = pd.DataFrame(exog, columns=slopes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = OrderedModel(prep.y.astype(int), exog_df, distr="logit")
+        res = model.fit(method="bfgs", disp=0, maxiter=2000)
+    converged = bool(res.mle_retvals.get("converged", False))
+    status = ERStatus.ok if converged else ERStatus.not_converged
+    msg = _caught(caught)
+    raw = np.asarray(res.params)
+    cov = np.asarray(res.cov_params())
+    p = len(slopes)
+    # thresholds: theta_1 = raw_p, theta_k = theta_1 + sum_{j<=k} exp(raw_{p+j}); delta method
+    theta = model.transform_threshold_params(raw)[1:-1]
+    jac = np.zeros((len(cuts), len(raw)))
+    for k in range(len(cuts)):
+        jac[k, p] = 1.0
+        for j in range(1, k + 1):
+            jac[k, p + j] = math.exp(raw[p + j])
+    cov_t = jac @ cov @ jac.T
+    est = np.concatenate([raw[:p], theta])
+    se = np.sqrt(np.concatenate([np.diag(cov)[:p], np.diag(cov_t)]))
+    z = _z(level)
+    table = _rows(
+        prep,
+        names=names,
+        est=est,
+        lower=est - z * se,
+        upper=est + z * se,
+        se=se,
+        pval=_wald_p(est, se),
+        status=status,
+        message=msg,
+        n_events=n_events,
+        **kw,
+    )
+    return {
+        "estimates": table,
+        "status": status,
+        "message": msg,
+        "params": dict(zip(names, est, strict=True)),
+        "result": res,
+    }
+
+
+def _fit_loglinear(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
+    import statsmodels.api as sm
+
+    xterm = exposure_term(kw["exposure"], kw["log"])
+    names = ["intercept", xterm, *prep.covariates.columns]
+    n = len(prep.y)
+    if n < len(names) + 2 or np.ptp(prep.x) == 0:
+        msg = f"{n} subject(s) with a positive endpoint and exposure"
+        return {
+            "estimates": _empty(prep, names, ERStatus.too_few, msg, n_events=math.nan, **kw),
+            "status": ERStatus.too_few,
+            "message": msg,
+        }
+    design = np.column_stack([np.ones(n), prep.x, prep.covariates.to_numpy()])
+    res = sm.OLS(np.log(prep.y), design).fit()
+    ci = np.asarray(res.conf_int(alpha=1 - level))
+    est = np.asarray(res.params)
+    table = _rows(
+        prep,
+        names=names,
+        est=est,
+        lower=ci[:, 0],
+        upper=ci[:, 1],
+        se=np.asarray(res.bse),
+        pval=np.asarray(res.pvalues),
+        status=ERStatus.ok,
+        message=f"residual SD on the log scale {math.sqrt(res.scale):.3g}",
+        n_events=math.nan,
+        **kw,
+    )
+    return {
+        "estimates": table,
+        "status": ERStatus.ok,
+        "message": f"residual SD on the log scale {math.sqrt(res.scale):.3g}",
+        "params": dict(zip(names, est, strict=True)),
+        "result": res,
+    }
+
+
+#: fraction of Emax that the highest observed exposure must reach to call the plateau seen
+PLATEAU_FRACTION = 0.8
+
+
+def _fit_emax(prep: Prepared, level: float, hill: bool = False, **kw: Any) -> dict[str, Any]:
+    from scipy.optimize import curve_fit
+    from scipy.stats import t as tdist
+
+    names = ["E0", "Emax", "EC50", *(["hill"] if hill else [])]
+    n = len(prep.y)
+    if n < len(names) + 2 or np.ptp(prep.conc) == 0:
+        msg = f"{n} subject(s)"
+        return {
+            "estimates": _empty(prep, names, ERStatus.too_few, msg, n_events=math.nan, **kw),
+            "status": ERStatus.too_few,
+            "message": msg,
+        }
+    c, y = prep.conc, prep.y
+
+    # EC50 and hill are estimated on the log scale (positive, better-behaved curvature)
+    def f(conc: np.ndarray, e0: float, emax: float, lec50: float, *lh: float) -> np.ndarray:
+        h = math.exp(lh[0]) if lh else 1.0
+        return e0 + emax / (1.0 + np.exp(h * (lec50 - np.log(conc))))
+
+    p0 = [float(np.min(y)), float(np.ptp(y)) or 1.0, float(np.median(np.log(c)))]
+    if hill:
+        p0.append(0.0)
+    msg = ""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            popt, pcov = curve_fit(f, c, y, p0=p0, maxfev=20000)
+        msg = _caught(caught)
+        ok = bool(np.all(np.isfinite(pcov)))
+    except RuntimeError as err:  # curve_fit: "Optimal parameters not found"
+        popt, pcov, ok, msg = (
+            np.full(len(p0), np.nan),
+            np.full((len(p0),) * 2, np.nan),
+            False,
+            str(err),
+        )
+    se_raw = np.sqrt(np.abs(np.diag(pcov)))
+    q = float(tdist.ppf(0.5 + level / 2.0, max(n - len(p0), 1)))
+    lo_raw, hi_raw = popt - q * se_raw, popt + q * se_raw
+    est = popt.copy()
+    lower, upper, se = lo_raw.copy(), hi_raw.copy(), se_raw.copy()
+    for j in range(2, len(popt)):  # log-scale parameters back to the natural scale
+        est[j], lower[j], upper[j] = math.exp(popt[j]), math.exp(lo_raw[j]), math.exp(hi_raw[j])
+        se[j] = est[j] * se_raw[j]  # delta method
+    if not ok:
+        status = ERStatus.not_converged
+    else:
+        h = est[3] if hill else 1.0
+        top = float(np.max(c))
+        reached = top**h / (est[2] ** h + top**h)
+        # the plateau is seen when the highest exposure gets >= 80 % of Emax *and* the
+        # interval of EC50 lies inside the observed exposures (else EC50 could be anywhere)
+        seen = reached >= PLATEAU_FRACTION and upper[2] <= top
+        status = ERStatus.ok if seen else ERStatus.no_plateau
+        note = (
+            f"highest exposure {top:.4g} reaches {100 * reached:.0f} % of Emax "
+            f"(plateau needs >= {100 * PLATEAU_FRACTION:.0f} %); EC50 upper bound "
+            f"{upper[2]:.4g} (needs <= the highest exposure)"
+        )
+        msg = "; ".join(m for m in (note, msg) if m)
+    table = _rows(
+        prep,
+        names=names,
+        est=est,
+        lower=lower,
+        upper=upper,
+        se=se,
+        pval=_wald_p(est, se),
+        status=status,
+        message=msg,
+        n_events=math.nan,
+        **kw,
+    )
+    return {
+        "estimates": table,
+        "status": status,
+        "message": msg,
+        "params": dict(zip(names, est, strict=True)),
+        "result": (popt, pcov),
+    }
+
+
+def _fit_cox(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
+    from statsmodels.duration.hazard_regression import PHReg
+
+    xterm = exposure_term(kw["exposure"], kw["log"])
+    names = [xterm, *prep.covariates.columns]
+    assert prep.event is not None
+    n_events = int(prep.event.sum())
+    if n_events < len(names) + 1 or np.ptp(prep.x) == 0:
+        msg = f"{len(prep.y)} subject(s), {n_events} event(s)"
+        return {
+            "estimates": _empty(prep, names, ERStatus.too_few, msg, n_events=n_events, **kw),
+            "status": ERStatus.too_few,
+            "message": msg,
+        }
+    exog = np.column_stack([prep.x, prep.covariates.to_numpy()])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = PHReg(prep.y, exog, status=prep.event, ties="efron")
+        res = model.fit(maxiter=200)
+    est = np.asarray(res.params)
+    se = np.asarray(res.bse)
+    msg = _caught(caught)
+    score = np.asarray(model.score(est))
+    # monotone likelihood (all events on one side of an exposure) makes the coefficient
+    # drift: a huge standardised coefficient or a gradient that is not ~0 means no MLE
+    spread = exog.std(axis=0)
+    drift = bool(np.any(np.abs(est) * spread > 15)) or not np.all(np.isfinite(se))
+    if drift:
+        status = ERStatus.separation
+        msg = "; ".join(m for m in ("monotone likelihood: no finite estimate", msg) if m)
+        table = _empty(prep, names, status, msg, n_events=n_events, **kw)
+        return {"estimates": table, "status": status, "message": msg}
+    status = (
+        ERStatus.ok if np.max(np.abs(score)) < 1e-3 * max(n_events, 1) else (ERStatus.not_converged)
+    )
+    ci = np.asarray(res.conf_int(alpha=1 - level))
+    table = _rows(
+        prep,
+        names=names,
+        est=est,
+        lower=ci[:, 0],
+        upper=ci[:, 1],
+        se=se,
+        pval=np.asarray(res.pvalues),
+        status=status,
+        message=msg,
+        n_events=n_events,
+        **kw,
+    )
+    # Breslow baseline cumulative hazard at linear predictor 0, right-continuous at the
+    # event times (statsmodels' own table steps one event time late)
+    risk = np.exp(exog @ est)
+    order = np.argsort(prep.y)
+    times, ev, rk = prep.y[order], prep.event[order], risk[order]
+    tail = np.cumsum(rk[::-1])[::-1]  # sum of risk over subjects with time >= times[i]
+    t0 = np.unique(times[ev == 1])
+    first = np.searchsorted(times, t0, side="left")
+    d = np.array([ev[(times == u)].sum() for u in t0])
+    h0 = np.cumsum(d / tail[first])
+    return {
+        "estimates": table,
+        "status": status,
+        "message": msg,
+        "params": dict(zip(names, est, strict=True)),
+        "result": res,
+        "baseline": (np.asarray(t0), np.asarray(h0)),
+    }
+
+
+_FITTERS = {
+    "logistic": _fit_logistic,
+    "ordinal": _fit_ordinal,
+    "loglinear": _fit_loglinear,
+    "emax": _fit_emax,
+    "cox": _fit_cox,
+}
+
+
+def fit_er(
+    subjects: pd.DataFrame,
+    endpoint: str,
+    *,
+    exposure: str,
+    model: Model,
+    covariates: Sequence[str] = (),
+    log: LogBase = "ln",
+    event: str | None = None,
+    threshold: float | None = None,
+    hill: bool = False,
+    level: float = 0.95,
+) -> ERFit:
+    """Fit one exposure-response model on a per-subject table.
+
+    Parameters
+    ----------
+    subjects : DataFrame
+        One row per subject: ``ID``, the endpoint, the exposure and any covariates (e.g.
+        from :func:`cartpk.er_subjects`, or your own table of NCA / model-based exposure).
+    endpoint : str
+        Outcome column: a grade (``ordinal``), 0/1 or a grade with ``threshold``
+        (``logistic``), a positive value such as a cytokine peak (``emax``, ``loglinear``),
+        or a time in days (``cox``, with ``event``).
+    exposure : str
+        Exposure column on its natural scale (e.g. ``cmax`` in copies/ug, ``auc_0_28d``);
+        must be > 0.
+    model : {"ordinal", "logistic", "emax", "loglinear", "cox"}
+        ``ordinal``: proportional-odds cumulative logit (statsmodels ``OrderedModel``);
+        ``logistic``: binary logit (statsmodels ``Logit``; Firth penalisation when the data
+        are separated); ``emax``: ``E0 + Emax C^h / (EC50^h + C^h)`` by least squares
+        (scipy ``curve_fit``); ``loglinear``: ``log(endpoint) = a + b log(exposure)`` by OLS;
+        ``cox``: proportional hazards (statsmodels ``PHReg``, Efron ties).
+    covariates : sequence of str, default ()
+        Adjustment covariates (e.g. ``SLD0``, ``DOSE``), entered linearly as given;
+        non-numeric columns become indicators against their first level (sorted).
+    log : {"ln", "log10"}, default "ln"
+        Base of the exposure's log in the linear predictor. ``ln``: the coefficient is per
+        e-fold exposure; ``log10``: per 10-fold. The ``or_per_*`` columns are the same
+        either way.
+    event : str, optional
+        ``cox`` only: event indicator column, 1 = event (progression, death), 0 = censored.
+    threshold : float, optional
+        ``logistic`` only: outcome is ``endpoint >= threshold`` (e.g. 3 for grade >= 3).
+    hill : bool, default False
+        ``emax`` only: estimate a Hill coefficient (otherwise h = 1).
+    level : float, default 0.95
+        Confidence level of the intervals.
+
+    Returns
+    -------
+    ERFit
+        ``.estimates`` (one row per term), ``.status``, ``.exclusions``, ``.predict``.
+
+    Raises
+    ------
+    SpecError
+        ``model_unknown``, ``log_unknown``, ``column_unknown``, ``missing_column``,
+        ``event_missing``, ``covariates_unsupported``, ``level_invalid``.
+    DatasetError
+        ``duplicate_id``, ``endpoint_not_numeric``, ``endpoint_not_binary``,
+        ``event_not_binary``.
+
+    Notes
+    -----
+    Subjects with a missing endpoint, exposure, event or covariate, or a non-positive
+    exposure (or a non-positive endpoint for ``loglinear``), are left out and listed in
+    ``.exclusions`` with the reason; nothing is dropped silently.
+
+    ============ ================================ =========================================
+    model        exposure term ``b``              ``or_per_2fold`` / ``or_per_10fold``
+    ============ ================================ =========================================
+    logistic     log-odds per log unit            odds ratio ``exp(b log_base(2))``, ...
+    ordinal      cumulative log-odds of           common odds ratio of P(grade >= g)
+                 P(grade >= g) per log unit
+    cox          log hazard per log unit          hazard ratio
+    loglinear    log endpoint per log unit        ratio of geometric means of the endpoint
+    emax         (none: EC50 in exposure units)   not applicable (blank)
+    ============ ================================ =========================================
+
+    With natural-log exposure, ``OR per 2-fold = exp(b ln 2)``; with ``log10``,
+    ``exp(b log10 2)``. Intervals: Wald (logistic, ordinal, loglinear t-based, cox),
+    profile penalised likelihood (Firth), t-based on the curve-fit covariance (emax; EC50
+    and hill from the log-scale interval). The ordinal model is
+    ``logit P(grade >= g) = b x - theta_g`` (statsmodels' sign convention: thresholds are
+    reported as ``threshold a|b``), so ``b > 0`` means higher grades at higher exposure.
+    Separation is detected before fitting by a linear programme
+    (:func:`cartpk.er._design.is_separated`); the statuses are :class:`ERStatus`.
+
+    References
+    ----------
+    McCullagh P. Regression models for ordinal data. J R Stat Soc B 1980;42:109-142.
+    Firth D. Biometrika 1993;80:27-38. Cox DR. J R Stat Soc B 1972;34:187-220.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> cmax = np.exp(rng.normal(9, 1.5, 300))
+    >>> p = 1 / (1 + np.exp(-(-9 + np.log(cmax))))
+    >>> df = pd.DataFrame({"ID": range(300), "cmax": cmax, "orr": rng.random(300) < p})
+    >>> fit = fit_er(df, "orr", exposure="cmax", model="logistic")
+    >>> fit.status.value, fit.slope["term"], bool(fit.slope["lower"] < 1 < fit.slope["upper"])
+    ('ok', 'log(cmax)', True)
+    """
+    from cartpk.errors import SpecError, Violation
+
+    if not 0 < level < 1:
+        msg = "`level` must lie strictly between 0 and 1"
+        raise SpecError(
+            msg,
+            [
+                Violation(
+                    "level_invalid",
+                    msg,
+                    value=repr(level),
+                    expected="e.g. 0.95",
+                    fix="pass level=0.95",
+                )
+            ],
+        )
+    prep = prepare(
+        subjects,
+        endpoint,
+        exposure=exposure,
+        model=model,
+        covariates=covariates,
+        log=log,
+        event=event,
+        threshold=threshold,
+    )
+    kw: dict[str, Any] = {"endpoint": endpoint, "exposure": exposure, "model": model, "log": log}
+    if model == "emax":
+        out = _fit_emax(prep, level, hill=hill, **kw)
+    else:
+        out = _FITTERS[model](prep, level, **kw)
+    return ERFit(
+        endpoint=endpoint,
+        exposure=exposure,
+        model=model,
+        log=log,
+        covariates=tuple(covariates),
+        status=out["status"],
+        message=out["message"],
+        estimates=out["estimates"],
+        prepared=prep,
+        params={k: float(v) for k, v in out.get("params", {}).items()},
+        reference=_reference(prep),
+        baseline=out.get("baseline"),
+        result=out.get("result"),
+    )

@@ -1,0 +1,115 @@
+"""E-R specifications: every problem reported at once, naming the key and the valid choices."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from er_helpers import simulate_subjects
+
+import cartpk as ck
+from cartpk.er import parse_er_spec, run_er
+
+
+def _spec(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "er.toml"
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+@pytest.fixture
+def subjects_csv(tmp_path, rng) -> Path:
+    p = tmp_path / "subjects.csv"
+    simulate_subjects(rng, n=60).to_csv(p, index=False)
+    return p
+
+
+def test_read_er_spec_valid(tmp_path, subjects_csv):
+    spec = ck.read_er_spec(_spec(tmp_path, """
+        subjects = "subjects.csv"
+        [[analysis]]
+        endpoint = "orr"
+        model = "logistic"
+        exposure = ["cmax", "auc"]
+        covariates = ["SLD0"]
+    """))  # fmt: skip
+    assert spec.subjects == subjects_csv
+    assert [a.exposure for a in spec.analyses] == ["cmax", "auc"]
+    assert spec.analyses[0].log == "ln"
+
+
+def test_read_er_spec_lists_every_problem_with_choices(tmp_path, subjects_csv):
+    with pytest.raises(ck.SpecError) as info:
+        ck.read_er_spec(_spec(tmp_path, """
+            subjects = "subjects.csv"
+            colour = "blue"
+            log = "log2"
+            [[analysis]]
+            endpoint = "orr"
+            model = "probit"
+            exposure = "cmax"
+            covariate = ["SLD0"]
+            [[analysis]]
+            endpoint = "pfs_time"
+            model = "cox"
+        """))  # fmt: skip
+    err = info.value
+    codes = sorted(v.code for v in err.violations)
+    assert codes == ["key_missing", "key_missing", "key_unknown", "key_unknown", "log_unknown",
+                     "model_unknown"]  # fmt: skip
+    text = str(err)
+    assert "`colour`" in text and "`analysis[1].covariate`" in text
+    assert "`analysis[1].model`" in text and "ordinal, logistic, emax, loglinear, cox" in text
+    assert "`analysis[2].exposure`" in text and "`analysis[2].event`" in text
+    model = next(v for v in err.violations if v.code == "model_unknown")
+    assert model.message.endswith("(er.toml, line 7)")  # line 1 is the blank after `"""`
+    bad_key = next(v for v in err.violations if v.column == "analysis[1].covariate")
+    assert "covariates" in bad_key.expected
+
+
+def test_parse_er_spec_needs_exactly_one_input():
+    with pytest.raises(ck.SpecError) as info:
+        parse_er_spec({"analysis": [{"endpoint": "a", "model": "ordinal", "exposure": "c"}]})
+    assert info.value.code == "input_conflict"
+
+
+def test_parse_er_spec_missing_file_and_unknown_example(tmp_path):
+    with pytest.raises(ck.SpecError) as info:
+        parse_er_spec({"data": "example:nope.csv", "draws": "nope.csv",
+                       "analysis": [{"endpoint": "a", "model": "ordinal", "exposure": "c"}]},
+                      base=tmp_path)  # fmt: skip
+    assert sorted(v.code for v in info.value.violations) == ["example_unknown", "file_not_found"]
+    assert "example:trial.csv" in str(info.value)
+
+
+def test_run_er_unknown_column_names_key_and_columns(tmp_path, subjects_csv):
+    spec = ck.read_er_spec(_spec(tmp_path, """
+        subjects = "subjects.csv"
+        [[analysis]]
+        endpoint = "crs"
+        model = "ordinal"
+        exposure = "cmax"
+        covariates = ["SLD"]
+    """))  # fmt: skip
+    with pytest.raises(ck.SpecError) as info:
+        run_er(spec)
+    err = info.value
+    assert {v.column for v in err.violations} == {"analysis[1].endpoint",
+                                                 "analysis[1].covariates"}  # fmt: skip
+    assert all("crs_grade" in v.expected for v in err.violations)
+
+
+def test_run_er_table_has_rows_per_term(tmp_path, subjects_csv):
+    spec = ck.read_er_spec(_spec(tmp_path, """
+        subjects = "subjects.csv"
+        [[analysis]]
+        endpoint = "crs_grade"
+        model = "logistic"
+        threshold = 2
+        exposure = "cmax"
+    """))  # fmt: skip
+    report = run_er(spec)
+    assert list(report.estimates["term"]) == ["intercept", "log(cmax)"]
+    assert isinstance(report.subjects, pd.DataFrame) and len(report.subjects) == 60
