@@ -61,3 +61,13 @@ def test_write_atomic_replaces_whole_file(tmp_path):
     write_atomic(p, b"two")
     assert p.read_text() == "two"
     assert [x.name for x in p.parent.iterdir()] == ["f.txt"]
+
+
+def test_write_atomic_gives_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    p = write_atomic(tmp_path / "f.txt", "x")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask

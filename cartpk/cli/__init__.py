@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "nca": "cartpk.cli._nca",
     "recist": "cartpk.cli._recist",
     "er": "cartpk.cli._er",
+    "report": "cartpk.cli._report",
 }
 
 

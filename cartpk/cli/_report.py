@@ -1,0 +1,54 @@
+"""``cartpk report RUNDIR [RUNDIR ...] --out report.html``: one self-contained HTML report.
+
+Reads run folders only (figures embedded, no scripts, no network references) and writes
+the report atomically. Exit 0 when written (runs whose status is not ``ok`` are flagged in
+the report and on stderr); 2 when a path is not a run folder (nothing is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from cartpk.cli._common import UsageError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``report`` command."""
+    p = subparsers.add_parser(
+        "report",
+        help="one self-contained HTML report of run folders",
+        description=(
+            "Collect run folders (data summary, fits, diagnostics, NCA, RECIST, E-R) into one "
+            "HTML file with every figure embedded; it opens offline and runs no script."
+        ),
+    )
+    p.add_argument("rundirs", nargs="+", metavar="RUNDIR", help="run folder(s) written by --out")
+    p.add_argument("--out", required=True, metavar="REPORT.html", help="HTML file to write")
+    p.add_argument("--title", default=None, help="report title (default: from the run specs)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cartpk report``; returns the exit code."""
+    from cartpk.report import build_report
+    from cartpk.report._collect import load_runs
+
+    out = Path(args.out)
+    if out.exists() and out.is_dir():
+        raise UsageError(f"`--out` {out} is a folder; give the HTML file to write")
+    path = build_report(args.rundirs, out, title=args.title)
+    for r in load_runs(list(args.rundirs)):
+        if not r.ok:
+            print(
+                f"warning [run_status]: run {r.name} has status {r.status!r}; flagged in the "
+                "report",
+                file=sys.stderr,
+            )
+    print(f"report: {path.resolve()}")
+    return 0

@@ -1,0 +1,420 @@
+"""Report sections of exposure and response: NCA and model-based exposure, RECIST, E-R."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from cartpk.report._collect import Run
+from cartpk.report._common import (
+    _anchor,
+    _details,
+    _figures,
+    _geo_stats,
+    _range,
+    _read,
+    _Section,
+)
+from cartpk.report._html import (
+    banner,
+    display_name,
+    display_unit,
+    esc,
+    fmt,
+    fmt_pct,
+    frame_table,
+    table,
+)
+
+# ----------------------------------------------------------------------------- exposure
+_NCA_STD = {
+    "ID",
+    "DVID",
+    "PPTESTCD",
+    "PPTEST",
+    "PPORRES",
+    "PPORRESU",
+    "PPSTINT",
+    "PPENINT",
+    "REASON",
+}
+
+
+def _nca_summary_from_long(frame: Any) -> str:
+    import pandas as pd
+
+    keys = [
+        c
+        for c in frame.columns
+        if c not in _NCA_STD
+        and c != "ROW"
+        and frame.groupby("ID")[c].nunique(dropna=False).max() == 1
+    ]
+    by = [
+        *keys,
+        *[
+            c
+            for c in ("DVID", "PPTESTCD", "PPTEST", "PPORRESU", "PPSTINT", "PPENINT")
+            if c in frame.columns
+        ],
+    ]
+    rows = []
+    values = pd.to_numeric(frame["PPORRES"], errors="coerce")
+    frame = frame.assign(_v=values)
+    for key, g in frame.groupby(by, sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        kd = dict(zip(by, key, strict=True))
+        st = _geo_stats(g["_v"])
+        n_missing = int(g["_v"].isna().sum())
+        interval = ""
+        if "PPSTINT" in kd or "PPENINT" in kd:
+            interval = f"{kd.get('PPSTINT', '')}–{kd.get('PPENINT', '')}".strip("–")
+        rows.append(
+            [
+                *[kd[k] for k in keys],
+                kd.get("DVID", ""),
+                kd.get("PPTESTCD", ""),
+                display_unit(kd.get("PPORRESU")),
+                interval,
+                int(st["n"]),
+                n_missing,
+                st["geo_mean"],
+                fmt_pct(st["geo_cv_pct"]),
+                st["median"],
+                _range(st["min"], st["max"]) if st["n"] else "—",
+            ]
+        )
+    header = [
+        *keys,
+        "DVID",
+        "PPTESTCD",
+        "Unit",
+        "Interval",
+        "n",
+        "n missing",
+        "Geometric mean",
+        "Geometric CV %",
+        "Median",
+        "Range",
+    ]
+    return table(header, rows)
+
+
+def _nca_wide(frame: Any) -> str:
+    import pandas as pd
+
+    values = pd.to_numeric(frame["PPORRES"], errors="coerce")
+    idx = ["ID", "DVID"] if "DVID" in frame.columns else ["ID"]
+    wide = frame.assign(_v=values).pivot_table(
+        index=idx, columns="PPTESTCD", values="_v", aggfunc="first", dropna=False, sort=False
+    )
+    wide = wide.reset_index()
+    wide.columns = [str(c) for c in wide.columns]
+    return frame_table(wide)
+
+
+def _exposure_summary(frame: Any, sec: _Section) -> list[list[Any]]:
+    """Rows of geometric statistics over subjects, one per exposure metric (and DVID)."""
+    import pandas as pd
+
+    if {"metric", "value", "ID"} <= set(frame.columns):  # long layout -> one column per metric
+        idx = [c for c in ("ID", "draw", "DVID") if c in frame.columns]
+        frame = frame.pivot_table(
+            index=idx, columns="metric", values="value", aggfunc="first", sort=False
+        ).reset_index()
+        frame.columns = [str(c) for c in frame.columns]
+    skip = {"ID", "draw", "DVID", "start", "end"}
+    num = [
+        c
+        for c in frame.columns
+        if c not in skip and frame[c].dtype.kind in "fiu" and not c.endswith(("_lower", "_upper"))
+    ]
+    if "draw" in frame.columns and "ID" in frame.columns:
+        keys = ["ID", *(["DVID"] if "DVID" in frame.columns else [])]
+        frame = frame.groupby(keys, sort=False)[num].median().reset_index()
+        sec.add(
+            '<p class="note">Posterior draws: each subject is represented by the median '
+            "over draws, then summarised over subjects.</p>"
+        )
+    groups = frame.groupby("DVID", sort=False) if "DVID" in frame.columns else [("", frame)]
+    rows: list[list[Any]] = []
+    for dvid, g in groups:
+        for c in num:
+            st = _geo_stats(pd.to_numeric(g[c], errors="coerce"))
+            label = display_name(c) + (f" <small>({esc(dvid)})</small>" if dvid else "")
+            rows.append(
+                [
+                    label,
+                    int(st["n"]),
+                    st["geo_mean"],
+                    fmt_pct(st["geo_cv_pct"]),
+                    st["median"],
+                    _range(st["min"], st["max"]) if st["n"] else "—",
+                ]
+            )
+    return rows
+
+
+def _exposure_section(runs: list[Run], sec: _Section) -> None:
+    for i, run in enumerate(runs):
+        ncas = run.take_tables("nca")
+        sums = run.take_tables("nca_summary")
+        expo = run.take_tables("exposure")
+        figs = run.take_figures("nca") + run.take_figures("exposure")
+        if not (ncas or sums or expo or figs):
+            continue
+        sec.heading("Exposure", run, _anchor("exposure", i))
+        for p in sums:
+            sec.add(f"<h4>NCA summary (<code>{esc(run.rel(p))}</code>)</h4>")
+            sec.add(frame_table(_read(p)))
+        for p in ncas:
+            frame = _read(p)
+            if not sums:
+                sec.add(f"<h4>NCA summary by group (<code>{esc(run.rel(p))}</code>)</h4>")
+                sec.add(
+                    '<p class="note">Geometric statistics need positive values; values '
+                    "missing with a reason are counted in “n missing”.</p>"
+                )
+                sec.add(_nca_summary_from_long(frame))
+            if "REASON" in frame.columns:
+                miss = frame[
+                    frame["REASON"].notna() & (frame["REASON"].astype(str).str.strip() != "")
+                ]
+                if len(miss):
+                    cols = [c for c in ("ID", "DVID", "PPTESTCD", "REASON") if c in miss.columns]
+                    sec.add(
+                        _details(
+                            f"Parameters not computed, with reasons ({len(miss)})",
+                            frame_table(miss[cols]),
+                        )
+                    )
+            if "ID" in frame.columns:
+                sec.add(
+                    _details(
+                        f"Per-subject NCA parameters ({frame['ID'].nunique()} subjects)",
+                        _nca_wide(frame),
+                    )
+                )
+        for p in expo:
+            frame = _read(p)
+            sec.add(f"<h4>Model-based exposure (<code>{esc(run.rel(p))}</code>)</h4>")
+            rows = _exposure_summary(frame, sec)
+            if rows:
+                sec.add(
+                    table(
+                        ["Quantity", "n", "Geometric mean", "Geometric CV %", "Median", "Range"],
+                        rows,
+                        raw_columns=(0,),
+                    )
+                )
+            sec.add(_details(f"All rows ({len(frame)})", frame_table(frame, max_rows=500)))
+        if ncas or sums:
+            for p in run.take_tables("rules"):
+                frame = _read(p)
+                sec.add(
+                    _details(
+                        f"NCA derivation rules ({len(frame)} rows, {run.rel(p)})",
+                        frame_table(frame, max_rows=500),
+                    )
+                )
+        sec.add(_figures(run, figs))
+
+
+# ----------------------------------------------------------------------------- RECIST
+_BOR_ORDER = ["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE"]
+
+
+def _recist_section(runs: list[Run], sec: _Section) -> None:
+    for i, run in enumerate(runs):
+        bors = run.take_tables("bor")
+        tps = run.take_tables("timepoints")
+        # waterfall first, then spider, then anything else, as in a response report
+        figs = sorted(
+            run.take_figures("recist"),
+            key=lambda p: (
+                0 if "waterfall" in p.stem.lower() else 1 if "spider" in p.stem.lower() else 2,
+                p.name,
+            ),
+        )
+        if not (bors or tps or figs):
+            continue
+        sec.heading("Tumour response (RECIST 1.1)", run, _anchor("recist", i))
+        for p in bors:
+            frame = _read(p)
+            cols = [c for c in ("BOR_CONFIRMED", "BOR_UNCONFIRMED") if c in frame.columns]
+            cats = [c for c in _BOR_ORDER if any((frame[k].astype(str) == c).any() for k in cols)]
+            cats += sorted({str(v) for k in cols for v in frame[k].dropna()} - set(cats))
+            n = len(frame)
+            rows = []
+            for cat in cats:
+                row: list[Any] = [cat]
+                for k in cols:
+                    m = int((frame[k].astype(str) == cat).sum())
+                    row += [m, fmt_pct(100 * m / n if n else math.nan)]
+                rows.append(row)
+            for label, members in (
+                ("ORR (CR + PR)", {"CR", "PR"}),
+                ("DCR (CR + PR + SD)", {"CR", "PR", "SD", "NON-CR/NON-PD"}),
+            ):
+                row = [label]
+                for k in cols:
+                    m = int(frame[k].astype(str).isin(members).sum())
+                    row += [m, fmt_pct(100 * m / n if n else math.nan)]
+                rows.append(row)
+            header = ["Best overall response"]
+            for k in cols:
+                word = "confirmed" if k == "BOR_CONFIRMED" else "unconfirmed"
+                header += [f"n ({word})", f"% ({word})"]
+            sec.add(table(header, rows, caption=f"Best overall response, {n} subjects"))
+            sec.add(_details(f"BOR per subject ({n})", frame_table(frame)))
+        sec.add(_figures(run, figs, stack=True))
+        for p in [*tps, *(run.take_tables("rules") if bors or tps else [])]:
+            frame = _read(p)
+            sec.add(
+                _details(
+                    f"{'Derivation rules' if 'RULE' in frame.columns else 'Assessments per time point'}"
+                    f" ({len(frame)} rows, {run.rel(p)})",
+                    frame_table(frame),
+                )
+            )
+
+
+# ----------------------------------------------------------------------------- E-R
+_ER_SHOWN = {
+    "endpoint",
+    "exposure",
+    "model",
+    "term",
+    "estimate",
+    "lower",
+    "upper",
+    "or_per_2fold",
+    "or_per_10fold",
+    "or_per_2fold_lower",
+    "or_per_2fold_upper",
+    "or_per_10fold_lower",
+    "or_per_10fold_upper",
+    "ratio",
+    "scale",
+    "se",
+    "p_value",
+    "n",
+    "n_events",
+    "status",
+    "message",
+}
+
+
+def _ratio_text(r: Any, fold: str) -> str:
+    import pandas as pd
+
+    v = r.get(f"or_per_{fold}")
+    if v is None or pd.isna(v):
+        return "—"
+    lo, hi = r.get(f"or_per_{fold}_lower"), r.get(f"or_per_{fold}_upper")
+    ci = "" if lo is None or hi is None or pd.isna(lo) else f" ({fmt(lo, 3)}–{fmt(hi, 3)})"
+    return f"{fmt(v, 3)}{ci}"
+
+
+def _er_table(frame: Any) -> str:
+    """Estimates grouped by analysis (endpoint ~ exposure, model), one row per term."""
+    import pandas as pd
+
+    def text(v: Any) -> str:
+        return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+
+    extra = [c for c in frame.columns if c not in _ER_SHOWN]
+    header = [
+        "Term",
+        "Estimate",
+        "95 % interval",
+        "Per 2-fold increase (95 % CI)",
+        "Per 10-fold increase (95 % CI)",
+        "p",
+        *extra,
+    ]
+    keys = [c for c in ("endpoint", "exposure", "model") if c in frame.columns]
+    rows: list[list[Any] | str] = []
+    classes: list[str] = []
+    notes: list[str] = []
+    groups = frame.groupby(keys, sort=False, dropna=False) if keys else [((), frame)]
+    for key, g in groups:
+        kd = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        first = g.iloc[0]
+        status = text(first.get("status")) or "ok"
+        head = f"{text(kd.get('endpoint'))} ~ {text(kd.get('exposure'))}"
+        if kd.get("model") is not None:
+            head += f" · {text(kd['model'])}"
+        if text(first.get("scale")):
+            head += f" (estimates on the {text(first['scale'])} scale)"
+        if text(first.get("n")):
+            head += f" · n {fmt(first['n'])}"
+            if text(first.get("n_events")):
+                head += f", {fmt(first['n_events'])} events"
+        head += f" · status {status}"
+        rows.append(head)
+        classes.append("" if status == "ok" else "fail")
+        if status != "ok" and text(first.get("message")):
+            notes.append(f"{head}: {text(first['message'])}")
+        for _, r in g.iterrows():
+            lo, hi = r.get("lower"), r.get("upper")
+            word = text(r.get("ratio"))
+            r2, r10 = _ratio_text(r, "2fold"), _ratio_text(r, "10fold")
+            rows.append(
+                [
+                    display_name(r.get("term")),
+                    r.get("estimate"),
+                    "—" if lo is None or pd.isna(lo) else _range(lo, hi),
+                    r2 if r2 == "—" else f"{word} {r2}".strip(),
+                    r10 if r10 == "—" else f"{word} {r10}".strip(),
+                    fmt(r.get("p_value"), 3),
+                    *[r[c] for c in extra],
+                ]
+            )
+            classes.append("")
+    # the term is HTML from display_name (escaped there); table() escapes every other cell
+    out = table(header, rows, raw_columns=(0,), row_classes=classes)
+    if notes:
+        out += "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"
+    return out
+
+
+def _er_section(runs: list[Run], sec: _Section) -> None:
+    for i, run in enumerate(runs):
+        ers = run.take_tables("er")
+        figs = run.take_figures("er")
+        extras = run.take_tables("er_extra")
+        if not (ers or figs):
+            run.used.difference_update(extras)
+            continue
+        sec.heading("Exposure–response", run, _anchor("er", i))
+        info = run.manifest.get("er")
+        fits = info.get("fits") if isinstance(info, dict) else None
+        if isinstance(fits, list) and fits and all(isinstance(f, dict) for f in fits):
+            bad = [f for f in fits if str(f.get("status", "ok")) != "ok"]
+            for f in bad:
+                sec.add(
+                    banner(
+                        f"{f.get('endpoint')} ~ {f.get('exposure')} ({f.get('model')}): status "
+                        f"“{f.get('status')}”. {f.get('remedy') or ''}".strip(),
+                        "warn",
+                    )
+                )
+        for p in ers:
+            frame = _read(p)
+            sec.add(
+                f'<p class="note">Estimates from <code>{esc(run.rel(p))}</code>: exposure '
+                "effects per 2-fold and 10-fold increase in exposure, with 95 % intervals.</p>"
+            )
+            sec.add(_er_table(frame))
+        sec.add(_figures(run, figs))
+        for p in extras:
+            frame = _read(p)
+            label = run.rel(p)
+            if "reason" in frame.columns:
+                summary = (
+                    f"Subjects excluded from an analysis, with reasons ({len(frame)}, {label})"
+                )
+            else:
+                summary = f"{label} ({len(frame)} rows)"
+            sec.add(_details(summary, frame_table(frame, max_rows=200)))
