@@ -45,6 +45,11 @@ class Stein2019Ode(OdeModel):
         return {"effector": d_effector, "memory": d_memory}
 
     @staticmethod
+    def breakpoints(xp, *, tmax):
+        """The switch from expansion to contraction: integrate piecewise around it."""
+        return {"tmax": tmax}
+
+    @staticmethod
     def initial(xp, *, cmax, foldx):
         """State at infusion: ``R0 = cmax / foldx`` effector transgene, no memory."""
         return {"effector": cmax / foldx, "memory": 0.0 * cmax}

@@ -25,8 +25,12 @@ COMMANDS: dict[str, str] = {
     "models": "cartpk.cli._models",
     "nca": "cartpk.cli._nca",
     "recist": "cartpk.cli._recist",
+    "fit": "cartpk.cli._fit",
     "er": "cartpk.cli._er",
     "report": "cartpk.cli._report",
+    "sse": "cartpk.cli._sse",
+    "bootstrap": "cartpk.cli._bootstrap",
+    "run": "cartpk.cli._run",
 }
 
 

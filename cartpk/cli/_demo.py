@@ -1,18 +1,103 @@
-"""``cartpk demo [--out DIR]``: the main job on the bundled simulated trial.
+"""``cartpk demo [--out DIR]``: the whole analysis on the bundled simulated trial.
 
-Stages run in order and each writes into one run folder: validate the trial and summarise
-it, plot the qPCR data, and the later analysis stages.
+Stages, each a run folder of its own inside ``DIR`` (so that any stage can be rerun or
+reported alone), then one self-contained report:
+
+1. ``data``            validate the trial, summary, exclusions, qPCR spaghetti plot
+2. ``nca``             NCA of qPCR (CDISC long table, wide view, summary by target antigen)
+3. ``fit_population``  hierarchical Bayesian fit (PyMC + nutpie), M3, with diagnostics/VPC
+4. ``fit_individual``  per-patient Stein 2019 fits, M3 censored likelihood, MAP with the
+                       population estimates as priors (empirical Bayes)
+5. ``exposure``        model-based Cmax, Tmax, AUC0-28d/0-90d vs NCA
+6. ``recist``          RECIST 1.1 time-point and best overall responses
+7. ``er``              exposure-response models (CRS grade, ORR, IL-6 peak, PFS)
+8. ``report.html``     the report of all stages
+
+The fit and E-R stages run through the same code as ``cartpk fit`` / ``cartpk er``; their
+specifications are written to ``DIR/specs/`` so every stage can be rerun by hand.
+Exit 0 when every stage passed its checks, 1 when a stage ran but failed a check (e.g. the
+population fit missed a convergence threshold: the report says which).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import io
 import sys
+import time
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "spaghetti_plot"]
+
+_INDIVIDUAL_SPEC = """\
+# Per-patient fits of the Stein 2019 model (written by `cartpk demo`).
+name = "demo_individual"
+model = "stein2019"
+data = "example:trial.csv"
+method = "individual"
+seed = {seed}
+blq = "m3"
+dvid = "QPCR"
+n_starts = 4
+"""
+
+_POPULATION_SPEC = """\
+# Hierarchical Bayesian fit (written by `cartpk demo`; small enough for a few minutes on 2 cores).
+model = "stein2019_smooth"
+data = "example:trial.csv"
+method = "population"
+seed = {seed}
+
+[options]
+dvid = "QPCR"
+blq = "m3"
+priors = "weak"
+sampler = "nutpie"
+chains = 2
+tune = {tune}
+draws = {draws}
+target_accept = 0.95
+vpc_replicates = 100
+"""
+
+_ER_SPEC = """\
+# Exposure-response analyses (written by `cartpk demo`).
+title = "Exposure-response, simulated example trial"
+seed = {seed}
+data = "example:trial.csv"
+lesions = "example:lesions.csv"
+log = "ln"
+level = 0.95
+interval = [0, 28]
+
+[[analysis]]
+endpoint = "crs_grade"
+model = "ordinal"
+exposure = ["cmax", "auc_0_28d"]
+covariates = ["SLD0"]
+
+[[analysis]]
+endpoint = "orr"
+model = "logistic"
+exposure = ["cmax", "auc_0_28d"]
+covariates = ["SLD0"]
+
+[[analysis]]
+endpoint = "il6_cmax"
+model = "loglinear"
+exposure = "cmax"
+covariates = ["SLD0"]
+
+[[analysis]]
+endpoint = "pfs_time"
+model = "cox"
+event = "pfs_event"
+exposure = "cmax"
+covariates = ["SLD0"]
+"""
 
 
 def add_parser(sub: Any) -> None:
@@ -21,17 +106,22 @@ def add_parser(sub: Any) -> None:
         "demo",
         help="run the whole analysis on the bundled (simulated) example trial",
         description="Validate the bundled simulated trial and run every analysis stage "
-        "into one run folder.",
+        "(NCA, per-patient and population fits, exposure, RECIST, E-R) into one run "
+        "folder with a self-contained HTML report.",
     )
     p.add_argument("--out", default=None, help="run folder (default: ./cartpk-demo-<time>)")
     p.add_argument("--seed", type=int, default=20261125, help="master random seed")
+    p.add_argument(
+        "--draws", type=int, default=500, help="posterior draws per chain (population fit)"
+    )
+    p.add_argument("--tune", type=int, default=500, help="tuning steps per chain")
+    p.add_argument(
+        "--skip-population",
+        action="store_true",
+        help="leave out the Bayesian population fit (the slowest stage)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
-
-
-def _say(args: argparse.Namespace, msg: str) -> None:
-    if not args.quiet:
-        print(msg, file=sys.stderr, flush=True)
 
 
 def spaghetti_plot(ds: Any, path: Path, dvid: str = "QPCR") -> None:
@@ -49,8 +139,14 @@ def spaghetti_plot(ds: Any, path: Path, dvid: str = "QPCR") -> None:
     c = obs[obs["CENS"] == 1]
     ax.scatter(q["TIME"], q["DV"], s=12, color="tab:blue", label="quantified", zorder=3)
     ax.scatter(
-        c["TIME"], c["DV"], s=22, marker="v", facecolors="none", edgecolors="tab:red",
-        label="BLQ (at LLOQ)", zorder=3,
+        c["TIME"],
+        c["DV"],
+        s=22,
+        marker="v",
+        facecolors="none",
+        edgecolors="tab:red",
+        label="BLQ (at LLOQ)",
+        zorder=3,
     )
     lloq = obs["LLOQ"].dropna()
     if len(lloq):
@@ -66,6 +162,112 @@ def spaghetti_plot(ds: Any, path: Path, dvid: str = "QPCR") -> None:
     plt.close(fig)
 
 
+class _Stages:
+    """Runs the stages, times them and keeps their status."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rows: list[dict[str, Any]] = []
+
+    def say(self, msg: str) -> None:
+        if not self.args.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    def cli(self, name: str, argv: list[str], log: Path) -> int:
+        """Run a cartpk command as a stage; its stdout goes to a log file."""
+        from cartpk.cli import main
+
+        t0 = time.perf_counter()
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            code = main(argv)
+        log.write_text(buf.getvalue(), encoding="utf-8")
+        self.done(name, code, time.perf_counter() - t0)
+        return code
+
+    def done(self, name: str, code: int, seconds: float) -> None:
+        status = {0: "ok", 1: "failed_checks"}.get(code, f"error (exit {code})")
+        self.rows.append({"stage": name, "status": status, "seconds": round(seconds, 1)})
+        self.say(f"    {name}: {status} ({seconds:.1f} s)")
+
+
+def _nca_stage(ds: Any, folder: Path, seed: int) -> None:
+    from cartpk import examples
+    from cartpk.noncompartmental import nca, nca_summary
+    from cartpk.run import run_folder
+
+    with run_folder(
+        folder, command=["cartpk", "demo", "nca"], seed=seed, inputs=[examples.path("trial.csv")]
+    ) as rf:
+        res = nca(ds, dvid="QPCR", auc_method="linuplogdown", interval=(0, 28))
+        rf.write_csv("nca.csv", res.long)
+        rf.write_csv("nca_wide.csv", res.wide)
+        rf.write_csv("nca_rules.csv", res.rules)
+        groups = ds.covariates[["ID", "TARGET"]] if "TARGET" in ds.covariates else None
+        summ = nca_summary(res, by="TARGET", groups=groups) if groups is not None else None
+        rf.write_csv("nca_summary.csv", summ if summ is not None else nca_summary(res))
+        rf.manifest["results"] = {
+            "subjects": int(res.wide["ID"].nunique()),
+            "auc_method": "linuplogdown",
+            "interval": [0, 28],
+        }
+
+
+def _exposure_stage(ind_dir: Path, nca_dir: Path, folder: Path, seed: int, lloq: float) -> None:
+    import pandas as pd
+
+    from cartpk.exposure import compare_exposure, model_exposure
+    from cartpk.model import load_model
+    from cartpk.run import run_folder
+
+    model = load_model("stein2019")
+    table = pd.read_csv(ind_dir / "individual.csv", dtype={"ID": str})
+    names = model.parameter_names("structural")
+    ok = table[table["converged"].astype(bool)] if "converged" in table else table
+    params = ok[["ID", *[n for n in names if n in ok.columns]]]
+    with run_folder(
+        folder,
+        command=["cartpk", "demo", "exposure"],
+        seed=seed,
+        inputs=[ind_dir / "individual.csv", nca_dir / "nca_wide.csv"],
+    ) as rf:
+        res = model_exposure(model, params, interval_ends=(28, 90), lloq=lloq, dvid="QPCR")
+        rf.write_csv("exposure_model.csv", res.wide)
+        rf.write_csv("exposure_model_long.csv", res.long)
+        nca_wide = pd.read_csv(nca_dir / "nca_wide.csv", dtype={"ID": str})
+        cmp = compare_exposure(res.wide, nca_wide, metrics=("cmax", "auc_0_28d"))
+        rf.write_csv("exposure_vs_nca.csv", cmp.table)
+        rf.write_csv("exposure_pairs.csv", cmp.pairs)
+        cmp.plot(rf.file("exposure_vs_nca.png"))
+        rf.manifest["results"] = {
+            "subjects": int(res.wide["ID"].nunique()),
+            "source": "individual fits (converged subjects)",
+            "not_used": sorted(set(table["ID"]) - set(ok["ID"])),
+        }
+
+
+def _population_ini(path: Path) -> dict[str, float]:
+    """Posterior estimates (typical values, omega, sigma) of a population fit, by name.
+
+    They become the individual fits' MAP priors (empirical Bayes, as NONMEM's POSTHOC
+    step); names the individual model does not have are left out.
+    """
+    import pandas as pd
+
+    from cartpk.model import load_model
+
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path)
+    names = set(load_model("stein2019").parameters["name"].astype(str))
+    out: dict[str, float] = {}
+    for _, row in table.iterrows():
+        name, value = str(row["parameter"]), float(row["estimate"])
+        if name in names and value == value and value > 0:
+            out[name] = value
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk demo``."""
     from cartpk import examples
@@ -75,21 +277,112 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out or f"cartpk-demo-{_dt.datetime.now():%Y%m%d-%H%M%S}")
     trial = examples.path("trial.csv")
-    inputs = [trial]
-    try:
-        inputs.append(examples.path("lesions.csv"))
-    except FileNotFoundError:
-        pass
-    with run_folder(out, command=["cartpk", "demo"], seed=args.seed, inputs=inputs) as rf:
-        _say(args, "[1] validate the bundled simulated trial")
+    lesions = examples.path("lesions.csv")
+    st = _Stages(args)
+    seed = args.seed
+    q = ["--quiet"] if args.quiet else []
+    with run_folder(
+        out, command=["cartpk", "demo", *sys.argv[2:]], seed=seed, inputs=[trial, lesions]
+    ) as rf:
+        root = rf.path
+        specs = root / "specs"
+        specs.mkdir()
+        logs = root / "logs"
+        logs.mkdir()
+
+        st.say("[1/8] validate the bundled simulated trial")
+        t0 = time.perf_counter()
         ds = read_dataset(trial)
-        summary = ds.summary()
-        rf.write_json("data_summary.json", summary)
-        rf.write_text("data_summary.txt", format_summary(summary) + "\n")
-        rf.write_csv("exclusions.csv", ds.exclusions)
-        print(format_summary(summary))
-        if "QPCR" in ds.endpoints:
-            spaghetti_plot(ds, rf.file("qpcr_spaghetti.png"))
-        rf.manifest["stages"] = ["validate"]
-    print(f"\nrun folder: {out.resolve()}")
-    return 0
+        with run_folder(
+            root / "data", command=["cartpk", "demo", "data"], seed=seed, inputs=[trial]
+        ) as d:
+            summary = ds.summary()
+            d.write_json("data_summary.json", summary)
+            d.write_text("data_summary.txt", format_summary(summary) + "\n")
+            d.write_csv("exclusions.csv", ds.exclusions)
+            spaghetti_plot(ds, d.file("qpcr_spaghetti.png"))
+        st.say(format_summary(summary) if not args.quiet else "")
+        st.done("data", 0, time.perf_counter() - t0)
+
+        st.say("[2/8] NCA of qPCR (AUC0-28d, lin-up/log-down)")
+        t0 = time.perf_counter()
+        _nca_stage(ds, root / "nca", seed)
+        st.done("nca", 0, time.perf_counter() - t0)
+
+        stages = ["data", "nca"]
+        ini: dict[str, float] = {}
+        if not args.skip_population:
+            st.say("[3/8] population fit (PyMC + nutpie, M3; a few minutes on 2 cores)")
+            (specs / "population.toml").write_text(
+                _POPULATION_SPEC.format(seed=seed, draws=args.draws, tune=args.tune)
+            )
+            st.cli(
+                "fit_population",
+                ["fit", str(specs / "population.toml"), "--out", str(root / "fit_population"), *q],
+                logs / "fit_population.log",
+            )
+            stages.append("fit_population")
+            ini = _population_ini(root / "fit_population" / "population.csv")
+        else:
+            st.say("[3/8] population fit skipped (--skip-population)")
+
+        st.say(
+            "[4/8] per-patient fits (Stein 2019, M3 for BLQ"
+            + (", MAP with the population estimates as priors)" if ini else ")")
+        )
+        spec_text = _INDIVIDUAL_SPEC.format(seed=seed)
+        if ini:
+            spec_text += 'prior = "population"\n\n[ini]\n' + "".join(
+                f"{k} = {v!r}\n" for k, v in ini.items()
+            )
+        (specs / "individual.toml").write_text(spec_text)
+        st.cli(
+            "fit_individual",
+            ["fit", str(specs / "individual.toml"), "--out", str(root / "fit_individual"), *q],
+            logs / "fit_individual.log",
+        )
+        stages.append("fit_individual")
+
+        st.say("[5/8] model-based exposure vs NCA")
+        t0 = time.perf_counter()
+        lloq = float(ds.observations("QPCR")["LLOQ"].median())
+        if (root / "fit_individual" / "individual.csv").is_file():
+            _exposure_stage(root / "fit_individual", root / "nca", root / "exposure", seed, lloq)
+            st.done("exposure", 0, time.perf_counter() - t0)
+            stages.append("exposure")
+        else:
+            st.done("exposure", 1, 0.0)
+
+        st.say("[6/8] RECIST 1.1")
+        st.cli(
+            "recist", ["recist", str(lesions), "--out", str(root / "recist")], logs / "recist.log"
+        )
+        st.say("[7/8] exposure-response")
+        (specs / "er.toml").write_text(_ER_SPEC.format(seed=seed))
+        st.cli("er", ["er", str(specs / "er.toml"), "--out", str(root / "er"), *q], logs / "er.log")
+        stages += ["recist", "er"]
+
+        st.say("[8/8] report")
+        runs = [str(root / s) for s in stages if (root / s / "manifest.json").is_file()]
+        st.cli(
+            "report",
+            [
+                "report",
+                *runs,
+                "--out",
+                str(root / "report.html"),
+                "--title",
+                "cartpk demo: simulated cervical-cancer CAR-T trial",
+            ],
+            logs / "report.log",
+        )
+        import pandas as pd
+
+        table = pd.DataFrame(st.rows)
+        rf.write_csv("stages.csv", table)
+        failed = [r["stage"] for r in st.rows if r["status"] != "ok"]
+        rf.status = "ok" if not failed else "failed_checks"
+        rf.manifest["stages"] = st.rows
+    print("\n" + table.to_string(index=False))
+    print(f"\nreport: {(out / 'report.html').resolve()}")
+    return 0 if not failed else 1

@@ -1039,16 +1039,21 @@ class OdeModel(Model):
     dosing: ClassVar[tuple[tuple[float, float], ...] | None] = None
     dosed_states: ClassVar[tuple[str, ...] | None] = None
     solver: ClassVar[Mapping[str, Any]] = {"method": "BDF", "rtol": 1e-8, "atol": 1e-10}
+    # time-varying covariates `rhs` takes by keyword: {name: value before the first change}
+    time_varying: ClassVar[Mapping[str, float]] = {}
 
     @classmethod
     def _equation_names(cls) -> tuple[str, ...]:
-        return ("rhs", "initial", "observe")
+        return ("rhs", "initial", "observe", "breakpoints")
 
     @classmethod
     def _check_equations(cls, names: set[str]) -> list[Violation]:
         out: list[Violation] = []
         used: set[str] = set()
         positional = {"rhs": ["xp", "time", "y"], "initial": ["xp"], "observe": ["xp", "y"]}
+        if _raw(cls, "breakpoints") is not None:
+            positional["breakpoints"] = ["xp"]
+        tv_names = set(cls.time_varying)
         for attr, pos in positional.items():
             func = _raw(cls, attr)
             if func is None:
@@ -1061,7 +1066,8 @@ class OdeModel(Model):
                     )
                 )
                 continue
-            out.extend(_signature_problems(cls.__name__, attr, func, pos, names, exact=False))
+            allowed = names | tv_names if attr == "rhs" else names
+            out.extend(_signature_problems(cls.__name__, attr, func, pos, allowed, exact=False))
             used |= set(_kwonly(func)[1])
         if not out:
             for n in sorted(names - used):
@@ -1112,37 +1118,238 @@ class OdeModel(Model):
         params: Mapping[str, Any],
         *,
         dose: Any = None,
+        time_varying: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Predictions ``{DVID: array}`` by numerical integration (NumPy engine).
+        """Predictions ``{DVID: array}`` by numerical integration.
 
-        All subjects are integrated as one system with ``scipy.integrate.solve_ivp``
-        (options from :attr:`solver`; stiff methods get a block-diagonal Jacobian sparsity).
-        Shapes as for :meth:`ClosedFormModel.evaluate`; ``time`` must be >= 0.
+        With ``xp=numpy`` all subjects are integrated as one system with
+        ``scipy.integrate.solve_ivp`` (options from :attr:`solver`; stiff methods get a
+        block-diagonal Jacobian sparsity). With ``xp=pytensor.tensor`` the result is a
+        symbolic graph through a gradient-carrying Op (forward sensitivities, see
+        :meth:`evaluate_with_jacobian`), so PyMC's NUTS can sample ODE models.
+
+        Parameters
+        ----------
+        xp : module
+            ``numpy`` or ``pytensor.tensor``.
+        time : array
+            Days since infusion (>= 0), ``(n_t,)`` or ``(n_subjects, n_t)`` (numeric).
+        params : mapping of str to array
+            Structural parameters by name: scalars or one value per subject (``(n,)`` or
+            ``(n, 1)``); fixed ones may be omitted. Symbolic under PyTensor.
+        dose : array, optional
+            ``AMT`` (CAR+ cells), scalar or one per subject (numeric).
+        time_varying : mapping of str to (times, values), optional
+            Step functions of the covariates declared in :attr:`time_varying`.
+
+        Returns
+        -------
+        dict of str to array
+            ``(n_subjects, n_t)``, or ``(n_t,)`` when all parameters are scalars and
+            ``time`` is 1-D.
 
         Raises
         ------
         ModelError
-            ``ode_engine`` for an ``xp`` other than NumPy (the differentiable ODE engine is a
-            separate component), ``ode_failed`` when the solver fails.
+            ``ode_engine`` for an unsupported ``xp``, ``ode_failed`` when the solver fails
+            (NumPy; the PyTensor Op returns NaN for a failed subject and counts it in
+            ``op.failures``).
         """
+        name = getattr(xp, "__name__", "")
+        vals = self._split_params(params)
+        if name.startswith("pytensor"):
+            from cartpk.model._ode_op import evaluate_symbolic
+
+            return _check_outputs(
+                self, evaluate_symbolic(self, time, vals, dose=dose, time_varying=time_varying)
+            )
         if xp is not np:
             raise ModelError(
-                f"`{self.name}` is an ODE model; `evaluate` integrates it with NumPy/SciPy only.",
+                f"`{self.name}` is an ODE model; `evaluate` integrates it with NumPy/SciPy "
+                "or builds a PyTensor Op.",
                 [
                     Violation(
                         "ode_engine",
                         f"array namespace `{getattr(xp, '__name__', xp)}` is not supported "
-                        "for ODE models here",
-                        expected="xp=numpy",
-                        fix="use the closed-form or smooth variant of the model for gradient "
-                        "engines, or the differentiable ODE engine",
+                        "for ODE models",
+                        expected="xp=numpy or xp=pytensor.tensor",
+                        fix="pass numpy or pytensor.tensor as `xp`",
                     )
                 ],
             )
+        if time_varying or self.time_varying:
+            from cartpk.model._ode_engine import solve_sensitivities
+
+            sol = solve_sensitivities(
+                self, time, vals, dose=dose, time_varying=time_varying, wrt=()
+            )
+            _raise_failed(self, sol)
+            scalar = (
+                all(np.ndim(v) == 0 for v in vals.values())
+                and np.ndim(time) == 1
+                and np.ndim(dose) == 0
+                and len(sol.status) == 1
+            )
+            return _check_outputs(self, {k: (v[0] if scalar else v) for k, v in sol.values.items()})
         from cartpk.model._ode import solve
 
-        vals = self._split_params(params)
         return _check_outputs(self, solve(self, time, vals, dose=dose))
+
+    def evaluate_with_jacobian(
+        self,
+        time: Any,
+        params: Mapping[str, Any],
+        *,
+        dose: Any = None,
+        time_varying: Mapping[str, Any] | None = None,
+        wrt: Sequence[str] | None = None,
+        method: str | None = None,
+        rtol: float | None = None,
+        atol: float | None = None,
+        throw: bool = True,
+    ) -> Any:
+        """Predictions and their exact derivatives with respect to parameters, by name.
+
+        Forward sensitivities integrated with the states, for all subjects at once
+        (:func:`cartpk.model._ode_engine.solve_sensitivities`); switch times declared by
+        ``breakpoints`` contribute their jump, split doses and time-varying covariates
+        are integrated piecewise.
+
+        Parameters
+        ----------
+        time : array
+            Days since infusion (>= 0), ``(n_t,)`` or ``(n_subjects, n_t)``.
+        params : mapping of str to array
+            Structural parameters by name (natural scale), scalars or one per subject;
+            fixed ones may be omitted.
+        dose : array, optional
+            ``AMT`` (CAR+ cells), scalar or one per subject.
+        time_varying : mapping of str to (times, values), optional
+            Step functions of the covariates declared in :attr:`time_varying`.
+        wrt : sequence of str, optional
+            Parameters to differentiate with respect to; default the free thetas.
+        method : str, optional
+            Solver override (``"BDF"``, ``"Radau"``, ``"LSODA"``, ``"RK45"``, ``"DOP853"``).
+        rtol, atol : float, optional
+            Tolerance overrides (default: :attr:`solver`).
+        throw : bool, default True
+            Raise ``ode_failed`` naming the failed subjects; with ``False`` return them
+            as NaN with their :class:`OdeStatus` in ``solution.status``.
+
+        Returns
+        -------
+        OdeSolution
+            ``values`` ``{DVID: (n, n_t)}``, ``jacobian`` ``{DVID: {name: (n, n_t)}}``,
+            ``status`` per subject.
+
+        Examples
+        --------
+        >>> import numpy as np, cartpk as ck
+        >>> m = ck.load_model("stein2019_ode")
+        >>> sol = m.evaluate_with_jacobian([7.0, 28.0], m.typical())
+        >>> sorted(sol.jacobian["QPCR"])[:2], sol.values["QPCR"].shape
+        (['alpha', 'beta'], (1, 2))
+        """
+        from cartpk.model._ode_engine import solve_sensitivities
+
+        vals = self._split_params(params)
+        if wrt is None:
+            wrt = [t.name for t in self._block.thetas if not t.fixed and t.name in vals]
+        self._unknown([w for w in wrt if w not in self._block.theta_map], "`wrt`")
+        sol = solve_sensitivities(
+            self,
+            time,
+            vals,
+            dose=dose,
+            time_varying=time_varying,
+            wrt=wrt,
+            method=method,
+            rtol=rtol,
+            atol=atol,
+        )
+        if throw:
+            _raise_failed(self, sol)
+        return sol
+
+    def evaluate_batch(
+        self,
+        time: Any,
+        params: Mapping[str, Any],
+        *,
+        dose: Any = None,
+        time_varying: Mapping[str, Any] | None = None,
+        rtol: float = 1e-6,
+        atol: float | None = None,
+        workers: int = 1,
+        throw: bool = True,
+    ) -> Any:
+        """Predictions for many subjects: a vectorised stiff solver, one step size per subject.
+
+        For virtual trials of thousands of subjects (values only; for gradients see
+        :meth:`evaluate_with_jacobian`). L-stable Rosenbrock pair of order 2
+        (Shampine & Reichelt 1997), per-subject error control; every subject stops at the
+        output times, doses, covariate changes and its own ``breakpoints``.
+
+        Parameters
+        ----------
+        time : array
+            ``(n_t,)`` days since infusion (>= 0), shared by all subjects.
+        params : mapping of str to array
+            Structural parameters by name, scalars or one value per subject.
+        dose : array, optional
+            ``AMT`` (CAR+ cells), scalar or one per subject.
+        time_varying : mapping of str to (times, values), optional
+            Step functions of the covariates declared in :attr:`time_varying`.
+        rtol : float, default 1e-6
+            Relative tolerance per subject; the global error of an order-2 method is larger
+            (about 1e-3 relative at ``rtol=1e-5`` on ``paixao2022``).
+        atol : float, optional
+            Absolute tolerance (default ``solver["atol"]``).
+        workers : int, default 1
+            Processes to split the subjects over.
+        throw : bool, default True
+            Raise ``ode_failed`` naming failed subjects; with ``False`` they are NaN and
+            flagged in ``solution.status``.
+
+        Returns
+        -------
+        OdeSolution
+            ``values`` ``{DVID: (n, n_t)}`` and ``status`` per subject.
+        """
+        from cartpk.model._ode_batch import simulate_batch
+
+        sol = simulate_batch(
+            self,
+            time,
+            params,
+            dose=dose,
+            time_varying=time_varying,
+            rtol=rtol,
+            atol=atol,
+            workers=workers,
+        )
+        if throw:
+            _raise_failed(self, sol)
+        return sol
+
+
+def _raise_failed(model: Model, sol: Any) -> None:
+    failed = sol.failed_subjects()
+    if not failed:
+        return
+    raise ModelError(
+        f"The ODE solver failed for {len(failed)} subject(s) of `{model.name}`.",
+        [
+            Violation(
+                "ode_failed",
+                f"subject index {i}: {sol.status[i].name}",
+                value=repr(i),
+                expected="a successful integration",
+                fix=sol.status[i].value,
+            )
+            for i in failed
+        ],
+    )
 
 
 def _signature_problems(

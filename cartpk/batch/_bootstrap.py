@@ -1,0 +1,311 @@
+"""Nonparametric bootstrap: resample subjects with replacement, refit, percentile intervals."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cartpk.batch._runner import StudyFolder, dask_client, run_tasks, spawn_seeds
+from cartpk.batch._spec import StudySpec, estimator_from_spec, load_spec
+from cartpk.batch._sse import _describe_callable, _records, estimates_frame
+from cartpk.errors import FitError, SpecError, Violation
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from cartpk.data import Dataset
+    from cartpk.model import Model
+
+__all__ = ["BootstrapResult", "bootstrap", "percentile_intervals", "resample_subjects"]
+
+
+def resample_subjects(dataset: Dataset, seed: Any) -> Dataset:
+    """A bootstrap sample of a dataset: subjects drawn with replacement.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The original data.
+    seed : int, numpy.random.SeedSequence or None
+        Seed of the draw; ``None`` returns the original subjects (renumbered the same way).
+
+    Returns
+    -------
+    Dataset
+        As many subjects as ``dataset``; the ``k``-th drawn subject gets ``ID`` ``"k"``
+        (1-based), so a subject drawn twice enters the fit as two subjects.
+    """
+    import pandas as pd
+
+    from cartpk.data import read_dataset
+
+    ids = list(dataset.subjects)
+    if seed is None:
+        drawn = ids
+    else:
+        rng = np.random.default_rng(seed)
+        drawn = [ids[i] for i in rng.integers(0, len(ids), size=len(ids))]
+    table = dataset.table.drop(columns=["ROW"])
+    groups = {k: g for k, g in table.groupby("ID", sort=False)}
+    parts = [groups[sid].assign(ID=str(k)) for k, sid in enumerate(drawn, start=1)]
+    tv = [c for c in dataset.time_varying.columns if c not in ("ROW", "ID", "TIME")]
+    return read_dataset(
+        pd.concat(parts, ignore_index=True),
+        endpoints=dict(dataset.endpoints),
+        time_varying=tv or None,
+    )
+
+
+@dataclass(frozen=True)
+class _BootTask:
+    dataset: Any
+    model: Any
+    estimator: Callable[..., Any]
+
+    def __call__(self, seed: np.random.SeedSequence | None) -> dict[str, list[Any]]:
+        data = self.dataset if seed is None else resample_subjects(self.dataset, seed)
+        est = estimates_frame(self.estimator(data, self.model))
+        if (est["ID"] != "").any():
+            raise ValueError(
+                "a bootstrap needs typical-value estimates (no `ID` column); the estimator "
+                "returned per-subject rows"
+            )
+        return _records(est.drop(columns=["ID"]))
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Outcome of :func:`bootstrap`.
+
+    Attributes
+    ----------
+    intervals : pandas.DataFrame
+        ``parameter, estimate, lower, upper, level, boot_median, boot_se, n_ok, n``:
+        the estimate on the original data and the percentile interval.
+    replicates : pandas.DataFrame
+        ``replicate, parameter, estimate, lower, upper, converged`` of every bootstrap
+        sample (``replicate`` -1 is the original data).
+    status : pandas.DataFrame
+        ``replicate, status, error, message, seconds``; sample ``b`` drew its subjects
+        from ``SeedSequence(seed).spawn(n)[b]``.
+    path : Path
+        The study folder.
+    """
+
+    intervals: pd.DataFrame
+    replicates: pd.DataFrame
+    status: pd.DataFrame
+    path: Path
+
+
+def percentile_intervals(
+    replicates: pd.DataFrame, original: pd.DataFrame, *, level: float = 0.95
+) -> pd.DataFrame:
+    """Percentile bootstrap intervals per parameter.
+
+    Parameters
+    ----------
+    replicates : pandas.DataFrame
+        ``parameter, estimate, converged`` of the bootstrap samples.
+    original : pandas.DataFrame
+        ``parameter, estimate`` on the original data.
+    level : float, default 0.95
+        Interval level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``parameter, estimate, lower, upper, level, boot_median, boot_se, n_ok, n``.
+
+    Notes
+    -----
+    ``lower`` and ``upper`` are the ``(1 - level)/2`` and ``(1 + level)/2`` quantiles
+    (``numpy.quantile``, linear interpolation) of the converged, finite bootstrap
+    estimates (Efron & Tibshirani 1993, ch. 13); ``boot_se`` is their standard deviation.
+    """
+    import pandas as pd
+
+    a = (1.0 - level) / 2.0
+    rows = []
+    orig = dict(zip(original["parameter"], original["estimate"], strict=True))
+    for name in original["parameter"]:
+        g = replicates[replicates["parameter"] == name]
+        ok = g.loc[g["converged"].astype(bool), "estimate"].to_numpy(dtype=float)
+        ok = ok[np.isfinite(ok)]
+        rows.append(
+            {
+                "parameter": name,
+                "estimate": float(orig[name]),
+                "lower": float(np.quantile(ok, a)) if ok.size else math.nan,
+                "upper": float(np.quantile(ok, 1.0 - a)) if ok.size else math.nan,
+                "level": level,
+                "boot_median": float(np.median(ok)) if ok.size else math.nan,
+                "boot_se": float(np.std(ok, ddof=1)) if ok.size > 1 else math.nan,
+                "n_ok": int(ok.size),
+                "n": len(g),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def bootstrap(
+    fit: Callable[[Dataset, Model], pd.DataFrame]
+    | StudySpec
+    | Mapping[str, Any]
+    | str
+    | os.PathLike[str],
+    n: int,
+    *,
+    seed: int,
+    out: str | os.PathLike[str],
+    data: Dataset | str | os.PathLike[str] | None = None,
+    model: Model | str | None = None,
+    level: float = 0.95,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    client: Any = None,
+    quiet: bool = False,
+) -> BootstrapResult:
+    """Nonparametric bootstrap of a typical-value fit on Dask, resumable.
+
+    Parameters
+    ----------
+    fit : callable, StudySpec, mapping or path
+        An estimator ``fit(dataset, model) -> DataFrame`` of typical values (see
+        :class:`cartpk.batch.Estimator`), or a bootstrap specification (a TOML file, its
+        mapping or :func:`cartpk.batch.load_spec`'s result: ``model``, ``data``, ``seed``,
+        ``[estimator]``) from which the estimator, model and data are taken.
+    n : int
+        Bootstrap samples.
+    seed : int
+        Master seed; sample ``b`` draws its subjects with ``SeedSequence(seed).spawn(n)[b]``.
+    out : path
+        Study folder; rerunning the same bootstrap into it skips finished samples (a larger
+        ``n`` adds samples).
+    data : Dataset or path, optional
+        The data (required with a callable ``fit``).
+    model : Model or str, optional
+        The model (required with a callable ``fit``).
+    level : float, default 0.95
+        Level of the percentile intervals.
+    scheduler, workers, client, quiet
+        As in :func:`cartpk.batch.sse`.
+
+    Returns
+    -------
+    BootstrapResult
+        Also written to ``out``: ``intervals.csv``, ``replicates.csv``, ``status.csv``,
+        ``manifest.json``.
+
+    Raises
+    ------
+    SpecError
+        ``bootstrap_n``, ``seed_invalid``, ``level_invalid``, ``data_missing``,
+        ``model_missing``, or ``study_mismatch`` (``out`` holds another study).
+    FitError
+        ``original_fit_failed``: the estimator fails on the original data.
+    """
+    import pandas as pd
+
+    from cartpk.data import Dataset, read_dataset
+    from cartpk.model import load_model
+
+    problems = []
+    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 2:
+        problems.append(Violation("bootstrap_n", "`n` must be an integer >= 2", value=repr(n)))
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        problems.append(
+            Violation("seed_invalid", "`seed` must be a non-negative integer", value=repr(seed))
+        )
+    if not 0.0 < float(level) < 1.0:
+        problems.append(Violation("level_invalid", "`level` must lie in (0, 1)", value=repr(level)))
+    if not callable(fit):
+        spec = fit if isinstance(fit, StudySpec) else load_spec(fit, kind="bootstrap")
+        estimator = estimator_from_spec(spec)
+        data = data if data is not None else spec.data
+        model = model if model is not None else spec.model
+        described: Any = spec.as_dict()
+    else:
+        estimator = fit
+        described = _describe_callable(fit)
+    if data is None:
+        problems.append(Violation("data_missing", "no data to bootstrap", fix="pass `data=`"))
+    if model is None:
+        problems.append(Violation("model_missing", "no model", fix="pass `model=`"))
+    if problems:
+        raise SpecError("Invalid bootstrap settings.", problems)
+    assert data is not None and model is not None
+    if isinstance(model, str):
+        model = load_model(model)
+    inputs: list[str] = []
+    if not isinstance(data, Dataset):
+        inputs.append(str(Path(data).resolve()))
+        data = read_dataset(data)
+    study = {
+        "fit": described,
+        "model": model.name,
+        "model_values": model.initial_values(),
+        "data": inputs or f"Dataset of {len(data.subjects)} subjects",
+        "subjects": list(data.subjects),
+        "seed": int(seed),
+    }
+    # like an SSE, a bootstrap can be extended: sample b's seed does not depend on n
+    folder = StudyFolder(out, kind="bootstrap", spec=study, seed=int(seed), extent={"n": int(n)})
+    seeds = spawn_seeds(int(seed), int(n))
+    payloads: dict[int | str, Any] = {"original": None, **dict(enumerate(seeds))}
+    task = _BootTask(data, model, estimator)
+    if client is not None:
+        results = run_tasks(task, payloads, folder, client=client, quiet=quiet, desc="bootstrap")
+    else:
+        with dask_client(scheduler, workers, quiet=quiet) as cl:
+            results = run_tasks(task, payloads, folder, client=cl, quiet=quiet, desc="bootstrap")
+
+    status_rows, frames = [], []
+    for key, res in results.items():
+        rep = -1 if key == "original" else int(key)
+        status_rows.append(
+            {
+                "replicate": rep,
+                "status": res.status,
+                "error": res.error,
+                "message": res.message,
+                "seconds": res.seconds,
+            }
+        )
+        if res.status == "ok":
+            frames.append(pd.DataFrame(res.result).assign(replicate=rep))
+    status = pd.DataFrame(status_rows)
+    first = results["original"]
+    if first.status != "ok":
+        raise FitError(
+            "The fit failed on the original data; there is nothing to bootstrap.",
+            [
+                Violation(
+                    "original_fit_failed",
+                    f"{first.error}: {first.message}",
+                    fix="check that the estimator runs on the data",
+                )
+            ],
+        )
+    cols = ["replicate", "parameter", "estimate", "lower", "upper", "converged"]
+    reps = pd.concat(frames, ignore_index=True)[cols]
+    boot = reps[reps["replicate"] >= 0]
+    intervals = percentile_intervals(boot, reps[reps["replicate"] < 0], level=float(level))
+    n_failed = int((status["status"] != "ok").sum())
+    files = [
+        folder.write_csv("intervals.csv", intervals).name,
+        folder.write_csv("replicates.csv", reps).name,
+        folder.write_csv("status.csv", status).name,
+    ]
+    folder.finish(
+        status="ok" if n_failed == 0 else "failed_checks",
+        counts={"total": len(status), "ok": len(status) - n_failed, "failed": n_failed},
+        files=files,
+    )
+    return BootstrapResult(intervals, reps, status, folder.path)

@@ -1,0 +1,500 @@
+"""A resumable task runner on ``dask.distributed``.
+
+A *study* (an SSE, a bootstrap, a batch of fits) is a list of independent tasks. Each task
+runs on a Dask worker and writes its own result file, ``tasks/<index>.json``, atomically
+(:func:`cartpk.run.write_atomic`) into the study folder. A task whose file exists is not
+submitted again, so a study that was interrupted (Ctrl-C, a killed process, a lost
+cluster) resumes where it stopped when the same call is repeated.
+
+Why the study folder is not a :func:`cartpk.run.run_folder`: a run folder is built in a
+temporary sibling that is deleted when the work is interrupted, which would throw away
+every finished task. A study folder is therefore written in place; its ``study.json``
+identifies the study (a rerun with a different study into the same folder is refused) and
+``manifest.json`` is written, atomically, only when every task has a result.
+
+Determinism: every task receives its own :class:`numpy.random.SeedSequence`, spawned from
+one master seed in task order, and results are gathered in task order, so a study gives
+identical numbers on one worker or many.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cartpk._deps import require
+from cartpk.errors import SpecError, Violation
+from cartpk.run import dependency_versions, write_atomic
+
+__all__ = [
+    "Portable",
+    "StudyFolder",
+    "TaskResult",
+    "dask_client",
+    "run_tasks",
+    "spawn_seeds",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# seeds
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def spawn_seeds(seed: int, n: int) -> list[Any]:
+    """Independent per-task seeds derived from one master seed.
+
+    Parameters
+    ----------
+    seed : int
+        Master seed (a non-negative integer).
+    n : int
+        Number of tasks.
+
+    Returns
+    -------
+    list of numpy.random.SeedSequence
+        ``SeedSequence(seed).spawn(n)``: task ``i`` draws from
+        ``numpy.random.default_rng(seeds[i])``, the same stream on every worker, machine
+        and run, and independent of the other tasks' streams.
+
+    Examples
+    --------
+    >>> s = spawn_seeds(1, 3)
+    >>> [c.spawn_key for c in s]
+    [(0,), (1,), (2,)]
+    """
+    import numpy as np
+
+    return list(np.random.SeedSequence(int(seed)).spawn(int(n)))
+
+
+# ---------------------------------------------------------------------------------------
+# objects that must travel to workers
+
+
+def _restore(data: bytes) -> Any:
+    """Unpickle a :class:`Portable` payload on a worker (see :class:`Portable`)."""
+    try:
+        return pickle.loads(data)
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("cartpk._catalogue"):
+            raise
+        # A catalogue model loaded from a source tree lives in `cartpk._catalogue`, a
+        # package registered at run time by the catalogue loader; a fresh worker process
+        # has not registered it yet. Listing the catalogue registers it; then retry.
+        from cartpk.model import list_models
+
+        list_models()
+        return pickle.loads(data)
+
+
+class Portable:
+    """Wrap an object (a model) so that it unpickles in a fresh worker process.
+
+    Catalogue models loaded from a source checkout belong to the package
+    ``cartpk._catalogue``, which :func:`cartpk.load_model` registers on first use. A Dask
+    worker started elsewhere has not done so and could not unpickle the model; this
+    wrapper registers the catalogue first. Models defined in a user's script are pickled
+    by value (cloudpickle).
+
+    Parameters
+    ----------
+    obj : object
+        The object to carry (a model, or a task holding one).
+    """
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        cloudpickle = require("cloudpickle", purpose="batch studies")
+        return (_unwrap_portable, (cloudpickle.dumps(self.obj),))
+
+
+def _unwrap_portable(data: bytes) -> Portable:
+    return Portable(_restore(data))
+
+
+# ---------------------------------------------------------------------------------------
+# the study folder
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The stored outcome of one task.
+
+    Attributes
+    ----------
+    index : int or str
+        Task key: its number (0-based, the order of the study) or its name.
+    status : {"ok", "error"}
+        ``"error"``: the task raised; ``error`` and ``message`` say what.
+    result : object
+        What the task returned (JSON data), ``None`` on error.
+    error, message : str
+        Exception class name and message of a failed task (empty when ``ok``).
+    seconds : float
+        Wall time of the task on its worker.
+    """
+
+    index: int | str
+    status: str
+    result: Any
+    error: str = ""
+    message: str = ""
+    seconds: float = math.nan
+
+
+class StudyFolder:
+    """A study folder: ``study.json``, ``tasks/<index>.json``, then tables and manifest.
+
+    Parameters
+    ----------
+    out : path
+        Folder of the study (created if missing).
+    kind : str
+        ``"sse"``, ``"bootstrap"`` or ``"fit_many"``.
+    spec : mapping
+        JSON-serialisable description of the study; a rerun into the same folder must
+        have the same ``kind`` and ``spec``.
+    seed : int, optional
+        Master seed, recorded in the manifest.
+    extent : mapping, optional
+        Settings recorded in the manifest but free to change between runs: the number of
+        tasks (task ``i``'s seed does not depend on it), so a study can be extended.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` exists and is not a cartpk study folder.
+    SpecError
+        ``study_mismatch``: ``out`` holds a different study.
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        kind: str,
+        spec: Mapping[str, Any],
+        seed: int | None,
+        extent: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.path = Path(out).resolve()
+        self.kind = kind
+        self.spec = json.loads(json.dumps(dict(spec), default=str))
+        self.extent = dict(extent or {})
+        self.seed = seed
+        self.started = _now()
+        ident = {"cartpk_study": 1, "kind": kind, "spec": self.spec}
+        marker = self.path / "study.json"
+        if self.path.exists():
+            if not marker.is_file():
+                if any(self.path.iterdir()):
+                    raise FileExistsError(
+                        f"`{self.path}` exists and is not a cartpk study folder; "
+                        "choose another `--out`"
+                    )
+            else:
+                found = json.loads(marker.read_text(encoding="utf-8"))
+                if found != ident:
+                    raise SpecError(
+                        f"`{self.path}` holds a different study.",
+                        [
+                            Violation(
+                                "study_mismatch",
+                                "the study folder was started with other settings",
+                                value=_first_difference(found, ident),
+                                expected="the settings of the interrupted study, to resume it",
+                                fix="choose another `--out`, or rerun with the original settings",
+                            )
+                        ],
+                    )
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not marker.is_file():
+            write_atomic(marker, json.dumps(ident, indent=2, sort_keys=True) + "\n")
+        self.tasks = self.path / "tasks"
+        self.tasks.mkdir(exist_ok=True)
+
+    def task_path(self, index: int | str) -> Path:
+        """Result file of task ``index``."""
+        name = f"{index:05d}" if isinstance(index, int) else str(index)
+        return self.tasks / f"{name}.json"
+
+    def write_csv(self, name: str, frame: Any) -> Path:
+        """Write a table atomically into the study folder."""
+        return write_atomic(self.path / name, frame.to_csv(index=False))
+
+    def finish(self, *, status: str, counts: Mapping[str, int], files: Sequence[str]) -> Path:
+        """Write ``manifest.json`` (versions, spec, seed, times, status, counts)."""
+        manifest = {
+            "cartpk_run": 1,
+            "kind": self.kind,
+            "command": list(sys.argv),
+            "spec": {**self.spec, **self.extent},
+            "seed": self.seed,
+            "versions": dependency_versions(),
+            "started": self.started,
+            "finished": _now(),
+            "status": status,
+            "tasks": dict(counts),
+            "files": sorted(files),
+        }
+        return write_atomic(
+            self.path / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n"
+        )
+
+
+def _first_difference(a: Any, b: Any, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{where}.{k}" if where else k)
+    return f"{where}: folder has {a!r}, now {b!r}"
+
+
+def read_task(path: Path) -> TaskResult:
+    """Read a task result file."""
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    return TaskResult(
+        index=rec["index"],
+        status=rec["status"],
+        result=rec.get("result"),
+        error=rec.get("error", ""),
+        message=rec.get("message", ""),
+        seconds=float(rec.get("seconds", math.nan)),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# running on a worker
+
+
+def _execute(func: Callable[[Any], Any], index: int | str, payload: Any, path: str) -> str:
+    """Run one task on a worker and store its outcome atomically; return the status."""
+    if isinstance(func, Portable):
+        func = func.obj
+    t0 = time.perf_counter()
+    rec: dict[str, Any] = {"index": index}
+    try:
+        result = func(payload)
+        # allow_nan: NaN estimates (e.g. no CI) round-trip as NaN
+        body = json.dumps(result, allow_nan=True, default=_json_default)
+        rec["status"] = "ok"
+    except Exception as err:  # a failed replicate is data (counted), not the end of the study
+        body = "null"
+        rec.update(status="error", error=type(err).__name__, message=str(err))
+    rec["seconds"] = time.perf_counter() - t0
+    head = json.dumps(rec)
+    write_atomic(path, head[:-1] + ', "result": ' + body + "}\n")
+    return str(rec["status"])
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"task result holds a {type(obj).__name__}, which is not JSON data")
+
+
+# ---------------------------------------------------------------------------------------
+# the client
+
+
+def _say(message: str, quiet: bool) -> None:
+    if not quiet:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+
+@contextmanager
+def dask_client(
+    scheduler: str | None = None,
+    workers: int | None = None,
+    *,
+    quiet: bool = False,
+    dashboard_address: str | None = ":0",
+) -> Iterator[Any]:
+    """A ``distributed.Client``: on a new ``LocalCluster`` or an existing scheduler.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://HOST:PORT``); default: start a
+        ``LocalCluster``.
+    workers : int, optional
+        Worker processes of the ``LocalCluster`` (one thread each); default the number
+        of CPU cores. Ignored with ``scheduler``.
+    quiet : bool, default False
+        Do not print the cluster and dashboard addresses on stderr.
+    dashboard_address : str or None, default ":0"
+        Dashboard of the ``LocalCluster`` (``":0"``: a free port; ``None``: no dashboard,
+        the scheduler's HTTP endpoints on a free port).
+
+    Yields
+    ------
+    distributed.Client
+        Closed (and the cluster shut down) on exit, also on errors and interrupts.
+    """
+    distributed = require("distributed", purpose="batch studies on Dask")
+    if scheduler:
+        import dask
+
+        # dask's connect timeout (default 30 s; `distributed.comm.timeouts.connect`)
+        wait = dask.config.get("distributed.comm.timeouts.connect")
+        try:
+            client = distributed.Client(scheduler, timeout=wait)
+        except (OSError, TimeoutError, ValueError) as err:
+            raise SpecError(
+                f"Cannot reach the Dask scheduler at `{scheduler}`.",
+                [
+                    Violation(
+                        "scheduler_unreachable",
+                        f"no Dask scheduler answered at `{scheduler}` within {wait} ({err})",
+                        value=scheduler,
+                        expected="the address a running `dask scheduler` prints, tcp://HOST:PORT",
+                        fix="start the scheduler (and workers) first, or leave out "
+                        "`--scheduler` to use a local cluster",
+                    )
+                ],
+            ) from None
+        with client:
+            n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            _say(f"cartpk: connected to {scheduler} ({n} workers); {_dashboard(client)}", quiet)
+            yield client
+        return
+    n_workers = int(workers) if workers else (os.cpu_count() or 1)
+    with (
+        distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            # never the fixed default port 8787: two clusters on a machine would clash
+            dashboard_address=dashboard_address or ":0",
+            scheduler_kwargs={"dashboard": dashboard_address is not None},
+            host="127.0.0.1",
+            silence_logs=50,  # logging.CRITICAL: shutdown chatter (closed heartbeats) is noise
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        _say(
+            f"cartpk: started a local Dask cluster at {cluster.scheduler_address} "
+            f"({n_workers} workers x 1 thread); {_dashboard(client)}",
+            quiet,
+        )
+        yield client
+
+
+def _dashboard(client: Any) -> str:
+    import importlib.util
+
+    services = client.scheduler_info(n_workers=0).get("services", {})
+    if "dashboard" not in services:
+        return "dashboard: none"
+    if importlib.util.find_spec("bokeh") is None:
+        # the scheduler's HTTP server runs, but its pages need bokeh
+        return f"dashboard: install `bokeh` to see it at {client.dashboard_link}"
+    return f"dashboard: {client.dashboard_link}"
+
+
+def run_tasks(
+    func: Callable[[Any], Any],
+    payloads: Sequence[Any] | Mapping[int | str, Any],
+    folder: StudyFolder,
+    *,
+    client: Any,
+    quiet: bool = False,
+    desc: str = "tasks",
+) -> dict[int | str, TaskResult]:
+    """Run the tasks that have no result file yet; return every task's result.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(payload) -> JSON data``; picklable (module-level function or instance of a
+        module-level class). An exception becomes a task with status ``"error"``.
+    payloads : sequence or mapping
+        One payload per task; the key (position or mapping key) names the result file.
+    folder : StudyFolder
+        Where results go (``folder.task_path(key)``).
+    client : distributed.Client
+        From :func:`dask_client`.
+    quiet : bool, default False
+        No progress bar (it is also hidden when stderr is not a terminal).
+    desc : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    dict
+        ``key -> TaskResult`` in the order of ``payloads``.
+    """
+    from tqdm.auto import tqdm
+
+    distributed = require("distributed", purpose="batch studies on Dask")
+    items = list(payloads.items()) if isinstance(payloads, Mapping) else list(enumerate(payloads))
+    todo = [(k, p) for k, p in items if not folder.task_path(k).is_file()]
+    bar = tqdm(
+        total=len(items),
+        initial=len(items) - len(todo),
+        desc=desc,
+        unit="task",
+        file=sys.stderr,
+        disable=quiet or not sys.stderr.isatty(),
+        dynamic_ncols=True,
+    )
+    futures = []
+    try:
+        if todo:
+            # one copy of the task function per worker, not per task
+            [fut] = client.scatter([Portable(func)], broadcast=True, hash=False)
+            for key, payload in todo:
+                path = str(folder.task_path(key))
+                futures.append(
+                    client.submit(
+                        _execute,
+                        fut,
+                        key,
+                        payload,
+                        path,
+                        key=f"cartpk-{folder.kind}-{key}-{os.urandom(4).hex()}",
+                        pure=False,
+                        retries=1,  # a worker lost mid-task (e.g. out of memory) is retried once
+                    )
+                )
+            failed = 0
+            for fut in distributed.as_completed(futures):
+                if fut.result() != "ok":
+                    failed += 1
+                    bar.set_postfix(failed=failed)
+                bar.update(1)
+    finally:
+        bar.close()
+        if futures:
+            with suppress(Exception):  # the client may already be gone (interrupt)
+                client.cancel(futures)
+    return {k: read_task(folder.task_path(k)) for k, _ in items}

@@ -1,0 +1,387 @@
+"""Study specifications (TOML): read, validate in full, then report every problem once.
+
+An SSE specification (``fits/stein2019_sse_seed.toml``)::
+
+    model = "stein2019"
+    days = [7, 14, 21, 28, 60, 90]
+    n_subjects = 20
+    n_replicates = 100
+    seed = 20261125
+    lloq = 50.0              # optional
+    dose = 1e8               # optional, CAR+ cells
+
+    [estimator]              # optional; these are the defaults
+    kind = "individual_fits"
+    summary = "median"       # "median": typical values; "individual": per subject
+    blq = "m3"
+
+``kind = "import"`` with ``target = "module:attribute"`` plugs in any picklable
+estimator (a function or instance ``estimator(dataset, model) -> DataFrame``) importable
+here and on every Dask worker.
+
+A bootstrap specification names ``data`` (a CSV path, relative to the spec file, or
+``example:trial.csv`` for a bundled file) and ``n_bootstrap`` instead of the design keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cartpk.errors import SpecError, Violation
+
+__all__ = ["ESTIMATORS", "StudySpec", "estimator_from_spec", "load_spec"]
+
+# estimator kind -> "module:attribute"; options are the dataclass fields of the class
+ESTIMATORS: dict[str, str] = {
+    "individual_fits": "cartpk.batch._estimators:IndividualFitEstimator",
+}
+
+_KEYS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    # key -> (accepted types, required)
+    "sse": {
+        "model": (str, True),
+        "days": (list, True),
+        "n_subjects": (int, True),
+        "n_replicates": (int, True),
+        "seed": (int, True),
+        "lloq": ((int, float), False),
+        "dose": ((int, float), False),
+        "name": (str, False),
+        "description": (str, False),
+        "estimator": (dict, False),
+    },
+    "bootstrap": {
+        "model": (str, True),
+        "data": (str, True),
+        "seed": (int, True),
+        "n_bootstrap": (int, False),
+        "level": (float, False),
+        "name": (str, False),
+        "description": (str, False),
+        "estimator": (dict, False),
+    },
+}
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study specification.
+
+    Attributes
+    ----------
+    kind : {"sse", "bootstrap"}
+    values : dict
+        The top-level keys as read (``estimator`` excluded).
+    estimator : dict
+        ``kind`` and the estimator's options.
+    path : Path or None
+        The TOML file, if read from one.
+    """
+
+    kind: str
+    values: dict[str, Any]
+    estimator: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def model(self) -> str:
+        """Catalogue name of the model."""
+        return str(self.values["model"])
+
+    @property
+    def data(self) -> str | None:
+        """Data path (resolved against the spec's folder), ``None`` for an SSE."""
+        raw = self.values.get("data")
+        if raw is None:
+            return None
+        if raw.startswith("example:"):
+            from cartpk.examples import path as example_path
+
+            return str(example_path(raw.split(":", 1)[1]))
+        p = Path(raw)
+        if not p.is_absolute() and self.path is not None:
+            p = self.path.parent / p
+        return str(p)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The specification as one mapping (what the manifest records)."""
+        return {**self.values, "estimator": dict(self.estimator)}
+
+
+def _line(text: str, key: str, table: str | None = None) -> int | None:
+    """1-based line of ``key = ...`` (inside ``[table]`` when given) in TOML ``text``."""
+    current: str | None = None
+    for i, raw in enumerate(text.splitlines(), start=1):
+        s = raw.strip()
+        m = re.match(r"^\[([^\]]+)\]", s)
+        if m:
+            current = m.group(1).strip()
+            if table is None and current == key:
+                return i
+            continue
+        if current == table and re.match(rf"^{re.escape(key)}\s*=", s):
+            return i
+    return None
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    names = {int: "integer", float: "number", str: "string", list: "list", dict: "table"}
+    ts = t if isinstance(t, tuple) else (t,)
+    return " or ".join(names.get(x, x.__name__) for x in ts)
+
+
+def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) -> StudySpec:
+    """Read and validate a study specification.
+
+    Parameters
+    ----------
+    source : path or mapping
+        A TOML file or its parsed content.
+    kind : {"sse", "bootstrap"}
+        What the specification is for.
+
+    Returns
+    -------
+    StudySpec
+
+    Raises
+    ------
+    SpecError
+        Every problem at once: ``spec_unreadable``, ``spec_unknown_key`` (with its line and
+        the valid keys), ``spec_missing_key``, ``spec_type``, ``spec_value``,
+        ``unknown_model``, ``unknown_estimator``, ``estimator_option``,
+        ``estimator_import``.
+    FileNotFoundError
+        ``source`` is a path that does not exist.
+    """
+    text = ""
+    path: Path | None = None
+    where = "the specification"
+    if isinstance(source, Mapping):
+        raw = dict(source)
+    else:
+        path = Path(source)
+        where = path.name
+        text = path.read_text(encoding="utf-8")
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise SpecError(
+                f"{where} is not valid TOML.",
+                [Violation("spec_unreadable", str(err), fix="correct the TOML syntax")],
+            ) from None
+
+    def at(key: str, table: str | None = None) -> str:
+        n = _line(text, key, table) if text else None
+        return f"{where}, line {n}" if n else where
+
+    keys = _KEYS[kind]
+    problems: list[Violation] = []
+    for key, value in raw.items():
+        if key not in keys:
+            problems.append(
+                Violation(
+                    "spec_unknown_key",
+                    f"unknown key `{key}`",
+                    value=at(key),
+                    expected=f"one of {', '.join(sorted(keys))}",
+                    fix=f"remove `{key}` or correct its spelling",
+                )
+            )
+            continue
+        types, _ = keys[key]
+        ok = isinstance(value, types) and not isinstance(value, bool)
+        if types == (int, float) or types is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            problems.append(
+                Violation(
+                    "spec_type",
+                    f"`{key}` must be a {_type_name(types)}",
+                    value=f"{at(key)}: {value!r}",
+                    fix=f"write `{key}` as a {_type_name(types)}",
+                )
+            )
+    for key, (_, required) in keys.items():
+        if required and key not in raw:
+            problems.append(
+                Violation(
+                    "spec_missing_key",
+                    f"`{key}` is required",
+                    value=where,
+                    fix=f"add `{key} = ...`",
+                )
+            )
+    values = {k: v for k, v in raw.items() if k in keys and k != "estimator"}
+
+    def bad_value(key: str, message: str, fix: str) -> None:
+        problems.append(
+            Violation("spec_value", message, value=f"{at(key)}: {values[key]!r}", fix=fix)
+        )
+
+    for key in ("n_subjects", "n_replicates", "n_bootstrap"):
+        if isinstance(values.get(key), int) and values[key] < (2 if key == "n_bootstrap" else 1):
+            bad_value(key, f"`{key}` is too small", f"use a positive `{key}`")
+    if isinstance(values.get("seed"), int) and values["seed"] < 0:
+        bad_value("seed", "`seed` must be >= 0", "use a non-negative seed")
+    if isinstance(values.get("days"), list):
+        d = values["days"]
+        if not d or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+            for x in d
+        ):
+            bad_value("days", "`days` must be a non-empty list of positive days", "e.g. [7, 14]")
+        elif len(set(d)) != len(d):
+            bad_value("days", "`days` has repeated days", "list each sampling day once")
+    for key in ("lloq", "dose"):
+        v = values.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool) and not v > 0:
+            bad_value(key, f"`{key}` must be > 0", f"give a positive `{key}` or leave it out")
+    if isinstance(values.get("level"), float) and not 0 < values["level"] < 1:
+        bad_value("level", "`level` must lie in (0, 1)", "e.g. level = 0.95")
+    if isinstance(values.get("model"), str):
+        from cartpk.model import list_models
+
+        names = list_models()["name"].tolist()
+        if values["model"] not in names:
+            problems.append(
+                Violation(
+                    "unknown_model",
+                    f"there is no model `{values['model']}` in the catalogue",
+                    value=at("model"),
+                    expected=f"one of {', '.join(names)}",
+                    fix="run `cartpk models` to list the catalogue",
+                )
+            )
+    est = dict(raw.get("estimator", {})) if isinstance(raw.get("estimator"), dict) else {}
+    est.setdefault("kind", "individual_fits")
+    if est["kind"] == "import":
+        problems.extend(_check_import(est, at))
+    elif est["kind"] not in ESTIMATORS:
+        problems.append(
+            Violation(
+                "unknown_estimator",
+                f"unknown estimator `{est['kind']}`",
+                value=at("kind", "estimator"),
+                expected=f"one of {', '.join(sorted([*ESTIMATORS, 'import']))}",
+                fix="choose a known estimator kind",
+            )
+        )
+    else:
+        problems.extend(_check_options(est, at))
+    if problems:
+        raise SpecError(
+            f"{where} has {len(problems)} problem{'s' if len(problems) > 1 else ''}; "
+            "nothing was run.",
+            problems,
+        )
+    return StudySpec(kind=kind, values=values, estimator=est, path=path)
+
+
+def _check_options(est: dict[str, Any], at: Any) -> list[Violation]:
+    cls = _estimator_class(est["kind"])
+    fields = {f.name for f in dataclasses.fields(cls)}
+    problems = [
+        Violation(
+            "estimator_option",
+            f"`{key}` is not an option of estimator `{est['kind']}`",
+            value=at(key, "estimator"),
+            expected=f"one of {', '.join(sorted(fields))}",
+            fix=f"remove `{key}` or correct its spelling",
+        )
+        for key in est
+        if key != "kind" and key not in fields
+    ]
+    if not problems:
+        try:
+            cls(**{k: v for k, v in est.items() if k != "kind"})
+        except (TypeError, ValueError) as err:
+            problems.append(
+                Violation(
+                    "estimator_option",
+                    f"invalid options of estimator `{est['kind']}`: {err}",
+                    value=at("estimator"),
+                    fix="see the estimator's documentation",
+                )
+            )
+    return problems
+
+
+def _import_target(target: str) -> Any:
+    import importlib
+
+    module, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_import(est: dict[str, Any], at: Any) -> list[Violation]:
+    problems = [
+        Violation(
+            "estimator_option",
+            f"`{key}` is not an option of estimator `import`",
+            value=at(key, "estimator"),
+            expected="kind, target",
+            fix=f"remove `{key}`",
+        )
+        for key in est
+        if key not in ("kind", "target")
+    ]
+    target = est.get("target")
+    if not isinstance(target, str) or not re.fullmatch(r"[\w.]+:[\w.]+", target):
+        problems.append(
+            Violation(
+                "estimator_option",
+                'estimator `import` needs `target = "module:attribute"`',
+                value=at("target", "estimator") + f": {target!r}",
+                fix='e.g. target = "mypackage.estimators:my_estimator"',
+            )
+        )
+        return problems
+    try:
+        obj = _import_target(target)
+    except (ImportError, AttributeError) as err:
+        problems.append(
+            Violation(
+                "estimator_import",
+                f"cannot import `{target}`: {err}",
+                value=at("target", "estimator"),
+                fix="check the module is importable here and on every Dask worker",
+            )
+        )
+        return problems
+    if not callable(obj):
+        problems.append(
+            Violation(
+                "estimator_import",
+                f"`{target}` is not callable",
+                value=at("target", "estimator"),
+                expected="estimator(dataset, model) -> DataFrame",
+            )
+        )
+    return problems
+
+
+def _estimator_class(kind: str) -> type:
+    import importlib
+
+    module, attr = ESTIMATORS[kind].split(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def estimator_from_spec(spec: StudySpec) -> Any:
+    """Build the estimator a validated specification names."""
+    if spec.estimator["kind"] == "import":
+        return _import_target(spec.estimator["target"])
+    opts = {k: v for k, v in spec.estimator.items() if k != "kind"}
+    return _estimator_class(spec.estimator["kind"])(**opts)

@@ -1,0 +1,160 @@
+"""``cartpk run FITS_DIR|SPEC.toml... --out DIR``: run benchmark fit specifications in one go.
+
+Each specification's kind is read from its keys (``method`` -> ``cartpk fit``,
+``[[analysis]]`` -> ``cartpk er``, ``n_replicates`` + ``[estimator]`` -> ``cartpk sse``,
+``n_bootstrap`` -> ``cartpk bootstrap``); every spec is validated by its command before
+anything of it runs. Each spec writes its own run folder ``DIR/<spec name>/``; the summary
+table (spec, kind, status, runtime, convergence, key results) is printed and written to
+``DIR/summary.csv``. Exit 0 when every spec succeeded, 1 when any ran but failed its checks
+(or any failed), 2 for a usage error (no spec found, unreadable spec).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+import tomllib
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run", "spec_kind"]
+
+_STATUS = {0: "ok", 1: "failed_checks", 2: "invalid"}
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``run`` command."""
+    p = sub.add_parser(
+        "run",
+        help="run every fit specification in a folder (e.g. fits/) with a summary table",
+        description="Run benchmark fit specifications; one run folder each, one summary.",
+    )
+    p.add_argument("specs", nargs="+", help="folders of *.toml specifications and/or spec files")
+    p.add_argument("--out", required=True, help="folder receiving one run folder per spec")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=run)
+
+
+def spec_kind(spec: dict[str, Any]) -> str | None:
+    """The command that runs a specification (``fit``, ``er``, ``sse``, ``bootstrap``)."""
+    if "analysis" in spec:
+        return "er"
+    if "n_replicates" in spec and "estimator" in spec:
+        return "sse"
+    if "n_bootstrap" in spec or spec.get("kind") == "bootstrap" or "bootstrap" in spec:
+        return "bootstrap"
+    if "method" in spec:
+        return "fit"
+    return None
+
+
+def _collect(paths: list[str]) -> list[Path]:
+    from cartpk.cli._common import UsageError
+
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(sorted(p.glob("*.toml")))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise UsageError(f"no such file or folder: {p}")
+    if not found:
+        raise UsageError("no *.toml specification found in " + ", ".join(paths))
+    return found
+
+
+def _key_results(folder: Path) -> tuple[str, str]:
+    """(convergence, key results) from a run folder's manifest, as short text."""
+    mpath = folder / "manifest.json"
+    if not mpath.is_file():
+        return "", ""
+    res = json.loads(mpath.read_text()).get("results") or {}
+    conv = ""
+    if "converged" in res and "subjects" in res:
+        conv = f"{res['converged']}/{res['subjects']} subjects"
+    elif isinstance(res.get("converged"), bool):
+        conv = "converged" if res["converged"] else "NOT converged"
+        failed = res.get("failed_checks") or []
+        if failed:
+            conv += " (" + ", ".join(map(str, failed))[:60] + ")"
+    keys = []
+    for k, v in res.items():
+        if k in ("converged", "subjects", "method", "failed_checks"):
+            continue
+        if isinstance(v, int | float | str | bool) and len(keys) < 4:
+            keys.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+    return conv, "; ".join(keys)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cartpk run``."""
+    import pandas as pd
+
+    from cartpk.cli import main
+    from cartpk.cli._common import UsageError
+    from cartpk.run import run_folder
+
+    specs = _collect(args.specs)
+    plan: list[tuple[Path, str]] = []
+    for p in specs:
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise UsageError(f"{p}: not a valid TOML file ({err})") from None
+        kind = spec_kind(raw)
+        if kind is None:
+            raise UsageError(
+                f"{p}: cannot tell what this specification runs; it needs `method` (fit), "
+                "`[[analysis]]` (er), `n_replicates` + `[estimator]` (sse) or `n_bootstrap`"
+            )
+        plan.append((p, kind))
+    rows: list[dict[str, Any]] = []
+    with run_folder(args.out, command=["cartpk", "run", *args.specs], inputs=specs) as rf:
+        for k, (p, kind) in enumerate(plan, 1):
+            if not args.quiet:
+                print(f"[{k}/{len(plan)}] cartpk {kind} {p}", file=sys.stderr, flush=True)
+            sub = rf.path / p.stem
+            argv = [kind, str(p), "--out", str(sub)]
+            if kind in ("fit", "sse", "bootstrap", "er") and args.quiet:
+                argv.append("--quiet")
+            t0 = time.perf_counter()
+            buf = io.StringIO()
+            with redirect_stdout(buf):
+                code = main(argv)
+            dt = time.perf_counter() - t0
+            rf.write_text(f"{p.stem}.log", buf.getvalue())
+            conv, keys = _key_results(sub)
+            rows.append(
+                {
+                    "spec": p.name,
+                    "kind": kind,
+                    "status": _STATUS.get(code, f"error (exit {code})"),
+                    "exit_code": code,
+                    "runtime_s": round(dt, 2),
+                    "convergence": conv,
+                    "key_results": keys,
+                    "run_folder": p.stem,
+                }
+            )
+            if not args.quiet:
+                print(f"      -> {rows[-1]['status']} in {dt:.1f} s", file=sys.stderr, flush=True)
+        table = pd.DataFrame(rows)
+        rf.write_csv("summary.csv", table)
+        failed = [r for r in rows if r["exit_code"] != 0]
+        rf.status = "ok" if not failed else "failed_checks"
+        rf.manifest["results"] = {"specs": len(rows), "failed": len(failed)}
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        print(table.to_csv(index=False), end="")
+    else:
+        with pd.option_context("display.width", 160, "display.max_colwidth", 50):
+            print(table.drop(columns=["run_folder"]).to_string(index=False))
+    print(f"\nrun folder: {Path(args.out).resolve()}", file=sys.stderr)
+    return 0 if not failed else 1

@@ -1,0 +1,33 @@
+"""FIT: censored likelihood (`_likelihood`), per-subject maximum likelihood (`individual`).
+
+The likelihood is generic over the array namespace so every engine evaluates the same
+censored terms of the same declaration.
+"""
+
+from cartpk.fit._likelihood import BLQ_METHODS as BLQ_METHODS
+from cartpk.fit._likelihood import BlqMethod as BlqMethod
+from cartpk.fit._likelihood import check_blq as check_blq
+from cartpk.fit._likelihood import log_ndtr as log_ndtr
+from cartpk.fit._likelihood import loglik as loglik
+from cartpk.fit.individual import FitStatus as FitStatus
+from cartpk.fit.individual import IndividualFit as IndividualFit
+from cartpk.fit.individual import SubjectData as SubjectData
+from cartpk.fit.individual import SubjectFit as SubjectFit
+from cartpk.fit.individual import fit_individual as fit_individual
+from cartpk.fit.individual import fit_subject as fit_subject
+from cartpk.fit.individual import subjects_from_dataset as subjects_from_dataset
+
+__all__ = [
+    "BLQ_METHODS",
+    "BlqMethod",
+    "FitStatus",
+    "IndividualFit",
+    "SubjectData",
+    "SubjectFit",
+    "check_blq",
+    "fit_individual",
+    "fit_subject",
+    "log_ndtr",
+    "loglik",
+    "subjects_from_dataset",
+]

@@ -1,0 +1,85 @@
+"""Claret-type tumour growth inhibition of the sum of diameters, driven by CAR-T exposure.
+
+Claret L, Girard P, Hoff PM, et al. Model-based prediction of phase III overall survival
+in colorectal cancer on the basis of phase II tumor dynamics. J Clin Oncol
+2009;27(25):4103-4108 (cartpk reference notes ``models.md`` section 5.1)::
+
+    dSOD/dt = kl SOD - kd C(t) exp(-lam t) SOD,      SOD(0) = sod0
+
+``kl`` is the net growth rate, ``kd`` the kill rate per unit exposure and ``exp(-lam t)``
+the resistance term. For CAR-T the exposure ``C(t)`` is the transgene level of the Stein
+2019 closed form (``models/stein2019.py``), called here as that model's own ``predict``
+(no second copy of its equations), with its parameter block reused (values and variability; the
+observation is the tumour, ``SOD``; the driver's qPCR is observed through ``stein2019``).
+Solution, used by the tests::
+
+    SOD(t) = sod0 exp(kl t - kd int_0^t C(s) exp(-lam s) ds)
+
+Values: the Stein 2019 Table 1 block for the driver; ``sod0``, ``kl``, ``kd``, ``lam``
+and the SOD error are **assumptions of this file** (no CAR-T TGI estimates are in the
+reference notes): 60 mm baseline, untreated doubling in ~230 days (``kl = 0.003/day``), a
+kill rate of 0.05/day at the typical Cmax of 24,000 copies/ug, and resistance with a
+35-day half-life.
+"""
+
+import math
+
+from cartpk.model import OdeModel, omega, proportional, theta
+
+from .stein2019 import Stein2019
+
+
+class ClaretTgi(OdeModel):
+    """SOD growth and CAR-T-driven shrinkage with resistance (Claret 2009 form)."""
+
+    name = "claret_tgi"
+    reference = (
+        "Claret L et al. 2009, J Clin Oncol 27:4103 (TGI form); driver: " + Stein2019.reference
+    )
+    time_unit = "day"
+    outputs = {"SOD": "mm"}
+    default_dose = Stein2019.default_dose
+    states = ("sod",)
+    ini = Stein2019.ini  # foldx, tmax, cmax, alpha, fb, beta: values and IIV
+    solver = {"method": "LSODA", "rtol": 1e-9, "atol": 1e-9}
+
+    sod0 = theta(60.0, unit="mm", label="baseline sum of diameters (assumed)")
+    kl = theta(0.003, unit="1/day", label="tumour growth rate (assumed)")
+    kd = theta(0.05 / 24000.0, unit="ug/copies/day", label="kill per exposure (assumed)")
+    lam = theta(math.log(2.0) / 35.0, unit="1/day", label="resistance onset (assumed)")
+
+    iiv = omega(
+        var={"foldx": 2.4, "tmax": 0.38, "cmax": 0.65, "alpha": 0.91, "fb": 0.80, "beta": 0.86}
+        | {"sod0": 0.25, "kl": 0.5, "kd": 0.5}  # Stein 2019 Table 1; TGI part placeholder
+    )
+    error = proportional(sigma=0.1)  # assumed
+
+    @staticmethod
+    def exposure(xp, time, *, foldx, tmax, cmax, alpha, fb, beta):
+        """The driver: Stein 2019 transgene level (copies/ug) from the Stein model itself."""
+        return Stein2019.predict(
+            xp, time, foldx=foldx, tmax=tmax, cmax=cmax, alpha=alpha, fb=fb, beta=beta
+        )["QPCR"]
+
+    @staticmethod
+    def rhs(xp, time, y, *, foldx, tmax, cmax, alpha, fb, beta, kl, kd, lam):
+        """dSOD/dt (mm/day)."""
+        c = ClaretTgi.exposure(
+            xp, time, foldx=foldx, tmax=tmax, cmax=cmax, alpha=alpha, fb=fb, beta=beta
+        )
+        return {"sod": (kl - kd * c * xp.exp(-lam * time)) * y["sod"]}
+
+    @staticmethod
+    def breakpoints(xp, *, tmax):
+        """The driver's kink at ``tmax``: integrate piecewise around it."""
+        return {"tmax": tmax}
+
+    @staticmethod
+    def initial(xp, *, sod0):
+        """Baseline SOD."""
+        return {"sod": sod0}
+
+    @staticmethod
+    def observe(xp, y):
+        """Sum of diameters (mm)."""
+        return {"SOD": y["sod"]}

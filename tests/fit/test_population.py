@@ -1,0 +1,203 @@
+"""Population model generated from the declaration: names, priors, censored likelihood, errors.
+
+Nothing here samples; see ``test_population_sampling.py`` for the sampling tests.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import cartpk as ck
+from cartpk.errors import CartpkWarning, FitError, SpecError
+from cartpk.fit.population import population_model, population_priors
+from cartpk.model import ClosedFormModel, categorical, load_model, log_additive, omega, power, theta
+
+
+def _dataset_with_covariates() -> ck.Dataset:
+    base = load_model("stein2019_smooth")
+    cov = pd.DataFrame(
+        {"TARGET": ["GD2", "PSMA", "GD2", "PSMA", "GD2", "PSMA"], "DOSE": [5e7, 1e8, 2e8] * 2}
+    )
+    return ck.read_dataset(ck.simulate(base, covariates=cov, seed=4, lloq=50))
+
+
+def _covariate_model():
+    return load_model("stein2019_smooth").with_covariates(
+        power("cmax", on="DOSE", ref=1e8),
+        categorical("foldx", on="TARGET", reference="GD2", levels=["GD2", "PSMA"]),
+    )
+
+
+def test_generated_model_uses_declaration_names():
+    model = _covariate_model()
+    data = _dataset_with_covariates()
+    pmm = population_model(model, data)
+    free = {v.name for v in pmm.free_RVs}
+    det = {v.name for v in pmm.deterministics}
+    thetas = ["foldx", "tmax", "cmax", "alpha", "fb", "beta"]
+    assert {f"mu_{p}" for p in thetas} <= free
+    assert {f"omega_{p}" for p in thetas} <= free
+    assert {"sigma", "cov_cmax_dose", "cov_foldx_target_psma"} <= free
+    assert set(thetas) <= det  # typical values on the natural scale
+    assert {f"eta_{p}" for p in thetas} <= det
+    assert "gate" not in free | det  # fixed in the declaration: a constant
+    assert pmm.named_vars_to_dims["eta_cmax"] == ("subject",)
+    assert list(pmm.coords["subject"]) == data.subjects
+    assert [p.name for p in pmm.potentials] == ["loglik_QPCR"]
+
+
+def _two_records() -> ck.Dataset:
+    table = pd.DataFrame(
+        {
+            "ID": ["1", "1", "1"],
+            "TIME": [0.0, 14.0, 90.0],
+            "DV": [np.nan, 5000.0, 50.0],
+            "EVID": [1, 0, 0],
+            "AMT": [1e8, 0.0, 0.0],
+            "MDV": [1, 0, 0],
+            "CENS": [0, 0, 1],
+            "LLOQ": [np.nan, 50.0, 50.0],
+            "DVID": ["", "QPCR", "QPCR"],
+        }
+    )
+    return ck.read_dataset(table)
+
+
+def _potential_at(pmm, values: dict[str, float]) -> float:
+    # the Potential's term of the model log-density, as a function of the value variables
+    term = pmm.logp(vars=[pmm["loglik_QPCR"]])
+    fn = pmm.compile_fn(term, inputs=pmm.value_vars, on_unused_input="ignore")
+    point = pmm.initial_point()
+    for k, v in values.items():
+        point[k] = np.asarray(v, dtype=point[k].dtype).reshape(np.shape(point[k]))
+    return float(fn(point))
+
+
+@pytest.mark.parametrize("z_cmax, omega_cmax", [(0.0, 0.8), (1.0, 0.5)])
+def test_censored_likelihood_matches_scipy(z_cmax, omega_cmax):
+    """Quantified: log N(log y; log f, sigma) - log y; BLQ (M3): log Phi((log LLOQ - log f)/sigma)."""
+    model = load_model("stein2019_smooth")
+    pmm = population_model(model, _two_records())
+    typ = model.typical()
+    values = {
+        f"mu_{k}": float(model.to_transformed({k: v})[k]) for k, v in typ.items() if k != "gate"
+    }
+    values.update(
+        {"z_cmax": z_cmax, "omega_cmax_log__": math.log(omega_cmax), "sigma_log__": math.log(0.56)}
+    )
+    got = _potential_at(pmm, values)
+
+    params = dict(typ, cmax=typ["cmax"] * math.exp(omega_cmax * z_cmax))
+    f14, f90 = model.evaluate(np, np.array([14.0, 90.0]), params)["QPCR"]
+    expected = (
+        stats.norm.logpdf(math.log(5000.0), math.log(f14), 0.56)
+        - math.log(5000.0)
+        + stats.norm.logcdf((math.log(50.0) - math.log(f90)) / 0.56)
+    )
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_m1_discards_censored_records_and_lists_them():
+    model = load_model("stein2019_smooth")
+    data = _two_records()
+    typ = model.typical()
+    values = {
+        f"mu_{k}": float(model.to_transformed({k: v})[k]) for k, v in typ.items() if k != "gate"
+    }
+    values["sigma_log__"] = math.log(0.56)
+    got = _potential_at(population_model(model, data, blq="m1"), values)
+    f14 = model.evaluate(np, np.array([14.0]), typ)["QPCR"][0]
+    expected = stats.norm.logpdf(math.log(5000.0), math.log(f14), 0.56) - math.log(5000.0)
+    assert got == pytest.approx(expected, rel=1e-9)
+    # M4 equals M3 for a log-additive error (y > 0 already)
+    m3 = _potential_at(population_model(model, data, blq="m3"), values)
+    m4 = _potential_at(population_model(model, data, blq="m4"), values)
+    assert m4 == pytest.approx(m3, rel=1e-12)
+
+
+def test_priors_are_centred_on_the_declaration_and_documented():
+    model = load_model("stein2019_smooth")
+    weak = population_priors(model).set_index("parameter")
+    lit = population_priors(model, "literature").set_index("parameter")
+    assert weak.loc["mu_cmax", "loc"] == pytest.approx(math.log(24000))
+    assert weak.loc["mu_fb", "loc"] == pytest.approx(math.log(0.0079 / (1 - 0.0079)))
+    assert weak.loc["mu_cmax", "scale"] == 1.5 and lit.loc["mu_cmax", "scale"] == 0.5
+    # Stein 2019 Table 1 read as variances by the declaration: omega_foldx = sqrt(2.4)
+    assert lit.loc["omega_foldx", "scale"] == pytest.approx(math.sqrt(2.4), abs=1e-3)
+    assert weak.loc["omega_foldx", "scale"] == pytest.approx(2 * math.sqrt(2.4), abs=1e-3)
+    assert weak.loc["sigma", "distribution"] == "HalfNormal"
+    assert weak.loc["omega_cmax", "on"] == "SD of log(cmax)"
+    assert "mu_gate" not in weak.index  # fixed parameter: no prior
+
+
+class _Decay(ClosedFormModel):
+    """A one-phase decline with a bounded rate: any closed-form declaration is accepted."""
+
+    name = "decay_test"
+    outputs = {"QPCR": "copies/ug"}
+    k = theta(0.1, unit="1/day", lower=0.01, upper=1.0, label="decline rate")
+    c0 = theta(1000.0, unit="copies/ug", label="level at infusion")
+    iiv = omega(sd={"k": 0.3})
+    error = log_additive(sigma=0.3)
+
+    @staticmethod
+    def predict(xp, time, *, k, c0):
+        return {"QPCR": c0 * xp.exp(-k * time)}
+
+
+def test_bounded_theta_gets_truncated_prior():
+    model = _Decay()
+    row = population_priors(model).set_index("parameter").loc["mu_k"]
+    assert row["distribution"] == "TruncatedNormal"
+    assert row["lower"] == pytest.approx(math.log(0.01)) and row["upper"] == pytest.approx(0.0)
+    pmm = population_model(model, _two_records())
+    assert {v.name for v in pmm.free_RVs} == {"mu_k", "mu_c0", "omega_k", "z_k", "sigma"}
+
+
+def test_unknown_priors_choice_raises():
+    with pytest.raises(SpecError) as err:
+        population_priors(load_model("stein2019_smooth"), "vague")  # type: ignore[arg-type]
+    assert err.value.code == "priors"
+    assert "literature" in str(err.value)
+
+
+def test_ode_model_is_rejected():
+    with pytest.raises(FitError) as err:
+        population_model(load_model("stein2019_ode"), _two_records())
+    assert err.value.code == "population_model_kind"
+    assert "smooth" in err.value.violations[0].fix
+
+
+def test_missing_covariate_and_unknown_output_are_reported():
+    model = load_model("stein2019_smooth").with_covariates(power("cmax", on="WT", ref=70))
+    with pytest.raises(SpecError) as err:
+        population_model(model, _two_records())
+    assert err.value.code == "covariate_missing"
+    assert "WT" in str(err.value)
+    with pytest.raises(SpecError) as err:
+        population_model(load_model("stein2019_smooth"), _two_records(), dvid="IL6")
+    assert err.value.code == "unknown_output"
+
+
+def test_invalid_sampling_options_raise_before_anything_runs():
+    data = _two_records()
+    with pytest.raises(SpecError) as err:
+        ck.fit_population(load_model("stein2019_smooth"), data, sampler="metropolis")  # type: ignore[arg-type]
+    assert err.value.code == "sampler"
+    with pytest.raises(SpecError) as err:
+        ck.fit_population(load_model("stein2019_smooth"), data, draws=0, target_accept=1.5)
+    assert {v.code for v in err.value.violations} == {"sampling_option"}
+    assert len(err.value.violations) == 2
+
+
+def test_hard_gate_model_warns_towards_smooth_variant():
+    model = load_model("stein2019").with_covariates(power("cmax", on="WT", ref=70))
+    with pytest.warns(CartpkWarning) as rec, pytest.raises(SpecError):
+        ck.fit_population(model, _two_records())
+    assert rec[0].message.code == "non_smooth_model"
+    assert rec[0].message.details["suggested"] == "stein2019_smooth"
