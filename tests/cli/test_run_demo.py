@@ -1,0 +1,81 @@
+"""`cartpk run` over a folder of specs, and the end-to-end `cartpk demo`."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pandas as pd
+import pytest
+
+import cartpk as ck
+from cartpk.cli import main
+from cartpk.cli._run import spec_kind
+
+
+def test_spec_kind_reads_the_keys():
+    assert spec_kind({"model": "stein2019", "method": "individual"}) == "fit"
+    assert spec_kind({"analysis": [{}]}) == "er"
+    assert spec_kind({"n_replicates": 2, "estimator": {}}) == "sse"
+    assert spec_kind({"model": "stein2019"}) is None
+
+
+def test_cli_run_folder_of_specs_summary_and_exit_codes(tmp_path, capsys):
+    sim = ck.simulate(ck.load_model("stein2019"), n=2, seed=3, days=[1, 3, 7, 14, 28, 60, 90])
+    sim.to_csv(tmp_path / "sim.csv", index=False)
+    specs = tmp_path / "fits"
+    specs.mkdir()
+    (specs / "a_ind.toml").write_text(
+        textwrap.dedent(
+            """
+            model = "stein2019"
+            data = "../sim.csv"
+            method = "individual"
+            seed = 1
+            n_starts = 1
+            n_jobs = 1
+            """
+        )
+    )
+    (specs / "b_bad.toml").write_text('model = "nope"\ndata = "../sim.csv"\nmethod = "individual"\n')
+    out = tmp_path / "runs"
+    code = main(["run", str(specs), "--out", str(out), "--quiet", "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["spec"] for r in rows] == ["a_ind.toml", "b_bad.toml"]
+    assert rows[1]["status"] == "invalid" and rows[1]["exit_code"] == 2
+    assert rows[0]["exit_code"] in (0, 1) and rows[0]["convergence"].endswith("/2 subjects")
+    assert code == 1
+    table = pd.read_csv(out / "summary.csv")
+    assert list(table.columns[:5]) == ["spec", "kind", "status", "exit_code", "runtime_s"]
+    assert (out / "a_ind" / "individual.csv").is_file()
+    assert json.loads((out / "manifest.json").read_text())["status"] == "failed_checks"
+
+
+def test_cli_run_usage_errors(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["run", str(empty), "--out", str(tmp_path / "o")]) == 2
+    (empty / "x.toml").write_text("title = 'no kind'\n")
+    assert main(["run", str(empty), "--out", str(tmp_path / "o")]) == 2
+    assert "cannot tell" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_demo_end_to_end(tmp_path, capsys):
+    """The README's main command on the bundled trial (population fit kept small)."""
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--quiet", "--draws", "300", "--tune", "300"])
+    stages = pd.read_csv(out / "stages.csv")
+    assert list(stages["stage"]) == [
+        "data", "nca", "fit_population", "fit_individual", "exposure", "recist", "er", "report",
+    ]
+    assert code in (0, 1)
+    assert set(stages["status"]) <= {"ok", "failed_checks"}
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html and "http://" not in html
+    for sub in ("data", "nca", "fit_population", "fit_individual", "exposure", "recist", "er"):
+        assert (out / sub / "manifest.json").is_file(), sub
+    ind = (out / "specs" / "individual.toml").read_text()
+    assert 'prior = "population"' in ind and "[ini]" in ind
+    assert "report:" in capsys.readouterr().out
