@@ -192,6 +192,21 @@ def _resolve_data(value: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
+def _with_line(v: Any, text: str) -> Any:
+    """Name the spec line of a violation's key (``line 7: ...``) when the key is written."""
+    import re
+    from dataclasses import replace
+
+    if not v.column:
+        return v
+    key = str(v.column).split(".")[-1]
+    for n, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*{re.escape(key)}\s*=", line) or line.strip() == f"[{key}]":
+            where = f"line {n}"
+            return replace(v, value=f"{where}: {v.value}" if v.value else where)
+    return v
+
+
 def load_spec(path: str | Path) -> FitSpec:
     """Read and validate a fit specification; raise one ``SpecError`` listing every problem.
 
@@ -354,6 +369,8 @@ def load_spec(path: str | Path) -> FitSpec:
             )
         )
     if problems:
+        text = path.read_text(encoding="utf-8")
+        problems = [_with_line(v, text) for v in problems]
         raise SpecError(
             f"{path.name} has {len(problems)} problem{'s' if len(problems) > 1 else ''}; "
             "nothing was run.",

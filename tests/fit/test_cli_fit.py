@@ -162,3 +162,20 @@ def test_fit_spec_ini_sets_typical_values_and_rejects_unknown_names(tmp_path, sm
     assert spec.ini == {"cmax": 600.0, "omega_cmax": 0.5}
     m = ck.load_model(spec.model).with_ini(**spec.ini)
     assert m.typical()["cmax"] == 600.0
+
+
+def test_fit_spec_errors_name_the_line(tmp_path, capsys):
+    spec = _spec(
+        tmp_path,
+        """
+        model = "stein2019x"
+        data = "example:trial.csv"
+        method = "individual"
+        blqq = "m3"
+        """,
+    )
+    assert main(["fit", str(spec), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key `blqq`" in err and "line 4" in err
+    assert "line 1: 'stein2019x'" in err and "stein2019_smooth" in err
+    assert "Traceback" not in err
