@@ -47,6 +47,7 @@ __all__ = ["METHODS", "FitMethod", "add_parser", "load_spec", "run"]
 METHODS: dict[str, str] = {
     "individual": "cartpk.cli._fit:INDIVIDUAL",
     "population": "cartpk.cli._fit_population:POPULATION",
+    "bayes": "cartpk.cli._fit_population:POPULATION",  # the name for the same method
 }
 
 _TOP_KEYS = {"model", "data", "method", "seed", "options", "name", "description", "ini"}

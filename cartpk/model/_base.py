@@ -10,8 +10,10 @@ Instances are immutable values: :meth:`Model.fix`, :meth:`Model.with_ini`,
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -135,6 +137,41 @@ def _backward(xp: Any, transform: str | None, value: Any) -> Any:
     return value
 
 
+# signature facts per equation function, computed once: ``inspect.signature`` costs about as
+# much as evaluating a closed form on a handful of time points. Keyed by the function object
+# (weakly, so classes defined at run time can be collected), so a subclass that overrides an
+# equation, or a class whose equation is replaced, never sees another function's entry.
+_KWONLY_CACHE: weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...], frozenset[str], bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _kwonly_cached(func: Callable[..., Any]) -> tuple[tuple[str, ...], frozenset[str], bool]:
+    """Cached :func:`_kwonly`: positional names, keyword-only names, ``**kwargs`` present.
+
+    Parameters
+    ----------
+    func : callable
+        An equation function (``predict``, ``rhs``, ...).
+
+    Returns
+    -------
+    tuple
+        ``(positional names, frozenset of keyword-only names, has **kwargs)``; immutable,
+        so the cached entry cannot be changed by a caller.
+    """
+    try:
+        hit = _KWONLY_CACHE.get(func)
+    except TypeError:  # not weak-referenceable or not hashable: no caching
+        pos, kw, varkw = _kwonly(func)
+        return tuple(pos), frozenset(kw), varkw
+    if hit is None:
+        pos, kw, varkw = _kwonly(func)
+        hit = (tuple(pos), frozenset(kw), varkw)
+        _KWONLY_CACHE[func] = hit
+    return hit
+
+
 def _kwonly(func: Callable[..., Any]) -> tuple[list[str], list[str], bool]:
     """Positional names, keyword-only names, and whether ``**kwargs`` is present."""
     sig = inspect.signature(func)
@@ -157,6 +194,82 @@ def _raw(cls: type, attr: str) -> Callable[..., Any] | None:
                 obj = obj.__func__
             return obj if callable(obj) else None
     return None
+
+
+@dataclass(frozen=True)
+class _EvalPlan:
+    """Per-instance facts :meth:`Model._split_params` checks on every evaluation.
+
+    Attributes
+    ----------
+    known : frozenset of str
+        Every parameter name of the model (all roles).
+    structural : frozenset of str
+        Theta names.
+    free : tuple of str
+        Thetas that are not fixed, in declaration order (a value is required).
+    fixed : tuple of (str, float)
+        Fixed thetas and their values, in declaration order.
+    """
+
+    known: frozenset[str]
+    structural: frozenset[str]
+    free: tuple[str, ...]
+    fixed: tuple[tuple[str, float], ...]
+
+
+# ---------------------------------------------------------------------------------------
+# pickling: a model travels as (its class, its parameter block)
+
+_CATALOGUE_PACKAGE = "cartpk._catalogue"
+
+
+def _rebuild_model(cls: type[Model], block: ParameterBlock) -> Model:
+    """Unpickle a model of an importable (or by-value pickled) class.
+
+    Parameters
+    ----------
+    cls : type
+        The model class.
+    block : ParameterBlock
+        The instance's parameter block (values, fixed flags, IIV, error, covariates).
+
+    Returns
+    -------
+    Model
+        ``cls`` with ``block``.
+    """
+    return cls._from_block(block)
+
+
+def _rebuild_catalogue_model(module: str, qualname: str, block: ParameterBlock) -> Model:
+    """Unpickle a catalogue model: register the catalogue package, then find its class.
+
+    A catalogue model's class lives in ``cartpk._catalogue.<file>``, a package that a source
+    checkout registers only when the catalogue is first used, so a fresh process could not
+    resolve the class by the usual import. The package is registered here first.
+
+    Parameters
+    ----------
+    module : str
+        The class's module (``"cartpk._catalogue.stein2019"``).
+    qualname : str
+        The class's qualified name in that module (``"Stein2019"``).
+    block : ParameterBlock
+        The instance's parameter block (values, fixed flags, IIV, error, covariates).
+
+    Returns
+    -------
+    Model
+        The catalogue model with ``block``.
+    """
+    from cartpk.model._catalogue import _package
+
+    _package()
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return _rebuild_model(obj, block)
 
 
 # ---------------------------------------------------------------------------------------
@@ -421,6 +534,22 @@ class Model:
 
     def __delattr__(self, key: str) -> None:
         raise AttributeError("cartpk models are immutable.")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the model's class and its parameter block.
+
+        Everything an instance holds besides its class is its :class:`ParameterBlock`
+        (values, fixed flags, IIV, residual error, covariate effects), so a changed model
+        (``fix``, ``with_ini``, ``with_iiv``, ...) round-trips exactly. A catalogue model's
+        class is named by module and qualified name and resolved after the catalogue
+        package is registered, so it unpickles in a fresh process; other classes are
+        pickled as usual (by reference, or by value under cloudpickle). Cached evaluation
+        facts are not pickled; the copy recomputes them.
+        """
+        cls = type(self)
+        if cls.__module__.startswith(_CATALOGUE_PACKAGE + "."):
+            return (_rebuild_catalogue_model, (cls.__module__, cls.__qualname__, self._block))
+        return (_rebuild_model, (cls, self._block))
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other._block == self._block  # type: ignore[attr-defined]
@@ -915,12 +1044,32 @@ class Model:
             )
         return out
 
+    def _eval_plan(self) -> _EvalPlan:
+        """What :meth:`_split_params` needs from the declaration, computed once per instance.
+
+        Models are immutable (every change returns a new instance through
+        :meth:`_from_block`, which starts without a plan), so the plan of an instance never
+        goes stale and is never shared with a differently configured model.
+        """
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            b = self._block
+            plan = _EvalPlan(
+                known=frozenset(self.parameter_names()),
+                structural=frozenset(b.theta_map),
+                free=tuple(t.name for t in b.thetas if not t.fixed),
+                fixed=tuple((t.name, t.value) for t in b.thetas if t.fixed),
+            )
+            object.__setattr__(self, "_plan", plan)
+        return plan
+
     def _split_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Structural values for evaluation: given ones, fixed ones from the model."""
-        known = set(self.parameter_names())
-        structural = set(self._block.theta_map)
+        plan = self._eval_plan()
+        known = plan.known
+        structural = plan.structural
         unknown = [k for k in params if k not in known and k not in _DATA_ARGS]
-        missing = [t.name for t in self._block.thetas if t.name not in params and not t.fixed]
+        missing = [n for n in plan.free if n not in params]
         if unknown or missing:
             raise ModelError(
                 f"Cannot evaluate `{self.name}`: parameters do not match the declaration.",
@@ -944,7 +1093,7 @@ class Model:
                     for k in missing
                 ],
             )
-        vals = {t.name: t.value for t in self._block.thetas if t.fixed}
+        vals = dict(plan.fixed)
         vals.update({k: v for k, v in params.items() if k in structural})
         return vals
 
@@ -1014,7 +1163,7 @@ class ClosedFormModel(Model):
         vals = self._split_params(params)
         func = _raw(type(self), "predict")
         assert func is not None
-        _, kw, _ = _kwonly(func)
+        _, kw, _ = _kwonly_cached(func)
         if "dose" in kw:
             vals["dose"] = dose
         out = func(xp, time, **vals)

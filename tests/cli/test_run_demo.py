@@ -65,7 +65,7 @@ def test_cli_run_usage_errors(tmp_path, capsys):
 def test_cli_demo_end_to_end(tmp_path, capsys):
     """The README's main command on the bundled trial (population fit kept small)."""
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--quiet", "--draws", "300", "--tune", "300"])
+    code = main(["demo", "--out", str(out), "--quiet", "--draws", "500", "--tune", "500"])
     stages = pd.read_csv(out / "stages.csv")
     assert list(stages["stage"]) == [
         "data", "nca", "fit_population", "fit_individual", "exposure", "recist", "er", "report",

@@ -25,8 +25,8 @@ def _spec(tmp_path: Path, body: str, n: int = 6) -> Path:
 
 
 def test_shipped_spec_is_valid():
-    spec = load_spec(REPO / "fits" / "stein2019_population.toml")
-    assert spec.method == "population" and spec.model == "stein2019_smooth"
+    spec = load_spec(REPO / "fits" / "stein2019_bayes.toml")
+    assert spec.method == "bayes" and spec.model == "stein2019_smooth"
     assert spec.options["blq"] == "m3"
 
 
