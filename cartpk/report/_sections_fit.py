@@ -352,15 +352,21 @@ def _check_summary(frame: Any) -> str:
     """One row per kind of check (long table ``check, parameter, value, threshold, passed``)."""
     import pandas as pd
 
-    passed = (
-        frame["passed"].astype(str).str.lower().isin(_TRUE) if "passed" in frame.columns else None
-    )
+    # a row fails only when `passed` says so; rows without a threshold (e.g. shrinkage)
+    # have an empty `passed` and are informational
+    if "passed" in frame.columns:
+        verdict = frame["passed"].astype(str).str.strip().str.lower()
+        failed = verdict.isin({"false", "0", "no", "fail", "failed"})
+        judged = failed | verdict.isin(_TRUE)
+    else:
+        failed = judged = None
     rows, classes = [], []
     for check, g in frame.groupby("check", sort=False):
         values = pd.to_numeric(g["value"], errors="coerce")
-        largest = str(check).lower() in {"rhat", "r_hat", "divergences"}
+        largest = str(check).lower() in {"rhat", "r_hat", "divergences", "shrinkage"}
         idx = values.idxmax() if largest else values.idxmin()
-        n_fail = int((~passed.loc[g.index]).sum()) if passed is not None else 0
+        n_fail = int(failed.loc[g.index].sum()) if failed is not None else 0
+        informational = judged is not None and not bool(judged.loc[g.index].any())
         where = g.loc[idx, "parameter"] if "parameter" in g.columns and not pd.isna(idx) else ""
         where = "" if not isinstance(where, str) and pd.isna(where) else str(where)
         el = g.loc[idx, "element"] if "element" in g.columns and not pd.isna(idx) else ""
@@ -372,7 +378,7 @@ def _check_summary(frame: Any) -> str:
             [
                 str(check),
                 len(g),
-                n_fail,
+                "— (no threshold)" if informational else n_fail,
                 fmt(worst, digits),
                 where.strip(),
                 g["threshold"].iloc[0],
