@@ -17,15 +17,19 @@ def test_stein2019_covariates_names_and_effects():
     m = ck.load_model("stein2019_covariates")
     cov = m.parameter_names("covariate")
     assert set(cov) == {
-        "cov_cmax_dose", "cov_cmax_target_psma", "cov_cmax_target_muc1", "cov_cmax_target_msln",
+        "cov_cmax_dose",
+        "cov_cmax_target_psma",
+        "cov_cmax_target_muc1",
+        "cov_cmax_target_msln",
     }
     # same structure and typical values as the smooth-gate model
     smooth = ck.load_model("stein2019_smooth")
     assert m.typical() == smooth.typical()
     # a shift of +0.2 on log(cmax) for MSLN and a dose exponent of 0.5, by name
     m2 = m.with_ini(cov_cmax_target_msln=0.2, cov_cmax_dose=0.5)
-    covs = pd.DataFrame({"ID": ["1", "2", "3"], "TARGET": ["GD2", "MSLN", "GD2"],
-                         "DOSE": [3e7, 3e7, 1.2e8]})
+    covs = pd.DataFrame(
+        {"ID": ["1", "2", "3"], "TARGET": ["GD2", "MSLN", "GD2"], "DOSE": [3e7, 3e7, 1.2e8]}
+    )
     p = m2.individual_parameters(covariates=covs)
     base = m.typical()["cmax"]
     np.testing.assert_allclose(p["cmax"], base * np.array([1.0, np.exp(0.2), 4.0**0.5]))
