@@ -10,6 +10,11 @@ Registered in :data:`cartpk.cli._fit.METHODS` as ``"population"``. Files written
 ``diagnostics.json``, ``priors.csv``, ``predictions.csv``, ``vpc.csv``, ``vpc_blq.csv``,
 ``pcvpc.csv``, ``vpc.png``, ``pcvpc.png``, ``gof.png``, ``individual_fits.png``. The run's status
 is ``failed_checks`` and the exit code 1 when a convergence threshold is missed.
+
+``population.csv`` ends with ``prior_width_ratio`` (posterior / prior 95 % interval width on the
+prior's scale) and ``prior_dominated`` (ratio > 0.5); ``diagnostics.json`` lists those parameters
+as ``prior_dominated`` (information only: they do not fail the run). See
+:mod:`cartpk.fit.population`, "How much of an interval is prior".
 """
 
 from __future__ import annotations

@@ -51,6 +51,26 @@ or ``omega(var=...)``); the SD it stores is what the priors above scale. For Ste
 SD reading pass ``model.with_iiv(sd={...})``. The prior table of a fit
 (:attr:`PopulationFit.priors`) lists every prior with its numbers.
 
+How much of an interval is prior
+--------------------------------
+With sparse designs (qPCR from day 7 only, after most peaks) some typical values, ``tmax``
+and ``foldx`` first, are weakly identified and their posterior interval is largely the
+prior's. Every row of the parameter table with a prior therefore carries
+
+``prior_width_ratio = width of the posterior ci-interval / width of the prior ci-interval``
+
+(equal-tailed, ``ci`` of the fit, 95 % by default), both on the scale the prior is declared
+on (the ``on`` column of :func:`population_priors`: ``log(tmax)`` for a typical value, the SD
+itself for ``omega_<P>`` and ``sigma``, the shift for a covariate effect). Prior quantiles are
+exact (``scipy.stats``: ``norm``, ``truncnorm`` for bounded thetas, ``halfnorm``).
+``prior_dominated`` is ``prior_width_ratio >`` :data:`PRIOR_DOMINATED_RATIO` (0.5): the data
+did not even halve the prior's interval. For a normal prior and a normal likelihood the ratio
+is ``sqrt(prior precision / posterior precision)``, so above 0.5 the prior supplies more than
+a quarter of the posterior precision. Fixed parameters have no prior: ratio NaN, ``False``.
+The fit's summary (and the CLI's ``diagnostics.json``) lists them as ``prior_dominated``.
+This is information, not a convergence check: a prior-dominated parameter does not fail
+the fit.
+
 Gradient samplers and hard switches
 -----------------------------------
 A closed form with a hard switch (``stein2019`` at ``tmax``) is not differentiable in the
@@ -84,6 +104,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.data import Dataset
 
 __all__ = [
+    "PRIOR_DOMINATED_RATIO",
     "PopulationFit",
     "fit_population",
     "population_model",
@@ -97,6 +118,10 @@ _PRIOR_SD = {"weak": 1.5, "literature": 0.5}  # SD of mu_<P> on the transformed 
 _SCALE_FACTOR = {"weak": 2.0, "literature": 1.0}  # HalfNormal scale / declared SD
 _COV_SD = {"weak": 1.0, "literature": 0.5}
 _SCALE_FLOOR = 0.05
+
+#: ``prior_width_ratio`` above which a parameter is reported as ``prior_dominated``: its
+#: posterior interval is more than half as wide as its prior's (module documentation).
+PRIOR_DOMINATED_RATIO = 0.5
 
 
 # ---------------------------------------------------------------------------------------
@@ -225,6 +250,38 @@ def population_priors(model: Model, priors: PriorChoice = "weak") -> pd.DataFram
             )
     cols = ["parameter", "role", "distribution", "loc", "scale", "lower", "upper", "on"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _prior_interval(prior: Mapping[str, Any], ci: float) -> tuple[float, float]:
+    """Equal-tailed ``ci`` interval of one row of :func:`population_priors`, exactly.
+
+    Parameters
+    ----------
+    prior : mapping
+        A row of :func:`population_priors` (``distribution, loc, scale, lower, upper``).
+    ci : float
+        Probability of the interval, in (0, 1).
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper quantile on the prior's own scale (its ``on`` column).
+    """
+    from scipy import stats
+
+    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    dist, loc, scale = str(prior["distribution"]), float(prior["loc"]), float(prior["scale"])
+    if dist == "Normal":
+        frozen = stats.norm(loc=loc, scale=scale)
+    elif dist == "TruncatedNormal":
+        a = (float(prior["lower"]) - loc) / scale  # +-inf where a side is open
+        b = (float(prior["upper"]) - loc) / scale
+        frozen = stats.truncnorm(a, b, loc=loc, scale=scale)
+    elif dist == "HalfNormal":
+        frozen = stats.halfnorm(loc=0.0, scale=scale)
+    else:  # pragma: no cover - population_priors writes only the three above
+        raise ValueError(f"no quantiles for prior distribution {dist!r}")
+    return float(frozen.ppf(lo_q)), float(frozen.ppf(hi_q))
 
 
 # ---------------------------------------------------------------------------------------
@@ -525,8 +582,10 @@ class PopulationFit:
         the records used; attributes record the options (``blq``, ``priors``, seed...).
     parameters : pandas.DataFrame
         Population table ``parameter, estimate, lower, upper, unit, se, rse_pct, cv_pct,
-        shrinkage_pct`` then ``role, fixed, rhat, ess_bulk, ess_tail``: posterior median,
-        equal-tailed interval (``ci``), posterior SD as ``se``.
+        shrinkage_pct`` then ``role, fixed, rhat, ess_bulk, ess_tail, prior_width_ratio,
+        prior_dominated``: posterior median, equal-tailed interval (``ci``), posterior SD as
+        ``se``; posterior / prior interval width on the prior's scale and whether it exceeds
+        :data:`PRIOR_DOMINATED_RATIO` (module documentation).
     individual : pandas.DataFrame
         One row per subject: ``ID``, posterior median of every structural parameter with
         ``<name>_lower``/``<name>_upper``, and the posterior mean ``eta_<name>``.
@@ -535,7 +594,8 @@ class PopulationFit:
         ``shrinkage`` row per random effect (not a pass/fail check).
     summary : dict
         ``converged``, ``failed`` (list of failed checks), worst R-hat/ESS, divergences,
-        BFMI, data counts, options and timings.
+        BFMI, data counts, options and timings; ``prior_dominated`` (parameter names whose
+        ``prior_width_ratio`` exceeds ``prior_dominated_ratio``, information only).
     priors : pandas.DataFrame
         :func:`population_priors` of the fit.
     observations : pandas.DataFrame
@@ -789,9 +849,11 @@ def _parameter_table(
     conv: pd.DataFrame,
     shrink: Mapping[str, float],
     ci: float,
+    prior: pd.DataFrame,
 ) -> pd.DataFrame:
     post = idata.posterior
     lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    prior_rows = prior.set_index("parameter")
     table = model.parameters.to_dict("records")
     units = {r["name"]: r["unit"] for r in table}
     roles = {r["name"]: r["role"] for r in table}
@@ -827,10 +889,56 @@ def _parameter_table(
             row["cv_pct"] = _cv_pct(model.thetas[p].transform, float(row["estimate"]))
             s = shrink.get(p, math.nan)
             row["shrinkage_pct"] = 100.0 * s if math.isfinite(s) else math.nan
+        ratio = _prior_width_ratio(model, post, prior_rows, name, ci) if not fixed[name] else math.nan
+        row["prior_width_ratio"] = ratio
+        row["prior_dominated"] = bool(math.isfinite(ratio) and ratio > PRIOR_DOMINATED_RATIO)
         rows.append(row)
     cols = ["parameter", "estimate", "lower", "upper", "unit", "se", "rse_pct", "cv_pct",
-            "shrinkage_pct", "role", "fixed", "rhat", "ess_bulk", "ess_tail"]
+            "shrinkage_pct", "role", "fixed", "rhat", "ess_bulk", "ess_tail",
+            "prior_width_ratio", "prior_dominated"]
     return pd.DataFrame(rows).reindex(columns=cols)
+
+
+def _prior_width_ratio(
+    model: Model,
+    post: Any,
+    prior: pd.DataFrame,
+    name: str,
+    ci: float,
+) -> float:
+    """Posterior / prior ``ci``-interval width of parameter ``name``, on the prior's scale.
+
+    Parameters
+    ----------
+    model : Model
+        The fitted declaration.
+    post : xarray.Dataset
+        Posterior group (``mu_<P>`` or ``<P>`` for a typical value, else ``name``).
+    prior : pandas.DataFrame
+        :func:`population_priors` indexed by ``parameter``.
+    name : str
+        Parameter-table name (``tmax``, ``omega_cmax``, ``sigma``, ``cov_cmax_dose``).
+    ci : float
+        Probability of both equal-tailed intervals.
+
+    Returns
+    -------
+    float
+        The ratio; NaN where the parameter has no prior or no posterior draws.
+    """
+    key = f"mu_{name}" if name in model.thetas else name
+    if key not in prior.index:
+        return math.nan
+    if key in post:
+        x = np.asarray(post[key].values, dtype=float).ravel()
+    elif name in post:  # a posterior without mu_<P>: back to the prior's (transformed) scale
+        x = np.asarray(model.to_transformed({name: np.asarray(post[name].values, dtype=float).ravel()})[name])
+    else:
+        return math.nan
+    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    p_lo, p_hi = _prior_interval(prior.loc[key], ci)
+    width = float(np.quantile(x, hi_q) - np.quantile(x, lo_q))
+    return width / (p_hi - p_lo)
 
 
 def _individual_table(fit_like: PopulationFit, ci: float) -> pd.DataFrame:
@@ -1141,6 +1249,8 @@ def _assemble(
         columns=conv.columns,
     )
     diag = pd.concat([conv, shrink_rows], ignore_index=True) if len(shrink_rows) else conv
+    prior_table = population_priors(model, priors)
+    parameters = _parameter_table(model, idata, conv, shrink, ci, prior_table)
     summary.update(
         model=model.name,
         blq=design.blq,
@@ -1152,15 +1262,18 @@ def _assemble(
         excluded=len(design.excluded),
         thresholds=(thresholds or ConvergenceThresholds()).to_dict(),
         shrinkage={f"eta_{k}": v for k, v in shrink.items()},
+        # information, not a check (module documentation: "How much of an interval is prior")
+        prior_dominated=parameters.loc[parameters["prior_dominated"], "parameter"].tolist(),
+        prior_dominated_ratio=PRIOR_DOMINATED_RATIO,
     )
     fit = PopulationFit(
         model=model,
         idata=idata,
-        parameters=_parameter_table(model, idata, conv, shrink, ci),
+        parameters=parameters,
         individual=pd.DataFrame(),
         diagnostics=diag,
         summary=summary,
-        priors=population_priors(model, priors),
+        priors=prior_table,
         observations=design.obs,
         excluded=design.excluded,
         covariates=design.covariates,

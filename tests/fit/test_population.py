@@ -201,3 +201,99 @@ def test_hard_gate_model_warns_towards_smooth_variant():
         ck.fit_population(model, _two_records())
     assert rec[0].message.code == "non_smooth_model"
     assert rec[0].message.details["suggested"] == "stein2019_smooth"
+
+
+# -- how much of an interval is prior (issue 6: "show how much of their interval comes from
+#    the prior") --------------------------------------------------------------------------
+
+
+def test_prior_intervals_match_draws_from_the_generated_model():
+    """The quantiles behind `prior_width_ratio` are those of the priors PyMC samples from,
+    truncation included (`mu_k` is bounded to [0.01, 1] on the natural scale)."""
+    import pymc as pm
+
+    from cartpk.fit.population import _prior_interval
+
+    model = _Decay()
+    pmm = population_model(model, _two_records())
+    prior = population_priors(model).set_index("parameter")
+    names = list(prior.index)
+    draws = pm.draw([pmm[n] for n in names], draws=40_000, random_seed=7)
+    for name, x in zip(names, draws, strict=True):
+        lo, hi = _prior_interval(prior.loc[name], 0.95)
+        # Monte-Carlo SE of a 2.5 % quantile from 40,000 draws: <= 0.02 on these scales
+        assert lo == pytest.approx(np.quantile(x, 0.025), abs=0.06), name
+        assert hi == pytest.approx(np.quantile(x, 0.975), abs=0.06), name
+    lo, hi = _prior_interval(prior.loc["mu_k"], 0.95)
+    assert math.log(0.01) < lo and hi < 0.0  # inside the bounds, not Normal's +-1.96 SD
+
+
+def _posterior_with_known_widths(model, subjects, n=4000, seed=3):
+    """A synthetic posterior of `_Decay` whose interval widths are known in advance."""
+    import arviz as az
+
+    rng = np.random.default_rng(seed)
+    prior = population_priors(model).set_index("parameter")
+    # mu_c0: Normal(mu, 0.3) -> 95 % width 2 * 1.96 * 0.3, a fifth of the prior's 2 * 1.96 * 1.5
+    mu_c0 = rng.normal(prior.loc["mu_c0", "loc"], 0.3, n)
+    # mu_k: the truncated prior itself, drawn by rejection (independent of scipy's truncnorm)
+    p = prior.loc["mu_k"]
+    x = rng.normal(p["loc"], p["scale"], 20 * n)
+    mu_k = x[(x > p["lower"]) & (x < p["upper"])][:n]
+    # omega_k: its HalfNormal prior itself; sigma: Normal(0.3, 0.02), far narrower than its prior
+    omega_k = np.abs(rng.normal(0.0, prior.loc["omega_k", "scale"], n))
+    sigma = rng.normal(0.3, 0.02, n)
+    eta_k = omega_k[:, None] * rng.standard_normal((n, len(subjects)))
+
+    def chains(a):
+        return a.reshape(2, n // 2, *a.shape[1:])
+
+    return az.from_dict(
+        posterior={
+            "mu_c0": chains(mu_c0), "c0": chains(np.exp(mu_c0)),
+            "mu_k": chains(mu_k), "k": chains(np.exp(mu_k)),
+            "omega_k": chains(omega_k), "eta_k": chains(eta_k), "sigma": chains(sigma),
+        },
+        coords={"subject": subjects},
+        dims={"eta_k": ["subject"]},
+    )
+
+
+def test_prior_width_ratio_and_prior_dominated_from_known_widths():
+    from cartpk.fit.population import PRIOR_DOMINATED_RATIO, PopulationFit
+
+    model, data = _Decay(), _two_records()
+    fit = PopulationFit.from_idata(model, data, _posterior_with_known_widths(model, data.subjects))
+    table = fit.parameters.set_index("parameter")
+    assert list(fit.parameters.columns[-2:]) == ["prior_width_ratio", "prior_dominated"]
+    ratio = table["prior_width_ratio"]
+    # Normal posterior SD 0.3 against the weak prior's SD 1.5 on log(c0)
+    assert ratio["c0"] == pytest.approx(0.3 / 1.5, rel=0.05)
+    # a posterior equal to the prior: ratio 1, truncated (mu_k) and half-normal (omega_k) alike
+    assert ratio["k"] == pytest.approx(1.0, rel=0.05)
+    assert ratio["omega_k"] == pytest.approx(1.0, rel=0.05)
+    # sigma ~ HalfNormal(0.6): 95 % interval 0.6 * [z(0.5125), z(0.9875)]
+    prior_width = 0.6 * (stats.norm.ppf(0.9875) - stats.norm.ppf(0.5125))
+    assert ratio["sigma"] == pytest.approx(2 * 1.96 * 0.02 / prior_width, rel=0.05)
+    assert PRIOR_DOMINATED_RATIO == 0.5
+    assert table["prior_dominated"].to_dict() == {
+        "k": True, "c0": False, "omega_k": True, "sigma": False,
+    }
+    assert fit.summary["prior_dominated"] == ["k", "omega_k"]
+    assert fit.summary["prior_dominated_ratio"] == 0.5
+
+
+def test_prior_width_ratio_of_fixed_parameter_is_missing_and_natural_draws_suffice():
+    from cartpk.fit.population import PopulationFit
+
+    model, data = _Decay().fix("sigma"), _two_records()
+    idata = _posterior_with_known_widths(model, data.subjects)
+    # a posterior holding only natural-scale typical values (`c0`, no `mu_c0`) gives the same
+    # ratio: it is measured on the prior's scale, log(c0)
+    full = PopulationFit.from_idata(model, data, idata.copy()).parameters.set_index("parameter")
+    idata.posterior = idata.posterior.drop_vars(["mu_c0", "sigma"])
+    fit = PopulationFit.from_idata(model, data, idata)
+    table = fit.parameters.set_index("parameter")
+    assert table.loc["c0", "prior_width_ratio"] == pytest.approx(full.loc["c0", "prior_width_ratio"], rel=1e-9)
+    assert math.isnan(table.loc["sigma", "prior_width_ratio"])
+    assert not table.loc["sigma", "prior_dominated"]

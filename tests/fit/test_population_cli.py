@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import cartpk as ck
@@ -55,4 +56,11 @@ def test_unconverged_fit_writes_folder_and_exits_1(tmp_path, capsys):
     assert manifest["results"]["converged"] is False
     diag = json.loads((out / "diagnostics.json").read_text())
     assert {"rhat_max", "ess_bulk_min", "divergences", "failed"} <= set(diag)
+    # how much of each interval is prior: a column of population.csv, a list in the JSON
+    pop = pd.read_csv(out / "population.csv")
+    assert list(pop.columns[-2:]) == ["prior_width_ratio", "prior_dominated"]
+    assert diag["prior_dominated"] == pop.loc[pop["prior_dominated"], "parameter"].tolist()
+    assert diag["prior_dominated_ratio"] == 0.5
+    free = pop.loc[~pop["fixed"], "prior_width_ratio"]
+    assert free.notna().all() and (free > 0).all()
     assert "not_converged" in capsys.readouterr().err
