@@ -23,6 +23,7 @@ import pandas as pd
 
 from cartpk.data._dataset import CANONICAL, Dataset
 from cartpk.data._endpoints import Endpoint, endpoint_for
+from cartpk.data._table import read_text_table
 from cartpk.errors import DatasetError, Violation
 
 __all__ = ["check_dataset", "read_dataset"]
@@ -99,41 +100,12 @@ class _Collector:
         self.items.append(v)
 
 
-def _cell_text(v: Any) -> str:
-    """A DataFrame cell as the text a CSV file would hold."""
-    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
-        return ""
-    if isinstance(v, float | np.floating):
-        return repr(float(v))
-    return str(v)
-
-
 def _load(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    if isinstance(source, pd.DataFrame):
-        raw = source.copy()
-        raw = raw.astype(object).map(_cell_text)
-        return raw.reset_index(drop=True), "table"
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    try:
-        raw = pd.read_csv(
-            path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None
-        )
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise DatasetError(
-            f"{path.name} could not be read as a CSV table",
-            [
-                Violation(
-                    "unreadable",
-                    "the file is not a comma-separated table",
-                    value=str(err).splitlines()[0] if str(err) else None,
-                    expected="a CSV file with a header line (ID,TIME,DV,...)",
-                    fix="export the table as CSV with one header line and one record per line",
-                )
-            ],
-        ) from None
-    return raw, path.name
+    return read_text_table(
+        source,
+        expected="a CSV file with a header line (ID,TIME,DV,...)",
+        fix="export the table as CSV with one header line and one record per line",
+    )
 
 
 def check_dataset(

@@ -16,12 +16,12 @@ import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cartpk.data._table import read_text_table
 from cartpk.errors import CartpkWarning, DatasetError, Violation
 
 __all__ = ["LesionTable", "validate_lesions"]
@@ -215,53 +215,19 @@ class LesionTable:
     warnings: tuple[CartpkWarning, ...]
 
 
-def _cell_text(v: Any) -> str:
-    """A DataFrame cell as the text a CSV file would hold (integral floats without .0)."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return ""
-    if isinstance(v, bool | np.bool_):
-        return "1" if v else "0"
-    if isinstance(v, float | np.floating):
-        if np.isnan(v):
-            return ""
-        return str(int(v)) if float(v).is_integer() else repr(float(v))
-    return str(v).strip()
-
-
 def _load(source: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
     """The table as text cells with upper-case column names and a 1-based ``ROW``."""
-    if isinstance(source, pd.DataFrame):
-        raw = source.reset_index(drop=True).astype(object).map(_cell_text)
-        raw.columns = [str(c).strip().upper() for c in raw.columns]
-        if "ROW" in raw.columns:
-            row = pd.to_numeric(raw["ROW"], errors="coerce")
-            if row.notna().all():
-                raw["ROW"] = row.astype(int)
-                return raw
-        raw["ROW"] = np.arange(1, len(raw) + 1)
-        return raw
-    if not isinstance(source, str | os.PathLike):
-        raise TypeError("`lesions` must be a CSV path or a pandas DataFrame")
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DatasetError(
-            f"{path.name} could not be read as a CSV table",
-            [
-                Violation(
-                    "unreadable",
-                    "the file is not a comma-separated table",
-                    value=str(err).splitlines()[0] if str(err) else None,
-                    expected="a CSV file with a header line (ID,DAY,LESION,KIND,...)",
-                    fix="export the table as CSV with one header line and one row per lesion",
-                )
-            ],
-        ) from None
-    raw = raw.map(lambda s: s.strip())
-    raw.columns = [str(c).strip().upper() for c in raw.columns]
+    raw, _ = read_text_table(
+        source,
+        expected="a CSV file with a header line (ID,DAY,LESION,KIND,...)",
+        fix="export the table as CSV with one header line and one row per lesion",
+    )
+    raw.columns = [c.upper() for c in raw.columns]
+    if isinstance(source, pd.DataFrame) and "ROW" in raw.columns:
+        row = pd.to_numeric(raw["ROW"], errors="coerce")
+        if row.notna().all():
+            raw["ROW"] = row.astype(int)
+            return raw
     raw["ROW"] = np.arange(1, len(raw) + 1)
     return raw
 
