@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cartpk.er._fit import ESTIMATE_COLUMNS
 from cartpk.report._collect import Run
 from cartpk.report._common import (
     _anchor,
@@ -280,29 +281,8 @@ def _recist_section(runs: list[Run], sec: _Section) -> None:
 
 
 # ----------------------------------------------------------------------------- E-R
-_ER_SHOWN = {
-    "endpoint",
-    "exposure",
-    "model",
-    "term",
-    "estimate",
-    "lower",
-    "upper",
-    "or_per_2fold",
-    "or_per_10fold",
-    "or_per_2fold_lower",
-    "or_per_2fold_upper",
-    "or_per_10fold_lower",
-    "or_per_10fold_upper",
-    "ratio",
-    "scale",
-    "se",
-    "p_value",
-    "n",
-    "n_events",
-    "status",
-    "message",
-}
+# columns the E-R section lays out itself: those `cartpk er` writes (one definition)
+_ER_SHOWN = set(ESTIMATE_COLUMNS)
 
 
 def _ratio_text(r: Any, fold: str) -> str:
