@@ -14,6 +14,8 @@ The TOML specification names::
     [ini]
     cmax = 600.0
     omega_cmax = 0.8
+    # optional, top level: parameters held fixed at their (ini) values (``model.fix``)
+    fix = ["phi", "theta"]
 
 Everything is validated before anything runs: an unknown key, model, method or option
 raises :class:`cartpk.errors.SpecError` naming the key and the valid choices (exit 2).
@@ -50,7 +52,7 @@ METHODS: dict[str, str] = {
     "bayes": "cartpk.cli._fit_population:POPULATION",  # the name for the same method
 }
 
-_TOP_KEYS = {"model", "data", "method", "seed", "options", "name", "description", "ini"}
+_TOP_KEYS = {"model", "data", "method", "seed", "options", "name", "description", "ini", "fix"}
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ class FitSpec:
     seed: int | None
     options: dict[str, Any]
     ini: dict[str, float] = field(default_factory=dict)
+    fix: tuple[str, ...] = ()
 
 
 def _resolve_data(value: str, base: Path) -> Path:
@@ -309,6 +312,18 @@ def load_spec(path: str | Path) -> FitSpec:
             )
         )
         ini = {}
+    fix = raw.get("fix", [])
+    if not isinstance(fix, list) or not all(isinstance(v, str) for v in fix):
+        problems.append(
+            Violation(
+                "spec_fix",
+                "`fix` must be a list of parameter names",
+                column="fix",
+                value=repr(fix),
+                fix='write e.g. `fix = ["phi", "theta"]` at the top level',
+            )
+        )
+        fix = []
     if "model" in raw:
         try:
             loaded = load_model(str(raw["model"]))
@@ -339,6 +354,19 @@ def load_spec(path: str | Path) -> FitSpec:
                         value=", ".join(f"{k} = {v}" for k, v in ini.items()),
                         expected="names among " + ", ".join(loaded.parameters["name"].astype(str)),
                         fix=err.summary,
+                    )
+                )
+        if loaded is not None and fix:
+            unknown = [n for n in fix if n not in set(loaded.parameters["name"].astype(str))]
+            if unknown:
+                problems.append(
+                    Violation(
+                        "spec_fix",
+                        "`fix` names parameters the model does not have",
+                        column="fix",
+                        value=", ".join(unknown),
+                        expected="names among " + ", ".join(loaded.parameters["name"].astype(str)),
+                        fix="correct the names (`cartpk models` lists each model's parameters)",
                     )
                 )
     data = None
@@ -386,6 +414,7 @@ def load_spec(path: str | Path) -> FitSpec:
         seed=seed,
         options=options,
         ini={k: float(v) for k, v in ini.items()},
+        fix=tuple(fix),
     )
 
 
@@ -421,6 +450,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(spec.model)
     if spec.ini:
         model = model.with_ini(**spec.ini)
+    if spec.fix:
+        model = model.fix(*spec.fix)
     dataset = read_dataset(spec.data)
     method = _method(spec.method)
     command = ["cartpk", "fit", str(args.spec), "--out", str(args.out)]

@@ -11,6 +11,10 @@ Files
     LLOQ), IL-6 and IFN-γ, CRS and CTCAE grades.
 ``lesions.csv``
     RECIST 1.1 lesion measurements (``ID, DAY, LESION, KIND, NODAL, DIAM_MM, STATUS, ORGAN``).
+``mechanistic.csv``
+    Joint qPCR (``QPCR``, days 7-90, LLOQ 200) and tumour-size (``SOD``, mm, days 0, 28, 56,
+    84) records of 40 subjects simulated from the ``paixao2022`` ODE model with known truth
+    (``cartpk.examples._make.MECH_TRUTH``), for the mechanistic fit ``fits/paixao2022_joint.toml``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Generate the bundled example trial. SIMULATED DATA - no value comes from a real patient.
 
 Run ``python -m cartpk.examples._make`` (seeded, reproducible) to rewrite
-``cartpk/examples/trial.csv`` and ``cartpk/examples/lesions.csv``.
+``cartpk/examples/trial.csv``, ``cartpk/examples/lesions.csv`` and
+``cartpk/examples/mechanistic.csv`` (the joint qPCR + tumour-size example of the mechanistic
+model, :func:`make_mechanistic`, with its truth in :data:`MECH_TRUTH`).
 
 Design: 32 simulated patients with cervical cancer, 8 per target antigen (GD2, PSMA, MUC1,
 MSLN), three dose levels (1e7, 3e7, 1e8 CAR+ cells), one infusion at day 0 (the shape of the
@@ -45,7 +47,7 @@ import pandas as pd
 from cartpk.model import categorical, load_model, power
 from cartpk.simulation import simulate, simulate_parameters
 
-__all__ = ["make_lesions", "make_trial", "main", "trial_model"]
+__all__ = ["make_lesions", "make_mechanistic", "make_trial", "main", "mechanistic_model", "trial_model"]
 
 SEED = 20240611
 N_PER_TARGET = 8
@@ -256,6 +258,61 @@ def _event_frame(ids, day, grade, term) -> pd.DataFrame:  # noqa: ANN001
     )  # fmt: skip
 
 
+# ---------------------------------------------------------------------------------------
+# mechanistic example: joint qPCR + tumour size from the Paixao 2022 model (known truth)
+
+MECH_SEED = 20261125
+MECH_N = 40
+MECH_DOSES = (1.0e7, 5.0e7)  # CAR+ cells, alternating
+MECH_QPCR_DAYS = (7.0, 14.0, 21.0, 28.0, 60.0, 90.0)
+MECH_SOD_DAYS = (0.0, 28.0, 56.0, 84.0)  # day 0 recorded after the infusion record
+MECH_QPCR_LLOQ = 200.0  # copies/ug
+#: typical values the mechanistic example was simulated with (clinical scale; assumptions,
+#: chosen so that CAR-T expand for about 3 weeks, contract, persist, and the tumour shrinks
+#: by about half: Paixao's per-patient estimates are not transcribed, see models/paixao2022.py)
+MECH_TRUTH = {
+    "phi": 0.07, "rho": 0.18, "eps": 0.24, "theta": 4.0e-12, "alpha": 4.0e-14, "mu": 0.04,
+    "r": 0.008, "b": 1.0e-12, "gamma": 8.0e-9, "eta": 1.0, "lam": 9.0e-13, "mu_n": 0.1,
+    "tumour0": 3.5e10,
+}  # fmt: skip
+#: random effects (SD of the log) and residual errors of the truth
+MECH_IIV = {"gamma": 0.5, "tumour0": 0.3, "eps": 0.3}
+MECH_SIGMA = {"sigma_qpcr": 0.4, "sigma_sod": 0.1}
+#: parameters the example's fit holds fixed (at the truth): the data cannot inform them
+MECH_FIXED = ("phi", "theta", "alpha", "r", "b", "eta", "lam", "mu_n")
+
+
+def mechanistic_model():  # noqa: ANN201 - returns a cartpk Model
+    """``paixao2022`` at the truth of the mechanistic example (:data:`MECH_TRUTH`)."""
+    return (
+        load_model("paixao2022")
+        .with_ini(**MECH_TRUTH, **MECH_SIGMA)
+        .with_iiv(drop=["theta"], sd=MECH_IIV)
+        .fix(*MECH_FIXED)
+    )
+
+
+def make_mechanistic(seed: int = MECH_SEED) -> pd.DataFrame:
+    """The SIMULATED joint qPCR + tumour-size example (``mechanistic.csv``).
+
+    40 subjects, two dose levels, qPCR on days 7-90 (LLOQ 200 copies/ug, M3-censored) and
+    the tumour as the diameter of an equivalent sphere (``SOD``, mm) on days 0, 28, 56, 84,
+    from :func:`mechanistic_model` (IIV on gamma, tumour0 and eps; log-additive qPCR and
+    proportional SOD residual error).
+    """
+    dose = np.array([MECH_DOSES[i % len(MECH_DOSES)] for i in range(MECH_N)])
+    sim = simulate(
+        mechanistic_model(),
+        n=MECH_N,
+        seed=seed,
+        days={"QPCR": MECH_QPCR_DAYS, "SOD": MECH_SOD_DAYS},
+        lloq={"QPCR": MECH_QPCR_LLOQ},
+        dose=dose,
+    )
+    sim["DV"] = sim["DV"].round(3)
+    return sim
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write ``trial.csv`` and ``lesions.csv`` (default: next to this file)."""
     parser = argparse.ArgumentParser(description="Regenerate the SIMULATED example trial.")
@@ -267,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     # No comment line in the CSVs (not every reader skips them); README.md says SIMULATED.
     trial.to_csv(out / "trial.csv", index=False)
     lesions.to_csv(out / "lesions.csv", index=False)
+    make_mechanistic().to_csv(out / "mechanistic.csv", index=False)
     return 0
 
 

@@ -95,7 +95,7 @@ import pandas as pd
 from cartpk.errors import CartpkWarning, FitError, SpecError, Violation
 from cartpk.fit._convergence import ConvergenceThresholds, check_convergence, eta_shrinkage
 from cartpk.fit._likelihood import check_blq, loglik
-from cartpk.model import ClosedFormModel, Model
+from cartpk.model import ClosedFormModel, Model, OdeModel
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz
@@ -314,16 +314,31 @@ def _spec_error(message: str, violations: list[Violation]) -> None:
 
 def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, blq: str) -> _Design:
     problems: list[Violation] = []
-    if not isinstance(model, ClosedFormModel):
+    if not isinstance(model, ClosedFormModel | OdeModel):
         raise FitError(
-            f"`fit_population` needs a closed-form model; `{model.name}` is `{model.kind}`.",
+            f"`fit_population` cannot evaluate `{model.name}` (kind `{model.kind}`).",
             [
                 Violation(
                     "population_model_kind",
-                    f"model `{model.name}` has no closed form to evaluate with pytensor",
+                    f"model `{model.name}` is neither a closed-form nor an ODE model",
                     value=model.kind,
-                    expected="a ClosedFormModel (e.g. `stein2019_smooth`)",
-                    fix="use the closed-form or smooth-gate variant of the model",
+                    expected="a ClosedFormModel or an OdeModel",
+                    fix="declare the model as a ClosedFormModel or OdeModel subclass",
+                )
+            ],
+        )
+    if isinstance(model, OdeModel) and model.time_varying:
+        raise FitError(
+            f"`fit_population` does not yet fit `{model.name}`'s time-varying covariates.",
+            [
+                Violation(
+                    "population_time_varying",
+                    f"model `{model.name}` declares time-varying covariates "
+                    f"{sorted(model.time_varying)}",
+                    value=", ".join(sorted(model.time_varying)),
+                    expected="an ODE model without time-varying covariates",
+                    fix="fit the subjects individually (`method = \"individual\"`), which "
+                    "integrates time-varying covariates piecewise",
                 )
             ],
         )
@@ -463,6 +478,76 @@ def _natural(xp: Any, model: Model, transformed: Mapping[str, Any]) -> dict[str,
     return {k: model.from_transformed({k: v}, xp=xp)[k] for k, v in transformed.items()}
 
 
+def _subject_grid(subj: np.ndarray, time: np.ndarray, n_subj: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each subject's sorted distinct record times, padded with its last one.
+
+    Returns the ``(n_subjects, n_max)`` grid an ODE model is integrated on and, per record,
+    its column in that grid (``grid[subj, col] == time``).
+    """
+    uniq = [np.unique(time[subj == i]) for i in range(n_subj)]
+    width = max(len(u) for u in uniq)
+    grid = np.empty((n_subj, width))
+    for i, u in enumerate(uniq):
+        grid[i, : len(u)] = u
+        grid[i, len(u) :] = u[-1]
+    col = np.array([int(np.searchsorted(uniq[s], t)) for s, t in zip(subj, time, strict=True)], dtype=int)
+    return grid, col
+
+
+def _predict_records(
+    xp: Any,
+    model: Model,
+    params: Mapping[str, Any],
+    subj: np.ndarray,
+    time: np.ndarray,
+    dose: np.ndarray,
+) -> dict[str, Any]:
+    """Predictions ``{DVID: (n_records,)}`` at each record from per-subject parameters.
+
+    ``params`` holds, by name, one value per subject (``(n_subjects,)``) or a scalar.
+    A closed-form model is evaluated per record; an ODE model is integrated once per
+    subject on its own time grid (:func:`_subject_grid`) and read off at each record.
+    """
+    if not isinstance(model, OdeModel):
+        per_obs = {k: (v[subj] if getattr(v, "ndim", 0) else v) for k, v in params.items()}
+        return model.evaluate(xp, time, per_obs, dose=dose[subj])
+    grid, col = _subject_grid(subj, time, len(dose))
+    out = model.evaluate(xp, grid, dict(params), dose=dose)
+    return {k: v[subj, col] for k, v in out.items()}
+
+
+def _predict_draws(
+    model: Model,
+    params: Mapping[str, np.ndarray],
+    time: np.ndarray,
+    dose: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """NumPy predictions for many draws of an ODE model: ``{DVID: (n_draws, n_subj, n_t)}``.
+
+    ``params`` is ``{name: (n_draws, n_subjects)}``; every (draw, subject) pair is one
+    subject of the vectorised solver (:meth:`cartpk.model.OdeModel.evaluate_batch`) on the
+    shared grid ``time``. A pair whose integration fails is NaN and counted in a
+    ``ode_failed`` warning.
+    """
+    n_draws, n_subj = next(iter(params.values())).shape
+    flat = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in params.items()}
+    sol = model.evaluate_batch(  # type: ignore[attr-defined]
+        time, flat, dose=np.tile(dose, n_draws), throw=False
+    )
+    failed = sol.failed_subjects()
+    if failed:
+        warnings.warn(
+            CartpkWarning(
+                f"{len(failed)} of {n_draws * n_subj} posterior (draw, subject) integrations "
+                f"of `{model.name}` failed; their predictions are NaN.",
+                code="ode_failed",
+                details={"failed": len(failed)},
+            ),
+            stacklevel=3,
+        )
+    return {k: np.asarray(v, dtype=float).reshape(n_draws, n_subj, -1) for k, v in sol.values.items()}
+
+
 def _constant_values(model: Model) -> dict[str, float]:
     """Values of fixed non-structural parameters (omega, sigma, cov) by name."""
     init = model.initial_values()
@@ -546,8 +631,12 @@ def _build(
             dv: {s: rv(s) for s in em.names} for dv, em in model.error.items() if dv in design.outputs
         }
         h = _individual_transformed(pt, model, mu, eta, coefs, design.covariates)
-        per_obs = {k: (v[subj] if getattr(v, "ndim", 0) else v) for k, v in _natural(pt, model, h).items()}
-        pred = model.evaluate(pt, obs["TIME"].to_numpy(dtype=float), per_obs, dose=design.dose[subj])
+        nat = _natural(pt, model, h)
+        shifted = {eff.param for eff in model.covariates}
+        for t in model.thetas.values():
+            if t.fixed and t.name not in eta and t.name not in shifted:
+                nat[t.name] = float(t.value)  # a constant, not a graph input (no gradient)
+        pred = _predict_records(pt, model, nat, subj, obs["TIME"].to_numpy(dtype=float), design.dose)
         for dv in design.outputs:
             rows = np.flatnonzero(obs["DVID"].to_numpy() == dv)
             ll = loglik(
@@ -769,6 +858,15 @@ class PopulationFit:
             ``{DVID: (n_draws, n_records)}``, or ``(n_draws, n_subjects, n_times)`` for a grid.
         """
         ind = self.individual_draws(n, eta=eta, seed=seed)
+        if isinstance(self.model, OdeModel):
+            if times is None:
+                subj = self.observations["SUBJ"].to_numpy()
+                t_obs = self.observations["TIME"].to_numpy(dtype=float)
+                grid = np.unique(t_obs)
+                col = np.searchsorted(grid, t_obs)
+                out = _predict_draws(self.model, ind, grid, self.dose)
+                return {k: v[:, subj, col] for k, v in out.items()}
+            return _predict_draws(self.model, ind, np.asarray(times, dtype=float), self.dose)
         if times is None:
             subj = self.observations["SUBJ"].to_numpy()
             params = {k: v[:, subj] for k, v in ind.items()}

@@ -166,11 +166,48 @@ def test_unknown_priors_choice_raises():
     assert "literature" in str(err.value)
 
 
-def test_ode_model_is_rejected():
+def test_ode_model_gives_the_closed_form_log_density_and_gradient():
+    # stein2019_ode is stein2019 as an ODE (same names, same hard switch at tmax): the
+    # generated population model must have the same log-density and gradient at any point
+    data = ck.read_dataset(ck.simulate(load_model("stein2019"), n=4, seed=3, lloq=50))
+    closed = population_model(load_model("stein2019"), data)
+    ode = population_model(load_model("stein2019_ode"), data)
+    assert sorted(v.name for v in closed.free_RVs) == sorted(v.name for v in ode.free_RVs)
+    rng = np.random.default_rng(0)
+    ip = closed.initial_point()
+    for _ in range(3):
+        point = {k: v + 0.1 * rng.standard_normal(np.shape(v)) for k, v in ip.items()}
+        assert ode.compile_logp()(point) == pytest.approx(closed.compile_logp()(point), rel=1e-6)
+        np.testing.assert_allclose(
+            ode.compile_dlogp()(point), closed.compile_dlogp()(point), rtol=1e-4, atol=1e-6
+        )
+
+
+def test_ode_population_integrates_each_subject_on_its_own_times():
+    from cartpk.fit.population import _subject_grid
+
+    subj = np.array([0, 0, 0, 1, 1, 2])
+    time = np.array([7.0, 0.0, 7.0, 90.0, 14.0, 3.0])
+    grid, col = _subject_grid(subj, time, 3)
+    np.testing.assert_array_equal(grid, [[0.0, 7.0], [14.0, 90.0], [3.0, 3.0]])
+    np.testing.assert_array_equal(grid[subj, col], time)
+
+
+def test_time_varying_ode_model_is_refused_with_the_alternative():
+    base = type(load_model("stein2019_ode"))
+
+    class Tv(base):
+        name = "stein2019_ode_tv"
+        time_varying = {"TOCI": 0.0}  # e.g. tocilizumab from its start day
+
+        @staticmethod
+        def rhs(xp, time, y, *, foldx, tmax, alpha, fb, beta, TOCI):  # noqa: N803
+            return base.rhs(xp, time, y, foldx=foldx, tmax=tmax, alpha=alpha * (1 - 0.5 * TOCI), fb=fb, beta=beta)
+
     with pytest.raises(FitError) as err:
-        population_model(load_model("stein2019_ode"), _two_records())
-    assert err.value.code == "population_model_kind"
-    assert "smooth" in err.value.violations[0].fix
+        population_model(Tv(), _two_records())
+    assert err.value.code == "population_time_varying"
+    assert "individual" in err.value.violations[0].fix
 
 
 def test_missing_covariate_and_unknown_output_are_reported():

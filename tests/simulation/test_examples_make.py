@@ -13,19 +13,40 @@ from cartpk.examples import _make
 def made(tmp_path_factory):
     out = tmp_path_factory.mktemp("examples")
     assert _make.main(["--out", str(out)]) == 0
-    return pd.read_csv(out / "trial.csv"), pd.read_csv(out / "lesions.csv")
+    return pd.read_csv(out / "trial.csv"), pd.read_csv(out / "lesions.csv"), out / "mechanistic.csv"
+
+
+def _make_path(made):
+    return made[2]
 
 
 def test_bundled_files_equal_generator_output(made):
     from cartpk.examples import path
 
-    trial, lesions = made
+    trial, lesions, _ = made
     pd.testing.assert_frame_equal(pd.read_csv(path("trial.csv")), trial)
     pd.testing.assert_frame_equal(pd.read_csv(path("lesions.csv")), lesions)
+    made_mech = pd.read_csv(made[2])
+    pd.testing.assert_frame_equal(pd.read_csv(path("mechanistic.csv")), made_mech)
+
+
+def test_mechanistic_example_shape(made):
+    mech = pd.read_csv(made[2])
+    assert mech["ID"].nunique() == _make.MECH_N
+    q = mech[mech["DVID"] == "QPCR"]
+    s = mech[mech["DVID"] == "SOD"]
+    assert sorted(q["TIME"].unique()) == list(_make.MECH_QPCR_DAYS)
+    assert sorted(s["TIME"].unique()) == list(_make.MECH_SOD_DAYS)
+    assert 0.05 < q["CENS"].mean() < 0.3  # BLQ records late on, kept censored
+    assert (q.loc[q["CENS"] == 1, "DV"] == _make.MECH_QPCR_LLOQ).all()
+    # the tumour shrinks under therapy (typical subject: about half its diameter by day 84)
+    assert s.groupby("TIME")["DV"].median().loc[84.0] < 0.7 * s.groupby("TIME")["DV"].median().loc[0.0]
+    ds = __import__("cartpk").read_dataset(_make_path(made))
+    assert ds.exclusions.empty and set(ds.endpoints) >= {"QPCR", "SOD"}
 
 
 def test_trial_shape(made):
-    trial, _ = made
+    trial, _, _ = made
     assert list(trial.columns) == _make.COLUMNS
     assert trial["ID"].nunique() == 32
     per = trial.groupby("ID")[["TARGET", "DOSE"]].first()
@@ -49,7 +70,7 @@ def test_trial_shape(made):
 
 
 def test_lesions_shape(made):
-    _, lesions = made
+    _, lesions, _ = made
     assert list(lesions.columns) == [
         "ID", "DAY", "LESION", "KIND", "NODAL", "DIAM_MM", "STATUS", "ORGAN",
     ]  # fmt: skip
