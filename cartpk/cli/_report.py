@@ -1,7 +1,8 @@
 """``cartpk report RUNDIR [RUNDIR ...] --out report.html``: one self-contained HTML report.
 
 Reads run folders only (figures embedded, no scripts, no network references) and writes
-the report atomically. Exit 0 when written (runs whose status is not ``ok`` are flagged in
+the report atomically; ``--pdf FILE`` also prints it to PDF with headless Chromium (a bonus
+export; :mod:`cartpk.report._pdf`). Exit 0 when written (runs whose status is not ``ok`` are flagged in
 the report and on stderr); 2 when a path is not a run folder (nothing is written).
 """
 
@@ -30,6 +31,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("rundirs", nargs="+", metavar="RUNDIR", help="run folder(s) written by --out")
     p.add_argument("--out", required=True, metavar="REPORT.html", help="HTML file to write")
     p.add_argument("--title", default=None, help="report title (default: from the run specs)")
+    p.add_argument(
+        "--pdf",
+        default=None,
+        metavar="REPORT.pdf",
+        help="also print the report to this PDF file (needs Chromium or Chrome on PATH)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -42,6 +49,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and out.is_dir():
         raise UsageError(f"`--out` {out} is a folder; give the HTML file to write")
+    pdf = getattr(args, "pdf", None)
+    if pdf is not None:
+        from cartpk.report._pdf import find_browser
+
+        if find_browser() is None:  # before anything is written
+            from cartpk.report._pdf import _unavailable
+
+            raise _unavailable()
     path = build_report(args.rundirs, out, title=args.title)
     for r in load_runs(list(args.rundirs)):
         if not r.ok:
@@ -51,4 +66,8 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     print(f"report: {path.resolve()}")
+    if pdf is not None:
+        from cartpk.report._pdf import export_pdf
+
+        print(f"pdf: {export_pdf(path, pdf).resolve()}")
     return 0

@@ -279,3 +279,30 @@ def test_build_report_model_exposure_summarises_subjects_over_draws(tmp_path):
     # n, geometric mean sqrt(100 * 400), geometric CV %, median, range of subject medians
     assert cells[:2] == ["2", "200"] and cells[3:] == ["250", "100 – 400"]
     assert "median over draws" in text
+
+
+@pytest.mark.skipif(
+    __import__("cartpk.report._pdf", fromlist=["find_browser"]).find_browser() is None,
+    reason="no Chromium on PATH (CI installs Debian's chromium)",
+)
+def test_cli_report_prints_a_pdf_with_headless_chromium(tmp_path, module_runs, capsys):
+    out, pdf = tmp_path / "r.html", tmp_path / "sub" / "r.pdf"
+    rc = main(["report", *map(str, module_runs.values()), "--out", str(out), "--pdf", str(pdf)])
+    assert rc == 0
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 20_000  # text plus embedded figures
+    assert data.count(b"/Type /Page") - data.count(b"/Type /Pages") >= 2  # several pages
+    assert f"pdf: {pdf.resolve()}" in capsys.readouterr().out
+    assert [p.name for p in pdf.parent.iterdir()] == ["r.pdf"]  # no temporary file left
+
+
+def test_cli_report_pdf_without_browser_is_a_usage_error_and_writes_nothing(
+    tmp_path, module_runs, capsys, monkeypatch
+):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    out = tmp_path / "r.html"
+    rc = main(["report", *map(str, module_runs.values()), "--out", str(out), "--pdf", str(tmp_path / "r.pdf")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "chromium" in err and "Traceback" not in err
+    assert not out.exists()
