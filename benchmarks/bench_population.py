@@ -14,8 +14,37 @@ Measures, on data simulated from ``stein2019_smooth`` on the trial design (days 
    smallest bulk ESS over the population parameters divided by the wall time (with and
    without compilation). Reported as the ratio nutpie / pymc.
 
-Run ``python benchmarks/bench_population.py`` (``--quick`` for a smaller run). Absolute times
-depend on the machine and its load; compare the ratios.
+3. **Target (a) of issue 6: 90 subjects on the trial design** (qPCR days 7-90 only, LLOQ 120:
+   ~17 % BLQ; the known truth of ``tests/fit/test_population_trial_design.py``: Stein 2019's
+   expansion, a faster contraction and persistence, IIV on cmax and alpha). Wall time of
+   :func:`cartpk.fit_population` *including* model building, numba compilation and the
+   tables, with its convergence numbers (R-hat over every parameter and random effect, bulk
+   ESS, divergences); target R-hat <= 1.01, ESS >= 400, 0 divergences in <= 30 s on 2
+   cores. ``priors="literature"`` and ``init="declared"`` (chains start at the declared
+   values: with the default jitter they start between other sampling days and stay there,
+   R-hat 1.5-2.4). Variants: 2 or 4 chains, nutpie's ``low_rank_modified_mass_matrix``
+   (not an option of ``fit_population``: sampled here from :func:`cartpk.population_model`
+   with the same starts), and PyMC's NUTS (``sampler="pymc"``): ESS per second as ratios.
+4. **pm.ode baseline.** The same population model with the ODE form of Stein 2019
+   (``models/stein2019_ode.py``: effector and memory pools) solved by ``pymc.ode``
+   (``scipy.integrate.odeint`` with forward sensitivities, one ``DifferentialEquation`` per
+   subject), written below as a hand-written baseline. The switch at ``tmax`` is the smooth
+   gate of ``stein2019_smooth`` on the rates (``g = sigmoid((t - tmax) / 0.25)``: ``dE/dt =
+   ((1 - g) rho - g alpha) E``, ``dM/dt = g fb (alpha - beta) E - beta M``), so both forms
+   are differentiable; the two differ near ``tmax`` only (their log-densities are compared).
+   pm.ode cannot sample 90 subjects in minutes (about 35 ms per subject per gradient), so:
+
+   * **per-gradient cost** on a subset of ``--ode-subjects`` subjects (default 10): pm.ode
+     against the generated closed form, numba (nutpie's backend) and C (``pm.sample``'s);
+   * **ESS per second** on ``--ode-sample-subjects`` (default 2) subjects with few
+     iterations (``--ode-tune``/``--ode-draws``, default 50/50, 2 chains): pm.ode and the
+     closed form, both sampled by ``pm.sample`` with the same settings and starts, plus
+     nutpie on the closed form. ESS from 100 draws is noisy (a factor ~2): read the ratio as
+     an order of magnitude; the per-gradient ratio is the precise number.
+
+Run ``python benchmarks/bench_population.py`` (``--quick`` for a smaller run; ``--parts`` to
+choose among ``grad,sampling,trial,ode``; the pm.ode part takes several minutes). Absolute
+times depend on the machine and its load; compare the ratios.
 """
 
 from __future__ import annotations
@@ -23,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 import warnings
 
@@ -118,6 +148,31 @@ def _grad_times(models: dict[str, object], mode: str, repeat: int = 200, rounds:
     return best
 
 
+def _grad_times_fresh(models: dict[str, object], mode: str, repeat: int = 20,
+                      rounds: int = 3) -> dict[str, float]:
+    """As :func:`_grad_times`, but every call at a new point: the ODE Op caches the last
+    point's solution (a forward pass and its gradient share one integration), so repeated
+    calls at one point would time a cache hit."""
+    funcs, points = {}, {}
+    for name, pmm in models.items():
+        f = pmm.logp_dlogp_function(ravel_inputs=True, mode=mode)
+        f.set_extra_values({})
+        x = np.concatenate([np.ravel(v) for v in pmm.initial_point().values()])
+        rng = np.random.default_rng(0)
+        points[name] = [x + rng.normal(0, 0.1, x.size) for _ in range(repeat * rounds + 1)]
+        f(points[name][-1])
+        funcs[name] = f
+    best = {name: math.inf for name in models}
+    for r in range(rounds):
+        for name, f in funcs.items():
+            pts = points[name][r * repeat:(r + 1) * repeat]
+            t0 = time.perf_counter()
+            for x in pts:
+                f(x)
+            best[name] = min(best[name], (time.perf_counter() - t0) / repeat)
+    return best
+
+
 def _ess_per_s(fit) -> dict[str, float]:
     t = fit.diagnostics
     names = [n for n in fit.idata.posterior.data_vars if not str(n).startswith("eta_")]
@@ -135,6 +190,283 @@ def _ess_per_s(fit) -> dict[str, float]:
     }
 
 
+# -- target (a): the trial design ------------------------------------------------------
+# the known truth of tests/fit/test_population_trial_design.py (see its docstring)
+TRIAL_TRUTH = dict(foldx=3900.0, tmax=9.3, cmax=24000.0, alpha=0.25, fb=0.02, beta=0.02)
+TRIAL_IIV = {"cmax": 0.81, "alpha": 0.5}
+TRIAL_LLOQ = 120.0
+TRIAL_GUESS = {k: 1.5 * v for k, v in TRIAL_TRUTH.items()}  # the declared values fitted
+
+
+def _trial_data(n: int, seed: int = 0):
+    """(fitted declaration, data): ``n`` subjects on the trial design, the known truth."""
+    import cartpk as ck
+
+    drop = ["foldx", "tmax", "fb", "beta"]
+    base = ck.load_model("stein2019_smooth")
+    truth = base.with_iiv(drop=drop, sd=TRIAL_IIV).with_ini(**TRIAL_TRUTH)
+    sim = ck.simulate(truth, n=n, seed=seed, lloq=TRIAL_LLOQ, days=DESIGNS["trial"])
+    return base.with_iiv(drop=drop).with_ini(**TRIAL_GUESS), ck.read_dataset(sim)
+
+
+def _fit_record(fit, wall: float) -> dict[str, object]:
+    s = fit.summary
+    table = fit.parameters.set_index("parameter")
+    ess = _ess_per_s(fit)
+    return {
+        "wall_s_including_compilation": round(wall, 2),
+        "compile_s": s["compile_s"],
+        "sample_s": s["sample_s"],
+        "rhat_max": round(s["rhat_max"], 4),
+        "ess_bulk_min": round(s["ess_bulk_min"], 1),  # every parameter and random effect
+        "ess_bulk_min_population": round(ess["ess_bulk_min"], 1),
+        "ess_tail_min": round(s["ess_tail_min"], 1),
+        "divergences": s["divergences"],
+        "converged": s["converged"],
+        "ess_per_s_sampling": round(ess["ess_per_s_sampling"], 2),
+        "ess_per_s_total": round(ess["ess_per_s_total"], 2),
+        "error_pct": {k: round(100 * (table.loc[k, "estimate"] / v - 1), 1) for k, v in TRIAL_TRUTH.items()},
+        "prior_width_ratio": {k: round(table.loc[k, "prior_width_ratio"], 3) for k in TRIAL_TRUTH},
+    }
+
+
+def _nutpie_direct(model, data, *, chains, tune, draws, seed, low_rank):
+    """nutpie on :func:`cartpk.population_model` with ``fit_population``'s declared starts,
+    for nutpie options ``fit_population`` does not expose; tables by ``from_idata``."""
+    import nutpie
+
+    import cartpk as ck
+    from cartpk.fit.population import PopulationFit
+
+    t0 = time.perf_counter()
+    pmm = ck.population_model(model, data, priors="literature")
+    keep = [v.name for v in [*pmm.free_RVs, *pmm.deterministics] if not v.name.startswith("z_")]
+    jitter = {v for v in pmm.free_RVs if v.name.startswith("z_")}
+    compiled = nutpie.compile_pymc_model(pmm, var_names=keep, jitter_rvs=jitter)
+    t1 = time.perf_counter()
+    idata = nutpie.sample(
+        compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, 2), seed=seed,
+        target_accept=0.9, progress_bar=False, save_warmup=False,
+        low_rank_modified_mass_matrix=low_rank,
+    )
+    t2 = time.perf_counter()
+    idata.posterior = idata.posterior.drop_vars([v for v in idata.posterior.data_vars if v not in keep])
+    fit = PopulationFit.from_idata(model, data, idata, priors="literature")
+    fit.summary.update(compile_s=round(t1 - t0, 2), sample_s=round(t2 - t1, 2))
+    return fit, time.perf_counter() - t0
+
+
+def bench_trial(args) -> dict[str, object]:
+    """Target (a): ``--trial-subjects`` subjects on the trial design, timed end to end."""
+    import cartpk as ck
+
+    model, data = _trial_data(args.trial_subjects, seed=args.trial_seed)
+    obs = data.observations("QPCR")
+    out: dict[str, object] = {
+        "subjects": args.trial_subjects,
+        "records": len(obs),
+        "blq_fraction": round(float(obs["CENS"].mean()), 3),
+    }
+    runs = {}
+    for label, chains, tune, draws in (
+        ("nutpie_2_chains", 2, args.trial_tune, args.trial_draws),
+        ("nutpie_4_chains", 4, args.trial_tune, args.trial_draws // 2),
+    ):
+        t0 = time.perf_counter()
+        fit = ck.fit_population(
+            model, data, priors="literature", init="declared", chains=chains, tune=tune,
+            draws=draws, cores=2, seed=1, target_accept=0.9,
+        )
+        runs[label] = {"chains": chains, "tune": tune, "draws": draws,
+                       **_fit_record(fit, time.perf_counter() - t0)}
+    fit, wall = _nutpie_direct(model, data, chains=2, tune=args.trial_tune, draws=args.trial_draws,
+                               seed=1, low_rank=True)
+    runs["nutpie_2_chains_low_rank"] = {"chains": 2, "tune": args.trial_tune,
+                                        "draws": args.trial_draws, **_fit_record(fit, wall)}
+    t0 = time.perf_counter()
+    fit = ck.fit_population(
+        model, data, priors="literature", init="declared", sampler="pymc", chains=2,
+        tune=args.trial_tune, draws=args.trial_draws, cores=2, seed=1, target_accept=0.9,
+    )
+    runs["pymc_2_chains"] = {"chains": 2, "tune": args.trial_tune, "draws": args.trial_draws,
+                             **_fit_record(fit, time.perf_counter() - t0)}
+    out["runs"] = runs
+    for kind in ("sampling", "total"):
+        out[f"ess_per_s_ratio_nutpie_over_pymc_{kind}"] = round(
+            runs["nutpie_2_chains"][f"ess_per_s_{kind}"] / runs["pymc_2_chains"][f"ess_per_s_{kind}"], 2
+        )
+    return out
+
+
+# -- the pm.ode baseline ------------------------------------------------------------------
+GATE = 0.25  # day: the smooth gate of stein2019_smooth
+
+
+def _ode_rhs(y, t, p):
+    """Stein 2019 ODE (models/stein2019_ode.py) with the smooth gate on the rates."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    foldx, tmax, alpha, fb, beta = p[0], p[1], p[2], p[3], p[4]
+    g = pm.math.sigmoid((t - tmax) / GATE)
+    rho = pt.log(foldx) / tmax
+    return [((1 - g) * rho - g * alpha) * y[0], g * fb * (alpha - beta) * y[0] - beta * y[1]]
+
+
+def _pm_ode_model(model, data):
+    """Baseline: the generated model's priors, IIV and M3 likelihood, predictions by pm.ode."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    from pymc.ode import DifferentialEquation
+
+    from cartpk.fit import loglik
+    from cartpk.fit.population import population_priors
+
+    pr = population_priors(model, "literature").set_index("parameter")
+    obs = data.observations("QPCR")
+    days = np.unique(obs["TIME"].to_numpy(float))
+    ode = DifferentialEquation(func=_ode_rhs, times=days, n_states=2, n_theta=5, t0=0)
+    with pm.Model(coords={"subject": data.subjects}) as m:
+        mu = {p: pm.Normal(f"mu_{p}", pr.loc[f"mu_{p}", "loc"], pr.loc[f"mu_{p}", "scale"])
+              for p in ("foldx", "tmax", "cmax", "alpha", "fb", "beta")}
+        eta = {}
+        for p in TRIAL_IIV:
+            om = pm.HalfNormal(f"omega_{p}", pr.loc[f"omega_{p}", "scale"])
+            eta[p] = om * pm.Normal(f"z_{p}", 0.0, 1.0, dims="subject")
+        sigma = pm.HalfNormal("sigma", pr.loc["sigma", "scale"])
+        foldx, tmax, beta = pt.exp(mu["foldx"]), pt.exp(mu["tmax"]), pt.exp(mu["beta"])
+        fb = pm.math.sigmoid(mu["fb"])
+        preds = []
+        for i, sid in enumerate(data.subjects):
+            cmax = pt.exp(mu["cmax"] + eta["cmax"][i])
+            alpha = pt.exp(mu["alpha"] + eta["alpha"][i])
+            sol = ode(y0=[cmax / foldx, 0.0 * cmax], theta=[foldx, tmax, alpha, fb, beta])
+            col = np.searchsorted(days, obs.loc[obs["ID"] == sid, "TIME"].to_numpy(float))
+            preds.append((sol[:, 0] + sol[:, 1])[col])
+        ll = loglik(pt, obs["DV"].to_numpy(float), pt.concatenate(preds), obs["CENS"].to_numpy(int),
+                    model.error["QPCR"], {"sigma": sigma}, blq="m3", lloq=obs["LLOQ"].to_numpy(float))
+        pm.Potential("loglik_QPCR", ll.sum())
+    return m
+
+
+def _subset(data, n: int):
+    import cartpk as ck
+
+    keep = set(data.subjects[:n])
+    return ck.read_dataset(data.table.loc[data.table["ID"].isin(keep)].drop(columns="ROW"))
+
+
+def _pm_sample(pmm, *, chains, tune, draws, seed):
+    """``pm.sample`` from the declared values with the innovations jittered (as
+    ``init="declared"``); returns (idata, seconds, gradient evaluations)."""
+    import pymc as pm
+
+    rng = np.random.default_rng(seed)
+    point = pmm.initial_point()
+    z = [k for k in point if k.startswith("z_")]
+    initvals = [{k: point[k] + rng.uniform(-1, 1, np.shape(point[k])) for k in z} for _ in range(chains)]
+    with pmm:
+        t0 = time.perf_counter()
+        idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
+                          init="adapt_diag", initvals=initvals, target_accept=0.9, progressbar=False,
+                          compute_convergence_checks=False, discard_tuned_samples=False)
+        wall = time.perf_counter() - t0
+    steps = int(idata.warmup_sample_stats["n_steps"].sum() + idata.sample_stats["n_steps"].sum())
+    return idata, wall, steps
+
+
+def _min_ess(idata) -> float:
+    import arviz as az
+
+    names = [v for v in idata.posterior.data_vars if not str(v).startswith("z_")]
+    ess = az.ess(idata, var_names=names, method="bulk")
+    return float(min(float(ess[v].min()) for v in ess.data_vars))
+
+
+def bench_ode(args) -> dict[str, object]:
+    """pm.ode against the generated closed form: per-gradient cost and ESS per second."""
+    import nutpie
+
+    import cartpk as ck
+
+    model, data = _trial_data(args.trial_subjects, seed=args.trial_seed)
+    out: dict[str, object] = {}
+    sub = _subset(data, args.ode_subjects)
+    t0 = time.perf_counter()
+    ode_m = _pm_ode_model(model, sub)
+    out["pm_ode_build_s"] = round(time.perf_counter() - t0, 2)
+    gen = ck.population_model(model, sub, priors="literature")
+    # same point, same value variables (order checked): the two log-densities
+    names = list(gen.initial_point())
+    assert names == list(ode_m.initial_point()), (names, list(ode_m.initial_point()))
+    t_gen = _grad_times({"gen": gen}, "NUMBA")["gen"]
+    t_gen_c = _grad_times({"gen": gen}, "FAST_RUN")["gen"]
+    t_ode = _grad_times_fresh({"ode": ode_m}, "FAST_RUN", repeat=2, rounds=3)["ode"]
+    # cartpk's own ODE form (models/stein2019_ode.py, switch at tmax as an integration
+    # bound) through the generated population model and the PyTensor Op, both engines
+    ode_decl = ck.load_model("stein2019_ode").with_iiv(drop=["foldx", "tmax", "fb", "beta"])
+    ode_decl = ode_decl.with_ini(**TRIAL_GUESS)
+    engines = {e: ck.population_model(ode_decl, sub, priors="literature", ode_engine=e)
+               for e in ("jax", "scipy")}
+    t_eng = _grad_times_fresh({"jax": engines["jax"]}, "FAST_RUN", repeat=50, rounds=3)
+    t_eng.update(_grad_times_fresh({"scipy": engines["scipy"]}, "FAST_RUN", repeat=3, rounds=2))
+    out["per_gradient"] = {
+        "subjects": args.ode_subjects,
+        "pm_ode_ms": round(t_ode * 1e3, 2),
+        "cartpk_ode_jax_ms": round(t_eng["jax"] * 1e3, 4),
+        "cartpk_ode_scipy_ms": round(t_eng["scipy"] * 1e3, 2),
+        "closed_form_numba_ms": round(t_gen * 1e3, 5),
+        "closed_form_c_ms": round(t_gen_c * 1e3, 5),
+        "ratio_pm_ode_over_cartpk_ode_jax": round(t_ode / t_eng["jax"], 1),
+        "ratio_pm_ode_over_cartpk_ode_scipy": round(t_ode / t_eng["scipy"], 1),
+        "ratio_cartpk_ode_jax_over_closed_form_numba": round(t_eng["jax"] / t_gen, 1),
+        "ratio_cartpk_ode_jax_over_closed_form_c": round(t_eng["jax"] / t_gen_c, 1),
+        "ratio_pm_ode_over_closed_form_numba": round(t_ode / t_gen),
+        "ratio_pm_ode_over_closed_form_c": round(t_ode / t_gen_c),
+    }
+    print(json.dumps({"per_gradient": out["per_gradient"]}, indent=2), flush=True)
+    # ESS per second on a smaller subset, few iterations, same sampler and settings
+    small = _subset(data, args.ode_sample_subjects)
+    kw = dict(chains=2, tune=args.ode_tune, draws=args.ode_draws, seed=1)
+    res = {}
+    for label, pmm in (("pm_ode_pm_sample", _pm_ode_model(model, small)),
+                       ("cartpk_ode_jax_pm_sample",
+                        ck.population_model(ode_decl, small, priors="literature", ode_engine="jax")),
+                       ("closed_form_pm_sample", ck.population_model(model, small, priors="literature"))):
+        idata, wall, steps = _pm_sample(pmm, **kw)
+        ess = _min_ess(idata)
+        res[label] = {"sample_s": round(wall, 2), "gradients": steps, "ms_per_gradient": round(1e3 * wall / steps, 4),
+                      "ess_bulk_min": round(ess, 1), "ess_per_s": round(ess / wall, 3),
+                      "ess_per_1000_gradients": round(1e3 * ess / steps, 2)}
+    pmm = ck.population_model(model, small, priors="literature")
+    keep = [v.name for v in [*pmm.free_RVs, *pmm.deterministics] if not v.name.startswith("z_")]
+    compiled = nutpie.compile_pymc_model(pmm, var_names=keep,
+                                         jitter_rvs={v for v in pmm.free_RVs if v.name.startswith("z_")})
+    t0 = time.perf_counter()
+    idata = nutpie.sample(compiled, draws=args.ode_draws, tune=args.ode_tune, chains=2, cores=2, seed=1,
+                          target_accept=0.9, progress_bar=False, save_warmup=True)
+    wall = time.perf_counter() - t0
+    steps = int(idata.warmup_sample_stats["n_steps"].sum() + idata.sample_stats["n_steps"].sum())
+    ess = _min_ess(idata)
+    res["closed_form_nutpie"] = {"sample_s": round(wall, 3), "gradients": steps,
+                                 "ms_per_gradient": round(1e3 * wall / steps, 4),
+                                 "ess_bulk_min": round(ess, 1), "ess_per_s": round(ess / wall, 2),
+                                 "ess_per_1000_gradients": round(1e3 * ess / steps, 2)}
+    res["subjects"], res["chains"], res["tune"], res["draws"] = args.ode_sample_subjects, 2, args.ode_tune, args.ode_draws
+    ode, cf = res["pm_ode_pm_sample"], res["closed_form_pm_sample"]
+    res["ess_per_s_ratio_closed_form_pm_sample_over_pm_ode"] = round(cf["ess_per_s"] / ode["ess_per_s"])
+    res["ess_per_s_ratio_cartpk_ode_jax_over_pm_ode"] = round(
+        res["cartpk_ode_jax_pm_sample"]["ess_per_s"] / ode["ess_per_s"], 1)
+    res["sampling_ms_per_gradient_ratio_pm_ode_over_cartpk_ode_jax"] = round(
+        ode["ms_per_gradient"] / res["cartpk_ode_jax_pm_sample"]["ms_per_gradient"], 1)
+    res["ess_per_s_ratio_closed_form_nutpie_over_pm_ode"] = round(
+        res["closed_form_nutpie"]["ess_per_s"] / ode["ess_per_s"])
+    res["sampling_ms_per_gradient_ratio_pm_ode_over_closed_form_pm_sample"] = round(
+        ode["ms_per_gradient"] / cf["ms_per_gradient"])
+    out["sampling"] = res
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subjects", type=int, default=90)
@@ -149,25 +481,39 @@ def main() -> None:
                     "multimodal, so ESS is not comparable)")
     ap.add_argument("--iiv", default="cmax,alpha",
                     help="random effects of the sampled model (the trial design identifies these)")
+    ap.add_argument("--parts", default="grad,sampling,trial,ode",
+                    help="comma-separated: grad, sampling (parts 1-2), trial (3), ode (4)")
+    ap.add_argument("--trial-subjects", type=int, default=90)
+    ap.add_argument("--trial-seed", type=int, default=0, help="data seed of the trial design")
+    ap.add_argument("--trial-tune", type=int, default=400)
+    ap.add_argument("--trial-draws", type=int, default=600, help="per chain (4-chain run: half)")
+    ap.add_argument("--ode-subjects", type=int, default=10, help="pm.ode gradient-cost subset")
+    ap.add_argument("--ode-sample-subjects", type=int, default=2, help="pm.ode sampling subset")
+    ap.add_argument("--ode-tune", type=int, default=50)
+    ap.add_argument("--ode-draws", type=int, default=50)
     args = ap.parse_args()
     if args.quick:
         args.subjects, args.grad_subjects, args.draws, args.tune, args.chains = 20, 20, 300, 300, 2
+    parts = set(args.parts.split(","))
+    if args.skip_sampling:
+        parts.discard("sampling")
     warnings.simplefilter("ignore")
     import cartpk as ck
 
-    out: dict[str, object] = {}
-    model, data = _data(args.grad_subjects, seed=1)
-    gen = ck.population_model(model, data)
-    hand = _hand_written(model, data)
-    hand_ll = _hand_written(model, data, cartpk_loglik=True)
-    for mode in ("NUMBA", "FAST_RUN"):
-        t = _grad_times({"generated": gen, "hand": hand, "hand_ll": hand_ll}, mode)
-        out[f"grad_ms_generated_{mode}"] = t["generated"] * 1e3
-        out[f"grad_ms_hand_{mode}"] = t["hand"] * 1e3
-        out[f"grad_ms_hand_with_cartpk_loglik_{mode}"] = t["hand_ll"] * 1e3
-        out[f"grad_ratio_generated_over_hand_{mode}"] = t["generated"] / t["hand"]
-        out[f"grad_ratio_generated_over_hand_with_cartpk_loglik_{mode}"] = t["generated"] / t["hand_ll"]
-    if not args.skip_sampling:
+    out: dict[str, object] = {"loadavg": os.getloadavg()}
+    if "grad" in parts:
+        model, data = _data(args.grad_subjects, seed=1)
+        gen = ck.population_model(model, data)
+        hand = _hand_written(model, data)
+        hand_ll = _hand_written(model, data, cartpk_loglik=True)
+        for mode in ("NUMBA", "FAST_RUN"):
+            t = _grad_times({"generated": gen, "hand": hand, "hand_ll": hand_ll}, mode)
+            out[f"grad_ms_generated_{mode}"] = t["generated"] * 1e3
+            out[f"grad_ms_hand_{mode}"] = t["hand"] * 1e3
+            out[f"grad_ms_hand_with_cartpk_loglik_{mode}"] = t["hand_ll"] * 1e3
+            out[f"grad_ratio_generated_over_hand_{mode}"] = t["generated"] / t["hand"]
+            out[f"grad_ratio_generated_over_hand_with_cartpk_loglik_{mode}"] = t["generated"] / t["hand_ll"]
+    if "sampling" in parts:
         model, data = _data(args.subjects, seed=2, iiv=args.iiv.split(","), design=args.design)
         kw = dict(draws=args.draws, tune=args.tune, chains=args.chains, seed=1, target_accept=0.9)
         res = {}
@@ -179,6 +525,11 @@ def main() -> None:
             out[f"ess_per_s_ratio_nutpie_over_pymc_{kind}"] = (
                 res["nutpie"][f"ess_per_s_{kind}"] / res["pymc"][f"ess_per_s_{kind}"]
             )
+    if "trial" in parts:
+        out["trial"] = bench_trial(args)
+        print(json.dumps({"trial": out["trial"]}, indent=2), flush=True)
+    if "ode" in parts:
+        out["ode"] = bench_ode(args)
     out["settings"] = vars(args)
     print(json.dumps(out, indent=2))
 

@@ -2,7 +2,9 @@
 
 Spec keys (all optional besides ``model``/``data``, validated here before anything runs):
 ``dvid``, ``drop_iiv`` (random effects to remove, e.g. ``["foldx"]``), ``blq`` ("m3"), ``priors`` ("weak"), ``sampler`` ("nutpie"), ``draws`` (1000),
-``tune`` (1000), ``chains`` (4), ``target_accept`` (0.9), ``vpc_replicates`` (200),
+``tune`` (1000), ``chains`` (4), ``target_accept`` (0.9), ``init`` ("jitter"; "declared":
+chains start at the declared values), ``ode_engine`` ("jax" or "scipy"; default jax for explicit solvers, scipy for stiff ones),
+``vpc_replicates`` (200),
 ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences_max``, ``bfmi_min``.
 
 Registered in :data:`cartpk.cli._fit.METHODS` as ``"population"``. Files written to the run folder: ``posterior.nc`` (ArviZ NetCDF), ``population.csv``,
@@ -41,6 +43,8 @@ OPTIONS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "tune": (int, 1000),
     "chains": (int, 4),
     "target_accept": (float, 0.9),
+    "init": (str, "jitter"),  # "declared": chains start at the declared ([ini]) values
+    "ode_engine": (str, None),  # ODE models: "jax" or "scipy" (default: jax for explicit solvers)
     "vpc_replicates": (int, 200),
     "rhat_max": (float, 1.01),
     "ess_bulk_min": (float, 400.0),
@@ -71,7 +75,8 @@ def _check(options: Mapping[str, Any]) -> list[Violation]:
                     fix=f"e.g. {key} = {default!r}",
                 )
             )
-    choices = {"blq": ("m3", "m4", "m1"), "priors": ("weak", "literature"), "sampler": ("nutpie", "pymc")}
+    choices = {"blq": ("m3", "m4", "m1"), "priors": ("weak", "literature"), "sampler": ("nutpie", "pymc"),
+               "init": ("jitter", "declared"), "ode_engine": ("jax", "scipy")}
     for key, valid in choices.items():
         if key in options and options[key] not in valid:
             problems.append(
@@ -146,6 +151,8 @@ def _run(
             tune=int(opt["tune"]),
             chains=int(opt["chains"]),
             target_accept=float(opt["target_accept"]),
+            init=str(opt["init"]),
+            ode_engine=opt["ode_engine"],
             seed=seed,
             thresholds=thresholds,
             progress=wants_progress(quiet),

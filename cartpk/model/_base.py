@@ -1268,6 +1268,7 @@ class OdeModel(Model):
         *,
         dose: Any = None,
         time_varying: Mapping[str, Any] | None = None,
+        engine: str = "scipy",
     ) -> dict[str, Any]:
         """Predictions ``{DVID: array}`` by numerical integration.
 
@@ -1290,6 +1291,9 @@ class OdeModel(Model):
             ``AMT`` (CAR+ cells), scalar or one per subject (numeric).
         time_varying : mapping of str to (times, values), optional
             Step functions of the covariates declared in :attr:`time_varying`.
+        engine : {"scipy", "jax"}, default "scipy"
+            Engine behind the PyTensor Op (values and gradients per point; see
+            :meth:`evaluate_with_jacobian`). NumPy evaluation always uses SciPy.
 
         Returns
         -------
@@ -1309,8 +1313,12 @@ class OdeModel(Model):
         if name.startswith("pytensor"):
             from cartpk.model._ode_op import evaluate_symbolic
 
+            _check_engine(self, engine)
             return _check_outputs(
-                self, evaluate_symbolic(self, time, vals, dose=dose, time_varying=time_varying)
+                self,
+                evaluate_symbolic(
+                    self, time, vals, dose=dose, time_varying=time_varying, engine=engine
+                ),
             )
         if xp is not np:
             raise ModelError(
@@ -1356,6 +1364,7 @@ class OdeModel(Model):
         rtol: float | None = None,
         atol: float | None = None,
         throw: bool = True,
+        engine: str = "scipy",
     ) -> Any:
         """Predictions and their exact derivatives with respect to parameters, by name.
 
@@ -1384,6 +1393,13 @@ class OdeModel(Model):
         throw : bool, default True
             Raise ``ode_failed`` naming the failed subjects; with ``False`` return them
             as NaN with their :class:`OdeStatus` in ``solution.status``.
+        engine : {"scipy", "jax"}, default "scipy"
+            ``"scipy"``: forward sensitivities with ``solve_ivp``
+            (:mod:`cartpk.model._ode_engine`); ``"jax"``: the same declaration traced with
+            ``jax.numpy`` and integrated by a compiled (XLA) Runge-Kutta loop with diffrax's
+            tableaus, derivatives by forward-mode automatic differentiation
+            (:mod:`cartpk.model._ode_jax`; ``method`` maps ``BDF``/``Radau`` to the L-stable
+            ``Kvaerno5``). Both give the same layout; see ``docs/ode_engine.md``.
 
         Returns
         -------
@@ -1405,6 +1421,17 @@ class OdeModel(Model):
         if wrt is None:
             wrt = [t.name for t in self._block.thetas if not t.fixed and t.name in vals]
         self._unknown([w for w in wrt if w not in self._block.theta_map], "`wrt`")
+        _check_engine(self, engine)
+        if engine == "jax":
+            from cartpk.model._ode_jax import compile_ode
+
+            eng = compile_ode(self, method=method, rtol=rtol, atol=atol)
+            sol = eng.value_and_jacobian(
+                time, vals, dose=dose, time_varying=time_varying, wrt=list(wrt)
+            )
+            if throw:
+                _raise_failed(self, sol)
+            return sol
         sol = solve_sensitivities(
             self,
             time,
@@ -1480,6 +1507,40 @@ class OdeModel(Model):
         if throw:
             _raise_failed(self, sol)
         return sol
+
+
+ODE_ENGINES = ("scipy", "jax")
+
+
+def _check_engine(model: Any, engine: str) -> None:
+    """Raise ``ode_engine`` for an unknown engine, ``ode_jax_missing`` without JAX."""
+    if engine not in ODE_ENGINES:
+        raise ModelError(
+            f"Unknown ODE engine `{engine}` for `{model.name}`.",
+            [
+                Violation(
+                    "ode_engine",
+                    f"engine `{engine}` is not one of {list(ODE_ENGINES)}",
+                    value=repr(engine),
+                    expected=" or ".join(repr(e) for e in ODE_ENGINES),
+                    fix='use engine="jax" (compiled, fast gradients) or engine="scipy"',
+                )
+            ],
+        )
+    if engine == "jax":
+        from cartpk.model._ode_jax import jax_available
+
+        if not jax_available():
+            raise ModelError(
+                "The JAX ODE engine needs the packages jax and diffrax.",
+                [
+                    Violation(
+                        "ode_jax_missing",
+                        "jax or diffrax cannot be imported",
+                        fix='pip install jax diffrax, or use engine="scipy"',
+                    )
+                ],
+            )
 
 
 def _raise_failed(model: Model, sol: Any) -> None:

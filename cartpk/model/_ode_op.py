@@ -5,11 +5,14 @@ sensitivity engine (:mod:`cartpk.model._ode_engine`) once per parameter point an
 Jacobian; its ``L_op`` is a second Op that contracts the output gradients with that
 Jacobian (a cache hit, no second integration). PyMC's NUTS (PyTensor C/Python backends,
 and nutpie's default numba path through ``perform``) can therefore sample ODE models.
+With ``engine="jax"`` the point is integrated by the compiled JAX engine
+(:mod:`cartpk.model._ode_jax`) instead of ``solve_ivp``; the Op is the same.
 Importing this module imports PyTensor; ``cartpk.model`` imports it lazily.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +41,8 @@ class OdeOp(Op):
         Numeric parameters (not differentiated).
     dose, time_varying
         Design, as for :meth:`OdeModel.evaluate`.
+    engine : {"scipy", "jax"}, default "scipy"
+        Engine of :meth:`OdeModel.evaluate_with_jacobian` run at each new point.
 
     Attributes
     ----------
@@ -56,8 +61,10 @@ class OdeOp(Op):
         constants: Mapping[str, np.ndarray],
         dose: Any,
         time_varying: Mapping[str, Any] | None,
+        engine: str = "scipy",
     ) -> None:
         self.model = model
+        self.engine = engine
         self.time = np.asarray(time, dtype=float)
         self.names = tuple(names)
         self.constants = dict(constants)
@@ -66,8 +73,18 @@ class OdeOp(Op):
         self.outputs_ = tuple(model.outputs)
         self.failures = 0
         self.calls = 0
-        self._key: bytes | None = None
-        self._sol: Any = None
+        # the last point's solution, per thread: nutpie runs chains in threads, and a
+        # forward pass and its gradient come from the same thread one after the other
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict[str, Any]:  # the per-thread cache does not pickle
+        state = dict(self.__dict__)
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     def make_node(self, *inputs: Any) -> Apply:
         ins = [pt.as_tensor_variable(x).astype("float64") for x in inputs]
@@ -77,23 +94,26 @@ class OdeOp(Op):
     def solve(self, inputs: list[np.ndarray]) -> Any:
         """Values and Jacobian at ``inputs`` (cached for the last point)."""
         key = b"".join(np.ascontiguousarray(x, dtype=float).tobytes() for x in inputs)
-        if key != self._key:
-            params = dict(self.constants)
-            params.update(
-                {n: np.asarray(x, dtype=float) for n, x in zip(self.names, inputs, strict=True)}
-            )
-            sol = self.model.evaluate_with_jacobian(
-                self.time,
-                params,
-                dose=self.dose,
-                time_varying=self.time_varying,
-                wrt=self.names,
-                throw=False,
-            )
-            self.calls += 1
-            self.failures += len(sol.failed_subjects())
-            self._key, self._sol = key, sol
-        return self._sol
+        cached = getattr(self._local, "cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        params = dict(self.constants)
+        params.update(
+            {n: np.asarray(x, dtype=float) for n, x in zip(self.names, inputs, strict=True)}
+        )
+        sol = self.model.evaluate_with_jacobian(
+            self.time,
+            params,
+            dose=self.dose,
+            time_varying=self.time_varying,
+            wrt=self.names,
+            throw=False,
+            engine=self.engine,
+        )
+        self.calls += 1
+        self.failures += len(sol.failed_subjects())
+        self._local.cache = (key, sol)
+        return sol
 
     def perform(self, node: Apply, inputs: list[np.ndarray], outputs: list[list[Any]]) -> None:
         sol = self.solve(inputs)
@@ -142,12 +162,13 @@ def evaluate_symbolic(
     *,
     dose: Any = None,
     time_varying: Mapping[str, Any] | None = None,
+    engine: str = "scipy",
 ) -> dict[str, Any]:
     """Symbolic predictions ``{DVID: tensor}`` of an ODE model (see :class:`OdeOp`)."""
     symbolic = {k: v for k, v in params.items() if isinstance(v, Variable)}
     constants = {k: np.asarray(v, dtype=float) for k, v in params.items() if k not in symbolic}
     names = tuple(symbolic)
-    op = OdeOp(model, np.asarray(time, dtype=float), names, constants, dose, time_varying)
+    op = OdeOp(model, np.asarray(time, dtype=float), names, constants, dose, time_varying, engine)
     inputs = [pt.as_tensor_variable(symbolic[n]).flatten() for n in names]
     out = op(*inputs)
     out = list(out) if isinstance(out, list | tuple) else [out]

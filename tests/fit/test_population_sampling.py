@@ -1,4 +1,5 @@
-"""Sampling tests of the population fit: a fast smoke test and slow recovery/reproducibility tests.
+"""Sampling tests of the population fit: fast smoke and small-recovery tests, slow
+recovery/reproducibility tests (the trial-design recovery is `test_population_trial_design.py`).
 
 The smoke test samples a few draws only to check the structure of the result; it does not
 judge convergence (it is expected to miss the thresholds, and says so with a warning).
@@ -72,6 +73,39 @@ def test_smoke_sampling_output_structure(tmp_path):
     assert (tmp_path / "posterior.nc").stat().st_size > 0
 
 
+def test_small_recovery_in_the_default_run():
+    """One small trial (30 subjects, the rich design, ~23 % BLQ), few draws: a quick check
+    that sampling recovers the best-identified typical values (runs in about 10 s).
+
+    Thresholds are scaled to 2 chains x 300 draws (R-hat <= 1.05, ESS >= 100); every one must
+    be met, with no divergence. cmax and alpha medians lie within 25 % of the truth and their
+    95 % intervals cover it (data seeds 1-5 all pass; seed 1 is the one used). The slow tests
+    (`test_recovery_converges_and_covers_truth`, `test_population_trial_design.py`) judge
+    coverage over replicates.
+    """
+    from cartpk.diagnostics import ConvergenceThresholds
+
+    sim_model = _model().with_ini(**TRUTH).with_iiv(sd=IIV)
+    data = ck.read_dataset(ck.simulate(sim_model, n=30, seed=1, lloq=50, days=DAYS))
+    fit = ck.fit_population(
+        _model().with_ini(**GUESS),
+        data,
+        draws=300,
+        tune=500,
+        chains=2,
+        seed=1,
+        thresholds=ConvergenceThresholds(rhat_max=1.05, ess_bulk_min=100.0, ess_tail_min=100.0),
+    )
+    s = fit.summary
+    assert s["converged"], s["failed"]
+    assert s["divergences"] == 0
+    table = fit.parameters.set_index("parameter")
+    for name in ("cmax", "alpha"):
+        row = table.loc[name]
+        assert abs(row["estimate"] / TRUTH[name] - 1) <= 0.25, (name, row["estimate"])
+        assert row["lower"] <= TRUTH[name] <= row["upper"], (name, row["lower"], row["upper"])
+
+
 REPLICATES = (11, 12, 13)  # data seeds: consecutive, not picked
 
 
@@ -82,7 +116,12 @@ def recovery():
     for seed in REPLICATES:
         data = ck.read_dataset(ck.simulate(sim_model, n=40, seed=seed, lloq=50, days=DAYS))
         fit = ck.fit_population(
-            _model().with_ini(**GUESS), data, draws=1000, tune=1000, chains=4, seed=1,
+            _model().with_ini(**GUESS),
+            data,
+            draws=1000,
+            tune=1000,
+            chains=4,
+            seed=1,
             target_accept=0.95,
         )
         out.append((data, fit))

@@ -1,0 +1,974 @@
+"""JAX/diffrax ODE engine: an ``OdeModel`` declaration compiled into a jittable function.
+
+The model's own equations (``rhs``, ``initial``, ``observe``, optional ``breakpoints``)
+are called with ``xp=jax.numpy``; nothing is rewritten. :func:`compile_ode` returns a
+:class:`JaxOde` whose :meth:`JaxOde.solve` is a pure, jittable JAX function of
+``(time, params, dose, time_varying)``, vmapped over subjects, with one adaptive
+``diffrax.diffeqsolve`` per subject and per event-free interval:
+
+* **events** split the integration: the fractions of a split dose (``dosing``), the
+  changes of time-varying covariates (step functions) and the parameter-dependent switch
+  times returned by ``breakpoints`` (e.g. Stein's ``tmax``). The intervals are integrated
+  in time order inside one ``lax.scan`` (event times are sorted at run time, so a switch
+  may fall before or after a dose). A switch time is an integration *bound*, so the
+  derivative with respect to it (the jump ``(f^- - f^+) dtau/dp`` of the sensitivities)
+  comes out of differentiating the bounds, exactly; inside an interval the equations see
+  times clamped to the open interval, as in the SciPy engine;
+* **gradients**: forward mode. The solve is a ``jax.custom_jvp`` whose rule computes the
+  per-subject Jacobian with ``jax.jacfwd`` through ``diffrax.ForwardMode`` (only for the
+  inputs that carry a tangent, known at trace time through symbolic zeros) and returns
+  ``J @ tangent``. That rule is linear in the tangents, so reverse mode (``jax.grad``,
+  ``jax.vjp``) works too, with the Jacobian computed in the forward pass. This beat
+  diffrax's reverse-mode adjoint by measurement (``docs/ode_engine.md``);
+* **failures** never come back as a silent NaN: each subject has a status code
+  (:data:`STATUS`: 0 success, 1 solver failed, 2 non-finite), and a failed subject's
+  outputs are NaN.
+
+Solvers: ``BDF``/``Radau`` (stiff declarations) -> ``diffrax.Kvaerno5`` (L-stable ESDIRK);
+``DOP853`` -> ``Dopri8``; ``RK45``/``LSODA`` -> ``Tsit5``; ``RK23`` -> ``Bosh3``; diffrax
+names are accepted as well. Step size: ``PIDController`` with the declaration's ``rtol``
+and ``atol`` (or overrides).
+
+Importing this module imports nothing heavy; the first call of :func:`compile_ode`
+imports JAX and diffrax and switches JAX to float64 (``jax_enable_x64``), for the whole
+process.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cartpk.errors import ModelError, Violation
+from cartpk.model._ode_engine import OdeSolution, OdeStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cartpk.model._base import OdeModel
+
+__all__ = ["STATUS", "JaxOde", "compile_ode", "jax_available", "status_of", "unsupported"]
+
+#: status code -> :class:`OdeStatus` (index = code)
+STATUS: tuple[OdeStatus, ...] = (OdeStatus.success, OdeStatus.solver_failed, OdeStatus.nonfinite)
+
+_SCIPY_TO_DIFFRAX = {
+    "BDF": "Kvaerno5",
+    "Radau": "Kvaerno5",
+    "LSODA": "Tsit5",
+    "RK45": "Tsit5",
+    "DOP853": "Dopri8",
+    "RK23": "Bosh3",
+}
+_DIFFRAX_SOLVERS = ("Tsit5", "Dopri5", "Dopri8", "Bosh3", "Kvaerno3", "Kvaerno4", "Kvaerno5")
+_LOCK = threading.Lock()
+_CACHE: dict[tuple[Any, ...], JaxOde] = {}
+
+
+@functools.cache
+def _jax() -> tuple[Any, Any, Any]:
+    """``(jax, jax.numpy, diffrax)``, imported on first use; float64 switched on."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import diffrax
+    import jax.numpy as jnp
+
+    return jax, jnp, diffrax
+
+
+def jax_available() -> bool:
+    """Whether JAX and diffrax can be imported (without importing them twice)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("jax", "diffrax"))
+
+
+def status_of(codes: Any) -> tuple[OdeStatus, ...]:
+    """Status codes (array of 0/1/2) as :class:`OdeStatus` members."""
+    return tuple(STATUS[int(c)] for c in np.asarray(codes).reshape(-1))
+
+
+def _func(cls: type, attr: str) -> Any:
+    for klass in cls.__mro__:
+        if attr in klass.__dict__:
+            obj = klass.__dict__[attr]
+            return obj.__func__ if isinstance(obj, staticmethod | classmethod) else obj
+    return None
+
+
+def _kw(func: Any) -> tuple[str, ...]:
+    if func is None:
+        return ()
+    sig = inspect.signature(func)
+    return tuple(p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY)
+
+
+def unsupported(model: OdeModel | type) -> list[Violation]:
+    """Features of a declaration the JAX engine refuses (empty: supported).
+
+    Every feature of :class:`~cartpk.model.OdeModel` is supported today (split dosing,
+    ``breakpoints``, time-varying covariates, per-subject time grids); what remains is a
+    method name neither SciPy's nor diffrax's. Equations that cannot run under
+    ``jax.numpy`` (e.g. Python ``if`` on a value) fail when traced, with JAX's error.
+
+    Parameters
+    ----------
+    model : OdeModel or its class
+
+    Returns
+    -------
+    list of Violation
+    """
+    cls = model if isinstance(model, type) else type(model)
+    method = dict(getattr(cls, "solver", {}) or {}).get("method", "BDF")
+    out: list[Violation] = []
+    if method not in _SCIPY_TO_DIFFRAX and method not in _DIFFRAX_SOLVERS:
+        out.append(
+            Violation(
+                "ode_jax_unsupported",
+                f"solver method `{method}` has no diffrax counterpart",
+                value=repr(method),
+                expected=f"one of {sorted(_SCIPY_TO_DIFFRAX) + list(_DIFFRAX_SOLVERS)}",
+                fix='use engine="scipy", or declare a supported method',
+            )
+        )
+    return out
+
+
+def _solver_name(method: str) -> str:
+    name = _SCIPY_TO_DIFFRAX.get(method, method)
+    if name not in _DIFFRAX_SOLVERS:
+        raise ModelError(
+            f"The JAX ODE engine has no solver `{method}`.",
+            [
+                Violation(
+                    "ode_jax_unsupported",
+                    f"solver method `{method}` has no diffrax counterpart",
+                    value=repr(method),
+                    expected=f"one of {sorted(_SCIPY_TO_DIFFRAX) + list(_DIFFRAX_SOLVERS)}",
+                    fix='pick a supported `method`, or use engine="scipy"',
+                )
+            ],
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class _Tableau:
+    """A Runge-Kutta tableau as NumPy arrays: stages ``A`` (s, s), ``b``, ``b_error``, ``c``."""
+
+    name: str
+    a: np.ndarray
+    b: np.ndarray
+    b_error: np.ndarray
+    c: np.ndarray
+    order: int
+    implicit: bool
+    gamma: float
+    predictor: np.ndarray
+
+
+@functools.cache
+def _tableau(name: str) -> _Tableau:
+    """The coefficients of diffrax's solver ``name`` (not a transcription of ours)."""
+    _, _, dfx = _jax()
+    solver = getattr(dfx, name)()
+    tb = solver.tableau
+    s = int(tb.num_stages)
+    a = np.zeros((s, s))
+    pred = np.zeros((s, s))
+    for i, row in enumerate(tb.a_lower):
+        a[i + 1, : len(row)] = np.asarray(row)
+    implicit = bool(tb.implicit)
+    gamma = 0.0
+    if implicit:
+        diag = np.asarray(tb.a_diagonal)
+        a[np.arange(s), np.arange(s)] = diag
+        gamma = float(diag[1])
+        if not (diag[0] == 0 and np.allclose(diag[1:], gamma)):  # pragma: no cover
+            raise ValueError(f"{name}: only ESDIRK tableaus (constant diagonal) are supported")
+        for i, row in enumerate(tb.a_predictor):
+            pred[i + 1, : len(row)] = np.asarray(row)
+    return _Tableau(
+        name=name,
+        a=a,
+        b=np.asarray(tb.b_sol, dtype=float),
+        b_error=np.asarray(tb.b_error, dtype=float),
+        c=np.concatenate([[0.0], np.asarray(tb.c, dtype=float)]),
+        order=int(solver.order(None)),
+        implicit=implicit,
+        gamma=gamma,
+        predictor=pred,
+    )
+
+
+_NEWTON_ITERATIONS = 4  # simplified Newton per implicit stage (unrolled); else the step is rejected
+_NEWTON_TOL = 0.1  # estimated Newton error left, in units of the error tolerance
+
+
+def _weighted(coef: np.ndarray, ks: Sequence[Sequence[Any]], n: int) -> list[Any]:
+    """``sum_j coef[j] ks[j]`` per state component, over the non-zero coefficients."""
+    out: list[Any] = [0.0] * n
+    for cj, kj in zip(coef, ks, strict=False):
+        if cj != 0.0:
+            out = [o + cj * x for o, x in zip(out, kj, strict=True)]
+    return out
+
+
+def _axpy(y: Sequence[Any], h: Any, d: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(a + h * b for a, b in zip(y, d, strict=True))
+
+
+def _erk_step(tab: _Tableau, f_at: Callable[..., Any], norm: Callable[..., Any]) -> Callable:
+    """An explicit Runge-Kutta step with embedded error estimate.
+
+    States are tuples of scalars and the stages are unrolled: the step is elementwise
+    arithmetic that XLA fuses into a few kernels.
+    """
+
+    def step(t: Any, y: tuple[Any, ...], h: Any, cov: Any, lo: Any, hi: Any) -> Any:
+        ns = len(y)
+        ks: list[tuple[Any, ...]] = []
+        for i in range(tab.a.shape[0]):
+            yi = _axpy(y, h, _weighted(tab.a[i, :i], ks, ns)) if i else y
+            ks.append(f_at(t + tab.c[i] * h, yi, cov, lo, hi))
+        y1 = _axpy(y, h, _weighted(tab.b, ks, ns))
+        err = tuple(h * e for e in _weighted(tab.b_error, ks, ns))
+        return y1, norm(err, y, y1), True
+
+    return step
+
+
+def _esdirk_step(tab: _Tableau, f_at: Callable[..., Any], norm: Callable[..., Any]) -> Callable:
+    """An ESDIRK step (e.g. Kvaerno5): simplified Newton with ``W = I - h gamma J(t, y)``.
+
+    ``J`` comes from ``jax.jacfwd`` of the equations, without a tangent of its own: it only
+    preconditions the Newton iterations, whose fixed point (and its derivative) does not
+    depend on it. A stage whose last Newton update exceeds ``_NEWTON_TOL`` rejects the step.
+    """
+    jax, jnp, _ = _jax()
+    g = tab.gamma
+    sg = jax.lax.stop_gradient
+    barrier = jax.lax.optimization_barrier
+
+    def step(t: Any, y: tuple[Any, ...], h: Any, cov: Any, lo: Any, hi: Any) -> Any:
+        ns = len(y)
+        y_frozen = sg(jnp.stack(y))
+        jac = jax.jacfwd(lambda v: jnp.stack(f_at(t, tuple(v), cov, lo, hi, True)))(y_frozen)
+        w_inv = sg(jnp.linalg.inv(jnp.eye(ns) - (h * g) * jac))
+        w = [[w_inv[r, c] for c in range(ns)] for r in range(ns)]
+        ks: list[tuple[Any, ...]] = [f_at(t, y, cov, lo, hi)]
+        conv = jnp.asarray(True)
+        for i in range(1, tab.a.shape[0]):
+            known = _axpy(y, h, _weighted(tab.a[i, :i], ks, ns))
+            z = _axpy(y, h, _weighted(tab.predictor[i, :i], ks, ns))
+            ti = t + tab.c[i] * h
+            sizes = []
+            for _ in range(_NEWTON_ITERATIONS):
+                fz = f_at(ti, z, cov, lo, hi)
+                res = [zc - kc - (h * g) * fc for zc, kc, fc in zip(z, known, fz, strict=True)]
+                dz = tuple(sum(w[r][c] * res[c] for c in range(ns)) for r in range(ns))
+                z = tuple(zc - dc for zc, dc in zip(z, dz, strict=True))
+                # materialise: stops XLA from re-computing the unrolled iterations in fusions
+                z = barrier(z)
+                sizes.append(sg(norm(dz, z, z)))
+            # Hairer & Wanner's test: remaining error ~ theta / (1 - theta) |last update|
+            theta = sizes[-1] / jnp.maximum(sizes[-2], 1e-300)
+            remaining = theta / jnp.maximum(1.0 - theta, 1e-300) * sizes[-1]
+            conv = conv & (((theta < 1.0) & (remaining <= _NEWTON_TOL)) | (sizes[-1] <= 1e-3))
+            ks.append(tuple((zc - kc) / (h * g) for zc, kc in zip(z, known, strict=True)))
+        y1 = _axpy(y, h, _weighted(tab.b, ks, ns))
+        err = tuple(h * e for e in _weighted(tab.b_error, ks, ns))
+        return y1, norm(err, y, y1), conv
+
+    return step
+
+
+@dataclass
+class _Setup:
+    """One subject, ready to integrate (see :meth:`JaxOde._setup`)."""
+
+    ts: Any
+    order: Any
+    y_start: Any
+    dosed_full: Any
+    events: Any
+    frac: Any
+    onehot: Any
+    value: Any
+    cov0: Any
+    field: Callable[..., Any]
+    observe_kw: dict[str, Any]
+
+
+def compile_ode(
+    model: OdeModel,
+    *,
+    method: str | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_steps: int = 16_384,
+    sensitivity: str = "forward",
+    loop: str = "fused",
+) -> JaxOde:
+    """Compile an ODE model's declaration into a JAX engine (cached per options).
+
+    Parameters
+    ----------
+    model : OdeModel
+        The declaration; only its class is used (fixed values are passed in ``params``).
+    method : str, optional
+        SciPy name (``"BDF"``, ``"Radau"``, ``"LSODA"``, ``"RK45"``, ``"DOP853"``,
+        ``"RK23"``) or diffrax name (``"Kvaerno5"``, ``"Tsit5"``, ...); default
+        ``model.solver["method"]``.
+    rtol, atol : float, optional
+        Tolerances of the ``PIDController`` (default: ``model.solver``).
+    max_steps : int, default 16384
+        Steps per interval before the subject is flagged ``solver_failed``.
+    sensitivity : {"forward", "reverse"}, default "forward"
+        ``"forward"``: gradients through the Jacobian from ``jacfwd`` (``ForwardMode``),
+        wrapped so that reverse mode works; ``"reverse"``: diffrax's
+        ``RecursiveCheckpointAdjoint`` (reverse mode only; kept for measurements).
+
+    Returns
+    -------
+    JaxOde
+
+    Raises
+    ------
+    ModelError
+        ``ode_jax_unsupported`` for a method without a diffrax counterpart.
+    """
+    cls = type(model)
+    opts = dict(getattr(cls, "solver", {}) or {})
+    name = _solver_name(method or opts.get("method", "BDF"))
+    r = float(rtol if rtol is not None else opts.get("rtol", 1e-8))
+    a = float(atol if atol is not None else opts.get("atol", 1e-10))
+    if sensitivity not in ("forward", "reverse"):
+        raise ValueError(f"sensitivity must be 'forward' or 'reverse', not {sensitivity!r}")
+    if loop not in ("fused", "diffrax"):
+        raise ValueError(f"loop must be 'fused' or 'diffrax', not {loop!r}")
+    if sensitivity == "reverse" and loop == "fused":
+        raise ValueError("sensitivity='reverse' needs loop='diffrax' (diffrax's adjoint)")
+    key = (cls, name, r, a, int(max_steps), sensitivity, loop)
+    with _LOCK:
+        eng = _CACHE.get(key)
+        if eng is None:
+            eng = _CACHE[key] = JaxOde(cls, name, r, a, int(max_steps), sensitivity, loop)
+    return eng
+
+
+@dataclass(eq=False)
+class JaxOde:
+    """A compiled ODE declaration (build it with :func:`compile_ode`).
+
+    Attributes
+    ----------
+    model_class : type
+        The :class:`~cartpk.model.OdeModel` subclass.
+    solver_name : str
+        The diffrax solver.
+    rtol, atol : float
+        Step-size controller tolerances.
+    max_steps : int
+        Per interval.
+    sensitivity : str
+        ``"forward"`` or ``"reverse"``.
+    parameters : tuple of str
+        Names ``solve`` needs in ``params`` (every structural parameter the equations take).
+    """
+
+    model_class: type
+    solver_name: str
+    rtol: float
+    atol: float
+    max_steps: int
+    sensitivity: str
+    loop: str = "fused"
+    parameters: tuple[str, ...] = field(init=False)
+    _jitted: dict[Any, Any] = field(init=False, default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        cls = self.model_class
+        self.states = tuple(cls.states)
+        self.outputs = tuple(cls.outputs)
+        self.f_rhs, self.f_init = _func(cls, "rhs"), _func(cls, "initial")
+        self.f_obs, self.f_bp = _func(cls, "observe"), _func(cls, "breakpoints")
+        self.tv_names = tuple(getattr(cls, "time_varying", {}) or {})
+        self.tv_default = np.array(
+            [float(cls.time_varying[k]) for k in self.tv_names], dtype=float
+        )
+        self.kw_rhs = _kw(self.f_rhs)
+        self.kw_init = _kw(self.f_init)
+        self.kw_obs = _kw(self.f_obs)
+        self.kw_bp = _kw(self.f_bp)
+        data = {"dose", *self.tv_names}
+        names: list[str] = []
+        for kws in (self.kw_rhs, self.kw_init, self.kw_obs, self.kw_bp):
+            names += [k for k in kws if k not in data and k not in names]
+        self.parameters = tuple(names)
+        self.needs_dose = "dose" in self.kw_init or "dose" in self.kw_rhs
+        dosed = set(cls.dosed_states or self.states)
+        self.dosed_mask = np.array([s in dosed for s in self.states], dtype=float)
+        sched = sorted((float(t), float(f)) for t, f in cls.dosing) if cls.dosing else []
+        self.dose_times = np.array([t for t, _ in sched], dtype=float)
+        self.dose_fracs = np.array([f for _, f in sched], dtype=float)
+
+    # -- public, pure JAX ----------------------------------------------------------------
+    def solve(
+        self,
+        time: Any,
+        params: Mapping[str, Any],
+        dose: Any = None,
+        time_varying: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], Any]:
+        """Predictions of every subject: a pure, jittable, differentiable JAX function.
+
+        Parameters
+        ----------
+        time : array
+            ``(n_t,)`` shared or ``(n_subjects, n_t)`` days (>= 0, any order, repeats
+            allowed).
+        params : mapping of str to array
+            Every name in :attr:`parameters` (fixed ones included), natural scale:
+            scalars or ``(n_subjects,)``.
+        dose : array, optional
+            ``AMT`` per subject or scalar (needed when ``initial`` or ``rhs`` takes it).
+        time_varying : mapping of str to (times, values), optional
+            Step functions of declared time-varying covariates, ``(k,)`` or
+            ``(n_subjects, k)`` each; before the first change the declared default holds.
+            Change times beyond the last output time (or ``inf``) never apply.
+
+        Returns
+        -------
+        values : dict of str to Array
+            ``{DVID: (n_subjects, n_t)}``; NaN for failed subjects.
+        status : Array
+            ``(n_subjects,)`` int32 codes (:data:`STATUS`: 0 success, 1 solver failed,
+            2 non-finite); :func:`status_of` converts them.
+
+        Notes
+        -----
+        Differentiable in ``params`` and ``dose`` (forward or reverse mode); a tangent on
+        ``time`` or on the covariates' change times/values raises ``ode_jax_grad``.
+        """
+        t, p, d, sched = self._prepare(time, params, dose, time_varying)
+        vals, status = self._batched(t, p, d, sched)
+        return dict(zip(self.outputs, vals, strict=True)), status
+
+    @functools.cached_property
+    def solve_jit(self) -> Callable[..., Any]:
+        """The jitted :meth:`solve` (one per engine; JAX caches a compilation per shape)."""
+        jax, _, _ = _jax()
+        return jax.jit(self.solve)
+
+    def value_and_jacobian(
+        self,
+        time: Any,
+        params: Mapping[str, Any],
+        *,
+        dose: Any = None,
+        time_varying: Mapping[str, Any] | None = None,
+        wrt: Sequence[str] | None = None,
+    ) -> OdeSolution:
+        """Values, ``d value / d parameter`` by name and status, as NumPy (host helper).
+
+        Parameters
+        ----------
+        time, params, dose, time_varying
+            As for :meth:`solve`.
+        wrt : sequence of str, optional
+            Parameters to differentiate (default: every name in ``params``).
+
+        Returns
+        -------
+        OdeSolution
+            Same layout as :meth:`OdeModel.evaluate_with_jacobian`; Jacobians of failed
+            subjects are NaN and flagged in ``status``.
+        """
+        jax, jnp, _ = _jax()
+        wrt_t = tuple(params) if wrt is None else tuple(wrt)
+        key = ("jac", wrt_t)
+        fn = self._jitted.get(key)
+        if fn is None:
+
+            def value_jac(time: Any, params: Any, dose: Any, tv: Any) -> Any:
+                t, p, d, sched = self._prepare(time, params, dose, tv)
+                vals, jac, status = self._subject_jacobian(t, p, d, sched, wrt_t)
+                return vals, jac, status
+
+            fn = self._jitted[key] = jax.jit(value_jac)
+        vals, jac, status = fn(time, dict(params), dose, time_varying)
+        values = {dv: np.asarray(v) for dv, v in zip(self.outputs, vals, strict=True)}
+        jacobian = {
+            dv: {w: np.asarray(jac[w][k]) for w in wrt_t} for k, dv in enumerate(self.outputs)
+        }
+        n, nt = values[self.outputs[0]].shape
+        tt = np.broadcast_to(np.asarray(time, dtype=float).reshape(-1, np.shape(time)[-1]), (n, nt))
+        return OdeSolution(values, jacobian, status_of(status), np.array(tt))
+
+    # -- preparation (trace time) --------------------------------------------------------
+    def _prepare(
+        self, time: Any, params: Mapping[str, Any], dose: Any, time_varying: Any
+    ) -> tuple[Any, dict[str, Any], Any, tuple[Any, Any, Any]]:
+        jax, jnp, _ = _jax()
+        missing = [k for k in self.parameters if k not in params]
+        if missing:
+            raise ModelError(
+                f"The JAX engine of `{self.model_class.__name__}` needs every parameter.",
+                [
+                    Violation(
+                        "missing_parameter",
+                        f"no value for `{k}`",
+                        value=k,
+                        fix="pass every structural parameter, fixed ones included",
+                    )
+                    for k in missing
+                ],
+            )
+        if self.needs_dose and dose is None:
+            dose = getattr(self.model_class, "default_dose", None)
+            if dose is None:
+                raise ModelError(
+                    f"`{self.model_class.__name__}` needs a dose.",
+                    [Violation("missing_dose", "`initial` takes `dose`", fix="pass `dose`")],
+                )
+        tv_in = dict(time_varying or {})
+        unknown = [k for k in tv_in if k not in self.tv_names]
+        if unknown:
+            raise ModelError(
+                f"`{self.model_class.__name__}` has no time-varying covariate {unknown}.",
+                [
+                    Violation(
+                        "time_varying_unknown",
+                        f"`{k}` is not declared in `time_varying`",
+                        value=k,
+                        expected=f"names among {sorted(self.tv_names)}",
+                        fix="declare it (`time_varying = {name: default}`) and take it in `rhs`",
+                    )
+                    for k in unknown
+                ],
+            )
+        t = jnp.asarray(time, dtype=jnp.float64)
+        if t.ndim == 0:
+            t = t.reshape(1)
+        p = {k: jnp.asarray(params[k], dtype=jnp.float64).reshape(-1) for k in self.parameters}
+        d = None if dose is None else jnp.asarray(dose, dtype=jnp.float64).reshape(-1)
+        tv_pairs = []
+        for k in self.tv_names:
+            if k in tv_in:
+                tt, vv = tv_in[k]
+                tt = jnp.atleast_1d(jnp.asarray(tt, dtype=jnp.float64))
+                vv = jnp.atleast_1d(jnp.asarray(vv, dtype=jnp.float64))
+                if tt.shape != vv.shape or tt.ndim > 2:
+                    raise ModelError(
+                        f"Time-varying covariate `{k}`: times and values differ in shape.",
+                        [
+                            Violation(
+                                "time_varying_shape",
+                                "change times and values must have the same (k,) or (n, k) shape",
+                                value=f"{tt.shape} vs {vv.shape}",
+                                fix="give one value per change time",
+                            )
+                        ],
+                    )
+                tv_pairs.append((tt, vv))
+        sizes = {int(v.size) for v in p.values() if v.size != 1}
+        if d is not None and d.size != 1:
+            sizes.add(int(d.size))
+        if t.ndim == 2 and t.shape[0] != 1:
+            sizes.add(int(t.shape[0]))
+        for tt, _ in tv_pairs:
+            if tt.ndim == 2 and tt.shape[0] != 1:
+                sizes.add(int(tt.shape[0]))
+        if len(sizes) > 1:
+            raise ModelError(
+                "Cannot integrate: subject axes disagree.",
+                [
+                    Violation(
+                        "ode_shape",
+                        "parameters, dose, time and time-varying covariates have different "
+                        "numbers of subjects",
+                        value=repr(sorted(sizes)),
+                        fix="give one value per subject, or scalars",
+                    )
+                ],
+            )
+        n = sizes.pop() if sizes else 1
+        t = jnp.broadcast_to(t.reshape(-1, t.shape[-1]), (n, t.shape[-1]))
+        p = {k: jnp.broadcast_to(v, (n,)) for k, v in p.items()}
+        d = jnp.zeros(n) if d is None else jnp.broadcast_to(d, (n,))
+        # covariate changes flattened over covariates: change times (n, K), new values
+        # (n, K) and which covariate changes, one-hot (n, K, n_cov)
+        tvt = [jnp.broadcast_to(tt.reshape(-1, tt.shape[-1]), (n, tt.shape[-1])) for tt, _ in tv_pairs]
+        tvv = [jnp.broadcast_to(vv.reshape(-1, vv.shape[-1]), (n, vv.shape[-1])) for _, vv in tv_pairs]
+        which = [i for i, k in enumerate(self.tv_names) if k in tv_in]
+        index = np.concatenate(
+            [np.full(x.shape[1], i, dtype=int) for i, x in zip(which, tvt, strict=True)]
+            or [np.zeros(0, dtype=int)]
+        )
+        onehot = np.zeros((index.size, len(self.tv_names)))
+        onehot[np.arange(index.size), index] = 1.0
+        sched = (
+            jnp.concatenate(tvt, axis=1) if tvt else jnp.zeros((n, 0)),
+            jnp.concatenate(tvv, axis=1) if tvv else jnp.zeros((n, 0)),
+            jnp.broadcast_to(jnp.asarray(onehot), (n, *onehot.shape)),
+        )
+        return t, p, d, sched
+
+    # -- one subject ---------------------------------------------------------------------
+    def _setup(self, t: Any, p: Mapping[str, Any], dose: Any, sched: Any) -> _Setup:
+        """Sorted times, initial state, sorted events and the vector field of one subject."""
+        jax, jnp, _ = _jax()
+        tvt, tvv, tvo = sched
+        order = jnp.argsort(t)
+        ts = t[order]
+
+        def kw(names: Sequence[str], extra: Mapping[str, Any]) -> dict[str, Any]:
+            out = {k: p[k] for k in names if k in p}
+            out.update({k: v for k, v in extra.items() if k in names})
+            return out
+
+        y0 = self.f_init(jnp, **kw(self.kw_init, {"dose": dose}))
+        missing = [s for s in self.states if s not in y0]
+        if missing:
+            raise ModelError(
+                "`initial` does not give every state.",
+                [Violation("ode_initial", "states missing from `initial`", value=repr(missing))],
+            )
+        full = jnp.stack([jnp.asarray(y0[s], dtype=jnp.float64).reshape(()) for s in self.states])
+        dosed_full = jnp.asarray(self.dosed_mask) * full
+        y_start = full - dosed_full if self.dose_times.size else full
+        bps = self.f_bp(jnp, **kw(self.kw_bp, {})) if self.f_bp is not None else {}
+        bp_t = [jnp.asarray(v, dtype=jnp.float64).reshape(()) for v in bps.values()]
+        n_dose, n_tv, n_bp = self.dose_times.size, int(tvt.shape[0]), len(bp_t)
+        n_cov = len(self.tv_names)
+        e = jnp.concatenate(
+            [jnp.asarray(self.dose_times), tvt, jnp.stack(bp_t) if bp_t else jnp.zeros(0)]
+        )
+        e = jnp.where(jnp.isnan(e), jnp.inf, e)  # a NaN change time never happens
+        frac = jnp.asarray(np.concatenate([self.dose_fracs, np.zeros(n_tv + n_bp)]))
+        onehot = jnp.concatenate([jnp.zeros((n_dose, n_cov)), tvo, jnp.zeros((n_bp, n_cov))])
+        val = jnp.concatenate([jnp.zeros(n_dose), tvv, jnp.zeros(n_bp)])
+        srt = jnp.argsort(e, stable=True)
+        rhs, states, tv_names, kw_rhs = self.f_rhs, self.states, self.tv_names, self.kw_rhs
+        rhs_p = {k: p[k] for k in kw_rhs if k in p}
+        if "dose" in kw_rhs:
+            rhs_p["dose"] = dose
+
+        rhs_frozen = {k: jax.lax.stop_gradient(v) for k, v in rhs_p.items()}
+
+        def field(tt: Any, y: Sequence[Any], cov: Any, frozen: bool = False) -> tuple[Any, ...]:
+            """The model's ``rhs`` on a tuple of state components (scalars); ``frozen``:
+            parameters without derivative (for the Newton matrix)."""
+            extra = {k: cov[i] for i, k in enumerate(tv_names) if k in kw_rhs}
+            kw = rhs_frozen if frozen else rhs_p
+            dy = rhs(jnp, tt, dict(zip(states, y, strict=True)), **kw, **extra)
+            return tuple(jnp.asarray(dy[s], jnp.float64).reshape(()) for s in states)
+
+        return _Setup(
+            ts=ts,
+            order=order,
+            y_start=y_start,
+            dosed_full=dosed_full,
+            events=e[srt],
+            frac=frac[srt],
+            onehot=onehot[srt],
+            value=val[srt],
+            cov0=jnp.asarray(self.tv_default),
+            field=field,
+            observe_kw=kw(self.kw_obs, {}),
+        )
+
+    def _subject(
+        self, t: Any, p: Mapping[str, Any], dose: Any, sched: Any, jumps: bool = False
+    ) -> Any:
+        """``(outputs (n_out, n_t), status)`` of one subject (scalar parameters)."""
+        _, jnp, _ = _jax()
+        su = self._setup(t, p, dose, sched)
+        if self.loop == "diffrax":
+            y_t, ok = self._integrate_diffrax(su)
+        else:
+            y_t, ok = self._integrate_fused(su, jumps)
+        obs = self.f_obs(jnp, {s: y_t[:, i] for i, s in enumerate(self.states)}, **su.observe_kw)
+        inv = jnp.argsort(su.order)
+        out = jnp.stack(
+            [jnp.broadcast_to(jnp.asarray(obs[dv], jnp.float64), su.ts.shape)[inv] for dv in self.outputs]
+        )
+        status = jnp.where(ok, jnp.where(jnp.all(jnp.isfinite(out)), 0, 2), 1).astype(jnp.int32)
+        return jnp.where(status == 0, out, jnp.nan), status
+
+    def _integrate_fused(self, su: _Setup, jumps: bool) -> tuple[Any, Any]:
+        """One ``lax.while_loop``: steps, events and outputs of one subject.
+
+        Each iteration either applies the next event (at its time, before recording outputs
+        there: right-continuous), records the outputs at the current time, or attempts one
+        step that stops exactly at the next event or output time. Stages are unrolled, so
+        XLA fuses a step into a few kernels. The time grid carries no derivative; with
+        ``jumps`` the sensitivity jump at a switch time is added explicitly (only needed
+        under differentiation: in value it is zero).
+        """
+        jax, jnp, _ = _jax()
+        lax = jax.lax
+        tab = _tableau(self.solver_name)
+        ts, field = su.ts, su.field
+        nt, ns = ts.shape[0], su.y_start.shape[0]
+        t_end = ts[-1]
+        inf1 = jnp.full(1, jnp.inf)
+        ev = jnp.concatenate([su.events, inf1])
+        frac = jnp.concatenate([su.frac, jnp.zeros(1)])
+        onehot = jnp.concatenate([su.onehot, jnp.zeros((1, su.onehot.shape[1]))])
+        value = jnp.concatenate([su.value, jnp.zeros(1)])
+        rtol, atol = self.rtol, self.atol
+        expo = -1.0 / tab.order
+        idx = jnp.arange(nt)
+        sg = lax.stop_gradient
+
+        def norm(err: Sequence[Any], y: Sequence[Any], y1: Sequence[Any]) -> Any:
+            total = 0.0
+            for e, a, b in zip(err, y, y1, strict=True):
+                total = total + (e / (atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(b)))) ** 2
+            return jnp.sqrt(total / len(err))
+
+        def f_at(tt: Any, y: Any, cov: Any, lo: Any, hi: Any, frozen: bool = False) -> Any:
+            return field(jnp.clip(tt, lo, hi), y, cov, frozen)
+
+        step = (_esdirk_step if tab.implicit else _erk_step)(tab, f_at, norm)
+
+        def cond(st: Any) -> Any:
+            return (st["j"] < nt) & st["ok"]
+
+        def body(st: Any) -> Any:
+            t, y, h, k, j, cov, lo = (st[q] for q in ("t", "y", "h", "k", "j", "cov", "lo"))
+            e_var = ev[k]  # a switch time carries the derivative of `breakpoints`
+            e_next = sg(e_var)  # the time grid itself carries none
+            at_event = e_next <= t
+            # 1. the next event is due: dose fraction, covariate change or switch time. The
+            # solution is continuous at a switch time tau(p), its derivative jumps by
+            # (f- - f+) dtau/dp: added as (f- - f+) (tau - stop_gradient(tau)), zero in value.
+            y_ev = tuple(yc + frac[k] * dc for yc, dc in zip(y, dosed, strict=True))
+            if jumps:
+                delta = 1e-9 * jnp.maximum(1.0, jnp.abs(e_next))
+                f_minus = field(e_next - delta, y, cov)
+                f_plus = field(e_next + delta, y, cov)
+                shift = e_var - e_next
+                y_ev = tuple(
+                    a + (fm - fp) * shift for a, fm, fp in zip(y_ev, f_minus, f_plus, strict=True)
+                )
+            cov_ev = jnp.where(onehot[k] > 0, value[k], cov)
+            # 2. record every output at or before t not yet recorded (after the events at t)
+            rec = ~at_event & (ts[j] <= t)
+            mask = rec & (ts <= t) & (idx >= j)
+            out = tuple(jnp.where(mask, yc, oc) for yc, oc in zip(y, st["out"], strict=True))
+            # 3. a step towards the next stop
+            do_step = ~at_event & ~rec
+            target = jnp.minimum(e_next, ts[j])
+            hi = jnp.minimum(e_next, t_end)
+            eps = jnp.minimum(1e-9 * jnp.maximum(1.0, jnp.abs(hi)), 0.25 * (hi - lo))
+            hh = jnp.minimum(h, target - t)
+            hh = jnp.where(do_step, hh, jnp.minimum(h, 1.0))  # a harmless step when idle
+            y1, en, conv = step(t, y, hh, cov, lo + eps, hi - eps)
+            en = sg(en)
+            finite = jnp.isfinite(en)
+            accept = do_step & finite & (en <= 1.0) & conv
+            fac = jnp.where(finite, jnp.clip(0.9 * jnp.maximum(en, 1e-10) ** expo, 0.2, 10.0), 0.2)
+            fac = jnp.where(conv, fac, 0.3)
+            clipped = hh < h
+            h_new = sg(jnp.where(accept & clipped, jnp.maximum(h, hh * fac), hh * fac))
+            last = hh >= target - t
+            t_new = jnp.where(last, target, t + hh)
+            too_small = do_step & ~accept & (hh * fac < 1e-14 * jnp.maximum(1.0, jnp.abs(t)))
+            n_new = st["n"] + do_step
+            return {
+                "t": jnp.where(accept, t_new, t),
+                "y": tuple(
+                    jnp.where(at_event, a, jnp.where(accept, b, c))
+                    for a, b, c in zip(y_ev, y1, y, strict=True)
+                ),
+                "h": jnp.where(do_step, h_new, h),
+                "k": jnp.where(at_event, k + 1, k),
+                "j": jnp.where(rec, j + jnp.sum(mask), j),
+                "cov": jnp.where(at_event, cov_ev, cov),
+                "lo": jnp.where(at_event, e_next, lo),
+                "out": out,
+                "n": n_new,
+                "ok": st["ok"] & ~too_small & (n_new < self.max_steps),
+            }
+
+        y0 = tuple(su.y_start[i] for i in range(ns))
+        dosed = tuple(su.dosed_full[i] for i in range(ns))
+        # initial step: Hairer & Wanner's heuristic on the first interval
+        hi0 = jnp.minimum(ev[0], t_end)
+        f0 = jnp.stack(field(jnp.clip(0.0, 0.0, hi0), y0, su.cov0))
+        sc = atol + rtol * jnp.abs(su.y_start)
+        d0 = jnp.sqrt(jnp.mean((su.y_start / sc) ** 2))
+        d1 = jnp.sqrt(jnp.mean((f0 / sc) ** 2))
+        h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / jnp.maximum(d1, 1e-300))
+        h0 = sg(jnp.clip(h0, 1e-10, jnp.maximum(t_end, 1.0)))
+        st0 = {
+            "t": jnp.asarray(0.0),
+            "y": y0,
+            "h": h0,
+            "k": jnp.asarray(0),
+            "j": jnp.asarray(0),
+            "cov": su.cov0,
+            "lo": jnp.asarray(0.0),
+            "out": tuple(jnp.zeros(nt) for _ in range(ns)),
+            "n": jnp.asarray(0),
+            "ok": jnp.asarray(True),
+        }
+        st = lax.while_loop(cond, body, st0)
+        return jnp.stack(st["out"], axis=1), st["ok"]
+
+    def _integrate_diffrax(self, su: _Setup) -> tuple[Any, Any]:
+        """One ``diffrax.diffeqsolve`` per event-free interval, inside ``lax.scan``."""
+        jax, jnp, dfx = _jax()
+        ts = su.ts
+        t_end = ts[-1]
+        valid = su.events <= t_end  # later changes (and inf) never apply
+        e_s = jnp.where(valid, su.events, t_end)  # sorted already: t_end >= the valid ones
+        zero1 = jnp.zeros(1)
+        n_cov = su.onehot.shape[1]
+        xs = (
+            jnp.concatenate([zero1, e_s]),
+            jnp.concatenate([e_s, t_end[None]]),
+            jnp.concatenate([zero1, jnp.where(valid, su.frac, 0.0)]),
+            jnp.concatenate([jnp.zeros((1, n_cov)), su.onehot * valid[:, None]]),
+            jnp.concatenate([zero1, su.value]),
+        )
+        field = su.field
+
+        def vector_field(tt: Any, y: Any, args: Any) -> Any:
+            cov, lo, hi = args
+            return jnp.stack(field(jnp.clip(tt, lo, hi), tuple(y), cov))
+
+        term = dfx.ODETerm(vector_field)
+        solver = getattr(dfx, self.solver_name)()
+        controller = dfx.PIDController(rtol=self.rtol, atol=self.atol)
+        adjoint = (
+            dfx.ForwardMode() if self.sensitivity == "forward" else dfx.RecursiveCheckpointAdjoint()
+        )
+        ok_code = dfx.RESULTS.successful
+
+        def body(carry: Any, x: Any) -> Any:
+            y, cov, ok = carry
+            a_k, b_k, fr, oh, v = x
+            y = y + fr * su.dosed_full
+            cov = jnp.where(oh > 0, v, cov)
+            # after a failure: skip (zero-length) and keep the state finite
+            b_k = jnp.where(ok, b_k, a_k)
+            y = jnp.where(ok & jnp.all(jnp.isfinite(y)), y, jnp.zeros_like(y))
+            eps = jnp.minimum(1e-9 * jnp.maximum(1.0, jnp.abs(b_k)), 0.25 * (b_k - a_k))
+            save = jnp.concatenate([jnp.clip(ts, a_k, b_k), b_k[None]])
+            sol = dfx.diffeqsolve(
+                term,
+                solver,
+                a_k,
+                b_k,
+                None,
+                y,
+                args=(cov, a_k + eps, b_k - eps),
+                saveat=dfx.SaveAt(ts=save),
+                stepsize_controller=controller,
+                adjoint=adjoint,
+                max_steps=self.max_steps,
+                throw=False,
+            )
+            ok = ok & (sol.result == ok_code)
+            return (sol.ys[-1], cov, ok), sol.ys[:-1]
+
+        (_, _, ok), ys_all = jax.lax.scan(body, (su.y_start, su.cov0, jnp.array(True)), xs)
+        seg = jnp.sum(e_s[None, :] <= ts[:, None], axis=1)  # interval of each output time
+        return ys_all[seg, jnp.arange(ts.size)], ok
+
+    # -- batched + derivatives -----------------------------------------------------------
+    def _values(self, t: Any, p: Any, d: Any, sched: Any, jumps: bool = False) -> Any:
+        jax, _, _ = _jax()
+        return jax.vmap(functools.partial(self._subject, jumps=jumps))(t, p, d, sched)
+
+    def _subject_jacobian(
+        self, t: Any, p: Mapping[str, Any], d: Any, sched: Any, wrt: Sequence[str]
+    ) -> tuple[Any, dict[str, Any], Any]:
+        """Values ``(n_out, n, n_t)``, ``{name: (n_out, n, n_t)}`` and status (forward mode).
+
+        Subjects are independent, so one JVP with the tangent ``1`` for parameter ``k`` of
+        *every* subject gives ``d out_i / d p_ik`` for all subjects at once: one direction
+        per parameter, vmapped (subjects stay the minor, vectorised axis).
+        """
+        jax, jnp, _ = _jax()
+        wrt = tuple(wrt)
+
+        def f(w: Mapping[str, Any]) -> Any:
+            q = dict(p)
+            q.update({k: v for k, v in w.items() if k != "dose"})
+            return self._values(t, q, w.get("dose", d), sched, jumps=True)
+
+        w0 = {k: (d if k == "dose" else p[k]) for k in wrt}
+        n = t.shape[0]
+        basis = {
+            k: jnp.asarray(np.eye(len(wrt))[:, i : i + 1] * np.ones((1, n))) for i, k in enumerate(wrt)
+        }
+        if wrt:
+            (out, status), (jac_rows, _) = jax.vmap(
+                lambda v: jax.jvp(f, (w0,), (v,)), out_axes=((None, None), (0, None))
+            )(basis)
+        else:
+            out, status = f(w0)
+            jac_rows = jnp.zeros((0, *out.shape))
+        # out: (n, n_out, n_t); jac_rows: (n_wrt, n, n_out, n_t)
+        finite = jnp.all(jnp.isfinite(jac_rows), axis=(0, 2, 3))
+        status = jnp.where((status == 0) & ~finite, 2, status).astype(jnp.int32)
+        bad = (status != 0)[:, None, None]
+        out = jnp.swapaxes(jnp.where(bad, jnp.nan, out), 0, 1)
+        jac = {
+            k: jnp.swapaxes(jnp.where(bad, jnp.nan, jac_rows[i]), 0, 1) for i, k in enumerate(wrt)
+        }
+        return out, jac, status
+
+    @functools.cached_property
+    def _batched(self) -> Callable[..., Any]:
+        """``(t, p, d, sched) -> ((n_out, n, n_t), status)`` with the chosen gradients."""
+        jax, jnp, _ = _jax()
+
+        def values(t: Any, p: Any, d: Any, sched: Any) -> Any:
+            out, status = self._values(t, p, d, sched)
+            return jnp.swapaxes(out, 0, 1), status
+
+        if self.sensitivity == "reverse":
+            return values
+        from jax.custom_derivatives import SymbolicZero
+
+        batched = jax.custom_jvp(values)
+
+        def rule(primals: Any, tangents: Any) -> Any:
+            t, p, d, sched = primals
+            dt, dp, dd, dsched = tangents
+            if not all(isinstance(x, SymbolicZero) for x in (dt, *dsched)):
+                raise ModelError(
+                    "The JAX ODE engine differentiates parameters and dose only.",
+                    [
+                        Violation(
+                            "ode_jax_grad",
+                            "a derivative with respect to time or a covariate schedule "
+                            "was requested",
+                            fix="treat times and covariate changes as data",
+                        )
+                    ],
+                )
+            wrt = [k for k in p if not isinstance(dp[k], SymbolicZero)]
+            if not isinstance(dd, SymbolicZero):
+                wrt.append("dose")
+            out, jac, status = self._subject_jacobian(t, p, d, sched, wrt)
+            tan = jnp.zeros_like(out)
+            for k in wrt:
+                tk = dd if k == "dose" else dp[k]
+                tan = tan + jac[k] * tk[None, :, None]
+            return (out, status), (tan, np.zeros(status.shape, dtype=jax.dtypes.float0))
+
+        batched.defjvp(rule, symbolic_zeros=True)
+        return batched
