@@ -104,6 +104,8 @@ class Paixao2022(OdeModel):
         """qPCR of all CAR-T phenotypes; tumour as the diameter of an equivalent sphere."""
         total = y["cd"] + y["ct"] + y["cm"] + y["cn"]
         volume_ml = y["tumour"] / cells_per_ml
-        # clamp: a solver's tiny negative overshoot must not give a complex root
-        sod = 10.0 * (6.0 * xp.maximum(volume_ml, 0.0) / math.pi) ** (1.0 / 3.0)
+        # clamp: a solver's tiny negative overshoot must not give a complex root; the floor
+        # is 1e-30 mL, not 0, so that automatic differentiation (JAX engine) does not form
+        # 0 * d(v^(1/3))/dv = 0 * inf = NaN on an eradicated tumour (SOD 1e-9 mm there)
+        sod = 10.0 * (6.0 * xp.maximum(volume_ml, 1e-30) / math.pi) ** (1.0 / 3.0)
         return {"QPCR": qpcr_per_cell * total, "SOD": sod}

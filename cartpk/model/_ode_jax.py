@@ -65,6 +65,7 @@ _SCIPY_TO_DIFFRAX = {
     "RK23": "Bosh3",
 }
 _DIFFRAX_SOLVERS = ("Tsit5", "Dopri5", "Dopri8", "Bosh3", "Kvaerno3", "Kvaerno4", "Kvaerno5")
+_OWN_SOLVERS = ("Rosenbrock23",)  # not in diffrax: written here (fused loop only)
 _LOCK = threading.Lock()
 _CACHE: dict[tuple[Any, ...], JaxOde] = {}
 
@@ -127,13 +128,13 @@ def unsupported(model: OdeModel | type) -> list[Violation]:
     cls = model if isinstance(model, type) else type(model)
     method = dict(getattr(cls, "solver", {}) or {}).get("method", "BDF")
     out: list[Violation] = []
-    if method not in _SCIPY_TO_DIFFRAX and method not in _DIFFRAX_SOLVERS:
+    if method not in _SCIPY_TO_DIFFRAX and method not in _DIFFRAX_SOLVERS + _OWN_SOLVERS:
         out.append(
             Violation(
                 "ode_jax_unsupported",
                 f"solver method `{method}` has no diffrax counterpart",
                 value=repr(method),
-                expected=f"one of {sorted(_SCIPY_TO_DIFFRAX) + list(_DIFFRAX_SOLVERS)}",
+                expected=f"one of {sorted(_SCIPY_TO_DIFFRAX) + list(_DIFFRAX_SOLVERS + _OWN_SOLVERS)}",
                 fix='use engine="scipy", or declare a supported method',
             )
         )
@@ -142,7 +143,7 @@ def unsupported(model: OdeModel | type) -> list[Violation]:
 
 def _solver_name(method: str) -> str:
     name = _SCIPY_TO_DIFFRAX.get(method, method)
-    if name not in _DIFFRAX_SOLVERS:
+    if name not in _DIFFRAX_SOLVERS + _OWN_SOLVERS:
         raise ModelError(
             f"The JAX ODE engine has no solver `{method}`.",
             [
@@ -150,7 +151,7 @@ def _solver_name(method: str) -> str:
                     "ode_jax_unsupported",
                     f"solver method `{method}` has no diffrax counterpart",
                     value=repr(method),
-                    expected=f"one of {sorted(_SCIPY_TO_DIFFRAX) + list(_DIFFRAX_SOLVERS)}",
+                    expected=f"one of {sorted(_SCIPY_TO_DIFFRAX) + list(_DIFFRAX_SOLVERS + _OWN_SOLVERS)}",
                     fix='pick a supported `method`, or use engine="scipy"',
                 )
             ],
@@ -285,6 +286,46 @@ def _esdirk_step(tab: _Tableau, f_at: Callable[..., Any], norm: Callable[..., An
         y1 = _axpy(y, h, _weighted(tab.b, ks, ns))
         err = tuple(h * e for e in _weighted(tab.b_error, ks, ns))
         return y1, norm(err, y, y1), conv
+
+    return step
+
+
+def _rosenbrock23_step(f_at: Callable[..., Any], norm: Callable[..., Any]) -> Callable:
+    """A step of the L-stable Rosenbrock pair of Shampine & Reichelt 1997 (MATLAB
+    ``ode23s``; the method of :mod:`cartpk.model._ode_batch`): order 2, error estimate of
+    order 3, one Jacobian and one ``ns x ns`` inverse per step, no Newton iterations.
+
+    ``J = df/dy`` and ``T = df/dt`` come from JAX (``jacfwd``/``jvp``) of the model's own
+    equations and are differentiated with the step, so the parameter derivatives are
+    those of the computed solution. Small graphs: it compiles in seconds where the
+    ESDIRK's unrolled Newton iterations take a minute.
+
+    Reference: Shampine LF, Reichelt MW. The MATLAB ODE suite. SIAM J Sci Comput
+    1997;18:1-22 (Section 3.1).
+    """
+    jax, jnp, _ = _jax()
+    d = 1.0 / (2.0 + np.sqrt(2.0))
+    e32 = 6.0 + np.sqrt(2.0)
+
+    def step(t: Any, y: tuple[Any, ...], h: Any, cov: Any, lo: Any, hi: Any) -> Any:
+        ns = len(y)
+        yv = jnp.stack(y)
+
+        def f_vec(tt: Any, v: Any) -> Any:
+            return jnp.stack(f_at(tt, tuple(v[i] for i in range(ns)), cov, lo, hi))
+
+        f0, dfdt = jax.jvp(lambda tt: f_vec(tt, yv), (t,), (jnp.ones_like(t),))
+        jac = jax.jacfwd(lambda v: f_vec(t, v))(yv)
+        w_inv = jnp.linalg.inv(jnp.eye(ns) - (h * d) * jac)
+        k1 = w_inv @ (f0 + (h * d) * dfdt)
+        f1 = f_vec(t + 0.5 * h, yv + 0.5 * h * k1)
+        k2 = w_inv @ (f1 - k1) + k1
+        y1 = yv + h * k2
+        f2 = f_vec(t + h, y1)
+        k3 = w_inv @ (f2 - e32 * (k2 - f1) - 2.0 * (k1 - f0) + (h * d) * dfdt)
+        err = (h / 6.0) * (k1 - 2.0 * k2 + k3)
+        y1t = tuple(y1[i] for i in range(ns))
+        return y1t, norm(tuple(err[i] for i in range(ns)), y, y1t), jnp.asarray(True)
 
     return step
 
@@ -715,7 +756,8 @@ class JaxOde:
         """
         jax, jnp, _ = _jax()
         lax = jax.lax
-        tab = _tableau(self.solver_name)
+        rosenbrock = self.solver_name == "Rosenbrock23"
+        tab = _tableau("Bosh3" if rosenbrock else self.solver_name)  # Bosh3: unused there
         ts, field = su.ts, su.field
         nt, ns = ts.shape[0], su.y_start.shape[0]
         t_end = ts[-1]
@@ -725,7 +767,7 @@ class JaxOde:
         onehot = jnp.concatenate([su.onehot, jnp.zeros((1, su.onehot.shape[1]))])
         value = jnp.concatenate([su.value, jnp.zeros(1)])
         rtol, atol = self.rtol, self.atol
-        expo = -1.0 / tab.order
+        expo = -1.0 / (3 if rosenbrock else tab.order)
         idx = jnp.arange(nt)
         sg = lax.stop_gradient
 
@@ -738,7 +780,10 @@ class JaxOde:
         def f_at(tt: Any, y: Any, cov: Any, lo: Any, hi: Any, frozen: bool = False) -> Any:
             return field(jnp.clip(tt, lo, hi), y, cov, frozen)
 
-        step = (_esdirk_step if tab.implicit else _erk_step)(tab, f_at, norm)
+        if rosenbrock:
+            step = _rosenbrock23_step(f_at, norm)
+        else:
+            step = (_esdirk_step if tab.implicit else _erk_step)(tab, f_at, norm)
 
         def cond(st: Any) -> Any:
             return (st["j"] < nt) & st["ok"]

@@ -7,10 +7,13 @@ judge convergence (it is expected to miss the thresholds, and says so with a war
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 import cartpk as ck
+from cartpk.diagnostics import ConvergenceThresholds
 from cartpk.errors import CartpkWarning
 
 # Known truth of the recovery test: solid-tumour-like expansion, far below the catalogue's
@@ -169,3 +172,47 @@ def test_same_seed_same_draws():
             fit = ck.fit_population(model, data, draws=30, tune=30, chains=2, seed=9)
         draws.append(fit.idata.posterior["cmax"].values)
     np.testing.assert_array_equal(draws[0], draws[1])
+
+
+@pytest.mark.slow
+def test_stein_ode_form_gives_the_closed_form_posterior():
+    """Issue 7: the Stein ODE (``stein2019_ode``, integrated by the JAX engine at every
+    gradient) and its closed form (``stein2019``) fitted to the same data give the same
+    posterior: every typical value's median within 5 % and 95 % intervals that overlap
+    (both converge). Same seed and starts; the samplers' paths differ by the ODE's
+    integration error, so the draws are close but not identical: with 2 x 1,000 draws the
+    Monte Carlo error of a median difference is about 1.5 % for the weakest (beta).
+
+    The ODE is integrated at rtol 1e-8 (the catalogue's 1e-11 serves the 1e-8 agreement
+    tests of the engine; a sampler needs far less than the residual error of 0.3)."""
+    pytest.importorskip("diffrax")
+    from cartpk.model._catalogue import _model_class
+
+    class SteinOde(_model_class("stein2019_ode")):
+        name = "stein2019_ode_rtol8"
+        solver = {"method": "DOP853", "rtol": 1e-8, "atol": 1e-10}
+
+    sim_model = _model().with_ini(**TRUTH).with_iiv(sd=IIV)
+    data = ck.read_dataset(ck.simulate(sim_model, n=20, seed=4, lloq=50, days=DAYS))
+    drop = ["foldx", "tmax", "fb", "beta"]
+    fits = {}
+    for name, base in (("stein2019", ck.load_model("stein2019")), ("stein2019_ode", SteinOde())):
+        model = base.with_iiv(drop=drop).with_ini(**GUESS)
+        with warnings.catch_warnings():
+            # the closed form's hard gate: the smooth sibling is suggested, not needed here
+            warnings.filterwarnings("ignore", message=".*hard gate", category=CartpkWarning)
+            fits[name] = ck.fit_population(
+                model, data, draws=1000, tune=500, chains=2, seed=3, target_accept=0.9,
+                init="declared",
+                thresholds=ConvergenceThresholds(rhat_max=1.02, ess_bulk_min=150.0,
+                                                 ess_tail_min=150.0),
+            )
+    assert fits["stein2019_ode"].summary["ode_engine"] == "jax"
+    for fit in fits.values():
+        assert fit.summary["converged"], fit.summary["failed"]
+    cf = fits["stein2019"].parameters.set_index("parameter")
+    ode = fits["stein2019_ode"].parameters.set_index("parameter")
+    for name in TRUTH:
+        assert abs(ode.loc[name, "estimate"] / cf.loc[name, "estimate"] - 1) <= 0.05, name
+        assert ode.loc[name, "lower"] <= cf.loc[name, "upper"], name
+        assert cf.loc[name, "lower"] <= ode.loc[name, "upper"], name
