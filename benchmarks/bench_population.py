@@ -359,7 +359,7 @@ def _subset(data, n: int):
     return ck.read_dataset(data.table.loc[data.table["ID"].isin(keep)].drop(columns="ROW"))
 
 
-def _pm_sample(pmm, *, chains, tune, draws, seed, max_treedepth=10):
+def _pm_sample(pmm, *, chains, tune, draws, seed, max_treedepth=10, mp_ctx=None):
     """``pm.sample`` from the declared values with the innovations jittered (as
     ``init="declared"``); returns (idata, seconds, gradient evaluations)."""
     import pymc as pm
@@ -373,7 +373,7 @@ def _pm_sample(pmm, *, chains, tune, draws, seed, max_treedepth=10):
         idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
                           init="adapt_diag", initvals=initvals, target_accept=0.9, progressbar=False,
                           compute_convergence_checks=False, discard_tuned_samples=False,
-                          max_treedepth=max_treedepth)
+                          max_treedepth=max_treedepth, mp_ctx=mp_ctx)
         wall = time.perf_counter() - t0
     steps = int(idata.warmup_sample_stats["n_steps"].sum() + idata.sample_stats["n_steps"].sum())
     return idata, wall, steps
@@ -441,7 +441,8 @@ def bench_ode(args) -> dict[str, object]:
     for label, pmm in (("cartpk_ode_jax_pm_sample",
                         ck.population_model(ode_decl, small, priors="literature", ode_engine="jax")),
                        ("closed_form_pm_sample", ck.population_model(model, small, priors="literature"))):
-        idata, wall, steps = _pm_sample(pmm, **kw)
+        # JAX runs threads: chains in forked processes would deadlock (as fit_population)
+        idata, wall, steps = _pm_sample(pmm, **kw, mp_ctx="spawn")
         ess = _min_ess(idata)
         res[label] = {"sample_s": round(wall, 2), "gradients": steps, "ms_per_gradient": round(1e3 * wall / steps, 4),
                       "ess_bulk_min": round(ess, 1), "ess_per_s": round(ess / wall, 3),

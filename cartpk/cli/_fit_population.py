@@ -3,7 +3,7 @@
 Spec keys (all optional besides ``model``/``data``, validated here before anything runs):
 ``dvid``, ``drop_iiv`` (random effects to remove, e.g. ``["foldx"]``), ``blq`` ("m3"), ``priors`` ("weak"), ``sampler`` ("nutpie"), ``draws`` (1000),
 ``tune`` (1000), ``chains`` (4), ``target_accept`` (0.9), ``init`` ("jitter"; "declared":
-chains start at the declared values), ``ode_engine`` ("jax" or "scipy"; default jax for explicit solvers, scipy for stiff ones),
+chains start at the declared values), ``ode_engine`` ("jax" or "scipy"; default jax for explicit solvers, scipy for stiff ones), ``ode_method`` (solver instead of the declaration's, e.g. "Tsit5"),
 ``vpc_replicates`` (200),
 ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences_max``, ``bfmi_min``.
 
@@ -44,6 +44,7 @@ OPTIONS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "chains": (int, 4),
     "target_accept": (float, 0.9),
     "init": (str, "jitter"),  # "declared": chains start at the declared ([ini]) values
+    "ode_method": (str, None),  # ODE models: solver instead of the declaration's
     "ode_engine": (str, None),  # ODE models: "jax" or "scipy" (default: jax for explicit solvers)
     "vpc_replicates": (int, 200),
     "rhat_max": (float, 1.01),
@@ -153,6 +154,7 @@ def _run(
             target_accept=float(opt["target_accept"]),
             init=str(opt["init"]),
             ode_engine=opt["ode_engine"],
+            ode_method=opt["ode_method"],
             seed=seed,
             thresholds=thresholds,
             progress=wants_progress(quiet),

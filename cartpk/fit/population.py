@@ -495,10 +495,11 @@ def _subject_grid(subj: np.ndarray, time: np.ndarray, n_subj: int) -> tuple[np.n
     return grid, col
 
 
-def default_ode_engine(engine: str | None, model: Model) -> str:
+def default_ode_engine(engine: str | None, model: Model, method: str | None = None) -> str:
     """``engine``, or the default ODE engine of ``model``.
 
-    ``"jax"`` for a declaration solved by an explicit method when JAX and diffrax import
+    ``"jax"`` for a declaration (or ``method``) solved by an explicit method when JAX and
+    diffrax import
     (hundreds of times faster per gradient than ``solve_ivp``); ``"scipy"`` for stiff
     declarations (``BDF``/``Radau``: the SciPy engine's implicit solve with an exact sparse
     Jacobian beat the JAX ESDIRK by 16x on ``paixao2022``, ``docs/ode_engine.md``) and
@@ -508,10 +509,52 @@ def default_ode_engine(engine: str | None, model: Model) -> str:
         return engine
     from cartpk.model._ode_jax import jax_available
 
-    method = dict(getattr(model, "solver", {}) or {}).get("method", "BDF")
+    method = method or dict(getattr(model, "solver", {}) or {}).get("method", "BDF")
     if method in ("BDF", "Radau") or not jax_available():
         return "scipy"
     return "jax"
+
+
+_SCIPY_METHODS = ("BDF", "Radau", "LSODA", "RK45", "DOP853", "RK23")
+
+
+def _ode_option_problems(model: Model, engine: str | None, method: str | None) -> list[Violation]:
+    """Every problem of ``ode_engine``/``ode_method`` (checked before anything runs)."""
+    from cartpk.model._ode_jax import _DIFFRAX_SOLVERS, _OWN_SOLVERS, jax_available
+
+    out = []
+    if engine is not None and engine not in ("jax", "scipy"):
+        out.append(
+            Violation(
+                "ode_engine",
+                f"`ode_engine` must be 'jax' or 'scipy', not {engine!r}",
+                value=repr(engine),
+                expected="'jax' or 'scipy'",
+                fix="omit it (the default follows the solver) or pick one",
+            )
+        )
+    elif engine == "jax" and not jax_available():
+        out.append(
+            Violation(
+                "ode_jax_missing",
+                "the JAX engine needs the packages jax and diffrax",
+                fix='pip install jax diffrax, or ode_engine="scipy"',
+            )
+        )
+    if method is not None:
+        chosen = default_ode_engine(engine if engine in ("jax", "scipy") else None, model, method)
+        valid = _SCIPY_METHODS + ((_DIFFRAX_SOLVERS + _OWN_SOLVERS) if chosen == "jax" else ())
+        if method not in valid:
+            out.append(
+                Violation(
+                    "ode_method",
+                    f"`ode_method` {method!r} is not a solver of the {chosen} engine",
+                    value=repr(method),
+                    expected=f"one of {list(valid)}",
+                    fix="pick a listed solver",
+                )
+            )
+    return out
 
 
 def _predict_records(
@@ -522,6 +565,7 @@ def _predict_records(
     time: np.ndarray,
     dose: np.ndarray,
     ode_engine: str = "scipy",
+    ode_method: str | None = None,
 ) -> dict[str, Any]:
     """Predictions ``{DVID: (n_records,)}`` at each record from per-subject parameters.
 
@@ -533,7 +577,8 @@ def _predict_records(
         per_obs = {k: (v[subj] if getattr(v, "ndim", 0) else v) for k, v in params.items()}
         return model.evaluate(xp, time, per_obs, dose=dose[subj])
     grid, col = _subject_grid(subj, time, len(dose))
-    kw = {"engine": ode_engine} if getattr(xp, "__name__", "").startswith("pytensor") else {}
+    symbolic = getattr(xp, "__name__", "").startswith("pytensor")
+    kw = {"engine": ode_engine, "method": ode_method} if symbolic else {}
     out = model.evaluate(xp, grid, dict(params), dose=dose, **kw)
     return {k: v[subj, col] for k, v in out.items()}
 
@@ -584,12 +629,13 @@ def population_model(
     blq: Literal["m3", "m4", "m1"] = "m3",
     priors: PriorChoice = "weak",
     ode_engine: str | None = None,
+    ode_method: str | None = None,
 ) -> pymc.Model:
     """Build (without sampling) the PyMC model :func:`fit_population` samples.
 
     Parameters
     ----------
-    model, dataset, dvid, blq, priors, ode_engine
+    model, dataset, dvid, blq, priors, ode_engine, ode_method
         As for :func:`fit_population`.
 
     Returns
@@ -598,7 +644,15 @@ def population_model(
         Variables named as in the module documentation, coordinate ``subject`` holding the
         subject IDs (strings, input order).
     """
-    pmm, _ = _build(model, dataset, dvid=dvid, blq=blq, priors=priors, ode_engine=ode_engine)
+    pmm, _ = _build(
+        model,
+        dataset,
+        dvid=dvid,
+        blq=blq,
+        priors=priors,
+        ode_engine=ode_engine,
+        ode_method=ode_method,
+    )
     return pmm
 
 
@@ -610,6 +664,7 @@ def _build(
     blq: str,
     priors: PriorChoice,
     ode_engine: str | None = None,
+    ode_method: str | None = None,
 ) -> tuple[pymc.Model, _Design]:
     from cartpk._deps import require
 
@@ -667,7 +722,8 @@ def _build(
             subj,
             obs["TIME"].to_numpy(dtype=float),
             design.dose,
-            ode_engine=default_ode_engine(ode_engine, model),
+            ode_engine=default_ode_engine(ode_engine, model, ode_method),
+            ode_method=ode_method,
         )
         for dv in design.outputs:
             rows = np.flatnonzero(obs["DVID"].to_numpy() == dv)
@@ -1113,6 +1169,7 @@ def _sample(
     target_accept: float,
     progress: bool,
     init: str = "jitter",
+    spawn: bool = False,
 ) -> tuple[arviz.InferenceData, float, float]:
     from cartpk._deps import require
 
@@ -1176,6 +1233,9 @@ def _sample(
             progressbar=progress,
             compute_convergence_checks=False,
             return_inferencedata=True,
+            # JAX (the ODE engine) runs threads of its own: forked chain processes would
+            # deadlock, so they are spawned (the model pickles by its declaration)
+            **({"mp_ctx": "spawn"} if spawn and cores > 1 else {}),
             **start,
         )
     drop = [v for v in idata.posterior.data_vars if v not in keep]
@@ -1205,6 +1265,7 @@ def fit_population(
     progress: bool = False,
     init: Init = "jitter",
     ode_engine: str | None = None,
+    ode_method: str | None = None,
 ) -> PopulationFit:
     """Fit a hierarchical Bayesian population model generated from a declaration.
 
@@ -1256,6 +1317,12 @@ def fit_population(
         diffrax are installed (compiled, hundreds of times faster per gradient), ``"scipy"``
         for stiff ones (``BDF``/``Radau``) and without JAX (``docs/ode_engine.md``).
         Ignored for closed-form models.
+    ode_method : str, optional
+        Solver of the ODE engine instead of the declaration's ``solver["method"]``: SciPy
+        names, or for JAX also ``"Tsit5"``, ``"Dopri5"``, ``"Dopri8"``, ``"Kvaerno5"``,
+        ``"Rosenbrock23"``. A declaration marked stiff for extreme values (``paixao2022``
+        at its preclinical scale) can be non-stiff at a data set's values: an explicit
+        method there is 20x faster per gradient (the default engine follows the method).
 
     Returns
     -------
@@ -1318,6 +1385,8 @@ def fit_population(
                 )
             ],
         )
+    if isinstance(model, OdeModel):
+        _spec_error("Invalid ODE engine options.", _ode_option_problems(model, ode_engine, ode_method))
     if init not in ("jitter", "declared"):
         raise SpecError(
             f"Unknown initialisation `init={init!r}`.",
@@ -1353,7 +1422,13 @@ def fit_population(
             stacklevel=2,
         )
     pmm, design = _build(
-        model, dataset, dvid=dvid, blq=blq, priors=priors, ode_engine=ode_engine
+        model,
+        dataset,
+        dvid=dvid,
+        blq=blq,
+        priors=priors,
+        ode_engine=ode_engine,
+        ode_method=ode_method,
     )
     keep = [
         v.name
@@ -1373,6 +1448,8 @@ def fit_population(
         target_accept=float(target_accept),
         progress=progress,
         init=init,
+        spawn=isinstance(model, OdeModel)
+        and default_ode_engine(ode_engine, model, ode_method) == "jax",
     )
     _attach_data(
         idata, design, model, blq=blq, priors=priors, sampler=sampler, seed=seed, init=init
@@ -1391,7 +1468,12 @@ def fit_population(
         seed=int(seed),
         target_accept=float(target_accept),
         init=init,
-        ode_engine=default_ode_engine(ode_engine, model) if isinstance(model, OdeModel) else None,
+        ode_engine=(
+            default_ode_engine(ode_engine, model, ode_method)
+            if isinstance(model, OdeModel)
+            else None
+        ),
+        ode_method=ode_method,
         compile_s=round(compile_s, 2),
         sample_s=round(sample_s, 2),
     )

@@ -1269,6 +1269,7 @@ class OdeModel(Model):
         dose: Any = None,
         time_varying: Mapping[str, Any] | None = None,
         engine: str = "scipy",
+        method: str | None = None,
     ) -> dict[str, Any]:
         """Predictions ``{DVID: array}`` by numerical integration.
 
@@ -1294,6 +1295,9 @@ class OdeModel(Model):
         engine : {"scipy", "jax"}, default "scipy"
             Engine behind the PyTensor Op (values and gradients per point; see
             :meth:`evaluate_with_jacobian`). NumPy evaluation always uses SciPy.
+        method : str, optional
+            Solver of the PyTensor Op's engine (default: :attr:`solver`), e.g. an explicit
+            ``"Tsit5"`` for a declaration that is stiff only at some parameter values.
 
         Returns
         -------
@@ -1317,7 +1321,13 @@ class OdeModel(Model):
             return _check_outputs(
                 self,
                 evaluate_symbolic(
-                    self, time, vals, dose=dose, time_varying=time_varying, engine=engine
+                    self,
+                    time,
+                    vals,
+                    dose=dose,
+                    time_varying=time_varying,
+                    engine=engine,
+                    method=method,
                 ),
             )
         if xp is not np:

@@ -43,6 +43,8 @@ class OdeOp(Op):
         Design, as for :meth:`OdeModel.evaluate`.
     engine : {"scipy", "jax"}, default "scipy"
         Engine of :meth:`OdeModel.evaluate_with_jacobian` run at each new point.
+    method : str, optional
+        Solver override passed to it (default: the declaration's ``solver``).
 
     Attributes
     ----------
@@ -62,9 +64,11 @@ class OdeOp(Op):
         dose: Any,
         time_varying: Mapping[str, Any] | None,
         engine: str = "scipy",
+        method: str | None = None,
     ) -> None:
         self.model = model
         self.engine = engine
+        self.method = method
         self.time = np.asarray(time, dtype=float)
         self.names = tuple(names)
         self.constants = dict(constants)
@@ -109,6 +113,7 @@ class OdeOp(Op):
             wrt=self.names,
             throw=False,
             engine=self.engine,
+            method=self.method,
         )
         self.calls += 1
         self.failures += len(sol.failed_subjects())
@@ -163,12 +168,15 @@ def evaluate_symbolic(
     dose: Any = None,
     time_varying: Mapping[str, Any] | None = None,
     engine: str = "scipy",
+    method: str | None = None,
 ) -> dict[str, Any]:
     """Symbolic predictions ``{DVID: tensor}`` of an ODE model (see :class:`OdeOp`)."""
     symbolic = {k: v for k, v in params.items() if isinstance(v, Variable)}
     constants = {k: np.asarray(v, dtype=float) for k, v in params.items() if k not in symbolic}
     names = tuple(symbolic)
-    op = OdeOp(model, np.asarray(time, dtype=float), names, constants, dose, time_varying, engine)
+    op = OdeOp(
+        model, np.asarray(time, dtype=float), names, constants, dose, time_varying, engine, method
+    )
     inputs = [pt.as_tensor_variable(symbolic[n]).flatten() for n in names]
     out = op(*inputs)
     out = list(out) if isinstance(out, list | tuple) else [out]

@@ -236,6 +236,31 @@ def test_invalid_sampling_options_raise_before_anything_runs():
     assert len(err.value.violations) == 2
 
 
+def test_invalid_init_and_ode_options_raise_before_anything_runs():
+    data = _two_records()
+    with pytest.raises(SpecError) as err:
+        ck.fit_population(load_model("stein2019_smooth"), data, init="median")  # type: ignore[arg-type]
+    assert err.value.code == "init"
+    ode = load_model("stein2019_ode")
+    with pytest.raises(SpecError) as err:
+        ck.fit_population(ode, data, ode_engine="torch", ode_method="Euler")
+    assert [v.code for v in err.value.violations] == ["ode_engine", "ode_method"]
+    with pytest.raises(SpecError) as err:  # a diffrax solver is no SciPy method
+        ck.fit_population(ode, data, ode_engine="scipy", ode_method="Tsit5")
+    assert err.value.code == "ode_method"
+
+
+def test_default_ode_engine_follows_the_solver():
+    from cartpk.fit.population import default_ode_engine
+    from cartpk.model._ode_jax import jax_available
+
+    fast = "jax" if jax_available() else "scipy"
+    assert default_ode_engine(None, load_model("stein2019_ode")) == fast  # DOP853
+    assert default_ode_engine(None, load_model("paixao2022")) == "scipy"  # BDF: stiff
+    assert default_ode_engine(None, load_model("paixao2022"), "Tsit5") == fast
+    assert default_ode_engine("scipy", load_model("stein2019_ode")) == "scipy"
+
+
 def test_hard_gate_model_warns_towards_smooth_variant():
     model = load_model("stein2019").with_covariates(power("cmax", on="WT", ref=70))
     with pytest.warns(CartpkWarning) as rec, pytest.raises(SpecError):
