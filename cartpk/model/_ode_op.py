@@ -13,6 +13,7 @@ Importing this module imports PyTensor; ``cartpk.model`` imports it lazily.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,14 @@ from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.op import Op
 
 __all__ = ["OdeOp", "evaluate_symbolic"]
+
+# The last point's solution of each Op, per OS thread: a log-density evaluation runs the
+# forward Op and then its vector-Jacobian product on the same point in the same thread
+# (nutpie runs chains in threads), so the second is a cache hit, not a second integration.
+# Keyed by `threading.get_ident()`, not a `threading.local`: nutpie's sampler threads are
+# foreign to Python, and their Python thread state (with any thread-local data) is
+# discarded after every call (measured: the local cache never hit, 2 solves a gradient).
+_LAST: dict[tuple[str, int], tuple[bytes, Any]] = {}
 
 
 class OdeOp(Op):
@@ -77,18 +86,9 @@ class OdeOp(Op):
         self.outputs_ = tuple(model.outputs)
         self.failures = 0
         self.calls = 0
-        # the last point's solution, per thread: nutpie runs chains in threads, and a
-        # forward pass and its gradient come from the same thread one after the other
-        self._local = threading.local()
-
-    def __getstate__(self) -> dict[str, Any]:  # the per-thread cache does not pickle
-        state = dict(self.__dict__)
-        state.pop("_local", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
+        # key of this Op's cache entry (see `_LAST`); survives copies and pickling, which
+        # compiled graphs make of an Op (nutpie's numba path runs copies of it)
+        self._token = uuid.uuid4().hex
 
     def make_node(self, *inputs: Any) -> Apply:
         ins = [pt.as_tensor_variable(x).astype("float64") for x in inputs]
@@ -98,7 +98,8 @@ class OdeOp(Op):
     def solve(self, inputs: list[np.ndarray]) -> Any:
         """Values and Jacobian at ``inputs`` (cached for the last point)."""
         key = b"".join(np.ascontiguousarray(x, dtype=float).tobytes() for x in inputs)
-        cached = getattr(self._local, "cache", None)
+        slot = (self._token, threading.get_ident())
+        cached = _LAST.get(slot)
         if cached is not None and cached[0] == key:
             return cached[1]
         params = dict(self.constants)
@@ -117,7 +118,9 @@ class OdeOp(Op):
         )
         self.calls += 1
         self.failures += len(sol.failed_subjects())
-        self._local.cache = (key, sol)
+        if len(_LAST) > 256:  # Ops of finished fits: drop them all (a miss costs one solve)
+            _LAST.clear()
+        _LAST[slot] = (key, sol)  # one entry per Op and thread (a dict item set is atomic)
         return sol
 
     def perform(self, node: Apply, inputs: list[np.ndarray], outputs: list[list[Any]]) -> None:
