@@ -189,3 +189,32 @@ def test_pytensor_op_with_the_jax_engine_verify_grad_and_matches_scipy():
         else:
             for got, want in zip(jax_vals, fn(*x), strict=True):
                 np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_nutpie_integrates_once_per_log_density_and_gradient():
+    """Under nutpie (numba graph, chains in threads foreign to Python) the forward Op and
+    its vector-Jacobian product share one integration per point: solves ~ gradients,
+    not twice as many (a thread-local cache never hit there)."""
+    import warnings
+
+    import nutpie
+    from pytensor.graph.traversal import ancestors
+
+    from cartpk.fit.population import population_model
+    from cartpk.model._ode_op import OdeOp
+
+    data = ck.read_dataset(ck.simulate(ck.load_model("stein2019"), n=3, seed=3, lloq=50))
+    pmm = population_model(ck.load_model("stein2019_ode"), data, ode_engine="jax")
+    ops = {v.owner.op for v in ancestors(pmm.potentials) if v.owner and isinstance(v.owner.op, OdeOp)}
+    assert len(ops) == 1
+    op = ops.pop()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Numba will use object mode", category=UserWarning)
+        compiled = nutpie.compile_pymc_model(pmm)
+    idata = nutpie.sample(
+        compiled, draws=20, tune=20, chains=1, cores=1, seed=1, progress_bar=False, save_warmup=True
+    )
+    gradients = int(idata.warmup_sample_stats["n_steps"].sum() + idata.sample_stats["n_steps"].sum())
+    assert gradients > 100
+    # plus a few evaluations outside the trajectories (initial point, step-size search)
+    assert op.calls <= 1.25 * gradients + 20, (op.calls, gradients)
