@@ -40,7 +40,7 @@ Measures, on data simulated from ``stein2019_smooth`` on the trial design (days 
      (``stein2019_ode``, JAX engine) and the closed form sampled by ``pm.sample`` with the
      same settings and starts (``--ode-tune``/``--ode-draws``, default 500/500, 2 chains),
      plus nutpie on the closed form. pm.ode cannot sample that in minutes, so it runs a
-     bounded ``pm.sample`` (``--ode-pm-iters`` iterations per chain, tree depth <= 6) that
+     bounded ``pm.sample`` (``--ode-pm-iters`` iterations per chain, tree depth <= 5) that
      measures its cost per gradient while sampling; its ESS per second is *estimated* as
      the ESS per gradient of the same posterior (from cartpk's ODE run: same NUTS, same
      model, an ODE solved to rtol 1e-11) divided by that cost.
@@ -432,7 +432,7 @@ def bench_ode(args) -> dict[str, object]:
     # ESS per second on a smaller subset, same sampler (pm.sample) and settings. pm.ode
     # cannot sample even that in minutes (its warm-up reaches deep trees at ~35 ms per
     # subject-gradient), so it samples a bounded run (--ode-pm-iters iterations, tree
-    # depth <= 6) that measures its cost per gradient *while sampling*; its ESS per second
+    # depth <= 5) that measures its cost per gradient *while sampling*; its ESS per second
     # is then ESS per gradient of the same posterior (measured with cartpk's ODE, which
     # samples it to convergence with the same NUTS) / pm.ode's seconds per gradient.
     small = _subset(data, args.ode_sample_subjects)
@@ -449,7 +449,7 @@ def bench_ode(args) -> dict[str, object]:
                       "ess_per_1000_gradients": round(1e3 * ess / steps, 2)}
     half = max(args.ode_pm_iters // 2, 1)
     _, wall, steps = _pm_sample(_pm_ode_model(model, small), chains=2, tune=half, draws=half, seed=1,
-                                max_treedepth=6)
+                                max_treedepth=5)
     jx = res["cartpk_ode_jax_pm_sample"]
     ode = {"sample_s": round(wall, 2), "gradients": steps, "iterations_per_chain": 2 * half,
            "ms_per_gradient": round(1e3 * wall / steps, 3)}
@@ -501,13 +501,13 @@ def main() -> None:
                     help="comma-separated: grad, sampling (parts 1-2), trial (3), ode (4)")
     ap.add_argument("--trial-subjects", type=int, default=90)
     ap.add_argument("--trial-seed", type=int, default=0, help="data seed of the trial design")
-    ap.add_argument("--trial-tune", type=int, default=400)
-    ap.add_argument("--trial-draws", type=int, default=600, help="per chain (4-chain run: half)")
+    ap.add_argument("--trial-tune", type=int, default=500)
+    ap.add_argument("--trial-draws", type=int, default=2000, help="per chain (4-chain run: half)")
     ap.add_argument("--ode-subjects", type=int, default=10, help="pm.ode gradient-cost subset")
     ap.add_argument("--ode-sample-subjects", type=int, default=10, help="ESS-per-second subset")
     ap.add_argument("--ode-tune", type=int, default=500)
     ap.add_argument("--ode-draws", type=int, default=500)
-    ap.add_argument("--ode-pm-iters", type=int, default=20,
+    ap.add_argument("--ode-pm-iters", type=int, default=6,
                     help="iterations per chain of the bounded pm.ode sampling run")
     args = ap.parse_args()
     if args.quick:
