@@ -300,16 +300,21 @@ def _step_values(spec: Any, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(t, (n, t.shape[1])), np.broadcast_to(v, (n, v.shape[1]))
 
 
-def _subjects(params: Mapping[str, Any], dose: Any, t: np.ndarray, tv: Mapping[str, Any]) -> int:
+def _subjects(params: Mapping[str, Any], dose: Any, t: Any, tv: Mapping[Any, Any]) -> int:
+    """The number of subjects the inputs describe (scalars broadcast); raises ``ode_shape``.
+
+    Reads shapes only (``np.size``/``np.shape``), so it serves NumPy arrays and the JAX
+    engine's traced arrays alike.
+    """
     sizes = {int(np.size(v)) for v in params.values() if np.size(v) != 1}
     if dose is not None and np.size(dose) != 1:
         sizes.add(int(np.size(dose)))
-    if t.ndim == 2 and t.shape[0] != 1:
-        sizes.add(t.shape[0])
+    if np.ndim(t) == 2 and np.shape(t)[0] != 1:
+        sizes.add(int(np.shape(t)[0]))
     for spec in tv.values():
-        tt = np.asarray(spec[0])
-        if tt.ndim == 2 and tt.shape[0] != 1:
-            sizes.add(tt.shape[0])
+        shape = np.shape(spec[0])
+        if len(shape) == 2 and shape[0] != 1:
+            sizes.add(int(shape[0]))
     if len(sizes) > 1:
         raise ModelError(
             "Cannot integrate: subject axes disagree.",

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cartpk.errors import ModelError, Violation
-from cartpk.model._ode_engine import OdeSolution, OdeStatus
+from cartpk.model._ode_engine import OdeSolution, OdeStatus, _subjects
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model._base import OdeModel
@@ -619,28 +619,7 @@ class JaxOde:
                         ],
                     )
                 tv_pairs.append((tt, vv))
-        sizes = {int(v.size) for v in p.values() if v.size != 1}
-        if d is not None and d.size != 1:
-            sizes.add(int(d.size))
-        if t.ndim == 2 and t.shape[0] != 1:
-            sizes.add(int(t.shape[0]))
-        for tt, _ in tv_pairs:
-            if tt.ndim == 2 and tt.shape[0] != 1:
-                sizes.add(int(tt.shape[0]))
-        if len(sizes) > 1:
-            raise ModelError(
-                "Cannot integrate: subject axes disagree.",
-                [
-                    Violation(
-                        "ode_shape",
-                        "parameters, dose, time and time-varying covariates have different "
-                        "numbers of subjects",
-                        value=repr(sorted(sizes)),
-                        fix="give one value per subject, or scalars",
-                    )
-                ],
-            )
-        n = sizes.pop() if sizes else 1
+        n = _subjects(p, d, t, dict(enumerate(tv_pairs)))
         t = jnp.broadcast_to(t.reshape(-1, t.shape[-1]), (n, t.shape[-1]))
         p = {k: jnp.broadcast_to(v, (n,)) for k, v in p.items()}
         d = jnp.zeros(n) if d is None else jnp.broadcast_to(d, (n,))
