@@ -37,7 +37,6 @@ process.
 from __future__ import annotations
 
 import functools
-import inspect
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +45,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cartpk.errors import ModelError, Violation
-from cartpk.model._ode_engine import OdeSolution, OdeStatus, _subjects
+from cartpk.model._ode_engine import OdeSolution, OdeStatus, _func, _subjects
+from cartpk.model._ode_engine import _kw as _keyword_only
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model._base import OdeModel
@@ -94,19 +94,9 @@ def status_of(codes: Any) -> tuple[OdeStatus, ...]:
     return tuple(STATUS[int(c)] for c in np.asarray(codes).reshape(-1))
 
 
-def _func(cls: type, attr: str) -> Any:
-    for klass in cls.__mro__:
-        if attr in klass.__dict__:
-            obj = klass.__dict__[attr]
-            return obj.__func__ if isinstance(obj, staticmethod | classmethod) else obj
-    return None
-
-
 def _kw(func: Any) -> tuple[str, ...]:
-    if func is None:
-        return ()
-    sig = inspect.signature(func)
-    return tuple(p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY)
+    """Keyword-only argument names of an optional equation (``()`` when not declared)."""
+    return () if func is None else tuple(_keyword_only(func))
 
 
 def unsupported(model: OdeModel | type) -> list[Violation]:
