@@ -86,7 +86,20 @@ def _method(name: str) -> FitMethod:
 # method "individual"
 
 _IND_OPTIONS = frozenset(
-    {"blq", "dvid", "prior", "sigma", "n_starts", "n_jobs", "ci_level", "bounds", "ci"}
+    {
+        "blq",
+        "dvid",
+        "prior",
+        "sigma",
+        "n_starts",
+        "n_jobs",
+        "ci_level",
+        "bounds",
+        "ci",
+        "gradient",
+        "ode_engine",
+        "ode_method",
+    }
 )
 
 
@@ -100,6 +113,8 @@ def _check_individual(options: Mapping[str, Any]) -> list[Any]:
         "prior": ("none", "population"),
         "sigma": ("fixed", "estimate"),
         "ci": ("auto", "wald", "profile"),
+        "gradient": ("auto", "exact", "fd"),
+        "ode_engine": ("jax", "scipy"),
     }
     for key, valid in choices.items():
         if key in options and options[key] not in valid:

@@ -226,7 +226,8 @@ def loglik(
     if numpy_like:
         dv = np.asarray(dv, dtype=float)
         pred = np.asarray(pred, dtype=float)
-    cens_arr = np.asarray(cens) if not hasattr(cens, "type") else cens
+    symbolic = hasattr(cens, "type") or _is_jax(xp)  # a PyTensor variable or a JAX tracer
+    cens_arr = cens if symbolic else np.asarray(cens)
     limit = dv if lloq is None else xp.where(cens_arr != 0, lloq, dv)
     sd = error.sd(xp, pred, sigmas)
 

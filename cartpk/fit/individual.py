@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
+import multiprocessing
 import os
 import sys
 import zlib
@@ -31,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
     from cartpk.data import Dataset
-    from cartpk.model import Model
+    from cartpk.model import ErrorModel, Model
 
 __all__ = [
     "FitStatus",
@@ -46,6 +47,7 @@ __all__ = [
 PriorKind = Literal["population"] | None
 SigmaKind = Literal["fixed", "estimate"]
 CiKind = Literal["auto", "wald", "profile"]
+GradientKind = Literal["auto", "exact", "fd"]
 
 _BIG = 1e12  # objective returned where the likelihood is not finite (keeps L-BFGS-B going)
 _BOX_MIN_HALF_WIDTH = math.log(1000.0)  # search range at least x/÷ 1000 around the start
@@ -372,6 +374,83 @@ class _Spec:
     sigma_names: tuple[str, ...]  # estimated sigmas (log scale), empty when fixed
 
 
+def _residual_elements(
+    xp: Any, dv: Any, f: Any, cens: Any, err: ErrorModel, blq: BlqMethod
+) -> Any:
+    """Signed residual per record (fixed sigma), generic over ``xp`` (NumPy or JAX).
+
+    Quantified: the standardised residual itself (not ``sqrt(-2 log L - const)``, which
+    loses all precision near a perfect fit); censored: ``sqrt(-2 log P)``. Squares sum to
+    ``-2 log L`` minus a constant.
+    """
+    ll = loglik(xp, dv, f, cens, err, blq=blq)
+    sd = float(err.values[err.names[0]])
+    if err.kind == "log_additive":
+        r = (xp.log(dv) - xp.log(f)) / sd
+    else:
+        r = (dv - f) / sd
+        if blq == "m4":  # + the -2 log P(y > 0) of the truncation
+            extra = -2.0 * log_ndtr(xp, f / sd)
+            r = xp.sign(r) * xp.sqrt(r * r + extra)
+    cens_res = xp.sqrt(xp.maximum(-2.0 * ll, 0.0))
+    return xp.where(cens == 0, r, cens_res)
+
+
+_DERIVATIVES: dict[tuple[Any, ...], Any] = {}
+
+
+def _elementwise_derivatives(
+    err: ErrorModel, blq: BlqMethod, what: str, sigmas: bool = False
+) -> Any:
+    """A jitted JAX function of the records: values and exact derivatives in ``f``.
+
+    ``what="residual"``: ``(dv, f, cens) -> (r, dr/df)`` of :func:`_residual_elements`.
+    ``what="loglik"``: ``(dv, f, cens, log_sigma) -> (ll, dll/df, dll/dlog_sigma)`` of
+    :func:`cartpk.fit.loglik` (``log_sigma`` holds the error model's own parameters in
+    ``err.names`` order when ``sigmas``; otherwise the declared values are used).
+    Records are independent, so one forward-mode pass with a tangent of ones gives every
+    ``d ll_i / d f_i``. One compilation per error model, method and record count.
+    """
+    key = (err.kind, err.names, tuple(err.values.values()), blq, what, sigmas)
+    fn = _DERIVATIVES.get(key)
+    if fn is not None:
+        return fn
+    from cartpk.model._ode_jax import _jax
+
+    jax, jnp, _ = _jax()
+    names = err.names
+
+    if what == "residual":
+
+        def residual(dv: Any, f: Any, cens: Any) -> Any:
+            return jax.jvp(
+                lambda ff: _residual_elements(jnp, dv, ff, cens, err, blq), (f,), (jnp.ones_like(f),)
+            )
+
+        fn = jax.jit(residual)
+    else:
+
+        def ll_of(dv: Any, f: Any, cens: Any, log_sigma: Any) -> Any:
+            sig = {n: jnp.exp(log_sigma[i]) for i, n in enumerate(names)} if sigmas else None
+            return loglik(jnp, dv, f, cens, err, sig, blq=blq)
+
+        def derivs(dv: Any, f: Any, cens: Any, log_sigma: Any) -> Any:
+            ll, dll_df = jax.jvp(lambda ff: ll_of(dv, ff, cens, log_sigma), (f,), (jnp.ones_like(f),))
+            if sigmas:
+                dll_ds = jax.jacfwd(lambda ls: ll_of(dv, f, cens, ls))(log_sigma)
+            else:
+                dll_ds = jnp.zeros((f.shape[0], 0))
+            return ll, dll_df, dll_ds
+
+        fn = jax.jit(derivs)
+
+    def host(*args: Any) -> tuple[np.ndarray, ...]:
+        return tuple(np.asarray(x) for x in fn(*(np.asarray(a) for a in args)))
+
+    _DERIVATIVES[key] = host
+    return host
+
+
 class _Problem:
     """Objective ``-2 log L (- 2 log prior)`` of one subject, vectorised over candidates."""
 
@@ -383,6 +462,8 @@ class _Problem:
         *,
         blq: BlqMethod,
         prior: bool,
+        engine: str | None = None,
+        method: str | None = None,
     ) -> None:
         self.model = model
         self.s = subject
@@ -391,6 +472,13 @@ class _Problem:
         self.prior = prior
         self.errors = model.error
         self.n_struct = len(spec.names) - len(spec.sigma_names)
+        from cartpk.model import OdeModel
+
+        self.ode = isinstance(model, OdeModel)
+        # exact derivatives: the ODE engine's sensitivities (None: finite differences)
+        self.engine = engine
+        self.method = method
+        self._last: tuple[bytes, np.ndarray, np.ndarray, bool] | None = None
 
     def natural(self, h: np.ndarray) -> dict[str, np.ndarray]:
         """Structural parameters on the natural scale; ``h`` shape ``(k, n_free)``."""
@@ -411,7 +499,21 @@ class _Problem:
     def predict(self, h: np.ndarray) -> np.ndarray:
         """Predictions ``(k, n_obs)`` at the subject's observations."""
         params = self.natural(h)
-        preds = self.model.evaluate(np, self.s.time[None, :], params, dose=self.s.dose)
+        if self.ode:
+            # every candidate row at once, a failed integration NaN (a huge objective) for
+            # its row only: the search screens extreme candidates, some of which fail
+            sol = self.model.evaluate_with_jacobian(
+                self.s.time[None, :],
+                {k: v[:, 0] for k, v in params.items()},
+                dose=self.s.dose,
+                wrt=[],
+                engine=self.engine or "scipy",
+                method=self.method,
+                throw=False,
+            )
+            preds = sol.values
+        else:
+            preds = self.model.evaluate(np, self.s.time[None, :], params, dose=self.s.dose)
         out = np.empty((h.shape[0], self.s.n_obs))
         for name, f in preds.items():
             m = self.s.output == name
@@ -450,30 +552,114 @@ class _Problem:
         with np.errstate(all="ignore"):
             f = self.predict(h)
             res = np.empty_like(f)
-            quant = self.s.cens == 0
             for name, err in self.errors.items():
                 m = self.s.output == name
-                if not m.any():
-                    continue
-                ll = loglik(np, self.s.dv[m], f[:, m], self.s.cens[m], err, blq=self.blq)
-                sd = float(err.values[err.names[0]])
-                # quantified: the standardised residual itself (not sqrt(-2 log L - const),
-                # which loses all precision near a perfect fit)
-                if err.kind == "log_additive":
-                    r = (np.log(self.s.dv[m]) - np.log(f[:, m])) / sd
-                else:
-                    r = (self.s.dv[m] - f[:, m]) / sd
-                    if self.blq == "m4":  # + the -2 log P(y > 0) of the truncation
-                        extra = -2.0 * log_ndtr(np, f[:, m] / sd)
-                        r = np.sign(r) * np.sqrt(r * r + extra)
-                cens_res = np.sqrt(np.maximum(-2.0 * ll, 0.0))
-                res[:, m] = np.where(quant[m], r, cens_res)
+                if m.any():
+                    res[:, m] = _residual_elements(
+                        np, self.s.dv[m], f[:, m], self.s.cens[m], err, self.blq
+                    )
         res = np.where(np.isfinite(res), res, 1e6)
         if self.prior:
-            w = np.isfinite(self.spec.omega)
-            z = (h[:, : self.n_struct][:, w] - self.spec.centre[w]) / self.spec.omega[w]
-            res = np.hstack([res, z])
+            res = np.hstack([res, self._prior_z(h)])
         return res
+
+    def _prior_w(self) -> np.ndarray:
+        """Which structural parameters carry the population prior (those with IIV)."""
+        return np.isfinite(self.spec.omega[: self.n_struct])
+
+    def _prior_z(self, h: np.ndarray) -> np.ndarray:
+        w = self._prior_w()
+        om, c = self.spec.omega[: self.n_struct][w], self.spec.centre[: self.n_struct][w]
+        return (h[:, : self.n_struct][:, w] - c) / om
+
+    # -- exact derivatives (ODE models: the engine's sensitivities) ----------------------
+    def _sensitivities(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Predictions ``(n_obs,)``, ``d f / d h`` ``(n_obs, n_struct)`` and success at the
+        point ``h`` (1-D); the last point is cached (lmfit asks for the value, then the
+        Jacobian, at one point: one integration)."""
+        key = np.ascontiguousarray(h, dtype=float).tobytes()
+        if self._last is not None and self._last[0] == key:
+            return self._last[1], self._last[2], self._last[3]
+        names = self.spec.names[: self.n_struct]
+        params = {k: v[:, 0] for k, v in self.natural(h[None, :]).items()}
+        sol = self.model.evaluate_with_jacobian(
+            self.s.time[None, :],
+            params,
+            dose=self.s.dose,
+            wrt=list(names),
+            engine=self.engine,
+            method=self.method,
+            throw=False,
+        )
+        f = np.empty(self.s.n_obs)
+        jac = np.zeros((self.s.n_obs, len(names)))
+        for name in self.errors:
+            m = self.s.output == name
+            if not m.any():
+                continue
+            f[m] = sol.values[name][0, m]
+            for j, (n, t) in enumerate(zip(names, self.spec.transforms[: self.n_struct], strict=True)):
+                jac[m, j] = sol.jacobian[name][n][0, m] * _dnat_dh(t, float(params[n][0]))
+        ok = not sol.failed_subjects() and bool(np.all(np.isfinite(f)) and np.all(np.isfinite(jac)))
+        self._last = (key, f, jac, ok)
+        return f, jac, ok
+
+    def residuals_exact(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Residuals (as :meth:`residuals`) and their exact Jacobian ``d r / d h`` at ``h``
+        (1-D): the engine's sensitivities times the residuals' derivatives (JAX, exact)."""
+        f, dfdh, ok = self._sensitivities(h)
+        n_free = h.size
+        res = np.full(self.s.n_obs, 1e6)
+        jac = np.zeros((self.s.n_obs, n_free))
+        if ok:
+            for name, err in self.errors.items():
+                m = self.s.output == name
+                if m.any():
+                    r, dr = _elementwise_derivatives(err, self.blq, "residual")(
+                        self.s.dv[m], f[m], self.s.cens[m]
+                    )
+                    res[m] = r
+                    jac[m, : self.n_struct] = dr[:, None] * dfdh[m]
+            bad = ~np.isfinite(res) | ~np.all(np.isfinite(jac), axis=1)
+            res[bad], jac[bad] = 1e6, 0.0
+        if self.prior:
+            w = self._prior_w()
+            dz = np.zeros((int(w.sum()), n_free))
+            dz[np.arange(dz.shape[0]), np.flatnonzero(w)] = 1.0 / self.spec.omega[: self.n_struct][w]
+            res = np.concatenate([res, self._prior_z(h[None, :])[0]])
+            jac = np.vstack([jac, dz])
+        return res, jac
+
+    def objective_exact(self, h: np.ndarray) -> tuple[float, np.ndarray]:
+        """``objective`` at ``h`` (1-D) and its exact gradient (engine sensitivities, and
+        the likelihood's derivatives in ``f`` and in the log-sigmas by JAX)."""
+        f, dfdh, ok = self._sensitivities(h)
+        grad = np.zeros(h.size)
+        if not ok:
+            return _BIG, grad
+        val = 0.0
+        sig_names = self.spec.sigma_names
+        log_sig = h[self.n_struct :]
+        for name, err in self.errors.items():
+            m = self.s.output == name
+            if not m.any():
+                continue
+            mine = [sig_names.index(n) for n in err.names] if sig_names else []
+            ll, dll_df, dll_ds = _elementwise_derivatives(err, self.blq, "loglik", bool(mine))(
+                self.s.dv[m], f[m], self.s.cens[m], log_sig[mine] if mine else np.zeros(0)
+            )
+            val -= 2.0 * float(np.sum(ll))
+            grad[: self.n_struct] -= 2.0 * (dll_df @ dfdh[m])
+            for k, i in enumerate(mine):
+                grad[self.n_struct + i] -= 2.0 * float(np.sum(dll_ds[:, k]))
+        if self.prior:
+            w = self._prior_w()
+            z = self._prior_z(h[None, :])[0]
+            val += float(z @ z)
+            grad[np.flatnonzero(w)] += 2.0 * z / self.spec.omega[: self.n_struct][w]
+        if not (np.isfinite(val) and np.all(np.isfinite(grad))):
+            return _BIG, np.zeros(h.size)
+        return val, grad
 
     def objective(self, h: np.ndarray) -> np.ndarray:
         """``-2 log L - 2 log prior`` (up to a constant) per candidate row of ``h``."""
@@ -481,8 +667,7 @@ class _Problem:
         with np.errstate(all="ignore"):
             val = -2.0 * self.loglik(h).sum(axis=1)
         if self.prior:
-            w = np.isfinite(self.spec.omega)
-            z = (h[:, : self.n_struct][:, w] - self.spec.centre[w]) / self.spec.omega[w]
+            z = self._prior_z(h)
             val = val + (z * z).sum(axis=1)
         return np.where(np.isfinite(val), val, _BIG)
 
@@ -590,23 +775,49 @@ def _minimize(
         )
     names = spec.names
 
+    varying = [j for j in range(len(names)) if vary is None or vary[j]]
+
+    def point(p: lmfit.Parameters) -> np.ndarray:
+        return np.array([p[n].value for n in names])
+
+    kws: dict[str, Any]
     if problem.least_squares:
-
-        def fcn(p: lmfit.Parameters) -> Any:
-            return problem.residuals(np.array([[p[n].value for n in names]]))[0]
-
         method = "least_squares"
         # relative tolerance 1e-6 on -2 log L (a change of ~1e-4 on a typical value of
         # 100, statistically nil): scipy's 1e-8 lets TRF crawl along flat valleys of
         # non-identified parameters until max_nfev
-        kws: dict[str, Any] = {"ftol": 1e-6, "xtol": 1e-6, "gtol": 1e-8}
+        kws = {"ftol": 1e-6, "xtol": 1e-6, "gtol": 1e-8}
+        if problem.engine is not None:
+
+            def fcn(p: lmfit.Parameters) -> Any:
+                return problem.residuals_exact(point(p))[0]
+
+            def jac(p: lmfit.Parameters) -> Any:  # lmfit wants the varying columns
+                return problem.residuals_exact(point(p))[1][:, varying]
+
+            kws["jac"] = jac
+        else:
+
+            def fcn(p: lmfit.Parameters) -> Any:
+                return problem.residuals(point(p)[None, :])[0]
+
     else:
-
-        def fcn(p: lmfit.Parameters) -> Any:
-            return float(problem.objective(np.array([[p[n].value for n in names]]))[0])
-
         method = "lbfgsb"
         kws = {}
+        if problem.engine is not None:
+
+            def fcn(p: lmfit.Parameters) -> Any:
+                return problem.objective_exact(point(p))[0]
+
+            def grad(p: lmfit.Parameters) -> Any:
+                return problem.objective_exact(point(p))[1][varying]
+
+            kws["jac"] = grad
+        else:
+
+            def fcn(p: lmfit.Parameters) -> Any:
+                return float(problem.objective(point(p)[None, :])[0])
+
     # lmfit's least_squares always derives a covariance from J'J (ignoring calc_covar) and
     # takes sqrt of its diagonal; we do not use it (SEs come from our Hessian), so its
     # invalid-value warnings for singular J'J are silenced here and only here
@@ -734,6 +945,53 @@ def _empty_fit(
     )
 
 
+def _exact_engine(
+    model: Model, gradient: str, ode_engine: str | None, ode_method: str | None
+) -> str | None:
+    """The ODE engine of exact derivatives, or None for finite differences; every problem
+    of the three options raised at once (``spec_option_value``, ``ode_engine``,
+    ``ode_method``, ``gradient_exact``)."""
+    from cartpk.model import OdeModel
+    from cartpk.model._ode_options import default_ode_engine, ode_option_problems
+
+    ode = isinstance(model, OdeModel)
+    problems = []
+    if gradient not in ("auto", "exact", "fd"):
+        problems.append(
+            Violation(
+                "gradient_kind",
+                "`gradient` must be 'auto', 'exact' or 'fd'",
+                value=repr(gradient),
+                expected="'auto', 'exact' or 'fd'",
+                fix='use gradient="auto"',
+            )
+        )
+    elif gradient == "exact" and not ode:
+        problems.append(
+            Violation(
+                "gradient_exact",
+                f"exact derivatives come from the ODE engine; `{model.name}` is a closed form",
+                value="'exact'",
+                fix='use gradient="auto" (finite differences of the vectorised closed form)',
+            )
+        )
+    if ode:
+        problems += ode_option_problems(model, ode_engine, ode_method)
+    elif ode_engine is not None or ode_method is not None:
+        problems.append(
+            Violation(
+                "ode_engine",
+                f"`ode_engine`/`ode_method` apply to ODE models; `{model.name}` is a closed form",
+                fix="omit them",
+            )
+        )
+    if problems:
+        raise SpecError("Invalid derivative options.", problems)
+    if not ode or gradient == "fd":
+        return None
+    return default_ode_engine(ode_engine, model, ode_method)
+
+
 def fit_subject(
     model: Model,
     subject: SubjectData,
@@ -747,6 +1005,9 @@ def fit_subject(
     bounds: Mapping[str, tuple[float, float]] | None = None,
     max_nfev: int = 4000,
     ci: CiKind = "auto",
+    gradient: GradientKind = "auto",
+    ode_engine: str | None = None,
+    ode_method: str | None = None,
 ) -> SubjectFit:
     """Fit one subject by maximum likelihood (or MAP), on the transformed parameter scale.
 
@@ -786,6 +1047,17 @@ def fit_subject(
         likelihood otherwise (and for parameters on a bound). ``"wald"`` never profiles
         (fast; where the Hessian is not positive definite the interval is NaN and the
         parameter flagged). ``"profile"`` profiles every parameter.
+    gradient : {"auto", "exact", "fd"}, default "auto"
+        Derivatives given to the optimiser. ``"exact"``: the ODE engine's forward
+        sensitivities chained with the likelihood's derivatives (JAX), as the Jacobian of
+        the residuals (``least_squares``) or the gradient of ``-2 log L`` (``lbfgsb``);
+        ODE models only. ``"fd"``: finite differences (lmfit's default). ``"auto"``:
+        exact for ODE models, finite differences for closed forms (cheap and vectorised).
+    ode_engine : {"jax", "scipy"}, optional
+        ODE engine of the exact derivatives (default: JAX for explicit solvers, SciPy for
+        stiff ones; ``docs/ode_engine.md``).
+    ode_method : str, optional
+        Solver instead of the declaration's (as for :func:`cartpk.fit_population`).
 
     Returns
     -------
@@ -848,6 +1120,7 @@ def fit_subject(
                 )
             ],
         )
+    engine = _exact_engine(model, gradient, ode_engine, ode_method)
     keep = np.ones(subject.n_obs, dtype=bool) if method != "m1" else subject.cens == 0
     n_disc = int((~keep).sum())
     sub = SubjectData(
@@ -865,7 +1138,15 @@ def fit_subject(
     if sub.n_obs == 0:
         return _empty_fit(subject, FitStatus.no_observations, model, method, prior_name, n_disc)
     spec = _spec(model, sub, sigma=sigma, bounds=bounds)
-    problem = _Problem(model, sub, spec, blq=method, prior=prior_name == "population")
+    problem = _Problem(
+        model,
+        sub,
+        spec,
+        blq=method,
+        prior=prior_name == "population",
+        engine=engine,
+        method=ode_method,
+    )
     n_free = len(spec.names)
     if prior_name == "none" and np.all(sub.cens != 0):
         return _empty_fit(subject, FitStatus.all_censored, model, method, prior_name, n_disc)
@@ -980,7 +1261,7 @@ def fit_subject(
     ipred[keep], pred[keep] = ipred_k, pred_k
     if n_disc:  # discarded records still get predictions (for plots and diagnostics)
         full = SubjectData(**{**subject.__dict__})
-        p_all = _Problem(model, full, spec, blq=method, prior=False)
+        p_all = _Problem(model, full, spec, blq=method, prior=False, engine=engine, method=ode_method)
         with np.errstate(all="ignore"):
             ipred = p_all.predict(hb)[0]
             pred = p_all.predict(typ[None, :])[0]
@@ -1270,6 +1551,9 @@ def fit_individual(
     ci_level: float = 0.95,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     ci: CiKind = "auto",
+    gradient: GradientKind = "auto",
+    ode_engine: str | None = None,
+    ode_method: str | None = None,
 ) -> IndividualFit:
     """Fit every subject of a dataset separately, by maximum likelihood or MAP.
 
@@ -1307,6 +1591,9 @@ def fit_individual(
     ci : {"auto", "wald", "profile"}, default "auto"
         Confidence intervals (see :func:`fit_subject`); ``"wald"`` skips the profile
         likelihoods, which dominate the run time for sparse designs.
+    gradient, ode_engine, ode_method
+        Exact derivatives for ODE models through the ODE engine (see :func:`fit_subject`).
+        Worker processes are spawned, not forked, when the JAX engine runs.
 
     Returns
     -------
@@ -1317,7 +1604,8 @@ def fit_individual(
     Raises
     ------
     SpecError
-        ``blq_method``, ``prior_kind``, ``sigma_kind``, ``dvid_*``, ``covariate_missing``.
+        ``blq_method``, ``prior_kind``, ``sigma_kind``, ``dvid_*``, ``covariate_missing``,
+        ``gradient_kind``, ``gradient_exact``, ``ode_engine``, ``ode_method``.
     DatasetError
         When ``dataset`` is a table or path that does not validate.
 
@@ -1342,6 +1630,7 @@ def fit_individual(
     from cartpk.data import read_dataset
 
     method = check_blq(blq)
+    engine = _exact_engine(model, gradient, ode_engine, ode_method)  # checked before any work
     ds = dataset if isinstance(dataset, _Dataset) else read_dataset(dataset)
     subjects = subjects_from_dataset(model, ds, dvid=dvid)
     if not subjects:
@@ -1360,6 +1649,9 @@ def fit_individual(
         ci_level=ci_level,
         bounds=dict(bounds) if bounds else None,
         ci=ci,
+        gradient=gradient,
+        ode_engine=ode_engine,
+        ode_method=ode_method,
     )
     show = sys.stderr.isatty() if progress is None else bool(progress)
     workers = _n_workers(n_jobs, len(subjects))
@@ -1378,7 +1670,9 @@ def fit_individual(
                 bar.update(1)
         else:
             chunk = max(1, len(subjects) // (workers * 8))
-            with ProcessPoolExecutor(max_workers=workers) as ex:
+            # JAX runs threads of its own: forked workers could deadlock in it
+            ctx = multiprocessing.get_context("spawn") if engine == "jax" else None
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
                 fits = []
                 for f in ex.map(work, subjects, chunksize=chunk):
                     fits.append(f)

@@ -96,6 +96,7 @@ from cartpk.errors import CartpkWarning, FitError, SpecError, Violation
 from cartpk.fit._convergence import ConvergenceThresholds, check_convergence, eta_shrinkage
 from cartpk.fit._likelihood import check_blq, loglik
 from cartpk.model import ClosedFormModel, Model, OdeModel
+from cartpk.model._ode_options import default_ode_engine, ode_option_problems
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz
@@ -493,68 +494,6 @@ def _subject_grid(subj: np.ndarray, time: np.ndarray, n_subj: int) -> tuple[np.n
         grid[i, len(u) :] = u[-1]
     col = np.array([int(np.searchsorted(uniq[s], t)) for s, t in zip(subj, time, strict=True)], dtype=int)
     return grid, col
-
-
-def default_ode_engine(engine: str | None, model: Model, method: str | None = None) -> str:
-    """``engine``, or the default ODE engine of ``model``.
-
-    ``"jax"`` for a declaration (or ``method``) solved by an explicit method when JAX and
-    diffrax import
-    (hundreds of times faster per gradient than ``solve_ivp``); ``"scipy"`` for stiff
-    declarations (``BDF``/``Radau``: the SciPy engine's implicit solve with an exact sparse
-    Jacobian beat the JAX ESDIRK by 16x on ``paixao2022``, ``docs/ode_engine.md``) and
-    without JAX.
-    """
-    if engine is not None:
-        return engine
-    from cartpk.model._ode_jax import jax_available
-
-    method = method or dict(getattr(model, "solver", {}) or {}).get("method", "BDF")
-    if method in ("BDF", "Radau") or not jax_available():
-        return "scipy"
-    return "jax"
-
-
-_SCIPY_METHODS = ("BDF", "Radau", "LSODA", "RK45", "DOP853", "RK23")
-
-
-def _ode_option_problems(model: Model, engine: str | None, method: str | None) -> list[Violation]:
-    """Every problem of ``ode_engine``/``ode_method`` (checked before anything runs)."""
-    from cartpk.model._ode_jax import _DIFFRAX_SOLVERS, _OWN_SOLVERS, jax_available
-
-    out = []
-    if engine is not None and engine not in ("jax", "scipy"):
-        out.append(
-            Violation(
-                "ode_engine",
-                f"`ode_engine` must be 'jax' or 'scipy', not {engine!r}",
-                value=repr(engine),
-                expected="'jax' or 'scipy'",
-                fix="omit it (the default follows the solver) or pick one",
-            )
-        )
-    elif engine == "jax" and not jax_available():
-        out.append(
-            Violation(
-                "ode_jax_missing",
-                "the JAX engine needs the packages jax and diffrax",
-                fix='pip install jax diffrax, or ode_engine="scipy"',
-            )
-        )
-    if method is not None:
-        chosen = default_ode_engine(engine if engine in ("jax", "scipy") else None, model, method)
-        valid = _SCIPY_METHODS + ((_DIFFRAX_SOLVERS + _OWN_SOLVERS) if chosen == "jax" else ())
-        if method not in valid:
-            out.append(
-                Violation(
-                    "ode_method",
-                    f"`ode_method` {method!r} is not a solver of the {chosen} engine",
-                    value=repr(method),
-                    expected=f"one of {list(valid)}",
-                    fix="pick a listed solver",
-                )
-            )
-    return out
 
 
 def _predict_records(
@@ -1386,7 +1325,7 @@ def fit_population(
             ],
         )
     if isinstance(model, OdeModel):
-        _spec_error("Invalid ODE engine options.", _ode_option_problems(model, ode_engine, ode_method))
+        _spec_error("Invalid ODE engine options.", ode_option_problems(model, ode_engine, ode_method))
     if init not in ("jitter", "declared"):
         raise SpecError(
             f"Unknown initialisation `init={init!r}`.",
