@@ -46,6 +46,7 @@ OPTIONS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "init": (str, "jitter"),  # "declared": chains start at the declared ([ini]) values
     "ode_method": (str, None),  # ODE models: solver instead of the declaration's
     "ode_engine": (str, None),  # ODE models: "jax" or "scipy" (default: jax for explicit solvers)
+    "mass_matrix": (str, "diag"),  # nutpie: "low_rank" for correlated posteriors
     "vpc_replicates": (int, 200),
     "rhat_max": (float, 1.01),
     "ess_bulk_min": (float, 400.0),
@@ -77,7 +78,8 @@ def _check(options: Mapping[str, Any]) -> list[Violation]:
                 )
             )
     choices = {"blq": ("m3", "m4", "m1"), "priors": ("weak", "literature"), "sampler": ("nutpie", "pymc"),
-               "init": ("jitter", "declared"), "ode_engine": ("jax", "scipy")}
+               "init": ("jitter", "declared"), "ode_engine": ("jax", "scipy"),
+               "mass_matrix": ("diag", "low_rank")}
     for key, valid in choices.items():
         if key in options and options[key] not in valid:
             problems.append(
@@ -155,6 +157,7 @@ def _run(
             init=str(opt["init"]),
             ode_engine=opt["ode_engine"],
             ode_method=opt["ode_method"],
+            mass_matrix=str(opt["mass_matrix"]),
             seed=seed,
             thresholds=thresholds,
             progress=wants_progress(quiet),

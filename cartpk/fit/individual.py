@@ -502,16 +502,20 @@ class _Problem:
         if self.ode:
             # every candidate row at once, a failed integration NaN (a huge objective) for
             # its row only: the search screens extreme candidates, some of which fail
+            rows = {k: v[:, 0] for k, v in params.items()}
+            if self.engine == "jax":  # rows padded to a power of two: few compilations
+                pad = (1 << max(h.shape[0] - 1, 0).bit_length()) - h.shape[0]
+                rows = {k: np.concatenate([v, np.repeat(v[-1:], pad)]) for k, v in rows.items()}
             sol = self.model.evaluate_with_jacobian(
                 self.s.time[None, :],
-                {k: v[:, 0] for k, v in params.items()},
+                rows,
                 dose=self.s.dose,
                 wrt=[],
                 engine=self.engine or "scipy",
                 method=self.method,
                 throw=False,
             )
-            preds = sol.values
+            preds = {k: v[: h.shape[0]] for k, v in sol.values.items()}
         else:
             preds = self.model.evaluate(np, self.s.time[None, :], params, dose=self.s.dose)
         out = np.empty((h.shape[0], self.s.n_obs))

@@ -115,6 +115,7 @@ __all__ = [
 PriorChoice = Literal["weak", "literature"]
 Sampler = Literal["nutpie", "pymc"]
 Init = Literal["jitter", "declared"]
+MassMatrix = Literal["diag", "low_rank"]
 
 _PRIOR_SD = {"weak": 1.5, "literature": 0.5}  # SD of mu_<P> on the transformed scale
 _SCALE_FACTOR = {"weak": 2.0, "literature": 1.0}  # HalfNormal scale / declared SD
@@ -1109,6 +1110,7 @@ def _sample(
     progress: bool,
     init: str = "jitter",
     spawn: bool = False,
+    low_rank: bool = False,
 ) -> tuple[arviz.InferenceData, float, float]:
     from cartpk._deps import require
 
@@ -1140,6 +1142,7 @@ def _sample(
             target_accept=target_accept,
             progress_bar=progress,
             save_warmup=False,
+            **({"low_rank_modified_mass_matrix": True} if low_rank else {}),
         )
         t2 = time.perf_counter()
         # nutpie also stores the unconstrained values (`omega_cmax_log__`): keep named ones
@@ -1205,6 +1208,7 @@ def fit_population(
     init: Init = "jitter",
     ode_engine: str | None = None,
     ode_method: str | None = None,
+    mass_matrix: MassMatrix = "diag",
 ) -> PopulationFit:
     """Fit a hierarchical Bayesian population model generated from a declaration.
 
@@ -1262,7 +1266,12 @@ def fit_population(
         ``"Rosenbrock23"``. A declaration marked stiff for extreme values (``paixao2022``
         at its preclinical scale) can be non-stiff at a data set's values: an explicit
         method there is 20x faster per gradient (the default engine follows the method).
-
+    mass_matrix : {"diag", "low_rank"}, default "diag"
+        nutpie's mass-matrix adaptation: ``"diag"`` (a diagonal from the draws and their
+        gradients) or ``"low_rank"`` (``low_rank_modified_mass_matrix``: the diagonal plus
+        the leading directions of the posterior's correlation), for posteriors whose
+        parameters trade off against each other, as the rate constants of a mechanistic
+        model do (``docs/ode_engine.md``). nutpie only.
     Returns
     -------
     PopulationFit
@@ -1326,6 +1335,19 @@ def fit_population(
         )
     if isinstance(model, OdeModel):
         _spec_error("Invalid ODE engine options.", ode_option_problems(model, ode_engine, ode_method))
+    if mass_matrix not in ("diag", "low_rank") or (mass_matrix == "low_rank" and sampler != "nutpie"):
+        raise SpecError(
+            f"Unsupported `mass_matrix={mass_matrix!r}` with sampler {sampler!r}.",
+            [
+                Violation(
+                    "mass_matrix",
+                    "`mass_matrix` must be 'diag', or 'low_rank' with nutpie",
+                    value=repr(mass_matrix),
+                    expected="'diag' or 'low_rank' (sampler='nutpie')",
+                    fix='use mass_matrix="diag", or sampler="nutpie"',
+                )
+            ],
+        )
     if init not in ("jitter", "declared"):
         raise SpecError(
             f"Unknown initialisation `init={init!r}`.",
@@ -1387,6 +1409,7 @@ def fit_population(
         target_accept=float(target_accept),
         progress=progress,
         init=init,
+        low_rank=mass_matrix == "low_rank",
         spawn=isinstance(model, OdeModel)
         and default_ode_engine(ode_engine, model, ode_method) == "jax",
     )
@@ -1407,6 +1430,7 @@ def fit_population(
         seed=int(seed),
         target_accept=float(target_accept),
         init=init,
+        mass_matrix=mass_matrix,
         ode_engine=(
             default_ode_engine(ode_engine, model, ode_method)
             if isinstance(model, OdeModel)

@@ -534,7 +534,9 @@ class JaxOde:
                 return vals, jac, status
 
             fn = self._jitted[key] = jax.jit(value_jac)
-        vals, jac, status = fn(time, dict(params), dose, time_varying)
+        # one transfer to NumPy: indexing the JAX arrays instead would dispatch an eager
+        # XLA op per output and parameter (measured: a third of a 10-subject gradient)
+        vals, jac, status = jax.device_get(fn(time, dict(params), dose, time_varying))
         values = {dv: np.asarray(v) for dv, v in zip(self.outputs, vals, strict=True)}
         jacobian = {
             dv: {w: np.asarray(jac[w][k]) for w in wrt_t} for k, dv in enumerate(self.outputs)

@@ -250,6 +250,17 @@ def test_invalid_init_and_ode_options_raise_before_anything_runs():
     assert err.value.code == "ode_method"
 
 
+def test_mass_matrix_option_is_validated_before_anything_runs():
+    data = _two_records()
+    model = load_model("stein2019_smooth")
+    with pytest.raises(SpecError) as err:
+        ck.fit_population(model, data, mass_matrix="dense")  # type: ignore[arg-type]
+    assert err.value.code == "mass_matrix"
+    with pytest.raises(SpecError) as err:  # PyMC's NUTS has no low-rank adaptation
+        ck.fit_population(model, data, mass_matrix="low_rank", sampler="pymc")
+    assert err.value.code == "mass_matrix"
+
+
 def test_default_ode_engine_follows_the_solver():
     from cartpk.fit.population import default_ode_engine
     from cartpk.model._ode_jax import jax_available

@@ -72,6 +72,7 @@ def test_smoke_sampling_output_structure(tmp_path):
     s = fit.summary
     assert s["converged"] is False and s["failed"]
     assert s["blq"] == "m3" and s["sampler"] == "nutpie" and s["observations"] == 36
+    assert s["mass_matrix"] == "diag"
     fit.idata.to_netcdf(str(tmp_path / "posterior.nc"))
     assert (tmp_path / "posterior.nc").stat().st_size > 0
 
