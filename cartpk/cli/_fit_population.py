@@ -4,7 +4,8 @@ Spec keys (all optional besides ``model``/``data``, validated here before anythi
 ``dvid``, ``drop_iiv`` (random effects to remove, e.g. ``["foldx"]``), ``blq`` ("m3"), ``priors`` ("weak"), ``sampler`` ("nutpie"), ``draws`` (1000),
 ``tune`` (1000), ``chains`` (4), ``target_accept`` (0.9), ``init`` ("jitter"; "declared":
 chains start at the declared values), ``ode_engine`` ("jax" or "scipy"; default jax for explicit solvers, scipy for stiff ones), ``ode_method`` (solver instead of the declaration's, e.g. "Tsit5"),
-``vpc_replicates`` (200),
+``mass_matrix`` ("diag"; "low_rank" with nutpie), ``centered`` (random effects sampled
+centred, e.g. ``["gamma"]``), ``vpc_replicates`` (200),
 ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences_max``, ``bfmi_min``.
 
 Registered in :data:`cartpk.cli._fit.METHODS` as ``"population"``. Files written to the run folder: ``posterior.nc`` (ArviZ NetCDF), ``population.csv``,
@@ -47,6 +48,7 @@ OPTIONS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "ode_method": (str, None),  # ODE models: solver instead of the declaration's
     "ode_engine": (str, None),  # ODE models: "jax" or "scipy" (default: jax for explicit solvers)
     "mass_matrix": (str, "diag"),  # nutpie: "low_rank" for correlated posteriors
+    "centered": (list, None),  # random effects sampled centred (well-informed ones)
     "vpc_replicates": (int, 200),
     "rhat_max": (float, 1.01),
     "ess_bulk_min": (float, 400.0),
@@ -158,6 +160,7 @@ def _run(
             ode_engine=opt["ode_engine"],
             ode_method=opt["ode_method"],
             mass_matrix=str(opt["mass_matrix"]),
+            centered=list(opt["centered"] or ()),
             seed=seed,
             thresholds=thresholds,
             progress=wants_progress(quiet),

@@ -763,7 +763,11 @@ def _minimize(
     vary: Sequence[bool] | None = None,
     max_nfev: int = 4000,
 ) -> tuple[np.ndarray, float, bool]:
-    """One lmfit L-BFGS-B fit from ``start``; returns (h, objective, success)."""
+    """One local fit from ``start``; returns (h, objective, success).
+
+    A sum of squares goes to lmfit's ``least_squares`` (TRF), a general objective to
+    L-BFGS-B (lmfit's with finite differences, SciPy's with the exact gradient).
+    """
     import lmfit
 
     spec = problem.spec
@@ -805,22 +809,15 @@ def _minimize(
             def fcn(p: lmfit.Parameters) -> Any:
                 return problem.residuals(point(p)[None, :])[0]
 
+    elif problem.engine is not None:
+        # scalar objective, exact gradient: SciPy's L-BFGS-B directly (scaled variables)
+        return _minimize_exact(problem, start, varying, max_nfev)
     else:
         method = "lbfgsb"
         kws = {}
-        if problem.engine is not None:
 
-            def fcn(p: lmfit.Parameters) -> Any:
-                return problem.objective_exact(point(p))[0]
-
-            def grad(p: lmfit.Parameters) -> Any:
-                return problem.objective_exact(point(p))[1][varying]
-
-            kws["jac"] = grad
-        else:
-
-            def fcn(p: lmfit.Parameters) -> Any:
-                return float(problem.objective(point(p)[None, :])[0])
+        def fcn(p: lmfit.Parameters) -> Any:
+            return float(problem.objective(point(p)[None, :])[0])
 
     # lmfit's least_squares always derives a covariance from J'J (ignoring calc_covar) and
     # takes sqrt of its diagonal; we do not use it (SEs come from our Hessian), so its
@@ -828,6 +825,46 @@ def _minimize(
     with _blas_single_thread(), np.errstate(invalid="ignore", divide="ignore"):
         res = lmfit.minimize(fcn, params, method=method, max_nfev=max_nfev, calc_covar=False, **kws)
     h = np.array([res.params[n].value for n in names])
+    val = float(problem.objective(h[None, :])[0])
+    return h, val, bool(res.success) and val < _BIG
+
+
+#: L-BFGS-B's first step has unit length in its variables; mechanistic objectives are steep
+#: (a step of 1 in log(rate) can overflow the ODE: -2 log L of 1e13 on paixao2022, after which
+#: the line search stalls at the start). The exact-gradient path runs in h / _LBFGS_SCALE, so
+#: the first step is 0.1 on the log scale; later quasi-Newton steps adapt to the curvature.
+_LBFGS_SCALE = 0.1
+
+
+def _minimize_exact(
+    problem: _Problem, start: np.ndarray, varying: Sequence[int], max_nfev: int
+) -> tuple[np.ndarray, float, bool]:
+    """L-BFGS-B (SciPy, native bounds) on the exact gradient, over the varying entries."""
+    from scipy.optimize import minimize
+
+    idx = np.asarray(varying, dtype=int)
+    spec, sc = problem.spec, _LBFGS_SCALE
+
+    def full(x: np.ndarray) -> np.ndarray:
+        h = start.astype(float).copy()
+        h[idx] = start[idx] + sc * x
+        return h
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        val, grad = problem.objective_exact(full(x))
+        return val, sc * grad[idx]
+
+    bounds = list(zip((spec.lo[idx] - start[idx]) / sc, (spec.hi[idx] - start[idx]) / sc, strict=True))
+    with _blas_single_thread(), np.errstate(invalid="ignore", divide="ignore"):
+        res = minimize(
+            fun,
+            np.zeros(idx.size),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxfun": max_nfev},
+        )
+    h = full(res.x)
     val = float(problem.objective(h[None, :])[0])
     return h, val, bool(res.success) and val < _BIG
 

@@ -561,6 +561,23 @@ def _constant_values(model: Model) -> dict[str, float]:
     return {k: init[k] for k in model.ini.fixed if k in init}
 
 
+def _centered_problems(model: Model, centered: Sequence[str]) -> list[Violation]:
+    """Names in ``centered`` that are not random effects of ``model``."""
+    if isinstance(centered, str):
+        centered = [centered]
+    return [
+        Violation(
+            "centered",
+            f"`{n}` has no random effect to centre",
+            value=repr(n),
+            expected=f"names among {list(model.iiv.names)}",
+            fix="list parameters with IIV (model.iiv.names)",
+        )
+        for n in centered
+        if n not in model.iiv.names
+    ]
+
+
 def population_model(
     model: Model,
     dataset: Dataset,
@@ -570,12 +587,13 @@ def population_model(
     priors: PriorChoice = "weak",
     ode_engine: str | None = None,
     ode_method: str | None = None,
+    centered: Sequence[str] = (),
 ) -> pymc.Model:
     """Build (without sampling) the PyMC model :func:`fit_population` samples.
 
     Parameters
     ----------
-    model, dataset, dvid, blq, priors, ode_engine, ode_method
+    model, dataset, dvid, blq, priors, ode_engine, ode_method, centered
         As for :func:`fit_population`.
 
     Returns
@@ -592,6 +610,7 @@ def population_model(
         priors=priors,
         ode_engine=ode_engine,
         ode_method=ode_method,
+        centered=[centered] if isinstance(centered, str) else tuple(centered),
     )
     return pmm
 
@@ -605,8 +624,11 @@ def _build(
     priors: PriorChoice,
     ode_engine: str | None = None,
     ode_method: str | None = None,
+    centered: Sequence[str] = (),
 ) -> tuple[pymc.Model, _Design]:
     from cartpk._deps import require
+
+    _spec_error("Invalid `centered`.", _centered_problems(model, centered))
 
     pm = require("pymc", purpose="population fits")
     pt = require("pytensor.tensor", purpose="population fits")
@@ -643,6 +665,9 @@ def _build(
         eta: dict[str, Any] = {}
         for n in model.iiv.names:
             om = rv(f"omega_{n}")
+            if n in centered:  # eta itself is sampled: for well-informed random effects
+                eta[n] = pm.Normal(f"eta_{n}", 0.0, om, dims="subject")
+                continue
             z = pm.Normal(f"z_{n}", 0.0, 1.0, dims="subject")
             eta[n] = pm.Deterministic(f"eta_{n}", om * z, dims="subject")
         coefs = {c: rv(c) for eff in model.covariates for c in eff.coefficients}
@@ -1117,7 +1142,10 @@ def _sample(
     t0 = time.perf_counter()
     # init="declared": only the random-effect innovations z_* are jittered; every other
     # free variable starts at its initial value (the declared typical values, omegas, sigmas)
-    innovations = [v for v in pmm.free_RVs if v.name is not None and v.name.startswith("z_")]
+    # (centred random effects `eta_*` are free variables too: jittered like innovations)
+    innovations = [
+        v for v in pmm.free_RVs if v.name is not None and v.name.startswith(("z_", "eta_"))
+    ]
     if sampler == "nutpie":
         nutpie = require("nutpie", purpose="population fits")
         extra: dict[str, Any] = {}
@@ -1209,6 +1237,7 @@ def fit_population(
     ode_engine: str | None = None,
     ode_method: str | None = None,
     mass_matrix: MassMatrix = "diag",
+    centered: Sequence[str] = (),
 ) -> PopulationFit:
     """Fit a hierarchical Bayesian population model generated from a declaration.
 
@@ -1272,6 +1301,11 @@ def fit_population(
         the leading directions of the posterior's correlation), for posteriors whose
         parameters trade off against each other, as the rate constants of a mechanistic
         model do (``docs/ode_engine.md``). nutpie only.
+    centered : sequence of str, default ()
+        Random effects sampled in the centred parameterisation (``eta_P ~ N(0, omega_P)``)
+        instead of the default non-centred one (``eta_P = omega_P z_P``). Centre the ones
+        each subject's data determine well (many informative records per subject, e.g. a
+        tumour-size series); keep sparse ones non-centred (the funnel).
     Returns
     -------
     PopulationFit
@@ -1382,6 +1416,8 @@ def fit_population(
             ),
             stacklevel=2,
         )
+    centered = [centered] if isinstance(centered, str) else list(centered)
+    _spec_error("Invalid `centered`.", _centered_problems(model, centered))
     pmm, design = _build(
         model,
         dataset,
@@ -1390,6 +1426,7 @@ def fit_population(
         priors=priors,
         ode_engine=ode_engine,
         ode_method=ode_method,
+        centered=tuple(centered),
     )
     keep = [
         v.name
@@ -1431,6 +1468,7 @@ def fit_population(
         target_accept=float(target_accept),
         init=init,
         mass_matrix=mass_matrix,
+        centered=list(centered),
         ode_engine=(
             default_ode_engine(ode_engine, model, ode_method)
             if isinstance(model, OdeModel)

@@ -72,7 +72,13 @@ def test_smoke_sampling_output_structure(tmp_path):
     s = fit.summary
     assert s["converged"] is False and s["failed"]
     assert s["blq"] == "m3" and s["sampler"] == "nutpie" and s["observations"] == 36
-    assert s["mass_matrix"] == "diag"
+    assert s["mass_matrix"] == "diag" and s["centered"] == []
+    # a centred random effect is sampled itself and reported under the same name
+    with pytest.warns(CartpkWarning, match="not_converged"):
+        cfit = ck.fit_population(model, data, draws=20, tune=20, chains=2, seed=5,
+                                 centered=["cmax"], init="declared")
+    assert cfit.idata.posterior["eta_cmax"].dims == ("chain", "draw", "subject")
+    assert cfit.summary["centered"] == ["cmax"] and "eta_cmax" in cfit.individual
     fit.idata.to_netcdf(str(tmp_path / "posterior.nc"))
     assert (tmp_path / "posterior.nc").stat().st_size > 0
 
