@@ -483,6 +483,123 @@ def bench_ode(args) -> dict[str, object]:
     return out
 
 
+# -- the mechanistic model against pm.ode (issue 7) ---------------------------------------
+MECH_EST = ("rho", "eps", "mu", "gamma", "tumour0")  # fits/paixao2022_joint.toml
+MECH_TRUTH_QPCR = 151515.0 / 5e9  # models/paixao2022.py: qpcr_per_cell
+
+
+def _paixao_rhs(y, t, p):
+    """pm.ode form of ``models/paixao2022.py`` (the baseline: pm.ode cannot take cartpk's
+    declaration; every other rate is fixed at the example's truth)."""
+    from cartpk.examples._make import MECH_TRUTH as T
+
+    rho, eps, mu, gamma = p[0], p[1], p[2], p[3]
+    cd, ct, cm, cn, tum = y[0], y[1], y[2], y[3], y[4]
+    recall = T["theta"] * tum * cm
+    exhaust = T["lam"] * tum * ct
+    return [
+        -T["eta"] * cd,
+        T["eta"] * cd + (T["phi"] - rho) * ct + recall - T["alpha"] * tum * ct - exhaust,
+        eps * ct - recall - mu * cm,
+        exhaust - T["mu_n"] * cn,
+        T["r"] * tum * (1.0 - T["b"] * tum) - gamma * ct * tum,
+    ]
+
+
+def _mech_models(data, engine_of: str):
+    """The same joint log-likelihood (qPCR M3 + SOD) of per-subject log-parameters, with the
+    predictions from pm.ode (``"pm_ode"``) or from cartpk's Op (``"jax"``/``"scipy"``)."""
+    import pandas as pd
+    import pymc as pm
+    import pytensor.tensor as pt
+    from pymc.ode import DifferentialEquation
+
+    import cartpk as ck
+    from cartpk.examples._make import MECH_FIXED, MECH_SIGMA, MECH_TRUTH
+    from cartpk.fit import loglik
+
+    model = ck.load_model("paixao2022").with_ini(**MECH_TRUTH, **MECH_SIGMA).fix(*MECH_FIXED)
+    obs = data.table.query("EVID == 0")
+    doses = data.table.query("EVID == 1").groupby("ID")["AMT"].first()
+    ids = data.subjects
+    with pm.Model() as m:
+        lp = {k: pm.Normal(f"log_{k}", np.log(MECH_TRUTH[k]), 0.5, shape=len(ids)) for k in MECH_EST}
+        nat = {k: pt.exp(v) for k, v in lp.items()}
+        preds = {"QPCR": [], "SOD": []}
+        if engine_of == "pm_ode":
+            for i, sid in enumerate(ids):
+                rows = obs[obs["ID"] == sid]
+                days = np.unique(rows["TIME"].to_numpy(float))
+                later = days[days > 0]
+                ode = DifferentialEquation(func=_paixao_rhs, times=later, n_states=5, n_theta=4, t0=0)
+                y0 = [pt.as_tensor(float(doses[sid])), 0.0 * nat["rho"][i], 0.0 * nat["rho"][i],
+                      0.0 * nat["rho"][i], nat["tumour0"][i]]
+                sol = ode(y0=y0, theta=[nat["rho"][i], nat["eps"][i], nat["mu"][i], nat["gamma"][i]])
+                states = pt.concatenate([pt.stack(y0)[None, :], sol], axis=0) if days[0] == 0 else sol
+                for dv in ("QPCR", "SOD"):
+                    r = rows[rows["DVID"] == dv]
+                    col = np.searchsorted(days, r["TIME"].to_numpy(float))
+                    ys = states[col]
+                    if dv == "QPCR":
+                        preds[dv].append(MECH_TRUTH_QPCR * ys[:, :4].sum(axis=1))
+                    else:
+                        vol = pt.maximum(ys[:, 4] / 1e9, 1e-30)
+                        preds[dv].append(10.0 * (6.0 * vol / np.pi) ** (1.0 / 3.0))
+            pred = {dv: pt.concatenate(v) for dv, v in preds.items()}
+            # records in subject order, as built above
+            order = {dv: pd.concat([obs[(obs["DVID"] == dv) & (obs["ID"] == sid)] for sid in ids])
+                     for dv in ("QPCR", "SOD")}
+        else:
+            order = {dv: obs[obs["DVID"] == dv] for dv in ("QPCR", "SOD")}
+            pred = {}
+            for dv, r in order.items():
+                pos = {sid: i for i, sid in enumerate(ids)}
+                subj = np.array([pos[x] for x in r["ID"]])
+                grid = np.array([np.sort(obs.loc[obs["ID"] == sid, "TIME"].to_numpy(float)) for sid in ids])
+                out = model.evaluate(pt, grid, {k: v for k, v in nat.items()},
+                                     dose=doses.loc[ids].to_numpy(float), engine=engine_of,
+                                     method="Tsit5" if engine_of == "jax" else None)
+                col = [int(np.searchsorted(grid[j], t)) for j, t in zip(subj, r["TIME"].to_numpy(float), strict=True)]
+                pred[dv] = out[dv][subj, col]
+        for dv, r in order.items():
+            ll = loglik(pt, r["DV"].to_numpy(float), pred[dv], r["CENS"].to_numpy(int), model.error[dv],
+                        blq="m3", lloq=r["LLOQ"].to_numpy(float))
+            pm.Potential(f"ll_{dv}", ll.sum())
+    return m
+
+
+def bench_mech(args) -> dict[str, object]:
+    """Per-gradient cost of the Paixao joint log-likelihood: pm.ode vs cartpk (40 subjects)."""
+    import cartpk as ck
+    from cartpk.examples import _make
+
+    full = ck.read_dataset(_make.make_mechanistic())
+    sub = _subset(full, args.mech_pm_subjects)
+    out: dict[str, object] = {"subjects": len(full.subjects), "pm_ode_subjects": args.mech_pm_subjects}
+    models = {"pm_ode": _mech_models(sub, "pm_ode"), "jax_sub": _mech_models(sub, "jax")}
+    # the two log-densities agree (same equations; pm.ode's odeint at its default tolerance)
+    f = {k: m.compile_logp() for k, m in models.items()}
+    pt0 = models["jax_sub"].initial_point()
+    out["logp_pm_ode"], out["logp_cartpk"] = float(f["pm_ode"](pt0)), float(f["jax_sub"](pt0))
+    t_sub = _grad_times_fresh(models, "FAST_RUN", repeat=3, rounds=2)
+    big = {"jax": _mech_models(full, "jax"), "scipy": _mech_models(full, "scipy")}
+    t_big = _grad_times_fresh({"jax": big["jax"]}, "FAST_RUN", repeat=20, rounds=3)
+    t_big.update(_grad_times_fresh({"scipy": big["scipy"]}, "FAST_RUN", repeat=2, rounds=2))
+    per_subject = t_sub["pm_ode"] / args.mech_pm_subjects
+    pm_ode_40 = per_subject * len(full.subjects)  # pm.ode: one solve per subject, linear
+    out.update({
+        "pm_ode_ms_subset": round(1e3 * t_sub["pm_ode"], 1),
+        "cartpk_jax_ms_subset": round(1e3 * t_sub["jax_sub"], 2),
+        "pm_ode_ms_40_scaled_linearly": round(1e3 * pm_ode_40, 0),
+        "cartpk_jax_ms_40": round(1e3 * t_big["jax"], 2),
+        "cartpk_scipy_bdf_ms_40": round(1e3 * t_big["scipy"], 1),
+        "ratio_pm_ode_over_cartpk_jax_40": round(pm_ode_40 / t_big["jax"], 0),
+        "ratio_pm_ode_over_cartpk_jax_subset": round(t_sub["pm_ode"] / t_sub["jax_sub"], 0),
+    })
+    print(json.dumps({"mech": out}, indent=2), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subjects", type=int, default=90)
@@ -498,7 +615,7 @@ def main() -> None:
     ap.add_argument("--iiv", default="cmax,alpha",
                     help="random effects of the sampled model (the trial design identifies these)")
     ap.add_argument("--parts", default="grad,sampling,trial,ode",
-                    help="comma-separated: grad, sampling (parts 1-2), trial (3), ode (4)")
+                    help="comma-separated: grad, sampling (parts 1-2), trial (3), ode (4), mech (5)")
     ap.add_argument("--trial-subjects", type=int, default=90)
     ap.add_argument("--trial-seed", type=int, default=0, help="data seed of the trial design")
     ap.add_argument("--trial-tune", type=int, default=500)
@@ -509,6 +626,8 @@ def main() -> None:
     ap.add_argument("--ode-draws", type=int, default=500)
     ap.add_argument("--ode-pm-iters", type=int, default=6,
                     help="iterations per chain of the bounded pm.ode sampling run")
+    ap.add_argument("--mech-pm-subjects", type=int, default=2,
+                    help="pm.ode subset of the mechanistic per-gradient comparison")
     args = ap.parse_args()
     if args.quick:
         args.subjects, args.grad_subjects, args.draws, args.tune, args.chains = 20, 20, 300, 300, 2
@@ -548,6 +667,8 @@ def main() -> None:
         print(json.dumps({"trial": out["trial"]}, indent=2), flush=True)
     if "ode" in parts:
         out["ode"] = bench_ode(args)
+    if "mech" in parts:
+        out["mech"] = bench_mech(args)
     out["settings"] = vars(args)
     print(json.dumps(out, indent=2))
 

@@ -15,6 +15,7 @@ import pytest
 import cartpk as ck
 from cartpk.cli import main
 from cartpk.cli._fit import load_spec
+from cartpk.diagnostics import ConvergenceThresholds
 from cartpk.examples import _make
 from cartpk.fit.population import population_model
 
@@ -63,13 +64,13 @@ def test_joint_population_model_has_both_endpoints_and_only_free_inputs():
 @pytest.mark.slow
 def test_joint_spec_runs_end_to_end_and_reports_its_checks(tmp_path):
     """The shipped spec through ``cartpk fit`` on a reduced problem (8 subjects, 2 chains x
-    (60 + 30), 20 VPC replicates; the shipped one samples for ~20 minutes on 2 cores): every file
+    (60 + 30), 20 VPC replicates; the shipped one samples for ~15 minutes on 2 cores): every file
     is written for both endpoints, and the exit code says what the diagnostics say (1 with
     the failed checks listed when a threshold is missed, never a silent 0).
 
-    Convergence of the full spec is *not* asserted: measured with the shipped budget
-    (4 x 400 draws, 19 minutes), R-hat reached 1.07 (omega_gamma) and bulk ESS 58 while the
-    intervals of rho, eps, mu and gamma covered the truth (see docs/ode_engine.md)."""
+    The full spec converges (measured: R-hat <= 1.004, bulk ESS >= 680, exit 0; its header
+    and docs/ode_engine.md); recovery on a reduced budget is asserted by
+    ``test_joint_population_fit_recovers_the_truth``."""
     text = SPEC.read_text()
     for key, value in (("chains", 2), ("tune", 60), ("draws", 30), ("vpc_replicates", 20)):
         text, n = re.subn(rf"(?m)^{key} = \d+$", f"{key} = {value}", text)
@@ -100,3 +101,46 @@ def test_joint_spec_runs_end_to_end_and_reports_its_checks(tmp_path):
     assert set(pred["DVID"]) == {"QPCR", "SOD"}
     for name in ("posterior.nc", "vpc.png", "gof.png", "individual_fits.png", "manifest.json"):
         assert (out / name).stat().st_size > 0, name
+
+
+def test_spec_samples_gamma_centred_with_a_low_rank_mass_matrix():
+    spec = load_spec(SPEC)
+    assert spec.options["centered"] == ["gamma"]
+    assert spec.options["mass_matrix"] == "low_rank"
+
+
+@pytest.mark.slow
+def test_joint_population_fit_recovers_the_truth():
+    """Parameter recovery of the mechanistic joint model (issue 7): the shipped spec's model,
+    values, fixed parameters and sampler settings (gamma centred, low-rank mass matrix) on
+    the first 16 subjects of the bundled example, 2 chains x (500 + 500) draws, about 5
+    minutes on 2 cores.
+
+    Convergence thresholds are scaled to 2 x 500 draws (R-hat <= 1.02, bulk and tail ESS >=
+    100, no divergence; the spec's full run uses 1.01 and 400). Measured: R-hat 1.012, the
+    smallest ESS 143 (omega_tumour0, whose interval [0.04, 0.51] shows the design barely
+    informs it), ESS 745-1,386 for the typical values. The 95 % intervals of the 5 typical
+    values, 3 IIV SDs and 2 residual SDs cover the truth (all 10 here; at most one may miss,
+    so that a different floating-point path on another machine cannot fail a correct fit).
+    Without the centred gamma and the low-rank matrix the same run took 2.7x longer for a
+    bulk ESS of 86 and R-hat 1.05 (docs/ode_engine.md)."""
+    spec = load_spec(SPEC)
+    o = spec.options
+    model = ck.load_model(spec.model).with_ini(**spec.ini).fix(*spec.fix).with_iiv(drop=o["drop_iiv"])
+    example = _make.make_mechanistic()
+    keep = [str(i) for i in range(1, 17)]
+    data = ck.read_dataset(example[example["ID"].astype(str).isin(keep)])
+    fit = ck.fit_population(
+        model, data, dvid=o["dvid"], blq=o["blq"], priors=o["priors"], sampler=o["sampler"],
+        ode_method=o["ode_method"], centered=o["centered"], mass_matrix=o["mass_matrix"],
+        init="declared", chains=2, tune=500, draws=500, seed=3, target_accept=o["target_accept"],
+        thresholds=ConvergenceThresholds(rhat_max=1.02, ess_bulk_min=100.0, ess_tail_min=100.0),
+    )
+    s = fit.summary
+    assert s["converged"], s["failed"]
+    assert s["divergences"] == 0
+    table = fit.parameters.set_index("parameter")
+    truth = {**_make.MECH_TRUTH, **_make.MECH_SIGMA, **{f"omega_{k}": v for k, v in _make.MECH_IIV.items()}}
+    names = [*ESTIMATED, *(f"omega_{k}" for k in _make.MECH_IIV), *_make.MECH_SIGMA]
+    missed = [n for n in names if not table.loc[n, "lower"] <= truth[n] <= table.loc[n, "upper"]]
+    assert len(missed) <= 1, table.loc[names, ["estimate", "lower", "upper"]]
