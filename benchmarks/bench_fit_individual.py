@@ -55,7 +55,10 @@ def naive_fit(ode: ck.Model, subject) -> dict[str, float]:  # noqa: ANN001
 
     def resid(x: np.ndarray) -> np.ndarray:
         p = {n: np.array([[v]]) for n, v in zip(names, np.exp(x), strict=True)}
-        f = ode.evaluate(np, t[None, :], p, dose=subject.dose)["QPCR"][0]
+        try:
+            f = ode.evaluate(np, t[None, :], p, dose=subject.dose)["QPCR"][0]
+        except ck.ModelError:  # a failed integration: a large residual, as a user would
+            return np.full(y.size, 1e6)
         return np.log(y) - np.log(np.maximum(f, 1e-300))
 
     res = least_squares(resid, x0, bounds=(-np.inf, upper), max_nfev=200)

@@ -10,6 +10,7 @@ ODE form ``stein2019_ode`` is the same model (its E + M is the closed form exact
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import cartpk as ck
@@ -190,3 +191,13 @@ def test_mechanistic_joint_model_is_recovered_per_patient():
     well = with_ci[with_ci["parameter"].isin(["gamma", "tumour0"])]
     ratio = well["estimate"] / well["truth"]
     assert ratio.between(1 / 1.6, 1.6).all(), well.assign(ratio=ratio)
+
+
+def test_worker_processes_give_the_serial_result_with_the_jax_engine(data):
+    """With JAX in use the workers are spawned (a forked child can deadlock in JAX's
+    threads); each compiles its own engine and the results equal the serial run's."""
+    ode = ck.load_model("stein2019_ode")
+    kw = dict(seed=1, n_starts=1, ci="wald", prior="population")
+    par = ck.fit_individual(ode, data, n_jobs=2, **kw).table()
+    ser = ck.fit_individual(ode, data, n_jobs=1, **kw).table()
+    pd.testing.assert_frame_equal(par, ser, rtol=1e-8)
