@@ -16,7 +16,8 @@ name                  meaning
 ``<P>``               typical value on the natural scale, ``h^-1(mu_<P>)`` (Deterministic)
 ``omega_<P>``         SD of the random effect on the transformed scale (HalfNormal)
 ``z_<P>``             standard-normal innovations, dim ``subject`` (not stored)
-``eta_<P>``           random effect ``omega_<P> * z_<P>``, dim ``subject`` (non-centred)
+``eta_<P>``           random effect ``omega_<P> * z_<P>``, dim ``subject`` (non-centred);
+                      for ``<P>`` in ``centered``: ``Normal(0, omega_<P>)`` (free, no z)
 ``sigma`` ...         residual-error parameters, named as the declaration names them
 ``cov_<P>_<cov>``     covariate coefficients (Normal)
 ``loglik_<DVID>``     Potential: sum of :func:`~cartpk.fit.loglik` over the records
