@@ -768,9 +768,14 @@ def _minimize(
     A sum of squares goes to lmfit's ``least_squares`` (TRF), a general objective to
     L-BFGS-B (lmfit's with finite differences, SciPy's with the exact gradient).
     """
+    spec = problem.spec
+    names = spec.names
+    varying = [j for j in range(len(names)) if vary is None or vary[j]]
+    if problem.engine is not None and not problem.least_squares:
+        # scalar objective, exact gradient: SciPy's L-BFGS-B directly (scaled variables)
+        return _minimize_exact(problem, start, varying, max_nfev)
     import lmfit
 
-    spec = problem.spec
     params = lmfit.Parameters()
     for j, n in enumerate(spec.names):
         # lmfit parameters hold the *transformed* value of the parameter of the same name
@@ -781,9 +786,6 @@ def _minimize(
             max=float(spec.hi[j]),
             vary=True if vary is None else bool(vary[j]),
         )
-    names = spec.names
-
-    varying = [j for j in range(len(names)) if vary is None or vary[j]]
 
     def point(p: lmfit.Parameters) -> np.ndarray:
         return np.array([p[n].value for n in names])
@@ -809,9 +811,6 @@ def _minimize(
             def fcn(p: lmfit.Parameters) -> Any:
                 return problem.residuals(point(p)[None, :])[0]
 
-    elif problem.engine is not None:
-        # scalar objective, exact gradient: SciPy's L-BFGS-B directly (scaled variables)
-        return _minimize_exact(problem, start, varying, max_nfev)
     else:
         method = "lbfgsb"
         kws = {}

@@ -564,8 +564,6 @@ def _constant_values(model: Model) -> dict[str, float]:
 
 def _centered_problems(model: Model, centered: Sequence[str]) -> list[Violation]:
     """Names in ``centered`` that are not random effects of ``model``."""
-    if isinstance(centered, str):
-        centered = [centered]
     return [
         Violation(
             "centered",
@@ -611,7 +609,7 @@ def population_model(
         priors=priors,
         ode_engine=ode_engine,
         ode_method=ode_method,
-        centered=[centered] if isinstance(centered, str) else tuple(centered),
+        centered=centered,
     )
     return pmm
 
@@ -629,6 +627,7 @@ def _build(
 ) -> tuple[pymc.Model, _Design]:
     from cartpk._deps import require
 
+    centered = (centered,) if isinstance(centered, str) else tuple(centered)
     _spec_error("Invalid `centered`.", _centered_problems(model, centered))
 
     pm = require("pymc", purpose="population fits")
@@ -1418,7 +1417,6 @@ def fit_population(
             stacklevel=2,
         )
     centered = [centered] if isinstance(centered, str) else list(centered)
-    _spec_error("Invalid `centered`.", _centered_problems(model, centered))
     pmm, design = _build(
         model,
         dataset,
@@ -1427,7 +1425,7 @@ def fit_population(
         priors=priors,
         ode_engine=ode_engine,
         ode_method=ode_method,
-        centered=tuple(centered),
+        centered=centered,
     )
     keep = [
         v.name
@@ -1469,7 +1467,7 @@ def fit_population(
         target_accept=float(target_accept),
         init=init,
         mass_matrix=mass_matrix,
-        centered=list(centered),
+        centered=centered,
         ode_engine=(
             default_ode_engine(ode_engine, model, ode_method)
             if isinstance(model, OdeModel)
