@@ -74,6 +74,7 @@ _LAZY: dict[str, str] = {
     "ExposureComparison": "cartpk.exposure",
     "ExposureGrid": "cartpk.exposure",
     "ExposureResult": "cartpk.exposure",
+    "calibrated_exposure": "cartpk.exposure",
     "compare_exposure": "cartpk.exposure",
     "exposure": "cartpk.exposure",
     "exposure_from_individual": "cartpk.exposure",
@@ -89,7 +90,6 @@ _LAZY: dict[str, str] = {
     # exposure-response
     "ERFit": "cartpk.er",
     "ERStatus": "cartpk.er",
-    "er_draws": "cartpk.er",
     "er_plot": "cartpk.er",
     "er_subjects": "cartpk.er",
     "fit_er": "cartpk.er",
@@ -126,7 +126,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.diagnostics import vpc as vpc
     from cartpk.er import ERFit as ERFit
     from cartpk.er import ERStatus as ERStatus
-    from cartpk.er import er_draws as er_draws
     from cartpk.er import er_plot as er_plot
     from cartpk.er import er_subjects as er_subjects
     from cartpk.er import fit_er as fit_er
@@ -142,6 +141,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.exposure import ExposureComparison as ExposureComparison
     from cartpk.exposure import ExposureGrid as ExposureGrid
     from cartpk.exposure import ExposureResult as ExposureResult
+    from cartpk.exposure import calibrated_exposure as calibrated_exposure
     from cartpk.exposure import compare_exposure as compare_exposure
     from cartpk.exposure import exposure_from_individual as exposure_from_individual
     from cartpk.exposure import exposure_from_posterior as exposure_from_posterior

@@ -1,13 +1,17 @@
 """``cartpk er SPEC.toml --out DIR``: exposure-response models into a run folder.
 
 Writes ``er_estimates.csv`` (first columns ``endpoint, exposure, model, term, estimate,
-lower, upper, or_per_2fold, or_per_10fold``; hazard ratios in the same columns for Cox),
-``er_subjects.csv`` (the per-subject table analysed), ``er_exclusions.csv`` (subjects left
-out of a fit, with the reason), ``er_draws.csv`` (per-draw slopes, with exposure draws),
-one exposure-quartile plot per analysis ``er_<endpoint>_<exposure>_<model>.png`` and
-``manifest.json``. Exit 0 when every fit succeeded, 1 when a fit failed (separation without
-a penalised fallback, no convergence, too few data: see the ``status`` column), 2 for an
-invalid specification (every problem is printed) or input.
+lower, upper, or_per_2fold, or_per_10fold``; hazard ratios in the same columns for Cox;
+``analysis`` names the ``[[analysis]]`` block and ``exposure_source`` says whether the
+exposure is the population fit's (``model``), NCA's (``nca``) or the subject table's
+(``subjects``)), ``er_subjects.csv`` (the per-subject table analysed; with ``fit`` the model
+exposure under each metric's name and NCA's as ``<metric>_nca``), ``er_exclusions.csv``
+(subjects left out of a fit, with the reason), one exposure-quartile plot per analysis
+``er_<label>.png`` (label: endpoint, exposure, model, threshold and covariates) and
+``manifest.json``. One analysis that cannot be fitted never stops the others: its rows say
+``failed`` with the reason. Exit 0 when every fit succeeded, 1 when a fit failed
+(separation without a penalised fallback, no convergence, too few data, an error: see the
+``status`` column), 2 for an invalid specification (every problem is printed) or input.
 """
 
 from __future__ import annotations
@@ -43,9 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk er``; returns the exit code."""
-    import pandas as pd
-
-    from cartpk.er import FAILED, er_plot, load_subjects, read_er_spec, run_er
+    from cartpk.er import FAILED, load_subjects, read_er_spec, run_er
     from cartpk.errors import CartpkWarning
     from cartpk.run import run_folder
 
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     report = run_er(spec, subjects)  # column check first (SpecError -> exit 2), then fits
 
     command = ["cartpk", "er", str(args.spec), "--out", str(args.out)]
-    failed = [(a, f) for a, f in report.fits if f.status in FAILED]
+    everything = [*report.fits, *report.comparisons]
+    failed = [(a, f) for a, f in everything if f.status in FAILED]
     with run_folder(
         args.out,
         command=command,
@@ -73,58 +76,69 @@ def run(args: argparse.Namespace) -> int:
         rf.write_csv("er_estimates.csv", report.estimates)
         rf.write_csv("er_subjects.csv", report.subjects)
         rf.write_csv("er_exclusions.csv", report.exclusions)
-        if report.draws:
-            rf.write_csv(
-                "er_draws.csv",
-                pd.concat(
-                    [
-                        d.per_draw.assign(endpoint=a.endpoint, exposure=a.exposure, model=a.model)
-                        for a, d in report.draws
-                    ],
-                    ignore_index=True,
-                ),
-            )
-        plots = []
-        for a, fit in report.fits:
-            name = f"er_{a.label}.png"
-            er_plot(fit, rf.file(name), level=spec.level)
-            plots.append(name)
+        plots = _plots(report, rf, spec.level)
         rf.manifest["er"] = {
             "exposure_scale": sorted({a.log for a in spec.analyses}),
             "level": spec.level,
+            "exposure": report.exposure,
             "fits": [
                 {
                     "key": a.key,
                     "endpoint": a.endpoint,
                     "exposure": a.exposure,
                     "model": a.model,
+                    "exposure_source": source,
                     "status": f.status.value,
                     "remedy": "" if f.status.value == "ok" else f.status.remedy,
+                    "message": f.message,
                     "n": len(f.prepared.y),
                     "excluded": len(f.exclusions),
                 }
-                for a, f in report.fits
+                for (a, f), source in _sourced(report)
             ],
             "plots": plots,
         }
         if failed:
             rf.status = "failed_checks"
         final = rf.final
-    for a, f in report.fits:
+    for (a, f), source in _sourced(report):
         if f.status.value != "ok":
             print(
                 f"warning [{f.status.value}]: {a.key} {a.endpoint} ~ {a.exposure} "
-                f"({a.model}): {f.status.remedy}",
+                f"({a.model}, {source} exposure): {f.message or f.status.remedy}",
                 file=sys.stderr,
             )
     if not args.quiet:
         shown = report.estimates[report.estimates["or_per_2fold"].notna()]
         for _, r in shown.iterrows():
             print(
-                f"{r['endpoint']:<16} {r['exposure']:<10} {r['model']:<14} "
+                f"{r['endpoint']:<16} {r['exposure']:<10} {r['exposure_source']:<6} "
+                f"{r['model']:<14} "
                 f"{r['ratio'] or 'ratio'} per 2-fold {r['or_per_2fold']:.3g} "
                 f"({r['or_per_2fold_lower']:.3g}-{r['or_per_2fold_upper']:.3g}) "
                 f"[{r['status']}]"
             )
         print(f"run folder: {final}")
     return 1 if failed else 0
+
+
+def _sourced(report: Any) -> list[tuple[tuple[Any, Any], str]]:
+    """Every fit of a report with its exposure source (primary fits, then NCA comparisons)."""
+    primary = list(zip(report.fits, report.sources, strict=True))
+    return primary + [((a, f), "nca") for a, f in report.comparisons]
+
+
+def _plots(report: Any, rf: Any, level: float) -> list[str]:
+    """One exposure-quartile plot per analysis that produced estimates (unique names)."""
+    from cartpk.er import er_plot
+
+    plots: list[str] = []
+    for a, fit in report.fits:
+        if fit.status.value == "failed" or not fit.params:
+            continue
+        name = f"er_{a.label}.png"
+        if name in plots:  # two blocks with the same label: number them
+            name = f"er_{a.label}_{a.key.replace('[', '').replace(']', '')}.png"
+        er_plot(fit, rf.file(name), level=level)
+        plots.append(name)
+    return plots

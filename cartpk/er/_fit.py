@@ -22,7 +22,7 @@ from cartpk.er._design import (
 )
 from cartpk.er._status import ERStatus
 
-__all__ = ["ESTIMATE_COLUMNS", "ERFit", "fit_er"]
+__all__ = ["ESTIMATE_COLUMNS", "ERFit", "failed_fit", "fit_er"]
 
 #: columns of :attr:`ERFit.estimates` and of ``er_estimates.csv`` (the first nine are fixed)
 ESTIMATE_COLUMNS = [
@@ -746,10 +746,20 @@ def fit_er(
         threshold=threshold,
     )
     kw: dict[str, Any] = {"endpoint": endpoint, "exposure": exposure, "model": model, "log": log}
-    if model == "emax":
-        out = _fit_emax(prep, level, hill=hill, **kw)
-    else:
-        out = _FITTERS[model](prep, level, **kw)
+    try:
+        if model == "emax":
+            out = _fit_emax(prep, level, hill=hill, **kw)
+        else:
+            out = _FITTERS[model](prep, level, **kw)
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError, RuntimeError) as err:
+        # one analysis that cannot be fitted is reported, never lost with the others
+        msg = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"
+        term = "EC50" if model == "emax" else exposure_term(exposure, log)
+        out = {
+            "estimates": _empty(prep, [term], ERStatus.failed, msg, n_events=math.nan, **kw),
+            "status": ERStatus.failed,
+            "message": msg,
+        }
     return ERFit(
         endpoint=endpoint,
         exposure=exposure,
@@ -764,4 +774,40 @@ def fit_er(
         reference=_reference(prep),
         baseline=out.get("baseline"),
         result=out.get("result"),
+    )
+
+
+def failed_fit(
+    endpoint: str,
+    *,
+    exposure: str,
+    model: Model,
+    covariates: Sequence[str] = (),
+    log: LogBase = "ln",
+    message: str,
+) -> ERFit:
+    """An :class:`ERFit` with status ``failed`` and no estimate (the analysis could not
+    even be prepared, e.g. an endpoint that is not numeric); ``message`` says why."""
+    prep = Prepared(
+        data=pd.DataFrame({"ID": []}),
+        y=np.empty(0),
+        event=None,
+        conc=np.empty(0),
+        x=np.empty(0),
+        covariates=pd.DataFrame(),
+        categories=[],
+        exclusions=pd.DataFrame(columns=["ID", "code", "reason"]),
+    )
+    term = "EC50" if model == "emax" else exposure_term(exposure, log)
+    kw: dict[str, Any] = {"endpoint": endpoint, "exposure": exposure, "model": model, "log": log}
+    return ERFit(
+        endpoint=endpoint,
+        exposure=exposure,
+        model=model,
+        log=log,
+        covariates=tuple(covariates),
+        status=ERStatus.failed,
+        message=message,
+        estimates=_empty(prep, [term], ERStatus.failed, message, n_events=math.nan, **kw),
+        prepared=prep,
     )

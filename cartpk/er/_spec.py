@@ -8,7 +8,13 @@ from which :func:`cartpk.er_subjects` derives one, and a list of analyses::
     lesions = "example:lesions.csv"
     log = "ln"                          # exposure enters as natural log ("log10" possible)
     level = 0.95
-    # draws = "exposure_draws.csv"      # optional: ID, draw, cmax, ... (posterior draws)
+    fit = "runs/population"             # optional: model-based exposure from this fit
+
+With ``fit`` (the run folder of a population fit, ``cartpk fit`` with ``method = "bayes"``,
+a path relative to the specification) the exposure columns of the subject table are the
+model's (:func:`cartpk.exposure.calibrated_exposure`: each subject's posterior mean of the
+log exposure), NCA's are kept as ``<column>_nca`` and, on the data route, every analysis is
+also fitted on NCA's exposure for comparison (``exposure_source`` says which).
 
     [[analysis]]
     endpoint = "crs_grade"
@@ -31,18 +37,17 @@ from typing import Any
 import pandas as pd
 
 from cartpk.er._design import LOG_BASES, MODELS
-from cartpk.er._draws import ERDraws, er_draws
-from cartpk.er._fit import ESTIMATE_COLUMNS, ERFit, fit_er
 from cartpk.errors import SpecError, Violation
 
 __all__ = [
     "ANALYSIS_KEYS",
+    "REMOVED_KEYS",
     "SPEC_KEYS",
     "ERAnalysis",
-    "ERReport",
     "ERSpec",
+    "check_columns",
+    "parse_er_spec",
     "read_er_spec",
-    "run_er",
 ]
 
 #: top-level keys of an E-R specification and what they hold
@@ -52,7 +57,8 @@ SPEC_KEYS: dict[str, str] = {
     "subjects": "per-subject CSV (ID, exposure, endpoints, covariates)",
     "data": "long trial CSV ('example:trial.csv' for the bundled one)",
     "lesions": "RECIST lesion CSV for the data route ('example:lesions.csv')",
-    "draws": "long CSV of exposure draws: ID, draw, <exposure columns>",
+    "fit": "run folder of a population fit (method = 'bayes'): model-based exposure",
+    "landmark": "data route: PFS landmark in days (subjects with an event before it excluded)",
     "log": "'ln' (natural log, default) or 'log10' exposure",
     "level": "confidence level, default 0.95",
     "dvid": "data route: DVID whose NCA gives the exposure (default 'QPCR')",
@@ -61,6 +67,15 @@ SPEC_KEYS: dict[str, str] = {
     "min_sd_days": "data route: RECIST minimum SD duration (default 42)",
     "confirm_days": "data route: RECIST confirmation interval (default 28)",
     "analysis": "list of [[analysis]] tables",
+}
+#: keys that earlier versions accepted, and why they are gone
+REMOVED_KEYS: dict[str, str] = {
+    "draws": (
+        "refitting once per posterior draw of exposure and pooling (Rubin's rules) "
+        "attenuates the slopes (each draw is the true exposure plus independent noise); "
+        "give `fit = '<population fit run folder>'` instead: the subjects' posterior mean "
+        "log exposure (regression calibration, docs/er_exposure.md)"
+    ),
 }
 #: keys of one [[analysis]] table
 ANALYSIS_KEYS: dict[str, str] = {
@@ -91,8 +106,18 @@ class ERAnalysis:
 
     @property
     def label(self) -> str:
-        """File-name friendly label: ``<endpoint>_<exposure>_<model>``."""
-        return f"{self.endpoint}_{self.exposure}_{self.model}"
+        """File-name label, unique per analysis: ``<endpoint>_<exposure>_<model>``, then
+        ``_ge<threshold>``, ``_adj_<covariates>``, ``_hill`` and ``_log10`` where they apply."""
+        parts = [self.endpoint, self.exposure, self.model]
+        if self.threshold is not None:
+            parts.append(f"ge{self.threshold:g}")
+        if self.covariates:
+            parts.append("adj_" + "_".join(self.covariates))
+        if self.hill:
+            parts.append("hill")
+        if self.log != "ln":
+            parts.append(self.log)
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", "_".join(parts))
 
 
 @dataclass(frozen=True)
@@ -103,7 +128,7 @@ class ERSpec:
     subjects: Path | None = None
     data: Path | None = None
     lesions: Path | None = None
-    draws: Path | None = None
+    fit: Path | None = None
     level: float = 0.95
     seed: int | None = None
     title: str = ""
@@ -112,13 +137,19 @@ class ERSpec:
     cytokines: tuple[str, ...] = ("IL6", "IFNG")
     min_sd_days: float = 42.0
     confirm_days: float = 28.0
+    landmark: float | None = None
     source: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def inputs(self) -> list[Path]:
-        """Input files (for the manifest's SHA-256 digests)."""
-        return [p for p in (self.subjects, self.data, self.lesions, self.draws) if p]
+        """Input files (for the manifest's SHA-256 digests); a fit adds its posterior."""
+        files = [p for p in (self.subjects, self.data, self.lesions) if p]
+        if self.fit is not None:
+            files += [
+                p for p in (self.fit / "posterior.nc", self.fit / "manifest.json") if p.is_file()
+            ]
+        return files
 
 
 def _v(
@@ -197,7 +228,11 @@ def parse_er_spec(
     base = Path(base)
     problems: list[Violation] = []
     for key in raw:
-        if key not in SPEC_KEYS:
+        if key in REMOVED_KEYS:
+            problems.append(
+                _v("key_removed", key, "is no longer supported", key, fix=REMOVED_KEYS[key])
+            )
+        elif key not in SPEC_KEYS:
             problems.append(
                 _v(
                     "key_unknown",
@@ -219,7 +254,39 @@ def parse_er_spec(
             )
         )
     paths: dict[str, Path | None] = {}
-    for key in ("subjects", "data", "lesions", "draws"):
+    if "fit" in raw:
+        if not isinstance(raw["fit"], str):
+            problems.append(_v("value_invalid", "fit", "must be a path string", raw["fit"]))
+        else:
+            fit_dir = Path(raw["fit"])
+            fit_dir = fit_dir if fit_dir.is_absolute() else base / fit_dir
+            if not (fit_dir / "manifest.json").is_file():
+                problems.append(
+                    _v(
+                        "fit_not_found",
+                        "fit",
+                        f"no run folder of a population fit at {fit_dir}",
+                        raw["fit"],
+                        "the --out folder of `cartpk fit` (method = 'bayes'), relative to "
+                        "the specification",
+                        "run the population fit first, or correct the path",
+                    )
+                )
+            paths["fit"] = fit_dir
+    if "landmark" in raw and (not _number(raw["landmark"]) or raw["landmark"] < 0):
+        problems.append(
+            _v("value_invalid", "landmark", "must be a number of days >= 0", raw["landmark"])
+        )
+    if "landmark" in raw and "subjects" in raw:
+        problems.append(
+            _v(
+                "input_conflict",
+                "landmark",
+                "`landmark` belongs to the data route, not to `subjects`",
+                fix="apply the landmark in your subject table, or use `data`",
+            )
+        )
+    for key in ("subjects", "data", "lesions"):
         if key in raw:
             if not isinstance(raw[key], str):
                 problems.append(_v("value_invalid", key, "must be a path string", raw[key]))
@@ -440,7 +507,7 @@ def parse_er_spec(
         subjects=paths.get("subjects"),
         data=paths.get("data"),
         lesions=paths.get("lesions"),
-        draws=paths.get("draws"),
+        fit=paths.get("fit"),
         level=float(level),
         seed=seed,
         title=str(raw.get("title", "")),
@@ -449,6 +516,7 @@ def parse_er_spec(
         cytokines=tuple(cytokines or ()),
         min_sd_days=float(raw.get("min_sd_days", 42)),
         confirm_days=float(raw.get("confirm_days", 28)),
+        landmark=float(raw["landmark"]) if _number(raw.get("landmark")) else None,
         source=source,
         raw=dict(raw),
     )
@@ -518,7 +586,7 @@ def _with_line(v: Violation, text: str, name: str) -> Violation:
     return dataclasses.replace(v, message=f"{v.message} ({name}, line {line})")
 
 
-def check_columns(spec: ERSpec, subjects: pd.DataFrame, draws: pd.DataFrame | None = None) -> None:
+def check_columns(spec: ERSpec, subjects: pd.DataFrame) -> None:
     """Check that every column an analysis names exists; raise once listing all.
 
     Raises
@@ -559,126 +627,9 @@ def check_columns(spec: ERSpec, subjects: pd.DataFrame, draws: pd.DataFrame | No
                 fix="add ID",
             )
         )
-    if draws is not None and "draw" not in draws.columns:
-        problems.append(
-            _v(
-                "column_unknown",
-                "draws",
-                "the draws table has no `draw` column",
-                expected="ID, draw, <exposure columns>",
-                fix="add the draw index",
-            )
-        )
     if problems:
         # one problem per (key, value): the same missing column named once per analysis key
         unique = list({(v.column, v.value): v for v in problems}.values())
         raise SpecError(
             f"the E-R specification names {len(unique)} unknown column(s); nothing was run", unique
         )
-
-
-@dataclass(frozen=True, eq=False)
-class ERReport:
-    """Everything :func:`run_er` produced.
-
-    Attributes
-    ----------
-    estimates : DataFrame
-        All fits' rows (:data:`cartpk.er.ESTIMATE_COLUMNS`), then pooled exposure-draw rows.
-    fits : list of (ERAnalysis, ERFit)
-    draws : list of (ERAnalysis, ERDraws)
-        Empty without exposure draws.
-    subjects : DataFrame
-        The per-subject table analysed.
-    exclusions : DataFrame
-        ``endpoint, exposure, model, ID, code, reason``.
-    """
-
-    estimates: pd.DataFrame
-    fits: list[tuple[ERAnalysis, ERFit]]
-    draws: list[tuple[ERAnalysis, ERDraws]]
-    subjects: pd.DataFrame
-    exclusions: pd.DataFrame
-
-
-def load_subjects(spec: ERSpec) -> pd.DataFrame:
-    """The per-subject table of a specification (read, or derived from the trial data)."""
-    if spec.subjects is not None:
-        table = pd.read_csv(spec.subjects)
-        if "ID" in table.columns:
-            table["ID"] = table["ID"].astype(str).str.strip()
-        return table
-    from cartpk.er._subjects import er_subjects
-
-    assert spec.data is not None
-    return er_subjects(
-        spec.data,
-        spec.lesions,
-        dvid=spec.dvid,
-        interval=spec.interval,
-        cytokines=spec.cytokines,
-        min_sd_days=spec.min_sd_days,
-        confirm_days=spec.confirm_days,
-    )
-
-
-def run_er(spec: ERSpec, subjects: pd.DataFrame | None = None) -> ERReport:
-    """Run every analysis of a validated specification.
-
-    Parameters
-    ----------
-    spec : ERSpec
-        From :func:`read_er_spec`.
-    subjects : DataFrame, optional
-        The per-subject table, if already loaded (otherwise :func:`load_subjects`).
-
-    Returns
-    -------
-    ERReport
-
-    Raises
-    ------
-    SpecError
-        ``column_unknown`` before any fit when an analysis names a missing column.
-    """
-    table = load_subjects(spec) if subjects is None else subjects
-    draws_table = pd.read_csv(spec.draws) if spec.draws is not None else None
-    check_columns(spec, table, draws_table)
-    fits: list[tuple[ERAnalysis, ERFit]] = []
-    pooled: list[tuple[ERAnalysis, ERDraws]] = []
-    blocks = []
-    excl = []
-    for a in spec.analyses:
-        kw: dict[str, Any] = {
-            "exposure": a.exposure,
-            "model": a.model,
-            "covariates": a.covariates,
-            "log": a.log,
-            "event": a.event,
-            "threshold": a.threshold,
-            "level": spec.level,
-        }
-        fit = fit_er(table, a.endpoint, hill=a.hill, **kw)
-        fits.append((a, fit))
-        blocks.append(fit.estimates)
-        if len(fit.exclusions):
-            excl.append(
-                fit.exclusions.assign(endpoint=a.endpoint, exposure=a.exposure, model=a.model)
-            )
-        if draws_table is not None and a.model != "emax" and a.exposure in draws_table.columns:
-            d = er_draws(table, draws_table, a.endpoint, **kw)
-            pooled.append((a, d))
-    estimates = (
-        pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=ESTIMATE_COLUMNS)
-    )
-    if pooled:
-        estimates = pd.concat([estimates, *(d.pooled for _, d in pooled)], ignore_index=True)
-    exclusions = (
-        pd.concat(excl, ignore_index=True)
-        if excl
-        else pd.DataFrame(columns=["ID", "code", "reason", "endpoint", "exposure", "model"])
-    )
-    exclusions = exclusions[["endpoint", "exposure", "model", "ID", "code", "reason"]]
-    return ERReport(
-        estimates=estimates, fits=fits, draws=pooled, subjects=table, exclusions=exclusions
-    )

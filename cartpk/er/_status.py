@@ -20,6 +20,7 @@ class ERStatus(StrEnum):
     no_plateau = "no_plateau"
     not_converged = "not_converged"
     too_few = "too_few"
+    failed = "failed"
 
     @property
     def remedy(self) -> str:
@@ -55,7 +56,13 @@ _REMEDIES: dict[ERStatus, str] = {
         "There are too few usable subjects, events or distinct outcome values to fit the "
         "model; nothing is estimated. Check the exclusions table."
     ),
+    ERStatus.failed: (
+        "The fit could not be carried out (the message says why: a numerical overflow, a "
+        "singular design, an outcome that cannot be modelled); nothing is estimated for "
+        "this analysis, the other analyses are unaffected. Check the endpoint's values and "
+        "the exclusions table, or choose another model."
+    ),
 }
 
 #: statuses that mean the fit produced no usable estimate (exit code 1 in the CLI)
-FAILED = frozenset({ERStatus.separation, ERStatus.not_converged, ERStatus.too_few})
+FAILED = frozenset({ERStatus.separation, ERStatus.not_converged, ERStatus.too_few, ERStatus.failed})

@@ -18,6 +18,7 @@ numerically from ``predict``. Cmax, Tmax and the time above LLOQ are always foun
 numerically from the model's own ``evaluate``, so no equation is repeated here.
 """
 
+from cartpk.exposure._calibrated import CALIBRATION_METHOD, calibrated_exposure
 from cartpk.exposure._compare import ExposureComparison, compare_exposure
 from cartpk.exposure._exposure import ExposureResult, interval_name, model_exposure
 from cartpk.exposure._numerics import ExposureGrid
@@ -28,9 +29,11 @@ from cartpk.exposure._sources import (
 )
 
 __all__ = [
+    "CALIBRATION_METHOD",
     "ExposureComparison",
     "ExposureGrid",
     "ExposureResult",
+    "calibrated_exposure",
     "compare_exposure",
     "exposure_from_individual",
     "exposure_from_posterior",

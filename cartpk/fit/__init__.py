@@ -9,6 +9,8 @@ from cartpk.fit._likelihood import BlqMethod as BlqMethod
 from cartpk.fit._likelihood import check_blq as check_blq
 from cartpk.fit._likelihood import log_ndtr as log_ndtr
 from cartpk.fit._likelihood import loglik as loglik
+from cartpk.fit._saved import POPULATION_METHODS as POPULATION_METHODS
+from cartpk.fit._saved import read_population_run as read_population_run
 from cartpk.fit.individual import FitStatus as FitStatus
 from cartpk.fit.individual import IndividualFit as IndividualFit
 from cartpk.fit.individual import SubjectData as SubjectData
@@ -22,6 +24,7 @@ __all__ = [
     "BlqMethod",
     "FitStatus",
     "IndividualFit",
+    "POPULATION_METHODS",
     "SubjectData",
     "SubjectFit",
     "check_blq",
@@ -29,5 +32,6 @@ __all__ = [
     "fit_subject",
     "log_ndtr",
     "loglik",
+    "read_population_run",
     "subjects_from_dataset",
 ]

@@ -24,16 +24,10 @@ def spec(tmp_path, rng) -> Path:
     df["il6_cmax"] = np.exp(1 + 0.5 * np.log(df["cmax"]) + rng.normal(0, 0.3, len(df)))
     df.loc[3, "cmax"] = np.nan  # excluded with a reason
     df.to_csv(tmp_path / "subjects.csv", index=False)
-    draws = pd.concat(
-        [df[["ID"]].assign(draw=d, cmax=df["cmax"].fillna(100) * np.exp(rng.normal(0, .2, 80)))
-         for d in range(4)]
-    )  # fmt: skip
-    draws.to_csv(tmp_path / "draws.csv", index=False)
     p = tmp_path / "er.toml"
     p.write_text(
         textwrap.dedent("""
         subjects = "subjects.csv"
-        draws = "draws.csv"
         seed = 3
         [[analysis]]
         endpoint = "crs_grade"
@@ -63,18 +57,18 @@ def test_cli_er_writes_estimates_with_exact_leading_columns(tmp_path, spec, caps
     assert main(["er", str(spec), "--out", str(out)]) == 0
     est = pd.read_csv(out / "er_estimates.csv")
     assert list(est.columns[:9]) == FIRST
-    assert set(est["model"]) == {"ordinal", "logistic", "loglinear", "cox", "ordinal+draws",
-                                 "logistic+draws", "loglinear+draws", "cox+draws"}  # fmt: skip
+    assert set(est["model"]) == {"ordinal", "logistic", "loglinear", "cox"}
+    assert set(est["exposure_source"]) == {"subjects"}  # a prepared table: source unknown
+    assert list(est["analysis"].drop_duplicates()) == [f"analysis[{i}]" for i in range(1, 5)]
     slope = est[(est["model"] == "cox") & (est["term"] == "log(cmax)")].iloc[0]
     assert slope["or_per_2fold"] == pytest.approx(np.exp(slope["estimate"] * np.log(2)))
     for name in (
-        "er_crs_grade_cmax_ordinal.png",
+        "er_crs_grade_cmax_ordinal_adj_SLD0.png",
         "er_orr_cmax_logistic.png",
         "er_il6_cmax_cmax_loglinear.png",
         "er_pfs_time_cmax_cox.png",
         "er_subjects.csv",
         "er_exclusions.csv",
-        "er_draws.csv",
         "manifest.json",
     ):
         assert (out / name).is_file(), name
@@ -124,7 +118,62 @@ def test_cli_er_example_spec_runs_on_bundled_data(tmp_path):
     assert main(["er", str(EXAMPLE), "--out", str(out), "--quiet"]) == 0
     est = pd.read_csv(out / "er_estimates.csv")
     assert list(est.columns[:9]) == FIRST
+    assert set(est["exposure_source"]) == {"nca"}  # the data route without `fit`
     assert {"ordinal", "logistic", "loglinear", "emax", "cox"} <= set(est["model"])
     subjects = pd.read_csv(out / "er_subjects.csv")
     assert len(subjects) == 32
     assert {"cmax", "auc_0_28d", "crs_grade", "orr", "pfs_time", "il6_cmax"} <= set(subjects)
+
+
+def test_cli_er_removed_draws_key_exits_2_with_the_replacement(tmp_path, spec, capsys):
+    spec.write_text('draws = "d.csv"\n' + spec.read_text())
+    assert main(["er", str(spec), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "[key_removed]" in err and "fit =" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_er_one_failing_analysis_keeps_the_others(tmp_path, rng, capsys):
+    """An analysis whose data cannot be modelled is `failed` with its message; the rest are
+    written, plots have one name per analysis, and the exit code is 1."""
+    df = simulate_subjects(rng, n=60)
+    df["label"] = "x"  # not numeric: this analysis cannot be fitted
+    df.to_csv(tmp_path / "s.csv", index=False)
+    p = tmp_path / "er.toml"
+    p.write_text(
+        textwrap.dedent("""
+        subjects = "s.csv"
+        [[analysis]]
+        endpoint = "label"
+        model = "logistic"
+        exposure = "cmax"
+        [[analysis]]
+        endpoint = "crs_grade"
+        model = "ordinal"
+        exposure = "cmax"
+        [[analysis]]
+        endpoint = "crs_grade"
+        model = "ordinal"
+        exposure = "cmax"
+        covariates = ["SLD0"]
+        [[analysis]]
+        endpoint = "crs_grade"
+        model = "logistic"
+        threshold = 3
+        exposure = "cmax"
+        """)
+    )
+    out = tmp_path / "run"
+    assert main(["er", str(p), "--out", str(out), "--quiet"]) == 1
+    est = pd.read_csv(out / "er_estimates.csv")
+    first = est[est["analysis"] == "analysis[1]"]
+    assert set(first["status"]) == {"failed"} and first["message"].str.len().min() > 10
+    for key in ("analysis[2]", "analysis[3]", "analysis[4]"):
+        assert set(est.loc[est["analysis"] == key, "status"]) == {"ok"}, key
+    plots = sorted(x.name for x in out.glob("er_*.png"))
+    assert plots == [
+        "er_crs_grade_cmax_logistic_ge3.png",
+        "er_crs_grade_cmax_ordinal.png",
+        "er_crs_grade_cmax_ordinal_adj_SLD0.png",
+    ]
+    assert "warning [failed]: analysis[1]" in capsys.readouterr().err

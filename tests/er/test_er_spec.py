@@ -77,7 +77,7 @@ def test_parse_er_spec_needs_exactly_one_input():
 
 def test_parse_er_spec_missing_file_and_unknown_example(tmp_path):
     with pytest.raises(ck.SpecError) as info:
-        parse_er_spec({"data": "example:nope.csv", "draws": "nope.csv",
+        parse_er_spec({"data": "example:nope.csv", "lesions": "nope.csv",
                        "analysis": [{"endpoint": "a", "model": "ordinal", "exposure": "c"}]},
                       base=tmp_path)  # fmt: skip
     assert sorted(v.code for v in info.value.violations) == ["example_unknown", "file_not_found"]
