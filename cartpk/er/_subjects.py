@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -13,35 +14,164 @@ import pandas as pd
 __all__ = ["er_subjects"]
 
 
-def _survival(timepoints: pd.DataFrame, bor: pd.DataFrame) -> pd.DataFrame:
-    """PFS and duration of response from RECIST time points (days since infusion)."""
+SURVIVAL_COLUMNS = [
+    "ID",
+    "pfs_time",
+    "pfs_event",
+    "dor_time",
+    "dor_event",
+    "death_day",
+    "os_time",
+    "os_event",
+]
+
+
+def _survival(
+    timepoints: pd.DataFrame,
+    bor: pd.DataFrame,
+    deaths: pd.DataFrame | None = None,
+    *,
+    last_alive: dict[str, float] | None = None,
+    landmark: float | None = None,
+) -> pd.DataFrame:
+    """PFS, duration of response and overall survival from RECIST time points.
+
+    Parameters
+    ----------
+    timepoints : DataFrame
+        ``ID, DAY, OVRLRESP`` (days since infusion; baseline rows ``DAY <= 0`` are ignored).
+    bor : DataFrame
+        ``ID, BOR_CONFIRMED``: confirmed CR/PR makes a responder.
+    deaths : DataFrame, optional
+        ``ID, DEATH_DAY`` (``NaN`` = alive or not known to have died).
+    last_alive : dict, optional
+        Subject -> last day known alive from other records (e.g. blood samples), for OS.
+    landmark : float, optional
+        Landmark day: PFS ending on or before it is set missing with the reason in
+        ``pfs_exclusion``; PFS of the others is counted from the landmark.
+
+    Returns
+    -------
+    DataFrame
+        :data:`SURVIVAL_COLUMNS`, plus ``pfs_exclusion`` with a landmark; see
+        :func:`er_subjects` for the rules.
+    """
     rows = []
     responders = set(bor.loc[bor["BOR_CONFIRMED"].isin(["CR", "PR"]), "ID"].astype(str))
+    death_of: dict[str, float] = {}
+    if deaths is not None:
+        death_of = {
+            str(k): float(v) for k, v in zip(deaths["ID"], deaths["DEATH_DAY"], strict=True)
+        }
     for sid, g in timepoints.groupby("ID", sort=False):
+        sid = str(sid)
         g = g[g["DAY"] > 0].sort_values("DAY")
         resp = g["OVRLRESP"].astype(str)
         pd_days = g.loc[resp == "PD", "DAY"]
         last = float(g["DAY"].max()) if len(g) else math.nan
-        if len(pd_days):
-            pfs, pfs_ev = float(pd_days.iloc[0]), 1
-        else:
-            pfs, pfs_ev = last, 0
+        first_pd = float(pd_days.iloc[0]) if len(pd_days) else math.inf
+        death = death_of.get(sid, math.nan)
+        death_or_inf = death if math.isfinite(death) else math.inf
+        # progression or death, whichever first; a death with no assessment after baseline,
+        # or after the last one, is an event too (FDA 2018 PFS table: no missed-visit rule)
+        if math.isfinite(min(first_pd, death_or_inf)):
+            pfs, pfs_ev = min(first_pd, death_or_inf), 1
+            cause = "progression" if first_pd <= death_or_inf else "death"
+        elif math.isfinite(last):
+            pfs, pfs_ev, cause = last, 0, "censored"
+        else:  # no assessment after baseline and no death: nothing to count
+            pfs, pfs_ev, cause = math.nan, math.nan, ""
         dor, dor_ev = math.nan, math.nan
-        if str(sid) in responders:
+        if sid in responders:
             first = g.loc[resp.isin(["CR", "PR"]), "DAY"]
             if len(first):
                 start = float(first.iloc[0])
                 dor, dor_ev = pfs - start, pfs_ev
-        rows.append(
-            {
-                "ID": str(sid),
-                "pfs_time": pfs,
-                "pfs_event": pfs_ev,
-                "dor_time": dor,
-                "dor_event": dor_ev,
-            }
+        known = [d for d in (last, (last_alive or {}).get(sid, math.nan)) if math.isfinite(d)]
+        if math.isfinite(death):
+            os_time, os_ev = death, 1
+        elif known:  # censored on the last day known alive
+            os_time, os_ev = max(known), 0
+        else:
+            os_time, os_ev = math.nan, math.nan
+        row = {
+            "ID": sid,
+            "pfs_time": pfs,
+            "pfs_event": pfs_ev,
+            "dor_time": dor,
+            "dor_event": dor_ev,
+            "death_day": death,
+            "os_time": os_time,
+            "os_event": os_ev,
+        }
+        if landmark is not None:
+            row.update(_landmark(pfs, cause, float(landmark)))
+        rows.append(row)
+    columns = SURVIVAL_COLUMNS + (["pfs_exclusion"] if landmark is not None else [])
+    out = pd.DataFrame(rows, columns=columns)
+    for c in SURVIVAL_COLUMNS[1:]:
+        out[c] = out[c].astype(float)
+    return out
+
+
+def _landmark(pfs: float, cause: str, landmark: float) -> dict[str, Any]:
+    """PFS counted from the landmark, or missing with the reason it is excluded."""
+    if math.isnan(pfs):
+        why = "no assessment after baseline and no death: PFS unknown"
+        return {"pfs_time": math.nan, "pfs_event": math.nan, "pfs_exclusion": why}
+    if pfs > landmark:
+        return {"pfs_time": pfs - landmark, "pfs_exclusion": ""}
+    where = (
+        f"before the landmark on day {landmark:g}"
+        if pfs < landmark
+        else f"at the landmark (day {landmark:g})"
+    )
+    if cause == "censored":
+        why = f"censored on day {pfs:g} (last assessment), {where}"
+    else:
+        why = f"PFS event ({cause}) on day {pfs:g}, {where}"
+    return {"pfs_time": math.nan, "pfs_event": math.nan, "pfs_exclusion": why}
+
+
+def _check_landmark(landmark: Any, lesions: Any) -> None:
+    from cartpk.errors import SpecError, Violation
+
+    if landmark is None:
+        return
+    ok = (
+        isinstance(landmark, numbers.Real)  # numpy numbers too
+        and not isinstance(landmark, bool)
+        and math.isfinite(landmark)
+        and landmark >= 0
+    )
+    if not ok:
+        raise SpecError(
+            "`landmark` must be a number of days >= 0",
+            [
+                Violation(
+                    "option_invalid",
+                    "`landmark` is not a number of days >= 0",
+                    column="landmark",
+                    value=repr(landmark),
+                    expected="days since infusion >= 0, e.g. 28, or None for no landmark",
+                    fix="pass e.g. `landmark=28`",
+                )
+            ],
         )
-    return pd.DataFrame(rows, columns=["ID", "pfs_time", "pfs_event", "dor_time", "dor_event"])
+    if lesions is None:
+        raise SpecError(
+            "`landmark` applies to PFS, which needs the RECIST lesion table",
+            [
+                Violation(
+                    "landmark_without_lesions",
+                    "`landmark` is given without `lesions`",
+                    column="landmark",
+                    value=repr(landmark),
+                    expected="a RECIST lesion table (`lesions=`) from which PFS is derived",
+                    fix="pass `lesions=`, or drop `landmark`",
+                )
+            ],
+        )
 
 
 def er_subjects(
@@ -53,6 +183,7 @@ def er_subjects(
     cytokines: Sequence[str] = ("IL6", "IFNG"),
     min_sd_days: float = 42,
     confirm_days: float = 28,
+    landmark: float | None = None,
 ) -> pd.DataFrame:
     """One row per subject with exposure, endpoints and covariates, from the trial data.
 
@@ -62,6 +193,8 @@ def er_subjects(
         Long trial table (read with :func:`cartpk.read_dataset` unless already a Dataset).
     lesions : path or DataFrame, optional
         RECIST 1.1 lesion table for :func:`cartpk.recist`; without it no response columns.
+        Its optional ``DEATH_DAY`` column (day of death since infusion, one value per
+        subject, blank if alive or unknown) makes death a PFS, DOR and OS event.
     dvid : str, default "QPCR"
         Endpoint whose NCA gives the exposure columns.
     interval : (float, float), default (0, 28)
@@ -70,6 +203,11 @@ def er_subjects(
         Cytokines whose peaks are added (those absent from the data are skipped).
     min_sd_days, confirm_days : float
         RECIST settings passed to :func:`cartpk.recist`.
+    landmark : float, optional
+        Landmark day (days since infusion) for PFS, e.g. 28 when exposure is the AUC to
+        day 28: a subject whose PFS event or censoring falls on or before it is excluded
+        from PFS (``pfs_time``, ``pfs_event`` missing, the reason in ``pfs_exclusion``);
+        the others' ``pfs_time`` is counted from the landmark. Needs ``lesions``.
 
     Returns
     -------
@@ -80,19 +218,56 @@ def er_subjects(
         (maximum grade over the other graded events), ``ae_grade3plus``; per cytokine
         ``<dvid>_cmax``, ``<dvid>_tmax``, ``<dvid>_auc`` (lower case); with lesions
         ``bor`` (confirmed BOR), ``bor_unconfirmed``, ``orr`` (1 for confirmed CR/PR, 0
-        otherwise, NE counted as non-response), ``pfs_time``/``pfs_event`` (first PD, else
-        censored at the last assessment) and, for confirmed responders, ``dor_time``/
-        ``dor_event`` (first CR/PR to PD or last assessment). Subjects are those of the
-        dataset; a value that cannot be derived is missing (never dropped).
+        otherwise, NE counted as non-response), ``pfs_time``/``pfs_event`` (first PD or
+        death, else censored at the last assessment), for confirmed responders
+        ``dor_time``/``dor_event`` (first CR/PR to PD or death, else to the last
+        assessment), ``death_day``, ``os_time``/``os_event`` (death, else censored on the
+        last day known alive) and, with a ``landmark``, ``pfs_exclusion`` (``""`` for the
+        subjects analysed). Times in days; events 1/0. Subjects are those of the dataset; a
+        value that cannot be derived is missing (never dropped).
+
+    Raises
+    ------
+    SpecError
+        ``option_invalid`` (``landmark`` not a number of days >= 0),
+        ``landmark_without_lesions``.
+    DatasetError
+        From :func:`cartpk.read_dataset` and :func:`cartpk.recist` (including the
+        ``DEATH_DAY`` codes ``death_day_not_numeric``, ``death_day_negative``,
+        ``death_day_inconsistent``, ``assessment_after_death``).
 
     Notes
     -----
+    Time-to-event endpoints (days since infusion; assessments are RECIST time points with
+    ``DAY > 0``; see ``docs/time_to_event.md``):
+
+    =========  =================================================================================
+    PFS        event on the first PD or the death, whichever comes first (a death with no
+               assessment after baseline, or after the last one, counts: FDA 2018 convention,
+               no missed-visit censoring); otherwise censored at the last assessment; missing
+               without an assessment or a death
+    DOR        confirmed CR/PR only: from the first CR/PR time point to the PFS event (PD or
+               death), else censored at the last assessment
+    OS         event on ``death_day``; otherwise censored on the last day known alive: the
+               last assessment or the last continuous-endpoint observation in ``data``
+    landmark   PFS ending (event or censoring) on or before day L is excluded with its reason;
+               the others count ``pfs_time - L``. DOR and OS are not landmarked
+    =========  =================================================================================
+
     Warnings raised by the stages (e.g. RECIST input warnings) pass through unchanged.
+
+    References
+    ----------
+    U.S. FDA. Clinical Trial Endpoints for the Approval of Cancer Drugs and Biologics,
+    Guidance for Industry, December 2018 (PFS event and censoring table).
+    Anderson JR, Cain KC, Gelber RD. Analysis of survival by tumor response. J Clin Oncol
+    1983;1:710-719 (landmark analysis).
     """
     from cartpk.data import read_dataset
     from cartpk.noncompartmental import nca
     from cartpk.response import ae_summary, crs_summary, cytokine_peaks, recist
 
+    _check_landmark(landmark, lesions)
     ds = data if hasattr(data, "observations") else read_dataset(data)
     out = pd.DataFrame({"ID": [str(s) for s in ds.subjects]})
     cov = ds.covariates.copy()
@@ -142,6 +317,11 @@ def er_subjects(
         )
         tp = res.timepoints.copy()
         tp["ID"] = tp["ID"].astype(str)
-        surv = _survival(tp, bor)
+        obs = ds.observations()
+        obs = obs[obs["TIME"] > 0]
+        last_alive = {str(k): float(v) for k, v in obs.groupby("ID")["TIME"].max().items()}
+        surv = _survival(tp, bor, res.deaths, last_alive=last_alive, landmark=landmark)
         out = out.merge(surv, on="ID", how="left", validate="one_to_one")
+        if landmark is not None:  # subjects of the dataset absent from the lesion table
+            out["pfs_exclusion"] = out["pfs_exclusion"].fillna("not in the lesion table")
     return out

@@ -8,6 +8,18 @@ emit once the table is known to be valid.
 
 Row numbers are data records counted from 1 in the order of the input (the header is not
 counted: row N of a CSV file is on line N + 1).
+
+Columns: ``ID, DAY, LESION, KIND, NODAL, DIAM_MM, STATUS`` (required), ``ORGAN`` and
+``DEATH_DAY`` (optional); names are case-insensitive and other columns are ignored.
+
+``DEATH_DAY``
+    Day of death, in days since infusion (>= 0), for time-to-event endpoints (PFS counts
+    progression or death, see ``docs/time_to_event.md``). It belongs to the subject: write
+    it on every row of the subject, or on some rows and leave the others blank; the values
+    given must agree. Blank on every row of a subject means alive or not known to have died.
+    No assessment may come after the death (``DAY > DEATH_DAY``). The parsed values are in
+    :attr:`LesionTable.deaths`; the lesion table itself (:attr:`LesionTable.table`) is
+    unchanged by the column.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,7 +39,7 @@ from cartpk.errors import CartpkWarning, DatasetError, Violation
 __all__ = ["LesionTable", "validate_lesions"]
 
 REQUIRED = ("ID", "DAY", "LESION", "KIND", "NODAL", "DIAM_MM", "STATUS")
-OPTIONAL = ("ORGAN",)
+OPTIONAL = ("ORGAN", "DEATH_DAY")
 KINDS = ("TARGET", "NONTARGET", "NEW")
 # allowed STATUS codes per KIND ("" = blank cell)
 STATUSES: dict[str, tuple[str, ...]] = {
@@ -48,7 +60,7 @@ _NODAL_CODES = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "TRUE": 1, "FALSE": 0}
 _TEXT: dict[str, tuple[str, str, str]] = {
     "missing_column": (
         "required column `{column}` is missing",
-        "columns ID, DAY, LESION, KIND, NODAL, DIAM_MM, STATUS (ORGAN optional)",
+        "columns ID, DAY, LESION, KIND, NODAL, DIAM_MM, STATUS (ORGAN, DEATH_DAY optional)",
         "add the column `{column}` (cells may be blank where the format allows)",
     ),
     "id_missing": (
@@ -166,6 +178,27 @@ _TEXT: dict[str, tuple[str, str, str]] = {
         "at most 5 target lesions per subject (RECIST 1.1 section 3.3.1)",
         "keep the 5 largest reproducibly measurable lesions as TARGET, the rest NONTARGET",
     ),
+    "death_day_not_numeric": (
+        "`DEATH_DAY` is not a number",
+        "the day of death in days since infusion, e.g. 143, or a blank cell if the subject "
+        "is alive or not known to have died",
+        "write the day as a plain number (no units, no dates); leave blank if there was no death",
+    ),
+    "death_day_negative": (
+        "`DEATH_DAY` is negative",
+        "the day of death in days since infusion (>= 0: a subject infused has not died before)",
+        "correct the day of death (days counted from the infusion, day 0)",
+    ),
+    "death_day_inconsistent": (
+        "the subject has different `DEATH_DAY` values across rows",
+        "one day of death per subject (rows may be blank, the values given must agree)",
+        "write the same DEATH_DAY on every row of the subject, or leave all but one blank",
+    ),
+    "assessment_after_death": (
+        "an assessment is dated after the subject's `DEATH_DAY`",
+        "every assessment on or before the day of death (DAY <= DEATH_DAY)",
+        "correct DEATH_DAY or the DAY of the assessment",
+    ),
     "too_many_targets_organ": (
         "more than 2 target lesions in one organ",
         "at most 2 target lesions per organ (RECIST 1.1 section 3.3.1)",
@@ -209,10 +242,16 @@ class LesionTable:
         not given. Target lesions recorded ``ABSENT`` with a blank diameter hold 0 mm.
     warnings : tuple of CartpkWarning
         Suspicious but usable input, one warning per code.
+    deaths : pandas.DataFrame
+        One row per subject (input order): ``ID, DEATH_DAY`` (days since infusion; ``NaN``
+        when the column is absent or blank for the subject: alive or not known to have died).
     """
 
     table: pd.DataFrame
     warnings: tuple[CartpkWarning, ...]
+    deaths: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({"ID": pd.Series(dtype=str), "DEATH_DAY": []})
+    )
 
 
 def _load(source: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
@@ -295,14 +334,48 @@ def _warning(code: str, items: list[str]) -> CartpkWarning:
     return CartpkWarning(f"{_WARN_TEXT[code]}: {shown}", code=code, details={"items": items})
 
 
+def _death_days(
+    deaths: list[tuple[int, str, float]], recs: list[dict[str, Any]], issues: _Issues
+) -> dict[str, float]:
+    """The day of death per subject, adding the conflicts to ``issues``.
+
+    A subject's rows may repeat the day or leave it blank; distinct values conflict, and so
+    does an assessment dated after the death. Subjects without a (valid) value are absent.
+    """
+    given: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for row, sid, day in deaths:
+        if sid.upper() not in _MISSING and not math.isnan(day):
+            given[sid].append((row, day))
+    out: dict[str, float] = {}
+    for sid, vals in given.items():
+        days = list(dict.fromkeys(d for _, d in vals))
+        if len(days) > 1:
+            shown = ", ".join(f"DEATH_DAY={d:g}" for d in days)
+            issues.add("death_day_inconsistent", sid, [r for r, _ in vals], "DEATH_DAY", shown)
+            continue
+        out[sid] = days[0]
+    for r in recs:
+        dd = out.get(r["ID"])
+        if dd is not None and r["DAY"] > dd:  # NaN days never compare greater
+            issues.add(
+                "assessment_after_death",
+                r["ID"],
+                r["ROW"],
+                "DAY",
+                f"DAY={r['DAY']:g} > DEATH_DAY={dd:g}",
+            )
+    return out
+
+
 def validate_lesions(source: str | os.PathLike[str] | pd.DataFrame) -> LesionTable:
     """Check a lesion table in full and return it parsed.
 
     Parameters
     ----------
     source : path or pandas.DataFrame
-        CSV file or table with ``ID, DAY, LESION, KIND, NODAL, DIAM_MM, STATUS`` and an
-        optional ``ORGAN`` (column names are case-insensitive).
+        CSV file or table with ``ID, DAY, LESION, KIND, NODAL, DIAM_MM, STATUS`` and the
+        optional ``ORGAN`` and ``DEATH_DAY`` (column names are case-insensitive; other
+        columns are ignored).
 
     Returns
     -------
@@ -313,7 +386,9 @@ def validate_lesions(source: str | os.PathLike[str] | pd.DataFrame) -> LesionTab
     ------
     DatasetError
         With every problem found; codes are the keys of the module's ``_TEXT`` table
-        (``missing_column``, ``kind_invalid``, ``too_many_targets``, ...).
+        (``missing_column``, ``kind_invalid``, ``too_many_targets``,
+        ``death_day_not_numeric``, ``death_day_negative``, ``death_day_inconsistent``,
+        ``assessment_after_death``, ...).
     FileNotFoundError
         ``source`` is a path that does not exist.
     """
@@ -326,9 +401,12 @@ def validate_lesions(source: str | os.PathLike[str] | pd.DataFrame) -> LesionTab
         raise DatasetError("the lesion table lacks required columns", issues.violations())
     if "ORGAN" not in raw.columns:
         raw["ORGAN"] = ""
+    if "DEATH_DAY" not in raw.columns:
+        raw["DEATH_DAY"] = ""
 
     # --- cell by cell -------------------------------------------------------------------
     recs: list[dict[str, Any]] = []
+    deaths: list[tuple[int, str, float]] = []  # (row, subject, day of death or NaN)
     for r in raw.itertuples(index=False):
         row, sid = int(r.ROW), str(r.ID)
         day_txt, kind = str(r.DAY), str(r.KIND).upper()
@@ -382,6 +460,19 @@ def validate_lesions(source: str | os.PathLike[str] | pd.DataFrame) -> LesionTab
                 )
         if kind == "TARGET" and status == "ABSENT" and not np.isfinite(diam):
             diam = 0.0  # a disappeared target lesion counts 0 mm in the sum
+        death_txt = str(r.DEATH_DAY)
+        death = np.nan
+        if death_txt.upper() not in _MISSING:
+            death = _number(death_txt)
+            if not np.isfinite(death):
+                issues.add(
+                    "death_day_not_numeric", sid, row, "DEATH_DAY", f"DEATH_DAY={death_txt!r}"
+                )
+                death = np.nan
+            elif death < 0:
+                issues.add("death_day_negative", sid, row, "DEATH_DAY", f"DEATH_DAY={death_txt}")
+                death = np.nan
+        deaths.append((row, sid, float(death)))
         recs.append(
             {
                 "ROW": row,
@@ -426,6 +517,8 @@ def validate_lesions(source: str | os.PathLike[str] | pd.DataFrame) -> LesionTab
             if len(vals) > 1:
                 shown = ", ".join(f"{col}={v}" for v in vals)
                 issues.add(code, sid, _rows(rs), col, f"LESION={les}: {shown}")
+
+    death_day = _death_days(deaths, recs, issues)
 
     for sid, rs in by_subject.items():
         base = [r for r in rs if r["DAY"] <= 0]  # NaN days are in neither list
@@ -506,4 +599,8 @@ def validate_lesions(source: str | os.PathLike[str] | pd.DataFrame) -> LesionTab
             v,
         )
     warns = tuple(_warning(code, items) for code, items in warn_items.items())
-    return LesionTable(table=t, warnings=warns)
+    subjects = list(dict.fromkeys(t["ID"]))
+    death_table = pd.DataFrame(
+        {"ID": subjects, "DEATH_DAY": [death_day.get(sid, math.nan) for sid in subjects]}
+    )
+    return LesionTable(table=t, warnings=warns, deaths=death_table)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -121,6 +121,11 @@ class RecistResult:
         The settings used.
     warnings : tuple of CartpkWarning
         Suspicious input found (already emitted as warnings).
+    deaths : pandas.DataFrame
+        One row per subject, in the order of :attr:`bor`: ``ID, DEATH_DAY`` (days since
+        infusion) from the optional ``DEATH_DAY`` column of the input; ``NaN`` when not given
+        (alive or not known to have died). Responses ignore it; time-to-event endpoints
+        (:func:`cartpk.er_subjects`) count a death as an event.
     """
 
     timepoints: pd.DataFrame
@@ -130,6 +135,9 @@ class RecistResult:
     min_sd_days: float
     confirm_days: float
     warnings: tuple[CartpkWarning, ...] = ()
+    deaths: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({"ID": pd.Series(dtype=str), "DEATH_DAY": []})
+    )
 
 
 def _pct(x: float, ref: float) -> float:
@@ -476,8 +484,11 @@ def recist(
         nodes, in mm; blank when not evaluated, 0 when disappeared); ``STATUS``
         (``NONTARGET``: ``PRESENT``, ``ABSENT``, ``UNEQUIVOCAL_PD``, ``NE``; ``NEW``:
         ``UNEQUIVOCAL``, ``EQUIVOCAL``; ``TARGET``: blank, ``PRESENT``, ``ABSENT`` (0 mm) or
-        ``NE``); optional ``ORGAN``. All rows of one assessment carry the same ``DAY``; a
-        baseline lesion without a row at an assessment counts as not evaluated.
+        ``NE``); optional ``ORGAN``; optional ``DEATH_DAY`` (day of death since infusion,
+        one value per subject, blank if alive or unknown; read into :attr:`RecistResult.deaths`,
+        not used for responses). All rows of one assessment carry the same ``DAY``; a
+        baseline lesion without a row at an assessment counts as not evaluated. Other
+        columns are ignored.
     min_sd_days : float, default 42
         Minimum time after infusion (days) for SD (or an unconfirmed CR/PR) to count as
         best overall response.
@@ -487,7 +498,7 @@ def recist(
     Returns
     -------
     RecistResult
-        ``.timepoints``, ``.bor``, ``.rules`` (see :class:`RecistResult`).
+        ``.timepoints``, ``.bor``, ``.rules``, ``.deaths`` (see :class:`RecistResult`).
 
     Raises
     ------
@@ -500,7 +511,8 @@ def recist(
         ``new_at_baseline``, ``target_no_baseline``, ``nontarget_no_baseline``,
         ``target_baseline_not_measured``, ``target_baseline_zero``, ``duplicate_baseline``,
         ``target_status_conflict``, ``too_many_targets``, ``too_many_targets_organ``,
-        ``unreadable``).
+        ``death_day_not_numeric``, ``death_day_negative``, ``death_day_inconsistent``,
+        ``assessment_after_death``, ``unreadable``).
     SpecError
         ``min_sd_days`` or ``confirm_days`` is negative or not a number.
 
@@ -600,4 +612,5 @@ def recist(
         min_sd_days=float(min_sd_days),
         confirm_days=float(confirm_days),
         warnings=parsed.warnings,
+        deaths=parsed.deaths,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pandas as pd
@@ -186,6 +187,7 @@ _cell = {
         ["", "PRESENT", "ABSENT", "NE", "UNEQUIVOCAL_PD", "UNEQUIVOCAL", "EQUIVOCAL", "?"]
     ),
     "ORGAN": st.sampled_from(["LIVER", "LUNG", ""]),
+    "DEATH_DAY": st.sampled_from(["", "", "", "30", "400", "-2", "x", "nan"]),
 }
 _rows = st.lists(st.fixed_dictionaries(_cell), min_size=0, max_size=25)
 
@@ -270,3 +272,70 @@ def test_recist_random_valid_tables_give_consistent_results(subjects):
     rank = {"CR": 4, "PR": 3, "SD": 2, "NON-CR/NON-PD": 2, "PD": 1, "NE": 0}
     for u, c in zip(res.bor["BOR_UNCONFIRMED"], res.bor["BOR_CONFIRMED"], strict=True):
         assert rank[c] <= rank[u] or (u == "NE" and c == "NE")
+
+
+# rows 1-8 as in the file; the column name in lower case (names are case-insensitive)
+DEATHS = """\
+ID,DAY,LESION,KIND,NODAL,DIAM_MM,STATUS,death_day
+1,-7,T1,TARGET,0,50,,3 weeks
+1,28,T1,TARGET,0,45,,
+2,-7,T1,TARGET,0,50,,-3
+3,-7,T1,TARGET,0,50,,60
+3,28,T1,TARGET,0,45,,75
+4,-7,T1,TARGET,0,50,,30
+4,28,T1,TARGET,0,45,,30
+4,56,T1,TARGET,0,44,,30
+"""
+
+
+def test_recist_invalid_death_day_lists_every_problem(write_csv):
+    path = write_csv(DEATHS, name="lesions.csv")
+    with pytest.raises(DatasetError) as exc:
+        recist(path)
+    v = _violations(exc.value)
+    expected = {
+        ("death_day_not_numeric", "1"): ((1,), "DEATH_DAY='3 weeks'"),
+        ("death_day_negative", "2"): ((3,), "DEATH_DAY=-3"),
+        ("death_day_inconsistent", "3"): ((4, 5), "DEATH_DAY=60, DEATH_DAY=75"),
+        ("assessment_after_death", "4"): ((8,), "DAY=56 > DEATH_DAY=30"),  # scan after death
+    }
+    assert set(v) == set(expected)
+    for key, (rows, value) in expected.items():
+        assert v[key].rows == rows, key
+        assert v[key].value == value, key
+        assert v[key].column == ("DAY" if key[0] == "assessment_after_death" else "DEATH_DAY")
+        assert v[key].fix and v[key].expected, key
+    text = str(exc.value)
+    assert "ID 3, rows 4-5" in text
+    assert "fix: write the same DEATH_DAY on every row of the subject" in text
+    assert "fix: correct DEATH_DAY or the DAY of the assessment" in text
+
+
+def test_recist_death_day_blank_on_some_rows_is_one_value_per_subject():
+    t = pd.DataFrame(
+        {
+            "ID": ["1", "1", "1", "2", "2", "3"],
+            "DAY": [-7, 28, 56, -7, 28, -7],
+            "LESION": ["T1"] * 6,
+            "KIND": ["TARGET"] * 6,
+            "NODAL": [0] * 6,
+            "DIAM_MM": [50, 45, 44, 50, 45, 50],
+            "STATUS": [""] * 6,
+            "Death_Day": [None, 90.0, None, None, None, 0.0],  # 3: died on the infusion day
+            "NOTE": ["ignored"] * 6,  # an unknown column is ignored
+        }
+    )
+    res = recist(t)
+    assert res.deaths["ID"].tolist() == ["1", "2", "3"]
+    assert res.deaths["DEATH_DAY"].tolist()[0] == 90.0
+    assert math.isnan(res.deaths["DEATH_DAY"].tolist()[1])
+    assert res.deaths["DEATH_DAY"].tolist()[2] == 0.0
+    # the lesion table and the responses are those of the table without the column
+    assert list(res.lesions.columns) == [
+        "ROW", "ID", "DAY", "LESION", "KIND", "NODAL", "DIAM_MM", "STATUS", "ORGAN",
+    ]  # fmt: skip
+    plain = recist(t.drop(columns=["Death_Day", "NOTE"]))
+    pd.testing.assert_frame_equal(res.timepoints, plain.timepoints)
+    pd.testing.assert_frame_equal(res.bor, plain.bor)
+    assert plain.deaths["ID"].tolist() == ["1", "2", "3"]
+    assert plain.deaths["DEATH_DAY"].isna().all()
