@@ -10,7 +10,9 @@ reported alone), then one self-contained report:
                        population estimates as priors (empirical Bayes)
 5. ``exposure``        model-based Cmax, Tmax, AUC0-28d/0-90d vs NCA
 6. ``recist``          RECIST 1.1 time-point and best overall responses
-7. ``er``              exposure-response models (CRS grade, ORR, IL-6 peak, PFS)
+7. ``er``              exposure-response models (CRS grade, ORR, IL-6 peak, PFS) on the
+                       population fit's model-based exposure, side by side with NCA's
+                       (NCA's alone with ``--skip-population``)
 8. ``report.html``     the report of all stages
 
 The fit and E-R stages run through the same code as ``cartpk fit`` / ``cartpk er``; their
@@ -72,7 +74,7 @@ title = "Exposure-response, simulated example trial"
 seed = {seed}
 data = "example:trial.csv"
 lesions = "example:lesions.csv"
-log = "ln"
+{fit_line}log = "ln"
 level = 0.95
 interval = [0, 28]
 
@@ -360,8 +362,19 @@ def run(args: argparse.Namespace) -> int:
         st.cli(
             "recist", ["recist", str(lesions), "--out", str(root / "recist")], logs / "recist.log"
         )
-        st.say("[7/8] exposure-response")
-        (specs / "er.toml").write_text(_ER_SPEC.format(seed=seed))
+        fitted = (root / "fit_population" / "manifest.json").is_file()
+        fit_line = (
+            "# model-based exposure (posterior mean log exposure) from the population fit;\n"
+            "# every analysis is also fitted on NCA exposure for comparison\n"
+            'fit = "../fit_population"\n'
+            if fitted
+            else "# no population fit (--skip-population): exposure from NCA\n"
+        )
+        st.say(
+            "[7/8] exposure-response ("
+            + ("model-based exposure from the population fit, and NCA's)" if fitted else "NCA)")
+        )
+        (specs / "er.toml").write_text(_ER_SPEC.format(seed=seed, fit_line=fit_line))
         st.cli("er", ["er", str(specs / "er.toml"), "--out", str(root / "er"), *q], logs / "er.log")
         stages += ["recist", "er"]
 

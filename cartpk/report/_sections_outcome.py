@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cartpk.er._fit import ESTIMATE_COLUMNS
+from cartpk.er._run import REPORT_COLUMNS
 from cartpk.report._collect import Run
 from cartpk.report._common import (
     _anchor,
@@ -282,7 +282,24 @@ def _recist_section(runs: list[Run], sec: _Section) -> None:
 
 # ----------------------------------------------------------------------------- E-R
 # columns the E-R section lays out itself: those `cartpk er` writes (one definition)
-_ER_SHOWN = set(ESTIMATE_COLUMNS)
+_ER_SHOWN = set(REPORT_COLUMNS)
+_SOURCE_TEXT = {
+    "model": "model-based exposure",
+    "nca": "NCA exposure",
+    "subjects": "exposure from the subject table",
+}
+#: why model-based and NCA-based slopes differ (shown when a run has both)
+ER_SOURCES_NOTE = (
+    "Each analysis is shown twice: on model-based exposure (each subject's posterior mean "
+    "log exposure from the population fit) and on NCA exposure read off the sampled "
+    "profile. With sparse sampling (first qPCR sample on day 7, after most peaks, and "
+    "late samples below the LLOQ) observed Cmax and AUC are the true exposure plus a "
+    "large measurement error, and such an error pulls every exposure slope towards zero "
+    "(errors-in-variables attenuation): NCA-based effects look weaker than they are. The "
+    "model-based exposure keeps the slopes unbiased (checked by simulation with known "
+    "truth, docs/er_exposure.md); where the two rows differ, the model-based row is the "
+    "estimate to report."
+)
 
 
 def _ratio_text(r: Any, fold: str) -> str:
@@ -313,7 +330,11 @@ def _er_table(frame: Any) -> str:
         "p",
         *extra,
     ]
-    keys = [c for c in ("endpoint", "exposure", "model") if c in frame.columns]
+    keys = [
+        c
+        for c in ("analysis", "endpoint", "exposure", "model", "exposure_source")
+        if c in frame.columns
+    ]
     rows: list[list[Any] | str] = []
     classes: list[str] = []
     notes: list[str] = []
@@ -325,6 +346,9 @@ def _er_table(frame: Any) -> str:
         head = f"{text(kd.get('endpoint'))} ~ {text(kd.get('exposure'))}"
         if kd.get("model") is not None:
             head += f" · {text(kd['model'])}"
+        source = text(kd.get("exposure_source"))
+        if source:
+            head += f" · {_SOURCE_TEXT.get(source, source)}"
         if text(first.get("scale")):
             head += f" (estimates on the {text(first['scale'])} scale)"
         if text(first.get("n")):
@@ -386,6 +410,10 @@ def _er_section(runs: list[Run], sec: _Section) -> None:
                 f'<p class="note">Estimates from <code>{esc(run.rel(p))}</code>: exposure '
                 "effects per 2-fold and 10-fold increase in exposure, with 95 % intervals.</p>"
             )
+            if "exposure_source" in frame.columns and {"model", "nca"} <= set(
+                frame["exposure_source"].astype(str)
+            ):
+                sec.add(f"<p>{esc(ER_SOURCES_NOTE)}</p>")
             sec.add(_er_table(frame))
         sec.add(_figures(run, figs))
         for p in extras:
