@@ -277,6 +277,16 @@ def parse_er_spec(
         problems.append(
             _v("value_invalid", "landmark", "must be a number of days >= 0", raw["landmark"])
         )
+    if "landmark" in raw and "data" in raw and "lesions" not in raw:
+        problems.append(
+            _v(
+                "key_missing",
+                "lesions",
+                "`landmark` applies to PFS, which needs the RECIST lesion table",
+                expected="lesions = 'lesions.csv'",
+                fix="add `lesions`, or remove `landmark`",
+            )
+        )
     if "landmark" in raw and "subjects" in raw:
         problems.append(
             _v(
