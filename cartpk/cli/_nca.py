@@ -20,7 +20,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="non-compartmental analysis (Cmax, Tmax, AUC0-28d, lambda_z, ...)",
         description=(
             "Observed NCA of every subject. Writes the CDISC long table (ID, DVID, "
-            "PPTESTCD, PPORRES, PPORRESU, PPSTINT, PPENINT, REASON) to --out and prints it."
+            "PPTESTCD, PPORRES, PPORRESU, PPSTINT, PPENINT, REASON, PPANMETH) to --out and "
+            "prints it. BLQ samples follow PKNCA's default: 0 before the first quantifiable "
+            "sample, dropped between quantifiable ones, 0 after the last; PPANMETH says how "
+            "each interval AUC was obtained (interpolated, blq_zero, extrapolated_lambda_z, "
+            "all_blq)."
         ),
     )
     parser.add_argument("data", metavar="DATA.csv", help="dataset (at least ID, TIME, DV)")

@@ -170,8 +170,10 @@ def auc_at(
     that interpolant. After the last sample, if that sample is positive (it is then
     ``Clast``), the area ``Clast / lambda_z * (1 - exp(-lambda_z * (at - Tlast)))`` is added
     when ``extrapolate`` is true and ``lambda_z`` is finite; if the last sample is a zero
-    (a BLQ value kept as 0) the concentration is taken to stay 0. Before the first sample
-    the result is ``NaN``.
+    (a BLQ value kept as 0) the concentration is taken to stay 0. A segment ending at a
+    zero is always linear (a log-linear line never reaches 0), so a time between
+    ``Tlast`` and a BLQ zero is interpolated linearly. Before the first sample the result
+    is ``NaN``.
 
     Parameters
     ----------

@@ -43,6 +43,7 @@ _LONG_COLUMNS = [
     "PPSTINT",
     "PPENINT",
     "REASON",
+    "PPANMETH",
 ]
 _RULE_COLUMNS = ["ID", "DVID", "ROW", "TIME", "RULE", "DETAIL"]
 
@@ -55,9 +56,13 @@ class NCAResult:
     ----------
     long : DataFrame
         One row per profile and parameter: ``ID, DVID, PPTESTCD, PPTEST, PPORRES,
-        PPORRESU, PPSTINT, PPENINT, REASON``. ``PPORRES`` is ``NaN`` exactly when
-        ``REASON`` says why (``"[code] message"``); ``PPSTINT``/``PPENINT`` are ISO 8601
-        durations for interval parameters (``AUCINT``).
+        PPORRESU, PPSTINT, PPENINT, REASON, PPANMETH``. ``PPORRES`` is ``NaN`` exactly
+        when ``REASON`` says why (``"[code] message"``); ``PPSTINT``/``PPENINT`` are ISO
+        8601 durations for interval parameters (``AUCINT``). ``PPANMETH`` (CDISC
+        "analysis method") says how each present ``AUCINT`` was obtained:
+        ``"interpolated"``, ``"blq_zero"``, ``"extrapolated_lambda_z"`` or ``"all_blq"``
+        (see :func:`cartpk.nca`, Notes); it is empty for other parameters and for missing
+        values.
     wide : DataFrame
         One row per profile: ``ID, DVID`` and one snake_case column per parameter
         (``cmax``, ``tmax``, ``auclast``, ``auc_0_28d``, ``lambda_z``, ``half_life``, ...).
@@ -426,13 +431,16 @@ def nca(
     interval : (float, float) or list of them or None, default (0, 28)
         AUC interval(s) ``[start, end]`` in ``time_unit`` (AUC0-28d is the CAR-T standard).
     blq : BLQRules or mapping, optional
-        BLQ rules by position; default ``before="zero", between="drop", after="drop"``.
+        BLQ rules by position; default ``before="zero", between="drop", after="zero"``
+        (PKNCA's ``conc.blq = list(first="keep", middle="drop", last="keep")``).
     lambda_z : LambdaZ or mapping, optional
         Terminal-phase rule; default best-fit adjusted R^2, tolerance 1e-4, at least 3
         points, Tmax excluded.
     extrapolate : bool, default True
-        Whether an interval ending after ``Tlast`` may be completed with
-        ``Clast/lambda_z * (1 - exp(-lambda_z (end - Tlast)))``; otherwise it is missing.
+        Whether an interval ending after ``Tlast``, in a profile whose last sample is
+        quantifiable, may be completed with ``Clast/lambda_z * (1 - exp(-lambda_z (end -
+        Tlast)))``; otherwise it is missing. A profile with a BLQ zero after ``Tlast``
+        needs no extrapolation (see Notes).
     impute_c0 : bool, default True
         Concentration 0 at ``TIME`` 0 when a profile has no sample there (the infused
         product is absent from blood before infusion; Phoenix WinNonlin does the same for
@@ -466,8 +474,7 @@ def nca(
     TLST, CLST   last positive concentration and its time
     AUCLST       AUC from the first sample (or the imputed 0 at time 0) to Tlast
     AUCINT       AUC over ``interval``; its ends interpolated linearly, or log-linearly
-                 on a declining segment under linuplogdown; after Tlast extrapolated
-                 with lambda_z (if allowed)
+                 on a declining segment under linuplogdown; after Tlast see below
     LAMZ         minus the slope of ln C on time, best-fit adjusted R^2 (ties within
                  ``tolerance`` go to more points), >= 3 points after Tmax
     LAMZHL       ln 2 / LAMZ
@@ -477,15 +484,39 @@ def nca(
     AUCPEO       100 (AUCIFO - AUCLST) / AUCIFO
     ============ ==================================================================
 
-    A parameter that cannot be computed has ``PPORRES`` missing and a ``REASON``
-    ``"[code] message"``: ``no_quantifiable``, ``lambda_z_too_few_points``,
+    How an interval AUC is obtained, by where the interval ends (``PPANMETH``):
+
+    ========================= =========================================================
+    PPANMETH                  interval end ``b``
+    ========================= =========================================================
+    ``interpolated``          ``b <= Tlast``: inside the quantifiable profile
+    ``blq_zero``              ``b > Tlast`` and a BLQ sample kept as 0 follows Tlast:
+                              linear from ``Clast`` down to that zero (log interpolation
+                              to 0 is impossible, so linear under either ``auc_method``,
+                              as PKNCA's ``choose_interval_method``), 0 after it
+    ``extrapolated_lambda_z`` ``b > Tlast``, the last sample is quantifiable:
+                              ``Clast/lambda_z * (1 - exp(-lambda_z (b - Tlast)))``
+    ``all_blq``               no quantifiable sample, BLQ kept as 0: the AUC is 0
+                              (PKNCA: an all-zero profile has AUC 0)
+    ========================= =========================================================
+
+    A trailing BLQ zero takes precedence over lambda_z: once a sample is observed below
+    the limit the level is not extrapolated through it (PKNCA's ``aucint.all``; PKNCA's
+    ``aucint.inf.obs`` would extrapolate from Clast regardless). ``blq_zero``,
+    ``extrapolated_lambda_z`` and ``all_blq`` are also recorded per profile and interval
+    in ``rules`` (``aucint_blq_zero``, ``aucint_extrapolated``, ``aucint_all_blq``). See
+    ``docs/nca_blq.md``.
+
+    A parameter that cannot be computed has ``PPORRES`` missing, ``PPANMETH`` empty and a
+    ``REASON`` ``"[code] message"``: ``no_quantifiable``, ``lambda_z_too_few_points``,
     ``lambda_z_not_positive``, ``interval_before_first_sample``,
     ``interval_needs_lambda_z``, ``interval_after_tlast``.
 
     References
     ----------
     Gabrielsson J, Weiner D. Pharmacokinetic and Pharmacodynamic Data Analysis, 5th ed.
-    2016. Denney W et al. PKNCA (R package), ``pk.calc.half.life``, ``pk.calc.auc``.
+    2016. Denney W et al. PKNCA (R package), ``pk.calc.half.life``, ``pk.calc.auc``,
+    ``pk.calc.aucint``, ``clean.conc.blq``, ``PKNCA.options`` (``conc.blq``).
 
     Examples
     --------
@@ -747,6 +778,11 @@ def _compute(
     first_t = T[:, 0]
     last_t = T[rows_i, np.maximum(count - 1, 0)]
     last_c = C[rows_i, np.maximum(count - 1, 0)]
+    # a BLQ sample kept as 0 after Tlast (the samples after Tlast are all zeros)
+    zero_tail = (ilast >= 0) & (count - 1 > ilast)
+    t_zero = np.where(zero_tail, T[rows_i, np.minimum(ilast + 1, T.shape[1] - 1)], np.nan)
+    # no quantifiable sample but BLQ samples kept as 0 (PKNCA: AUC 0)
+    all_blq = no_q & (count > 0)
     interval_values = []
     for a, b in intervals:
         fa = _core.auc_at(T, C, count, np.full(n, a), method, lambda_z=lam, extrapolate=extrapolate)
@@ -768,8 +804,9 @@ def _compute(
                 beyond & ~np.isfinite(lam),
                 "interval_needs_lambda_z",
                 [
-                    f"interval end {_fmt(b)} {time_unit} is after Tlast {_fmt(t)} {time_unit} "
-                    f"and lambda_z is missing: {str(rz)[str(rz).find(']') + 2 :]}"
+                    f"interval end {_fmt(b)} {time_unit} is after Tlast {_fmt(t)} {time_unit}, "
+                    "the last sample used (no BLQ sample kept as 0 follows it), and lambda_z is missing: "
+                    f"{str(rz)[str(rz).find(']') + 2 :]}"
                     for t, rz in zip(tlast, r_lz, strict=True)
                 ],
             )
@@ -792,14 +829,53 @@ def _compute(
                 beyond,
                 "interval_after_tlast",
                 [
-                    f"interval end {_fmt(b)} {time_unit} is after Tlast {_fmt(t)} {time_unit} "
-                    "and extrapolation is off"
+                    f"interval end {_fmt(b)} {time_unit} is after Tlast {_fmt(t)} {time_unit}, "
+                    "the last sample used (no BLQ sample kept as 0 follows it), and extrapolation is off"
                     for t in tlast
                 ],
             )
-        reason = _first_reason(r_noq, r_early, r_late)
-        val = np.where(np.equal(reason, None), val, np.nan)
-        interval_values.append((a, b, val, reason))
+        r_noq_int = np.where(all_blq, None, r_noq)
+        reason = _first_reason(r_noq_int, r_early, r_late)
+        val = np.where(all_blq, 0.0, val)
+        with np.errstate(invalid="ignore"):
+            after_tlast = b > tlast
+        how = np.full(n, None, dtype=object)
+        how[~after_tlast & ~no_q] = "interpolated"
+        how[after_tlast & zero_tail] = "blq_zero"
+        how[after_tlast & ~zero_tail & ~no_q] = "extrapolated_lambda_z"
+        how[all_blq] = "all_blq"
+        ok = np.equal(reason, None)
+        bad = ok & ~np.isfinite(val)
+        if bad.any():  # pragma: no cover - a guard against silent gaps
+            reason = reason.copy()
+            reason[bad] = "[not_computable] value is not finite"
+            ok = ok & ~bad
+        val = np.where(ok, val, np.nan)
+        how = np.where(ok, how, None)
+        span = f"AUC {_fmt(a)}-{_fmt(b)} {time_unit}"
+        used = ok & (how == "blq_zero")
+        rules.add(
+            np.flatnonzero(used),
+            None,
+            np.full(int(used.sum()), b),
+            "aucint_blq_zero",
+            [
+                f"{span}: linear from Clast at Tlast {_fmt(t)} {time_unit} to the BLQ sample "
+                f"kept as 0 at {_fmt(z)} {time_unit}" + ("" if b <= z else ", 0 after it")
+                for t, z in zip(tlast[used], t_zero[used], strict=True)
+            ]
+            if used.any()
+            else "",
+        )
+        used = ok & (how == "all_blq")
+        rules.add(
+            np.flatnonzero(used),
+            None,
+            np.full(int(used.sum()), b),
+            "aucint_all_blq",
+            f"{span} is 0: every sample is BLQ, kept as 0 (PKNCA: an all-zero profile has AUC 0)",
+        )
+        interval_values.append((a, b, val, reason, how))
 
     # values present without reason must be finite, and vice versa
     for testcd, (v, r) in list(values.items()):
@@ -817,17 +893,14 @@ def _compute(
 
     dvids = keys["DVID"].to_numpy()
     uniq_dvid = pd.unique(dvids)
+    no_method = np.full(n, None, dtype=object)
     parts = []
     wide: dict[str, Any] = {"ID": keys["ID"].to_numpy(), "DVID": dvids}
     for p in PARAMETERS:
         unit_map = {d: unit_of(d, p.unit) for d in uniq_dvid}
         unit_col = np.array([unit_map[d] for d in dvids], dtype=object)
-        blocks = (
-            [(a, b, v, r) for a, b, v, r in interval_values]
-            if p.interval
-            else [(None, None, *values[p.testcd])]
-        )
-        for a, b, v, r in blocks:
+        blocks = interval_values if p.interval else [(None, None, *values[p.testcd], no_method)]
+        for a, b, v, r, how in blocks:
             parts.append(
                 {
                     "ID": keys["ID"].to_numpy(),
@@ -839,6 +912,7 @@ def _compute(
                     "PPSTINT": np.full(n, None if a is None else _iso(a, time_unit), dtype=object),
                     "PPENINT": np.full(n, None if b is None else _iso(b, time_unit), dtype=object),
                     "REASON": r,
+                    "PPANMETH": how,
                     "_p": rows_i,
                 }
             )

@@ -14,7 +14,7 @@ __all__ = ["BLQRules", "LambdaZ", "as_blq_rules", "as_lambda_z"]
 
 BeforeRule = Literal["zero", "drop"]
 BetweenRule = Literal["drop", "zero", "half_lloq", "lloq"]
-AfterRule = Literal["drop", "zero", "first_zero"]
+AfterRule = Literal["zero", "drop", "first_zero"]
 
 
 @dataclass(frozen=True)
@@ -27,25 +27,34 @@ class BLQRules:
     Parameters
     ----------
     before : {"zero", "drop"}, default "zero"
-        BLQ samples before the first quantifiable one: set to 0 (a cell product is absent
-        before expansion), or drop.
+        BLQ samples before the first quantifiable one: set to 0 (PKNCA's default
+        ``first="keep"``; a cell product is absent before expansion), or drop. A profile
+        with no quantifiable sample is all "before": with ``"zero"`` its interval AUC is 0
+        (PKNCA: an all-zero profile has AUC 0).
     between : {"drop", "zero", "half_lloq", "lloq"}, default "drop"
         BLQ samples between quantifiable ones: drop (PKNCA's default ``middle="drop"``),
         set to 0, to half the limit, or to the limit (``LLOQ``, or ``DV`` of a ``CENS=1``
         row; a sample whose limit is unknown is dropped and the rule says so).
-    after : {"drop", "zero", "first_zero"}, default "drop"
-        BLQ samples after the last quantifiable one: drop (so that ``Tlast`` ends the
-        data and later areas need lambda_z), set to 0, or set the first to 0 and drop
-        the rest.
+    after : {"zero", "drop", "first_zero"}, default "zero"
+        BLQ samples after the last quantifiable one: set to 0 (PKNCA's default
+        ``last="keep"``: an interval ending after ``Tlast`` is then integrated linearly
+        down to the first such zero and as 0 after it, with no lambda_z), drop (so that
+        ``Tlast`` ends the data and later areas need lambda_z), or set the first to 0 and
+        drop the rest.
 
     Notes
     -----
+    The defaults are PKNCA's ``conc.blq = list(first="keep", middle="drop",
+    last="keep")`` (``PKNCA.options``), PKNCA's "keep" being "the value 0" here because
+    a BLQ sample enters PKNCA as a zero. See ``docs/nca_blq.md`` for the rule and how
+    each interval AUC is labelled (``PPANMETH``).
+
     Every applied rule is recorded per sample in :attr:`NCAResult.rules`.
     """
 
     before: BeforeRule = "zero"
     between: BetweenRule = "drop"
-    after: AfterRule = "drop"
+    after: AfterRule = "zero"
 
     def __post_init__(self) -> None:
         allowed = {"before": BeforeRule, "between": BetweenRule, "after": AfterRule}
@@ -199,7 +208,7 @@ def _from_mapping(cls: type, value: Mapping[str, Any], what: str) -> Any:
 
 
 def as_blq_rules(value: BLQRules | Mapping[str, str] | None) -> BLQRules:
-    """Normalise the ``blq=`` argument (``None`` gives the CAR-T defaults)."""
+    """Normalise the ``blq=`` argument (``None`` gives PKNCA's defaults)."""
     if value is None:
         return BLQRules()
     if isinstance(value, BLQRules):

@@ -20,6 +20,7 @@ def test_cli_minimal_table_writes_cdisc_csv(tmp_path, capsys):
     auc = table[(table.ID == "1") & (table.PPTESTCD == "AUCINT")].iloc[0]
     # C(0)=0 imputed: 0->1: 4, 1->2: 7, 2->4: 9 (linear)
     assert auc.PPORRES == 20.0 and auc.PPENINT == "P4D"
+    assert auc.PPANMETH == "interpolated"
     missing = table[(table.ID == "2") & (table.PPTESTCD == "LAMZ")].iloc[0]
     assert missing.REASON.startswith("[lambda_z_too_few_points]")
 

@@ -127,3 +127,59 @@ def test_stein_terminal_phase_gives_beta_and_aucinf():
         (1 - p["fb"]) / p["alpha"] + p["fb"] / p["beta"]
     )
     assert w.aucinf_obs == pytest.approx(auc_inf, rel=2e-3)
+
+
+# PKNCA's own expected values (humanpred/pknca, tests/testthat/test-auc.R at commit
+# f793878b, ``pk.calc.auc`` with ``auc.type="AUCall"`` and the default ``conc.blq =
+# list(first="keep", middle="drop", last="keep")``): the AUCall-type interval AUC runs
+# linearly from Clast to the first BLQ zero and is 0 after it, as cartpk's default does.
+# A recorded 0 is BLQ in both packages.
+_PKNCA_CONC = [0.0, 2, 0, 1, 2, 1, 0, 0]
+_LN2 = math.log(2.0)
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("linear", 1 + 3 + 1.5 + 1.5 + 0.5),
+        ("linuplogdown", 1 + 2 / _LN2 + 1.5 + 1 / _LN2 + 0.5),
+    ],
+)
+def test_pknca_blq_in_the_middle_dropped_and_at_the_end_kept(method, expected):
+    """test-auc.R, "Confirm BLQ in the middle or end are calculated correctly", second
+    block (middle "drop", last "keep"), AUCall over (0, 7)."""
+    df = pd.DataFrame({"ID": "1", "TIME": np.arange(8.0), "DV": _PKNCA_CONC})
+    res = ck.nca(df, auc_method=method, interval=(0, 7))
+    assert res.wide.loc[0, "auc_0_7d"] == pytest.approx(expected, rel=1e-14)
+    auc = res.long[res.long.PPTESTCD == "AUCINT"].iloc[0]
+    assert auc.PPANMETH == "blq_zero"
+
+
+def test_pknca_multiple_blq_at_the_end():
+    """test-auc.R, "Linear AUC when when there are multiple BLQ values at the end":
+    conc 0, 1, 0, 0, 0, 0, 0 at 0..6, AUCall over (0, 6) = 1."""
+    df = pd.DataFrame({"ID": "1", "TIME": np.arange(7.0), "DV": [0.0, 1, 0, 0, 0, 0, 0]})
+    res = ck.nca(df, auc_method="linear", interval=(0, 6))
+    assert res.wide.loc[0, "auc_0_6d"] == pytest.approx(1.0, rel=1e-15)
+
+
+def test_pknca_interval_ending_between_tlast_and_the_blq_zero():
+    """test-auc.R, "interpolation of times within the time interval": conc 0, 2, 0, 1, 2,
+    1, 0 at 0..5, 7; AUCall over (0, 6). The concentration at 6 is interpolated linearly
+    towards the zero at 7 (0.5) in both packages.
+
+    Linear: PKNCA's 1 + 3 + 1.5 + 1.5 + 0.75, matched exactly. Linear-up/log-down: PKNCA
+    integrates the piece 5-6 (1 -> 0.5) with the log trapezoid, 0.5/ln 2 = 0.7213;
+    cartpk takes the area under the linear interpolant it used, 0.75, so that the pieces
+    add up: AUC(0, 6) + AUC(6, 7) = AUC(0, 7). A deliberate, documented difference
+    (docs/nca_blq.md)."""
+    t = [0.0, 1, 2, 3, 4, 5, 7]
+    df = pd.DataFrame({"ID": "1", "TIME": t, "DV": [0.0, 2, 0, 1, 2, 1, 0]})
+    lin = ck.nca(df, auc_method="linear", interval=(0, 6))
+    assert lin.wide.loc[0, "auc_0_6d"] == pytest.approx(1 + 3 + 1.5 + 1.5 + 0.75, rel=1e-15)
+    log = ck.nca(df, auc_method="linuplogdown", interval=[(0, 6), (6, 7), (0, 7)])
+    w = log.wide.iloc[0]
+    head = 1 + 2 / _LN2 + 1.5 + 1 / _LN2
+    assert w.auc_0_6d == pytest.approx(head + 0.75, rel=1e-14)
+    assert w.auc_6_7d == pytest.approx(0.25, rel=1e-14)
+    assert w.auc_0_6d + w.auc_6_7d == pytest.approx(w.auc_0_7d, rel=1e-14)
