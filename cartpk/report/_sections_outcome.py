@@ -35,6 +35,7 @@ _NCA_STD = {
     "PPTEST",
     "PPORRES",
     "PPORRESU",
+    "PPANMETH",
     "PPSTINT",
     "PPENINT",
     "REASON",
