@@ -10,7 +10,11 @@ truth with a point estimate within 30 % (CRS) and 20 % (IL-6), while the same an
 NCA Cmax (written next to them, ``exposure_source = nca``) show the attenuation that
 observed sparse-sample exposure causes (classical errors-in-variables).
 
-Runtime: about 2 minutes on 2 cores (population fit of 300 subjects, 4 chains x 500 + 500).
+The population fit runs with the defaults (4 chains x 1,000 warm-up + 1,000 draws; with 500 +
+500 the ESS of mu_foldx and mu_tmax, which the design barely informs, stayed under 400) and
+``init = "declared"`` (the trial design's tmax is multimodal between sampling days under
+jittered starts: ``tests/fit/test_population_trial_design.py``). Runtime about 4 minutes on
+2 cores.
 """
 
 from __future__ import annotations
@@ -75,9 +79,6 @@ def test_cli_chain_recovers_the_true_slopes_with_model_based_exposure(tmp_path):
         dvid = "QPCR"
         drop_iiv = {DROP!r}
         init = "declared"
-        chains = 4
-        tune = 500
-        draws = 500
         target_accept = 0.95
         vpc_replicates = 20
         """).replace("'", '"')
