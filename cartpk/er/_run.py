@@ -7,6 +7,7 @@ Where the exposure comes from is written on every estimate (``exposure_source``)
   named by ``fit`` (regression calibration, :func:`cartpk.exposure.calibrated_exposure`);
 * ``nca``: NCA of the observed samples (the data route without ``fit``, and the
   comparison fit of every analysis on the data route with ``fit``);
+* ``data``: on the data route, an exposure that is not NCA's (a cytokine peak, ``DOSE``);
 * ``subjects``: a column of the prepared subject table, source unknown to cartpk.
 
 One analysis that cannot be fitted is reported with status ``failed`` and its message; the
@@ -174,7 +175,9 @@ def _source(spec: ERSpec, table: pd.DataFrame, exposure: str) -> str:
     info = table.attrs.get(_MODEL_ATTR)
     if info and exposure in info["metrics"]:
         return "model"
-    return "nca" if spec.data is not None else "subjects"
+    if spec.data is None:
+        return "subjects"
+    return "nca" if exposure in table.attrs.get("nca_columns", ()) else "data"
 
 
 def _fit_one(table: pd.DataFrame, a: ERAnalysis, level: float) -> ERFit:
@@ -229,7 +232,9 @@ def run_er(spec: ERSpec, subjects: pd.DataFrame | None = None) -> ERReport:
     """
     table = load_subjects(spec) if subjects is None else subjects
     check_columns(spec, table)
-    info = dict(table.attrs.get(_MODEL_ATTR) or {"source": _source(spec, table, "")})
+    info = dict(
+        table.attrs.get(_MODEL_ATTR) or {"source": "subjects" if spec.data is None else "nca"}
+    )
     fits: list[tuple[ERAnalysis, ERFit]] = []
     sources: list[str] = []
     comparisons: list[tuple[ERAnalysis, ERFit]] = []

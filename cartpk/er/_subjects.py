@@ -273,9 +273,11 @@ def er_subjects(
     cov = ds.covariates.copy()
     cov["ID"] = cov["ID"].astype(str)
     out = out.merge(cov, on="ID", how="left", validate="one_to_one")
-    if dvid in ds.endpoints:
+    nca_columns: list[str] = []
+    if dvid in ds.endpoints and len(ds.observations(dvid)):  # a trial without qPCR: no NCA
         wide = nca(ds, dvid=dvid, interval=interval).wide.drop(columns=["DVID"])
         wide["ID"] = wide["ID"].astype(str)
+        nca_columns = [str(c) for c in wide.columns if c != "ID"]
         out = out.merge(wide, on="ID", how="left", validate="one_to_one")
     events = ds.events
     if len(events):
@@ -324,4 +326,5 @@ def er_subjects(
         out = out.merge(surv, on="ID", how="left", validate="one_to_one")
         if landmark is not None:  # subjects of the dataset absent from the lesion table
             out["pfs_exclusion"] = out["pfs_exclusion"].fillna("not in the lesion table")
+    out.attrs["nca_columns"] = nca_columns
     return out

@@ -177,3 +177,26 @@ def test_cli_er_one_failing_analysis_keeps_the_others(tmp_path, rng, capsys):
         "er_crs_grade_cmax_ordinal_adj_SLD0.png",
     ]
     assert "warning [failed]: analysis[1]" in capsys.readouterr().err
+
+
+def test_cli_er_data_route_without_qpcr(tmp_path):
+    """A trial with cytokines and grades only: the data route runs, exposures are `data`."""
+    from cartpk import examples
+
+    trial = pd.read_csv(examples.path("trial.csv"))
+    trial[trial["DVID"] != "QPCR"].to_csv(tmp_path / "trial.csv", index=False)
+    p = tmp_path / "er.toml"
+    p.write_text(
+        textwrap.dedent("""
+        data = "trial.csv"
+        [[analysis]]
+        endpoint = "crs_grade"
+        model = "ordinal"
+        exposure = "il6_cmax"
+        """)
+    )
+    out = tmp_path / "run"
+    assert main(["er", str(p), "--out", str(out), "--quiet"]) == 0
+    est = pd.read_csv(out / "er_estimates.csv")
+    assert set(est["exposure_source"]) == {"data"} and set(est["status"]) == {"ok"}
+    assert "cmax" not in pd.read_csv(out / "er_subjects.csv").columns
