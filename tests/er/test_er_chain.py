@@ -5,10 +5,18 @@ simulated from ``stein2019_smooth`` with random effects on cmax and alpha (the t
 ``tests/fit/test_population_trial_design.py``); CRS grade (proportional odds, slope 1.0 per
 ln Cmax) and the IL-6 peak (log-linear, slope 0.8) are generated from each subject's *true*
 Cmax. Then, as a user would: ``cartpk fit`` (population, ``method = "bayes"``) writes a run
-folder, ``cartpk er`` with ``fit = ...`` reads it, and the model-based slopes must cover the
-truth with a point estimate within 30 % (CRS) and 20 % (IL-6), while the same analyses on
-NCA Cmax (written next to them, ``exposure_source = nca``) show the attenuation that
+folder, ``cartpk er`` with ``fit = ...`` reads it, and the model-based slopes must lie within
+30 % (CRS) and 20 % (IL-6) of the truth and match the "oracle" (the same E-R fits on each
+subject's true Cmax: the best any chain can do on these outcomes), while the same analyses
+on NCA Cmax (written next to them, ``exposure_source = nca``) show the attenuation that
 observed sparse-sample exposure causes (classical errors-in-variables).
+
+Interval coverage of the truth is a property of many trials, not of one: it is measured by
+the ``er_chain`` simulation-estimation study (``docs/er_exposure.md``). On this one trial
+(data seed 0, not picked) the realised IL-6 slope on the true Cmax is 0.856 [0.774, 0.937],
+and the model route gives 0.907 [0.815, 0.999]: its interval holds the oracle's estimate but
+not 0.80, a 1-in-20 event for a calibrated interval and the reason this test compares with
+the oracle rather than asserting coverage of the truth.
 
 The population fit runs with the defaults (4 chains x 1,000 warm-up + 1,000 draws; with 500 +
 500 the ESS of mu_foldx and mu_tmax, which the design barely informs, stayed under 400) and
@@ -41,8 +49,19 @@ B_CRS, B_IL6 = 1.0, 0.8  # per ln Cmax
 CUTS = [-0.5, 1.0, 2.5, 4.0]  # latent cut points of CRS grades 1..4
 
 
+def _oracle(true_cmax: pd.Series, outcomes: pd.DataFrame) -> dict[str, pd.Series]:
+    """Slope rows of the E-R fits on the true exposure (the best any chain can do)."""
+    from cartpk.er import fit_er
+
+    df = outcomes.assign(cmax=true_cmax.to_numpy())
+    return {
+        "crs_grade": fit_er(df, "crs_grade", exposure="cmax", model="ordinal").slope,
+        "il6_cmax": fit_er(df, "il6_cmax", exposure="cmax", model="loglinear").slope,
+    }
+
+
 def _trial(tmp_path):
-    """The trial table (qPCR, IL-6, CRS) and the true Cmax per subject."""
+    """The trial table (qPCR, IL-6, CRS), the true Cmax and the outcomes per subject."""
     truth = ck.load_model("stein2019_smooth").with_iiv(drop=DROP, sd=IIV).with_ini(**TRUTH)
     sim = ck.simulate(truth, n=N, seed=SEED, lloq=LLOQ)
     params = ck.simulate_parameters(truth, n=N, seed=SEED)
@@ -64,11 +83,12 @@ def _trial(tmp_path):
     table["ID"] = table["ID"].astype(int)
     table = table.sort_values(["ID", "TIME", "EVID"], ascending=[True, True, False])
     table.to_csv(tmp_path / "trial.csv", index=False)
-    return true_cmax
+    outcomes = pd.DataFrame({"ID": ids, "crs_grade": grade, "il6_cmax": il6_peak})
+    return true_cmax, outcomes
 
 
 def test_cli_chain_recovers_the_true_slopes_with_model_based_exposure(tmp_path):
-    _trial(tmp_path)
+    true_cmax, outcomes = _trial(tmp_path)
     (tmp_path / "population.toml").write_text(
         textwrap.dedent(f"""
         model = "stein2019_smooth"
@@ -107,14 +127,19 @@ def test_cli_chain_recovers_the_true_slopes_with_model_based_exposure(tmp_path):
     assert main(["er", str(tmp_path / "er.toml"), "--out", str(tmp_path / "er"), "--quiet"]) == 0
     est = pd.read_csv(tmp_path / "er" / "er_estimates.csv")
     slope = est[est["term"] == "log(cmax)"].set_index(["endpoint", "exposure_source"])
+    oracle = _oracle(true_cmax, outcomes)  # the same E-R fits on each subject's TRUE Cmax
     for endpoint, truth, tol in (("crs_grade", B_CRS, 0.30), ("il6_cmax", B_IL6, 0.20)):
-        m = slope.loc[(endpoint, "model")]
+        m, o = slope.loc[(endpoint, "model")], oracle[endpoint]
         print(endpoint, "model", m[["estimate", "lower", "upper"]].to_dict())
+        print(endpoint, "oracle", o[["estimate", "lower", "upper"]].to_dict())
         print(
             endpoint, "nca", slope.loc[(endpoint, "nca"), ["estimate", "lower", "upper"]].to_dict()
         )
-        assert m["lower"] < truth < m["upper"], endpoint
         assert abs(m["estimate"] / truth - 1) < tol, endpoint
+        # the chain loses little against knowing each subject's true exposure: its interval
+        # holds the oracle's estimate and the two estimates differ by under 1.5 oracle SEs
+        assert m["lower"] < o["estimate"] < m["upper"], endpoint
+        assert abs(m["estimate"] - o["estimate"]) < 1.5 * o["se"], endpoint
     # the NCA route (what `cartpk er` gave before) is attenuated: its IL-6 slope is well
     # below the truth and its interval misses it
     nca_il6 = slope.loc[("il6_cmax", "nca")]
