@@ -1,5 +1,9 @@
 """Studies on Dask: simulation-estimation, bootstraps and batches of fits.
 
+Two simulation-estimation studies: :func:`sse` (a model's parameters) and
+:func:`er_chain_sse` (exposure-response slopes through the population fit ->
+model-based exposure -> E-R chain, against the NCA route).
+
 Every study runs its tasks on a ``dask.distributed`` cluster (a ``LocalCluster`` by
 default, or a running scheduler given by its address), writes one result file per task
 into the study folder and resumes an interrupted study without redoing finished tasks.
@@ -11,6 +15,12 @@ from cartpk.batch._bootstrap import BootstrapResult as BootstrapResult
 from cartpk.batch._bootstrap import bootstrap as bootstrap
 from cartpk.batch._bootstrap import percentile_intervals as percentile_intervals
 from cartpk.batch._bootstrap import resample_subjects as resample_subjects
+from cartpk.batch._er_chain import ChainFit as ChainFit
+from cartpk.batch._er_chain import ERChainResult as ERChainResult
+from cartpk.batch._er_chain import EROutcomes as EROutcomes
+from cartpk.batch._er_chain import er_chain_from_spec as er_chain_from_spec
+from cartpk.batch._er_chain import er_chain_sse as er_chain_sse
+from cartpk.batch._er_chain import summarise_er_chain as summarise_er_chain
 from cartpk.batch._estimators import IndividualFitEstimator as IndividualFitEstimator
 from cartpk.batch._estimators import fit_table as fit_table
 from cartpk.batch._estimators import median_interval as median_interval
@@ -32,6 +42,9 @@ from cartpk.batch._sse import summarise_sse as summarise_sse
 __all__ = [
     "ESTIMATORS",
     "BootstrapResult",
+    "ChainFit",
+    "ERChainResult",
+    "EROutcomes",
     "Estimator",
     "FitManyResult",
     "IndividualFitEstimator",
@@ -39,6 +52,8 @@ __all__ = [
     "StudySpec",
     "bootstrap",
     "dask_client",
+    "er_chain_from_spec",
+    "er_chain_sse",
     "estimates_frame",
     "estimator_from_spec",
     "fit_many",
@@ -50,5 +65,6 @@ __all__ = [
     "run_individual_spec",
     "spawn_seeds",
     "sse",
+    "summarise_er_chain",
     "summarise_sse",
 ]

@@ -19,6 +19,34 @@ An SSE specification (``fits/stein2019_sse_seed.toml``)::
 estimator (a function or instance ``estimator(dataset, model) -> DataFrame``) importable
 here and on every Dask worker.
 
+A top-level ``kind`` chooses what an SSE studies: ``"parameters"`` (the default: the
+model's parameters, as above) or ``"er_chain"``, the exposure-response chain
+(:func:`cartpk.batch.er_chain_sse`; ``fits/er_chain_sse.toml``)::
+
+    kind = "er_chain"
+    model = "stein2019_smooth"
+    days = [7, 14, 21, 28, 60, 90]
+    n_subjects = 150
+    n_replicates = 100
+    seed = 20261201
+    lloq = 120.0             # optional, as dose
+    level = 0.95             # optional: confidence level of the E-R intervals
+
+    [truth]                  # optional: typical values of the simulation (natural scale)
+    cmax = 24000.0
+    iiv_sd = { cmax = 0.81, alpha = 0.5 }   # log-scale SDs; thetas not listed: no IIV
+
+    [fit]                    # optional: cartpk.batch.ChainFit fields, plus
+    iiv = ["cmax", "alpha"]  # random effects of the fitted declaration (default: iiv_sd's)
+    initial = { tmax = 14.0 }               # its typical values (default: the catalogue's)
+    chains = 2
+
+    [outcomes]               # optional: cartpk.batch.EROutcomes fields (the true slopes)
+    crs_slope = 1.0
+
+Such a spec loads with ``kind="sse"`` and comes back as a :class:`StudySpec` of kind
+``"er_chain"``; it has no ``[estimator]``.
+
 A bootstrap specification names ``data`` (a CSV path, relative to the spec file, or
 ``example:trial.csv`` for a bundled file) and ``n_bootstrap`` instead of the design keys.
 """
@@ -47,6 +75,7 @@ ESTIMATORS: dict[str, str] = {
 _KEYS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     # key -> (accepted types, required)
     "sse": {
+        "kind": (str, False),
         "model": (str, True),
         "days": (list, True),
         "n_subjects": (int, True),
@@ -57,6 +86,22 @@ _KEYS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "name": (str, False),
         "description": (str, False),
         "estimator": (dict, False),
+    },
+    "er_chain": {
+        "kind": (str, True),
+        "model": (str, True),
+        "days": (list, True),
+        "n_subjects": (int, True),
+        "n_replicates": (int, True),
+        "seed": (int, True),
+        "lloq": ((int, float), False),
+        "dose": ((int, float), False),
+        "level": (float, False),
+        "name": (str, False),
+        "description": (str, False),
+        "truth": (dict, False),
+        "fit": (dict, False),
+        "outcomes": (dict, False),
     },
     "bootstrap": {
         "model": (str, True),
@@ -77,9 +122,11 @@ class StudySpec:
 
     Attributes
     ----------
-    kind : {"sse", "bootstrap"}
+    kind : {"sse", "er_chain", "bootstrap"}
+        ``"er_chain"``: an SSE spec with ``kind = "er_chain"``.
     values : dict
-        The top-level keys as read (``estimator`` excluded).
+        The top-level keys as read (``estimator`` excluded; an ``er_chain`` spec's
+        ``truth``, ``fit`` and ``outcomes`` tables included).
     estimator : dict
         ``kind`` and the estimator's options.
     path : Path or None
@@ -146,11 +193,13 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
     source : path or mapping
         A TOML file or its parsed content.
     kind : {"sse", "bootstrap"}
-        What the specification is for.
+        What the specification is for. An SSE spec with ``kind = "er_chain"`` is checked
+        as one (its ``[truth]``, ``[fit]`` and ``[outcomes]`` tables included).
 
     Returns
     -------
     StudySpec
+        Of kind ``"er_chain"`` for an E-R chain SSE.
 
     Raises
     ------
@@ -158,7 +207,8 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
         Every problem at once: ``spec_unreadable``, ``spec_unknown_key`` (with its line and
         the valid keys), ``spec_missing_key``, ``spec_type``, ``spec_value``,
         ``unknown_model``, ``unknown_estimator``, ``estimator_option``,
-        ``estimator_import``.
+        ``estimator_import``; for ``er_chain``: ``truth_option``, ``fit_option``,
+        ``outcomes_option``.
     FileNotFoundError
         ``source`` is a path that does not exist.
     """
@@ -183,8 +233,22 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
         n = _line(text, key, table) if text else None
         return f"{where}, line {n}" if n else where
 
-    keys = _KEYS[kind]
     problems: list[Violation] = []
+    if kind == "sse" and "kind" in raw:
+        study = raw["kind"]
+        if study == "er_chain":
+            kind = "er_chain"
+        elif isinstance(study, str) and study != "parameters":
+            problems.append(
+                Violation(
+                    "spec_value",
+                    "unknown SSE `kind`",
+                    value=f"{at('kind')}: {study!r}",
+                    expected="one of er_chain, parameters",
+                    fix='write kind = "er_chain", or leave `kind` out for a parameter SSE',
+                )
+            )
+    keys = _KEYS[kind]
     for key, value in raw.items():
         if key not in keys:
             problems.append(
@@ -262,8 +326,13 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
                 )
             )
     est = dict(raw.get("estimator", {})) if isinstance(raw.get("estimator"), dict) else {}
-    est.setdefault("kind", "individual_fits")
-    if est["kind"] == "import":
+    if kind != "er_chain":
+        est.setdefault("kind", "individual_fits")
+    if kind == "er_chain":
+        # no estimator: the chain is fixed; its tables are checked against the model
+        if not any(p.code == "unknown_model" for p in problems):
+            problems.extend(_check_er_chain(values, at))
+    elif est["kind"] == "import":
         problems.extend(_check_import(est, at))
     elif est["kind"] not in ESTIMATORS:
         problems.append(
@@ -284,6 +353,20 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
             problems,
         )
     return StudySpec(kind=kind, values=values, estimator=est, path=path)
+
+
+def _check_er_chain(values: dict[str, Any], at: Any) -> list[Violation]:
+    """The ``[truth]``, ``[fit]`` and ``[outcomes]`` tables, each problem with its line."""
+    from cartpk.batch._er_chain import check_er_chain_tables
+
+    tables = {k: values[k] for k in ("truth", "fit", "outcomes") if isinstance(values.get(k), dict)}
+    found = check_er_chain_tables({**tables, "model": values.get("model")})
+    out = []
+    for v in found:
+        table = v.code.removesuffix("_option")
+        where = at(v.column, table) if v.column else at(table)
+        out.append(dataclasses.replace(v, value=f"{where}: {v.value}" if v.value else where))
+    return out
 
 
 def _check_options(est: dict[str, Any], at: Any) -> list[Violation]:

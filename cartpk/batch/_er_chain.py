@@ -1,0 +1,1087 @@
+"""Simulation-estimation of the exposure-response chain: are the E-R slopes recovered?
+
+Each replicate simulates a whole trial: the cellular kinetics of ``n_subjects`` patients
+from a *truth* declaration (with IIV, residual error and BLQ records on the trial's
+sampling days) and, from each patient's *true* exposure, four outcomes with known
+exposure slopes (:class:`EROutcomes`): an ordinal CRS grade, a binary response, a
+log-normal cytokine peak and progression-free survival with censoring. It then runs the
+analysis chain a sponsor would run,
+
+1. population fit of the *fitted* declaration (:func:`cartpk.fit_population`, cheap
+   sampler settings, :class:`ChainFit`),
+2. model-based exposure per subject (:func:`cartpk.calibrated_exposure`, the posterior
+   mean of the log exposure) - the **model** route,
+3. observed exposure by NCA (:func:`cartpk.nca`) - the **nca** route,
+4. exposure-response fits of every endpoint (:func:`cartpk.er.fit_er`) on each route,
+   and on the simulated true exposure - the **true** route, the reference,
+
+and stores each slope with its 95 % interval in ``tasks/<replicate>.json``. The gathered
+slopes give, per route and endpoint, the median and mean relative bias, the coverage of
+the intervals with its Monte-Carlo error, and the mean interval width
+(:func:`summarise_er_chain`). A study is resumable and can be grown like
+:func:`cartpk.sse`: replicate ``r`` draws from ``SeedSequence(seed).spawn(n)[r]`` whatever
+``n`` is.
+
+Random streams of replicate ``r`` (``s = SeedSequence(seed).spawn(n)[r]``):
+``default_rng(s)`` simulates the kinetics (and, restarted, the same subjects' true
+parameters), exactly as a parameter SSE with the same seed does; the outcomes draw from
+the child ``SeedSequence(seed, spawn_key=(r, 0))``; the sampler's seed is the first word
+of the child ``(r, 1)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from cartpk.batch._runner import StudyFolder, dask_client, run_tasks, spawn_seeds
+from cartpk.errors import FitError, SpecError, Violation
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from cartpk.batch._spec import StudySpec
+    from cartpk.model import Model
+
+__all__ = [
+    "ENDPOINTS",
+    "ROUTES",
+    "ChainFit",
+    "ERChainResult",
+    "EROutcomes",
+    "er_chain_from_spec",
+    "er_chain_sse",
+    "summarise_er_chain",
+]
+
+#: endpoint -> (E-R model of :func:`cartpk.er.fit_er`, event column or None)
+ENDPOINTS: dict[str, tuple[str, str | None]] = {
+    "crs_grade": ("ordinal", None),
+    "orr": ("logistic", None),
+    "il6_cmax": ("loglinear", None),
+    "pfs_time": ("cox", "pfs_event"),
+}
+#: exposure routes, in the order of the tables
+ROUTES = ("model", "nca", "true")
+#: exposures the outcomes may be driven by (model-based and NCA both compute them)
+EXPOSURES = ("cmax", "auc_0_28d")
+
+ESTIMATE_COLUMNS = [
+    "replicate",
+    "route",
+    "endpoint",
+    "model",
+    "exposure",
+    "truth",
+    "estimate",
+    "lower",
+    "upper",
+    "status",
+    "n",
+    "n_events",
+    "exposure_lambda",
+    "exposure_r",
+    "message",
+]
+REPLICATE_COLUMNS = [
+    "replicate",
+    "status",
+    "error",
+    "message",
+    "seconds",
+    "blq_fraction",
+    "fit_converged",
+    "rhat_max",
+    "ess_bulk_min",
+    "ess_tail_min",
+    "divergences",
+    "compile_s",
+    "sample_s",
+    "sampler_seed",
+]
+SUMMARY_COLUMNS = [
+    "route",
+    "endpoint",
+    "model",
+    "exposure",
+    "truth",
+    "n_replicates",
+    "n_replicates_ok",
+    "median_estimate",
+    "sd_estimate",
+    "median_rel_bias_pct",
+    "mean_rel_bias_pct",
+    "mean_rel_bias_mcse_pct",
+    "rmse",
+    "n_ci",
+    "coverage_pct",
+    "coverage_mcse_pct",
+    "mean_width",
+    "mean_exposure_lambda",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# option objects, validated in full
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+
+
+def _problems(obj: Any, what: str) -> list[Violation]:
+    """Check every field of an options dataclass against its ``_rules``."""
+    out = []
+    for f in dataclasses.fields(obj):
+        rule = obj._rules.get(f.name)
+        if rule is None:
+            continue
+        ok, expected = rule
+        v = getattr(obj, f.name)
+        try:
+            good = bool(ok(v))
+        except (TypeError, ValueError):
+            good = False
+        if not good:
+            out.append(
+                Violation(
+                    f"{what}_option",
+                    f"`{f.name}` of `[{what}]` is invalid",
+                    column=f.name,
+                    value=repr(v),
+                    expected=expected,
+                    fix=f"set `{f.name}` to {expected}, or leave it out for {f.default!r}",
+                )
+            )
+    return out
+
+
+def _positive(v: Any) -> bool:
+    return _is_number(v) and math.isfinite(v) and v > 0
+
+
+def _finite(v: Any) -> bool:
+    return _is_number(v) and math.isfinite(v)
+
+
+def _count(low: int) -> Any:
+    return lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= low
+
+
+def _increasing(v: Any) -> bool:
+    vals = list(v)
+    return (
+        len(vals) >= 1
+        and all(_finite(x) for x in vals)
+        and all(b > a for a, b in zip(vals, vals[1:], strict=False))
+    )
+
+
+@dataclass(frozen=True)
+class EROutcomes:
+    """How outcomes are generated from each subject's true exposure: the truth of the E-R.
+
+    With ``x = ln(exposure / reference)`` (the true exposure of the truth declaration,
+    :func:`cartpk.model_exposure`):
+
+    ============  ==========  ===============================================================
+    endpoint      E-R model   generated as
+    ============  ==========  ===============================================================
+    crs_grade     ordinal     ``#{k: cutpoint_k < crs_slope x + L}``, ``L ~ Logistic(0, 1)``
+                              (grades 0..len(cutpoints)); ``P(grade >= k) =
+                              expit(crs_slope x - cutpoint_k)``
+    orr           logistic    ``Bernoulli(expit(orr_intercept + orr_slope x))``
+    il6_cmax      loglinear   ``exp(il6_intercept + il6_slope x + N(0, il6_sd))``
+    pfs_time      cox         ``T ~ Exponential(pfs_hazard exp(pfs_slope x))`` per day,
+                              censored at ``pfs_censor_day`` (administrative) or at dropout
+                              ``~ Uniform(0, pfs_dropout_day)``; ``pfs_event`` = 1 if seen
+    ============  ==========  ===============================================================
+
+    The E-R fits take ``ln(exposure)`` as the predictor, so each slope above is the truth
+    of the fitted exposure coefficient (:attr:`truth`).
+
+    Attributes
+    ----------
+    exposure : {"cmax", "auc_0_28d"}, default "cmax"
+        Exposure metric that drives the outcomes and is analysed.
+    reference : float, default 24000
+        Exposure at which ``x = 0`` (copies/ug for cmax; the truth's typical peak).
+    crs_slope : float, default 1.0
+        Cumulative log-odds of CRS grade per ln-unit of exposure.
+    crs_cutpoints : tuple of float, default (-0.5, 1.0, 2.5, 4.0)
+        Increasing thresholds of the latent CRS variable (grades 0 to 4).
+    orr_intercept, orr_slope : float, default 1.0, 0.8
+        Log-odds of response at the reference exposure, and per ln-unit.
+    il6_intercept, il6_slope, il6_sd : float, default 3.0, 0.8, 0.6
+        Log IL-6 peak (pg/mL) at the reference, per ln-unit, and its residual SD.
+    pfs_hazard : float, default 0.004
+        Hazard of progression or death at the reference exposure, 1/day (median 173 days).
+    pfs_slope : float, default -0.5
+        Log-hazard ratio per ln-unit of exposure.
+    pfs_censor_day : float, default 365
+        End of follow-up, days after infusion.
+    pfs_dropout_day : float, default 1825
+        Dropout times are uniform on (0, pfs_dropout_day): 20 % drop out in the first year.
+    """
+
+    exposure: str = "cmax"
+    reference: float = 24000.0
+    crs_slope: float = 1.0
+    crs_cutpoints: tuple[float, ...] = (-0.5, 1.0, 2.5, 4.0)
+    orr_intercept: float = 1.0
+    orr_slope: float = 0.8
+    il6_intercept: float = 3.0
+    il6_slope: float = 0.8
+    il6_sd: float = 0.6
+    pfs_hazard: float = 0.004
+    pfs_slope: float = -0.5
+    pfs_censor_day: float = 365.0
+    pfs_dropout_day: float = 1825.0
+
+    _rules: ClassVar[dict[str, tuple[Any, str]]] = {
+        "exposure": (lambda v: v in EXPOSURES, f"one of {', '.join(EXPOSURES)}"),
+        "reference": (_positive, "a positive exposure"),
+        "crs_slope": (_finite, "a number"),
+        "crs_cutpoints": (_increasing, "an increasing list of numbers, e.g. [-0.5, 1, 2.5, 4]"),
+        "orr_intercept": (_finite, "a number"),
+        "orr_slope": (_finite, "a number"),
+        "il6_intercept": (_finite, "a number"),
+        "il6_slope": (_finite, "a number"),
+        "il6_sd": (_positive, "a positive SD"),
+        "pfs_hazard": (_positive, "a positive hazard (1/day)"),
+        "pfs_slope": (_finite, "a number"),
+        "pfs_censor_day": (_positive, "a positive day"),
+        "pfs_dropout_day": (_positive, "a positive day"),
+    }
+
+    def __post_init__(self) -> None:
+        if isinstance(self.crs_cutpoints, list):
+            object.__setattr__(self, "crs_cutpoints", tuple(self.crs_cutpoints))
+        problems = _problems(self, "outcomes")
+        if problems:
+            raise SpecError("Invalid outcome settings.", problems)
+
+    @property
+    def truth(self) -> dict[str, float]:
+        """True exposure slope of each endpoint (ln-exposure scale)."""
+        return {
+            "crs_grade": float(self.crs_slope),
+            "orr": float(self.orr_slope),
+            "il6_cmax": float(self.il6_slope),
+            "pfs_time": float(self.pfs_slope),
+        }
+
+    def generate(self, exposure: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        """Outcomes of subjects with true ``exposure`` (natural scale), drawn from ``rng``.
+
+        Returns
+        -------
+        DataFrame
+            ``x, crs_grade, orr, il6_cmax, pfs_time, pfs_event`` in the order of
+            ``exposure``; ``x = ln(exposure / reference)``.
+        """
+        import pandas as pd
+        from scipy.special import expit
+
+        x = np.log(np.asarray(exposure, dtype=float) / self.reference)
+        n = x.size
+        # a fixed order of draws: each endpoint's numbers do not depend on the others' settings
+        latent = self.crs_slope * x + rng.logistic(size=n)
+        grade = (latent[:, None] > np.asarray(self.crs_cutpoints)[None, :]).sum(axis=1)
+        orr = (rng.random(n) < expit(self.orr_intercept + self.orr_slope * x)).astype(int)
+        il6 = np.exp(self.il6_intercept + self.il6_slope * x + self.il6_sd * rng.standard_normal(n))
+        t_event = rng.exponential(1.0 / (self.pfs_hazard * np.exp(self.pfs_slope * x)))
+        t_drop = rng.uniform(0.0, self.pfs_dropout_day, size=n)
+        t_censor = np.minimum(t_drop, self.pfs_censor_day)
+        return pd.DataFrame(
+            {
+                "x": x,
+                "crs_grade": grade.astype(int),
+                "orr": orr,
+                "il6_cmax": il6,
+                "pfs_time": np.minimum(t_event, t_censor),
+                "pfs_event": (t_event <= t_censor).astype(int),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ChainFit:
+    """Settings of each replicate's population fit and model-based exposure.
+
+    The defaults are deliberately cheap (2 chains x 300 + 300): a study needs each subject's
+    posterior mean of ln(exposure), whose Monte-Carlo error with 600 draws is a few percent
+    of its posterior SD, not the tail quantiles of the typical values that the
+    convergence thresholds of :func:`cartpk.fit_population` (ESS >= 400) are set for.
+    Each fit therefore reports ``not_converged`` on ESS; its R-hat, ESS and divergences
+    are recorded per replicate in ``er_sse_replicates.csv``.
+
+    Attributes
+    ----------
+    chains, tune, draws : int, default 2, 300, 300
+        NUTS chains, warm-up iterations and kept draws per chain.
+    target_accept : float, default 0.95
+    init : {"declared", "jitter"}, default "declared"
+        Chains start at the declaration's values (see :func:`cartpk.fit_population`).
+    blq : {"m3", "m4", "m1"}, default "m3"
+    priors : {"weak", "literature"}, default "weak"
+    n_draws : int, default 200
+        Posterior draws per subject behind the model-based exposure
+        (:func:`cartpk.calibrated_exposure`).
+    """
+
+    chains: int = 2
+    tune: int = 300
+    draws: int = 300
+    target_accept: float = 0.95
+    init: str = "declared"
+    blq: str = "m3"
+    priors: str = "weak"
+    n_draws: int = 200
+
+    _rules: ClassVar[dict[str, tuple[Any, str]]] = {
+        "chains": (_count(1), "an integer >= 1"),
+        "tune": (_count(0), "an integer >= 0"),
+        "draws": (_count(10), "an integer >= 10"),
+        "target_accept": (lambda v: _finite(v) and 0 < v < 1, "a number in (0, 1)"),
+        "init": (lambda v: v in ("declared", "jitter"), "one of declared, jitter"),
+        "blq": (lambda v: v in ("m3", "m4", "m1"), "one of m3, m4, m1"),
+        "priors": (lambda v: v in ("weak", "literature"), "one of weak, literature"),
+        "n_draws": (_count(1), "an integer >= 1"),
+    }
+
+    def __post_init__(self) -> None:
+        problems = _problems(self, "fit")
+        if problems:
+            raise SpecError("Invalid population-fit settings.", problems)
+
+
+# ---------------------------------------------------------------------------------------
+# one replicate
+
+
+def _child(seed: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
+    """Child ``k`` of a replicate's seed, independent of how often it was spawned before."""
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, k))
+
+
+def _exposure_link(est: np.ndarray, true: np.ndarray) -> tuple[float, float]:
+    """Regression-calibration factor (slope of ln true on ln est) and correlation."""
+    ok = np.isfinite(est) & np.isfinite(true) & (est > 0) & (true > 0)
+    if ok.sum() < 3:
+        return math.nan, math.nan
+    a, b = np.log(est[ok]), np.log(true[ok])
+    va = float(np.var(a))
+    if va == 0:
+        return math.nan, math.nan
+    lam = float(np.cov(a, b, bias=True)[0, 1] / va)
+    r = float(np.corrcoef(a, b)[0, 1])
+    return lam, r
+
+
+@dataclass(frozen=True)
+class _ERChainTask:
+    """One replicate: simulate kinetics and outcomes, fit, derive exposure, fit E-R."""
+
+    truth: Any
+    fitted: Any
+    days: Any
+    n_subjects: int
+    lloq: Any
+    dose: Any
+    outcomes: EROutcomes
+    fit: ChainFit
+    level: float
+
+    def __call__(self, seed: np.random.SeedSequence) -> dict[str, Any]:
+        import pandas as pd
+
+        from cartpk.data import read_dataset
+        from cartpk.exposure import calibrated_exposure, model_exposure
+        from cartpk.fit.population import fit_population
+        from cartpk.noncompartmental import nca
+        from cartpk.simulation import simulate, simulate_parameters
+
+        dvid = next(iter(self.truth.outputs))
+        metric = self.outcomes.exposure
+        table = simulate(
+            self.truth,
+            n=self.n_subjects,
+            seed=np.random.default_rng(seed),
+            days=self.days,
+            lloq=self.lloq,
+            dose=self.dose,
+        )
+        # the same seed draws the same random effects first: the subjects' true parameters
+        params = simulate_parameters(
+            self.truth, n=self.n_subjects, seed=np.random.default_rng(seed), dose=self.dose
+        )
+        true = model_exposure(self.truth, params, interval_ends=(28,), dvid=dvid).wide
+        true = true.assign(ID=true["ID"].astype(str))[["ID", metric]]
+        out = self.outcomes.generate(
+            true[metric].to_numpy(), np.random.default_rng(_child(seed, 0))
+        )
+        subjects = pd.concat([true[["ID"]].reset_index(drop=True), out], axis=1)
+
+        dataset = read_dataset(table)
+        obs = dataset.observations(dvid)
+        sampler_seed = int(_child(seed, 1).generate_state(1)[0])
+        with warnings.catch_warnings():
+            # the cheap settings miss the ESS thresholds by design; the numbers are recorded
+            warnings.simplefilter("ignore")
+            pop = fit_population(
+                self.fitted,
+                dataset,
+                dvid=dvid,
+                blq=self.fit.blq,  # type: ignore[arg-type]
+                priors=self.fit.priors,  # type: ignore[arg-type]
+                chains=self.fit.chains,
+                tune=self.fit.tune,
+                draws=self.fit.draws,
+                target_accept=self.fit.target_accept,
+                init=self.fit.init,  # type: ignore[arg-type]
+                seed=sampler_seed,
+            )
+            cal = calibrated_exposure(pop, n_draws=self.fit.n_draws, interval_ends=(28,), dvid=dvid)
+            observed = nca(dataset, dvid=dvid, interval=(0, 28)).wide
+        s = pop.summary
+        exposures = {
+            "model": cal.assign(ID=cal["ID"].astype(str))[["ID", metric]],
+            "nca": observed.assign(ID=observed["ID"].astype(str))[["ID", metric]],
+            "true": true,
+        }
+        rows = []
+        true_by_id = true.set_index("ID")[metric]
+        for route in ROUTES:
+            # left merge: a subject without a route's exposure stays, with NaN (fit_er
+            # lists it among its exclusions)
+            merged = subjects.merge(exposures[route], on="ID", how="left", validate="1:1")
+            lam, r = _exposure_link(
+                merged[metric].to_numpy(dtype=float),
+                true_by_id.reindex(merged["ID"]).to_numpy(dtype=float),
+            )
+            for endpoint, (er_model, event) in ENDPOINTS.items():
+                rows.append(
+                    {
+                        "route": route,
+                        "endpoint": endpoint,
+                        "model": er_model,
+                        "exposure": metric,
+                        "truth": self.outcomes.truth[endpoint],
+                        **_slope(merged, endpoint, metric, er_model, event, self.level),
+                        "exposure_lambda": lam,
+                        "exposure_r": r,
+                    }
+                )
+        replicate = {
+            "blq_fraction": float((obs["CENS"] != 0).mean()) if len(obs) else math.nan,
+            "fit_converged": bool(s["converged"]),
+            "rhat_max": float(s["rhat_max"]),
+            "ess_bulk_min": float(s["ess_bulk_min"]),
+            "ess_tail_min": float(s["ess_tail_min"]),
+            "divergences": int(s["divergences"]),
+            "compile_s": float(s.get("compile_s", math.nan)),
+            "sample_s": float(s.get("sample_s", math.nan)),
+            "sampler_seed": sampler_seed,
+        }
+        return {"slopes": rows, "replicate": replicate}
+
+
+def _slope(
+    table: pd.DataFrame,
+    endpoint: str,
+    exposure: str,
+    model: str,
+    event: str | None,
+    level: float,
+) -> dict[str, Any]:
+    """The exposure row of one E-R fit; a fit that raises is a row with status "error"."""
+    from cartpk.er import fit_er
+    from cartpk.errors import CartpkError
+
+    try:
+        with warnings.catch_warnings():
+            # a fit's problems are in its status and message, recorded per row
+            warnings.simplefilter("ignore")
+            fit = fit_er(table, endpoint, exposure=exposure, model=model, event=event, level=level)  # type: ignore[arg-type]
+        row = fit.slope
+        return {
+            "estimate": float(row["estimate"]),
+            "lower": float(row["lower"]),
+            "upper": float(row["upper"]),
+            "status": str(row["status"]),
+            "n": int(row["n"]),
+            "n_events": float(row["n_events"]),
+            "message": str(row["message"]) if isinstance(row["message"], str) else "",
+        }
+    except (CartpkError, ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
+        return {
+            "estimate": math.nan,
+            "lower": math.nan,
+            "upper": math.nan,
+            "status": "error",
+            "n": 0,
+            "n_events": math.nan,
+            "message": f"{type(err).__name__}: {err}",
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# the summary
+
+
+#: E-R statuses whose slope is an estimate (Firth-penalised ones included)
+USABLE = ("ok", "separation_firth")
+
+
+def summarise_er_chain(estimates: pd.DataFrame, *, n_replicates: int) -> pd.DataFrame:
+    """Bias and coverage of every exposure slope, per route and endpoint.
+
+    Parameters
+    ----------
+    estimates : pandas.DataFrame
+        ``route, endpoint, model, exposure, truth, estimate, lower, upper, status`` and
+        ``exposure_lambda``, one row per replicate, route and endpoint.
+    n_replicates : int
+        Replicates of the study (the denominator of nothing but reported beside
+        ``n_replicates_ok``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SUMMARY_COLUMNS`, one row per route and endpoint, routes in the order
+        model, nca, true.
+
+    Notes
+    -----
+    Over the ``n = n_replicates_ok`` slopes :math:`\\hat b_r` with a usable status
+    (``ok`` or ``separation_firth``) and a finite value, of truth :math:`b`:
+
+    ==========================  ==========================================================
+    ``median_rel_bias_pct``     :math:`100\\,\\mathrm{median}_r (\\hat b_r - b)/b`
+    ``mean_rel_bias_pct``       :math:`100\\,\\overline{(\\hat b - b)/b}`
+    ``mean_rel_bias_mcse_pct``  :math:`100\\,\\mathrm{sd}((\\hat b - b)/b)/\\sqrt n`
+    ``rmse``                    :math:`\\sqrt{\\overline{(\\hat b - b)^2}}`
+    ``coverage_pct``            :math:`100\\,\\hat p`, the share of the ``n_ci`` finite
+                                intervals that hold :math:`b`
+    ``coverage_mcse_pct``       :math:`100\\sqrt{\\hat p (1 - \\hat p)/n_{ci}}`
+    ``mean_width``              mean of ``upper - lower``
+    ``mean_exposure_lambda``    mean slope of ln(true exposure) on ln(route's exposure):
+                                1 means no attenuation expected from the exposure error
+    ==========================  ==========================================================
+
+    Relative biases are NaN when the truth is 0.
+    """
+    import pandas as pd
+
+    rows = []
+    order = {r: i for i, r in enumerate(ROUTES)}
+    ep_order = {e: i for i, e in enumerate(ENDPOINTS)}
+    est = estimates.copy()
+    est["_r"] = est["route"].map(order).fillna(len(order))
+    est["_e"] = est["endpoint"].map(ep_order).fillna(len(ep_order))
+    for (route, endpoint), g in est.sort_values(["_r", "_e"]).groupby(
+        ["route", "endpoint"], sort=False
+    ):
+        b = float(g["truth"].iloc[0])
+        ok = g[g["status"].isin(USABLE) & np.isfinite(g["estimate"].astype(float))]
+        e = ok["estimate"].to_numpy(dtype=float)
+        n = e.size
+        rel = (e - b) / b if b != 0 else np.full(n, math.nan)
+        lo, hi = ok["lower"].to_numpy(dtype=float), ok["upper"].to_numpy(dtype=float)
+        has = np.isfinite(lo) & np.isfinite(hi)
+        n_ci = int(has.sum())
+        p = float(np.mean((lo[has] <= b) & (b <= hi[has]))) if n_ci else math.nan
+        lam = ok["exposure_lambda"].to_numpy(dtype=float)
+        lam = lam[np.isfinite(lam)]
+        rows.append(
+            {
+                "route": route,
+                "endpoint": endpoint,
+                "model": g["model"].iloc[0],
+                "exposure": g["exposure"].iloc[0],
+                "truth": b,
+                "n_replicates": int(n_replicates),
+                "n_replicates_ok": n,
+                "median_estimate": float(np.median(e)) if n else math.nan,
+                "sd_estimate": float(np.std(e, ddof=1)) if n > 1 else math.nan,
+                "median_rel_bias_pct": 100.0 * float(np.median(rel)) if n else math.nan,
+                "mean_rel_bias_pct": 100.0 * float(np.mean(rel)) if n else math.nan,
+                "mean_rel_bias_mcse_pct": 100.0 * float(np.std(rel, ddof=1) / math.sqrt(n))
+                if n > 1
+                else math.nan,
+                "rmse": float(np.sqrt(np.mean((e - b) ** 2))) if n else math.nan,
+                "n_ci": n_ci,
+                "coverage_pct": 100.0 * p,
+                "coverage_mcse_pct": 100.0 * math.sqrt(p * (1.0 - p) / n_ci) if n_ci else math.nan,
+                "mean_width": float(np.mean(hi[has] - lo[has])) if n_ci else math.nan,
+                "mean_exposure_lambda": float(lam.mean()) if lam.size else math.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------
+# the study
+
+
+@dataclass(frozen=True)
+class ERChainResult:
+    """Outcome of :func:`er_chain_sse`.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        :data:`SUMMARY_COLUMNS` (``er_sse_summary.csv``).
+    estimates : pandas.DataFrame
+        :data:`ESTIMATE_COLUMNS`: every slope of every replicate (``er_sse_estimates.csv``).
+    replicates : pandas.DataFrame
+        :data:`REPLICATE_COLUMNS`: status, wall time, BLQ fraction and the population
+        fit's convergence per replicate (``er_sse_replicates.csv``).
+    path : Path
+        The study folder.
+    status : {"ok", "failed_checks"}
+        ``"failed_checks"`` when a replicate raised.
+    """
+
+    summary: pd.DataFrame
+    estimates: pd.DataFrame
+    replicates: pd.DataFrame
+    path: Path
+    status: str
+
+
+def _check_study(
+    n_replicates: Any, n_subjects: Any, seed: Any, level: Any, workers: Any
+) -> list[Violation]:
+    problems = []
+    for name, value in (("n_replicates", n_replicates), ("n_subjects", n_subjects)):
+        if not _count(1)(value):
+            problems.append(
+                Violation(
+                    f"{name}_invalid",
+                    f"`{name}` must be an integer >= 1",
+                    value=repr(value),
+                    fix=f"pass e.g. {name}=100",
+                )
+            )
+    if not _count(0)(seed):
+        problems.append(
+            Violation(
+                "seed_invalid",
+                "`seed` must be a non-negative integer (the master seed of the study)",
+                value=repr(seed),
+                fix="pass e.g. seed=1",
+            )
+        )
+    if not (_finite(level) and 0 < level < 1):
+        problems.append(Violation("level_invalid", "`level` must lie in (0, 1)", value=repr(level)))
+    if workers is not None and not _count(1)(workers):
+        problems.append(
+            Violation("workers_invalid", "`workers` must be an integer >= 1", value=repr(workers))
+        )
+    return problems
+
+
+def _identity(model: Model) -> dict[str, Any]:
+    free = set(model.parameter_names(free=True))
+    return {
+        "name": model.name,
+        "values": model.initial_values(),
+        "fixed": sorted(set(model.parameter_names()) - free),
+    }
+
+
+def er_chain_sse(
+    truth: Model,
+    fitted: Model,
+    design: Sequence[float],
+    n_replicates: int,
+    *,
+    seed: int,
+    n_subjects: int,
+    out: str | os.PathLike[str],
+    outcomes: EROutcomes | None = None,
+    fit: ChainFit | None = None,
+    lloq: float | None = None,
+    dose: float | None = None,
+    level: float = 0.95,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    client: Any = None,
+    quiet: bool = False,
+) -> ERChainResult:
+    """Simulation-estimation of the population-fit -> exposure -> E-R chain, on Dask.
+
+    Parameters
+    ----------
+    truth : Model
+        Declaration that simulates the kinetics (typical values, IIV SDs, residual error).
+    fitted : Model
+        Declaration fitted to each replicate (:func:`cartpk.fit_population`).
+    design : sequence of float
+        Sampling days after infusion.
+    n_replicates : int
+        Number of simulated trials.
+    seed : int
+        Master seed; replicate ``r`` uses ``SeedSequence(seed).spawn(n_replicates)[r]``.
+    n_subjects : int
+        Subjects per trial.
+    out : path
+        Study folder. Rerunning the same study into it skips finished replicates; a rerun
+        with a larger ``n_replicates`` only adds the new ones.
+    outcomes : EROutcomes, optional
+        Outcome generator and true slopes (default ``EROutcomes()``).
+    fit : ChainFit, optional
+        Population-fit settings (default ``ChainFit()``: 2 chains x 300 + 300).
+    lloq : float, optional
+        Assay limit (copies/ug); records below are censored.
+    dose : float, optional
+        Dose (CAR+ cells); default the model's ``default_dose``.
+    level : float, default 0.95
+        Confidence level of the E-R intervals.
+    scheduler, workers, client, quiet
+        As for :func:`cartpk.sse`.
+
+    Returns
+    -------
+    ERChainResult
+        Also written to ``out``: ``er_sse_summary.csv``, ``er_sse_estimates.csv``,
+        ``er_sse_replicates.csv``, ``manifest.json``.
+
+    Raises
+    ------
+    SpecError
+        Invalid settings (``n_replicates_invalid``, ``n_subjects_invalid``,
+        ``seed_invalid``, ``level_invalid``, ``workers_invalid``, ``model_invalid``), or
+        ``out`` holds a different study (``study_mismatch``).
+    FitError
+        ``all_replicates_failed``: every replicate raised (the first error is quoted).
+
+    See Also
+    --------
+    summarise_er_chain : the metrics.
+    cartpk.sse : simulation-estimation of model parameters.
+
+    Notes
+    -----
+    Results do not depend on the number of workers: each replicate draws its data,
+    outcomes and sampler seed from its own seed, and results are gathered in replicate
+    order. An E-R fit that fails is a row with its status (not an estimate); a replicate
+    that raises is recorded in ``er_sse_replicates.csv`` and makes the status
+    ``"failed_checks"``.
+    """
+    import pandas as pd
+
+    from cartpk.model import Model
+
+    outcomes = EROutcomes() if outcomes is None else outcomes
+    fit = ChainFit() if fit is None else fit
+    problems = _check_study(n_replicates, n_subjects, seed, level, workers)
+    for name, m in (("truth", truth), ("fitted", fitted)):
+        if not isinstance(m, Model):
+            problems.append(
+                Violation("model_invalid", f"`{name}` is not a cartpk model", value=repr(m))
+            )
+    for name, obj, cls in (("outcomes", outcomes, EROutcomes), ("fit", fit, ChainFit)):
+        if not isinstance(obj, cls):
+            problems.append(
+                Violation(
+                    f"{name}_invalid",
+                    f"`{name}` must be a {cls.__name__}",
+                    value=repr(obj),
+                    fix=f"pass cartpk.batch.{cls.__name__}(...)",
+                )
+            )
+    if problems:
+        raise SpecError("Invalid study settings.", problems)
+    days = [float(x) for x in design]
+    spec = {
+        "study": "er_chain",
+        "truth": _identity(truth),
+        "fitted": _identity(fitted),
+        "design": days,
+        "n_subjects": int(n_subjects),
+        "seed": int(seed),
+        "lloq": lloq,
+        "dose": dose,
+        "level": float(level),
+        "outcomes": dataclasses.asdict(outcomes),
+        "fit": dataclasses.asdict(fit),
+    }
+    # n_replicates is not part of the study's identity (replicate r's seed does not depend
+    # on it): rerunning with more replicates grows the study
+    folder = StudyFolder(
+        out, kind="er_chain", spec=spec, seed=int(seed), extent={"n_replicates": int(n_replicates)}
+    )
+    seeds = spawn_seeds(int(seed), int(n_replicates))
+    task = _ERChainTask(truth, fitted, days, int(n_subjects), lloq, dose, outcomes, fit, level)
+    if client is not None:
+        results = run_tasks(task, seeds, folder, client=client, quiet=quiet, desc="E-R SSE")
+    else:
+        with dask_client(scheduler, workers, quiet=quiet) as cl:
+            results = run_tasks(task, seeds, folder, client=cl, quiet=quiet, desc="E-R SSE")
+
+    frames, reps = [], []
+    for r, res in results.items():
+        rec: dict[str, Any] = {
+            "replicate": r,
+            "status": res.status,
+            "error": res.error,
+            "message": res.message,
+            "seconds": res.seconds,
+        }
+        if res.status == "ok":
+            rec.update(res.result["replicate"])
+            frames.append(pd.DataFrame(res.result["slopes"]).assign(replicate=r))
+        reps.append(rec)
+    replicates = pd.DataFrame(reps).reindex(columns=REPLICATE_COLUMNS)
+    estimates = (
+        pd.concat(frames, ignore_index=True).reindex(columns=ESTIMATE_COLUMNS)
+        if frames
+        else pd.DataFrame(columns=ESTIMATE_COLUMNS)
+    )
+    summary = summarise_er_chain(estimates, n_replicates=int(n_replicates))
+    n_failed = int((replicates["status"] != "ok").sum())
+    status = "ok" if n_failed == 0 else "failed_checks"
+    files = [
+        folder.write_csv("er_sse_summary.csv", summary).name,
+        folder.write_csv("er_sse_estimates.csv", estimates).name,
+        folder.write_csv("er_sse_replicates.csv", replicates).name,
+    ]
+    folder.finish(
+        status=status,
+        counts={"total": len(replicates), "ok": len(replicates) - n_failed, "failed": n_failed},
+        files=files,
+    )
+    if n_failed == len(replicates):
+        first = replicates.iloc[0]
+        raise FitError(
+            "Every replicate of the E-R chain SSE failed.",
+            [
+                Violation(
+                    "all_replicates_failed",
+                    f"replicate 0 raised {first['error']}: {first['message']}",
+                    value=str(folder.path / "er_sse_replicates.csv"),
+                    fix="run one replicate in a Python session to debug it",
+                )
+            ],
+        )
+    return ERChainResult(summary, estimates, replicates, folder.path, status)
+
+
+# ---------------------------------------------------------------------------------------
+# from a specification
+
+
+@dataclass(frozen=True)
+class _Models:
+    truth: Any
+    fitted: Any
+    problems: list[Violation] = field(default_factory=list)
+
+
+def _build_models(model: str, truth: Mapping[str, Any], fit: Mapping[str, Any]) -> _Models:
+    """The truth and fitted declarations a specification describes; problems, not raises.
+
+    ``[truth]``: typical values (any parameter but ``omega_*``) and ``iiv_sd`` (the IIV
+    SDs of the simulation; thetas not listed have none). ``[fit]``: ``iiv`` (thetas with a
+    random effect in the fitted declaration, default those of ``iiv_sd``) and ``initial``
+    (its starting/typical values, default the catalogue's).
+    """
+    from cartpk.errors import ModelError
+    from cartpk.model import load_model
+
+    base = load_model(model)
+    problems: list[Violation] = []
+    names = set(base.parameter_names())
+    thetas = list(base.thetas)
+    with_iiv = [n for n, _ in base.iiv.entries]
+
+    def unknown(
+        key: str, table: str, allowed: Sequence[str], what: str, column: str | None = None
+    ) -> None:
+        problems.append(
+            Violation(
+                f"{table}_option",
+                f"`{key}` is not {what} of `{model}`",
+                column=column or key,
+                value=key,
+                expected=f"one of {', '.join(allowed)}",
+                fix=f"remove `{key}` or correct its spelling",
+            )
+        )
+
+    values = {k: v for k, v in truth.items() if k != "iiv_sd"}
+    for k, v in values.items():
+        if k not in names or k.startswith("omega_"):
+            allowed = [n for n in base.parameter_names() if not n.startswith("omega_")]
+            unknown(k, "truth", [*allowed, "iiv_sd"], "a parameter (IIV goes in `iiv_sd`)")
+        elif not _positive(v):
+            problems.append(
+                Violation(
+                    "truth_option",
+                    f"`{k}` of `[truth]` must be a positive number (natural scale)",
+                    column=k,
+                    value=repr(v),
+                    fix=f"give `{k}` on its natural scale",
+                )
+            )
+    sd = truth.get("iiv_sd", {name: s for name, s in base.iiv.entries})
+    if not isinstance(sd, Mapping):
+        problems.append(
+            Violation(
+                "truth_option",
+                "`iiv_sd` of `[truth]` must be a table of SDs, e.g. {cmax = 0.81}",
+                column="iiv_sd",
+                value=repr(sd),
+            )
+        )
+        sd = {}
+    for k, v in sd.items():
+        if k not in thetas:
+            unknown(k, "truth", thetas, "a structural parameter", column="iiv_sd")
+        elif not _positive(v):
+            problems.append(
+                Violation(
+                    "truth_option",
+                    f"IIV SD of `{k}` must be positive",
+                    column="iiv_sd",
+                    value=f"{k} = {v!r}",
+                    fix="leave a parameter out of `iiv_sd` for no IIV",
+                )
+            )
+    iiv = fit.get("iiv", [k for k in sd if k in thetas])
+    if not isinstance(iiv, list | tuple) or not all(isinstance(x, str) for x in iiv):
+        problems.append(
+            Violation(
+                "fit_option",
+                "`iiv` of `[fit]` must be a list of parameter names",
+                column="iiv",
+                value=repr(iiv),
+                fix='e.g. iiv = ["cmax", "alpha"]',
+            )
+        )
+        iiv = []
+    for k in iiv:
+        if k not in with_iiv:
+            unknown(k, "fit", with_iiv, "a parameter with a declared random effect", "iiv")
+    initial = fit.get("initial", {})
+    if not isinstance(initial, Mapping):
+        problems.append(
+            Violation(
+                "fit_option",
+                "`initial` of `[fit]` must be a table of values",
+                column="initial",
+                value=repr(initial),
+            )
+        )
+        initial = {}
+    for k, v in initial.items():
+        if k not in names:
+            unknown(k, "fit", sorted(names), "a parameter", column="initial")
+        elif not _positive(v):
+            problems.append(
+                Violation(
+                    "fit_option",
+                    f"`initial.{k}` must be a positive number",
+                    column="initial",
+                    value=f"{k} = {v!r}",
+                )
+            )
+    if problems:
+        return _Models(None, None, problems)
+    try:
+        truth_model = base.with_iiv(
+            drop=[n for n in with_iiv if n not in sd], sd={k: float(v) for k, v in sd.items()}
+        ).with_ini(**{k: float(v) for k, v in values.items()})
+        fitted = base.with_iiv(drop=[n for n in with_iiv if n not in iiv]).with_ini(
+            **{k: float(v) for k, v in initial.items()}
+        )
+    except (ModelError, ValueError) as err:
+        problems.append(
+            Violation(
+                "truth_option",
+                f"the declarations cannot be built: {err}",
+                column="",
+                fix="check the values against `cartpk models` and the model's bounds",
+            )
+        )
+        return _Models(None, None, problems)
+    return _Models(truth_model, fitted)
+
+
+#: keys of ``[fit]`` that build the fitted declaration rather than set the sampler
+FIT_MODEL_KEYS = ("iiv", "initial")
+
+
+def check_er_chain_tables(values: Mapping[str, Any]) -> list[Violation]:
+    """Problems of the ``[truth]``, ``[fit]`` and ``[outcomes]`` tables (``column``: key)."""
+    problems: list[Violation] = []
+    truth = values.get("truth", {})
+    fit = values.get("fit", {})
+    outcomes = values.get("outcomes", {})
+    fit_fields = {f.name for f in dataclasses.fields(ChainFit)}
+    out_fields = {f.name for f in dataclasses.fields(EROutcomes)}
+    for table, given, allowed in (
+        ("fit", fit, fit_fields | set(FIT_MODEL_KEYS)),
+        ("outcomes", outcomes, out_fields),
+    ):
+        for key in given:
+            if key not in allowed:
+                problems.append(
+                    Violation(
+                        f"{table}_option",
+                        f"`{key}` is not an option of `[{table}]`",
+                        column=key,
+                        value=key,
+                        expected=f"one of {', '.join(sorted(allowed))}",
+                        fix=f"remove `{key}` or correct its spelling",
+                    )
+                )
+    for cls, given in ((ChainFit, fit), (EROutcomes, outcomes)):
+        known = {f.name for f in dataclasses.fields(cls)}
+        try:
+            cls(**{k: v for k, v in given.items() if k in known})
+        except SpecError as err:
+            problems.extend(err.violations)
+    if isinstance(values.get("model"), str):
+        problems.extend(_build_models(values["model"], truth, fit).problems)
+    return problems
+
+
+def er_chain_from_spec(spec: StudySpec) -> dict[str, Any]:
+    """Arguments of :func:`er_chain_sse` from a validated ``kind = "er_chain"`` spec.
+
+    Returns
+    -------
+    dict
+        ``truth, fitted, design, n_replicates, seed, n_subjects, outcomes, fit, lloq,
+        dose, level``; add ``out`` (and cluster options) and call :func:`er_chain_sse`.
+    """
+    v = spec.values
+    fit_table = dict(v.get("fit", {}))
+    models = _build_models(spec.model, v.get("truth", {}), fit_table)
+    if models.problems:  # pragma: no cover - load_spec reported them already
+        raise SpecError("Invalid er_chain specification.", models.problems)
+    return {
+        "truth": models.truth,
+        "fitted": models.fitted,
+        "design": v["days"],
+        "n_replicates": v["n_replicates"],
+        "seed": v["seed"],
+        "n_subjects": v["n_subjects"],
+        "outcomes": EROutcomes(**dict(v.get("outcomes", {}))),
+        "fit": ChainFit(**{k: x for k, x in fit_table.items() if k not in FIT_MODEL_KEYS}),
+        "lloq": v.get("lloq"),
+        "dose": v.get("dose"),
+        "level": float(v.get("level", 0.95)),
+    }
