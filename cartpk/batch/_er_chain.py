@@ -336,6 +336,10 @@ class ChainFit:
     n_draws : int, default 200
         Posterior draws per subject behind the model-based exposure
         (:func:`cartpk.calibrated_exposure`).
+    cores : int, default 1
+        Chains sampled in parallel within one fit. A study runs one fit per Dask worker,
+        one worker per core: more threads per fit would only contend for the same cores.
+        The draws do not depend on it.
     """
 
     chains: int = 2
@@ -346,6 +350,7 @@ class ChainFit:
     blq: str = "m3"
     priors: str = "weak"
     n_draws: int = 200
+    cores: int = 1
 
     _rules: ClassVar[dict[str, tuple[Any, str]]] = {
         "chains": (_count(1), "an integer >= 1"),
@@ -356,6 +361,7 @@ class ChainFit:
         "blq": (lambda v: v in ("m3", "m4", "m1"), "one of m3, m4, m1"),
         "priors": (lambda v: v in ("weak", "literature"), "one of weak, literature"),
         "n_draws": (_count(1), "an integer >= 1"),
+        "cores": (_count(1), "an integer >= 1"),
     }
 
     def __post_init__(self) -> None:
@@ -448,6 +454,7 @@ class _ERChainTask:
                 draws=self.fit.draws,
                 target_accept=self.fit.target_accept,
                 init=self.fit.init,  # type: ignore[arg-type]
+                cores=self.fit.cores,
                 seed=sampler_seed,
             )
             cal = calibrated_exposure(pop, n_draws=self.fit.n_draws, interval_ends=(28,), dvid=dvid)
@@ -815,12 +822,17 @@ def er_chain_sse(
         "dose": dose,
         "level": float(level),
         "outcomes": dataclasses.asdict(outcomes),
-        "fit": dataclasses.asdict(fit),
+        # `cores` changes how fast, not what is drawn: a study may resume with another
+        "fit": {k: v for k, v in dataclasses.asdict(fit).items() if k != "cores"},
     }
     # n_replicates is not part of the study's identity (replicate r's seed does not depend
     # on it): rerunning with more replicates grows the study
     folder = StudyFolder(
-        out, kind="er_chain", spec=spec, seed=int(seed), extent={"n_replicates": int(n_replicates)}
+        out,
+        kind="er_chain",
+        spec=spec,
+        seed=int(seed),
+        extent={"n_replicates": int(n_replicates), "cores": int(fit.cores)},
     )
     seeds = spawn_seeds(int(seed), int(n_replicates))
     task = _ERChainTask(truth, fitted, days, int(n_subjects), lloq, dose, outcomes, fit, level)
