@@ -84,6 +84,8 @@ ESTIMATE_COLUMNS = [
     "estimate",
     "lower",
     "upper",
+    "se",
+    "calibration_sd",
     "status",
     "n",
     "n_events",
@@ -467,6 +469,8 @@ class _ERChainTask:
         }
         rows = []
         true_by_id = true.set_index("ID")[metric]
+        # the model route's intervals hold the calibration's shared uncertainty, as in `cartpk er`
+        sd = {"model": float(cal.attrs["calibration_sd"][metric]), "nca": 0.0, "true": 0.0}
         for route in ROUTES:
             # left merge: a subject without a route's exposure stays, with NaN (fit_er
             # lists it among its exclusions)
@@ -483,7 +487,7 @@ class _ERChainTask:
                         "model": er_model,
                         "exposure": metric,
                         "truth": self.outcomes.truth[endpoint],
-                        **_slope(merged, endpoint, metric, er_model, event, self.level),
+                        **_slope(merged, endpoint, metric, er_model, event, self.level, sd[route]),
                         "exposure_lambda": lam,
                         "exposure_r": r,
                     }
@@ -509,9 +513,11 @@ def _slope(
     model: str,
     event: str | None,
     level: float,
+    calibration_sd: float,
 ) -> dict[str, Any]:
-    """The exposure row of one E-R fit; a fit that raises is a row with status "error"."""
-    from cartpk.er import fit_er
+    """The exposure row of one E-R fit (its interval widened by ``calibration_sd``,
+    :func:`cartpk.er.widen_for_calibration`); a fit that raises is a row with status "error"."""
+    from cartpk.er import fit_er, widen_for_calibration
     from cartpk.errors import CartpkError
 
     try:
@@ -519,11 +525,13 @@ def _slope(
             # a fit's problems are in its status and message, recorded per row
             warnings.simplefilter("ignore")
             fit = fit_er(table, endpoint, exposure=exposure, model=model, event=event, level=level)  # type: ignore[arg-type]
-        row = fit.slope
+        row = widen_for_calibration(fit, calibration_sd).slope
         return {
             "estimate": float(row["estimate"]),
             "lower": float(row["lower"]),
             "upper": float(row["upper"]),
+            "se": float(row["se"]),
+            "calibration_sd": float(calibration_sd),
             "status": str(row["status"]),
             "n": int(row["n"]),
             "n_events": float(row["n_events"]),
@@ -534,6 +542,8 @@ def _slope(
             "estimate": math.nan,
             "lower": math.nan,
             "upper": math.nan,
+            "se": math.nan,
+            "calibration_sd": float(calibration_sd),
             "status": "error",
             "n": 0,
             "n_events": math.nan,

@@ -12,9 +12,10 @@ which keeps slopes unbiased where observed NCA exposure attenuates them
 
 Public names: :func:`fit_er`, :class:`ERFit`, :class:`ERStatus`, :func:`er_plot`, :func:`er_subjects`, :func:`read_er_spec`,
 :func:`run_er`, :func:`load_subjects`, :data:`FAILED`, :class:`ERSpec`, :class:`ERReport`,
-:data:`ESTIMATE_COLUMNS`.
+:data:`ESTIMATE_COLUMNS`, :func:`widen_for_calibration`.
 """
 
+from cartpk.er._calibration import widen_for_calibration as widen_for_calibration
 from cartpk.er._design import MODELS as MODELS
 from cartpk.er._design import is_separated as is_separated
 from cartpk.er._fit import ESTIMATE_COLUMNS as ESTIMATE_COLUMNS
@@ -53,4 +54,5 @@ __all__ = [
     "parse_er_spec",
     "read_er_spec",
     "run_er",
+    "widen_for_calibration",
 ]

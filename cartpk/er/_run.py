@@ -5,6 +5,8 @@ Where the exposure comes from is written on every estimate (``exposure_source``)
 
 * ``model``: the subject's posterior mean of the log exposure under the population fit
   named by ``fit`` (regression calibration, :func:`cartpk.exposure.calibrated_exposure`);
+  the slope's interval also holds the calibration's shared uncertainty
+  (:func:`cartpk.er.widen_for_calibration`);
 * ``nca``: NCA of the observed samples (the data route without ``fit``, and the
   comparison fit of every analysis on the data route with ``fit``);
 * ``data``: on the data route, an exposure that is not NCA's (a cytokine peak, ``DOSE``);
@@ -16,12 +18,14 @@ others are still fitted and written.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from cartpk.er._calibration import widen_for_calibration
 from cartpk.er._fit import ESTIMATE_COLUMNS, ERFit, failed_fit, fit_er
 from cartpk.er._spec import ERAnalysis, ERSpec, check_columns
 from cartpk.errors import CartpkError, CartpkWarning
@@ -134,6 +138,7 @@ def _model_exposure(spec: ERSpec, table: pd.DataFrame) -> pd.DataFrame:
         "model": fit.model.name,
         "dvid": dvid,
         "method": cal.attrs["method"],
+        "calibration_sd": {m: float(cal.attrs["calibration_sd"][m]) for m in metrics},
         "n_draws": cal.attrs["n_draws"],
         "metrics": metrics,
         "kept_as": suffix,
@@ -243,6 +248,8 @@ def run_er(spec: ERSpec, subjects: pd.DataFrame | None = None) -> ERReport:
     for a in spec.analyses:
         source = _source(spec, table, a.exposure)
         fit = _fit_one(table, a, spec.level)
+        if source == "model":
+            fit = widen_for_calibration(fit, info["calibration_sd"].get(a.exposure, math.nan))
         fits.append((a, fit))
         sources.append(source)
         est, exc = _tagged(fit, a, source)

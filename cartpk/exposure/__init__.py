@@ -18,7 +18,7 @@ numerically from ``predict``. Cmax, Tmax and the time above LLOQ are always foun
 numerically from the model's own ``evaluate``, so no equation is repeated here.
 """
 
-from cartpk.exposure._calibrated import CALIBRATION_METHOD, calibrated_exposure
+from cartpk.exposure._calibrated import CALIBRATION_METHOD, calibrated_exposure, calibration_sd
 from cartpk.exposure._compare import ExposureComparison, compare_exposure
 from cartpk.exposure._exposure import ExposureResult, interval_name, model_exposure
 from cartpk.exposure._numerics import ExposureGrid
@@ -34,6 +34,7 @@ __all__ = [
     "ExposureGrid",
     "ExposureResult",
     "calibrated_exposure",
+    "calibration_sd",
     "compare_exposure",
     "exposure_from_individual",
     "exposure_from_posterior",

@@ -10,6 +10,13 @@ independent error (classical error): its slopes are attenuated. So is a single p
 draw per subject, which is why refitting per draw and pooling (multiple imputation from an
 imputation model that ignores the outcome) attenuates too. See ``docs/er_exposure.md``.
 
+The Berkson error of each subject is independent across subjects only given the population
+parameters; their posterior uncertainty moves every subject's value together and so rescales
+the calibrated exposure as a whole. An E-R fit's standard error knows nothing of that shared
+part. :func:`calibration_sd` measures it from the posterior draws (the SD of the slope of
+ln exposure on its calibrated value, less its subject-independent part) and
+:func:`cartpk.er.widen_for_calibration` adds it to the slope's variance.
+
 References
 ----------
 Carroll RJ, Ruppert D, Stefanski LA, Crainiceanu CM. Measurement Error in Nonlinear
@@ -26,7 +33,7 @@ import pandas as pd
 
 from cartpk.exposure._sources import exposure_from_posterior
 
-__all__ = ["CALIBRATION_METHOD", "calibrated_exposure"]
+__all__ = ["CALIBRATION_METHOD", "calibrated_exposure", "calibration_sd"]
 
 #: how :func:`calibrated_exposure` summarises each subject's posterior exposure draws
 CALIBRATION_METHOD = "posterior mean of ln(exposure) (regression calibration)"
@@ -52,6 +59,60 @@ def _sd_log(values: np.ndarray) -> float:
     if v.size < 2 or not np.all(v > 0):
         return float("nan")
     return float(np.std(np.log(v), ddof=1))
+
+
+def calibration_sd(log_draws: np.ndarray) -> float:
+    """SD of the calibration slope that the subjects' shared posterior uncertainty causes.
+
+    Parameters
+    ----------
+    log_draws : ndarray, shape (n_draws, n_subjects)
+        Posterior draws of ln(exposure), one column per subject (columns with a
+        non-finite value are left out).
+
+    Returns
+    -------
+    float
+        With ``a`` the subjects' posterior means and ``c = (a - mean a) / sum (a - mean a)^2``,
+        draw ``s`` has calibration slope ``lambda_s = sum_i c_i x_si`` (the slope of the
+        drawn exposures on ``a``; its posterior mean is 1). Its posterior variance
+        ``c' Sigma c`` has a part ``sum_i c_i^2 Sigma_ii`` that is independent across
+        subjects (Berkson error: already in an E-R fit's residual and standard error) and
+        a shared part ``c' (Sigma - diag Sigma) c`` from the population parameters'
+        uncertainty. The square root of the shared part (0 when the draws estimate it
+        below 0); NaN with fewer than 3 subjects or 2 draws.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(0, 1, 200)
+    >>> scale = rng.normal(1, 0.05, (4000, 1))   # one shared factor per draw
+    >>> x = a * scale + rng.normal(0, 0.3, (4000, 200))
+    >>> round(calibration_sd(x), 2)
+    0.05
+    """
+    x = np.asarray(log_draws, dtype=float)
+    x = x[:, np.all(np.isfinite(x), axis=0)]
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 3:
+        return float("nan")
+    a = x.mean(axis=0)
+    dev = a - a.mean()
+    ss = float(dev @ dev)
+    if ss == 0:
+        return float("nan")
+    c = dev / ss
+    lam = (x - x.mean(axis=1, keepdims=True)) @ c
+    total = float(np.var(lam, ddof=1))
+    independent = float(np.sum(c**2 * np.var(x, axis=0, ddof=1)))
+    return float(np.sqrt(max(total - independent, 0.0)))
+
+
+def _log_draws(wide: pd.DataFrame, name: str) -> np.ndarray:
+    """Draws x subjects matrix of ln(metric); NaN where a draw is 0 or less."""
+    m = wide.pivot_table(index="draw", columns="ID", values=name, aggfunc="first", dropna=False)
+    v = m.to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(v > 0, np.log(np.where(v > 0, v, 1.0)), np.nan)
 
 
 def calibrated_exposure(
@@ -86,7 +147,9 @@ def calibrated_exposure(
         a draw is 0, e.g. no time above the LLOQ), then ``<metric>_lower``,
         ``<metric>_upper`` (equal-tailed credible interval) and ``<metric>_sd_log``
         (posterior SD of the log, NaN when a draw is 0). ``attrs["method"]`` names the
-        summary, ``attrs["n_draws"]`` the draws used.
+        summary, ``attrs["n_draws"]`` the draws used, ``attrs["calibration_sd"]`` maps
+        each metric to :func:`calibration_sd` of its draws (subjects with a draw <= 0 left
+        out).
 
     Examples
     --------
@@ -109,6 +172,10 @@ def calibrated_exposure(
         out[f"{name}_lower"] = [_quantile(values[s], lo_q) for s in ids]
         out[f"{name}_upper"] = [_quantile(values[s], hi_q) for s in ids]
         out[f"{name}_sd_log"] = [_sd_log(values[s]) for s in ids]
+    out.attrs["calibration_sd"] = {
+        name: calibration_sd(_log_draws(wide.assign(ID=wide["ID"].astype(str)), name))
+        for name in metrics
+    }
     out.attrs["method"] = CALIBRATION_METHOD
     out.attrs["n_draws"] = int(wide.groupby("ID").size().iloc[0]) if len(wide) else 0
     out.attrs["metrics"] = list(metrics)
