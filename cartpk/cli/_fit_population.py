@@ -36,7 +36,10 @@ __all__ = ["OPTIONS", "POPULATION"]
 #: spec key -> (type, default)
 OPTIONS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "dvid": ((str, list), None),  # one DVID or a list; default every model output
-    "drop_iiv": (list, None),  # parameters whose random effect is removed (model.with_iiv(drop=...))
+    "drop_iiv": (
+        list,
+        None,
+    ),  # parameters whose random effect is removed (model.with_iiv(drop=...))
     "blq": (str, "m3"),
     "priors": (str, "weak"),
     "sampler": (str, "nutpie"),
@@ -79,9 +82,14 @@ def _check(options: Mapping[str, Any]) -> list[Violation]:
                     fix=f"e.g. {key} = {default!r}",
                 )
             )
-    choices = {"blq": ("m3", "m4", "m1"), "priors": ("weak", "literature"), "sampler": ("nutpie", "pymc"),
-               "init": ("jitter", "declared"), "ode_engine": ("jax", "scipy"),
-               "mass_matrix": ("diag", "low_rank")}
+    choices = {
+        "blq": ("m3", "m4", "m1"),
+        "priors": ("weak", "literature"),
+        "sampler": ("nutpie", "pymc"),
+        "init": ("jitter", "declared"),
+        "ode_engine": ("jax", "scipy"),
+        "mass_matrix": ("diag", "low_rank"),
+    }
     for key, valid in choices.items():
         if key in options and options[key] not in valid:
             problems.append(

@@ -39,7 +39,9 @@ def format_summary(s: dict[str, Any]) -> str:
     ]
     for d, o in s["observations"].items():
         unit = f" [{o['unit']}]" if o["unit"] else ""
-        lines.append(f"  {d:<10}{unit:<14} n={o['n']:<5} BLQ={o['blq']:<4} subjects={o['subjects']}")
+        lines.append(
+            f"  {d:<10}{unit:<14} n={o['n']:<5} BLQ={o['blq']:<4} subjects={o['subjects']}"
+        )
     if s["blq_fraction"]:
         lines += ["", "BLQ fraction per nominal day:"]
         for d, fr in s["blq_fraction"].items():

@@ -145,8 +145,10 @@ def check_dataset(
         col.add(
             Violation(
                 "missing_column",
-                "required column" + ("s " if len(missing) > 1 else " ")
-                + ", ".join(f"`{c}`" for c in missing) + " not found",
+                "required column"
+                + ("s " if len(missing) > 1 else " ")
+                + ", ".join(f"`{c}`" for c in missing)
+                + " not found",
                 value="columns found: " + ", ".join(map(str, raw.columns)),
                 expected="at least the columns ID, TIME, DV (NONMEM names, any case)",
                 fix="rename the columns to ID, TIME and DV (TIME in days since infusion)",
@@ -528,8 +530,7 @@ def check_dataset(
                         column=c,
                         value=f"{c}=" + ", ".join(map(str, vals[:6])),
                         expected="one value per subject for a baseline covariate",
-                        fix=f"correct {c}, or declare it time-varying "
-                        f"(time_varying=['{c}'])",
+                        fix=f"correct {c}, or declare it time-varying (time_varying=['{c}'])",
                     )
                 )
     for c in raw.columns:
@@ -577,9 +578,12 @@ def check_dataset(
             if r["TIME"] < t0 or (
                 r["TIME"] == t0 and pos[int(r["ROW"])] < pos[int(first_dose[r["ID"]])]
             ):
-                code, reason = "pre_dose", (
-                    f"pre-dose observation (TIME={r['TIME']:g} before the infusion at "
-                    f"TIME={t0:g}): baseline value, not used in kinetic analyses"
+                code, reason = (
+                    "pre_dose",
+                    (
+                        f"pre-dose observation (TIME={r['TIME']:g} before the infusion at "
+                        f"TIME={t0:g}): baseline value, not used in kinetic analyses"
+                    ),
                 )
         if code is not None:
             keep[k] = False
@@ -664,13 +668,19 @@ def read_dataset(
         default_dvid=default_dvid,
     )
     if violations:
-        name = source.name if isinstance(source, Path) else (
-            Path(source).name if isinstance(source, str | os.PathLike) else "the table"
+        name = (
+            source.name
+            if isinstance(source, Path)
+            else (Path(source).name if isinstance(source, str | os.PathLike) else "the table")
         )
         subjects = {v.id for v in violations if v.id is not None}
         msg = (
             f"{name} has {len(violations)} problem{'s' if len(violations) != 1 else ''}"
-            + (f" in {len(subjects)} subject{'s' if len(subjects) != 1 else ''}" if subjects else "")
+            + (
+                f" in {len(subjects)} subject{'s' if len(subjects) != 1 else ''}"
+                if subjects
+                else ""
+            )
             + "; nothing was loaded. (Rows count data records from 1; row N is on line N+1 "
             "of a CSV file.)"
         )

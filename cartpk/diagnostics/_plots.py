@@ -40,7 +40,9 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return out
 
 
-def plot_vpc(result: Vpc, path: str | os.PathLike[str], *, observations: pd.DataFrame | None = None) -> Path:
+def plot_vpc(
+    result: Vpc, path: str | os.PathLike[str], *, observations: pd.DataFrame | None = None
+) -> Path:
     """Draw a (pc)VPC: percentiles with simulated intervals, and the BLQ fraction panel.
 
     Parameters
@@ -59,8 +61,14 @@ def plot_vpc(result: Vpc, path: str | os.PathLike[str], *, observations: pd.Data
     """
     plt = _plt()
     dvids = list(dict.fromkeys(result.percentiles["DVID"]))
-    fig, axes = plt.subplots(2, len(dvids), figsize=(6.5 * len(dvids), 7.5), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 1.3]}, sharex="col")
+    fig, axes = plt.subplots(
+        2,
+        len(dvids),
+        figsize=(6.5 * len(dvids), 7.5),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1.3]},
+        sharex="col",
+    )
     colours = {0.1: "tab:green", 0.5: "tab:red", 0.9: "tab:blue"}
     for j, dv in enumerate(dvids):
         ax, axb = axes[0, j], axes[1, j]
@@ -69,14 +77,35 @@ def plot_vpc(result: Vpc, path: str | os.PathLike[str], *, observations: pd.Data
             o = observations.loc[observations["DVID"] == dv]
             q = o["CENS"].to_numpy() == 0
             ax.scatter(o["TIME"][q], o["DV"][q], s=8, color="0.55", alpha=0.6, label="observed")
-            ax.scatter(o["TIME"][~q], o["DV"][~q], s=14, facecolors="none", edgecolors="0.4",
-                       alpha=0.7, label="censored (at limit)")
+            ax.scatter(
+                o["TIME"][~q],
+                o["DV"][~q],
+                s=14,
+                facecolors="none",
+                edgecolors="0.4",
+                alpha=0.7,
+                label="censored (at limit)",
+            )
         for qv, g in pt.groupby("quantile"):
             c = colours.get(round(float(qv), 3), "tab:gray")
-            ax.fill_between(g["time"], g["sim_lower"], g["sim_upper"], color=c, alpha=0.2, lw=0,
-                            label=f"simulated {qv:.0%} percentile ({'pc' if result.prediction_corrected else ''}PI)")
-            ax.plot(g["time"], g["observed"], color=c, lw=2, marker="o", ms=4,
-                    label=f"observed {qv:.0%} percentile")
+            ax.fill_between(
+                g["time"],
+                g["sim_lower"],
+                g["sim_upper"],
+                color=c,
+                alpha=0.2,
+                lw=0,
+                label=f"simulated {qv:.0%} percentile ({'pc' if result.prediction_corrected else ''}PI)",
+            )
+            ax.plot(
+                g["time"],
+                g["observed"],
+                color=c,
+                lw=2,
+                marker="o",
+                ms=4,
+                label=f"observed {qv:.0%} percentile",
+            )
         lim = result.limits.get(dv, np.nan)
         if np.isfinite(lim):
             ax.axhline(lim, color="k", ls=":", lw=1, label="LLOQ (median)")
@@ -85,8 +114,15 @@ def plot_vpc(result: Vpc, path: str | os.PathLike[str], *, observations: pd.Data
         ax.set_ylabel("prediction-corrected DV" if result.prediction_corrected else "DV")
         ax.legend(fontsize=7, loc="best")
         b = result.blq.loc[result.blq["DVID"] == dv]
-        axb.fill_between(b["time"], b["sim_lower"], b["sim_upper"], color="tab:purple", alpha=0.25, lw=0,
-                         label="simulated")
+        axb.fill_between(
+            b["time"],
+            b["sim_lower"],
+            b["sim_upper"],
+            color="tab:purple",
+            alpha=0.25,
+            lw=0,
+            label="simulated",
+        )
         axb.plot(b["time"], b["observed"], color="tab:purple", marker="o", lw=2, label="observed")
         axb.set_ylim(-0.02, 1.02)
         axb.set_ylabel("fraction BLQ")
@@ -114,8 +150,14 @@ def plot_gof(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     q = table["CENS"].to_numpy() == 0
     for ax, col in ((axes[0, 0], "PRED"), (axes[0, 1], "IPRED")):
         ax.scatter(table[col][q], table["DV"][q], s=8, alpha=0.6, label="observed")
-        ax.scatter(table[col][~q], table["DV"][~q], s=14, facecolors="none", edgecolors="0.4",
-                   label="censored (at limit)")
+        ax.scatter(
+            table[col][~q],
+            table["DV"][~q],
+            s=14,
+            facecolors="none",
+            edgecolors="0.4",
+            label="censored (at limit)",
+        )
         vals = np.concatenate([table[col].to_numpy(dtype=float), table["DV"].to_numpy(dtype=float)])
         vals = vals[np.isfinite(vals) & (vals > 0)]
         if vals.size:
@@ -177,7 +219,9 @@ def plot_individual(
     pred = fit.predict(grid, n=n)
     ncol = min(6, len(chosen)) or 1
     nrow = int(np.ceil(len(chosen) / ncol)) or 1
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.3 * nrow), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(2.6 * ncol, 2.3 * nrow), squeeze=False, sharex=True
+    )
     lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
     limits = obs["LLOQ"].to_numpy(dtype=float)
     limits = limits[np.isfinite(limits) & (limits > 0)]
@@ -187,13 +231,20 @@ def plot_individual(
         i = index[str(sid)]
         for dv, arr in pred.items():
             band = arr[:, i, :]
-            ax.fill_between(grid, np.quantile(band, lo_q, axis=0), np.quantile(band, hi_q, axis=0),
-                            alpha=0.25, lw=0)
+            ax.fill_between(
+                grid,
+                np.quantile(band, lo_q, axis=0),
+                np.quantile(band, hi_q, axis=0),
+                alpha=0.25,
+                lw=0,
+            )
             ax.plot(grid, np.median(band, axis=0), lw=1.2)
             o = obs.loc[(obs["ID"] == str(sid)) & (obs["DVID"] == dv)]
             q = o["CENS"].to_numpy() == 0
             ax.scatter(o["TIME"][q], o["DV"][q], s=10, color="k", zorder=3)
-            ax.scatter(o["TIME"][~q], o["DV"][~q], s=14, facecolors="none", edgecolors="k", zorder=3)
+            ax.scatter(
+                o["TIME"][~q], o["DV"][~q], s=14, facecolors="none", edgecolors="k", zorder=3
+            )
         ax.set_yscale("log")
         if np.isfinite(floor):  # keep the band's far tail from flattening the data
             ax.set_ylim(bottom=floor)

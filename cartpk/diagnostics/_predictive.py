@@ -195,17 +195,34 @@ def vpc(
                 rep = sp[j]
                 med, lo, hi = _quantile_nearest(rep, [0.5, lo_q, hi_q])
                 prows.append(
-                    dict(DVID=dvid, bin=int(b), time=float(np.median(tb)), time_lo=float(tb.min()),
-                         time_hi=float(tb.max()), n=int(sel.sum()), quantile=float(q),
-                         observed=float(o[j]), observed_censored=bool(np.isnan(o[j])),
-                         sim_median=float(med), sim_lower=float(lo), sim_upper=float(hi),
-                         sim_censored=bool(np.isnan(med)))
+                    dict(
+                        DVID=dvid,
+                        bin=int(b),
+                        time=float(np.median(tb)),
+                        time_lo=float(tb.min()),
+                        time_hi=float(tb.max()),
+                        n=int(sel.sum()),
+                        quantile=float(q),
+                        observed=float(o[j]),
+                        observed_censored=bool(np.isnan(o[j])),
+                        sim_median=float(med),
+                        sim_lower=float(lo),
+                        sim_upper=float(hi),
+                        sim_censored=bool(np.isnan(med)),
+                    )
                 )
             frac = sc[:, sel].mean(axis=1)
             brows.append(
-                dict(DVID=dvid, bin=int(b), time=float(np.median(tb)), n=int(sel.sum()),
-                     observed=float(yc[sel].mean()), sim_median=float(np.median(frac)),
-                     sim_lower=float(np.quantile(frac, lo_q)), sim_upper=float(np.quantile(frac, hi_q)))
+                dict(
+                    DVID=dvid,
+                    bin=int(b),
+                    time=float(np.median(tb)),
+                    n=int(sel.sum()),
+                    observed=float(yc[sel].mean()),
+                    sim_median=float(np.median(frac)),
+                    sim_lower=float(np.quantile(frac, lo_q)),
+                    sim_upper=float(np.quantile(frac, hi_q)),
+                )
             )
     return Vpc(
         percentiles=pd.DataFrame(prows),
@@ -259,7 +276,9 @@ def predictions(
     dv = obs["DV"].to_numpy(dtype=float)
     cens = obs["CENS"].to_numpy() != 0
     out = obs[["ROW", "ID", "TIME", "DVID", "DV", "CENS", "LLOQ"]].copy()
-    cols: dict[str, np.ndarray] = {k: np.full(len(obs), np.nan) for k in ("PRED", "IPRED", "IPRED_lower", "IPRED_upper")}
+    cols: dict[str, np.ndarray] = {
+        k: np.full(len(obs), np.nan) for k in ("PRED", "IPRED", "IPRED_lower", "IPRED_upper")
+    }
     dvids = obs["DVID"].to_numpy()
     for dvid in ipred:
         rows = dvids == dvid

@@ -47,7 +47,14 @@ import pandas as pd
 from cartpk.model import categorical, load_model, power
 from cartpk.simulation import simulate, simulate_parameters
 
-__all__ = ["make_lesions", "make_mechanistic", "make_trial", "main", "mechanistic_model", "trial_model"]
+__all__ = [
+    "make_lesions",
+    "make_mechanistic",
+    "make_trial",
+    "main",
+    "mechanistic_model",
+    "trial_model",
+]
 
 SEED = 20240611
 N_PER_TARGET = 8

@@ -107,7 +107,10 @@ def _worst(da: Any, *, largest: bool) -> tuple[float, str]:
     i = int(np.argmax(flat) if largest else np.argmin(flat))
     value = float(arr.ravel()[i])
     pos = np.unravel_index(i, arr.shape)
-    labels = [str(da.coords[d].values[k]) if d in da.coords else str(k) for d, k in zip(da.dims, pos, strict=True)]
+    labels = [
+        str(da.coords[d].values[k]) if d in da.coords else str(k)
+        for d, k in zip(da.dims, pos, strict=True)
+    ]
     return value, ",".join(labels)
 
 
@@ -162,28 +165,68 @@ def convergence_table(
             et = az.ess(sub, method="tail")
         for n in names:
             v, el = _worst(rh[n], largest=True)
-            rows.append(dict(check="rhat", parameter=n, element=el, value=v, threshold=th.rhat_max,
-                             passed=bool(v <= th.rhat_max)))
+            rows.append(
+                dict(
+                    check="rhat",
+                    parameter=n,
+                    element=el,
+                    value=v,
+                    threshold=th.rhat_max,
+                    passed=bool(v <= th.rhat_max),
+                )
+            )
             v, el = _worst(eb[n], largest=False)
-            rows.append(dict(check="ess_bulk", parameter=n, element=el, value=v,
-                             threshold=th.ess_bulk_min, passed=bool(v >= th.ess_bulk_min)))
+            rows.append(
+                dict(
+                    check="ess_bulk",
+                    parameter=n,
+                    element=el,
+                    value=v,
+                    threshold=th.ess_bulk_min,
+                    passed=bool(v >= th.ess_bulk_min),
+                )
+            )
             v, el = _worst(et[n], largest=False)
-            rows.append(dict(check="ess_tail", parameter=n, element=el, value=v,
-                             threshold=th.ess_tail_min, passed=bool(v >= th.ess_tail_min)))
+            rows.append(
+                dict(
+                    check="ess_tail",
+                    parameter=n,
+                    element=el,
+                    value=v,
+                    threshold=th.ess_tail_min,
+                    passed=bool(v >= th.ess_tail_min),
+                )
+            )
     stats = getattr(idata, "sample_stats", None)
     if stats is not None and "diverging" in stats:
         div = stats["diverging"]
         if "tuning" in stats:  # nutpie keeps warm-up flags; count sampling draws only
             div = div.where(~stats["tuning"].astype(bool), False)
         n_div = int(np.asarray(div.values, dtype=bool).sum())
-        rows.append(dict(check="divergences", parameter="", element="", value=float(n_div),
-                         threshold=float(th.divergences_max), passed=n_div <= th.divergences_max))
+        rows.append(
+            dict(
+                check="divergences",
+                parameter="",
+                element="",
+                value=float(n_div),
+                threshold=float(th.divergences_max),
+                passed=n_div <= th.divergences_max,
+            )
+        )
     if stats is not None and "energy" in stats:
         bfmi = np.atleast_1d(np.asarray(az.bfmi(idata), dtype=float))
         chains = np.asarray(stats["energy"].coords["chain"].values)
         for c, b in zip(chains, bfmi, strict=True):
-            rows.append(dict(check="bfmi", parameter="", element=f"chain {c}", value=float(b),
-                             threshold=th.bfmi_min, passed=bool(b >= th.bfmi_min)))
+            rows.append(
+                dict(
+                    check="bfmi",
+                    parameter="",
+                    element=f"chain {c}",
+                    value=float(b),
+                    threshold=th.bfmi_min,
+                    passed=bool(b >= th.bfmi_min),
+                )
+            )
     return pd.DataFrame(rows, columns=_TABLE_COLUMNS)
 
 
@@ -256,7 +299,7 @@ def check_convergence(
             CartpkWarning(
                 f"sampling did not meet {n} convergence threshold{'s' if n > 1 else ''}: "
                 f"{shown}. Try more `tune`/`draws`, a higher `target_accept`, or more "
-                "informative priors (`priors=\"literature\"`); do not use these estimates as "
+                'informative priors (`priors="literature"`); do not use these estimates as '
                 "converged.",
                 code="not_converged",
                 details={"failed": summary["failed"]},

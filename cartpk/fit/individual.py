@@ -374,9 +374,7 @@ class _Spec:
     sigma_names: tuple[str, ...]  # estimated sigmas (log scale), empty when fixed
 
 
-def _residual_elements(
-    xp: Any, dv: Any, f: Any, cens: Any, err: ErrorModel, blq: BlqMethod
-) -> Any:
+def _residual_elements(xp: Any, dv: Any, f: Any, cens: Any, err: ErrorModel, blq: BlqMethod) -> Any:
     """Signed residual per record (fixed sigma), generic over ``xp`` (NumPy or JAX).
 
     Quantified: the standardised residual itself (not ``sqrt(-2 log L - const)``, which
@@ -424,7 +422,9 @@ def _elementwise_derivatives(
 
         def residual(dv: Any, f: Any, cens: Any) -> Any:
             return jax.jvp(
-                lambda ff: _residual_elements(jnp, dv, ff, cens, err, blq), (f,), (jnp.ones_like(f),)
+                lambda ff: _residual_elements(jnp, dv, ff, cens, err, blq),
+                (f,),
+                (jnp.ones_like(f),),
             )
 
         fn = jax.jit(residual)
@@ -435,7 +435,9 @@ def _elementwise_derivatives(
             return loglik(jnp, dv, f, cens, err, sig, blq=blq)
 
         def derivs(dv: Any, f: Any, cens: Any, log_sigma: Any) -> Any:
-            ll, dll_df = jax.jvp(lambda ff: ll_of(dv, ff, cens, log_sigma), (f,), (jnp.ones_like(f),))
+            ll, dll_df = jax.jvp(
+                lambda ff: ll_of(dv, ff, cens, log_sigma), (f,), (jnp.ones_like(f),)
+            )
             if sigmas:
                 dll_ds = jax.jacfwd(lambda ls: ll_of(dv, f, cens, ls))(log_sigma)
             else:
@@ -602,7 +604,9 @@ class _Problem:
             if not m.any():
                 continue
             f[m] = sol.values[name][0, m]
-            for j, (n, t) in enumerate(zip(names, self.spec.transforms[: self.n_struct], strict=True)):
+            for j, (n, t) in enumerate(
+                zip(names, self.spec.transforms[: self.n_struct], strict=True)
+            ):
                 jac[m, j] = sol.jacobian[name][n][0, m] * _dnat_dh(t, float(params[n][0]))
         ok = not sol.failed_subjects() and bool(np.all(np.isfinite(f)) and np.all(np.isfinite(jac)))
         self._last = (key, f, jac, ok)
@@ -629,7 +633,9 @@ class _Problem:
         if self.prior:
             w = self._prior_w()
             dz = np.zeros((int(w.sum()), n_free))
-            dz[np.arange(dz.shape[0]), np.flatnonzero(w)] = 1.0 / self.spec.omega[: self.n_struct][w]
+            dz[np.arange(dz.shape[0]), np.flatnonzero(w)] = (
+                1.0 / self.spec.omega[: self.n_struct][w]
+            )
             res = np.concatenate([res, self._prior_z(h[None, :])[0]])
             jac = np.vstack([jac, dz])
         return res, jac
@@ -853,7 +859,9 @@ def _minimize_exact(
         val, grad = problem.objective_exact(full(x))
         return val, sc * grad[idx]
 
-    bounds = list(zip((spec.lo[idx] - start[idx]) / sc, (spec.hi[idx] - start[idx]) / sc, strict=True))
+    bounds = list(
+        zip((spec.lo[idx] - start[idx]) / sc, (spec.hi[idx] - start[idx]) / sc, strict=True)
+    )
     with _blas_single_thread(), np.errstate(invalid="ignore", divide="ignore"):
         res = minimize(
             fun,
@@ -1301,7 +1309,9 @@ def fit_subject(
     ipred[keep], pred[keep] = ipred_k, pred_k
     if n_disc:  # discarded records still get predictions (for plots and diagnostics)
         full = SubjectData(**{**subject.__dict__})
-        p_all = _Problem(model, full, spec, blq=method, prior=False, engine=engine, method=ode_method)
+        p_all = _Problem(
+            model, full, spec, blq=method, prior=False, engine=engine, method=ode_method
+        )
         with np.errstate(all="ignore"):
             ipred = p_all.predict(hb)[0]
             pred = p_all.predict(typ[None, :])[0]

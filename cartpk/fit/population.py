@@ -190,7 +190,9 @@ def population_priors(model: Model, priors: PriorChoice = "weak") -> pd.DataFram
         loc = float(model.to_transformed({t.name: t.value})[t.name])
         scale = sd if t.transform else sd * max(abs(t.value), 1.0)
         lo, hi = t.natural_bounds()
-        tlo = float(model.to_transformed({t.name: lo})[t.name]) if t.lower is not None else -math.inf
+        tlo = (
+            float(model.to_transformed({t.name: lo})[t.name]) if t.lower is not None else -math.inf
+        )
         thi = float(model.to_transformed({t.name: hi})[t.name]) if t.upper is not None else math.inf
         rows.append(
             dict(
@@ -341,12 +343,14 @@ def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, bl
                     f"{sorted(model.time_varying)}",
                     value=", ".join(sorted(model.time_varying)),
                     expected="an ODE model without time-varying covariates",
-                    fix="fit the subjects individually (`method = \"individual\"`), which "
+                    fix='fit the subjects individually (`method = "individual"`), which '
                     "integrates time-varying covariates piecewise",
                 )
             ],
         )
-    outputs = list(model.outputs) if dvid is None else [dvid] if isinstance(dvid, str) else list(dvid)
+    outputs = (
+        list(model.outputs) if dvid is None else [dvid] if isinstance(dvid, str) else list(dvid)
+    )
     for o in outputs:
         if o not in model.outputs:
             problems.append(
@@ -440,7 +444,9 @@ def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, bl
                 )
                 continue
             for msg in eff.problems(col.to_numpy()):
-                problems.append(Violation("covariate_value", msg, column=eff.on, fix="correct the column"))
+                problems.append(
+                    Violation("covariate_value", msg, column=eff.on, fix="correct the column")
+                )
     _spec_error(f"Cannot fit `{model.name}`: covariates do not match the declaration.", problems)
     return _Design(
         subjects=subjects,
@@ -494,7 +500,9 @@ def _subject_grid(subj: np.ndarray, time: np.ndarray, n_subj: int) -> tuple[np.n
     for i, u in enumerate(uniq):
         grid[i, : len(u)] = u
         grid[i, len(u) :] = u[-1]
-    col = np.array([int(np.searchsorted(uniq[s], t)) for s, t in zip(subj, time, strict=True)], dtype=int)
+    col = np.array(
+        [int(np.searchsorted(uniq[s], t)) for s, t in zip(subj, time, strict=True)], dtype=int
+    )
     return grid, col
 
 
@@ -553,7 +561,9 @@ def _predict_draws(
             ),
             stacklevel=3,
         )
-    return {k: np.asarray(v, dtype=float).reshape(n_draws, n_subj, -1) for k, v in sol.values.items()}
+    return {
+        k: np.asarray(v, dtype=float).reshape(n_draws, n_subj, -1) for k, v in sol.values.items()
+    }
 
 
 def _constant_values(model: Model) -> dict[str, float]:
@@ -672,7 +682,9 @@ def _build(
             eta[n] = pm.Deterministic(f"eta_{n}", om * z, dims="subject")
         coefs = {c: rv(c) for eff in model.covariates for c in eff.coefficients}
         sigmas = {
-            dv: {s: rv(s) for s in em.names} for dv, em in model.error.items() if dv in design.outputs
+            dv: {s: rv(s) for s in em.names}
+            for dv, em in model.error.items()
+            if dv in design.outputs
         }
         h = _individual_transformed(pt, model, mu, eta, coefs, design.covariates)
         nat = _natural(pt, model, h)
@@ -821,7 +833,11 @@ class PopulationFit:
         """
         post = self.idata.posterior
         total = post.sizes["chain"] * post.sizes["draw"]
-        idx = np.arange(total) if n is None or n >= total else np.linspace(0, total - 1, n).round().astype(int)
+        idx = (
+            np.arange(total)
+            if n is None or n >= total
+            else np.linspace(0, total - 1, n).round().astype(int)
+        )
         out = {}
         for k, da in post.data_vars.items():
             arr = np.asarray(da.values)
@@ -931,7 +947,7 @@ class PopulationFit:
         params = {k: v[:, :, None] for k, v in ind.items()}
         with np.errstate(over="ignore", under="ignore"):
             out = self.model.evaluate(np, t, params, dose=self.dose[None, :, None])
-        shape = (next(iter(ind.values())).shape + (t.size,))
+        shape = next(iter(ind.values())).shape + (t.size,)
         return {k: np.broadcast_to(np.asarray(v, dtype=float), shape) for k, v in out.items()}
 
     def simulate(
@@ -964,12 +980,18 @@ class PopulationFit:
             limit, as in the data.
         """
         rng = np.random.default_rng(seed)
-        pred = self.predict(n=n, eta="new" if new_subjects else "posterior", seed=int(rng.integers(2**31)))
+        pred = self.predict(
+            n=n, eta="new" if new_subjects else "posterior", seed=int(rng.integers(2**31))
+        )
         d = self.draws(n)
         obs = self.observations
         dvids = obs["DVID"].to_numpy()
         lloq = obs["LLOQ"].to_numpy(dtype=float)
-        limit = np.where(np.isfinite(lloq), lloq, np.where(obs["CENS"].to_numpy() == 1, obs["DV"].to_numpy(dtype=float), np.nan))
+        limit = np.where(
+            np.isfinite(lloq),
+            lloq,
+            np.where(obs["CENS"].to_numpy() == 1, obs["DV"].to_numpy(dtype=float), np.nan),
+        )
         n_rep = next(iter(pred.values())).shape[0]
         sim = np.full((n_rep, len(obs)), np.nan)
         for dv in self.model.outputs:
@@ -1018,7 +1040,9 @@ def _parameter_table(
     rows = []
     for name in model.parameter_names():
         var = name
-        row: dict[str, Any] = dict(parameter=name, unit=units[name], role=roles[name], fixed=fixed[name])
+        row: dict[str, Any] = dict(
+            parameter=name, unit=units[name], role=roles[name], fixed=fixed[name]
+        )
         if var in post and not fixed[name]:
             x = np.asarray(post[var].values, dtype=float).ravel()
             est = float(np.median(x))
@@ -1034,19 +1058,38 @@ def _parameter_table(
                 ess_tail=conv_value("ess_tail", var),
             )
         else:
-            row.update(estimate=init[name], lower=math.nan, upper=math.nan, se=math.nan, rse_pct=math.nan)
+            row.update(
+                estimate=init[name], lower=math.nan, upper=math.nan, se=math.nan, rse_pct=math.nan
+            )
         if name.startswith("omega_"):
-            p = name[len("omega_"):]
+            p = name[len("omega_") :]
             row["cv_pct"] = _cv_pct(model.thetas[p].transform, float(row["estimate"]))
             s = shrink.get(p, math.nan)
             row["shrinkage_pct"] = 100.0 * s if math.isfinite(s) else math.nan
-        ratio = _prior_width_ratio(model, post, prior_rows, name, ci) if not fixed[name] else math.nan
+        ratio = (
+            _prior_width_ratio(model, post, prior_rows, name, ci) if not fixed[name] else math.nan
+        )
         row["prior_width_ratio"] = ratio
         row["prior_dominated"] = bool(math.isfinite(ratio) and ratio > PRIOR_DOMINATED_RATIO)
         rows.append(row)
-    cols = ["parameter", "estimate", "lower", "upper", "unit", "se", "rse_pct", "cv_pct",
-            "shrinkage_pct", "role", "fixed", "rhat", "ess_bulk", "ess_tail",
-            "prior_width_ratio", "prior_dominated"]
+    cols = [
+        "parameter",
+        "estimate",
+        "lower",
+        "upper",
+        "unit",
+        "se",
+        "rse_pct",
+        "cv_pct",
+        "shrinkage_pct",
+        "role",
+        "fixed",
+        "rhat",
+        "ess_bulk",
+        "ess_tail",
+        "prior_width_ratio",
+        "prior_dominated",
+    ]
     return pd.DataFrame(rows).reindex(columns=cols)
 
 
@@ -1083,7 +1126,9 @@ def _prior_width_ratio(
     if key in post:
         x = np.asarray(post[key].values, dtype=float).ravel()
     elif name in post:  # a posterior without mu_<P>: back to the prior's (transformed) scale
-        x = np.asarray(model.to_transformed({name: np.asarray(post[name].values, dtype=float).ravel()})[name])
+        x = np.asarray(
+            model.to_transformed({name: np.asarray(post[name].values, dtype=float).ravel()})[name]
+        )
     else:
         return math.nan
     lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
@@ -1368,8 +1413,12 @@ def fit_population(
             ],
         )
     if isinstance(model, OdeModel):
-        _spec_error("Invalid ODE engine options.", ode_option_problems(model, ode_engine, ode_method))
-    if mass_matrix not in ("diag", "low_rank") or (mass_matrix == "low_rank" and sampler != "nutpie"):
+        _spec_error(
+            "Invalid ODE engine options.", ode_option_problems(model, ode_engine, ode_method)
+        )
+    if mass_matrix not in ("diag", "low_rank") or (
+        mass_matrix == "low_rank" and sampler != "nutpie"
+    ):
         raise SpecError(
             f"Unsupported `mass_matrix={mass_matrix!r}` with sampler {sampler!r}.",
             [
@@ -1396,12 +1445,21 @@ def fit_population(
             ],
         )
     bad = [
-        Violation("sampling_option", f"`{k}` must be a positive integer", value=repr(v), fix=f"pass `{k}` >= 1")
+        Violation(
+            "sampling_option",
+            f"`{k}` must be a positive integer",
+            value=repr(v),
+            fix=f"pass `{k}` >= 1",
+        )
         for k, v in dict(draws=draws, tune=tune, chains=chains).items()
         if not (isinstance(v, int | np.integer) and v >= (0 if k == "tune" else 1))
     ]
     if not 0 < target_accept < 1:
-        bad.append(Violation("sampling_option", "`target_accept` must lie in (0, 1)", value=repr(target_accept)))
+        bad.append(
+            Violation(
+                "sampling_option", "`target_accept` must lie in (0, 1)", value=repr(target_accept)
+            )
+        )
     if not 0 < ci < 1:
         bad.append(Violation("sampling_option", "`ci` must lie in (0, 1)", value=repr(ci)))
     _spec_error("Invalid sampling options.", bad)
@@ -1485,7 +1543,7 @@ def fit_population(
             CartpkWarning(
                 f"population fit of `{model.name}` did not meet {n} convergence "
                 f"threshold{'s' if n > 1 else ''}: {shown}. Try more `tune`/`draws`, a higher "
-                "`target_accept`, or `priors=\"literature\"`; do not use these estimates as "
+                '`target_accept`, or `priors="literature"`; do not use these estimates as '
                 "converged.",
                 code="not_converged",
                 details={"failed": summary["failed"]},
@@ -1519,8 +1577,14 @@ def _assemble(
     }
     shrink_rows = pd.DataFrame(
         [
-            dict(check="shrinkage", parameter=f"eta_{n}", element="", value=v,
-                 threshold=math.nan, passed=None)
+            dict(
+                check="shrinkage",
+                parameter=f"eta_{n}",
+                element="",
+                value=v,
+                threshold=math.nan,
+                passed=None,
+            )
             for n, v in shrink.items()
         ],
         columns=conv.columns,

@@ -431,9 +431,7 @@ class JaxOde:
         self.f_rhs, self.f_init = _func(cls, "rhs"), _func(cls, "initial")
         self.f_obs, self.f_bp = _func(cls, "observe"), _func(cls, "breakpoints")
         self.tv_names = tuple(getattr(cls, "time_varying", {}) or {})
-        self.tv_default = np.array(
-            [float(cls.time_varying[k]) for k in self.tv_names], dtype=float
-        )
+        self.tv_default = np.array([float(cls.time_varying[k]) for k in self.tv_names], dtype=float)
         self.kw_rhs = _kw(self.f_rhs)
         self.kw_init = _kw(self.f_init)
         self.kw_obs = _kw(self.f_obs)
@@ -617,8 +615,12 @@ class JaxOde:
         d = jnp.zeros(n) if d is None else jnp.broadcast_to(d, (n,))
         # covariate changes flattened over covariates: change times (n, K), new values
         # (n, K) and which covariate changes, one-hot (n, K, n_cov)
-        tvt = [jnp.broadcast_to(tt.reshape(-1, tt.shape[-1]), (n, tt.shape[-1])) for tt, _ in tv_pairs]
-        tvv = [jnp.broadcast_to(vv.reshape(-1, vv.shape[-1]), (n, vv.shape[-1])) for _, vv in tv_pairs]
+        tvt = [
+            jnp.broadcast_to(tt.reshape(-1, tt.shape[-1]), (n, tt.shape[-1])) for tt, _ in tv_pairs
+        ]
+        tvv = [
+            jnp.broadcast_to(vv.reshape(-1, vv.shape[-1]), (n, vv.shape[-1])) for _, vv in tv_pairs
+        ]
         which = [i for i, k in enumerate(self.tv_names) if k in tv_in]
         index = np.concatenate(
             [np.full(x.shape[1], i, dtype=int) for i, x in zip(which, tvt, strict=True)]
@@ -710,7 +712,10 @@ class JaxOde:
         obs = self.f_obs(jnp, {s: y_t[:, i] for i, s in enumerate(self.states)}, **su.observe_kw)
         inv = jnp.argsort(su.order)
         out = jnp.stack(
-            [jnp.broadcast_to(jnp.asarray(obs[dv], jnp.float64), su.ts.shape)[inv] for dv in self.outputs]
+            [
+                jnp.broadcast_to(jnp.asarray(obs[dv], jnp.float64), su.ts.shape)[inv]
+                for dv in self.outputs
+            ]
         )
         status = jnp.where(ok, jnp.where(jnp.all(jnp.isfinite(out)), 0, 2), 1).astype(jnp.int32)
         return jnp.where(status == 0, out, jnp.nan), status
@@ -927,7 +932,8 @@ class JaxOde:
         w0 = {k: (d if k == "dose" else p[k]) for k in wrt}
         n = t.shape[0]
         basis = {
-            k: jnp.asarray(np.eye(len(wrt))[:, i : i + 1] * np.ones((1, n))) for i, k in enumerate(wrt)
+            k: jnp.asarray(np.eye(len(wrt))[:, i : i + 1] * np.ones((1, n)))
+            for i, k in enumerate(wrt)
         }
         if wrt:
             (out, status), (jac_rows, _) = jax.vmap(

@@ -37,7 +37,9 @@ def test_cli_run_folder_of_specs_summary_and_exit_codes(tmp_path, capsys):
             """
         )
     )
-    (specs / "b_bad.toml").write_text('model = "nope"\ndata = "../sim.csv"\nmethod = "individual"\n')
+    (specs / "b_bad.toml").write_text(
+        'model = "nope"\ndata = "../sim.csv"\nmethod = "individual"\n'
+    )
     out = tmp_path / "runs"
     code = main(["run", str(specs), "--out", str(out), "--quiet", "--format", "json"])
     rows = json.loads(capsys.readouterr().out)
@@ -68,7 +70,14 @@ def test_cli_demo_end_to_end(tmp_path, capsys):
     code = main(["demo", "--out", str(out), "--quiet", "--draws", "500", "--tune", "500"])
     stages = pd.read_csv(out / "stages.csv")
     assert list(stages["stage"]) == [
-        "data", "nca", "fit_population", "fit_individual", "exposure", "recist", "er", "report",
+        "data",
+        "nca",
+        "fit_population",
+        "fit_individual",
+        "exposure",
+        "recist",
+        "er",
+        "report",
     ]
     assert code in (0, 1)
     assert set(stages["status"]) <= {"ok", "failed_checks"}

@@ -42,9 +42,16 @@ def test_cli_validate_ten_problems_all_listed_exit_1(write_csv, capsys):
     assert main(["validate", str(p)]) == 1
     out = capsys.readouterr().out
     codes = [
-        "dose_without_amt", "dv_not_numeric", "time_negative", "duplicate_observation",
-        "cens_invalid", "cens_above_lloq", "dv_nonpositive_log", "time_not_numeric",
-        "covariate_missing", "covariate_not_constant",
+        "dose_without_amt",
+        "dv_not_numeric",
+        "time_negative",
+        "duplicate_observation",
+        "cens_invalid",
+        "cens_above_lloq",
+        "dv_nonpositive_log",
+        "time_not_numeric",
+        "covariate_missing",
+        "covariate_not_constant",
     ]
     for c in codes:
         assert f"[{c}]" in out, c
@@ -68,6 +75,9 @@ def test_cli_usage_errors_exit_2_without_traceback(tmp_path, capsys):
 
 def test_cli_version_console_script():
     r = subprocess.run(
-        [sys.executable, "-m", "cartpk.cli", "--version"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "cartpk.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert r.returncode == 0 and r.stdout.startswith("cartpk ")

@@ -74,7 +74,7 @@ def test_read_dataset_missing_column_raises(write_csv):
 
 
 def test_read_dataset_dv_not_numeric_raises(write_csv):
-    err = _violations(write_csv("ID,TIME,DV\n112,7,100\n112,14,\"1,250\"\n112,21,2410x\n"))
+    err = _violations(write_csv('ID,TIME,DV\n112,7,100\n112,14,"1,250"\n112,21,2410x\n'))
     v = _one(err, "dv_not_numeric")[0]
     assert v.id == "112" and v.rows == (2, 3)
     assert "'1,250'" in str(err) and "thousands separator" in v.fix
@@ -82,9 +82,7 @@ def test_read_dataset_dv_not_numeric_raises(write_csv):
 
 
 def test_read_dataset_time_not_numeric_and_amt_not_numeric(write_csv):
-    err = _violations(
-        write_csv("ID,TIME,DV,EVID,AMT\n1,0,.,1,1e8 cells\n1,2024-01-05,100,0,.\n")
-    )
+    err = _violations(write_csv("ID,TIME,DV,EVID,AMT\n1,0,.,1,1e8 cells\n1,2024-01-05,100,0,.\n"))
     assert _one(err, "time_not_numeric")[0].rows == (2,)
     v = _one(err, "amt_not_numeric")[0]
     assert v.rows == (1,) and v.id == "1" and "number" in v.fix
@@ -127,9 +125,7 @@ def test_read_dataset_dv_nonpositive_on_log_scale(write_csv):
     v = _one(err, "dv_nonpositive_log")[0]
     assert v.rows == (1, 2) and "CENS=1" in v.fix
     # a linear endpoint may be zero
-    ds = read_dataset(
-        write_csv("ID,TIME,DV,DVID\n3,7,0,SOD\n3,14,5,SOD\n", "lin.csv")
-    )
+    ds = read_dataset(write_csv("ID,TIME,DV,DVID\n3,7,0,SOD\n3,14,5,SOD\n", "lin.csv"))
     assert ds.observations("SOD")["DV"].tolist() == [0.0, 5.0]
 
 
@@ -240,9 +236,17 @@ def test_read_dataset_ten_problems_reported_at_once(write_csv):
     err = _violations(write_csv(text))
     codes = {v.code for v in err.violations}
     expected = {
-        "dose_without_amt", "dv_not_numeric", "time_negative", "duplicate_observation",
-        "cens_invalid", "cens_above_lloq", "dv_nonpositive_log", "time_not_numeric",
-        "covariate_missing", "covariate_not_constant", "subject_without_observations",
+        "dose_without_amt",
+        "dv_not_numeric",
+        "time_negative",
+        "duplicate_observation",
+        "cens_invalid",
+        "cens_above_lloq",
+        "dv_nonpositive_log",
+        "time_not_numeric",
+        "covariate_missing",
+        "covariate_not_constant",
+        "subject_without_observations",
     }
     assert expected <= codes
     assert len(err.violations) >= 10

@@ -29,10 +29,14 @@ def tables(draw):
         if c == "ID":
             data[c] = draw(st.lists(st.sampled_from(["1", "2", "3", ""]), min_size=n, max_size=n))
         elif c == "EVID":
-            data[c] = draw(st.lists(st.sampled_from(["0", "1", "2", "4", ""]), min_size=n, max_size=n))
+            data[c] = draw(
+                st.lists(st.sampled_from(["0", "1", "2", "4", ""]), min_size=n, max_size=n)
+            )
         elif c == "DVID":
             data[c] = draw(
-                st.lists(st.sampled_from(["QPCR", "IL6", "CRS", "AE_X", "", "7"]), min_size=n, max_size=n)
+                st.lists(
+                    st.sampled_from(["QPCR", "IL6", "CRS", "AE_X", "", "7"]), min_size=n, max_size=n
+                )
             )
         else:
             data[c] = draw(st.lists(_cell, min_size=n, max_size=n))
@@ -46,13 +50,23 @@ def valid_tables(draw):
     for i in range(n_sub):
         times = sorted(draw(st.lists(st.floats(0.1, 365), min_size=1, max_size=6, unique=True)))
         lloq = draw(st.sampled_from([10.0, 20.0, 50.0]))
-        rows.append({"ID": i + 1, "TIME": 0.0, "DV": None, "EVID": 1, "AMT": 1e8, "CENS": 0,
-                     "LLOQ": None})
+        rows.append(
+            {"ID": i + 1, "TIME": 0.0, "DV": None, "EVID": 1, "AMT": 1e8, "CENS": 0, "LLOQ": None}
+        )
         for t in times:
             v = draw(st.floats(1e-3, 1e5))
             cens = int(v < lloq)
-            rows.append({"ID": i + 1, "TIME": t, "DV": lloq if cens else v, "EVID": 0,
-                         "AMT": None, "CENS": cens, "LLOQ": lloq})
+            rows.append(
+                {
+                    "ID": i + 1,
+                    "TIME": t,
+                    "DV": lloq if cens else v,
+                    "EVID": 0,
+                    "AMT": None,
+                    "CENS": cens,
+                    "LLOQ": lloq,
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -64,8 +64,11 @@ def test_vector_variable_reports_worst_element(rng):
 
     x = rng.standard_normal((4, 500, 3))
     x[0, :, 2] += 3.0
-    idata = az.from_dict(posterior={"eta_cmax": x}, coords={"subject": ["a", "b", "c"]},
-                         dims={"eta_cmax": ["subject"]})
+    idata = az.from_dict(
+        posterior={"eta_cmax": x},
+        coords={"subject": ["a", "b", "c"]},
+        dims={"eta_cmax": ["subject"]},
+    )
     t = convergence_table(idata)
     row = _row(t, "rhat", "eta_cmax")
     assert row.element == "c"

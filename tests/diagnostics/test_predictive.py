@@ -79,8 +79,11 @@ def test_vpc_percentiles_censoring_rule():
     out = vpc_percentiles([50.0, 50.0, 200.0, 400.0], [True, True, False, False], [0.25, 0.5, 0.9])
     assert np.isnan(out[0]) and np.isnan(out[1])
     assert out[2] == pytest.approx(np.quantile([50, 50, 200, 400], 0.9))
-    reps = vpc_percentiles(np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 9.0]]),
-                           np.array([[False] * 3, [True, True, False]]), [0.5])
+    reps = vpc_percentiles(
+        np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 9.0]]),
+        np.array([[False] * 3, [True, True, False]]),
+        [0.5],
+    )
     assert reps.shape == (1, 2)
     assert reps[0, 0] == 2.0 and np.isnan(reps[0, 1])
 
@@ -112,7 +115,9 @@ def test_vpc_of_true_model_covers_observed():
         h, t = _inside(v)
         hits, total = hits + h, total + t
         b = v.blq
-        blq_hits += int(((b.observed >= b.sim_lower - 1e-9) & (b.observed <= b.sim_upper + 1e-9)).sum())
+        blq_hits += int(
+            ((b.observed >= b.sim_lower - 1e-9) & (b.observed <= b.sim_upper + 1e-9)).sum()
+        )
         blq_total += len(b)
     assert total >= 80
     assert hits / total >= 0.75
@@ -122,15 +127,31 @@ def test_vpc_of_true_model_covers_observed():
 def test_vpc_table_structure_and_censoring(true_fit):
     v = vpc(true_fit, n=200, seed=1)
     p = v.percentiles
-    assert set(p.columns) >= {"DVID", "bin", "time", "quantile", "observed", "sim_lower", "sim_upper"}
+    assert set(p.columns) >= {
+        "DVID",
+        "bin",
+        "time",
+        "quantile",
+        "observed",
+        "sim_lower",
+        "sim_upper",
+    }
     assert sorted(p["time"].unique()) == [7.0, 14.0, 21.0, 28.0, 60.0, 90.0]
     # censoring is treated alike: where the data's 10th percentile is below LLOQ, so is the
     # simulated median 10th percentile (at the latest time)
     last = p.loc[(p.time == 90.0) & (p["quantile"] == 0.1)].iloc[0]
     assert last.observed_censored and last.sim_censored
     assert v.limits == {"QPCR": 50.0}
-    assert list(v.blq.columns) == ["DVID", "bin", "time", "n", "observed", "sim_median",
-                                   "sim_lower", "sim_upper"]
+    assert list(v.blq.columns) == [
+        "DVID",
+        "bin",
+        "time",
+        "n",
+        "observed",
+        "sim_median",
+        "sim_lower",
+        "sim_upper",
+    ]
 
 
 def test_vpc_of_wrong_model_misses(wrong_fit):
@@ -145,8 +166,12 @@ def test_vpc_of_wrong_model_misses(wrong_fit):
 def test_pcvpc_of_true_model():
     hits = total = 0
     for seed in range(7, 15):
-        v = vpc(_point_mass_fit(_model(), _data(seed), TRUTH, seed=seed), n=100, seed=1,
-                prediction_corrected=True)
+        v = vpc(
+            _point_mass_fit(_model(), _data(seed), TRUTH, seed=seed),
+            n=100,
+            seed=1,
+            prediction_corrected=True,
+        )
         assert v.prediction_corrected
         h, t = _inside(v)
         hits, total = hits + h, total + t
@@ -155,8 +180,20 @@ def test_pcvpc_of_true_model():
 
 def test_predictions_npd_standard_normal_for_true_model(true_fit, wrong_fit):
     t = predictions(true_fit, n=300, seed=2)
-    assert list(t.columns) == ["ROW", "ID", "TIME", "DVID", "DV", "CENS", "LLOQ", "PRED",
-                               "IPRED", "IPRED_lower", "IPRED_upper", "NPD"]
+    assert list(t.columns) == [
+        "ROW",
+        "ID",
+        "TIME",
+        "DVID",
+        "DV",
+        "CENS",
+        "LLOQ",
+        "PRED",
+        "IPRED",
+        "IPRED_lower",
+        "IPRED_upper",
+        "NPD",
+    ]
     assert np.isfinite(t.NPD).all()
     assert abs(t.NPD.mean()) < 0.3
     assert 0.75 < t.NPD.std() < 1.25

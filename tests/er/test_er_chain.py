@@ -149,4 +149,8 @@ def test_cli_chain_recovers_the_true_slopes_with_model_based_exposure(tmp_path):
     assert subjects["cmax"].notna().all()
     manifest = json.loads((tmp_path / "er" / "manifest.json").read_text())
     assert manifest["er"]["exposure"]["source"] == "model"
+    # the model route's slopes carry the calibration's shared uncertainty, measured > 0
+    assert manifest["er"]["exposure"]["calibration_sd"]["cmax"] > 0
+    for endpoint in ("crs_grade", "il6_cmax"):
+        assert "calibration uncertainty" in slope.loc[(endpoint, "model"), "message"]
     assert any(k.endswith("posterior.nc") for k in manifest["inputs"])

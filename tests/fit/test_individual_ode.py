@@ -178,12 +178,20 @@ def test_mechanistic_joint_model_is_recovered_per_patient():
     example = _make.make_mechanistic()
     data = ck.read_dataset(example[example["ID"].astype(str).isin([str(i) for i in range(1, 7)])])
     fit = ck.fit_individual(
-        truth_model, data, dvid=["QPCR", "SOD"], prior="population", n_jobs=1, seed=1,
-        n_starts=2, ci="wald",
+        truth_model,
+        data,
+        dvid=["QPCR", "SOD"],
+        prior="population",
+        n_jobs=1,
+        seed=1,
+        n_starts=2,
+        ci="wald",
     )
     assert fit.table()["converged"].all()
     est = fit.parameters[fit.parameters["parameter"].isin(["rho", "eps", "mu", "gamma", "tumour0"])]
-    est = est.assign(truth=[truth.loc[i, p] for i, p in zip(est["ID"], est["parameter"], strict=True)])
+    est = est.assign(
+        truth=[truth.loc[i, p] for i, p in zip(est["ID"], est["parameter"], strict=True)]
+    )
     with_ci = est.dropna(subset=["lower", "upper"])
     assert len(with_ci) >= 20
     covered = (with_ci["lower"] <= with_ci["truth"]) & (with_ci["truth"] <= with_ci["upper"])

@@ -116,6 +116,7 @@ def test_loglik_pytensor_equals_numpy_with_finite_gradient(kind, blq):
 @pytest.mark.parametrize("z", [-38.0, -30.0, -10.0, -1.0, 0.0, 5.0, 30.0])
 def test_log_ndtr_far_tail_numpy_and_pytensor(z):
     import mpmath  # a test dependency (pyproject `test` extra)
+
     mpmath.mp.dps = 50
     # log1p(-Phi(-z)) keeps the upper tail's tiny negative value (log(1 - 5e-198))
     exact = float(mpmath.log1p(-mpmath.ncdf(-z)) if z > 0 else mpmath.log(mpmath.ncdf(z)))
@@ -134,6 +135,7 @@ def test_log_ndtr_far_tail_numpy_and_pytensor(z):
 def test_m3_censored_term_far_below_limit_is_finite():
     """z = -30: a prediction 30 SD above the limit still gives a finite, exact penalty."""
     import mpmath  # a test dependency (pyproject `test` extra)
+
     mpmath.mp.dps = 50
     s = 0.5
     f = 50.0 * math.exp(30 * s)  # log-scale z = (log 50 - log f) / s = -30
@@ -146,6 +148,7 @@ def test_m3_censored_term_far_below_limit_is_finite():
 def test_m4_left_censored_additive_against_mpmath_in_tail():
     """log[(Phi(z) - Phi(-f/SD)) / Phi(f/SD)] with both CDFs far in the tail."""
     import mpmath  # a test dependency (pyproject `test` extra)
+
     mpmath.mp.dps = 60
     f, sd, lim = 40.0, 1.0, 5.0  # z = -35, z0 = -40
     got = loglik(np, np.array([lim]), np.array([f]), np.array([1]), additive(sigma=sd), blq="m4")

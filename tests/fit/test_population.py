@@ -206,7 +206,16 @@ def test_time_varying_ode_model_is_refused_with_the_alternative():
 
         @staticmethod
         def rhs(xp, time, y, *, foldx, tmax, alpha, fb, beta, TOCI):  # noqa: N803
-            return base.rhs(xp, time, y, foldx=foldx, tmax=tmax, alpha=alpha * (1 - 0.5 * TOCI), fb=fb, beta=beta)
+            return base.rhs(
+                xp,
+                time,
+                y,
+                foldx=foldx,
+                tmax=tmax,
+                alpha=alpha * (1 - 0.5 * TOCI),
+                fb=fb,
+                beta=beta,
+            )
 
     with pytest.raises(FitError) as err:
         population_model(Tv(), _two_records())
@@ -351,9 +360,13 @@ def _posterior_with_known_widths(model, subjects, n=4000, seed=3):
 
     return az.from_dict(
         posterior={
-            "mu_c0": chains(mu_c0), "c0": chains(np.exp(mu_c0)),
-            "mu_k": chains(mu_k), "k": chains(np.exp(mu_k)),
-            "omega_k": chains(omega_k), "eta_k": chains(eta_k), "sigma": chains(sigma),
+            "mu_c0": chains(mu_c0),
+            "c0": chains(np.exp(mu_c0)),
+            "mu_k": chains(mu_k),
+            "k": chains(np.exp(mu_k)),
+            "omega_k": chains(omega_k),
+            "eta_k": chains(eta_k),
+            "sigma": chains(sigma),
         },
         coords={"subject": subjects},
         dims={"eta_k": ["subject"]},
@@ -378,7 +391,10 @@ def test_prior_width_ratio_and_prior_dominated_from_known_widths():
     assert ratio["sigma"] == pytest.approx(2 * 1.96 * 0.02 / prior_width, rel=0.05)
     assert PRIOR_DOMINATED_RATIO == 0.5
     assert table["prior_dominated"].to_dict() == {
-        "k": True, "c0": False, "omega_k": True, "sigma": False,
+        "k": True,
+        "c0": False,
+        "omega_k": True,
+        "sigma": False,
     }
     assert fit.summary["prior_dominated"] == ["k", "omega_k"]
     assert fit.summary["prior_dominated_ratio"] == 0.5
@@ -395,6 +411,8 @@ def test_prior_width_ratio_of_fixed_parameter_is_missing_and_natural_draws_suffi
     idata.posterior = idata.posterior.drop_vars(["mu_c0", "sigma"])
     fit = PopulationFit.from_idata(model, data, idata)
     table = fit.parameters.set_index("parameter")
-    assert table.loc["c0", "prior_width_ratio"] == pytest.approx(full.loc["c0", "prior_width_ratio"], rel=1e-9)
+    assert table.loc["c0", "prior_width_ratio"] == pytest.approx(
+        full.loc["c0", "prior_width_ratio"], rel=1e-9
+    )
     assert math.isnan(table.loc["sigma", "prior_width_ratio"])
     assert not table.loc["sigma", "prior_dominated"]

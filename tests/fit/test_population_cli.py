@@ -20,8 +20,9 @@ def _spec(tmp_path: Path, body: str, n: int = 6) -> Path:
     model = ck.load_model("stein2019_smooth").with_iiv(drop=["foldx", "tmax", "fb", "beta"])
     ck.simulate(model, n=n, seed=3, lloq=50).to_csv(tmp_path / "data.csv", index=False)
     spec = tmp_path / "spec.toml"
-    spec.write_text('model = "stein2019_smooth"\ndata = "data.csv"\nmethod = "population"\n'
-                    "seed = 3\n" + body)
+    spec.write_text(
+        'model = "stein2019_smooth"\ndata = "data.csv"\nmethod = "population"\nseed = 3\n' + body
+    )
     return spec
 
 
@@ -46,13 +47,25 @@ def test_invalid_population_options_are_all_reported(tmp_path):
 
 @pytest.mark.slow
 def test_unconverged_fit_writes_folder_and_exits_1(tmp_path, capsys):
-    spec = _spec(tmp_path, "[options]\ndraws = 20\ntune = 20\nchains = 2\nvpc_replicates = 20\n"
-                 'drop_iiv = ["foldx", "tmax", "fb", "beta"]\n')
+    spec = _spec(
+        tmp_path,
+        "[options]\ndraws = 20\ntune = 20\nchains = 2\nvpc_replicates = 20\n"
+        'drop_iiv = ["foldx", "tmax", "fb", "beta"]\n',
+    )
     out = tmp_path / "run"
     assert main(["fit", str(spec), "--out", str(out), "--quiet"]) == 1
-    for name in ("posterior.nc", "population.csv", "individual_parameters.csv", "diagnostics.csv",
-                 "diagnostics.json", "vpc.png", "pcvpc.png", "gof.png", "individual_fits.png",
-                 "manifest.json"):
+    for name in (
+        "posterior.nc",
+        "population.csv",
+        "individual_parameters.csv",
+        "diagnostics.csv",
+        "diagnostics.json",
+        "vpc.png",
+        "pcvpc.png",
+        "gof.png",
+        "individual_fits.png",
+        "manifest.json",
+    ):
         assert (out / name).is_file(), name
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "failed_checks"

@@ -81,7 +81,7 @@ def test_joint_spec_runs_end_to_end_and_reports_its_checks(tmp_path):
     example = _make.make_mechanistic()
     keep = example["ID"].astype(str).drop_duplicates().head(8)
     example[example["ID"].astype(str).isin(keep)].to_csv(tmp_path / "mech8.csv", index=False)
-    text, n = re.subn(r'(?m)^data = .*$', 'data = "mech8.csv"', text)
+    text, n = re.subn(r"(?m)^data = .*$", 'data = "mech8.csv"', text)
     assert n == 1
     spec = tmp_path / "paixao2022_joint_small.toml"
     spec.write_text(text)
@@ -126,21 +126,39 @@ def test_joint_population_fit_recovers_the_truth():
     bulk ESS of 86 and R-hat 1.05 (docs/ode_engine.md)."""
     spec = load_spec(SPEC)
     o = spec.options
-    model = ck.load_model(spec.model).with_ini(**spec.ini).fix(*spec.fix).with_iiv(drop=o["drop_iiv"])
+    model = (
+        ck.load_model(spec.model).with_ini(**spec.ini).fix(*spec.fix).with_iiv(drop=o["drop_iiv"])
+    )
     example = _make.make_mechanistic()
     keep = [str(i) for i in range(1, 17)]
     data = ck.read_dataset(example[example["ID"].astype(str).isin(keep)])
     fit = ck.fit_population(
-        model, data, dvid=o["dvid"], blq=o["blq"], priors=o["priors"], sampler=o["sampler"],
-        ode_method=o["ode_method"], centered=o["centered"], mass_matrix=o["mass_matrix"],
-        init="declared", chains=2, tune=500, draws=500, seed=3, target_accept=o["target_accept"],
+        model,
+        data,
+        dvid=o["dvid"],
+        blq=o["blq"],
+        priors=o["priors"],
+        sampler=o["sampler"],
+        ode_method=o["ode_method"],
+        centered=o["centered"],
+        mass_matrix=o["mass_matrix"],
+        init="declared",
+        chains=2,
+        tune=500,
+        draws=500,
+        seed=3,
+        target_accept=o["target_accept"],
         thresholds=ConvergenceThresholds(rhat_max=1.02, ess_bulk_min=100.0, ess_tail_min=100.0),
     )
     s = fit.summary
     assert s["converged"], s["failed"]
     assert s["divergences"] == 0
     table = fit.parameters.set_index("parameter")
-    truth = {**_make.MECH_TRUTH, **_make.MECH_SIGMA, **{f"omega_{k}": v for k, v in _make.MECH_IIV.items()}}
+    truth = {
+        **_make.MECH_TRUTH,
+        **_make.MECH_SIGMA,
+        **{f"omega_{k}": v for k, v in _make.MECH_IIV.items()},
+    }
     names = [*ESTIMATED, *(f"omega_{k}" for k in _make.MECH_IIV), *_make.MECH_SIGMA]
     missed = [n for n in names if not table.loc[n, "lower"] <= truth[n] <= table.loc[n, "upper"]]
     assert len(missed) <= 1, table.loc[names, ["estimate", "lower", "upper"]]

@@ -75,8 +75,9 @@ def test_smoke_sampling_output_structure(tmp_path):
     assert s["mass_matrix"] == "diag" and s["centered"] == []
     # a centred random effect is sampled itself and reported under the same name
     with pytest.warns(CartpkWarning, match="not_converged"):
-        cfit = ck.fit_population(model, data, draws=20, tune=20, chains=2, seed=5,
-                                 centered=["cmax"], init="declared")
+        cfit = ck.fit_population(
+            model, data, draws=20, tune=20, chains=2, seed=5, centered=["cmax"], init="declared"
+        )
     assert cfit.idata.posterior["eta_cmax"].dims == ("chain", "draw", "subject")
     assert cfit.summary["centered"] == ["cmax"] and "eta_cmax" in cfit.individual
     fit.idata.to_netcdf(str(tmp_path / "posterior.nc"))
@@ -209,10 +210,17 @@ def test_stein_ode_form_gives_the_closed_form_posterior():
             # the closed form's hard gate: the smooth sibling is suggested, not needed here
             warnings.filterwarnings("ignore", message=".*hard gate", category=CartpkWarning)
             fits[name] = ck.fit_population(
-                model, data, draws=1000, tune=500, chains=2, seed=3, target_accept=0.9,
+                model,
+                data,
+                draws=1000,
+                tune=500,
+                chains=2,
+                seed=3,
+                target_accept=0.9,
                 init="declared",
-                thresholds=ConvergenceThresholds(rhat_max=1.02, ess_bulk_min=150.0,
-                                                 ess_tail_min=150.0),
+                thresholds=ConvergenceThresholds(
+                    rhat_max=1.02, ess_bulk_min=150.0, ess_tail_min=150.0
+                ),
             )
     assert fits["stein2019_ode"].summary["ode_engine"] == "jax"
     for fit in fits.values():

@@ -112,8 +112,15 @@ def test_population_fit_is_calibrated_sbc():
             # as divergences); numpy's overflow warning would otherwise abort the test.
             warnings.simplefilter("always", CartpkWarning)
             fit = ck.fit_population(
-                model, data, sampler="pymc", draws=DRAWS, tune=300, chains=2, cores=1,
-                seed=rep + 1, thresholds=THRESHOLDS,
+                model,
+                data,
+                sampler="pymc",
+                draws=DRAWS,
+                tune=300,
+                chains=2,
+                cores=1,
+                seed=rep + 1,
+                thresholds=THRESHOLDS,
             )
         unconverged += any(isinstance(w.message, CartpkWarning) for w in caught)
         post = fit.idata.posterior

@@ -151,8 +151,11 @@ def test_jax_split_dose_matches_scipy_engine():
     scale = np.abs(ref.values["QPCR"]).max()
     for k in ref.jacobian["QPCR"]:
         np.testing.assert_allclose(
-            sol.jacobian["QPCR"][k], ref.jacobian["QPCR"][k], rtol=1e-6,
-            atol=1e-8 * scale / np.abs(p[k]).max(), err_msg=k,
+            sol.jacobian["QPCR"][k],
+            ref.jacobian["QPCR"][k],
+            rtol=1e-6,
+            atol=1e-8 * scale / np.abs(p[k]).max(),
+            err_msg=k,
         )
 
 
@@ -205,16 +208,22 @@ def test_nutpie_integrates_once_per_log_density_and_gradient():
 
     data = ck.read_dataset(ck.simulate(ck.load_model("stein2019"), n=3, seed=3, lloq=50))
     pmm = population_model(ck.load_model("stein2019_ode"), data, ode_engine="jax")
-    ops = {v.owner.op for v in ancestors(pmm.potentials) if v.owner and isinstance(v.owner.op, OdeOp)}
+    ops = {
+        v.owner.op for v in ancestors(pmm.potentials) if v.owner and isinstance(v.owner.op, OdeOp)
+    }
     assert len(ops) == 1
     op = ops.pop()
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Numba will use object mode", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message="Numba will use object mode", category=UserWarning
+        )
         compiled = nutpie.compile_pymc_model(pmm)
     idata = nutpie.sample(
         compiled, draws=20, tune=20, chains=1, cores=1, seed=1, progress_bar=False, save_warmup=True
     )
-    gradients = int(idata.warmup_sample_stats["n_steps"].sum() + idata.sample_stats["n_steps"].sum())
+    gradients = int(
+        idata.warmup_sample_stats["n_steps"].sum() + idata.sample_stats["n_steps"].sum()
+    )
     assert gradients > 100
     # plus a few evaluations outside the trajectories (initial point, step-size search)
     assert op.calls <= 1.25 * gradients + 20, (op.calls, gradients)

@@ -301,7 +301,16 @@ def test_cli_report_pdf_without_browser_is_a_usage_error_and_writes_nothing(
 ):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     out = tmp_path / "r.html"
-    rc = main(["report", *map(str, module_runs.values()), "--out", str(out), "--pdf", str(tmp_path / "r.pdf")])
+    rc = main(
+        [
+            "report",
+            *map(str, module_runs.values()),
+            "--out",
+            str(out),
+            "--pdf",
+            str(tmp_path / "r.pdf"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "chromium" in err and "Traceback" not in err

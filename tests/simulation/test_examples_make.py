@@ -40,7 +40,9 @@ def test_mechanistic_example_shape(made):
     assert 0.05 < q["CENS"].mean() < 0.3  # BLQ records late on, kept censored
     assert (q.loc[q["CENS"] == 1, "DV"] == _make.MECH_QPCR_LLOQ).all()
     # the tumour shrinks under therapy (typical subject: about half its diameter by day 84)
-    assert s.groupby("TIME")["DV"].median().loc[84.0] < 0.7 * s.groupby("TIME")["DV"].median().loc[0.0]
+    assert (
+        s.groupby("TIME")["DV"].median().loc[84.0] < 0.7 * s.groupby("TIME")["DV"].median().loc[0.0]
+    )
     ds = __import__("cartpk").read_dataset(_make_path(made))
     assert ds.exclusions.empty and set(ds.endpoints) >= {"QPCR", "SOD"}
 
