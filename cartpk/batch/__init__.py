@@ -18,9 +18,9 @@ from cartpk.batch._bootstrap import resample_subjects as resample_subjects
 from cartpk.batch._er_chain import ChainFit as ChainFit
 from cartpk.batch._er_chain import ERChainResult as ERChainResult
 from cartpk.batch._er_chain import EROutcomes as EROutcomes
-from cartpk.batch._er_chain import er_chain_from_spec as er_chain_from_spec
 from cartpk.batch._er_chain import er_chain_sse as er_chain_sse
 from cartpk.batch._er_chain import summarise_er_chain as summarise_er_chain
+from cartpk.batch._er_chain_spec import er_chain_from_spec as er_chain_from_spec
 from cartpk.batch._estimators import IndividualFitEstimator as IndividualFitEstimator
 from cartpk.batch._estimators import fit_table as fit_table
 from cartpk.batch._estimators import median_interval as median_interval

@@ -357,7 +357,7 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
 
 def _check_er_chain(values: dict[str, Any], at: Any) -> list[Violation]:
     """The ``[truth]``, ``[fit]`` and ``[outcomes]`` tables, each problem with its line."""
-    from cartpk.batch._er_chain import check_er_chain_tables
+    from cartpk.batch._er_chain_spec import check_er_chain_tables
 
     tables = {k: values[k] for k in ("truth", "fit", "outcomes") if isinstance(values.get(k), dict)}
     found = check_er_chain_tables({**tables, "model": values.get("model")})

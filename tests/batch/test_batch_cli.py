@@ -94,7 +94,7 @@ def test_shipped_sse_specs_validate():
     assert specs
     for p in specs:
         spec = load_spec(p, kind="sse")
-        if spec.kind == "er_chain":  # the E-R chain study (tests/batch/test_er_chain.py)
+        if spec.kind == "er_chain":  # the E-R chain study (tests/batch/test_sse_er_chain.py)
             assert spec.model == "stein2019_smooth" and spec.estimator == {}
             continue
         assert spec.model == "stein2019"
