@@ -3,11 +3,27 @@
 Data → model → simulate → fit → diagnostics → exposure → response → report → cli.
 The public API is re-exported here lazily, so ``import cartpk`` stays light (no pymc,
 jax, dask or matplotlib at import time).
+
+Quick start
+-----------
+>>> import cartpk as ck
+>>> model = ck.load_model("stein2019")            # the catalogue: ck.list_models()
+>>> table = ck.simulate(model, n=8, seed=1, lloq=50, days=[7, 14, 21, 28, 60, 90])
+>>> data = ck.read_dataset(table)                  # validated long table (or a CSV path)
+>>> fits = ck.fit_individual(model, data)          # per-patient M3 fits  # doctest: +SKIP
+>>> pop = ck.fit_population(model, data)           # Bayesian population  # doctest: +SKIP
+>>> exposure = ck.calibrated_exposure(pop)         # model-based Cmax, AUC  # doctest: +SKIP
+>>> observed = ck.nca(data, interval=(0, 28))      # NCA with PKNCA's rules
+>>> sorted(set(observed.wide.columns) & {"cmax", "tmax"})
+['cmax', 'tmax']
+
+From the command line: ``cartpk demo`` runs the whole analysis on the bundled trial;
+``cartpk --help`` lists the commands. Units: time in days, qPCR in copies/µg gDNA.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib as _importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -188,11 +204,12 @@ def __getattr__(name: str) -> Any:
         modname = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'cartpk' has no attribute {name!r}") from None
-    module = importlib.import_module(modname)
+    module = _importlib.import_module(modname)
     value = module if modname.endswith("." + name) else getattr(module, name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    # the public API only (not the helpers this module imports)
+    return sorted(__all__)

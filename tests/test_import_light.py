@@ -15,3 +15,12 @@ def test_import_cartpk_loads_no_heavy_library():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == ""
+
+
+def test_namespace_shows_the_public_api_only():
+    import cartpk
+
+    names = dir(cartpk)
+    assert names == sorted(cartpk.__all__)
+    assert not {"Any", "TYPE_CHECKING", "importlib", "annotations"} & set(names)
+    assert "Quick start" in (cartpk.__doc__ or "")
