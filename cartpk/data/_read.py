@@ -21,83 +21,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cartpk.data._cells import Collector, is_missing, to_num
+from cartpk.data._covariates import check_covariates
 from cartpk.data._dataset import CANONICAL, Dataset
 from cartpk.data._endpoints import Endpoint, endpoint_for
+from cartpk.data._records import order_and_exclude
 from cartpk.data._table import read_text_table
 from cartpk.errors import DatasetError, Violation
 
 __all__ = ["check_dataset", "read_dataset"]
 
-_MISSING = {"", ".", "NA", "NAN", "NULL", "NONE"}
 _BLQ_WORDS = {"BLQ", "BQL", "BLOQ", "<LLOQ", "<LOQ", "LLOQ", "BLD", "<LOD", "ND"}
 _LT = re.compile(r"^\s*<\s*=?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
 _ALIASES = {"LIMIT": "LLOQ", "YTYPE": "DVID", "CMT_NAME": "DVID", "OCCASION": "OCC"}
 _REQUIRED = ("ID", "TIME", "DV")
-
-
-def _is_missing(s: pd.Series) -> pd.Series:
-    return s.str.strip().str.upper().isin(_MISSING)
-
-
-def _to_num(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Numeric values and a mask of entries that are present but not numbers."""
-    missing = _is_missing(s)
-    num = pd.to_numeric(s.where(~missing).str.strip(), errors="coerce")
-    bad = num.isna() & ~missing
-    return num.astype(float), bad
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return f"{v:.1f}"
-    return repr(v) if isinstance(v, str) else str(v)
-
-
-class _Collector:
-    """Collects violations grouped by (code, subject)."""
-
-    def __init__(self) -> None:
-        self.items: list[Violation] = []
-
-    def add_rows(
-        self,
-        code: str,
-        message: str,
-        frame: pd.DataFrame,
-        mask: pd.Series,
-        *,
-        column: str | None,
-        show: Iterable[str] | None = None,
-        expected: str = "",
-        fix: str = "",
-    ) -> None:
-        """One violation per subject for the rows selected by ``mask``."""
-        if not bool(mask.any()):
-            return
-        sub = frame.loc[mask]
-        cols = list(show) if show is not None else ([column] if column else [])
-        for sid, grp in sub.groupby("ID", sort=False):
-            vals = []
-            for _, r in grp.head(5).iterrows():
-                vals.append(", ".join(f"{c}={_fmt(r[c])}" for c in cols if c in grp.columns))
-            value = "; ".join(v for v in vals if v)
-            if len(grp) > 5:
-                value += f"; ... ({len(grp)} rows)"
-            self.items.append(
-                Violation(
-                    code=code,
-                    message=message,
-                    id=None if sid == "" else sid,
-                    rows=tuple(int(x) for x in grp["ROW"]),
-                    column=column,
-                    value=value or None,
-                    expected=expected,
-                    fix=fix,
-                )
-            )
-
-    def add(self, v: Violation) -> None:
-        self.items.append(v)
 
 
 def _load(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -129,7 +66,7 @@ def check_dataset(
         Every problem found, in column order.
     """
     raw, name = _load(source)
-    col = _Collector()
+    col = Collector()
     raw.columns = [str(c).strip() for c in raw.columns]
     rename: dict[str, str] = {}
     upper = {c.upper(): c for c in raw.columns}
@@ -180,7 +117,7 @@ def check_dataset(
     df = pd.DataFrame({"ROW": np.arange(1, n + 1)})
     df["ID"] = raw["ID"].astype(str).str.strip()
     # -- ID
-    bad_id = _is_missing(raw["ID"])
+    bad_id = is_missing(raw["ID"])
     col.add_rows(
         "id_missing",
         "`ID` is empty",
@@ -191,7 +128,7 @@ def check_dataset(
         fix="fill in the subject ID",
     )
     # -- TIME
-    time, bad = _to_num(raw["TIME"])
+    time, bad = to_num(raw["TIME"])
     df["TIME"] = time
     show = df.assign(TIME=raw["TIME"])
     col.add_rows(
@@ -224,7 +161,7 @@ def check_dataset(
     )
     # -- EVID / MDV / AMT
     if "EVID" in raw.columns:
-        evid, bad = _to_num(raw["EVID"])
+        evid, bad = to_num(raw["EVID"])
         col.add_rows(
             "evid_invalid",
             "`EVID` is not one of 0 (observation), 1 (dose), 2 (other)",
@@ -239,7 +176,7 @@ def check_dataset(
         evid = pd.Series(0.0, index=raw.index)
     df["EVID"] = evid.astype(int, errors="ignore") if evid.notna().all() else evid
     if "AMT" in raw.columns:
-        amt, bad = _to_num(raw["AMT"])
+        amt, bad = to_num(raw["AMT"])
         col.add_rows(
             "amt_not_numeric",
             "`AMT` is not a number",
@@ -262,7 +199,7 @@ def check_dataset(
         fix="fill in AMT, the infused amount (e.g. CAR+ cells), on the dose row",
     )
     if "MDV" in raw.columns:
-        mdv, bad = _to_num(raw["MDV"])
+        mdv, bad = to_num(raw["MDV"])
         col.add_rows(
             "mdv_invalid",
             "`MDV` is not 0 or 1",
@@ -279,7 +216,7 @@ def check_dataset(
     # -- DVID
     if "DVID" in raw.columns:
         dvid = raw["DVID"].astype(str).str.strip()
-        dvid = dvid.where(~_is_missing(dvid), default_dvid)
+        dvid = dvid.where(~is_missing(dvid), default_dvid)
     else:
         dvid = pd.Series(default_dvid, index=raw.index)
     df["DVID"] = dvid
@@ -299,7 +236,7 @@ def check_dataset(
     scale = dvid.map({d: e.scale for d, e in eps.items()})
     # -- CENS
     if "CENS" in raw.columns:
-        cens, bad = _to_num(raw["CENS"])
+        cens, bad = to_num(raw["CENS"])
         col.add_rows(
             "cens_invalid",
             "`CENS` is not -1, 0 or 1",
@@ -314,7 +251,7 @@ def check_dataset(
         cens = pd.Series(0.0, index=raw.index)
     # -- LLOQ
     if "LLOQ" in raw.columns:
-        lloq, bad = _to_num(raw["LLOQ"])
+        lloq, bad = to_num(raw["LLOQ"])
         col.add_rows(
             "lloq_invalid",
             "`LLOQ` is not a positive number",
@@ -330,7 +267,7 @@ def check_dataset(
     # -- DV, with the raw BLQ text form
     conversions: list[dict[str, Any]] = []
     dv_raw = raw["DV"].astype(str).str.strip()
-    dv, bad = _to_num(dv_raw)
+    dv, bad = to_num(dv_raw)
     lt = dv_raw.str.extract(_LT)[0]
     lt_num = pd.to_numeric(lt, errors="coerce")
     word = dv_raw.str.upper().str.replace(" ", "", regex=False).isin(_BLQ_WORDS)
@@ -435,7 +372,7 @@ def check_dataset(
     )
     # -- OCC
     if "OCC" in raw.columns:
-        occ, bad = _to_num(raw["OCC"])
+        occ, bad = to_num(raw["OCC"])
         col.add_rows(
             "occ_invalid",
             "`OCC` is not a whole number",
@@ -481,115 +418,13 @@ def check_dataset(
                 fix="remove the subject or add its observations",
             )
         )
-    # -- covariates
-    known = set(CANONICAL) | {"ROW", "CMT", "RATE", "DUR", "II", "ADDL", "SS", "BLQ"}
-    extra = [c for c in raw.columns if c not in known]
-    tv = list(time_varying or [])
-    base = list(baseline) if baseline is not None else [c for c in extra if c not in tv]
-    for name_list, label in ((tv, "time_varying"), (base, "baseline")):
-        absent = [c for c in name_list if c not in raw.columns]
-        if absent:
-            col.add(
-                Violation(
-                    "covariate_column_missing",
-                    f"{label} covariate column(s) not in the table: "
-                    + ", ".join(f"`{c}`" for c in absent),
-                    value="columns found: " + ", ".join(map(str, raw.columns)),
-                    expected=f"every name given in `{label}` to be a column",
-                    fix="correct the covariate names",
-                )
-            )
-    covs = [c for c in [*base, *tv] if c in raw.columns]
-    for c in covs:
-        s = raw[c].astype(str).str.strip()
-        miss = _is_missing(s)
-        col.add_rows(
-            "covariate_missing",
-            f"covariate `{c}` has no value",
-            df.assign(**{c: s}),
-            miss,
-            column=c,
-            expected=f"a value of {c} on every row of the subject",
-            fix=f"fill in {c} (carry the subject's value forward or impute and document it)",
-        )
-        num = pd.to_numeric(s.where(~miss), errors="coerce")
-        values = num if bool((num.notna() | miss).all()) else s.where(~miss)
-        df[c] = values
-        if c in base:
-            present = df.loc[~miss, ["ID", "ROW", c]]
-            nun = present.groupby("ID", sort=False)[c].nunique()
-            for sid in nun.index[nun > 1]:
-                grp = present[present["ID"] == sid]
-                vals = pd.unique(grp[c])
-                col.add(
-                    Violation(
-                        "covariate_not_constant",
-                        f"baseline covariate `{c}` changes within the subject",
-                        id=sid,
-                        rows=tuple(int(r) for r in grp["ROW"]),
-                        column=c,
-                        value=f"{c}=" + ", ".join(map(str, vals[:6])),
-                        expected="one value per subject for a baseline covariate",
-                        fix=f"correct {c}, or declare it time-varying (time_varying=['{c}'])",
-                    )
-                )
+    base, tv = check_covariates(raw, df, col, baseline, time_varying)
     for c in raw.columns:
         if c not in df.columns and c not in ("ROW",):
             df[c] = raw[c]
     if col.items:
         return None, col.items
-    # -- ordering, exclusions
-    df["EVID"] = df["EVID"].astype(int)
-    df["MDV"] = df["MDV"].astype(int)
-    order = df.groupby("ID", sort=False)["TIME"].apply(lambda t: bool(t.is_monotonic_increasing))
-    if not bool(order.all()):
-        id_order = {sid: k for k, sid in enumerate(pd.unique(df["ID"]))}
-        for sid in order.index[~order]:
-            rows = df.loc[df["ID"] == sid, "ROW"]
-            conversions.append(
-                {
-                    "ROW": int(rows.iloc[0]),
-                    "ID": sid,
-                    "code": "time_resorted",
-                    "message": "records were not in time order; sorted by TIME "
-                    "(stable: records at the same time keep their order)",
-                }
-            )
-        df = (
-            df.assign(_o=df["ID"].map(id_order))
-            .sort_values(["_o", "TIME", "ROW"], kind="stable")
-            .drop(columns="_o")
-            .reset_index(drop=True)
-        )
-    excl: list[dict[str, Any]] = []
-    keep = np.ones(len(df), dtype=bool)
-    first_dose = df.loc[df["EVID"] == 1].groupby("ID")["ROW"].first()
-    dose_time = df.loc[df["EVID"] == 1].groupby("ID")["TIME"].min()
-    pos = {r: k for k, r in enumerate(df["ROW"])}
-    for k in range(len(df)):
-        r = df.iloc[k]
-        reason = code = None
-        if r["EVID"] == 2:
-            code, reason = "evid_other", "EVID=2 (other-type event) is not used by cartpk"
-        elif r["EVID"] == 0 and r["MDV"] == 1:
-            code, reason = "mdv", "MDV=1: the record's DV is not to be used"
-        elif r["EVID"] == 0 and r["ID"] in dose_time.index:
-            t0 = dose_time[r["ID"]]
-            if r["TIME"] < t0 or (
-                r["TIME"] == t0 and pos[int(r["ROW"])] < pos[int(first_dose[r["ID"]])]
-            ):
-                code, reason = (
-                    "pre_dose",
-                    (
-                        f"pre-dose observation (TIME={r['TIME']:g} before the infusion at "
-                        f"TIME={t0:g}): baseline value, not used in kinetic analyses"
-                    ),
-                )
-        if code is not None:
-            keep[k] = False
-            excl.append({"ROW": int(r["ROW"]), "ID": r["ID"], "code": code, "reason": reason})
-    used = df.loc[keep].reset_index(drop=True)
-    exclusions = pd.DataFrame(excl, columns=["ROW", "ID", "code", "reason"])
+    used, exclusions, df = order_and_exclude(df, conversions)
     conv_df = pd.DataFrame(conversions, columns=["ROW", "ID", "code", "message"])
     used_eps = {d: eps[d] for d in pd.unique(df["DVID"])}
     ds = Dataset(

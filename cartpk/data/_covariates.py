@@ -1,0 +1,92 @@
+"""Covariate columns of a long table: presence, values, constancy of baseline covariates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from cartpk.data._cells import Collector, is_missing
+from cartpk.data._dataset import CANONICAL
+from cartpk.errors import Violation
+
+__all__ = ["check_covariates"]
+
+
+def check_covariates(
+    raw: pd.DataFrame,
+    df: pd.DataFrame,
+    col: Collector,
+    baseline: Iterable[str] | None,
+    time_varying: Iterable[str] | None,
+) -> tuple[list[str], list[str]]:
+    """Check the covariate columns of ``raw`` and add their values to ``df`` (in place).
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The table as text cells, canonical column names.
+    df : pandas.DataFrame
+        The parsed table (``ROW``, ``ID``, ...); gains one column per covariate.
+    col : Collector
+        Receives the violations.
+    baseline, time_varying : iterable of str, optional
+        As in :func:`cartpk.read_dataset`.
+
+    Returns
+    -------
+    baseline, time_varying : list of str
+        The covariate columns by kind.
+    """
+    known = set(CANONICAL) | {"ROW", "CMT", "RATE", "DUR", "II", "ADDL", "SS", "BLQ"}
+    extra = [c for c in raw.columns if c not in known]
+    tv = list(time_varying or [])
+    base = list(baseline) if baseline is not None else [c for c in extra if c not in tv]
+    for name_list, label in ((tv, "time_varying"), (base, "baseline")):
+        absent = [c for c in name_list if c not in raw.columns]
+        if absent:
+            col.add(
+                Violation(
+                    "covariate_column_missing",
+                    f"{label} covariate column(s) not in the table: "
+                    + ", ".join(f"`{c}`" for c in absent),
+                    value="columns found: " + ", ".join(map(str, raw.columns)),
+                    expected=f"every name given in `{label}` to be a column",
+                    fix="correct the covariate names",
+                )
+            )
+    covs = [c for c in [*base, *tv] if c in raw.columns]
+    for c in covs:
+        s = raw[c].astype(str).str.strip()
+        miss = is_missing(s)
+        col.add_rows(
+            "covariate_missing",
+            f"covariate `{c}` has no value",
+            df.assign(**{c: s}),
+            miss,
+            column=c,
+            expected=f"a value of {c} on every row of the subject",
+            fix=f"fill in {c} (carry the subject's value forward or impute and document it)",
+        )
+        num = pd.to_numeric(s.where(~miss), errors="coerce")
+        values = num if bool((num.notna() | miss).all()) else s.where(~miss)
+        df[c] = values
+        if c in base:
+            present = df.loc[~miss, ["ID", "ROW", c]]
+            nun = present.groupby("ID", sort=False)[c].nunique()
+            for sid in nun.index[nun > 1]:
+                grp = present[present["ID"] == sid]
+                vals = pd.unique(grp[c])
+                col.add(
+                    Violation(
+                        "covariate_not_constant",
+                        f"baseline covariate `{c}` changes within the subject",
+                        id=sid,
+                        rows=tuple(int(r) for r in grp["ROW"]),
+                        column=c,
+                        value=f"{c}=" + ", ".join(map(str, vals[:6])),
+                        expected="one value per subject for a baseline covariate",
+                        fix=f"correct {c}, or declare it time-varying (time_varying=['{c}'])",
+                    )
+                )
+    return base, tv
