@@ -23,6 +23,8 @@ MANIFEST = "manifest.json"
 
 # table kind -> test on the set of column names (checked in this order)
 _TABLE_RULES: list[tuple[str, Any]] = [
+    ("exposure_compare", lambda c: {"metric", "gmr", "r2_log"} <= c),
+    ("exposure_pairs", lambda c: {"ID", "metric", "model", "nca", "used"} <= c),
     ("nca_summary", lambda c: {"PPTESTCD"} <= c and ({"geo_mean"} <= c or {"n"} <= c)),
     ("nca", lambda c: {"PPTESTCD", "PPORRES"} <= c),
     ("er", lambda c: {"endpoint", "exposure", "term", "estimate"} <= c),

@@ -451,11 +451,18 @@ def _manifest_section(runs: list[Run], sec: _Section) -> None:
             sec.add(f"<pre>{esc(json.dumps(run.spec, indent=2, default=str))}</pre>")
         files = m.get("files") or []
         if files:
-            on_disk = {
-                run.rel(p) for ps in (*run.tables.values(), *run.figures.values()) for p in ps
-            }
-            on_disk |= {run.rel(p) for p in run.other}
-            rows = [[f, "yes" if f in on_disk else "MISSING"] for f in files]
+            # presence is what is on disk, not what the report chose to show
+            same = {run.rel(a): run.rel(b) for a, b in run.aliases.items()}
+            on_disk = {str(f) for f in files if (run.path / str(f)).is_file()}
+            rows = [
+                [
+                    f,
+                    ("yes" + (f" (same bytes as {same[f]})" if f in same else ""))
+                    if f in on_disk
+                    else "MISSING",
+                ]
+                for f in files
+            ]
             classes = ["" if f in on_disk else "fail" for f in files]
             sec.add(
                 _details(

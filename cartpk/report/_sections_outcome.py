@@ -115,7 +115,22 @@ def _nca_wide(frame: Any) -> str:
     return frame_table(wide)
 
 
-def _exposure_summary(frame: Any, sec: _Section) -> list[list[Any]]:
+#: units of exposure metrics that do not depend on the endpoint's concentration unit
+_TIME_METRICS = {"tmax": "day", "time_above_lloq": "day", "tlast": "day", "thalf": "day"}
+
+
+def _metric_units(frames: list[Any]) -> dict[str, str]:
+    """metric -> unit from every long exposure table with a ``unit`` column."""
+    units: dict[str, str] = dict(_TIME_METRICS)
+    for f in frames:
+        if {"metric", "unit"} <= set(f.columns):
+            for m, u in f.drop_duplicates("metric")[["metric", "unit"]].itertuples(index=False):
+                if isinstance(u, str) and u.strip():
+                    units[str(m)] = u
+    return units
+
+
+def _exposure_summary(frame: Any, sec: _Section, units: dict[str, str]) -> list[list[Any]]:
     """Rows of geometric statistics over subjects, one per exposure metric (and DVID)."""
     import pandas as pd
 
@@ -147,6 +162,7 @@ def _exposure_summary(frame: Any, sec: _Section) -> list[list[Any]]:
             rows.append(
                 [
                     label,
+                    esc(display_unit(units.get(c, "")) or "—"),
                     int(st["n"]),
                     st["geo_mean"],
                     fmt_pct(st["geo_cv_pct"]),
@@ -157,13 +173,61 @@ def _exposure_summary(frame: Any, sec: _Section) -> list[list[Any]]:
     return rows
 
 
+def _exposure_compare(frame: Any, rel: str) -> str:
+    """The model-vs-NCA agreement table as written: one row per metric, nothing pooled."""
+    head = f"<h4>Model-based vs NCA exposure, per metric (<code>{esc(rel)}</code>)</h4>"
+    note = (
+        '<p class="note">Per metric over the subjects with both values: <code>gmr</code> is '
+        "the geometric mean ratio model / NCA with its interval, <code>r2_log</code> and "
+        "<code>slope_log</code> the regression of ln(model) on ln(NCA); a metric with fewer "
+        "than 3 pairs has no statistics and says why in <code>reason</code>.</p>"
+    )
+    return head + note + frame_table(frame)
+
+
+def _exposure_pairs(frame: Any, rel: str, units: dict[str, str]) -> str:
+    """Per-metric geometric means of the paired subjects (metrics never pooled)."""
+    import pandas as pd
+
+    rows = []
+    for metric, g in frame.groupby("metric", sort=False):
+        used = g[g["used"].astype(str).str.lower().isin({"true", "1"})]
+        model = _geo_stats(pd.to_numeric(used["model"], errors="coerce"))
+        nca = _geo_stats(pd.to_numeric(used["nca"], errors="coerce"))
+        rows.append(
+            [
+                display_name(metric),
+                esc(display_unit(units.get(str(metric), "")) or "—"),
+                int(len(used)),
+                int(len(g) - len(used)),
+                model["geo_mean"],
+                nca["geo_mean"],
+            ]
+        )
+    head = f"<h4>Paired subjects, per metric (<code>{esc(rel)}</code>)</h4>"
+    body = table(
+        [
+            "Metric",
+            "Unit",
+            "Pairs used",
+            "Not used",
+            "Geometric mean, model",
+            "Geometric mean, NCA",
+        ],
+        rows,
+        raw_columns=(0, 1),
+    )
+    return head + body + _details(f"All pairs ({len(frame)})", frame_table(frame, max_rows=500))
+
+
 def _exposure_section(runs: list[Run], sec: _Section) -> None:
     for i, run in enumerate(runs):
         ncas = run.take_tables("nca")
         sums = run.take_tables("nca_summary")
         expo = run.take_tables("exposure")
         figs = run.take_figures("nca") + run.take_figures("exposure")
-        if not (ncas or sums or expo or figs):
+        cmp_tables = run.tables.get("exposure_compare", []) + run.tables.get("exposure_pairs", [])
+        if not (ncas or sums or expo or figs or cmp_tables):
             continue
         sec.heading("Exposure", run, _anchor("exposure", i))
         for p in sums:
@@ -197,19 +261,38 @@ def _exposure_section(runs: list[Run], sec: _Section) -> None:
                         _nca_wide(frame),
                     )
                 )
-        for p in expo:
-            frame = _read(p)
+        frames = [_read(p) for p in expo]
+        units = _metric_units(frames)
+        # a wide and a long table of the same exposure: summarise the wide one only
+        wide = [f for f in frames if not {"metric", "value"} <= set(f.columns)]
+        for k, (p, frame) in enumerate(zip(expo, frames, strict=True)):
             sec.add(f"<h4>Model-based exposure (<code>{esc(run.rel(p))}</code>)</h4>")
-            rows = _exposure_summary(frame, sec)
+            summarise = frame is wide[0] if wide else k == 0
+            rows = _exposure_summary(frame, sec, units) if summarise else []
             if rows:
                 sec.add(
                     table(
-                        ["Quantity", "n", "Geometric mean", "Geometric CV %", "Median", "Range"],
+                        [
+                            "Quantity",
+                            "Unit",
+                            "n",
+                            "Geometric mean",
+                            "Geometric CV %",
+                            "Median",
+                            "Range",
+                        ],
                         rows,
-                        raw_columns=(0,),
+                        raw_columns=(0, 1),
+                        caption="Over subjects, one value per subject",
                     )
                 )
+            elif not summarise:
+                sec.add('<p class="note">The same exposure as above, one row per metric.</p>')
             sec.add(_details(f"All rows ({len(frame)})", frame_table(frame, max_rows=500)))
+        for p in run.take_tables("exposure_compare"):
+            sec.add(_exposure_compare(_read(p), run.rel(p)))
+        for p in run.take_tables("exposure_pairs"):
+            sec.add(_exposure_pairs(_read(p), run.rel(p), units))
         if ncas or sums:
             for p in run.take_tables("rules"):
                 frame = _read(p)

@@ -276,8 +276,8 @@ def test_build_report_model_exposure_summarises_subjects_over_draws(tmp_path):
     text = render_report([tmp_path / "expo"])
     row = re.search(r'title="cmax">cmax</span> <small>\(QPCR\)</small></td>(.*?)</tr>', text)
     cells = re.findall(r">([^<>]+)</td>", row.group(1))
-    # n, geometric mean sqrt(100 * 400), geometric CV %, median, range of subject medians
-    assert cells[:2] == ["2", "200"] and cells[3:] == ["250", "100 – 400"]
+    # unit (unknown here), n, geometric mean sqrt(100 * 400), geometric CV %, median, range
+    assert cells[:3] == ["—", "2", "200"] and cells[4:] == ["250", "100 – 400"]
     assert "median over draws" in text
 
 
@@ -315,3 +315,37 @@ def test_cli_report_pdf_without_browser_is_a_usage_error_and_writes_nothing(
     err = capsys.readouterr().err
     assert "chromium" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_report_exposure_tables_are_per_metric_with_units_and_files_true_to_disk(tmp_path):
+    """Issue 21: no geometric mean of counts or of r2, no pooling of Cmax with AUC, a unit
+    on every exposure row, and a file written twice is present, not MISSING."""
+    import cartpk as ck
+
+    ids = [str(i) for i in range(1, 7)]
+    model = pd.DataFrame({"ID": ids, "cmax": [1e3, 2e3, 4e3, 8e3, 1.6e4, 3.2e4]})
+    model["auc_0_28d"] = model["cmax"] * 10
+    nca = model.assign(cmax=model["cmax"] * 0.5, auc_0_28d=model["auc_0_28d"] * 0.8)
+    cmp = ck.compare_exposure(model, nca, metrics=["cmax", "auc_0_28d"])
+    long = model.melt(id_vars="ID", var_name="metric", value_name="value")
+    long["unit"] = long["metric"].map({"cmax": "copies/ug", "auc_0_28d": "copies/ug*day"})
+    with run_folder(tmp_path / "expo", command=["cartpk", "exposure"]) as rf:
+        rf.write_csv("exposure_model.csv", model)
+        rf.write_csv("exposure_model_long.csv", long)
+        rf.write_csv("exposure_vs_nca.csv", cmp.table)
+        rf.write_csv("exposure_pairs.csv", cmp.pairs)
+        rf.write_csv("exposure_model_copy.csv", model)  # same bytes under a second name
+    text = render_report([tmp_path / "expo"])
+    # no statistic of a count, an r2 or a reason
+    for name in ("n", "r2_log", "reason", "n_excluded"):
+        assert f'title="{name}">{name}</span></td>' not in text, name
+    # the paired table: one row per metric, never pooled
+    pairs = text.split("Paired subjects, per metric", 1)[1].split("</table>", 1)[0]
+    assert pairs.count("<tr") == 3  # header + cmax + auc_0_28d
+    assert "copies/µg" in pairs and "copies/µg*day" in pairs
+    summary = text.split("Model-based exposure (<code>exposure_model.csv", 1)[1]
+    summary = summary.split("</table>", 1)[0]
+    assert "copies/µg" in summary
+    files = text.split("Files listed in the manifest", 1)[1].split("</table>", 1)[0]
+    assert "MISSING" not in files
+    assert "same bytes as" in files
