@@ -9,7 +9,7 @@ import cartpk
 
 # stage order: a module may import from its own stage, earlier stages and the foundation
 STAGES = [
-    ("foundation", ["errors", "_deps", "units", "run"]),
+    ("foundation", ["errors", "_deps", "units", "run", "spec"]),
     ("data", ["data", "examples"]),
     ("model", ["model", "_catalogue"]),
     ("simulate", ["simulation"]),

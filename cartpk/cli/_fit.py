@@ -32,14 +32,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.data import Dataset
+    from cartpk.fit._spec import FitSpec
     from cartpk.model import Model
     from cartpk.run import RunFolder
 
@@ -51,8 +51,6 @@ METHODS: dict[str, str] = {
     "population": "cartpk.cli._fit_population:POPULATION",
     "bayes": "cartpk.cli._fit_population:POPULATION",  # the issue's name for the same method
 }
-
-_TOP_KEYS = {"model", "data", "method", "seed", "options", "name", "description", "ini", "fix"}
 
 
 @dataclass(frozen=True)
@@ -85,63 +83,19 @@ def _method(name: str) -> FitMethod:
 # ---------------------------------------------------------------------------------------
 # method "individual"
 
-_IND_OPTIONS = frozenset(
-    {
-        "blq",
-        "dvid",
-        "prior",
-        "sigma",
-        "n_starts",
-        "n_jobs",
-        "ci_level",
-        "bounds",
-        "ci",
-        "gradient",
-        "ode_engine",
-        "ode_method",
-    }
-)
+
+def _individual_options() -> frozenset[str]:
+    from cartpk.fit._spec import INDIVIDUAL_OPTIONS
+
+    return frozenset(INDIVIDUAL_OPTIONS)
 
 
 def _check_individual(options: Mapping[str, Any]) -> list[Any]:
-    from cartpk.errors import Violation
-    from cartpk.fit._likelihood import BLQ_METHODS
+    """Option problems by the shared rules (:data:`cartpk.fit._spec.INDIVIDUAL_OPTIONS`)."""
+    from cartpk.fit._spec import INDIVIDUAL_OPTIONS, OPTION_CODES
+    from cartpk.spec import check_fields
 
-    out = []
-    choices: dict[str, tuple[Any, ...]] = {
-        "blq": tuple(BLQ_METHODS),
-        "prior": ("none", "population"),
-        "sigma": ("fixed", "estimate"),
-        "ci": ("auto", "wald", "profile"),
-        "gradient": ("auto", "exact", "fd"),
-        "ode_engine": ("jax", "scipy"),
-    }
-    for key, valid in choices.items():
-        if key in options and options[key] not in valid:
-            out.append(
-                Violation(
-                    "spec_option_value",
-                    f"`{key}` has an invalid value",
-                    column=key,
-                    value=repr(options[key]),
-                    expected="one of " + ", ".join(repr(v) for v in valid),
-                    fix=f"set `{key}` to one of the valid values",
-                )
-            )
-    for key in ("n_starts", "n_jobs"):
-        v = options.get(key)
-        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
-            out.append(
-                Violation(
-                    "spec_option_value",
-                    f"`{key}` must be an integer >= 1",
-                    column=key,
-                    value=repr(v),
-                    expected="an integer >= 1",
-                    fix=f"e.g. {key} = 4",
-                )
-            )
-    return out
+    return check_fields(options, INDIVIDUAL_OPTIONS, codes=OPTION_CODES)
 
 
 def _run_individual(
@@ -181,256 +135,30 @@ def _run_individual(
     return bool(fit.converged)
 
 
-INDIVIDUAL = FitMethod(options=_IND_OPTIONS, run=_run_individual, check=_check_individual)
+INDIVIDUAL = FitMethod(options=_individual_options(), run=_run_individual, check=_check_individual)
 
 
 # ---------------------------------------------------------------------------------------
 # the specification
 
 
-@dataclass(frozen=True)
-class FitSpec:
-    """A validated fit specification."""
-
-    raw: dict[str, Any]
-    model: str
-    data: Path
-    method: str
-    seed: int | None
-    options: dict[str, Any]
-    ini: dict[str, float] = field(default_factory=dict)
-    fix: tuple[str, ...] = ()
-
-
-def _resolve_data(value: str, base: Path) -> Path:
-    if value.startswith("example:"):
-        from cartpk.examples import path as example_path
-
-        return example_path(value.split(":", 1)[1])
-    p = Path(value)
-    return p if p.is_absolute() else base / p
-
-
-def _with_line(v: Any, text: str) -> Any:
-    """Name the spec line of a violation's key (``line 7: ...``) when the key is written."""
-    import re
-    from dataclasses import replace
-
-    if not v.column:
-        return v
-    key = str(v.column).split(".")[-1]
-    for n, line in enumerate(text.splitlines(), 1):
-        if re.match(rf"\s*{re.escape(key)}\s*=", line) or line.strip() == f"[{key}]":
-            where = f"line {n}"
-            return replace(v, value=f"{where}: {v.value}" if v.value else where)
-    return v
-
-
 def load_spec(path: str | Path) -> FitSpec:
     """Read and validate a fit specification; raise one ``SpecError`` listing every problem.
+
+    The one reader of fit specifications (:func:`cartpk.fit._spec.read_fit_spec`, also
+    behind :func:`cartpk.fit_many`); nothing of the data is read.
 
     Raises
     ------
     SpecError
-        ``spec_unreadable``, ``spec_missing_key``, ``spec_unknown_key``, ``unknown_model``,
-        ``unknown_method``, ``spec_option_value``, ``spec_data_missing``, ``spec_seed``.
+        ``spec_encoding``, ``spec_unreadable``, ``spec_missing_key``, ``spec_unknown_key``,
+        ``spec_type``, ``spec_value``, ``unknown_model``, ``unknown_method``,
+        ``spec_option_value``, ``spec_data_missing``, ``spec_ini``, ``spec_fix``, each
+        naming its key and the line written.
     """
-    from cartpk.errors import ModelError, SpecError, Violation
-    from cartpk.model import list_models, load_model
+    from cartpk.fit._spec import read_fit_spec
 
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(
-            f"{path.name} is not valid TOML.",
-            [Violation("spec_unreadable", str(err), value=str(path), fix="correct the TOML")],
-        ) from None
-    problems: list[Violation] = []
-    method = raw.get("method", "individual")
-    if method not in METHODS:
-        problems.append(
-            Violation(
-                "unknown_method",
-                f"`method` {method!r} is not a fit method",
-                column="method",
-                value=repr(method),
-                expected="one of " + ", ".join(repr(m) for m in METHODS),
-                fix="set `method` to a valid choice",
-            )
-        )
-        allowed: frozenset[str] = frozenset()
-        fm = None
-    else:
-        fm = _method(method)
-        allowed = fm.options
-    for key in ("model", "data"):
-        if key not in raw:
-            problems.append(
-                Violation(
-                    "spec_missing_key",
-                    f"required key `{key}` is missing",
-                    column=key,
-                    expected=f"`{key} = ...` at the top level",
-                    fix='e.g. model = "stein2019", data = "example:trial.csv"',
-                )
-            )
-    unknown = sorted(set(raw) - _TOP_KEYS - allowed)
-    nested = raw.get("options", {})
-    if not isinstance(nested, dict):
-        problems.append(
-            Violation(
-                "spec_option_value",
-                "`options` must be a table",
-                column="options",
-                value=repr(nested),
-                fix="write `[options]` followed by `key = value` lines",
-            )
-        )
-        nested = {}
-    unknown += [f"options.{k}" for k in sorted(set(nested) - allowed)]
-    for key in unknown:
-        problems.append(
-            Violation(
-                "spec_unknown_key",
-                f"unknown key `{key}`",
-                column=key,
-                expected="keys among " + ", ".join(sorted(_TOP_KEYS | allowed)),
-                fix="remove it or correct its spelling",
-            )
-        )
-    top_opts = {k: v for k, v in raw.items() if k in allowed}
-    both = sorted(set(top_opts) & set(nested))
-    for key in both:
-        problems.append(
-            Violation(
-                "spec_duplicate_key",
-                f"`{key}` is given both at the top level and in [options]",
-                column=key,
-                fix="keep one",
-            )
-        )
-    options = {**top_opts, **{k: v for k, v in nested.items() if k in allowed}}
-    if fm is not None and fm.check is not None:
-        problems += fm.check(options)
-    ini = raw.get("ini", {})
-    if not isinstance(ini, dict) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in ini.values()
-    ):
-        problems.append(
-            Violation(
-                "spec_ini",
-                "`ini` must be a table of numbers by parameter name",
-                column="ini",
-                value=repr(ini),
-                fix="write `[ini]` followed by lines such as `cmax = 600.0`",
-            )
-        )
-        ini = {}
-    fix = raw.get("fix", [])
-    if not isinstance(fix, list) or not all(isinstance(v, str) for v in fix):
-        problems.append(
-            Violation(
-                "spec_fix",
-                "`fix` must be a list of parameter names",
-                column="fix",
-                value=repr(fix),
-                fix='write e.g. `fix = ["phi", "theta"]` at the top level',
-            )
-        )
-        fix = []
-    if "model" in raw:
-        try:
-            loaded = load_model(str(raw["model"]))
-        except ModelError as err:
-            loaded = None
-            names = (
-                ", ".join(list_models()["name"].astype(str)) if err.code == "unknown_model" else ""
-            )
-            problems.append(
-                Violation(
-                    "unknown_model" if err.code == "unknown_model" else err.code,
-                    f"`model` {raw['model']!r} cannot be loaded",
-                    column="model",
-                    value=repr(raw["model"]),
-                    expected=f"one of {names}" if names else err.summary,
-                    fix="run `cartpk models` to list the catalogue",
-                )
-            )
-        if loaded is not None and ini:
-            try:
-                loaded.with_ini(**{k: float(v) for k, v in ini.items()})
-            except ModelError as err:
-                problems.append(
-                    Violation(
-                        "spec_ini",
-                        "`ini` holds a name the model does not have or an invalid value",
-                        column="ini",
-                        value=", ".join(f"{k} = {v}" for k, v in ini.items()),
-                        expected="names among " + ", ".join(loaded.parameters["name"].astype(str)),
-                        fix=err.summary,
-                    )
-                )
-        if loaded is not None and fix:
-            unknown = [n for n in fix if n not in set(loaded.parameters["name"].astype(str))]
-            if unknown:
-                problems.append(
-                    Violation(
-                        "spec_fix",
-                        "`fix` names parameters the model does not have",
-                        column="fix",
-                        value=", ".join(unknown),
-                        expected="names among " + ", ".join(loaded.parameters["name"].astype(str)),
-                        fix="correct the names (`cartpk models` lists each model's parameters)",
-                    )
-                )
-    data = None
-    if "data" in raw:
-        try:
-            data = _resolve_data(str(raw["data"]), path.resolve().parent)
-            if not data.is_file():
-                raise FileNotFoundError(str(data))
-        except FileNotFoundError as err:
-            problems.append(
-                Violation(
-                    "spec_data_missing",
-                    "`data` names no readable file",
-                    column="data",
-                    value=repr(raw["data"]),
-                    expected="a CSV path relative to the spec file, or 'example:trial.csv'",
-                    fix=f"check the path ({err})",
-                )
-            )
-    seed = raw.get("seed")
-    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool)):
-        problems.append(
-            Violation(
-                "spec_seed",
-                "`seed` must be an integer",
-                column="seed",
-                value=repr(seed),
-                fix="e.g. seed = 20261125",
-            )
-        )
-    if problems:
-        text = path.read_text(encoding="utf-8")
-        problems = [_with_line(v, text) for v in problems]
-        raise SpecError(
-            f"{path.name} has {len(problems)} problem{'s' if len(problems) > 1 else ''}; "
-            "nothing was run.",
-            problems,
-        )
-    assert data is not None
-    return FitSpec(
-        raw=raw,
-        model=str(raw["model"]),
-        data=data,
-        method=method,
-        seed=seed,
-        options=options,
-        ini={k: float(v) for k, v in ini.items()},
-        fix=tuple(fix),
-    )
+    return read_fit_spec(path)
 
 
 # ---------------------------------------------------------------------------------------

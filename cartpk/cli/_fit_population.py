@@ -30,79 +30,20 @@ from typing import Any
 
 from cartpk.cli._fit import FitMethod
 from cartpk.errors import CartpkWarning, Violation
+from cartpk.fit._spec import OPTION_CODES, POPULATION_OPTIONS
+from cartpk.spec import check_fields
 
 __all__ = ["OPTIONS", "POPULATION"]
 
-#: spec key -> (type, default)
-OPTIONS: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "dvid": ((str, list), None),  # one DVID or a list; default every model output
-    "drop_iiv": (
-        list,
-        None,
-    ),  # parameters whose random effect is removed (model.with_iiv(drop=...))
-    "blq": (str, "m3"),
-    "priors": (str, "weak"),
-    "sampler": (str, "nutpie"),
-    "draws": (int, 1000),
-    "tune": (int, 1000),
-    "chains": (int, 4),
-    "target_accept": (float, 0.9),
-    "init": (str, "jitter"),  # "declared": chains start at the declared ([ini]) values
-    "ode_method": (str, None),  # ODE models: solver instead of the declaration's
-    "ode_engine": (str, None),  # ODE models: "jax" or "scipy" (default: jax for explicit solvers)
-    "mass_matrix": (str, "diag"),  # nutpie: "low_rank" for correlated posteriors
-    "centered": (list, None),  # random effects sampled centred (well-informed ones)
-    "vpc_replicates": (int, 200),
-    "rhat_max": (float, 1.01),
-    "ess_bulk_min": (float, 400.0),
-    "ess_tail_min": (float, 400.0),
-    "divergences_max": (int, 0),
-    "bfmi_min": (float, 0.3),
+#: spec key -> (kind, default), from the shared rules (:data:`cartpk.fit._spec.POPULATION_OPTIONS`)
+OPTIONS: dict[str, tuple[str, Any]] = {
+    k: (f.kind, f.default) for k, f in POPULATION_OPTIONS.items()
 }
 
 
 def _check(options: Mapping[str, Any]) -> list[Violation]:
-    """Type and value checks of the population options (every problem, before anything runs)."""
-    problems = []
-    for key, value in options.items():
-        if key not in OPTIONS or value is None:
-            continue
-        typ, default = OPTIONS[key]
-        ok = isinstance(value, typ) and not isinstance(value, bool)
-        if typ is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            problems.append(
-                Violation(
-                    "spec_option_value",
-                    f"`{key}` has the wrong type",
-                    column=key,
-                    value=repr(value),
-                    expected=getattr(typ, "__name__", "a string or a list of strings"),
-                    fix=f"e.g. {key} = {default!r}",
-                )
-            )
-    choices = {
-        "blq": ("m3", "m4", "m1"),
-        "priors": ("weak", "literature"),
-        "sampler": ("nutpie", "pymc"),
-        "init": ("jitter", "declared"),
-        "ode_engine": ("jax", "scipy"),
-        "mass_matrix": ("diag", "low_rank"),
-    }
-    for key, valid in choices.items():
-        if key in options and options[key] not in valid:
-            problems.append(
-                Violation(
-                    "spec_option_value",
-                    f"`{key}` has an invalid value",
-                    column=key,
-                    value=repr(options[key]),
-                    expected="one of " + ", ".join(repr(v) for v in valid),
-                    fix=f"set `{key}` to one of the valid values",
-                )
-            )
-    return problems
+    """Type, range and choice checks of the population options (every problem at once)."""
+    return check_fields(options, POPULATION_OPTIONS, codes=OPTION_CODES)
 
 
 def _run(
@@ -197,10 +138,15 @@ def _run(
     folder.write_csv("vpc.csv", v.percentiles)
     folder.write_csv("vpc_blq.csv", v.blq)
     folder.write_csv("pcvpc.csv", pc.percentiles)
-    dg.plot_vpc(v, folder.file("vpc.png"), observations=fit.observations)
-    dg.plot_vpc(pc, folder.file("pcvpc.png"))
-    dg.plot_gof(pred, folder.file("gof.png"))
-    dg.plot_individual(fit, folder.file("individual_fits.png"))
+    units = {"units": dict(fit.model.outputs), "time_unit": fit.model.time_unit}
+    dg.plot_vpc(v, folder.file("vpc.png"), observations=fit.observations, **units)
+    dg.plot_vpc(pc, folder.file("pcvpc.png"), **units)
+    dg.plot_gof(pred, folder.file("gof.png"), **units)
+    # every subject, 24 per page: individual_fits.png, individual_fits_2.png, ...
+    ids = list(fit.subjects)
+    for page, start in enumerate(range(0, len(ids), 24), start=1):
+        name = "individual_fits.png" if page == 1 else f"individual_fits_{page}.png"
+        dg.plot_individual(fit, folder.file(name), ids=ids[start : start + 24])
     folder.manifest["results"] = {
         "method": "population",
         "converged": fit.converged,

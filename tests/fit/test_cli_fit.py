@@ -177,5 +177,5 @@ def test_fit_spec_errors_name_the_line(tmp_path, capsys):
     assert main(["fit", str(spec), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "unknown key `blqq`" in err and "line 4" in err
-    assert "line 1: 'stein2019x'" in err and "stein2019_smooth" in err
+    assert 'line 1: model = "stein2019x"' in err and "stein2019_smooth" in err
     assert "Traceback" not in err

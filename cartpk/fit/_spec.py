@@ -1,0 +1,336 @@
+"""Fit specifications (``fits/*.toml`` with ``method``): the keys, their rules, one reader.
+
+``cartpk fit`` and the default runner of :func:`cartpk.fit_many` both read a fit
+specification here, so a key means the same in both::
+
+    model  = "stein2019"            # catalogue name (`cartpk models`)
+    data   = "example:trial.csv"    # CSV path relative to the spec file, or a bundled file
+    method = "individual"           # a key of METHOD_OPTIONS
+    seed   = 20261125               # integer >= 0
+    blq    = "m3"                   # options of the method: top level or [options], not both
+    fix    = ["phi"]                # parameters held fixed at their (ini) values
+    [ini]                           # initial / typical values by parameter name
+    cmax = 600.0
+
+The rules are data (:class:`cartpk.spec.Field`): :data:`TOP_KEYS`,
+:data:`INDIVIDUAL_OPTIONS` and :data:`POPULATION_OPTIONS`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cartpk.errors import Violation
+from cartpk.fit._likelihood import BLQ_METHODS
+from cartpk.spec import COMMON, Field, SpecText, check_fields, raise_problems, read_toml
+
+__all__ = [
+    "INDIVIDUAL_OPTIONS",
+    "METHOD_OPTIONS",
+    "OPTION_CODES",
+    "POPULATION_OPTIONS",
+    "TOP_KEYS",
+    "FitSpec",
+    "parse_fit_spec",
+    "read_fit_spec",
+]
+
+#: codes of option problems (historical: every option problem is ``spec_option_value``)
+OPTION_CODES = {"type": "spec_option_value", "value": "spec_option_value"}
+
+_BLQ = Field("str", "censoring method of BLQ records", choices=tuple(BLQ_METHODS), default="m3")
+_ENGINE = Field("str", "ODE engine", choices=("jax", "scipy"))
+_SOLVER = Field("str", "ODE solver instead of the declaration's, e.g. 'Tsit5'")
+
+#: options of ``method = "individual"`` (:func:`cartpk.fit_individual`)
+INDIVIDUAL_OPTIONS: dict[str, Field] = {
+    "dvid": COMMON["dvid"],
+    "blq": _BLQ,
+    "prior": Field("str", "MAP prior", choices=("none", "population"), default="none"),
+    "sigma": Field("str", "residual error", choices=("fixed", "estimate"), default="fixed"),
+    "n_starts": Field("int", "starts of each subject's optimisation", low=1, default=4),
+    "n_jobs": Field("int", "parallel processes", low=1),
+    "ci_level": COMMON["ci_level"],
+    "bounds": Field("table[bounds]", "natural-scale [lower, upper] by parameter name"),
+    "ci": Field("str", "interval method", choices=("auto", "wald", "profile"), default="auto"),
+    "gradient": Field("str", "gradient", choices=("auto", "exact", "fd"), default="auto"),
+    "ode_engine": _ENGINE,
+    "ode_method": _SOLVER,
+}
+
+#: options of ``method = "population"`` / ``"bayes"`` (:func:`cartpk.fit_population`)
+POPULATION_OPTIONS: dict[str, Field] = {
+    "dvid": COMMON["dvid"],
+    "drop_iiv": Field("list[str]", "parameters whose random effect is removed"),
+    "blq": _BLQ,
+    "priors": Field("str", "prior set", choices=("weak", "literature"), default="weak"),
+    "sampler": Field("str", "sampler", choices=("nutpie", "pymc"), default="nutpie"),
+    "draws": COMMON["draws"],
+    "tune": COMMON["tune"],
+    "chains": COMMON["chains"],
+    "target_accept": COMMON["target_accept"],
+    "init": Field("str", "chain starts", choices=("jitter", "declared"), default="jitter"),
+    "ode_method": _SOLVER,
+    "ode_engine": _ENGINE,
+    "mass_matrix": Field("str", "nutpie mass matrix", choices=("diag", "low_rank"), default="diag"),
+    "centered": Field("list[str]", "random effects sampled centred"),
+    "vpc_replicates": Field("int", "simulated replicates of the VPC", low=1, default=200),
+    "rhat_max": Field("number", "largest R-hat that passes", low=1, default=1.01),
+    "ess_bulk_min": Field("number", "smallest bulk ESS that passes", low=0, default=400.0),
+    "ess_tail_min": Field("number", "smallest tail ESS that passes", low=0, default=400.0),
+    "divergences_max": Field("int", "most divergences that pass", low=0, default=0),
+    "bfmi_min": Field("number", "smallest BFMI that passes", low=0, default=0.3),
+}
+
+#: fit method -> its options
+METHOD_OPTIONS: dict[str, dict[str, Field]] = {
+    "individual": INDIVIDUAL_OPTIONS,
+    "population": POPULATION_OPTIONS,
+    "bayes": POPULATION_OPTIONS,  # the issue's name for the same method
+}
+
+#: top-level keys of a fit specification (besides the method's options)
+TOP_KEYS: dict[str, Field] = {
+    "model": COMMON["model"].replace(required=True),
+    "data": COMMON["data"].replace(required=True),
+    "method": Field("str", "fit method", choices=tuple(METHOD_OPTIONS), default="individual"),
+    "seed": COMMON["seed"],
+    "options": Field("table", "the method's options, instead of the top level"),
+    "name": COMMON["name"],
+    "description": COMMON["description"],
+    "ini": Field("table[number]", "initial / typical values by parameter name"),
+    "fix": Field("list[str]", "parameters held fixed at their (ini) values"),
+}
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """A validated fit specification."""
+
+    raw: dict[str, Any]
+    model: str
+    data: Path
+    method: str
+    seed: int | None
+    options: dict[str, Any]
+    ini: dict[str, float] = field(default_factory=dict)
+    fix: tuple[str, ...] = ()
+
+
+def _resolve_data(value: str, base: Path) -> Path:
+    if value.startswith("example:"):
+        from cartpk.examples import path as example_path
+
+        return example_path(value.split(":", 1)[1])
+    p = Path(value)
+    return p if p.is_absolute() else base / p
+
+
+def _model_checks(
+    raw: Mapping[str, Any], ini: dict[str, Any], options: Mapping[str, Any]
+) -> list[Violation]:
+    """The model loads; ``ini``, ``fix`` and ``bounds`` name its parameters."""
+    from cartpk.errors import ModelError
+    from cartpk.model import list_models, load_model
+
+    try:
+        loaded = load_model(raw["model"])
+    except ModelError as err:
+        names = ", ".join(list_models()["name"].astype(str)) if err.code == "unknown_model" else ""
+        return [
+            Violation(
+                "unknown_model" if err.code == "unknown_model" else err.code,
+                f"`model` {raw['model']!r} cannot be loaded",
+                column="model",
+                value=repr(raw["model"]),
+                expected=f"one of {names}" if names else err.summary,
+                fix="run `cartpk models` to list the catalogue",
+            )
+        ]
+    problems = []
+    params = [str(n) for n in loaded.parameters["name"]]
+    for k in ini:
+        if k not in params:
+            problems.append(
+                Violation(
+                    "spec_ini",
+                    f"`ini.{k}` is not a parameter of model `{raw['model']}`",
+                    column=f"ini.{k}",
+                    value=repr(k),
+                    expected="names among " + ", ".join(params),
+                    fix="correct the name (`cartpk models` lists each model's parameters)",
+                )
+            )
+    if ini and all(k in params for k in ini):
+        try:
+            loaded.with_ini(**{k: float(v) for k, v in ini.items()})
+        except ModelError as err:
+            problems.append(
+                Violation(
+                    "spec_ini",
+                    "`ini` holds a name the model does not have or an invalid value",
+                    column="ini",
+                    value=", ".join(f"{k} = {v}" for k, v in ini.items()),
+                    expected="names among " + ", ".join(params),
+                    fix=err.summary,
+                )
+            )
+    named = (
+        ("fix", "spec_fix", raw.get("fix", []) if isinstance(raw.get("fix"), list) else []),
+        ("bounds", "spec_option_value", list(options.get("bounds") or {})),
+    )
+    for key, code, names in named:
+        unknown = [str(n) for n in names if n not in params]
+        if unknown:
+            problems.append(
+                Violation(
+                    code,
+                    f"`{key}` names parameters the model does not have",
+                    column=key,
+                    value=", ".join(unknown),
+                    expected="names among " + ", ".join(params),
+                    fix="correct the names (`cartpk models` lists each model's parameters)",
+                )
+            )
+    return problems
+
+
+def parse_fit_spec(
+    raw: Mapping[str, Any],
+    *,
+    base: str | os.PathLike[str] = ".",
+    text: SpecText | None = None,
+    method: str | None = None,
+) -> FitSpec:
+    """Validate a fit specification mapping; raise one ``SpecError`` listing every problem.
+
+    Parameters
+    ----------
+    raw : mapping
+        The specification as parsed from TOML.
+    base : path, optional
+        Folder that a relative ``data`` path is relative to.
+    text : SpecText, optional
+        The file read, to name each problem's line.
+    method : str, optional
+        Only this method may run (the specification's ``method`` must be it, default
+        ``"individual"``), e.g. ``"individual"`` for :func:`cartpk.fit_many`.
+
+    Returns
+    -------
+    FitSpec
+
+    Raises
+    ------
+    SpecError
+        ``spec_unknown_key``, ``spec_missing_key``, ``spec_type``, ``spec_value``,
+        ``unknown_method``, ``spec_method``, ``spec_option_value``, ``spec_duplicate_key``,
+        ``spec_ini``, ``spec_fix``, ``unknown_model``, ``spec_data_missing``; no data are
+        read.
+    """
+    raw = dict(raw)
+    problems: list[Violation] = []
+    chosen = raw.get("method", "individual")
+    rules = METHOD_OPTIONS.get(chosen, {}) if isinstance(chosen, str) else {}
+    if method is not None:
+        rules = METHOD_OPTIONS[method]
+        if chosen != method:
+            problems.append(
+                Violation(
+                    "spec_method",
+                    f"`method = {chosen!r}` cannot run here",
+                    column="method",
+                    value=repr(chosen),
+                    expected=f"method = {method!r}",
+                    fix="pass `runner=` to `fit_many` for other kinds of fits",
+                )
+            )
+    elif isinstance(chosen, str) and chosen not in METHOD_OPTIONS:
+        problems.append(
+            Violation(
+                "unknown_method",
+                f"`method` {chosen!r} is not a fit method",
+                column="method",
+                value=repr(chosen),
+                expected="one of " + ", ".join(repr(m) for m in METHOD_OPTIONS),
+                fix="set `method` to a valid choice",
+            )
+        )
+    top_rules = {**TOP_KEYS, "method": TOP_KEYS["method"].replace(choices=())}
+    top = {k: v for k, v in raw.items() if k not in rules}
+    problems += check_fields(top, top_rules, allowed=rules)
+    nested = raw.get("options", {})
+    nested = nested if isinstance(nested, dict) else {}
+    top_opts = {k: v for k, v in raw.items() if k in rules}
+    problems += check_fields(top_opts, rules, codes=OPTION_CODES)
+    problems += check_fields(nested, rules, prefix="options", codes=OPTION_CODES)
+    for key in sorted(set(top_opts) & set(nested)):
+        problems.append(
+            Violation(
+                "spec_duplicate_key",
+                f"`{key}` is given both at the top level and in [options]",
+                column=key,
+                fix="keep one",
+            )
+        )
+    options = {**top_opts, **{k: v for k, v in nested.items() if k in rules}}
+
+    def valid(key: str, value: Any, table: Mapping[str, Field]) -> bool:
+        return key in table and not check_fields({key: value}, {key: table[key]})
+
+    ini = raw.get("ini", {}) if valid("ini", raw.get("ini", {}), TOP_KEYS) else {}
+    fix = raw.get("fix", []) if valid("fix", raw.get("fix", []), TOP_KEYS) else []
+    bounds = options.get("bounds", {})
+    if isinstance(raw.get("model"), str):
+        problems += _model_checks(
+            {**raw, "fix": fix},
+            dict(ini),
+            {"bounds": bounds} if valid("bounds", bounds, rules) else {},
+        )
+    data = None
+    if isinstance(raw.get("data"), str):
+        try:
+            data = _resolve_data(raw["data"], Path(base))
+            if not data.is_file():
+                raise FileNotFoundError(str(data))
+        except FileNotFoundError as err:
+            problems.append(
+                Violation(
+                    "spec_data_missing",
+                    "`data` names no readable file",
+                    column="data",
+                    value=repr(raw["data"]),
+                    expected="a CSV path relative to the spec file, or 'example:trial.csv'",
+                    fix=f"check the path ({err})",
+                )
+            )
+    raise_problems(problems, text)
+    assert data is not None and isinstance(chosen, str)
+    return FitSpec(
+        raw=raw,
+        model=str(raw["model"]),
+        data=data,
+        method=chosen,
+        seed=raw.get("seed"),
+        options=options,
+        ini={k: float(v) for k, v in raw.get("ini", {}).items()},
+        fix=tuple(raw.get("fix", ())),
+    )
+
+
+def read_fit_spec(path: str | os.PathLike[str], *, method: str | None = None) -> FitSpec:
+    """Read and validate a fit specification file (see :func:`parse_fit_spec`).
+
+    Raises
+    ------
+    SpecError
+        ``spec_encoding``, ``spec_unreadable`` or any problem of :func:`parse_fit_spec`,
+        each naming its key, line and the raw text there.
+    """
+    spec = read_toml(path)
+    assert spec.path is not None
+    return parse_fit_spec(spec.raw, base=spec.path.resolve().parent, text=spec, method=method)
