@@ -8,26 +8,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cartpk.errors import Violation
 
-__all__ = ["MISSING", "Collector", "fmt_value", "is_missing", "to_num"]
+__all__ = ["MISSING", "Collector", "fmt_value", "is_missing", "non_finite", "to_num"]
 
-#: cell texts read as "no value" (case-insensitive)
-MISSING = {"", ".", "NA", "NAN", "NULL", "NONE"}
+#: cell texts read as "no value" (case-insensitive); ``nan`` text is not one of them: it is a
+#: non-finite number (a violation), as are ``inf``, ``Infinity`` and overflows like ``1e400``
+MISSING = {"", ".", "NA", "NULL", "NONE"}
 
 
 def is_missing(s: pd.Series) -> pd.Series:
+    """Cells that hold no value (``""``, ``.``, ``NA``, ``NULL``, ``NONE``)."""
     return s.str.strip().str.upper().isin(MISSING)
 
 
+def non_finite(s: pd.Series) -> pd.Series:
+    """Cells that are numbers but not finite: ``inf``, ``-Infinity``, ``nan``, ``1e400``."""
+    text = s.str.strip()
+    num = pd.to_numeric(text.where(~is_missing(s)), errors="coerce").astype(float)
+    nan_text = text.str.upper().str.lstrip("+-").isin({"NAN", "INF", "INFINITY"})
+    return pd.Series(np.isinf(num.to_numpy()), index=s.index) | nan_text
+
+
 def to_num(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Numeric values and a mask of entries that are present but not numbers."""
+    """Finite numeric values and a mask of entries that are present but not finite numbers."""
     missing = is_missing(s)
-    num = pd.to_numeric(s.where(~missing).str.strip(), errors="coerce")
+    num = pd.to_numeric(s.where(~missing).str.strip(), errors="coerce").astype(float)
+    num = num.where(np.isfinite(num.to_numpy()))
     bad = num.isna() & ~missing
-    return num.astype(float), bad
+    return num, bad
 
 
 def fmt_value(v: Any) -> str:
@@ -41,6 +53,15 @@ class Collector:
 
     def __init__(self) -> None:
         self.items: list[Violation] = []
+        self.muted: dict[str, pd.Series | None] = {}
+
+    def mute(self, column: str, mask: pd.Series | None = None) -> None:
+        """Report nothing more on ``column`` (in the rows of ``mask``, or all rows)."""
+        if mask is None or self.muted.get(column, False) is None:
+            self.muted[column] = None
+            return
+        old = self.muted.get(column)
+        self.muted[column] = mask if old is None else (old | mask)
 
     def add_rows(
         self,
@@ -55,15 +76,21 @@ class Collector:
         fix: str = "",
     ) -> None:
         """One violation per subject for the rows selected by ``mask``."""
+        if column is not None and column in self.muted:
+            muted = self.muted[column]
+            if muted is None:
+                return
+            mask = mask & ~muted
         if not bool(mask.any()):
             return
         sub = frame.loc[mask]
         cols = list(show) if show is not None else ([column] if column else [])
+        cols = [c for c in cols if c in sub.columns]
+        text = pd.Series("", index=sub.index, dtype=object)
+        for k, c in enumerate(cols):
+            text = text + ("" if k == 0 else ", ") + f"{c}=" + sub[c].map(fmt_value)
         for sid, grp in sub.groupby("ID", sort=False):
-            vals = []
-            for _, r in grp.head(5).iterrows():
-                vals.append(", ".join(f"{c}={fmt_value(r[c])}" for c in cols if c in grp.columns))
-            value = "; ".join(v for v in vals if v)
+            value = "; ".join(v for v in text[grp.index[:5]] if v)
             if len(grp) > 5:
                 value += f"; ... ({len(grp)} rows)"
             self.items.append(

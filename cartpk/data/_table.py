@@ -6,7 +6,11 @@ themselves so that every problem can be reported with the value as the user wrot
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ import pandas as pd
 
 from cartpk.errors import DatasetError, Violation
 
-__all__ = ["cell_text", "read_text_table"]
+__all__ = ["TextTable", "cell_text", "read_table", "read_text_table"]
 
 
 def cell_text(v: Any) -> str:
@@ -37,6 +41,245 @@ def cell_text(v: Any) -> str:
     return str(v).strip()
 
 
+@dataclass
+class TextTable:
+    """A table read as text cells, with what reading it found and changed.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Every cell as stripped text (missing -> ``""``), default index. Duplicate column
+        names are kept (the validators report them).
+    name : str
+        The file name, or ``"table"`` for a DataFrame.
+    rows : numpy.ndarray
+        The 1-based data-record number of each row: for a CSV file, the line number minus
+        one (blank lines are skipped, so row N stays on line N + 1).
+    conversions : list of dict
+        Changes made while reading (``ROW, code, message``): encoding, separator, decimal
+        commas, blank lines skipped.
+    violations : list of Violation
+        Problems of shape: rows with more or fewer fields than the header.
+    """
+
+    frame: pd.DataFrame
+    name: str
+    rows: np.ndarray
+    conversions: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+
+
+_DECIMAL_COMMA = re.compile(r"^[-+]?[0-9]*,[0-9]+(?:[eE][-+]?[0-9]+)?$")
+_SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
+_RESAVE = "re-save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'"
+
+
+def _unreadable(
+    path: Path, message: str, value: str | None, expected: str, fix: str = _RESAVE
+) -> DatasetError:
+    return DatasetError(
+        f"{path.name} could not be read as a CSV table",
+        [Violation("unreadable", message, value=value, expected=expected, fix=fix)],
+        code="unreadable",
+    )
+
+
+def _decode(path: Path, data: bytes, expected: str) -> tuple[str, str | None]:
+    """The file's text and, when it was not UTF-8, the encoding it was read with."""
+    if data[:4] == b"PK\x03\x04" or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise _unreadable(
+            path,
+            "the file is a spreadsheet workbook (Excel .xlsx/.xls), not a CSV text file",
+            f"first bytes {data[:4]!r}",
+            expected,
+        )
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16"), "UTF-16"
+        except UnicodeDecodeError as err:
+            raise _unreadable(
+                path, "the file starts like UTF-16 text but is not", str(err), expected
+            ) from None
+    if b"\x00" in data:
+        nul = data.index(b"\x00")
+        raise _unreadable(
+            path,
+            "the file contains NUL bytes: a binary file, or UTF-16 text without a byte-order mark",
+            f"first NUL byte at offset {nul}",
+            expected,
+        )
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "Windows-1252 (Latin-1)"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "Latin-1 (ISO-8859-1)"
+
+
+def _separator(header: str) -> str:
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda k: counts[k])
+    return best if counts[best] > counts[","] else ","
+
+
+def read_table(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    expected: str,
+    fix: str,
+) -> TextTable:
+    """Read a CSV file or a DataFrame as stripped text cells, recording what was changed.
+
+    A CSV file may be UTF-8 (with or without BOM), UTF-16 with a byte-order mark or
+    Windows-1252/Latin-1; comma-, semicolon- or tab-separated. Any encoding other than
+    UTF-8, a separator other than the comma and decimal commas (``1,5`` in a semicolon- or
+    tab-separated file) are read and recorded in :attr:`TextTable.conversions`. Rows with
+    more or fewer fields than the header are :attr:`TextTable.violations`.
+
+    Parameters
+    ----------
+    source : path or pandas.DataFrame
+        The table.
+    expected, fix : str
+        What the table should look like and how to fix an unreadable file (for the error).
+
+    Returns
+    -------
+    TextTable
+
+    Raises
+    ------
+    FileNotFoundError
+        ``source`` is a path that does not exist.
+    DatasetError
+        ``unreadable``: a binary file, a spreadsheet workbook, or no header line.
+    TypeError
+        ``source`` is neither a path nor a DataFrame.
+    """
+    if isinstance(source, pd.DataFrame):
+        raw = source.reset_index(drop=True).astype(object)
+        raw = pd.DataFrame(
+            {k: raw.iloc[:, k].map(cell_text) for k in range(raw.shape[1])}, index=raw.index
+        )
+        raw.columns = [str(c).strip() for c in source.columns]
+        return TextTable(raw, "table", np.arange(1, len(raw) + 1))
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError("the table must be a CSV path or a pandas DataFrame")
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    text, encoding = _decode(path, path.read_bytes(), expected)
+    lines = text.splitlines()
+    start = next((k for k, line in enumerate(lines) if line.strip()), None)
+    if start is None:
+        raise _unreadable(path, "the file is empty (no header line)", None, expected, fix)
+    sep = _separator(lines[start])
+    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+    header: list[str] | None = None
+    records: list[list[str]] = []
+    rows: list[int] = []
+    blank: list[int] = []
+    long_rows: list[tuple[int, int]] = []
+    short_rows: list[tuple[int, int]] = []
+    previous = 0
+    try:
+        for rec in reader:
+            line = previous + 1
+            previous = reader.line_num
+            if not any(c.strip() for c in rec):
+                if header is not None:
+                    blank.append(line)
+                continue
+            if header is None:
+                header = [c.strip() for c in rec]
+                continue
+            cells = [c.strip() for c in rec]
+            if len(cells) > len(header):
+                if any(cells[len(header) :]):
+                    long_rows.append((line - 1, len(cells)))
+                cells = cells[: len(header)]
+            elif len(cells) < len(header):
+                short_rows.append((line - 1, len(cells)))
+                cells += [""] * (len(header) - len(cells))
+            records.append(cells)
+            rows.append(line - 1)
+    except csv.Error as err:
+        raise _unreadable(path, f"the CSV text is malformed: {err}", None, expected, fix) from None
+    assert header is not None
+    frame = pd.DataFrame(records, columns=range(len(header)), dtype=object)
+    frame.columns = header
+    out = TextTable(frame, path.name, np.asarray(rows, dtype=int))
+    first = rows[0] if rows else 1
+    if encoding is not None:
+        out.conversions.append(
+            {
+                "ROW": first,
+                "code": "encoding",
+                "message": f"the file is {encoding} text, not UTF-8: read as {encoding}",
+            }
+        )
+    if sep != ",":
+        out.conversions.append(
+            {
+                "ROW": first,
+                "code": "separator",
+                "message": f"fields are separated by {_SEPARATORS[sep]}s, not commas: read as such",
+            }
+        )
+        dec = frame.apply(lambda s: s.str.match(_DECIMAL_COMMA)) if len(frame) else None
+        if dec is not None and bool(dec.to_numpy().any()):
+            hit = dec.any(axis=1).to_numpy()
+            cols = [str(c) for c, m in zip(frame.columns, dec.any(axis=0), strict=True) if m]
+            n_cells = int(dec.to_numpy().sum())
+            frame[:] = np.where(
+                dec.to_numpy(), frame.apply(lambda s: s.str.replace(",", ".")), frame
+            )
+            out.conversions.append(
+                {
+                    "ROW": int(out.rows[hit][0]),
+                    "code": "decimal_comma",
+                    "message": f"{n_cells} decimal comma(s) read as decimal points (columns "
+                    + ", ".join(cols)
+                    + ")",
+                }
+            )
+    if blank and rows and blank[0] - 1 < rows[-1]:
+        mid = [b for b in blank if b - 1 < rows[-1]]
+        out.conversions.append(
+            {
+                "ROW": mid[0] - 1,
+                "code": "blank_lines",
+                "message": f"{len(mid)} blank line(s) skipped (line "
+                + ", ".join(map(str, mid[:10]))
+                + (", ..." if len(mid) > 10 else "")
+                + "); row numbers stay those of the file",
+            }
+        )
+    ncol = len(header)
+    for found, code, word in (
+        (long_rows, "too_many_fields", "more"),
+        (short_rows, "too_few_fields", "fewer"),
+    ):
+        if found:
+            out.violations.append(
+                Violation(
+                    code,
+                    f"row has {word} fields than the header ({ncol})",
+                    rows=tuple(r for r, _ in found),
+                    value="; ".join(f"line {r + 1}: {k} fields" for r, k in found[:5])
+                    + (f"; ... ({len(found)} rows)" if len(found) > 5 else ""),
+                    expected=f"{ncol} fields on every line, separated by {_SEPARATORS[sep]}s",
+                    fix='quote values that contain the separator ("1,250"), remove stray '
+                    "separators, or fill the missing fields (empty is allowed: ',,')",
+                )
+            )
+    return out
+
+
 def read_text_table(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
@@ -44,6 +287,9 @@ def read_text_table(
     fix: str,
 ) -> tuple[pd.DataFrame, str]:
     """Read a CSV file or a DataFrame as stripped text cells, index reset.
+
+    :func:`read_table` for readers that number rows from 1 themselves; problems of shape
+    are raised.
 
     Parameters
     ----------
@@ -64,34 +310,12 @@ def read_text_table(
     FileNotFoundError
         ``source`` is a path that does not exist.
     DatasetError
-        ``unreadable``: the file is not a comma-separated table.
+        ``unreadable``: the file is not a table; or rows with more or fewer fields than
+        the header.
     TypeError
         ``source`` is neither a path nor a DataFrame.
     """
-    if isinstance(source, pd.DataFrame):
-        raw = source.reset_index(drop=True).astype(object).map(cell_text)
-        raw.columns = [str(c).strip() for c in raw.columns]
-        return raw, "table"
-    if not isinstance(source, str | os.PathLike):
-        raise TypeError("the table must be a CSV path or a pandas DataFrame")
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DatasetError(
-            f"{path.name} could not be read as a CSV table",
-            [
-                Violation(
-                    "unreadable",
-                    "the file is not a comma-separated table",
-                    value=str(err).splitlines()[0] if str(err) else None,
-                    expected=expected,
-                    fix=fix,
-                )
-            ],
-        ) from None
-    raw = raw.map(lambda s: s.strip())
-    raw.columns = [str(c).strip() for c in raw.columns]
-    return raw, path.name
+    t = read_table(source, expected=expected, fix=fix)
+    if t.violations:
+        raise DatasetError(f"{t.name} has rows of the wrong length", t.violations)
+    return t.frame, t.name
