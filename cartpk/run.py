@@ -5,26 +5,97 @@ final name only when the work has finished. An interrupted run therefore never l
 half-written folder under the final name. ``manifest.json`` records cartpk's and its
 dependencies' versions, the command or spec, the seed, the SHA-256 of every input file,
 start and end times and the status.
+
+Replacing (``--force``, ``overwrite=True``) is allowed only for a folder that is a cartpk
+run folder (its ``manifest.json`` says so), holds nothing cartpk did not write there and
+does not hold the run's own inputs or the working directory (:func:`check_out`). Two runs
+into the same folder never both succeed without ``--force``: the final rename fails when
+the folder appeared meanwhile (:class:`OutputExistsError`). Temporary siblings left by
+killed runs (``.<name>.tmp-*``) are removed by the next run into the same place when their
+process is gone, and reported otherwise.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
 import platform
 import shutil
+import socket
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["RunFolder", "dependency_versions", "run_folder", "sha256_file", "write_atomic"]
+__all__ = [
+    "OutputExistsError",
+    "RunFolder",
+    "check_out",
+    "dependency_versions",
+    "invoked_command",
+    "run_folder",
+    "sha256_file",
+    "typed_command",
+    "write_atomic",
+]
+
+#: the command line as typed, set by the ``cartpk`` entry point while a command runs
+_TYPED: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
+    "cartpk_typed_command", default=None
+)
+#: marker inside a run's temporary folder: which process on which host writes it
+_TMP_MARKER = ".cartpk-tmp.json"
+
+
+class OutputExistsError(FileExistsError):
+    """``--out`` exists (or appeared while the run worked) and may not be replaced.
+
+    A :class:`FileExistsError`, so the command line reports it as a user error (exit 2).
+    """
+
+
+@contextmanager
+def invoked_command(argv: Sequence[str]) -> Iterator[None]:
+    """Record ``argv`` as the command typed while the block runs (see :func:`typed_command`).
+
+    Parameters
+    ----------
+    argv : sequence of str
+        The command line as typed, program name first (``["cartpk", "fit", ...]``).
+
+    Yields
+    ------
+    None
+        Run folders and study manifests written inside the block record ``argv``.
+    """
+    token = _TYPED.set(tuple(str(a) for a in argv))
+    try:
+        yield
+    finally:
+        _TYPED.reset(token)
+
+
+def typed_command() -> list[str]:
+    """The command line as typed: the running ``cartpk`` command's, else ``sys.argv``.
+
+    Returns
+    -------
+    list of str
+        What the manifest records as ``command``.
+    """
+    typed = _TYPED.get()
+    return list(typed) if typed is not None else list(sys.argv)
+
 
 _TRACKED = (
     "cartpk",
@@ -78,8 +149,25 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, replace: bool = True) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename.
+
+    Parameters
+    ----------
+    path : path
+        File to write (its folder is created).
+    data : str or bytes
+        The content (text is encoded as UTF-8).
+    replace : bool, default True
+        Replace an existing file. ``False``: the file is created only if it does not
+        exist when the write completes (a hard link, atomic), else
+        :class:`OutputExistsError` and nothing is changed.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -87,11 +175,251 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _link_new(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` only if ``path`` does not exist (then drop ``tmp``)."""
+    try:
+        os.link(tmp, path)  # fails with EEXIST: atomic "create if absent"
+    except FileExistsError:
+        raise OutputExistsError(
+            f"`{path}` was written by another process meanwhile; nothing was replaced "
+            "(pass --force to replace it)"
+        ) from None
+    except OSError:  # no hard links on this file system: best effort
+        if path.exists():
+            raise OutputExistsError(
+                f"`{path}` exists; nothing was replaced (pass --force to replace it)"
+            ) from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
+
+
+def _rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst``; :class:`FileExistsError` when ``dst`` exists.
+
+    Uses ``renameat2(RENAME_NOREPLACE)`` where the C library and file system offer it
+    (a plain rename would replace an empty folder), else checks first and renames.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            renameat2 = libc.renameat2
+        except (OSError, AttributeError):
+            renameat2 = None
+        if renameat2 is not None:
+            at_fdcwd, noreplace = -100, 1
+            rc = renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), noreplace)
+            if rc == 0:
+                return
+            err = ctypes.get_errno()
+            if err == errno.EEXIST:
+                raise FileExistsError(err, os.strerror(err), str(dst))
+            if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+                raise OSError(err, os.strerror(err), str(src), None, str(dst))
+    if dst.exists() or dst.is_symlink():
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst))
+    os.rename(src, dst)  # a non-empty folder at dst makes this fail too
+
+
+# ---------------------------------------------------------------------------------------
+# what --force may replace
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _refusal(final: Path, inputs: Iterable[str | os.PathLike[str]]) -> str | None:
+    """Why the run folder ``final`` may not be replaced (``None``: it may)."""
+    if not final.is_dir():
+        return "it is a file, not a run folder"
+    try:
+        manifest = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "it is not a cartpk run folder (no readable manifest.json)"
+    if not isinstance(manifest, dict) or "cartpk_run" not in manifest:
+        return "its manifest.json is not a cartpk run's"
+    cwd = Path.cwd().resolve()
+    if _inside(cwd, final):
+        return "it holds the current working folder"
+    for p in inputs:
+        if _inside(Path(p).resolve(), final):
+            return f"it holds an input of this run ({p})"
+    listed = {str(f) for f in manifest.get("files") or []} | {"manifest.json"}
+    foreign = sorted(
+        str(p.relative_to(final))
+        for p in final.rglob("*")
+        if (p.is_file() or p.is_symlink()) and str(p.relative_to(final)) not in listed
+    )
+    if foreign:
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        return "it holds files cartpk did not write there: " + ", ".join(foreign[:5]) + more
+    return None
+
+
+def check_out(
+    out: str | os.PathLike[str],
+    *,
+    force: bool,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    kind: Literal["folder", "file"] = "folder",
+) -> Path:
+    """Check, before any work, that ``out`` may be written (replaced with ``force``).
+
+    Parameters
+    ----------
+    out : path
+        The run folder or output file a command will write.
+    force : bool
+        ``--force`` was given: an existing ``out`` may be replaced, if it is replaceable.
+    inputs : iterable of path
+        The run's inputs (spec, data): never replaced, never inside a replaced folder.
+    kind : {"folder", "file"}
+        ``"folder"``: a run folder, replaceable only when it is a cartpk run folder
+        holding nothing else (``manifest.json`` lists every file); ``"file"``: an output
+        file, replaceable unless it is a folder or one of ``inputs``.
+
+    Returns
+    -------
+    Path
+        ``out``, resolved.
+
+    Raises
+    ------
+    OutputExistsError
+        ``out`` exists and ``force`` is false, or it may not be replaced (the message
+        says why and what to do).
+    """
+    final = Path(out).resolve()
+    if not (final.exists() or final.is_symlink()):
+        return final
+    if not force:
+        raise OutputExistsError(
+            f"`{out}` already exists; choose another `--out`, or pass --force to replace "
+            f"{'it' if kind == 'file' else 'it (a cartpk run folder only)'}"
+        )
+    if kind == "file":
+        if final.is_dir():
+            raise OutputExistsError(
+                f"--force refused: `{out}` is a folder; give the file to write as `--out`"
+            )
+        for p in inputs:
+            if Path(p).resolve() == final:
+                raise OutputExistsError(
+                    f"--force refused: `{out}` is an input of this command; write the "
+                    "result to another file"
+                )
+        return final
+    why = _refusal(final, inputs)
+    if why is not None:
+        raise OutputExistsError(
+            f"--force refused: `{out}` may not be replaced because {why}. --force replaces "
+            "only a cartpk run folder; choose another `--out` (a new folder)"
+        )
+    return final
+
+
+# ---------------------------------------------------------------------------------------
+# temporary folders left by killed runs
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _age(path: Path) -> str:
+    try:
+        seconds = max(0.0, time.time() - path.stat().st_mtime)
+    except OSError:
+        return "unknown age"
+    if seconds < 120:
+        return f"{seconds:.0f} s old"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min old"
+    return f"{seconds / 3600:.1f} h old"
+
+
+def _warn(message: str, code: str) -> None:
+    from cartpk.errors import CartpkWarning
+
+    warnings.warn(CartpkWarning(message, code=code), stacklevel=4)
+
+
+def _sweep_siblings(final: Path) -> list[str]:
+    """Remove temporary siblings of ``final`` whose run died here; report the others.
+
+    Returns
+    -------
+    list of str
+        Names of the removed folders (recorded in the manifest).
+    """
+    removed: list[str] = []
+    try:
+        siblings = list(final.parent.iterdir())
+    except OSError:
+        return removed
+    host = socket.gethostname()
+    for p in sorted(siblings):
+        if p.name.startswith(f".{final.name}.old-"):
+            _warn(
+                f"`{p.name}` next to `{final.name}` holds a run folder set aside by a replace "
+                f"(--force) that did not finish ({_age(p)}); delete it, or rename it back if "
+                f"`{final.name}` is missing",
+                "stale_tmp",
+            )
+            continue
+        if not (p.name.startswith(f".{final.name}.tmp-") and p.is_dir()):
+            continue
+        try:
+            owner = json.loads((p / _TMP_MARKER).read_text(encoding="utf-8"))
+            pid, where = int(owner["pid"]), str(owner["host"])
+        except (OSError, ValueError, KeyError, TypeError):
+            _warn(
+                f"`{p.name}` next to `{final.name}` ({_age(p)}) looks like the temporary "
+                "folder of an interrupted run but does not say which; delete it if no run "
+                "is writing there",
+                "stale_tmp",
+            )
+            continue
+        if where != host:
+            _warn(
+                f"`{p.name}` next to `{final.name}` ({_age(p)}) belongs to a run on host "
+                f"{where} (pid {pid}); delete it if that run has ended",
+                "stale_tmp",
+            )
+        elif _pid_alive(pid) and pid != os.getpid():
+            _warn(
+                f"another cartpk run (pid {pid}) is writing `{final.name}` now; whichever "
+                "finishes second is refused unless it has --force",
+                "concurrent_run",
+            )
+        elif pid != os.getpid():
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p.name)
+            _warn(
+                f"removed `{p.name}`, the temporary folder of an interrupted run "
+                f"(pid {pid}, no longer running)",
+                "stale_tmp_removed",
+            )
+    return removed
 
 
 @dataclass
@@ -156,7 +484,8 @@ def run_folder(
     out : path
         Final folder name.
     command : str or sequence of str, optional
-        Command line that produced the run (defaults to ``sys.argv``).
+        Command line that produced the run. While a ``cartpk`` command runs, the command
+        as typed (:func:`typed_command`) is recorded instead; default ``sys.argv``.
     spec : mapping, optional
         Fit or study specification, stored verbatim in the manifest.
     seed : int, optional
@@ -164,7 +493,8 @@ def run_folder(
     inputs : iterable of path
         Input files; their SHA-256 digests go into the manifest.
     overwrite : bool, default False
-        Replace an existing folder at ``out`` (only once the new run has succeeded).
+        Replace an existing folder at ``out`` (only once the new run has succeeded, and
+        only a cartpk run folder holding nothing else, not the inputs: :func:`check_out`).
 
     Yields
     ------
@@ -175,23 +505,35 @@ def run_folder(
 
     Raises
     ------
-    FileExistsError
-        ``out`` exists and ``overwrite`` is false (checked before any work is done).
+    OutputExistsError
+        ``out`` exists and ``overwrite`` is false, or it may not be replaced (checked
+        before any work is done); or, at the end, another run created ``out`` meanwhile
+        (without ``overwrite``: this run's results are discarded, nothing is replaced).
+
+    Warns
+    -----
+    CartpkWarning
+        ``stale_tmp_removed``, ``stale_tmp`` or ``concurrent_run`` for temporary siblings
+        ``.<name>.tmp-*`` of earlier runs (removed when their process is gone).
     """
-    final = Path(out).resolve()
-    if final.exists() and not overwrite:
-        raise FileExistsError(
-            f"run folder `{final}` already exists; choose another `--out` or pass overwrite"
-        )
+    inputs = list(inputs)
+    final = check_out(out, force=overwrite, inputs=inputs, kind="folder")
     final.parent.mkdir(parents=True, exist_ok=True)
+    removed = _sweep_siblings(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    if command is None:
-        command = list(sys.argv)
+    marker = tmp / _TMP_MARKER
+    marker.write_text(
+        json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}),
+        encoding="utf-8",
+    )
+    if _TYPED.get() is not None or command is None:
+        command = typed_command()  # the command as typed, when a cartpk command runs
     elif isinstance(command, str):
         command = [command]
     manifest: dict[str, Any] = {
         "cartpk_run": 1,
         "command": list(command),
+        "cwd": os.getcwd(),
         "spec": dict(spec) if spec is not None else None,
         "seed": seed,
         "inputs": {str(Path(p)): sha256_file(p) for p in inputs},
@@ -199,22 +541,56 @@ def run_folder(
         "platform": platform.platform(),
         "started": _now(),
     }
+    if removed:
+        manifest["removed_stale"] = removed
     run = RunFolder(path=tmp, final=final, manifest=manifest)
     try:
         yield run
+        marker.unlink(missing_ok=True)
         run.manifest["finished"] = _now()
         run.manifest["status"] = run.status
         run.manifest["files"] = sorted(
             str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()
         )
         run.write_json("manifest.json", run.manifest)
-        if final.exists():
-            trash = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, trash)
-            os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        _commit(tmp, final, overwrite=overwrite, inputs=inputs)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _commit(
+    tmp: Path, final: Path, *, overwrite: bool, inputs: Iterable[str | os.PathLike[str]]
+) -> None:
+    """Give the finished folder ``tmp`` its final name; never replace what may not be."""
+    for _ in range(5):
+        try:
+            _rename_noreplace(tmp, final)
+            return
+        except FileExistsError:
+            if not overwrite:
+                raise OutputExistsError(
+                    f"`{final}` was written by another run while this one worked; this "
+                    "run's results were discarded and nothing was replaced. Rerun with "
+                    "another `--out`, or with --force to replace it"
+                ) from None
+        why = _refusal(final, inputs)
+        if why is not None:
+            raise OutputExistsError(
+                f"--force refused: `{final}` may not be replaced because {why} (it changed "
+                "while this run worked); this run's results were discarded"
+            )
+        trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        try:
+            os.replace(final, trash / final.name)
+        except FileNotFoundError:  # another run moved it away meanwhile: try again
+            trash.rmdir()
+            continue
+        try:
+            _rename_noreplace(tmp, final)
+        except FileExistsError:
+            shutil.rmtree(trash, ignore_errors=True)
+            continue
+        shutil.rmtree(trash, ignore_errors=True)
+        return
+    raise OutputExistsError(f"`{final}` kept changing while this run tried to replace it")

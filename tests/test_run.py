@@ -40,8 +40,8 @@ def test_run_folder_failure_midway_leaves_nothing(tmp_path):
 
 def test_run_folder_refuses_existing_unless_overwrite(tmp_path):
     out = tmp_path / "run3"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
+    with run_folder(out, command="x") as rf:
+        rf.write_text("old.txt", "old")
     with pytest.raises(FileExistsError):
         with run_folder(out, command="x"):
             pass

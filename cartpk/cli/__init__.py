@@ -2,7 +2,9 @@
 
 Exit codes: 0 done; 1 ran but checks failed (violations, convergence thresholds missed,
 failed batch tasks); 2 user error (bad arguments or spec, unreadable or invalid input,
-unknown model). Anything else is a bug and prints a traceback.
+unknown model, an output that exists without ``--force``); 141 when stdout was closed by
+its reader (``cartpk ... | head``), silently. Anything else is a bug and prints a
+traceback. Every command that writes ``--out`` refuses to replace it without ``--force``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from cartpk.cli._common import UsageError, print_error
 
@@ -74,8 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
+    from cartpk.run import invoked_command
+
     try:
-        return int(args.func(args))
+        with invoked_command(["cartpk", *argv]), _cartpk_warnings():
+            code = int(args.func(args))
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) stopped reading: no traceback, no flush error at exit
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, as a process killed by the signal
     except UsageError as err:
         if args.debug:
             raise
@@ -89,6 +102,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that nothing more is written to a closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout replaced (tests) or closed
+        pass
+
+
+@contextmanager
+def _cartpk_warnings() -> Iterator[None]:
+    """Show cartpk's warnings as ``warning [code]: message`` lines on stderr."""
+    import warnings
+
+    from cartpk.errors import CartpkWarning
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            if isinstance(message, CartpkWarning):
+                print(f"warning [{message.code}]: {message.message}", file=sys.stderr)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,16 +1,29 @@
-"""``cartpk nca DATA.csv --out OUT.csv``: observed NCA, CDISC long table."""
+"""``cartpk nca DATA.csv --out OUT.csv``: observed NCA, CDISC long table.
+
+The table is read and validated by the data layer (:func:`cartpk.read_dataset`) with one
+difference that NCA needs: a concentration of exactly 0 (pre-dose, or after the last
+measurable sample in a classic PK table) is a real value, as in :func:`cartpk.nca` on a
+DataFrame; the data layer's rule for model fits (DV > 0 on a log-scale endpoint unless
+censored) is unchanged, and a negative concentration stays a violation. How many zeros
+were read as values is said on stderr. ``--time-unit`` labels the times (``PPSTINT``,
+``PPENINT``, wide names) and ``--interval``; ``--force`` replaces an existing ``--out``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import io
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 from cartpk.cli._common import UsageError
 
-__all__ = ["add_parser", "run"]
+__all__ = ["TIME_UNITS", "add_parser", "read_for_nca", "run"]
+
+#: units of TIME ``--time-unit`` accepts (those of :func:`cartpk.nca`)
+TIME_UNITS = ("day", "h", "week", "min")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -29,6 +42,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("data", metavar="DATA.csv", help="dataset (at least ID, TIME, DV)")
     parser.add_argument("--out", required=True, metavar="OUT.csv", help="CSV to write")
+    parser.add_argument(
+        "--force", action="store_true", help="replace OUT.csv if it exists (never an input)"
+    )
     parser.add_argument("--dvid", default=None, metavar="NAME", help="endpoint to analyse")
     parser.add_argument(
         "--auc-method",
@@ -37,10 +53,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="trapezoid rule (default: linear)",
     )
     parser.add_argument(
+        "--time-unit",
+        choices=TIME_UNITS,
+        default="day",
+        help="unit of TIME (default: day; h for classic hour-based PK tables)",
+    )
+    parser.add_argument(
+        "--conc-unit",
+        default=None,
+        metavar="UNIT",
+        help="unit of DV in the output (default: the endpoint's, e.g. copies/ug for QPCR)",
+    )
+    parser.add_argument(
         "--interval",
-        default="0,28",
+        default=None,
         metavar="START,END",
-        help="AUC interval in days (default: 0,28)",
+        help="AUC interval in --time-unit (default: 0,28 for days, none for other units)",
     )
     parser.add_argument("--format", choices=("csv", "table"), default="table", help="stdout format")
     parser.set_defaults(func=run)
@@ -53,37 +81,128 @@ def _interval(text: str) -> tuple[float, float]:
         a, b = (float(p) for p in parts)
     except ValueError:
         raise UsageError(
-            f"`--interval` must be START,END in days, e.g. 0,28 (got {text!r})"
+            f"`--interval` must be START,END in --time-unit, e.g. 0,28 (got {text!r})"
         ) from None
     if not (math.isfinite(a) and math.isfinite(b) and 0 <= a < b):
         raise UsageError(f"`--interval` needs 0 <= START < END (got {text!r})")
     return a, b
 
 
-def _read(path: str) -> Any:
-    """The input as a Dataset when the data layer can read it, else as a table."""
+def _dvids(path: str, default: str) -> list[str]:
+    """The DVIDs of a table's records as the data layer resolves them (blank: default)."""
+    from cartpk.data._table import read_text_table
+
+    raw, _ = read_text_table(path, expected="a CSV table", fix="re-save the table as CSV")
+    names = {str(c).strip().upper(): c for c in raw.columns}
+    col = next((names[k] for k in ("DVID", "YTYPE", "CMT_NAME") if k in names), None)
+    if col is None:
+        return [default]
+    values = raw[col].astype(str).str.strip()
+    return sorted({v if v and v.upper() not in ("NA", "NAN", ".") else default for v in values})
+
+
+def read_for_nca(path: str) -> tuple[Any, int]:
+    """Read a table for NCA: the data layer's checks, but a DV of exactly 0 is a value.
+
+    Parameters
+    ----------
+    path : str
+        CSV file.
+
+    Returns
+    -------
+    dataset : Dataset
+        The validated data.
+    zeros : int
+        Quantified concentrations of exactly 0 kept as values (0 when the data layer
+        accepted the table as it is).
+
+    Raises
+    ------
+    DatasetError
+        Every problem of the table but zero concentrations; a negative quantified
+        concentration is ``dv_negative``.
+    FileNotFoundError
+        No such file.
+    """
+    from dataclasses import replace
+
+    from cartpk.data import check_dataset
+    from cartpk.data._endpoints import endpoint_for
+    from cartpk.errors import DatasetError, Violation
+
     if not Path(path).is_file():
         raise FileNotFoundError(2, "no such file", path)
-    try:
-        from cartpk.data import read_dataset
-    except ImportError:  # data layer not available: plain table, checked by `nca`
-        import pandas as pd
-
-        return pd.read_csv(path)
-    return read_dataset(path)
+    ds, problems = check_dataset(path)
+    if not problems:
+        return ds, 0
+    other = [v for v in problems if v.code != "dv_nonpositive_log"]
+    if other:  # zeros are no problem for NCA: report the rest
+        raise DatasetError(
+            f"{Path(path).name} has {len(other)} problem(s); nothing was analysed", other
+        )
+    # only DV <= 0 on log-scale endpoints: read them on a linear scale, refuse negatives
+    endpoints = {}
+    for d in _dvids(path, "QPCR"):
+        e = endpoint_for(d)
+        endpoints[d] = replace(e, scale="linear") if e.scale == "log" else e
+    ds, problems = check_dataset(path, endpoints=endpoints)
+    if problems:
+        raise DatasetError(
+            f"{Path(path).name} has {len(problems)} problem(s); nothing was analysed", problems
+        )
+    obs = ds.table
+    quantified = (obs["EVID"] == 0) & (obs["MDV"] == 0) & (obs["CENS"] == 0)
+    negative = quantified & (obs["DV"] < 0)
+    if negative.any():
+        bad = obs[negative]
+        raise DatasetError(
+            f"{Path(path).name} has negative concentrations; nothing was analysed",
+            [
+                Violation(
+                    "dv_negative",
+                    "a quantified concentration is negative",
+                    id=sid,
+                    rows=tuple(int(r) for r in sub["ROW"]),
+                    column="DV",
+                    value=", ".join(f"DV={v:g}" for v in sub["DV"].head(5)),
+                    expected="DV >= 0 (0 is a real value for NCA)",
+                    fix="correct DV, or mark a sample below the limit CENS=1 with DV=LLOQ",
+                )
+                for sid, sub in bad.groupby("ID", sort=False)
+            ],
+        )
+    return ds, int((quantified & (obs["DV"] == 0)).sum())
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code."""
     from cartpk.noncompartmental import nca
-    from cartpk.run import write_atomic
+    from cartpk.run import check_out, write_atomic
 
-    interval = _interval(args.interval)
-    data = _read(args.data)
-    result = nca(data, dvid=args.dvid, auc_method=args.auc_method, interval=interval)
+    unit = getattr(args, "time_unit", "day")
+    text = args.interval if args.interval is not None else ("0,28" if unit == "day" else None)
+    interval = _interval(text) if text is not None else None
+    force = bool(getattr(args, "force", False))
+    check_out(args.out, force=force, inputs=[args.data], kind="file")
+    data, zeros = read_for_nca(args.data)
+    if zeros:
+        print(
+            f"note [zero_concentration]: {zeros} concentration(s) of exactly 0 (pre-dose or "
+            "after the last measurable sample) analysed as real values",
+            file=sys.stderr,
+        )
+    result = nca(
+        data,
+        dvid=args.dvid,
+        auc_method=args.auc_method,
+        interval=interval,
+        time_unit=unit,
+        conc_unit=getattr(args, "conc_unit", None),
+    )
     buf = io.StringIO()
     result.long.to_csv(buf, index=False)
-    write_atomic(args.out, buf.getvalue())
+    write_atomic(args.out, buf.getvalue(), replace=force)
     if args.format == "csv":
         print(buf.getvalue(), end="")
     else:
