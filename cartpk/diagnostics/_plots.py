@@ -8,7 +8,7 @@ markers, never as if they had been measured.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +40,30 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def _unit(unit: str | None) -> str:
+    """Display form of a unit (``ug`` -> ``µg``)."""
+    return "" if not unit else str(unit).replace("ug", "µg")
+
+
+def _dv_label(what: str, dvids: Sequence[str], units: Mapping[str, str] | None) -> str:
+    """``what (unit)`` when the endpoints share one unit, else ``what (DVID: unit, ...)``."""
+    if not units:
+        return what
+    found = {d: _unit(units.get(str(d))) for d in dvids if units.get(str(d))}
+    if not found:
+        return what
+    if len(set(found.values())) == 1:
+        return f"{what} ({next(iter(found.values()))})"
+    return f"{what} ({', '.join(f'{d}: {u}' for d, u in found.items())})"
+
+
 def plot_vpc(
-    result: Vpc, path: str | os.PathLike[str], *, observations: pd.DataFrame | None = None
+    result: Vpc,
+    path: str | os.PathLike[str],
+    *,
+    observations: pd.DataFrame | None = None,
+    units: Mapping[str, str] | None = None,
+    time_unit: str = "day",
 ) -> Path:
     """Draw a (pc)VPC: percentiles with simulated intervals, and the BLQ fraction panel.
 
@@ -53,6 +75,10 @@ def plot_vpc(
         PNG file to write.
     observations : pandas.DataFrame, optional
         ``TIME, DV, CENS, DVID`` to overlay the data (not prediction-corrected).
+    units : mapping, optional
+        Unit of each endpoint (``DVID`` -> unit, e.g. ``model.outputs``) for the axes.
+    time_unit : str, default "day"
+        Unit of ``TIME``.
 
     Returns
     -------
@@ -111,7 +137,13 @@ def plot_vpc(
             ax.axhline(lim, color="k", ls=":", lw=1, label="LLOQ (median)")
         ax.set_yscale("log")
         ax.set_title(f"{'pcVPC' if result.prediction_corrected else 'VPC'}: {dv}")
-        ax.set_ylabel("prediction-corrected DV" if result.prediction_corrected else "DV")
+        ax.set_ylabel(
+            _dv_label(
+                f"prediction-corrected {dv}" if result.prediction_corrected else str(dv),
+                [dv],
+                units,
+            )
+        )
         ax.legend(fontsize=7, loc="best")
         b = result.blq.loc[result.blq["DVID"] == dv]
         axb.fill_between(
@@ -125,13 +157,19 @@ def plot_vpc(
         )
         axb.plot(b["time"], b["observed"], color="tab:purple", marker="o", lw=2, label="observed")
         axb.set_ylim(-0.02, 1.02)
-        axb.set_ylabel("fraction BLQ")
-        axb.set_xlabel("time (day)")
+        axb.set_ylabel("fraction BLQ (0-1)")
+        axb.set_xlabel(f"time ({time_unit})")
         axb.legend(fontsize=7)
     return _save(fig, path)
 
 
-def plot_gof(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+def plot_gof(
+    table: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    units: Mapping[str, str] | None = None,
+    time_unit: str = "day",
+) -> Path:
     """Goodness-of-fit panels: DV vs PRED, DV vs IPRED, NPD vs time, NPD vs PRED.
 
     Parameters
@@ -140,6 +178,10 @@ def plot_gof(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         Output of :func:`cartpk.diagnostics.predictions`.
     path : path
         PNG file to write.
+    units : mapping, optional
+        Unit of each endpoint (``DVID`` -> unit, e.g. ``model.outputs``) for the axes.
+    time_unit : str, default "day"
+        Unit of ``TIME``.
 
     Returns
     -------
@@ -148,6 +190,13 @@ def plot_gof(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     plt = _plt()
     fig, axes = plt.subplots(2, 2, figsize=(10, 9))
     q = table["CENS"].to_numpy() == 0
+    dvids = list(dict.fromkeys(table["DVID"])) if "DVID" in table.columns else []
+    names = {
+        "PRED": _dv_label("PRED, population prediction", dvids, units),
+        "IPRED": _dv_label("IPRED, individual prediction", dvids, units),
+        "DV": _dv_label("DV, observed", dvids, units),
+        "TIME": f"time ({time_unit})",
+    }
     for ax, col in ((axes[0, 0], "PRED"), (axes[0, 1], "IPRED")):
         ax.scatter(table[col][q], table["DV"][q], s=8, alpha=0.6, label="observed")
         ax.scatter(
@@ -165,8 +214,8 @@ def plot_gof(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
             ax.plot([lo, hi], [lo, hi], "k-", lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(col)
-        ax.set_ylabel("DV")
+        ax.set_xlabel(names[col])
+        ax.set_ylabel(names["DV"])
         ax.legend(fontsize=7)
     for ax, col in ((axes[1, 0], "TIME"), (axes[1, 1], "PRED")):
         ax.scatter(table[col][q], table["NPD"][q], s=8, alpha=0.6)
@@ -175,8 +224,8 @@ def plot_gof(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
             ax.axhline(y, color="k", ls="-" if y == 0 else ":", lw=1)
         if col == "PRED":
             ax.set_xscale("log")
-        ax.set_xlabel("time (day)" if col == "TIME" else col)
-        ax.set_ylabel("NPD (posterior predictive)")
+        ax.set_xlabel(names[col])
+        ax.set_ylabel("NPD (posterior predictive, dimensionless)")
     return _save(fig, path)
 
 
@@ -252,6 +301,12 @@ def plot_individual(
         ax.tick_params(labelsize=7)
     for k in range(len(chosen), nrow * ncol):
         axes[k // ncol, k % ncol].set_visible(False)
-    fig.supxlabel("time (day)")
-    fig.supylabel("DV (open: censored, at limit)")
+    fig.supxlabel(f"time ({fit.model.time_unit})")
+    dvs = [str(d) for d in pred]
+    fig.supylabel(_dv_label(", ".join(dvs), dvs, fit.model.outputs) + " — open: censored, at limit")
+    if len(chosen) < len(subjects):
+        fig.suptitle(
+            f"{len(chosen)} of {len(subjects)} subjects shown (ID {chosen[0]} to {chosen[-1]})",
+            fontsize=9,
+        )
     return _save(fig, path)

@@ -224,3 +224,37 @@ def test_point_mass_fit_tables(true_fit):
     assert 0 <= p.loc["omega_cmax", "shrinkage_pct"] < 30
     assert list(true_fit.individual.columns[:4]) == ["ID", "foldx", "foldx_lower", "foldx_upper"]
     assert len(true_fit.individual) == N_SUBJECTS
+
+
+def test_plot_axes_carry_units_and_subsets_are_stated(tmp_path, true_fit, monkeypatch):
+    """Issue 21: no axis reads a bare DV / PRED / IPRED; a page of subjects says which."""
+    import cartpk.diagnostics._plots as plots
+
+    figures = []
+    real_save = plots._save
+
+    def keep(fig, path):
+        figures.append(
+            {
+                "labels": [ax.get_xlabel() for ax in fig.axes]
+                + [ax.get_ylabel() for ax in fig.axes]
+                + [t.get_text() for t in (fig._supxlabel, fig._supylabel) if t is not None],
+                "title": fig._suptitle.get_text() if fig._suptitle is not None else "",
+            }
+        )
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    units = {"units": dict(true_fit.model.outputs), "time_unit": true_fit.model.time_unit}
+    unit = next(iter(true_fit.model.outputs.values())).replace("ug", "µg")
+    plot_vpc(vpc(true_fit, n=20, seed=1), tmp_path / "v.png", **units)
+    plot_gof(predictions(true_fit, n=20), tmp_path / "g.png", **units)
+    plot_individual(true_fit, tmp_path / "i.png", max_subjects=4, n=20)
+    for fig in figures:
+        labels = [lab for lab in fig["labels"] if lab]
+        assert labels
+        for lab in labels:
+            assert "(" in lab, lab  # every axis names its unit (or "dimensionless")
+    assert any(unit in lab for fig in figures for lab in fig["labels"])
+    n = len(true_fit.subjects)
+    assert figures[-1]["title"].startswith(f"4 of {n} subjects shown")
