@@ -115,6 +115,9 @@ def add_parser(sub: Any) -> None:
         "folder with a self-contained HTML report.",
     )
     p.add_argument("--out", default=None, help="run folder (default: ./cartpk-demo-<time>)")
+    p.add_argument(
+        "--force", action="store_true", help="replace --out if it is an earlier cartpk run folder"
+    )
     p.add_argument("--seed", type=int, default=20261125, help="master random seed")
     p.add_argument(
         "--draws", type=int, default=1000, help="posterior draws per chain (population fit)"
@@ -278,16 +281,22 @@ def run(args: argparse.Namespace) -> int:
     from cartpk import examples
     from cartpk.cli._validate import format_summary
     from cartpk.data import read_dataset
-    from cartpk.run import run_folder
+    from cartpk.run import check_out, run_folder
 
     out = Path(args.out or f"cartpk-demo-{_dt.datetime.now():%Y%m%d-%H%M%S}")
+    force = bool(getattr(args, "force", False))
+    check_out(out, force=force)
     trial = examples.path("trial.csv")
     lesions = examples.path("lesions.csv")
     st = _Stages(args)
     seed = args.seed
     q = ["--quiet"] if args.quiet else []
     with run_folder(
-        out, command=["cartpk", "demo", *sys.argv[2:]], seed=seed, inputs=[trial, lesions]
+        out,
+        command=["cartpk", "demo", *sys.argv[2:]],
+        seed=seed,
+        inputs=[trial, lesions],
+        overwrite=force,
     ) as rf:
         root = rf.path
         specs = root / "specs"

@@ -39,7 +39,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("spec", metavar="SPEC.toml", help="E-R specification (see fits/er_example.toml)")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder to create")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument(
+        "--force", action="store_true", help="replace DIR if it is an earlier cartpk run folder"
+    )
+    # deprecated spelling of --force, kept working but not shown
+    p.add_argument("--overwrite", dest="force", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
     p.set_defaults(func=run)
     return p
@@ -49,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
     """Run ``cartpk er``; returns the exit code."""
     from cartpk.er import FAILED, load_subjects, read_er_spec, run_er
     from cartpk.errors import CartpkWarning
-    from cartpk.run import run_folder
+    from cartpk.run import check_out, run_folder
 
     spec = read_er_spec(args.spec)  # SpecError -> exit 2, before any work
+    check_out(args.out, force=args.force, inputs=[Path(args.spec), *spec.inputs])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CartpkWarning)
         subjects = load_subjects(spec)
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         spec=spec.raw,
         seed=spec.seed,
         inputs=[Path(args.spec), *spec.inputs],
-        overwrite=args.overwrite,
+        overwrite=args.force,
     ) as rf:
         rf.write_csv("er_estimates.csv", report.estimates)
         rf.write_csv("er_subjects.csv", report.subjects)

@@ -38,6 +38,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="run folder to create")
     p.add_argument(
+        "--force", action="store_true", help="replace DIR if it is an earlier cartpk run folder"
+    )
+    p.add_argument(
         "--min-sd-days",
         type=float,
         default=42.0,
@@ -60,12 +63,14 @@ def run(args: argparse.Namespace) -> int:
     from cartpk.errors import CartpkWarning
     from cartpk.response import recist, spider, waterfall
     from cartpk.response._recist import BOR_COLUMNS, TIMEPOINT_COLUMNS
-    from cartpk.run import run_folder
+    from cartpk.run import check_out, run_folder
 
     for name in ("min_sd_days", "confirm_days"):
         if getattr(args, name) < 0:
             raise UsageError(f"`--{name.replace('_', '-')}` must be >= 0 days")
     path = Path(args.lesions)
+    force = bool(getattr(args, "force", False))
+    check_out(args.out, force=force, inputs=[path])  # before any work
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CartpkWarning)
         result = recist(path, min_sd_days=args.min_sd_days, confirm_days=args.confirm_days)
@@ -86,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         "--confirm-days",
         f"{args.confirm_days:g}",
     ]
-    with run_folder(args.out, command=command, inputs=[path]) as rf:
+    with run_folder(args.out, command=command, inputs=[path], overwrite=force) as rf:
         rf.write_csv("timepoints.csv", result.timepoints[TIMEPOINT_COLUMNS])
         rf.write_csv("bor.csv", result.bor[BOR_COLUMNS])
         rf.write_csv("rules.csv", result.rules)

@@ -30,6 +30,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("rundirs", nargs="+", metavar="RUNDIR", help="run folder(s) written by --out")
     p.add_argument("--out", required=True, metavar="REPORT.html", help="HTML file to write")
+    p.add_argument("--force", action="store_true", help="replace REPORT.html if it exists")
     p.add_argument("--title", default=None, help="report title (default: from the run specs)")
     p.add_argument(
         "--pdf",
@@ -45,10 +46,15 @@ def run(args: argparse.Namespace) -> int:
     """Run ``cartpk report``; returns the exit code."""
     from cartpk.report import build_report
     from cartpk.report._collect import load_runs
+    from cartpk.run import check_out
 
     out = Path(args.out)
     if out.exists() and out.is_dir():
         raise UsageError(f"`--out` {out} is a folder; give the HTML file to write")
+    force = bool(getattr(args, "force", False))
+    check_out(out, force=force, kind="file")
+    if pdf_out := getattr(args, "pdf", None):
+        check_out(pdf_out, force=force, kind="file")
     pdf = getattr(args, "pdf", None)
     if pdf is not None:
         from cartpk.report._pdf import find_browser
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             from cartpk.report._pdf import _unavailable
 
             raise _unavailable()
-    path = build_report(args.rundirs, out, title=args.title)
+    path = build_report(args.rundirs, out, title=args.title, overwrite=force)
     for r in load_runs(list(args.rundirs)):
         if not r.ok:
             print(

@@ -35,6 +35,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("specs", nargs="+", help="folders of *.toml specifications and/or spec files")
     p.add_argument("--out", required=True, help="folder receiving one run folder per spec")
+    p.add_argument(
+        "--force", action="store_true", help="replace DIR if it is an earlier cartpk run folder"
+    )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
@@ -98,9 +101,11 @@ def run(args: argparse.Namespace) -> int:
 
     from cartpk.cli import main
     from cartpk.cli._common import UsageError
-    from cartpk.run import run_folder
+    from cartpk.run import check_out, run_folder
 
     specs = _collect(args.specs)
+    force = bool(getattr(args, "force", False))
+    check_out(args.out, force=force, inputs=specs)
     plan: list[tuple[Path, str]] = []
     for p in specs:
         try:
@@ -115,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
             )
         plan.append((p, kind))
     rows: list[dict[str, Any]] = []
-    with run_folder(args.out, command=["cartpk", "run", *args.specs], inputs=specs) as rf:
+    with run_folder(
+        args.out, command=["cartpk", "run", *args.specs], inputs=specs, overwrite=force
+    ) as rf:
         for k, (p, kind) in enumerate(plan, 1):
             if not args.quiet:
                 print(f"[{k}/{len(plan)}] cartpk {kind} {p}", file=sys.stderr, flush=True)

@@ -60,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"`--n` must be >= 1, got {args.n}")
     if args.lloq is not None and not args.lloq > 0:
         raise UsageError(f"`--lloq` must be > 0, got {args.lloq}")
+    from cartpk.run import check_out, write_atomic
+
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists; pass --force to overwrite")
+    check_out(out, force=args.force, kind="file")
     if not out.parent.exists():
         raise UsageError(f"the folder of `--out` does not exist: {out.parent}")
     model = load_model(args.model)
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         iiv=not args.no_iiv,
         residual=not args.no_residual,
     )
-    table.to_csv(out, index=False)
+    write_atomic(out, table.to_csv(index=False), replace=args.force)
     obs = table[table["EVID"] == 0]
     print(
         f"{out}: {args.n} subjects, {len(obs)} observations "

@@ -146,6 +146,7 @@ def build_report(
     out_html: str | os.PathLike[str],
     *,
     title: str | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write one self-contained HTML report of run folders.
 
@@ -165,6 +166,9 @@ def build_report(
         The HTML file to write (atomically: a temporary file, then a rename).
     title : str, optional
         Report title; defaults to the study named in a run's specification.
+    overwrite : bool, default True
+        Replace an existing ``out_html``; ``False``: :class:`cartpk.run.OutputExistsError`
+        if it exists when the report is written (``cartpk report`` without ``--force``).
 
     Returns
     -------
@@ -196,4 +200,4 @@ def build_report(
     from cartpk.run import write_atomic
 
     text = render_report(run_dirs, title=title)
-    return write_atomic(out_html, text.encode("utf-8"))
+    return write_atomic(out_html, text.encode("utf-8"), replace=overwrite)
