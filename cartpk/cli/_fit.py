@@ -175,7 +175,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("spec", metavar="SPEC.toml", help="fit specification")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder to create")
-    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    p.add_argument(
+        "--force", action="store_true", help="replace DIR if it is an earlier cartpk run folder"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -188,8 +190,9 @@ def run(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists; choose another `--out` or pass --force")
+    from cartpk.run import check_out
+
+    check_out(out, force=args.force, inputs=[args.spec, spec.data])  # before any work
     model = load_model(spec.model)
     if spec.ini:
         model = model.with_ini(**spec.ini)
