@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from cartpk.batch._runner import StudyFolder, dask_client, run_tasks
 from cartpk.batch._sse import _describe_callable
 from cartpk.errors import SpecError, Violation
+from cartpk.spec import read_toml
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -20,18 +20,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FitManyResult", "fit_many", "run_individual_spec"]
 
 Runner = Callable[[Mapping[str, Any], Path], Mapping[str, Any]]
-
-
-def _resolve(spec: Mapping[str, Any], key: str, base: Path | None) -> str:
-    raw = str(spec[key])
-    if raw.startswith("example:"):
-        from cartpk.examples import path as example_path
-
-        return str(example_path(raw.split(":", 1)[1]))
-    p = Path(raw)
-    if not p.is_absolute() and base is not None:
-        p = base / p
-    return str(p)
 
 
 def run_individual_spec(spec: Mapping[str, Any], out: Path) -> dict[str, Any]:
@@ -42,7 +30,7 @@ def run_individual_spec(spec: Mapping[str, Any], out: Path) -> dict[str, Any]:
     spec : mapping
         A ``fits/`` specification with ``method = "individual"``: ``model`` (catalogue
         name), ``data`` (CSV path, relative to the spec file, or ``example:<file>``),
-        optional ``seed``, ``name``, ``description`` and options of
+        optional ``seed``, ``name``, ``description``, ``[ini]``, ``fix`` and options of
         :func:`cartpk.fit_individual` (``blq``, ``dvid``, ``prior``, ``sigma``,
         ``n_starts``, ``ci_level``...), at the top level or in an ``[options]`` table.
         ``n_jobs`` is ignored: each fit runs on one Dask worker.
@@ -57,55 +45,34 @@ def run_individual_spec(spec: Mapping[str, Any], out: Path) -> dict[str, Any]:
     Raises
     ------
     SpecError
-        ``spec_unknown_key`` (naming the valid keys) or ``spec_method``.
+        Any problem of :func:`cartpk.fit._spec.parse_fit_spec` (the reader of
+        ``cartpk fit``: ``[ini]`` and ``fix`` are applied as there), or ``spec_method``;
+        raised before the data are read.
     """
-    import inspect
-
     from cartpk.batch._estimators import fit_table
     from cartpk.data import read_dataset
-    from cartpk.fit import fit_individual
+    from cartpk.fit._spec import parse_fit_spec
     from cartpk.model import load_model
     from cartpk.run import run_folder
 
-    fit_options = set(inspect.signature(fit_individual).parameters) - {
-        "model",
-        "dataset",
-        "progress",
-        "seed",
-    }
-    known = {"model", "data", "method", "seed", "name", "description", "options", "_base"}
-    options = {k: v for k, v in spec.items() if k in fit_options}
-    options.update(dict(spec.get("options", {})))
-    unknown = sorted((set(spec) - known - fit_options) | (set(options) - fit_options))
-    problems = [
-        Violation(
-            "spec_unknown_key",
-            f"unknown key `{k}`",
-            value=k,
-            expected=f"one of {', '.join(sorted((known | fit_options) - {'_base'}))}",
-            fix=f"remove `{k}` or correct its spelling",
-        )
-        for k in unknown
-    ]
-    if spec.get("method", "individual") != "individual":
-        problems.append(
-            Violation(
-                "spec_method",
-                f"`method = {spec.get('method')!r}` cannot run in `fit_many`'s default runner",
-                expected="method = 'individual'",
-                fix="pass `runner=` for other kinds of fits",
-            )
-        )
-    if problems:
-        raise SpecError("This fit specification cannot run in `fit_many`.", problems)
+    base = Path(spec["_base"]) if spec.get("_base") else Path(".")
+    raw = {k: v for k, v in spec.items() if k != "_base"}
+    # the reader of `cartpk fit`: the same keys (`[ini]`, `fix`, options) mean the same
+    parsed = parse_fit_spec(raw, base=base, method="individual")
+    options = dict(parsed.options)
     options.pop("n_jobs", None)
     if options.get("prior") == "none":
         options["prior"] = None
-    base = Path(spec["_base"]) if spec.get("_base") else None
-    data_path = _resolve(spec, "data", base)
-    model = load_model(str(spec["model"]))
+    if "bounds" in options:
+        options["bounds"] = {k: tuple(v) for k, v in options["bounds"].items()}
+    data_path = str(parsed.data)
+    model = load_model(parsed.model)
+    if parsed.ini:
+        model = model.with_ini(**parsed.ini)
+    if parsed.fix:
+        model = model.fix(*parsed.fix)
     data = read_dataset(data_path)
-    seed = spec.get("seed")
+    seed = parsed.seed
     record = {k: v for k, v in spec.items() if k != "_base"}
     with run_folder(out, command=["fit_many"], spec=record, seed=seed, inputs=[data_path]) as run:
         table = fit_table(model, data, seed=seed, **options)
@@ -157,13 +124,7 @@ def _name_of(item: Any, index: int) -> str:
 def _load(item: Any) -> dict[str, Any]:
     if isinstance(item, str | os.PathLike):
         path = Path(item)
-        try:
-            spec = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as err:
-            raise SpecError(
-                f"{path.name} is not valid TOML.",
-                [Violation("spec_unreadable", str(err), value=str(path), fix="correct the TOML")],
-            ) from None
+        spec = read_toml(path).raw
         spec["_base"] = str(path.resolve().parent)
         return spec
     if isinstance(item, Mapping):

@@ -54,66 +54,78 @@ A bootstrap specification names ``data`` (a CSV path, relative to the spec file,
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cartpk.errors import SpecError, Violation
+from cartpk.errors import Violation
+from cartpk.spec import COMMON, Field, SpecText, check_fields, key_line, raise_problems, read_toml
 
-__all__ = ["ESTIMATORS", "StudySpec", "estimator_from_spec", "load_spec"]
+__all__ = ["ESTIMATORS", "KEYS", "StudySpec", "estimator_from_spec", "load_spec"]
 
 # estimator kind -> "module:attribute"; options are the dataclass fields of the class
 ESTIMATORS: dict[str, str] = {
     "individual_fits": "cartpk.batch._estimators:IndividualFitEstimator",
 }
 
-_KEYS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
-    # key -> (accepted types, required)
+_POSITIVE = {"low": 0, "low_open": True}
+_DESIGN: dict[str, Field] = {
+    "model": COMMON["model"].replace(required=True),
+    "days": Field("list[number]", "sampling days, e.g. [7, 14]", required=True, **_POSITIVE),
+    "n_subjects": Field("int", "subjects per replicate", required=True, low=1),
+    "n_replicates": Field("int", "replicate trials", required=True, low=1),
+    "seed": COMMON["seed"].replace(required=True),
+    "lloq": Field("number", "LLOQ of the simulated samples", **_POSITIVE),
+    "dose": Field("number", "dose, CAR+ cells", **_POSITIVE),
+    "name": COMMON["name"],
+    "description": COMMON["description"],
+}
+#: spec kind -> its top-level keys and their rules (:class:`cartpk.spec.Field`)
+KEYS: dict[str, dict[str, Field]] = {
     "sse": {
-        "kind": (str, False),
-        "model": (str, True),
-        "days": (list, True),
-        "n_subjects": (int, True),
-        "n_replicates": (int, True),
-        "seed": (int, True),
-        "lloq": ((int, float), False),
-        "dose": ((int, float), False),
-        "name": (str, False),
-        "description": (str, False),
-        "estimator": (dict, False),
+        "kind": Field("str", "what the SSE studies: 'parameters' or 'er_chain'"),
+        **_DESIGN,
+        "estimator": Field("table", "[estimator] kind and options"),
     },
     "er_chain": {
-        "kind": (str, True),
-        "model": (str, True),
-        "days": (list, True),
-        "n_subjects": (int, True),
-        "n_replicates": (int, True),
-        "seed": (int, True),
-        "lloq": ((int, float), False),
-        "dose": ((int, float), False),
-        "level": (float, False),
-        "name": (str, False),
-        "description": (str, False),
-        "truth": (dict, False),
-        "fit": (dict, False),
-        "outcomes": (dict, False),
+        "kind": Field("str", "'er_chain'", required=True),
+        **_DESIGN,
+        "level": COMMON["level"],
+        "truth": Field("table", "[truth] of the simulation"),
+        "fit": Field("table", "[fit] of each replicate's population fit"),
+        "outcomes": Field("table", "[outcomes]: the true slopes"),
     },
     "bootstrap": {
-        "model": (str, True),
-        "data": (str, True),
-        "seed": (int, True),
-        "n_bootstrap": (int, False),
-        "level": (float, False),
-        "name": (str, False),
-        "description": (str, False),
-        "estimator": (dict, False),
+        "model": COMMON["model"].replace(required=True),
+        "data": COMMON["data"].replace(required=True),
+        "seed": COMMON["seed"].replace(required=True),
+        "n_bootstrap": Field("int", "bootstrap samples", low=2),
+        "level": COMMON["level"],
+        "name": COMMON["name"],
+        "description": COMMON["description"],
+        "estimator": Field("table", "[estimator] kind and options"),
     },
 }
+
+
+def _estimator_rules() -> dict[str, Field]:
+    """Rules of the ``individual_fits`` options: those of ``cartpk fit``'s individual method."""
+    from cartpk.fit._spec import INDIVIDUAL_OPTIONS as IND
+
+    return {
+        "kind": Field("str", "estimator kind"),
+        "summary": Field("str", "what is summarised", choices=("median", "individual")),
+        "blq": IND["blq"],
+        "prior": IND["prior"],
+        "sigma": IND["sigma"],
+        "n_starts": IND["n_starts"],
+        "level": COMMON["level"],
+        "ci": IND["ci"],
+        "parameters": Field("list[str]", "parameters reported"),
+    }
 
 
 @dataclass(frozen=True)
@@ -164,25 +176,8 @@ class StudySpec:
 
 
 def _line(text: str, key: str, table: str | None = None) -> int | None:
-    """1-based line of ``key = ...`` (inside ``[table]`` when given) in TOML ``text``."""
-    current: str | None = None
-    for i, raw in enumerate(text.splitlines(), start=1):
-        s = raw.strip()
-        m = re.match(r"^\[([^\]]+)\]", s)
-        if m:
-            current = m.group(1).strip()
-            if table is None and current == key:
-                return i
-            continue
-        if current == table and re.match(rf"^{re.escape(key)}\s*=", s):
-            return i
-    return None
-
-
-def _type_name(t: type | tuple[type, ...]) -> str:
-    names = {int: "integer", float: "number", str: "string", list: "list", dict: "table"}
-    ts = t if isinstance(t, tuple) else (t,)
-    return " or ".join(names.get(x, x.__name__) for x in ts)
+    """1-based line of ``key`` (inside ``[table]`` when given) in TOML ``text``."""
+    return key_line(text, f"{table}.{key}" if table else key)
 
 
 def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) -> StudySpec:
@@ -212,22 +207,11 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
     FileNotFoundError
         ``source`` is a path that does not exist.
     """
-    text = ""
-    path: Path | None = None
-    where = "the specification"
     if isinstance(source, Mapping):
-        raw = dict(source)
+        read = SpecText(raw=dict(source))
     else:
-        path = Path(source)
-        where = path.name
-        text = path.read_text(encoding="utf-8")
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise SpecError(
-                f"{where} is not valid TOML.",
-                [Violation("spec_unreadable", str(err), fix="correct the TOML syntax")],
-            ) from None
+        read = read_toml(source)
+    raw, text, path, where = read.raw, read.text, read.path, read.name
 
     def at(key: str, table: str | None = None) -> str:
         n = _line(text, key, table) if text else None
@@ -248,69 +232,30 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
                     fix='write kind = "er_chain", or leave `kind` out for a parameter SSE',
                 )
             )
-    keys = _KEYS[kind]
-    for key, value in raw.items():
-        if key not in keys:
-            problems.append(
-                Violation(
-                    "spec_unknown_key",
-                    f"unknown key `{key}`",
-                    value=at(key),
-                    expected=f"one of {', '.join(sorted(keys))}",
-                    fix=f"remove `{key}` or correct its spelling",
-                )
-            )
-            continue
-        types, _ = keys[key]
-        ok = isinstance(value, types) and not isinstance(value, bool)
-        if types == (int, float) or types is float:
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok:
-            problems.append(
-                Violation(
-                    "spec_type",
-                    f"`{key}` must be a {_type_name(types)}",
-                    value=f"{at(key)}: {value!r}",
-                    fix=f"write `{key}` as a {_type_name(types)}",
-                )
-            )
-    for key, (_, required) in keys.items():
-        if required and key not in raw:
-            problems.append(
-                Violation(
-                    "spec_missing_key",
-                    f"`{key}` is required",
-                    value=where,
-                    fix=f"add `{key} = ...`",
-                )
-            )
+    keys = KEYS[kind]
+    problems += check_fields(raw, keys)
     values = {k: v for k, v in raw.items() if k in keys and k != "estimator"}
-
-    def bad_value(key: str, message: str, fix: str) -> None:
+    days = values.get("days")
+    if isinstance(days, list) and not days:
         problems.append(
-            Violation("spec_value", message, value=f"{at(key)}: {values[key]!r}", fix=fix)
+            Violation(
+                "spec_value",
+                "`days` must be a non-empty list of positive days",
+                column="days",
+                value=repr(days),
+                fix="e.g. days = [7, 14]",
+            )
         )
-
-    for key in ("n_subjects", "n_replicates", "n_bootstrap"):
-        if isinstance(values.get(key), int) and values[key] < (2 if key == "n_bootstrap" else 1):
-            bad_value(key, f"`{key}` is too small", f"use a positive `{key}`")
-    if isinstance(values.get("seed"), int) and values["seed"] < 0:
-        bad_value("seed", "`seed` must be >= 0", "use a non-negative seed")
-    if isinstance(values.get("days"), list):
-        d = values["days"]
-        if not d or not all(
-            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
-            for x in d
-        ):
-            bad_value("days", "`days` must be a non-empty list of positive days", "e.g. [7, 14]")
-        elif len(set(d)) != len(d):
-            bad_value("days", "`days` has repeated days", "list each sampling day once")
-    for key in ("lloq", "dose"):
-        v = values.get(key)
-        if isinstance(v, int | float) and not isinstance(v, bool) and not v > 0:
-            bad_value(key, f"`{key}` must be > 0", f"give a positive `{key}` or leave it out")
-    if isinstance(values.get("level"), float) and not 0 < values["level"] < 1:
-        bad_value("level", "`level` must lie in (0, 1)", "e.g. level = 0.95")
+    elif isinstance(days, list) and len(set(map(repr, days))) != len(days):
+        problems.append(
+            Violation(
+                "spec_value",
+                "`days` has repeated days",
+                column="days",
+                value=repr(days),
+                fix="list each sampling day once",
+            )
+        )
     if isinstance(values.get("model"), str):
         from cartpk.model import list_models
 
@@ -320,7 +265,8 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
                 Violation(
                     "unknown_model",
                     f"there is no model `{values['model']}` in the catalogue",
-                    value=at("model"),
+                    column="model",
+                    value=repr(values["model"]),
                     expected=f"one of {', '.join(names)}",
                     fix="run `cartpk models` to list the catalogue",
                 )
@@ -332,6 +278,8 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
         # no estimator: the chain is fixed; its tables are checked against the model
         if not any(p.code == "unknown_model" for p in problems):
             problems.extend(_check_er_chain(values, at))
+    elif not isinstance(est["kind"], str):
+        problems += check_fields({"kind": est["kind"]}, _estimator_rules(), prefix="estimator")
     elif est["kind"] == "import":
         problems.extend(_check_import(est, at))
     elif est["kind"] not in ESTIMATORS:
@@ -346,12 +294,7 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
         )
     else:
         problems.extend(_check_options(est, at))
-    if problems:
-        raise SpecError(
-            f"{where} has {len(problems)} problem{'s' if len(problems) > 1 else ''}; "
-            "nothing was run.",
-            problems,
-        )
+    raise_problems(problems, read)
     return StudySpec(kind=kind, values=values, estimator=est, path=path)
 
 
@@ -369,6 +312,13 @@ def _check_er_chain(values: dict[str, Any], at: Any) -> list[Violation]:
     return out
 
 
+_EST_CODES = {
+    "unknown": "estimator_option",
+    "type": "estimator_option",
+    "value": "estimator_option",
+}
+
+
 def _check_options(est: dict[str, Any], at: Any) -> list[Violation]:
     cls = _estimator_class(est["kind"])
     fields = {f.name for f in dataclasses.fields(cls)}
@@ -383,6 +333,10 @@ def _check_options(est: dict[str, Any], at: Any) -> list[Violation]:
         for key in est
         if key != "kind" and key not in fields
     ]
+    if est["kind"] == "individual_fits" and not problems:
+        problems += check_fields(
+            est, _estimator_rules(), prefix="estimator", codes=_EST_CODES, allowed=fields
+        )
     if not problems:
         try:
             cls(**{k: v for k, v in est.items() if k != "kind"})

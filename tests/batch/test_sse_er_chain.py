@@ -126,7 +126,7 @@ def test_every_er_chain_problem_reported_at_once_with_its_line(tmp_path):
         load_spec(_write(tmp_path, text), kind="sse")
     found = {(v.code, v.column or "") for v in err.value.violations}
     assert {
-        ("spec_value", ""),  # level
+        ("spec_value", "level"),
         ("fit_option", "chain"),
         ("fit_option", "chains"),
         ("fit_option", "iiv"),  # gate has no random effect to keep
