@@ -144,6 +144,6 @@ def _plots(report: Any, rf: Any, level: float) -> list[str]:
         name = f"er_{a.label}.png"
         if name in plots:  # two blocks with the same label: number them
             name = f"er_{a.label}_{a.key.replace('[', '').replace(']', '')}.png"
-        er_plot(fit, rf.file(name), level=level)
+        er_plot(fit, rf.file(name), level=level, units=report.subjects.attrs.get("units"))
         plots.append(name)
     return plots

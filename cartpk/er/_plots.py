@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,18 @@ def _binned(fit: ERFit, success: np.ndarray, level: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def er_plot(fit: ERFit, path: str | os.PathLike[str], *, level: float = 0.95) -> pd.DataFrame:
+def _with_unit(name: str, unit: str | None, extra: str = "") -> str:
+    parts = [p for p in (str(unit).replace("ug", "µg") if unit else "", extra) if p]
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
+def er_plot(
+    fit: ERFit,
+    path: str | os.PathLike[str],
+    *,
+    level: float = 0.95,
+    units: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Draw the exposure-quartile plot of a fit and save it.
 
     Parameters
@@ -64,6 +76,8 @@ def er_plot(fit: ERFit, path: str | os.PathLike[str], *, level: float = 0.95) ->
         Image file to write (``.png``).
     level : float, default 0.95
         Level of the Clopper-Pearson intervals of the observed rates.
+    units : mapping, optional
+        Column -> unit (e.g. ``er_subjects(...).attrs["units"]``) for the axis labels.
 
     Returns
     -------
@@ -87,6 +101,8 @@ def er_plot(fit: ERFit, path: str | os.PathLike[str], *, level: float = 0.95) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    units = dict(units or {})
+
     prep = fit.prepared
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     grid = np.exp(np.linspace(np.log(prep.conc.min()), np.log(prep.conc.max()), 200))
@@ -108,7 +124,7 @@ def er_plot(fit: ERFit, path: str | os.PathLike[str], *, level: float = 0.95) ->
         if curve_ok:
             ax.plot(grid, fit.predict(grid), color="tab:blue", label="logistic model")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_ylabel(f"P({fit.endpoint})")
+        ax.set_ylabel(f"P({fit.endpoint}) (probability)")
     elif fit.model == "ordinal":
         cats = prep.categories
         blocks = []
@@ -130,7 +146,7 @@ def er_plot(fit: ERFit, path: str | os.PathLike[str], *, level: float = 0.95) ->
                 ax.plot(grid, pred[:, k - 1], color=col)
         table = pd.concat(blocks, ignore_index=True)
         ax.set_ylim(-0.02, 1.02)
-        ax.set_ylabel(f"P({fit.endpoint} >= g)")
+        ax.set_ylabel(f"P({fit.endpoint} >= g) (probability)")
     elif fit.model in ("emax", "loglinear"):
         q = exposure_quartiles(prep.conc).to_numpy()
         ax.scatter(prep.conc, prep.y, s=12, color="0.6", label="subjects")
@@ -149,7 +165,13 @@ def er_plot(fit: ERFit, path: str | os.PathLike[str], *, level: float = 0.95) ->
             ax.plot(grid, fit.predict(grid), color="tab:blue", label=f"{fit.model} model")
         if fit.model == "loglinear":
             ax.set_yscale("log")
-        ax.set_ylabel(fit.endpoint)
+        ax.set_ylabel(
+            _with_unit(
+                fit.endpoint,
+                units.get(fit.endpoint),
+                "log axis" if fit.model == "loglinear" else "",
+            )
+        )
     else:  # cox
         from statsmodels.duration.survfunc import SurvfuncRight
 
@@ -171,12 +193,12 @@ def er_plot(fit: ERFit, path: str | os.PathLike[str], *, level: float = 0.95) ->
                 {"group": g, "x": med, "n": int(m.sum()), "events": int(prep.event[m].sum())}
             )
         table = pd.DataFrame(rows)
-        ax.set_xlabel(f"{fit.endpoint} (days)")
-        ax.set_ylabel("survival probability")
+        ax.set_xlabel(f"{fit.endpoint} (day)")
+        ax.set_ylabel("survival (probability)")
         ax.set_ylim(-0.02, 1.02)
     if fit.model != "cox":
         ax.set_xscale("log")
-        ax.set_xlabel(f"{fit.exposure} (log axis)")
+        ax.set_xlabel(_with_unit(fit.exposure, units.get(fit.exposure), "log axis"))
     ax.set_title(
         f"{fit.endpoint} vs {fit.exposure}: {fit.model} [{fit.status.value}]{adj}", fontsize=9
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -174,6 +174,63 @@ def _check_landmark(landmark: Any, lesions: Any) -> None:
         )
 
 
+#: exposure and time columns in days whatever the endpoint
+_DAY_COLUMNS = ("tmax", "tlast", "time_above_lloq", "pfs_time", "os_time", "dor_time", "thalf")
+
+
+def column_units(
+    columns: Sequence[str], endpoints: Mapping[str, Any], *, dvid: str = "QPCR"
+) -> dict[str, str]:
+    """Unit of each per-subject column whose unit cartpk knows (for axes and tables).
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Columns of the per-subject table.
+    endpoints : mapping
+        ``DVID`` -> :class:`cartpk.data.Endpoint` (``Dataset.endpoints``).
+    dvid : str, default "QPCR"
+        Endpoint of the NCA / model exposure columns (``cmax``, ``auc_0_28d``, ...).
+
+    Returns
+    -------
+    dict
+        ``cmax`` and ``<cytokine>_cmax``: the endpoint's unit; ``auc_*``: unit x day;
+        times (``tmax``, ``pfs_time``, ...): ``day``; grades: ``grade``. Columns without a
+        known unit are absent.
+
+    Examples
+    --------
+    >>> from cartpk.data import DEFAULT_ENDPOINTS as E
+    >>> column_units(["cmax", "auc_0_28d", "tmax", "il6_cmax", "crs_grade", "AGE"], E)
+    {'cmax': 'copies/ug', 'auc_0_28d': 'copies/ug*day', 'tmax': 'day', 'il6_cmax': 'pg/mL', 'crs_grade': 'grade'}
+    """
+
+    def unit(name: str) -> str:
+        e = endpoints.get(name)
+        return str(getattr(e, "unit", "") or "")
+
+    out: dict[str, str] = {}
+    prefixes = {d.lower(): d for d in endpoints if d != dvid}
+    for col in columns:
+        c = str(col)
+        base, _, metric = c.partition("_")
+        source = dvid
+        if base in prefixes and metric:  # il6_cmax, ifng_auc, ...
+            source, c = prefixes[base], metric
+        conc = unit(source)
+        head = c.split("_")[0]  # cmax_nca, cmax_lower, auc_0_28d_upper ... share cmax's unit
+        if c.endswith("grade"):
+            out[str(col)] = "grade"
+        elif c in _DAY_COLUMNS or head in ("tmax", "tlast", "thalf") or c.endswith("_day"):
+            out[str(col)] = "day"
+        elif conc and head in ("cmax", "clast", "cmin"):
+            out[str(col)] = conc
+        elif conc and head == "auc":
+            out[str(col)] = f"{conc}*day"
+    return out
+
+
 def er_subjects(
     data: Any,
     lesions: str | os.PathLike[str] | pd.DataFrame | None = None,
@@ -327,4 +384,5 @@ def er_subjects(
         if landmark is not None:  # subjects of the dataset absent from the lesion table
             out["pfs_exclusion"] = out["pfs_exclusion"].fillna("not in the lesion table")
     out.attrs["nca_columns"] = nca_columns
+    out.attrs["units"] = column_units(list(out.columns), ds.endpoints, dvid=dvid)
     return out

@@ -234,3 +234,45 @@ def test_er_plot_writes_a_png_per_model(tmp_path, subjects, rng):
     binned = ck.er_plot(cases[0], tmp_path / "again.png")
     assert binned["n"].sum() == len(subjects)
     assert (binned["lower"] <= binned["rate"]).all() and (binned["rate"] <= binned["upper"]).all()
+
+
+def test_er_plot_axes_carry_units(tmp_path, subjects, rng, monkeypatch):
+    import matplotlib.figure
+
+    labels: list[str] = []
+    real = matplotlib.figure.Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        labels.extend(lab for ax in fig.axes for lab in (ax.get_xlabel(), ax.get_ylabel()))
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    units = {"cmax": "copies/ug", "auc": "copies/ug*day", "peak": "pg/mL"}
+    for fit in (
+        fit_er(subjects, "orr", exposure="cmax", model="logistic"),
+        fit_er(subjects, "crs_grade", exposure="cmax", model="ordinal"),
+        fit_er(subjects, "pfs_time", exposure="cmax", model="cox", event="pfs_event"),
+        fit_er(simulate_emax(rng), "peak", exposure="auc", model="emax"),
+    ):
+        ck.er_plot(fit, tmp_path / "p.png", units=units)
+    assert labels and all("(" in lab for lab in labels if lab), labels
+    assert "cmax (copies/µg, log axis)" in labels and "peak (pg/mL)" in labels
+
+
+def test_er_subjects_record_column_units():
+    from cartpk.data import DEFAULT_ENDPOINTS
+    from cartpk.er._subjects import column_units
+
+    got = column_units(
+        ["cmax", "cmax_nca", "auc_0_28d_lower", "tmax", "il6_cmax", "ifng_auc", "pfs_time"],
+        DEFAULT_ENDPOINTS,
+    )
+    assert got == {
+        "cmax": "copies/ug",
+        "cmax_nca": "copies/ug",
+        "auc_0_28d_lower": "copies/ug*day",
+        "tmax": "day",
+        "il6_cmax": "pg/mL",
+        "ifng_auc": "pg/mL*day",
+        "pfs_time": "day",
+    }
