@@ -16,7 +16,6 @@ import io
 import json
 import sys
 import time
-import tomllib
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ def spec_kind(spec: dict[str, Any]) -> str | None:
     """The command that runs a specification (``fit``, ``er``, ``sse``, ``bootstrap``)."""
     if "analysis" in spec:
         return "er"
-    if "n_replicates" in spec and "estimator" in spec:
+    if "n_replicates" in spec and ("estimator" in spec or spec.get("kind") == "er_chain"):
         return "sse"
     if "n_bootstrap" in spec or spec.get("kind") == "bootstrap" or "bootstrap" in spec:
         return "bootstrap"
@@ -70,6 +69,58 @@ def _collect(paths: list[str]) -> list[Path]:
     if not found:
         raise UsageError("no *.toml specification found in " + ", ".join(paths))
     return found
+
+
+def _check(path: Path, kind: str) -> None:
+    """Validate one specification with its command's reader (raises ``SpecError``)."""
+    if kind == "fit":
+        from cartpk.fit._spec import read_fit_spec
+
+        read_fit_spec(path)
+    elif kind == "er":
+        from cartpk.er import read_er_spec
+
+        read_er_spec(path)
+    else:
+        from cartpk.batch import load_spec
+
+        load_spec(path, kind=kind)
+
+
+def _plan(specs: list[Path]) -> list[tuple[Path, str]]:
+    """Each specification's kind, every one validated before anything runs.
+
+    Raises
+    ------
+    UsageError
+        A specification whose kind cannot be told from its keys.
+    SpecError
+        Every problem of every specification at once (each named by its file).
+    """
+    from cartpk.cli._common import UsageError
+    from cartpk.errors import SpecError
+    from cartpk.spec import read_toml
+
+    plan: list[tuple[Path, str]] = []
+    problems = []
+    for p in specs:
+        try:
+            kind = spec_kind(read_toml(p).raw)
+            if kind is None:
+                raise UsageError(
+                    f"{p}: cannot tell what this specification runs; it needs `method` (fit), "
+                    "`[[analysis]]` (er), `n_replicates` + `[estimator]` (sse) or `n_bootstrap`"
+                )
+            _check(p, kind)
+        except SpecError as err:
+            problems += list(err.violations)
+            continue
+        plan.append((p, kind))
+    if problems:
+        raise SpecError(
+            f"{len(problems)} problem(s) in the specifications; nothing was run.", problems
+        )
+    return plan
 
 
 def _key_results(folder: Path) -> tuple[str, str]:
@@ -100,25 +151,12 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from cartpk.cli import main
-    from cartpk.cli._common import UsageError
     from cartpk.run import check_out, run_folder
 
     specs = _collect(args.specs)
     force = bool(getattr(args, "force", False))
     check_out(args.out, force=force, inputs=specs)
-    plan: list[tuple[Path, str]] = []
-    for p in specs:
-        try:
-            raw = tomllib.loads(p.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise UsageError(f"{p}: not a valid TOML file ({err})") from None
-        kind = spec_kind(raw)
-        if kind is None:
-            raise UsageError(
-                f"{p}: cannot tell what this specification runs; it needs `method` (fit), "
-                "`[[analysis]]` (er), `n_replicates` + `[estimator]` (sse) or `n_bootstrap`"
-            )
-        plan.append((p, kind))
+    plan = _plan(specs)
     rows: list[dict[str, Any]] = []
     with run_folder(
         args.out, command=["cartpk", "run", *args.specs], inputs=specs, overwrite=force

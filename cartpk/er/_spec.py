@@ -25,10 +25,8 @@ also fitted on NCA's exposure for comparison (``exposure_source`` says which).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ import pandas as pd
 
 from cartpk.er._design import LOG_BASES, MODELS
 from cartpk.errors import SpecError, Violation
+from cartpk.spec import COMMON, check_value, locate, read_toml
 
 __all__ = [
     "ANALYSIS_KEYS",
@@ -150,6 +149,9 @@ class ERSpec:
                 p for p in (self.fit / "posterior.nc", self.fit / "manifest.json") if p.is_file()
             ]
         return files
+
+
+_CODES = {"type": "value_invalid", "value": "value_invalid"}
 
 
 def _v(
@@ -324,13 +326,11 @@ def parse_er_spec(
             )
         )
     level = raw.get("level", 0.95)
-    if not _number(level) or not 0 < level < 1:
-        problems.append(
-            _v("value_invalid", "level", "must be a number in (0, 1)", level, "e.g. 0.95")
-        )
     seed = raw.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        problems.append(_v("value_invalid", "seed", "must be an integer", seed))
+    # the keys every kind of specification shares: one rule each (cartpk.spec.COMMON)
+    for key in ("level", "seed"):
+        if key in raw:
+            problems += check_value(key, COMMON[key], raw[key], _CODES)
     interval = raw.get("interval", [0, 28])
     if (
         not isinstance(interval, list)
@@ -547,53 +547,19 @@ def read_er_spec(path: str | os.PathLike[str]) -> ERSpec:
     Raises
     ------
     SpecError
-        ``toml_invalid`` (not TOML; the parser's line and column are given) or any code of
-        the validation (every problem listed once).
+        ``spec_encoding`` (not UTF-8), ``spec_unreadable`` (not TOML; the parser's line is
+        given) or any code of the validation (every problem listed once, with its line and
+        the text written there).
     FileNotFoundError
         The specification itself does not exist.
     """
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    read = read_toml(path)
+    p = read.path
+    assert p is not None
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        msg = f"{p.name} is not valid TOML: {err}"
-        raise SpecError(msg, [Violation("toml_invalid", msg, fix="fix the TOML syntax")]) from None
-    try:
-        return parse_er_spec(raw, base=p.resolve().parent, source=p)
+        return parse_er_spec(read.raw, base=p.resolve().parent, source=p)
     except SpecError as err:
-        located = [_with_line(v, text, p.name) for v in err.violations]
-        raise SpecError(err.summary, located, code=err.code) from None
-
-
-def _line(text: str, key: str) -> int | None:
-    """1-based line of ``key`` (``log``, ``analysis[2].model``) in the TOML text, if found."""
-    lines = text.splitlines()
-    headers = [n for n, ln in enumerate(lines) if ln.strip().startswith("[")]
-    m = re.fullmatch(r"analysis\[(\d+)\](?:\.(\w+))?", key)
-    if m is None:  # top-level key: before the first table
-        stop = headers[0] if headers else len(lines)
-        for n in range(stop):
-            if re.match(rf"\s*{re.escape(key)}\s*=", lines[n]):
-                return n + 1
-        return None
-    tables = [n for n in headers if lines[n].strip().startswith("[[analysis]]")]
-    i = int(m.group(1)) - 1
-    if i >= len(tables):
-        return None
-    start = tables[i]
-    stop = next((n for n in headers if n > start), len(lines))
-    for n in range(start + 1, stop):
-        if m.group(2) and re.match(rf"\s*{re.escape(m.group(2))}\s*=", lines[n]):
-            return n + 1
-    return start + 1  # a missing key: point at its table
-
-
-def _with_line(v: Violation, text: str, name: str) -> Violation:
-    line = _line(text, v.column) if v.column else None
-    if line is None:
-        return v
-    return dataclasses.replace(v, message=f"{v.message} ({name}, line {line})")
+        raise SpecError(err.summary, locate(err.violations, read), code=err.code) from None
 
 
 def check_columns(spec: ERSpec, subjects: pd.DataFrame) -> None:

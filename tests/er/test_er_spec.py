@@ -64,7 +64,7 @@ def test_read_er_spec_lists_every_problem_with_choices(tmp_path, subjects_csv):
     assert "`analysis[1].model`" in text and "ordinal, logistic, emax, loglinear, cox" in text
     assert "`analysis[2].exposure`" in text and "`analysis[2].event`" in text
     model = next(v for v in err.violations if v.code == "model_unknown")
-    assert model.message.endswith("(er.toml, line 7)")  # line 1 is the blank after `"""`
+    assert model.value.startswith("er.toml, line 7: model")  # line 1 is the blank after `"""`
     bad_key = next(v for v in err.violations if v.column == "analysis[1].covariate")
     assert "covariates" in bad_key.expected
 
