@@ -33,11 +33,15 @@ def non_finite(s: pd.Series) -> pd.Series:
     return pd.Series(np.isinf(num.to_numpy()), index=s.index) | nan_text
 
 
-def to_num(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Finite numeric values and a mask of entries that are present but not finite numbers."""
+def to_num(s: pd.Series, *, allow_inf: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Numeric values and a mask of entries that are present but not finite numbers.
+
+    With ``allow_inf``, ``inf``/``-inf`` (and overflows) are numbers too (``nan`` is not).
+    """
     missing = is_missing(s)
     num = pd.to_numeric(s.where(~missing).str.strip(), errors="coerce").astype(float)
-    num = num.where(np.isfinite(num.to_numpy()))
+    if not allow_inf:
+        num = num.where(np.isfinite(num.to_numpy()))
     bad = num.isna() & ~missing
     return num, bad
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
-from cartpk.data._cells import Collector, is_missing
+from cartpk.data._cells import Collector, is_missing, non_finite
 from cartpk.data._dataset import CANONICAL
 from cartpk.errors import Violation
 
@@ -68,13 +69,32 @@ def check_covariates(
             expected=f"a value of {c} on every row of the subject",
             fix=f"fill in {c} (carry the subject's value forward or impute and document it)",
         )
-        num = pd.to_numeric(s.where(~miss), errors="coerce")
-        values = num if bool((num.notna() | miss).all()) else s.where(~miss)
+        num = pd.to_numeric(s.where(~miss), errors="coerce").astype(float)
+        inf = non_finite(s)
+        text = num.isna() & ~miss & ~inf
+        # a column of numbers with some text in it is numeric: the text is the violation
+        numeric = bool((num.notna() | inf).sum() > text.sum()) and bool((~miss).any())
+        if numeric:
+            col.add_rows(
+                "covariate_not_numeric",
+                f"numeric covariate `{c}` holds text",
+                df.assign(**{c: s}),
+                text,
+                column=c,
+                expected=f"a number: the other values of {c} are numbers",
+                fix=f"write {c} as a number without units or comments, or leave it blank "
+                "if unknown",
+            )
+            values = num.where(np.isfinite(num.to_numpy()))
+        else:
+            values = s.where(~miss)
         df[c] = values
         if c in base:
             present = df.loc[~miss, ["ID", "ROW", c]]
             nun = present.groupby("ID", sort=False)[c].nunique()
             for sid in nun.index[nun > 1]:
+                if sid == "":
+                    continue  # rows without a subject ID (reported as such)
                 grp = present[present["ID"] == sid]
                 vals = pd.unique(grp[c])
                 col.add(

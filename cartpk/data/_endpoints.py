@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DEFAULT_ENDPOINTS", "Endpoint", "endpoint_for"]
+__all__ = ["DEFAULT_ENDPOINTS", "Endpoint", "endpoint_for", "near_endpoint"]
 
 Scale = Literal["log", "linear", "grade"]
 
@@ -72,3 +73,54 @@ def endpoint_for(dvid: str, endpoints: dict[str, Endpoint] | None = None) -> End
     if dvid.upper().startswith("AE_"):
         return Endpoint(dvid, "grade", "grade", dvid[3:].replace("_", " ").lower())
     return Endpoint(dvid, "", "log", dvid)
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by one substitution, insertion, deletion or swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [k for k in range(len(a)) if a[k] != b[k]]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:k] + long_[k + 1 :] == short for k in range(len(long_)))
+
+
+def near_endpoint(dvid: str, known: Iterable[str]) -> tuple[str | None, str | None]:
+    """A known endpoint name that ``dvid`` differs from by case only, or by one letter.
+
+    Parameters
+    ----------
+    dvid : str
+        A DVID that is not itself a known name.
+    known : iterable of str
+        The known endpoint names.
+
+    Returns
+    -------
+    same_but_case, one_letter_off : str or None
+        The known name equal to ``dvid`` but for case; else the one known name one edit
+        (substitution, insertion, deletion or swap of neighbours, ignoring case) away.
+
+    Examples
+    --------
+    >>> near_endpoint("qpcr", DEFAULT_ENDPOINTS)
+    ('QPCR', None)
+    >>> near_endpoint("QPRC", DEFAULT_ENDPOINTS)
+    (None, 'QPCR')
+    >>> near_endpoint("CD19", DEFAULT_ENDPOINTS)
+    (None, None)
+    """
+    names = [k for k in known if k != dvid]
+    case = [k for k in names if k.upper() == dvid.upper()]
+    if len(case) == 1:
+        return case[0], None
+    if len(dvid) < 3 or dvid.upper().startswith("AE_"):
+        return None, None
+    near = [k for k in names if len(k) >= 3 and _one_edit_apart(k.upper(), dvid.upper())]
+    return None, (near[0] if len(near) == 1 else None)

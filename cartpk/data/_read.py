@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cartpk.data._cells import Collector, is_missing, to_num
+from cartpk.data._cells import Collector, is_missing, non_finite, to_num
 from cartpk.data._covariates import check_covariates
 from cartpk.data._dataset import CANONICAL, Dataset
-from cartpk.data._endpoints import Endpoint, endpoint_for
-from cartpk.data._records import order_and_exclude
-from cartpk.data._table import read_text_table
+from cartpk.data._endpoints import DEFAULT_ENDPOINTS, Endpoint, endpoint_for, near_endpoint
+from cartpk.data._records import check_doses, order_and_exclude
+from cartpk.data._table import TextTable, read_table
 from cartpk.errors import DatasetError, Violation
 
 __all__ = ["check_dataset", "read_dataset"]
@@ -37,12 +37,55 @@ _ALIASES = {"LIMIT": "LLOQ", "YTYPE": "DVID", "CMT_NAME": "DVID", "OCCASION": "O
 _REQUIRED = ("ID", "TIME", "DV")
 
 
-def _load(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    return read_text_table(
+def _load(source: str | os.PathLike[str] | pd.DataFrame) -> TextTable:
+    return read_table(
         source,
         expected="a CSV file with a header line (ID,TIME,DV,...)",
         fix="export the table as CSV with one header line and one record per line",
     )
+
+
+def _unique_columns(raw: pd.DataFrame, col: Collector) -> pd.DataFrame:
+    """Report repeated (case-insensitive) and unnamed columns; keep the first of each name."""
+    names = [str(c).strip() for c in raw.columns]
+    seen: dict[str, int] = {}
+    keep: list[int] = []
+    repeated: dict[str, list[str]] = {}
+    for k, c in enumerate(names):
+        if c == "":
+            if bool((raw.iloc[:, k] != "").any()):
+                col.add(
+                    Violation(
+                        "column_unnamed",
+                        f"column {k + 1} has values but no name in the header",
+                        column=None,
+                        value="columns found: " + ", ".join(map(repr, names)),
+                        expected="a name for every column",
+                        fix="name the column in the header line, or delete it",
+                    )
+                )
+            continue  # an empty trailing column (a stray separator) is dropped
+        if c.upper() in seen:
+            repeated.setdefault(names[seen[c.upper()]], []).append(c)
+            continue
+        seen[c.upper()] = k
+        keep.append(k)
+    for first, others in repeated.items():
+        col.add(
+            Violation(
+                "duplicate_column",
+                f"column `{first}` appears more than once",
+                column=first,
+                value="columns found: " + ", ".join(map(repr, names)),
+                expected="unique column names (case is ignored)",
+                fix="rename or remove the repeated column"
+                + ("s " if len(others) > 1 else " ")
+                + ", ".join(f"`{o}`" for o in others),
+            )
+        )
+    out = raw.iloc[:, keep].copy()
+    out.columns = [names[k] for k in keep]
+    return out
 
 
 def check_dataset(
@@ -65,9 +108,12 @@ def check_dataset(
     violations : list of Violation
         Every problem found, in column order.
     """
-    raw, name = _load(source)
+    text = _load(source)
+    name = text.name
     col = Collector()
-    raw.columns = [str(c).strip() for c in raw.columns]
+    for v in text.violations:
+        col.add(v)
+    raw = _unique_columns(text.frame, col)
     rename: dict[str, str] = {}
     upper = {c.upper(): c for c in raw.columns}
     for up, orig in upper.items():
@@ -91,18 +137,10 @@ def check_dataset(
                 fix="rename the columns to ID, TIME and DV (TIME in days since infusion)",
             )
         )
-        return None, col.items
-    dup_cols = raw.columns[raw.columns.duplicated()].tolist()
-    if dup_cols:
-        col.add(
-            Violation(
-                "duplicate_column",
-                "column names appear more than once: " + ", ".join(f"`{c}`" for c in dup_cols),
-                expected="unique column names",
-                fix="rename or remove the repeated columns",
-            )
-        )
-        return None, col.items
+        # the rows are still checked: the missing columns are blank, their checks muted
+        for c in missing:
+            raw[c] = ""
+            col.mute(c)
     n = len(raw)
     if n == 0:
         col.add(
@@ -114,16 +152,33 @@ def check_dataset(
             )
         )
         return None, col.items
-    df = pd.DataFrame({"ROW": np.arange(1, n + 1)})
+    df = pd.DataFrame({"ROW": text.rows})
     df["ID"] = raw["ID"].astype(str).str.strip()
+    # -- numbers that are not finite (inf, nan, 1e400), in any column but ID and DVID
+    for c in raw.columns:
+        if c in ("ID", "DVID", "LIMIT"):  # LIMIT: +-inf means no other bound
+            continue
+        inf = non_finite(raw[c])
+        col.add_rows(
+            "non_finite",
+            f"`{c}` is not a finite number",
+            df.assign(**{c: raw[c]}),
+            inf,
+            column=c,
+            expected="a finite number (or a blank for a missing value)",
+            fix=f"replace the {c} value with the real number, or leave it blank if it is "
+            "missing (a division by zero or an overflow in the export?)",
+        )
+        col.mute(c, inf)
     # -- ID
     bad_id = is_missing(raw["ID"])
     col.add_rows(
         "id_missing",
         "`ID` is empty",
-        df.assign(ID=""),
+        df.assign(ID="").assign(ID_TEXT=raw["ID"]),
         bad_id,
         column="ID",
+        show=("ID_TEXT",),
         expected="a subject identifier on every row",
         fix="fill in the subject ID",
     )
@@ -219,10 +274,44 @@ def check_dataset(
         dvid = dvid.where(~is_missing(dvid), default_dvid)
     else:
         dvid = pd.Series(default_dvid, index=raw.index)
+    # a DVID one letter or only case away from a known endpoint is never a new endpoint
+    known = list(endpoints) if endpoints is not None else list(DEFAULT_ENDPOINTS)
+    dvid_conv: list[dict[str, Any]] = []
+    misspelt = pd.Series(False, index=raw.index)
+    for d in pd.unique(dvid):
+        if d in known:
+            continue
+        same, near = near_endpoint(str(d), known)
+        hit = dvid == d
+        if same is not None:
+            first = int(np.flatnonzero(hit.to_numpy())[0])
+            dvid_conv.append(
+                {
+                    "ROW": int(df["ROW"].iat[first]),
+                    "ID": df["ID"].iat[first],
+                    "code": "dvid_case",
+                    "message": f"DVID {d!r} read as the endpoint {same!r} (case differs; "
+                    f"{int(hit.sum())} records)",
+                }
+            )
+            dvid = dvid.where(~hit, same)
+        elif near is not None and endpoints is None:  # a declared map: dvid_unknown
+            misspelt |= hit
+            col.add_rows(
+                "dvid_misspelt",
+                f"`DVID` {d!r} is one letter away from the endpoint {near!r}",
+                df.assign(DVID=dvid),
+                hit,
+                column="DVID",
+                expected=f"{near!r}, or a DVID that differs from every known endpoint by "
+                "more than one letter",
+                fix=f"correct the DVID to {near!r}; a new endpoint needs a distinct name "
+                "(or declare it in the DVID map)",
+            )
     df["DVID"] = dvid
     is_obs = (evid == 0) & (mdv == 0)
     if endpoints is not None:
-        unknown = is_obs & ~dvid.isin(list(endpoints))
+        unknown = is_obs & ~dvid.isin(list(endpoints)) & ~misspelt
         col.add_rows(
             "dvid_unknown",
             "`DVID` is not one of the declared endpoints",
@@ -265,7 +354,16 @@ def check_dataset(
     else:
         lloq = pd.Series(np.nan, index=raw.index)
     # -- DV, with the raw BLQ text form
-    conversions: list[dict[str, Any]] = []
+    row_id = dict(zip(df["ROW"], df["ID"], strict=True))
+    conversions: list[dict[str, Any]] = [
+        {
+            "ROW": c["ROW"],
+            "ID": row_id.get(c["ROW"], ""),
+            "code": c["code"],
+            "message": c["message"],
+        }
+        for c in text.conversions
+    ] + dvid_conv
     dv_raw = raw["DV"].astype(str).str.strip()
     dv, bad = to_num(dv_raw)
     lt = dv_raw.str.extract(_LT)[0]
@@ -335,7 +433,10 @@ def check_dataset(
         fix="set CENS=0 if the value was measured, or DV=LLOQ if the sample was below the limit",
     )
     # a measured value reported below the LLOQ is censored at the LLOQ (recorded)
-    below = ok_dv & (df["CENS"] == 0) & lloq.notna() & (dv < lloq) & (scale != "grade")
+    negative_log = ok_dv & (scale == "log") & (dv < 0)  # a violation, never censored
+    below = (
+        ok_dv & (df["CENS"] == 0) & lloq.notna() & (dv < lloq) & (scale != "grade") & ~negative_log
+    )
     for i in np.flatnonzero(below.to_numpy()):
         conversions.append(
             {
@@ -350,9 +451,9 @@ def check_dataset(
     df.loc[below, "CENS"] = 1
     col.add_rows(
         "dv_nonpositive_log",
-        "`DV` <= 0 on a log-scale endpoint without censoring",
+        "`DV` on a log-scale endpoint is negative, or 0 without censoring",
         df,
-        ok_dv & (df["CENS"] == 0) & (scale == "log") & (df["DV"] <= 0),
+        (ok_dv & (df["CENS"] == 0) & (scale == "log") & (df["DV"] <= 0)) | negative_log,
         column="DV",
         show=("DVID", "DV"),
         expected="DV > 0 for concentrations (log-normal residual error)",
@@ -387,7 +488,7 @@ def check_dataset(
         df["OCC"] = 1.0
     # -- duplicated observations
     valid_time = df["TIME"].notna()
-    keyed = is_obs & valid_time & ~grade
+    keyed = is_obs & valid_time & ~grade & (df["ID"] != "")
     dup = pd.Series(False, index=df.index)
     dup[keyed] = df.loc[keyed].duplicated(["ID", "TIME", "DVID"], keep=False)
     if bool(dup.any()):
@@ -418,6 +519,7 @@ def check_dataset(
                 fix="remove the subject or add its observations",
             )
         )
+    check_doses(raw, df, col)
     base, tv = check_covariates(raw, df, col, baseline, time_varying)
     for c in raw.columns:
         if c not in df.columns and c not in ("ROW",):

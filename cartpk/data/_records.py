@@ -7,7 +7,84 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["order_and_exclude"]
+from cartpk.data._cells import Collector, is_missing
+from cartpk.errors import Violation
+
+__all__ = ["check_doses", "order_and_exclude"]
+
+
+def check_doses(raw: pd.DataFrame, df: pd.DataFrame, col: Collector) -> None:
+    """Check the dose records: one infusion per subject, at ``TIME`` 0, flagged ``EVID=1``.
+
+    cartpk models a single CAR-T infusion with ``TIME`` in days since it. A record with
+    ``AMT`` but a blank ``EVID``, ``AMT`` on an observation record, a second dose record
+    and a dose at a ``TIME`` other than 0 are violations (never silently ignored).
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The table as text cells, canonical column names.
+    df : pandas.DataFrame
+        The parsed table (``ROW, ID, TIME, EVID, AMT, ...``).
+    col : Collector
+        Receives the violations.
+    """
+    evid, amt = df["EVID"], df["AMT"]
+    amt_text = raw["AMT"] if "AMT" in raw.columns else pd.Series("", index=raw.index)
+    blank = is_missing(raw["EVID"]) if "EVID" in raw.columns else pd.Series(True, index=raw.index)
+    given = amt.notna() & (amt != 0)
+    show = df.assign(AMT=amt_text, EVID=raw["EVID"] if "EVID" in raw.columns else "")
+    col.add_rows(
+        "evid_missing_with_amt",
+        "record with `AMT` but no `EVID`: a dose cannot be told from an observation",
+        show,
+        blank & given,
+        column="EVID",
+        show=("EVID", "AMT"),
+        expected="EVID=1 on the dose record (the infusion), EVID=0 on observations",
+        fix="add an EVID column (or fill it in) with 1 on the dose record",
+    )
+    col.add_rows(
+        "amt_on_observation",
+        "observation record (`EVID`=0) with an `AMT`",
+        show,
+        ~blank & (evid == 0) & given,
+        column="AMT",
+        show=("EVID", "AMT"),
+        expected="AMT blank or 0 on observation records; the dose on its own EVID=1 record",
+        fix="move the amount to the dose record (EVID=1), or set EVID=1 if this is the dose",
+    )
+    dose = evid == 1
+    col.add_rows(
+        "dose_not_at_time_zero",
+        "dose record (`EVID`=1) not at `TIME` 0",
+        df,
+        dose & df["TIME"].notna() & (df["TIME"] != 0),
+        column="TIME",
+        show=("TIME", "AMT"),
+        expected="the infusion at TIME 0: TIME is days since the infusion",
+        fix="shift the subject's TIME so that the infusion is at 0",
+    )
+    n_doses = dose.groupby(df["ID"]).transform("sum")
+    repeated = dose & (n_doses > 1) & (df["ID"] != "")
+    if bool(repeated.any()):
+        for sid, grp in df.loc[repeated].groupby("ID", sort=False):
+            col.add(
+                Violation(
+                    "dose_repeated",
+                    "more than one dose record (`EVID`=1) for the subject",
+                    id=sid,
+                    rows=tuple(int(r) for r in grp["ROW"]),
+                    column="EVID",
+                    value="; ".join(
+                        f"TIME={t:g}, AMT={a:g}"
+                        for t, a in zip(grp["TIME"], grp["AMT"], strict=True)
+                    ),
+                    expected="one CAR-T infusion per subject (cartpk models a single dose)",
+                    fix="enter a split infusion as one record at TIME 0 with the total AMT; "
+                    "analyse re-infusions as a separate subject or occasion file",
+                )
+            )
 
 
 def order_and_exclude(

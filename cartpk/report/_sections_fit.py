@@ -79,6 +79,49 @@ _GROUP_ORDER = [
 ]
 
 
+#: thresholds of weak identification flagged in the population table
+RSE_FLAG_PCT = 50.0
+SHRINKAGE_FLAG_PCT = 30.0
+WEAK_NOTE = (
+    f"Flagged as weakly identified: a posterior interval dominated by its prior "
+    f"(<code>prior_dominated</code>), an RSE above {RSE_FLAG_PCT:g} % or an η-shrinkage above "
+    f"{SHRINKAGE_FLAG_PCT:g} % (individual estimates then lean on the population). Such a "
+    "value reflects the prior or the design more than these data."
+)
+
+
+def weak_parameters(frame: Any) -> dict[str, list[str]]:
+    """Parameter -> reasons it is weakly identified (prior-dominated, RSE, shrinkage).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``population.csv``: ``parameter`` and any of ``prior_dominated``, ``rse_pct``,
+        ``shrinkage_pct``.
+
+    Returns
+    -------
+    dict
+        Only the flagged parameters, in table order.
+    """
+    import pandas as pd
+
+    out: dict[str, list[str]] = {}
+    for _, row in frame.iterrows():
+        reasons = []
+        if str(row.get("prior_dominated", "")).strip().lower() in _TRUE:
+            reasons.append("prior-dominated")
+        rse = pd.to_numeric(row.get("rse_pct"), errors="coerce")
+        if pd.notna(rse) and rse > RSE_FLAG_PCT:
+            reasons.append(f"RSE {rse:.0f} %")
+        shr = pd.to_numeric(row.get("shrinkage_pct"), errors="coerce")
+        if pd.notna(shr) and shr > SHRINKAGE_FLAG_PCT:
+            reasons.append(f"shrinkage {shr:.0f} %")
+        if reasons:
+            out[str(row["parameter"])] = reasons
+    return out
+
+
 def _population_table(frame: Any) -> str:
     import pandas as pd
 
@@ -101,7 +144,10 @@ def _population_table(frame: Any) -> str:
         "95 % interval",
         "BSV CV %",
         "Shrinkage %",
+        "Identification",
     ]
+    weak = weak_parameters(frame)
+    row_cls: list[str] = []
     has_label = "label" in cols
     if has_label:
         header.insert(1, "Description")
@@ -109,6 +155,7 @@ def _population_table(frame: Any) -> str:
     cell_cls: dict[tuple[int, int], str] = {}
     for g in order:
         rows.append(g)
+        row_cls.append("")
         for row in groups[g]:
             name = str(row["parameter"])
             cv, shr = get(row, "cv_pct"), get(row, "shrinkage_pct")
@@ -130,16 +177,25 @@ def _population_table(frame: Any) -> str:
                 esc("—" if missing else _range(lo, hi)),
                 esc(fmt_pct(cv)),
                 esc(fmt_pct(shr)),
+                esc("weak: " + ", ".join(weak[name])) if name in weak else "",
             ]
             if has_label:
                 label = get(row, "label")
                 cells.insert(1, esc("" if label is None or pd.isna(label) else label))
             first_num = 2 if has_label else 1
-            for j in range(first_num, len(cells)):
+            for j in range(first_num, len(cells) - 1):
                 # numbers right-aligned; the unit column ("1", "day") stays left-aligned
                 cell_cls[(len(rows), j)] = "unit" if j == first_num + 1 else "num"
             rows.append(cells)
-    return table(header, rows, raw_columns=range(len(header)), cell_classes=cell_cls)
+            row_cls.append("warn" if name in weak else "")
+    note = f'<p class="note">{WEAK_NOTE}</p>' if weak else ""
+    return note + table(
+        header,
+        rows,
+        raw_columns=range(len(header)),
+        cell_classes=cell_cls,
+        row_classes=row_cls,
+    )
 
 
 _IND_META = {
@@ -426,6 +482,21 @@ def _diagnostics_table(frame: Any, rhat_max: float, ess_min: float) -> tuple[str
     ), n_fail
 
 
+def _weak_banner(run: Run) -> str:
+    """Converged is not identified: name the weakly identified parameters, if any."""
+    pop = run.tables.get("population", [])
+    weak = weak_parameters(_read(pop[0])) if pop else {}
+    if not weak:
+        return ""
+    names = "; ".join(f"{k} ({', '.join(v)})" for k, v in weak.items())
+    return banner(
+        "The sampler converged, but convergence is not identification: "
+        f"{len(weak)} parameter(s) are weakly identified by these data: {names}. "
+        "See the parameter table.",
+        "warn",
+    )
+
+
 def _convergence_section(runs: list[Run], sec: _Section) -> None:
     for i, run in enumerate(runs):
         diags = run.take_tables("diagnostics")
@@ -452,6 +523,7 @@ def _convergence_section(runs: list[Run], sec: _Section) -> None:
                     f'<p><span class="badge">all within thresholds</span> all {len(frame)} '
                     "convergence checks passed (thresholds in the table).</p>"
                 )
+                sec.add(_weak_banner(run))
             elif n_fail:
                 sec.add(
                     banner(

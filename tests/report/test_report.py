@@ -349,3 +349,41 @@ def test_report_exposure_tables_are_per_metric_with_units_and_files_true_to_disk
     files = text.split("Files listed in the manifest", 1)[1].split("</table>", 1)[0]
     assert "MISSING" not in files
     assert "same bytes as" in files
+
+
+def test_converged_fit_with_weak_parameters_is_flagged_where_they_are_shown(tmp_path):
+    """Issue 21: a green "all checks passed" must not sit unqualified next to a
+    prior-dominated typical value with an RSE of 656 %."""
+    pop = pd.DataFrame(
+        {
+            "parameter": ["cmax", "foldx", "beta", "omega_cmax"],
+            "estimate": [24000.0, 3900.0, 0.02, 0.8],
+            "lower": [20000.0, 50.0, 0.001, 0.6],
+            "upper": [29000.0, 90000.0, 0.3, 1.0],
+            "unit": ["copies/ug", "1", "1/day", "1"],
+            "se": [2300.0, 25600.0, 0.0366, 0.1],
+            "rse_pct": [9.6, 656.0, 183.0, 12.5],
+            "shrinkage_pct": [np.nan, np.nan, np.nan, 12.0],
+            "role": ["typical", "typical", "typical", "iiv"],
+            "prior_dominated": [False, True, True, False],
+        }
+    )
+    checks = pd.DataFrame(
+        {
+            "check": ["rhat", "ess_bulk", "divergences"],
+            "value": [1.004, 800.0, 0.0],
+            "threshold": [1.01, 400.0, 0.0],
+            "passed": [True, True, True],
+        }
+    )
+    with run_folder(tmp_path / "pop", command=["cartpk", "fit", "pop.toml"]) as rf:
+        rf.write_csv("population.csv", pop)
+        rf.write_csv("diagnostics.csv", checks)
+    text = render_report([tmp_path / "pop"])
+    assert "convergence checks passed" in text
+    assert "convergence is not identification" in text
+    banner_text = text.split("convergence is not identification", 1)[1].split("</div>", 1)[0]
+    assert "foldx (prior-dominated, RSE 656 %)" in banner_text and "beta" in banner_text
+    assert "cmax (" not in banner_text
+    rows = re.findall(r'<tr class="warn">(.*?)</tr>', text)
+    assert len(rows) == 2 and all("weak: prior-dominated" in r for r in rows)
