@@ -310,12 +310,27 @@ def read_text_table(
     FileNotFoundError
         ``source`` is a path that does not exist.
     DatasetError
-        ``unreadable``: the file is not a table; or rows with more or fewer fields than
-        the header.
+        ``unreadable``: the file is not a table, or not a plain comma-separated UTF-8
+        table without blank lines; or rows with more or fewer fields than the header.
     TypeError
         ``source`` is neither a path nor a DataFrame.
     """
     t = read_table(source, expected=expected, fix=fix)
+    if t.conversions:  # this reader numbers rows itself and records no conversions
+        raise DatasetError(
+            f"{t.name} could not be read as a CSV table",
+            [
+                Violation(
+                    "unreadable",
+                    "the file is not a plain comma-separated UTF-8 table: " + c["message"],
+                    rows=(int(c["ROW"]),),
+                    expected=expected,
+                    fix=_RESAVE + "; remove blank lines between the records",
+                )
+                for c in t.conversions
+            ],
+            code="unreadable",
+        )
     if t.violations:
         raise DatasetError(f"{t.name} has rows of the wrong length", t.violations)
     return t.frame, t.name
