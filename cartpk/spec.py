@@ -56,7 +56,10 @@ KINDS: dict[str, str] = {
     "str|list[str]": "a string or a list of strings",
     "table[number]": "a table of numbers",
     "table[bounds]": "a table of [lower, upper] pairs of numbers",
+    "bounds": "a [lower, upper] pair of numbers",
 }
+#: table kinds -> the kind of each entry
+_ENTRY = {"table[number]": "number", "table[bounds]": "bounds"}
 
 #: default violation codes of :func:`check_fields` (a reader may keep its historical ones)
 CODES: dict[str, str] = {
@@ -98,6 +101,7 @@ _TYPE_OK = {
     "str|list[str]": lambda v: isinstance(v, str) or _is_str_list(v),
     "table[number]": lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values()),
     "table[bounds]": _is_bounds,
+    "bounds": lambda v: isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v),
 }
 
 
@@ -244,6 +248,13 @@ def check_value(
         Empty when the value is valid; ``column`` is the key.
     """
     name = key.rsplit(".", 1)[-1]
+    entry = _ENTRY.get(rule.kind)
+    if entry is not None and isinstance(value, dict):  # a table: each entry on its own
+        return [
+            v
+            for k, x in value.items()
+            for v in check_value(f"{key}.{k}", rule.replace(kind=entry), x, codes)
+        ]
     if not _TYPE_OK[rule.kind](value):
         return [
             Violation(
@@ -283,10 +294,8 @@ def check_value(
             numbers = [value]
         if not all(rule.in_range(float(x)) for x in numbers if _is_number(x)):
             bad(f"is out of range: must be {rule.range_text}")
-    if rule.kind == "table[bounds]":
-        crossed = [k for k, (lo, hi) in value.items() if not lo < hi]
-        if crossed:
-            bad("has lower >= upper for " + ", ".join(f"`{k}`" for k in crossed))
+    if rule.kind == "bounds" and not value[0] < value[1]:
+        bad("has lower >= upper")
     if rule.kind == "number" and _is_number(value) and not math.isfinite(float(value)):
         if rule.low is None and rule.high is None:
             bad("must be finite")

@@ -215,7 +215,7 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
 
     def at(key: str, table: str | None = None) -> str:
         n = _line(text, key, table) if text else None
-        return f"{where}, line {n}" if n else where
+        return f"{where}, line {n}: {text.splitlines()[n - 1].strip()}" if n else where
 
     problems: list[Violation] = []
     if kind == "sse" and "kind" in raw:
@@ -227,7 +227,7 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *, kind: str) 
                 Violation(
                     "spec_value",
                     "unknown SSE `kind`",
-                    value=f"{at('kind')}: {study!r}",
+                    value=at("kind"),
                     expected="one of er_chain, parameters",
                     fix='write kind = "er_chain", or leave `kind` out for a parameter SSE',
                 )
@@ -308,7 +308,8 @@ def _check_er_chain(values: dict[str, Any], at: Any) -> list[Violation]:
     for v in found:
         table = v.code.removesuffix("_option")
         where = at(v.column, table) if v.column else at(table)
-        out.append(dataclasses.replace(v, value=f"{where}: {v.value}" if v.value else where))
+        shown = where if ", line " in where or not v.value else f"{where}: {v.value}"
+        out.append(dataclasses.replace(v, value=shown))
     return out
 
 
