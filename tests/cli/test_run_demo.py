@@ -85,6 +85,30 @@ def test_cli_demo_end_to_end(tmp_path, capsys):
     assert "data:image/png;base64," in html and "http://" not in html
     for sub in ("data", "nca", "fit_population", "fit_individual", "exposure", "recist", "er"):
         assert (out / sub / "manifest.json").is_file(), sub
+        # commands and inputs name the folder the user has, not the demo's temporary one
+        assert ".tmp-" not in (out / sub / "manifest.json").read_text(), sub
+    assert ".tmp-" not in html
     ind = (out / "specs" / "individual.toml").read_text()
     assert 'prior = "population"' in ind and "[ini]" in ind
     assert "report:" in capsys.readouterr().out
+
+
+def test_demo_stage_manifests_name_the_final_folder(tmp_path):
+    import json
+
+    from cartpk.cli._demo import _retarget
+
+    root = tmp_path / ".demo.tmp-abc"
+    (root / "er").mkdir(parents=True)
+    manifest = {
+        "command": ["cartpk", "er", f"{root}/specs/er.toml", "--out", f"{root}/er"],
+        "inputs": {f"{root}/specs/er.toml": "ab12"},
+        "seed": 1,
+    }
+    (root / "er" / "manifest.json").write_text(json.dumps(manifest))
+    _retarget(root, tmp_path / "demo")
+    got = json.loads((root / "er" / "manifest.json").read_text())
+    final = str(tmp_path / "demo")
+    assert got["command"][2:] == [f"{final}/specs/er.toml", "--out", f"{final}/er"]
+    assert list(got["inputs"]) == [f"{final}/specs/er.toml"] and got["seed"] == 1
+    assert [p.name for p in (root / "er").iterdir()] == ["manifest.json"]
