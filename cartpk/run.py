@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -41,6 +41,7 @@ __all__ = [
     "OutputExistsError",
     "RunFolder",
     "check_out",
+    "csv_header",
     "dependency_versions",
     "invoked_command",
     "run_folder",
@@ -275,6 +276,8 @@ def check_out(
     force: bool,
     inputs: Iterable[str | os.PathLike[str]] = (),
     kind: Literal["folder", "file"] = "folder",
+    written_by_cartpk: Callable[[bytes], bool] | None = None,
+    what: str = "",
 ) -> Path:
     """Check, before any work, that ``out`` may be written (replaced with ``force``).
 
@@ -289,7 +292,13 @@ def check_out(
     kind : {"folder", "file"}
         ``"folder"``: a run folder, replaceable only when it is a cartpk run folder
         holding nothing else (``manifest.json`` lists every file); ``"file"``: an output
-        file, replaceable unless it is a folder or one of ``inputs``.
+        file, replaceable unless it is a folder or one of ``inputs`` and, with
+        ``written_by_cartpk``, only when that says cartpk wrote it.
+    written_by_cartpk : callable, optional
+        ``written_by_cartpk(first_bytes) -> bool`` on the file's first 64 KiB: whether it
+        is an output of this command (e.g. its header line), for ``kind="file"``.
+    what : str
+        What such a file looks like, for the refusal message (e.g. "an NCA table").
 
     Returns
     -------
@@ -321,6 +330,18 @@ def check_out(
                     f"--force refused: `{out}` is an input of this command; write the "
                     "result to another file"
                 )
+        if written_by_cartpk is not None:
+            try:
+                with open(final, "rb") as fh:
+                    head = fh.read(1 << 16)
+            except OSError:
+                head = b""
+            if not written_by_cartpk(head):
+                raise OutputExistsError(
+                    f"--force refused: `{out}` is not {what or 'a file this command wrote'}; "
+                    "--force replaces only an earlier output of the command. Choose another "
+                    "`--out`"
+                )
         return final
     why = _refusal(final, inputs)
     if why is not None:
@@ -329,6 +350,27 @@ def check_out(
             "only a cartpk run folder; choose another `--out` (a new folder)"
         )
     return final
+
+
+def csv_header(*columns: str) -> Callable[[bytes], bool]:
+    """A ``written_by_cartpk`` test for :func:`check_out`: the CSV's header starts so.
+
+    Parameters
+    ----------
+    *columns : str
+        The first column names of the command's output, in order.
+
+    Returns
+    -------
+    callable
+        ``test(first_bytes) -> bool``.
+    """
+    prefix = ",".join(columns).encode()
+
+    def test(head: bytes) -> bool:
+        return head.lstrip(b"\xef\xbb\xbf").startswith(prefix)
+
+    return test
 
 
 # ---------------------------------------------------------------------------------------
@@ -405,13 +447,13 @@ def _sweep_siblings(final: Path) -> list[str]:
                 f"{where} (pid {pid}); delete it if that run has ended",
                 "stale_tmp",
             )
-        elif _pid_alive(pid) and pid != os.getpid():
+        elif pid == os.getpid() or _pid_alive(pid):
             _warn(
                 f"another cartpk run (pid {pid}) is writing `{final.name}` now; whichever "
                 "finishes second is refused unless it has --force",
                 "concurrent_run",
             )
-        elif pid != os.getpid():
+        else:
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p.name)
             _warn(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cartpk.batch._runner import StudyFolder, dask_client, run_tasks, spawn_seeds
+from cartpk.batch._runner import StudyFolder, code_inputs, dask_client, run_tasks, spawn_seeds
 from cartpk.batch._spec import StudySpec, estimator_from_spec, load_spec
 from cartpk.batch._sse import _describe_callable, _records, estimates_frame
 from cartpk.errors import FitError, SpecError, Violation
@@ -171,6 +171,7 @@ def bootstrap(
     workers: int | None = None,
     client: Any = None,
     quiet: bool = False,
+    force: bool = False,
 ) -> BootstrapResult:
     """Nonparametric bootstrap of a typical-value fit on Dask, resumable.
 
@@ -196,6 +197,9 @@ def bootstrap(
         Level of the percentile intervals.
     scheduler, workers, client, quiet
         As in :func:`cartpk.batch.sse`.
+    force : bool, default False
+        Discard an existing study in ``out`` and start afresh (only a cartpk study
+        folder).
 
     Returns
     -------
@@ -207,7 +211,9 @@ def bootstrap(
     ------
     SpecError
         ``bootstrap_n``, ``seed_invalid``, ``level_invalid``, ``data_missing``,
-        ``model_missing``, or ``study_mismatch`` (``out`` holds another study).
+        ``model_missing``, ``study_mismatch`` (``out`` holds another study) or
+        ``input_changed`` (the data file, or the estimator's source, changed since the
+        study in ``out`` started: resuming would mix samples of two datasets).
     FitError
         ``original_fit_failed``: the estimator fails on the original data.
     """
@@ -231,7 +237,9 @@ def bootstrap(
         data = data if data is not None else spec.data
         model = model if model is not None else spec.model
         described: Any = spec.as_dict()
+        spec_file = spec.path
     else:
+        spec_file = None
         estimator = fit
         described = _describe_callable(fit)
     if data is None:
@@ -256,7 +264,16 @@ def bootstrap(
         "seed": int(seed),
     }
     # like an SSE, a bootstrap can be extended: sample b's seed does not depend on n
-    folder = StudyFolder(out, kind="bootstrap", spec=study, seed=int(seed), extent={"n": int(n)})
+    folder = StudyFolder(
+        out,
+        kind="bootstrap",
+        spec=study,
+        seed=int(seed),
+        extent={"n": int(n)},
+        inputs=[*inputs, *code_inputs(estimator)],
+        spec_file=spec_file,
+        force=force,
+    )
     seeds = spawn_seeds(int(seed), int(n))
     payloads: dict[int | str, Any] = {"original": None, **dict(enumerate(seeds))}
     task = _BootTask(data, model, estimator)

@@ -492,6 +492,8 @@ def er_chain_sse(
     workers: int | None = None,
     client: Any = None,
     quiet: bool = False,
+    spec_file: str | os.PathLike[str] | None = None,
+    force: bool = False,
 ) -> ERChainResult:
     """Simulation-estimation of the population-fit -> exposure -> E-R chain, on Dask.
 
@@ -522,8 +524,9 @@ def er_chain_sse(
         Dose (CAR+ cells); default the model's ``default_dose``.
     level : float, default 0.95
         Confidence level of the E-R intervals.
-    scheduler, workers, client, quiet
-        As for :func:`cartpk.sse`.
+    scheduler, workers, client, quiet, spec_file, force
+        As for :func:`cartpk.sse` (the study reads no input file but its specification,
+        whose settings are part of the study's identity).
 
     Returns
     -------
@@ -600,6 +603,8 @@ def er_chain_sse(
         spec=spec,
         seed=int(seed),
         extent={"n_replicates": int(n_replicates), "cores": int(fit.cores)},
+        spec_file=spec_file,
+        force=force,
     )
     seeds = spawn_seeds(int(seed), int(n_replicates))
     task = _ERChainTask(truth, fitted, days, int(n_subjects), lloq, dose, outcomes, fit, level)

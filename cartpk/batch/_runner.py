@@ -12,6 +12,11 @@ every finished task. A study folder is therefore written in place; its ``study.j
 identifies the study (a rerun with a different study into the same folder is refused) and
 ``manifest.json`` is written, atomically, only when every task has a result.
 
+Inputs: ``study.json`` also holds the SHA-256 of every input file the study reads (a
+bootstrap's data, an imported estimator's source); a rerun after one of them changed is
+refused (``input_changed``), since finished tasks were computed from the old file. The
+manifest records those digests and the specification file's.
+
 Determinism: every task receives its own :class:`numpy.random.SeedSequence`, spawned from
 one master seed in task order, and results are gathered in task order, so a study gives
 identical numbers on one worker or many.
@@ -25,7 +30,7 @@ import os
 import pickle
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +38,13 @@ from typing import Any
 
 from cartpk._deps import require
 from cartpk.errors import SpecError, Violation
-from cartpk.run import dependency_versions, write_atomic
+from cartpk.run import dependency_versions, sha256_file, typed_command, write_atomic
 
 __all__ = [
     "Portable",
     "StudyFolder",
     "TaskResult",
+    "code_inputs",
     "dask_client",
     "run_tasks",
     "spawn_seeds",
@@ -179,14 +185,39 @@ class StudyFolder:
     extent : mapping, optional
         Settings recorded in the manifest but free to change between runs: the number of
         tasks (task ``i``'s seed does not depend on it), so a study can be extended.
+    inputs : iterable of path, optional
+        Files the tasks read (data, imported code): their SHA-256 digests are part of the
+        study; a rerun after one changed is refused.
+    spec_file : path, optional
+        The specification file, recorded with its digest in the manifest (its settings
+        are compared through ``spec``; ``extent`` settings in it may change).
+    force : bool, default False
+        Discard an existing study in ``out`` (only a cartpk study or run folder holding
+        nothing else) and start afresh.
 
     Raises
     ------
     FileExistsError
-        ``out`` exists and is not a cartpk study folder.
+        ``out`` exists and is not a cartpk study folder (or, with ``force``, may not be
+        discarded).
     SpecError
-        ``study_mismatch``: ``out`` holds a different study.
+        ``study_mismatch``: ``out`` holds a different study; ``input_changed``: an input
+        file changed since the study started.
     """
+
+    #: tables the studies write next to ``study.json`` (a discarded study may hold them)
+    TABLES = frozenset(
+        {
+            "summary.csv",
+            "estimates.csv",
+            "replicates.csv",
+            "intervals.csv",
+            "status.csv",
+            "er_sse_summary.csv",
+            "er_sse_estimates.csv",
+            "er_sse_replicates.csv",
+        }
+    )
 
     def __init__(
         self,
@@ -196,6 +227,9 @@ class StudyFolder:
         spec: Mapping[str, Any],
         seed: int | None,
         extent: Mapping[str, Any] | None = None,
+        inputs: Iterable[str | os.PathLike[str]] = (),
+        spec_file: str | os.PathLike[str] | None = None,
+        force: bool = False,
     ) -> None:
         self.path = Path(out).resolve()
         self.kind = kind
@@ -203,8 +237,15 @@ class StudyFolder:
         self.extent = dict(extent or {})
         self.seed = seed
         self.started = _now()
+        self.inputs = {str(Path(p).resolve()): sha256_file(p) for p in inputs}
+        self.spec_file = (
+            {str(Path(spec_file).resolve()): sha256_file(spec_file)} if spec_file else {}
+        )
         ident = {"cartpk_study": 1, "kind": kind, "spec": self.spec}
         marker = self.path / "study.json"
+        if force and self.path.exists():
+            self._discard()
+        stored: dict[str, Any] | None = None
         if self.path.exists():
             if not marker.is_file():
                 if any(self.path.iterdir()):
@@ -214,6 +255,7 @@ class StudyFolder:
                     )
             else:
                 found = json.loads(marker.read_text(encoding="utf-8"))
+                stored = found.pop("inputs", None) if isinstance(found, dict) else None
                 if found != ident:
                     raise SpecError(
                         f"`{self.path}` holds a different study.",
@@ -223,15 +265,63 @@ class StudyFolder:
                                 "the study folder was started with other settings",
                                 value=_first_difference(found, ident),
                                 expected="the settings of the interrupted study, to resume it",
-                                fix="choose another `--out`, or rerun with the original settings",
+                                fix="choose another `--out`, rerun with the original settings, "
+                                "or pass --force to discard the study and start afresh",
                             )
                         ],
                     )
+                if stored is not None:
+                    self._check_inputs(stored)
         self.path.mkdir(parents=True, exist_ok=True)
-        if not marker.is_file():
-            write_atomic(marker, json.dumps(ident, indent=2, sort_keys=True) + "\n")
+        if not marker.is_file() or stored is None:  # new, or started before inputs were kept
+            record = {**ident, "inputs": self.inputs}
+            write_atomic(marker, json.dumps(record, indent=2, sort_keys=True) + "\n")
         self.tasks = self.path / "tasks"
         self.tasks.mkdir(exist_ok=True)
+
+    def _check_inputs(self, stored: Mapping[str, Any]) -> None:
+        """Refuse to resume when an input file differs from the one the study started with."""
+        problems = []
+        for name in sorted(set(stored) | set(self.inputs)):
+            then, now = stored.get(name), self.inputs.get(name)
+            if then == now:
+                continue
+            if then is None or now is None:
+                what = "is new to" if then is None else "is no longer read by"
+                value = f"{Path(name).name} {what} the study"
+            else:
+                value = f"{name}: SHA-256 {str(then)[:12]}... then, {now[:12]}... now"
+            problems.append(
+                Violation(
+                    "input_changed",
+                    "an input file changed since the study started; its finished tasks were "
+                    "computed from the old file",
+                    value=value,
+                    expected="the input files the study started with, to resume it",
+                    fix="restore the file, choose another `--out`, or pass --force to discard "
+                    "the finished tasks and start afresh",
+                )
+            )
+        if problems:
+            raise SpecError(
+                f"`{self.path}` was started with other input files; nothing was run.", problems
+            )
+
+    def _discard(self) -> None:
+        """Remove the study in :attr:`path` (``force``) if it is cartpk's and only cartpk's."""
+        import shutil
+        import tempfile
+
+        path = self.path
+        why = _discard_refusal(path, [*self.inputs, *self.spec_file], self.TABLES)
+        if why is not None:
+            raise FileExistsError(
+                f"--force refused: `{path}` may not be discarded because {why}. --force "
+                "replaces only a cartpk study or run folder; choose another `--out`"
+            )
+        trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+        os.replace(path, trash / path.name)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def task_path(self, index: int | str) -> Path:
         """Result file of task ``index``."""
@@ -247,9 +337,11 @@ class StudyFolder:
         manifest = {
             "cartpk_run": 1,
             "kind": self.kind,
-            "command": list(sys.argv),
+            "command": typed_command(),
+            "cwd": os.getcwd(),
             "spec": {**self.spec, **self.extent},
             "seed": self.seed,
+            "inputs": {**self.spec_file, **self.inputs},
             "versions": dependency_versions(),
             "started": self.started,
             "finished": _now(),
@@ -260,6 +352,78 @@ class StudyFolder:
         return write_atomic(
             self.path / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n"
         )
+
+
+def _discard_refusal(
+    path: Path, inputs: Iterable[str | os.PathLike[str]], tables: frozenset[str]
+) -> str | None:
+    """Why the folder ``path`` may not be discarded by ``--force`` (``None``: it may)."""
+    if not path.is_dir():
+        return "it is a file"
+    kinds = []
+    for name, key in (("study.json", "cartpk_study"), ("manifest.json", "cartpk_run")):
+        try:
+            rec = json.loads((path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(rec, dict) and key in rec:
+            kinds.append(rec)
+    if not kinds:
+        return "it is not a cartpk study folder (no study.json or cartpk manifest.json)"
+    cwd = Path.cwd().resolve()
+    if cwd == path or path in cwd.parents:
+        return "it holds the current working folder"
+    for p in inputs:
+        q = Path(p).resolve()
+        if q == path or path in q.parents:
+            return f"it holds an input of this study ({q.name})"
+    listed = {"study.json", "manifest.json", *tables}
+    for rec in kinds:
+        listed |= {str(f) for f in rec.get("files") or []}
+    foreign = []
+    for f in sorted(path.rglob("*")):
+        if not (f.is_file() or f.is_symlink()):
+            continue
+        rel = f.relative_to(path)
+        ours = (
+            str(rel) in listed
+            or (len(rel.parts) == 2 and rel.parts[0] == "tasks" and f.suffix in (".json", ".tmp"))
+            or (len(rel.parts) == 1 and f.name.startswith(".") and f.suffix == ".tmp")
+        )
+        if not ours:
+            foreign.append(str(rel))
+    if foreign:
+        return "it holds files cartpk did not write there: " + ", ".join(foreign[:5])
+    return None
+
+
+def code_inputs(obj: Any) -> list[str]:
+    """Source files of user code a study runs (an imported estimator), as study inputs.
+
+    Parameters
+    ----------
+    obj : object
+        A function or an instance of a class (the estimator).
+
+    Returns
+    -------
+    list of str
+        The ``.py`` file defining ``obj`` (or its class), unless it belongs to cartpk
+        (whose version the manifest records); empty when there is no such file.
+    """
+    import importlib.util
+
+    module = getattr(obj, "__module__", None) or getattr(type(obj), "__module__", None)
+    if not module or module == "__main__" or module.split(".")[0] == "cartpk":
+        return []
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return []
+    origin = getattr(found, "origin", None)
+    if not origin or not origin.endswith(".py") or not Path(origin).is_file():
+        return []
+    return [origin]
 
 
 def _first_difference(a: Any, b: Any, where: str = "") -> str:

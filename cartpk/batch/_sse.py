@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from cartpk.batch._runner import StudyFolder, dask_client, run_tasks, spawn_seeds
+from cartpk.batch._runner import StudyFolder, code_inputs, dask_client, run_tasks, spawn_seeds
 from cartpk.errors import FitError, SpecError, Violation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -302,6 +302,8 @@ def sse(
     workers: int | None = None,
     client: Any = None,
     quiet: bool = False,
+    spec_file: str | os.PathLike[str] | None = None,
+    force: bool = False,
 ) -> SSEResult:
     """Run a stochastic simulation-estimation study on Dask; resume it if interrupted.
 
@@ -336,6 +338,11 @@ def sse(
         An existing client to use instead (``scheduler`` and ``workers`` are ignored).
     quiet : bool, default False
         No progress bar and no cluster messages on stderr.
+    spec_file : path, optional
+        The specification file the study came from; its SHA-256 goes into the manifest.
+    force : bool, default False
+        Discard an existing study in ``out`` and start afresh (only a cartpk study
+        folder; see :class:`cartpk.batch.StudyFolder`).
 
     Returns
     -------
@@ -348,7 +355,8 @@ def sse(
     SpecError
         Invalid settings (``n_replicates_invalid``, ``n_subjects_invalid``,
         ``seed_invalid``, ``estimator_invalid``, ``workers_invalid``), or ``out`` holds a
-        different study (``study_mismatch``).
+        different study (``study_mismatch``) or one started from other input files (the
+        estimator's source: ``input_changed``).
     FitError
         ``all_replicates_failed``: every replicate raised (the first error is quoted).
 
@@ -395,7 +403,14 @@ def sse(
     # on it, so rerunning with more replicates extends the study (and fewer summarise the
     # first ones)
     folder = StudyFolder(
-        out, kind="sse", spec=spec, seed=int(seed), extent={"n_replicates": int(n_replicates)}
+        out,
+        kind="sse",
+        spec=spec,
+        seed=int(seed),
+        extent={"n_replicates": int(n_replicates)},
+        inputs=code_inputs(estimator),
+        spec_file=spec_file,
+        force=force,
     )
     seeds = spawn_seeds(int(seed), int(n_replicates))
     task = _SSETask(model, days, int(n_subjects), lloq, dose, estimator)

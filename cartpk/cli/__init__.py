@@ -124,6 +124,7 @@ def _cartpk_warnings() -> Iterator[None]:
     from cartpk.errors import CartpkWarning
 
     with warnings.catch_warnings():
+        warnings.simplefilter("always", CartpkWarning)  # shown to the user, never raised
         shown = warnings.showwarning
 
         def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:

@@ -3,6 +3,8 @@
 Nonparametric bootstrap (subjects resampled with replacement) of a typical-value fit on
 Dask, with percentile intervals (see :func:`cartpk.bootstrap`). The specification names
 ``model``, ``data``, ``seed``, optionally ``n_bootstrap``, ``level`` and ``[estimator]``.
+Rerunning into the same ``--out`` resumes, unless the data file (its SHA-256 is kept in
+``study.json`` and the manifest) or a setting changed: exit 2, ``--force`` starts afresh.
 Exit 0 done, 1 some bootstrap fits failed, 2 user error.
 """
 
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         quiet=args.quiet,
+        force=bool(getattr(args, "force", False)),
     )
     emit_table(result.intervals, args.format)
     failed = result.status[result.status["status"] != "ok"]

@@ -178,13 +178,20 @@ def read_for_nca(path: str) -> tuple[Any, int]:
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code."""
     from cartpk.noncompartmental import nca
-    from cartpk.run import check_out, write_atomic
+    from cartpk.run import check_out, csv_header, write_atomic
 
     unit = getattr(args, "time_unit", "day")
     text = args.interval if args.interval is not None else ("0,28" if unit == "day" else None)
     interval = _interval(text) if text is not None else None
     force = bool(getattr(args, "force", False))
-    check_out(args.out, force=force, inputs=[args.data], kind="file")
+    check_out(
+        args.out,
+        force=force,
+        inputs=[args.data],
+        kind="file",
+        written_by_cartpk=csv_header("ID", "DVID", "PPTESTCD"),
+        what="an NCA table (ID,DVID,PPTESTCD,...)",
+    )
     data, zeros = read_for_nca(args.data)
     if zeros:
         print(

@@ -45,6 +45,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk report``; returns the exit code."""
     from cartpk.report import build_report
+    from cartpk.report._build import GENERATOR
     from cartpk.report._collect import load_runs
     from cartpk.run import check_out
 
@@ -52,9 +53,21 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and out.is_dir():
         raise UsageError(f"`--out` {out} is a folder; give the HTML file to write")
     force = bool(getattr(args, "force", False))
-    check_out(out, force=force, kind="file")
+    check_out(
+        out,
+        force=force,
+        kind="file",
+        written_by_cartpk=lambda head: GENERATOR.encode() in head,
+        what="a cartpk report",
+    )
     if pdf_out := getattr(args, "pdf", None):
-        check_out(pdf_out, force=force, kind="file")
+        check_out(
+            pdf_out,
+            force=force,
+            kind="file",
+            written_by_cartpk=lambda head: head.startswith(b"%PDF"),
+            what="a PDF file",
+        )
     pdf = getattr(args, "pdf", None)
     if pdf is not None:
         from cartpk.report._pdf import find_browser

@@ -60,10 +60,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"`--n` must be >= 1, got {args.n}")
     if args.lloq is not None and not args.lloq > 0:
         raise UsageError(f"`--lloq` must be > 0, got {args.lloq}")
-    from cartpk.run import check_out, write_atomic
+    from cartpk.run import check_out, csv_header, write_atomic
 
     out = Path(args.out)
-    check_out(out, force=args.force, kind="file")
+    check_out(
+        out,
+        force=args.force,
+        kind="file",
+        written_by_cartpk=csv_header("ID", "TIME", "DV", "EVID", "AMT"),
+        what="a simulated long table (ID,TIME,DV,EVID,AMT,...)",
+    )
     if not out.parent.exists():
         raise UsageError(f"the folder of `--out` does not exist: {out.parent}")
     model = load_model(args.model)

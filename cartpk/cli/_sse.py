@@ -4,7 +4,9 @@ Simulation-estimation study on Dask (see :func:`cartpk.sse`); a spec with
 ``kind = "er_chain"`` runs the exposure-response chain study instead
 (:func:`cartpk.batch.er_chain_sse`, summary ``er_sse_summary.csv``). The specification is
 validated before anything runs. Rerunning the same command into the same ``--out``
-resumes an interrupted study. Exit 0 done, 1 some replicates failed, 2 user error.
+resumes an interrupted study, unless its settings or input files changed (exit 2;
+``--force`` discards the old study and starts afresh). Exit 0 done, 1 some replicates
+failed, 2 user error.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
         help="worker processes of the local cluster (default: CPU cores)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or cluster messages")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="discard a study already in --out (a cartpk study folder only) and start afresh",
+    )
     p.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="stdout format"
     )
@@ -85,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             workers=args.workers,
             quiet=args.quiet,
+            spec_file=args.spec,
+            force=bool(getattr(args, "force", False)),
         )
         emit_table(chain.summary, args.format)
         return _report_failures(chain.replicates, chain.path / "er_sse_replicates.csv")
@@ -101,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         quiet=args.quiet,
+        spec_file=args.spec,
+        force=bool(getattr(args, "force", False)),
     )
     emit_table(result.summary, args.format)
     return _report_failures(result.replicates, result.path / "replicates.csv")

@@ -118,6 +118,7 @@ def render_report(run_dirs: Iterable[str | os.PathLike[str]], *, title: str | No
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'{GENERATOR} {esc(__version__)}">',
         f"<title>{esc(head_title)}</title>",
         f"<style>{CSS}</style></head><body>",
         f'<header class="top"><h1>{esc(head_title)}</h1>',
@@ -139,6 +140,10 @@ def render_report(run_dirs: Iterable[str | os.PathLike[str]], *, title: str | No
         "</footer></body></html>"
     )
     return "\n".join(parts) + "\n"
+
+
+#: the head of every report (``cartpk report --force`` replaces only such a file)
+GENERATOR = '<meta name="generator" content="cartpk'
 
 
 def build_report(
