@@ -172,7 +172,7 @@ def _read_or_spec_error(kind: str, data: bytes, folder: Path) -> SpecError | Non
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @settings(
-    max_examples=25,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
