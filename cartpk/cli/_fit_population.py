@@ -92,6 +92,12 @@ def _run(
         divergences_max=int(opt["divergences_max"]),
         bfmi_min=float(opt["bfmi_min"]),
     )
+    say = _Say(quiet)
+    say(
+        f"population fit of {model.name} on {len(dataset.subjects)} subjects: building the "
+        f"model and compiling it (numba, typically 20-70 s), then sampling "
+        f"{int(opt['chains'])} chains x ({int(opt['tune'])} warm-up + {int(opt['draws'])} draws)"
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CartpkWarning)
         fit = ck.fit_population(
@@ -114,6 +120,13 @@ def _run(
             thresholds=thresholds,
             progress=wants_progress(quiet),
         )
+    say.newline()  # the sampler's progress row ends without one
+    n = int(opt["vpc_replicates"])
+    say(
+        f"sampled in {_secs(fit.summary.get('sample_s'))} (compiled in "
+        f"{_secs(fit.summary.get('compile_s'))}); writing the posterior, diagnostics and "
+        f"{n} VPC replicates"
+    )
     notes = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
     for note in notes:
         print(f"warning {note}", file=sys.stderr)
@@ -129,7 +142,6 @@ def _run(
     summary["warnings"] = notes
     folder.write_json("diagnostics.json", _jsonable(summary))
 
-    n = int(opt["vpc_replicates"])
     sims = fit.simulate(n, seed=seed)
     pred = dg.predictions(fit, n=n, seed=seed, simulations=sims)
     folder.write_csv("predictions.csv", pred)
@@ -155,7 +167,59 @@ def _run(
         "priors": fit.summary["priors"],
         "sampler": fit.summary["sampler"],
     }
+    say(convergence_line(fit.summary, thresholds))
     return fit.converged
+
+
+class _Say:
+    """Status lines on stderr (not with ``--quiet``), each on its own line."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, text: str) -> None:
+        if not self.quiet:
+            print(f"cartpk: {text}", file=sys.stderr, flush=True)
+
+    def newline(self) -> None:
+        if not self.quiet and sys.stderr.isatty():
+            print(file=sys.stderr, flush=True)
+
+
+def _secs(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "?"
+    return f"{v:.0f} s" if math.isfinite(v) else "?"
+
+
+def convergence_line(summary: Mapping[str, Any], thresholds: Any) -> str:
+    """One line for the end of a population fit: the checks, their thresholds, what next.
+
+    Examples
+    --------
+    >>> from cartpk.diagnostics import ConvergenceThresholds
+    >>> s = {"rhat_max": 1.004, "ess_bulk_min": 812.0, "ess_tail_min": 650.0,
+    ...      "divergences": 0, "converged": True, "failed": []}
+    >>> print(convergence_line(s, ConvergenceThresholds()))
+    converged: R-hat max 1.004 (<= 1.01), ESS bulk min 812 (>= 400), ESS tail min 650 (>= 400), divergences 0 (<= 0); diagnostics.csv, vpc.png and gof.png in the run folder
+    """
+    t = thresholds
+    parts = (
+        f"R-hat max {float(summary.get('rhat_max', math.nan)):.3f} (<= {t.rhat_max:g}), "
+        f"ESS bulk min {float(summary.get('ess_bulk_min', math.nan)):.0f} (>= {t.ess_bulk_min:g}), "
+        f"ESS tail min {float(summary.get('ess_tail_min', math.nan)):.0f} (>= {t.ess_tail_min:g}), "
+        f"divergences {int(summary.get('divergences', 0))} (<= {t.divergences_max:g})"
+    )
+    where = "diagnostics.csv, vpc.png and gof.png in the run folder"
+    if summary.get("converged"):
+        return f"converged: {parts}; {where}"
+    failed = ", ".join(str(f) for f in summary.get("failed", [])) or "see diagnostics.csv"
+    return (
+        f"NOT converged ({failed}): {parts}; exit code 1. Run longer (raise `draws`/`tune`) "
+        f"or simplify the model; {where}"
+    )
 
 
 POPULATION = FitMethod(options=frozenset(OPTIONS), run=_run, check=_check)
