@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -303,17 +304,20 @@ def test_cli_exit_2_without_traceback_for_every_command(tmp_path, capsys):
             assert "Traceback" not in err and "`seed`" in err and "line 1: seed = -1" in err
 
 
-def test_run_lists_every_specs_problems_before_running_any(tmp_path, capsys):
+def test_run_lists_every_specs_problems_before_running_any(tmp_path, capsys, monkeypatch):
     good = tmp_path / "a.toml"
     good.write_text(KINDS["bootstrap"][0])
     bad1 = tmp_path / "b.toml"
     bad1.write_text(_with("fit_individual", "ci_level = 2.5"))
     bad2 = tmp_path / "c.toml"
     bad2.write_bytes(("# é\n" + KINDS["er"][0]).encode("latin-1"))
-    assert main(["run", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    monkeypatch.setattr("cartpk.cli.main", lambda argv: 0)  # the valid spec "runs"
+    assert main(["run", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "b.toml, line 1: ci_level = 2.5" in err and "c.toml is not UTF-8" in err
-    assert not (tmp_path / "out" / "summary.csv").exists()
+    assert err.index("c.toml is not UTF-8") < err.index("run folder:")
+    rows = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert list(rows["status"]) == ["ok", "invalid", "invalid"]
 
 
 def test_fit_and_fit_many_read_the_same_keys_the_same_way(tmp_path):

@@ -90,12 +90,13 @@ def _check(path: Path, kind: str) -> None:
 def _plan(specs: list[Path]) -> list[tuple[Path, str]]:
     """Each specification's kind, every one validated before anything runs.
 
+    Every problem of every specification is printed at once (each with its file, line
+    and text); an invalid specification's kind is ``"invalid:<kind>"`` and it does not run.
+
     Raises
     ------
     UsageError
         A specification whose kind cannot be told from its keys.
-    SpecError
-        Every problem of every specification at once (each named by its file).
     """
     from cartpk.cli._common import UsageError
     from cartpk.errors import SpecError
@@ -104,6 +105,7 @@ def _plan(specs: list[Path]) -> list[tuple[Path, str]]:
     plan: list[tuple[Path, str]] = []
     problems = []
     for p in specs:
+        kind = None
         try:
             kind = spec_kind(read_toml(p).raw)
             if kind is None:
@@ -114,13 +116,26 @@ def _plan(specs: list[Path]) -> list[tuple[Path, str]]:
             _check(p, kind)
         except SpecError as err:
             problems += list(err.violations)
-            continue
+            kind = f"invalid:{kind or 'unknown'}"
         plan.append((p, kind))
-    if problems:
-        raise SpecError(
-            f"{len(problems)} problem(s) in the specifications; nothing was run.", problems
-        )
+    if problems:  # every problem of every spec, before anything runs; those specs do not run
+        bad = SpecError(f"{len(problems)} problem(s) in the specifications", problems)
+        print(f"error [{bad.code}]: {bad}", file=sys.stderr)
     return plan
+
+
+def _invalid_row(p: Path, kind: str) -> dict[str, Any]:
+    """The summary row of a specification that failed validation (exit code 2)."""
+    return {
+        "spec": p.name,
+        "kind": kind,
+        "status": _STATUS[2],
+        "exit_code": 2,
+        "runtime_s": 0.0,
+        "convergence": "",
+        "key_results": "",
+        "run_folder": p.stem,
+    }
 
 
 def _key_results(folder: Path) -> tuple[str, str]:
@@ -165,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"[{k}/{len(plan)}] cartpk {kind} {p}", file=sys.stderr, flush=True)
             sub = rf.path / p.stem
+            if kind.startswith("invalid:"):  # reported above, before anything ran
+                rows.append(_invalid_row(p, kind.split(":", 1)[1]))
+                continue
             argv = [kind, str(p), "--out", str(sub)]
             if kind in ("fit", "sse", "bootstrap", "er") and args.quiet:
                 argv.append("--quiet")
@@ -202,4 +220,6 @@ def run(args: argparse.Namespace) -> int:
         with pd.option_context("display.width", 160, "display.max_colwidth", 50):
             print(table.drop(columns=["run_folder"]).to_string(index=False))
     print(f"\nrun folder: {Path(args.out).resolve()}", file=sys.stderr)
+    if rows and all(r["status"] == _STATUS[2] for r in rows):
+        return 2  # no spec was valid: nothing ran
     return 0 if not failed else 1
