@@ -27,10 +27,15 @@ def is_missing(s: pd.Series) -> pd.Series:
 
 def non_finite(s: pd.Series) -> pd.Series:
     """Cells that are numbers but not finite: ``inf``, ``-Infinity``, ``nan``, ``1e400``."""
-    text = s.str.strip()
-    num = pd.to_numeric(text.where(~is_missing(s)), errors="coerce").astype(float)
+    out = pd.Series(False, index=s.index)
+    maybe = s.str.contains(r"(?i)inf|nan|e\+?[0-9]{3}", regex=True, na=False)
+    if not bool(maybe.any()):  # the common case: no candidate, no parsing
+        return out
+    text = s[maybe].str.strip()
+    num = pd.to_numeric(text, errors="coerce").astype(float)
     nan_text = text.str.upper().str.lstrip("+-").isin({"NAN", "INF", "INFINITY"})
-    return pd.Series(np.isinf(num.to_numpy()), index=s.index) | nan_text
+    out[maybe] = np.isinf(num.to_numpy()) | nan_text.to_numpy()
+    return out
 
 
 def to_num(s: pd.Series, *, allow_inf: bool = False) -> tuple[pd.Series, pd.Series]:

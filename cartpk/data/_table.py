@@ -190,16 +190,16 @@ def read_table(
         for rec in reader:
             line = previous + 1
             previous = reader.line_num
-            if not any(c.strip() for c in rec):
+            if not "".join(rec).strip():
                 if header is not None:
                     blank.append(line)
                 continue
             if header is None:
                 header = [c.strip() for c in rec]
                 continue
-            cells = [c.strip() for c in rec]
+            cells = rec  # stripped below, column by column
             if len(cells) > len(header):
-                if any(cells[len(header) :]):
+                if "".join(cells[len(header) :]).strip():
                     long_rows.append((line - 1, len(cells)))
                 cells = cells[: len(header)]
             elif len(cells) < len(header):
@@ -210,7 +210,8 @@ def read_table(
     except csv.Error as err:
         raise _unreadable(path, f"the CSV text is malformed: {err}", None, expected, fix) from None
     assert header is not None
-    frame = pd.DataFrame(records, columns=range(len(header)), dtype=object)
+    frame = pd.DataFrame(records, columns=range(len(header)), dtype=object).astype("str")
+    frame = frame.apply(lambda s: s.str.strip())
     frame.columns = header
     out = TextTable(frame, path.name, np.asarray(rows, dtype=int))
     first = rows[0] if rows else 1
