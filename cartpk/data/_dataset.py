@@ -13,7 +13,7 @@ from cartpk.data._endpoints import Endpoint
 __all__ = ["CANONICAL", "Dataset"]
 
 #: standard columns, in canonical order (covariates follow)
-CANONICAL = ("ID", "TIME", "DV", "EVID", "AMT", "MDV", "CENS", "LLOQ", "DVID", "OCC")
+CANONICAL = ("ID", "TIME", "DV", "EVID", "AMT", "MDV", "CENS", "LLOQ", "LIMIT", "DVID", "OCC")
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,9 @@ class Dataset:
     ----------
     table : pandas.DataFrame
         Every used record: ``ROW`` (1-based data-record number in the input), the
-        canonical columns ``ID, TIME, DV, EVID, AMT, MDV, CENS, LLOQ, DVID, OCC`` and the
-        covariates. ``ID`` is text; ``TIME`` is days since infusion.
+        canonical columns ``ID, TIME, DV, EVID, AMT, MDV, CENS, LLOQ, LIMIT, DVID, OCC`` and
+        the covariates. ``ID`` is text; ``TIME`` is days since infusion; ``LIMIT`` is the
+        other bound of a censored record (nlmixr2/Monolix), NaN where there is none.
     endpoints : dict of str to Endpoint
         Unit, scale and label of every DVID in the input.
     exclusions : pandas.DataFrame
@@ -69,7 +70,7 @@ class Dataset:
         Returns
         -------
         pandas.DataFrame
-            ``ROW, ID, TIME, DV, CENS, LLOQ, DVID, OCC`` sorted by subject (input order),
+            ``ROW, ID, TIME, DV, CENS, LLOQ, LIMIT, DVID, OCC`` sorted by subject (input order),
             DVID and TIME.
         """
         t = self.table.loc[self._obs_mask()]
@@ -89,7 +90,9 @@ class Dataset:
                     ],
                 )
             t = t.loc[t["DVID"] == dvid]
-        cols = ["ROW", "ID", "TIME", "DV", "CENS", "LLOQ", "DVID", "OCC"]
+        cols = ["ROW", "ID", "TIME", "DV", "CENS", "LLOQ", "LIMIT", "DVID", "OCC"]
+        if "LIMIT" not in t.columns:  # a table built without the reader
+            t = t.assign(LIMIT=np.nan)
         return self._sorted(t[cols], ["DVID", "TIME"])
 
     def _sorted(self, t: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -33,7 +33,9 @@ __all__ = ["check_dataset", "read_dataset"]
 
 _BLQ_WORDS = {"BLQ", "BQL", "BLOQ", "<LLOQ", "<LOQ", "LLOQ", "BLD", "<LOD", "ND"}
 _LT = re.compile(r"^\s*<\s*=?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
-_ALIASES = {"LIMIT": "LLOQ", "YTYPE": "DVID", "CMT_NAME": "DVID", "OCCASION": "OCC"}
+# LIMIT is not an alias of LLOQ: in nlmixr2 and Monolix it is the *other* bound of a
+# censored record (CENS=1: y in (LIMIT, DV); CENS=-1: y in (DV, LIMIT)); see docs/data_format.md
+_ALIASES = {"YTYPE": "DVID", "CMT_NAME": "DVID", "OCCASION": "OCC"}
 _REQUIRED = ("ID", "TIME", "DV")
 
 
@@ -88,6 +90,66 @@ def _unique_columns(raw: pd.DataFrame, col: Collector) -> pd.DataFrame:
     return out
 
 
+def _censoring_bounds(
+    df: pd.DataFrame,
+    other: pd.Series,
+    ok_dv: pd.Series,
+    scale: pd.Series,
+    col: Collector,
+    conversions: list[dict[str, Any]],
+) -> None:
+    """Check the censoring limits and set ``df["LIMIT"]`` (nlmixr2/Monolix convention).
+
+    ``DV`` of a censored record holds its limit (upper for ``CENS=1``, lower for
+    ``CENS=-1``); ``LIMIT`` is the other bound. A NONMEM-style ``DV`` of 0 on a ``CENS=1``
+    record of a log-scale endpoint is replaced by the row's ``LLOQ`` (recorded).
+    """
+    cens = df["CENS"]
+    censored = ok_dv & (cens != 0)
+    log = scale == "log"
+    zero_blq = censored & (cens == 1) & log & (df["DV"] <= 0) & df["LLOQ"].notna()
+    for i in np.flatnonzero(zero_blq.to_numpy()):
+        conversions.append(
+            {
+                "ROW": int(df["ROW"].iat[i]),
+                "ID": df["ID"].iat[i],
+                "code": "blq_dv_to_lloq",
+                "message": f"CENS=1 with DV={df['DV'].iat[i]:g} read as censored at "
+                f"LLOQ={df['LLOQ'].iat[i]:g} (DV holds the limit of a censored record)",
+            }
+        )
+    df.loc[zero_blq, "DV"] = df.loc[zero_blq, "LLOQ"]
+    col.add_rows(
+        "cens_limit_nonpositive",
+        "censored record of a log-scale endpoint with `DV` <= 0",
+        df,
+        censored & log & (df["DV"] <= 0),
+        column="DV",
+        show=("CENS", "DV"),
+        expected="a censored record holds its limit (> 0 for concentrations) in DV",
+        fix="write the limit of quantification in DV (or fill the LLOQ column for CENS=1)",
+    )
+    dv = df["DV"]
+    # blank, -inf (CENS=1) or +inf (CENS=-1) is an open side: no other bound (Monolix)
+    open_side = (
+        other.isna() | ((cens == 1) & (other == -np.inf)) | ((cens == -1) & (other == np.inf))
+    )
+    wrong = censored & ~open_side & (((cens == 1) & ~(other < dv)) | ((cens == -1) & ~(other > dv)))
+    col.add_rows(
+        "limit_wrong_side",
+        "`LIMIT` is not on the open side of the censored `DV`",
+        df.assign(LIMIT=other),
+        wrong,
+        column="LIMIT",
+        show=("CENS", "DV", "LIMIT"),
+        expected="CENS=1: LIMIT < DV (value in (LIMIT, DV)); CENS=-1: LIMIT > DV (value in "
+        "(DV, LIMIT)) - the nlmixr2/Monolix convention",
+        fix="put the censoring limit (LLOQ or ULOQ) in DV and the other bound in LIMIT, "
+        "or leave LIMIT blank",
+    )
+    df["LIMIT"] = other.where(censored & ~open_side).astype(float)
+
+
 def check_dataset(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
@@ -120,7 +182,7 @@ def check_dataset(
         target = _ALIASES.get(up, up)
         if target in CANONICAL and target not in rename.values():
             if target != up and target in upper:
-                continue  # e.g. both LLOQ and LIMIT: LLOQ wins, LIMIT stays a covariate
+                continue  # e.g. both DVID and YTYPE: DVID wins, YTYPE stays a covariate
             rename[orig] = target
     raw = raw.rename(columns=rename)
     missing = [c for c in _REQUIRED if c not in raw.columns]
@@ -353,6 +415,21 @@ def check_dataset(
         lloq = lloq.where(lloq > 0)
     else:
         lloq = pd.Series(np.nan, index=raw.index)
+    # -- LIMIT: the other bound of a censored record (nlmixr2/Monolix)
+    if "LIMIT" in raw.columns:
+        other, bad = to_num(raw["LIMIT"], allow_inf=True)  # +-inf: an open side
+        col.add_rows(
+            "limit_not_numeric",
+            "`LIMIT` is not a number",
+            df.assign(LIMIT=raw["LIMIT"]),
+            bad & is_obs,
+            column="LIMIT",
+            expected="the other bound of a censored record as a number, or blank",
+            fix="write LIMIT as a number in the unit of DV (for CENS=1 the lower bound, "
+            "e.g. 0; for CENS=-1 the upper bound), or leave it blank",
+        )
+    else:
+        other = pd.Series(np.nan, index=raw.index)
     # -- DV, with the raw BLQ text form
     row_id = dict(zip(df["ROW"], df["ID"], strict=True))
     conversions: list[dict[str, Any]] = [
@@ -421,6 +498,7 @@ def check_dataset(
     df["CENS"] = cens.astype(int)
     df["LLOQ"] = lloq
     ok_dv = is_obs & dv.notna()
+    _censoring_bounds(df, other, ok_dv, scale, col, conversions)
     cens_num = (df["CENS"] == 1) & ok_dv & lloq.notna()
     col.add_rows(
         "cens_above_lloq",
@@ -588,7 +666,12 @@ def read_dataset(
     as ``<50`` or ``BLQ`` (with an LLOQ on the row) are converted to ``CENS=1`` and the
     conversion is recorded in :attr:`Dataset.conversions`, as are measured values below
     the row's LLOQ (censored at the LLOQ) and subjects whose records were not in time
-    order (sorted by ``TIME``, stably). ``LIMIT`` is read as the assay limit (``LLOQ``).
+    order (sorted by ``TIME``, stably). ``LIMIT`` is the *other* bound of a censored
+    record, as in nlmixr2 and Monolix: ``CENS=1`` means ``y`` in ``(LIMIT, DV)``,
+    ``CENS=-1`` means ``y`` in ``(DV, LIMIT)`` (interval censoring); blank, ``-inf`` for
+    ``CENS=1`` or ``+inf`` for ``CENS=-1`` mean no other bound, and ``LIMIT`` is ignored
+    on uncensored records (kept as ``NaN`` in :attr:`Dataset.table`). See
+    ``docs/data_format.md``.
 
     Examples
     --------

@@ -50,19 +50,36 @@ class Vpc:
     limits: dict[str, float]
 
 
+def _censored_percentiles(
+    values: np.ndarray, censored: np.ndarray, quantiles: Sequence[float]
+) -> np.ndarray:
+    """As :func:`vpc_percentiles`, with ``-inf`` below a lower limit, ``+inf`` above an upper."""
+    v = np.asarray(values, dtype=float)
+    c = np.asarray(censored)
+    left = c if c.dtype == bool else c == 1
+    right = np.zeros(c.shape, bool) if c.dtype == bool else c == -1
+    q = np.asarray(quantiles, dtype=float)
+    out = np.quantile(v, q, axis=-1)
+    shape = (-1,) + (1,) * (np.ndim(v) - 1)
+    below = q.reshape(shape) <= left.mean(axis=-1)
+    above = q.reshape(shape) >= 1.0 - right.mean(axis=-1)
+    return np.where(below, -np.inf, np.where(above, np.inf, out))
+
+
 def vpc_percentiles(
     values: np.ndarray,
     censored: np.ndarray,
     quantiles: Sequence[float] = (0.1, 0.5, 0.9),
 ) -> np.ndarray:
-    """Percentiles of (replicated) samples with left-censoring, censored ones as NaN.
+    """Percentiles of (replicated) samples with censoring, censored ones as NaN.
 
     Parameters
     ----------
     values : array, shape (n,) or (n_replicates, n)
         Values; censored entries hold their limit.
-    censored : array of bool, same shape
-        Which values are censored (below the limit).
+    censored : array of bool or int, same shape
+        Which values are censored: bool for below a lower limit, or the ``CENS`` codes
+        (``1`` below a lower limit, ``-1`` above an upper limit, ``0`` quantified).
     quantiles : sequence of float
         Probabilities in (0, 1).
 
@@ -70,20 +87,18 @@ def vpc_percentiles(
     -------
     numpy.ndarray
         Shape ``(len(quantiles),)`` or ``(len(quantiles), n_replicates)``; a percentile
-        ``p`` is NaN when the censored fraction is ``>= p`` (it lies below the limit).
+        ``p`` is NaN when the fraction censored below is ``>= p`` (it lies below the
+        limit) or the fraction censored above is ``>= 1 - p`` (it lies above the limit).
 
     Examples
     --------
     >>> vpc_percentiles([50.0, 50.0, 200.0, 400.0], [True, True, False, False], [0.25, 0.9])
     array([ nan, 340.])
+    >>> vpc_percentiles([50.0, 200.0, 900.0, 900.0], [1, 0, -1, -1], [0.1, 0.4, 0.9])
+    array([ nan, 170.,  nan])
     """
-    v = np.asarray(values, dtype=float)
-    c = np.asarray(censored, dtype=bool)
-    q = np.asarray(quantiles, dtype=float)
-    out = np.quantile(v, q, axis=-1)
-    frac = c.mean(axis=-1)
-    below = q.reshape((-1,) + (1,) * np.ndim(frac)) <= frac
-    return np.where(below, np.nan, out)
+    out = _censored_percentiles(values, censored, quantiles)
+    return np.where(np.isinf(out), np.nan, out)
 
 
 def _bins(time: np.ndarray, bins: int | Sequence[float] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +118,8 @@ def _bins(time: np.ndarray, bins: int | Sequence[float] | None) -> tuple[np.ndar
 
 
 def _quantile_nearest(x: np.ndarray, q: Sequence[float]) -> np.ndarray:
-    """Quantiles over replicates where NaN (censored) ranks lowest; censored results are NaN."""
+    """Quantiles over replicates where NaN or ``-inf`` (below a lower limit) ranks lowest and
+    ``+inf`` (above an upper limit) highest; censored results are NaN."""
     filled = np.where(np.isnan(x), -np.inf, x)
     out = np.quantile(filled, q, axis=-1, method="nearest")
     return np.where(np.isinf(out), np.nan, out)
@@ -165,8 +181,8 @@ def vpc(
     obs = fit.observations
     sim, sim_c = simulations if simulations is not None else fit.simulate(n, seed=seed)
     dv = obs["DV"].to_numpy(dtype=float)
-    cens = obs["CENS"].to_numpy() != 0
-    sim_cens = sim_c != 0
+    cens = obs["CENS"].to_numpy(dtype=int)  # 1 below a lower limit, -1 above an upper one
+    sim_cens = np.asarray(sim_c, dtype=int)
     lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
     pred = _pred_typical(fit) if prediction_corrected else {}
     prows, brows = [], []
@@ -190,7 +206,7 @@ def vpc(
             sel = idx == b
             tb = t[sel]
             o = vpc_percentiles(y[sel], yc[sel], quantiles)
-            sp = vpc_percentiles(s[:, sel], sc[:, sel], quantiles)  # (q, R)
+            sp = _censored_percentiles(s[:, sel], sc[:, sel], quantiles)  # (q, R)
             for j, q in enumerate(quantiles):
                 rep = sp[j]
                 med, lo, hi = _quantile_nearest(rep, [0.5, lo_q, hi_q])
@@ -211,14 +227,14 @@ def vpc(
                         sim_censored=bool(np.isnan(med)),
                     )
                 )
-            frac = sc[:, sel].mean(axis=1)
+            frac = (sc[:, sel] == 1).mean(axis=1)  # below the lower limit
             brows.append(
                 dict(
                     DVID=dvid,
                     bin=int(b),
                     time=float(np.median(tb)),
                     n=int(sel.sum()),
-                    observed=float(yc[sel].mean()),
+                    observed=float((yc[sel] == 1).mean()),
                     sim_median=float(np.median(frac)),
                     sim_lower=float(np.quantile(frac, lo_q)),
                     sim_upper=float(np.quantile(frac, hi_q)),
@@ -259,7 +275,8 @@ def predictions(
         ``IPRED`` the posterior median of the individual prediction with its 90 % interval,
         ``NPD`` the normalised prediction discrepancy ``Phi^-1(P(y_sim < y))`` over
         replicates with new subjects (decorrelation not applied). For a censored record
-        the probability is drawn uniformly in ``(0, P(y_sim < LLOQ))`` (Nguyen et al. 2012).
+        the probability is drawn uniformly in ``(0, P(y_sim <= limit))`` below a lower
+        limit and in ``(P(y_sim < limit), 1)`` above an upper one (Nguyen et al. 2012).
 
     References
     ----------
@@ -274,7 +291,7 @@ def predictions(
     pred = fit.predict(n=n, eta="zero")
     sim, _ = simulations if simulations is not None else fit.simulate(n, seed=seed)
     dv = obs["DV"].to_numpy(dtype=float)
-    cens = obs["CENS"].to_numpy() != 0
+    cens = obs["CENS"].to_numpy(dtype=int)
     out = obs[["ROW", "ID", "TIME", "DVID", "DV", "CENS", "LLOQ"]].copy()
     cols: dict[str, np.ndarray] = {
         k: np.full(len(obs), np.nan) for k in ("PRED", "IPRED", "IPRED_lower", "IPRED_upper")
@@ -290,8 +307,11 @@ def predictions(
     # mid-rank PIT, kept inside (0, 1) so that Phi^-1 stays finite
     below = (sim < dv[None, :]).sum(axis=0) + 0.5 * (sim == dv[None, :]).sum(axis=0)
     pit = np.clip(below / r, 0.5 / r, 1 - 0.5 / r)
-    p_blq = (sim <= dv[None, :]).mean(axis=0)  # censored replicates hold the limit
-    pit = np.where(cens, rng.uniform(0.0, 1.0, len(obs)) * p_blq, pit)
+    # censored: uniform over the censored side (censored replicates hold the limit)
+    p_blq = (sim <= dv[None, :]).mean(axis=0)
+    p_below = (sim < dv[None, :]).mean(axis=0)
+    u = rng.uniform(0.0, 1.0, len(obs))
+    pit = np.where(cens == 1, u * p_blq, np.where(cens == -1, p_below + u * (1 - p_below), pit))
     pit = np.clip(pit, 0.5 / r, 1 - 0.5 / r)
     for k, v in cols.items():
         out[k] = v

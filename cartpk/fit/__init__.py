@@ -6,6 +6,7 @@ censored terms of the same declaration.
 
 from cartpk.fit._likelihood import BLQ_METHODS as BLQ_METHODS
 from cartpk.fit._likelihood import BlqMethod as BlqMethod
+from cartpk.fit._likelihood import censoring_interval as censoring_interval
 from cartpk.fit._likelihood import check_blq as check_blq
 from cartpk.fit._likelihood import log_ndtr as log_ndtr
 from cartpk.fit._likelihood import loglik as loglik
@@ -27,6 +28,7 @@ __all__ = [
     "POPULATION_METHODS",
     "SubjectData",
     "SubjectFit",
+    "censoring_interval",
     "check_blq",
     "fit_individual",
     "fit_subject",

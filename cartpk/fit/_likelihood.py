@@ -24,13 +24,14 @@ from cartpk.errors import SpecError, Violation
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model import ErrorModel
 
-__all__ = ["BLQ_METHODS", "BlqMethod", "check_blq", "log_ndtr", "loglik"]
+__all__ = ["BLQ_METHODS", "BlqMethod", "censoring_interval", "check_blq", "log_ndtr", "loglik"]
 
 BlqMethod = Literal["m3", "m4", "m1"]
 
 #: Censoring methods and what they do with a censored record (Beal 2001).
 BLQ_METHODS: dict[str, str] = {
-    "m3": "censored likelihood: log P(y < LLOQ) for CENS=1, log P(y > limit) for CENS=-1",
+    "m3": "censored likelihood: log P(y < DV) for CENS=1, log P(y > DV) for CENS=-1, "
+    "log P(LIMIT < y < DV) or log P(DV < y < LIMIT) where LIMIT gives the other bound",
     "m4": "M3 conditioned on y > 0 (identical to M3 for log_additive error)",
     "m1": "censored records discarded (contribute 0; reported as excluded)",
 }
@@ -122,9 +123,12 @@ def log_ndtr(xp: Any, z: Any) -> Any:
 def _log1mexp(xp: Any, x: Any) -> Any:
     """``log(1 - exp(x))`` for ``x <= 0`` (Maechler 2012), branches clamped."""
     a = xp.minimum(x, -1e-300)  # keep both branches finite when x == 0
-    near = xp.maximum(a, -math.log(2.0))
-    far = xp.minimum(a, -math.log(2.0))
-    return xp.where(a > -math.log(2.0), xp.log(-xp.expm1(near)), xp.log1p(-xp.exp(far)))
+    is_near = a > -math.log(2.0)
+    # each branch sees its own argument, or a constant inside its domain where not taken
+    # (not min/max clamps: at a tie JAX splits the gradient between the two arguments)
+    near = xp.where(is_near, a, -0.5)
+    far = xp.where(is_near, -1.0, a)
+    return xp.where(is_near, xp.log(-xp.expm1(near)), xp.log1p(-xp.exp(far)))
 
 
 def _log_diff_ndtr(xp: Any, b: Any, a: Any) -> Any:
@@ -133,6 +137,66 @@ def _log_diff_ndtr(xp: Any, b: Any, a: Any) -> Any:
     lower = log_ndtr(xp, b) + _log1mexp(xp, log_ndtr(xp, a) - log_ndtr(xp, b))
     upper = log_ndtr(xp, -a) + _log1mexp(xp, log_ndtr(xp, -b) - log_ndtr(xp, -a))
     return xp.where(a > 0, upper, lower)
+
+
+def censoring_interval(dv: Any, cens: Any, limit: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of each record's value under the nlmixr2/Monolix ``CENS``/``LIMIT`` convention.
+
+    Parameters
+    ----------
+    dv : array
+        ``DV``: the measurement, or for a censored record the limit it was censored at.
+    cens : array of int
+        ``0`` quantified, ``1`` below ``DV``, ``-1`` above ``DV``.
+    limit : array, optional
+        ``LIMIT``: the other bound of a censored record's interval; NaN (or an infinity on
+        the open side) where there is none. Ignored where ``cens == 0``.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``lower, upper`` per record: ``(DV, DV)`` quantified; ``(LIMIT or -inf, DV)`` for
+        ``CENS=1``; ``(DV, LIMIT or +inf)`` for ``CENS=-1``.
+
+    Examples
+    --------
+    >>> lo, hi = censoring_interval([5.0, 50.0, 50.0, 900.0], [0, 1, 1, -1],
+    ...                             [np.nan, np.nan, 10.0, 2000.0])
+    >>> lo.tolist(), hi.tolist()
+    ([5.0, -inf, 10.0, 900.0], [5.0, 50.0, 50.0, 2000.0])
+    """
+    dv = np.asarray(dv, dtype=float)
+    c = np.broadcast_to(np.asarray(cens), dv.shape)
+    lim = np.full(dv.shape, np.nan) if limit is None else np.asarray(limit, dtype=float)
+    lim = np.broadcast_to(lim, dv.shape)
+    has_lo = (c == 1) & np.isfinite(lim) & (lim < dv)
+    has_hi = (c == -1) & np.isfinite(lim) & (lim > dv)
+    lower = np.where(c == 1, np.where(has_lo, lim, -np.inf), dv)
+    upper = np.where(c == -1, np.where(has_hi, lim, np.inf), dv)
+    return lower, upper
+
+
+def _other_bound(xp: Any, limit: Any, cens: Any, dv: Any, log_scale: bool) -> tuple[Any, Any]:
+    """Where the other bound applies (``LIMIT`` finite, on the open side of ``DV``; for a
+    log-scale error a lower bound only if positive) and a finite stand-in value elsewhere."""
+    if hasattr(limit, "type") or _is_jax(xp):  # symbolic: elementwise in xp
+        has = xp.isfinite(limit) & (cens != 0)
+        has = has & xp.where(cens == 1, limit < dv, limit > dv)
+        if log_scale:
+            has = has & (limit > 0)
+        return has, xp.where(has, limit, dv)
+    lim = np.asarray(limit, dtype=float)
+    c = np.asarray(cens)
+    d = np.asarray(dv, dtype=float) if not hasattr(dv, "type") else None
+    with np.errstate(invalid="ignore"):
+        has = np.isfinite(lim) & (c != 0)
+        if d is not None:
+            has &= np.where(c == 1, lim < d, lim > d)
+        if log_scale:
+            has &= lim > 0
+    if d is None:  # pragma: no cover - dv is data in every engine
+        return has, xp.where(has, np.where(has, lim, 1.0), dv)
+    return has, np.where(has, lim, d)
 
 
 def loglik(
@@ -145,6 +209,7 @@ def loglik(
     *,
     blq: BlqMethod = "m3",
     lloq: Any = None,
+    limit: Any = None,
 ) -> Any:
     """Elementwise log-likelihood of observations given predictions, with censoring.
 
@@ -170,7 +235,15 @@ def loglik(
         conditioned on ``y > 0`` (identical to M3 for ``log_additive``); ``"m1"`` censored
         records contribute 0 (the caller must report them as discarded).
     lloq : array, optional
-        Censoring limit per record; used instead of ``dv`` where ``cens != 0``.
+        Censoring limit per record; used instead of ``dv`` where ``cens != 0``. Not needed
+        for data read by :func:`cartpk.read_dataset`, where ``DV`` holds the limit.
+    limit : array, optional
+        ``LIMIT``, the *other* bound of a censored record (nlmixr2/Monolix): the lower bound
+        of a ``cens = 1`` record (``y`` in ``(LIMIT, DV)``), the upper bound of a
+        ``cens = -1`` record (``y`` in ``(DV, LIMIT)``). NaN, or a bound on the wrong side
+        of the limit, means none; for ``log_additive`` error a lower bound ``<= 0`` is none
+        (``y > 0`` already). Ignored where ``cens == 0``. Must be data (not symbolic) for
+        ``pytensor``.
 
     Returns
     -------
@@ -196,10 +269,14 @@ def loglik(
     combined
     ============ ========================================= =============================
 
-    ``cens = -1`` uses ``log(1 - Phi(z)) = log Phi(-z)``. For M4 on the linear-scale
+    ``cens = -1`` uses ``log(1 - Phi(z)) = log Phi(-z)``. With the other bound ``LIMIT``
+    (``z_L`` its standardised value) a censored term is the interval probability:
+    ``log(Phi(z) - Phi(z_L))`` for ``cens = 1`` and ``log(Phi(z_L) - Phi(z))`` for
+    ``cens = -1``, computed in whichever tail is accurate. For M4 on the linear-scale
     error models every record is conditioned on ``y > 0`` (Beal's M4): each term, censored
-    or not, is reduced by ``log Phi(f / SD)``, and a left-censored term becomes
-    ``log(Phi(z) - Phi(-f/SD))``.
+    or not, is reduced by ``log Phi(f / SD)``, a left-censored term becomes
+    ``log(Phi(z) - Phi(max(z_L, -f/SD)))`` and a right-censored one uses
+    ``max(z, -f/SD)`` as its lower end.
 
     **Jacobian convention.** For ``log_additive`` the quantified term is the density of
     ``y`` on the natural scale, ``log N(log y; log f, sigma) - log y``. The ``- log y``
@@ -228,8 +305,11 @@ def loglik(
         pred = np.asarray(pred, dtype=float)
     symbolic = hasattr(cens, "type") or _is_jax(xp)  # a PyTensor variable or a JAX tracer
     cens_arr = cens if symbolic else np.asarray(cens)
-    limit = dv if lloq is None else xp.where(cens_arr != 0, lloq, dv)
+    bound = dv if lloq is None else xp.where(cens_arr != 0, lloq, dv)
     sd = error.sd(xp, pred, sigmas)
+    log_scale = error.kind == "log_additive"
+    if limit is not None:
+        has_other, other = _other_bound(xp, limit, cens_arr, bound, log_scale)
 
     # log-of-zero and 0/0 appear only in branches that `where` discards (e.g. the
     # censored term of a quantified record with dv=0 under log_additive)
@@ -237,26 +317,40 @@ def loglik(
         np.errstate(divide="ignore", invalid="ignore") if numpy_like else contextlib.nullcontext()
     )
     with errstate:
-        if error.kind == "log_additive":
+        if log_scale:
             log_f = xp.log(pred)
             log_y = xp.log(dv)
             r = (log_y - log_f) / sd
             quant = -0.5 * r * r - xp.log(sd) - _LOG_SQRT_2PI - log_y
-            z = (xp.log(limit) - log_f) / sd
-            left = log_ndtr(xp, z)
-            right = log_ndtr(xp, -z)
+            z = (xp.log(bound) - log_f) / sd
+            z_other = None if limit is None else (xp.log(other) - log_f) / sd
         else:
             r = (dv - pred) / sd
             quant = -0.5 * r * r - xp.log(sd) - _LOG_SQRT_2PI
-            z = (limit - pred) / sd
+            z = (bound - pred) / sd
+            z_other = None if limit is None else (other - pred) / sd
+        # where a record has no other bound, z_other is replaced by a finite stand-in on
+        # the right side of z, so that the branch `where` discards has finite gradients
+        if method == "m4" and not log_scale:
+            z0 = -pred / sd
+            log_pos = log_ndtr(xp, pred / sd)  # log P(y > 0)
+            quant = quant - log_pos
+            z_l = z0 if z_other is None else xp.where(has_other, xp.maximum(z_other, z0), z0)
+            left = _log_diff_ndtr(xp, z, z_l) - log_pos
+            z_r = xp.maximum(z, z0)
+            right = log_ndtr(xp, -z_r)
+            if z_other is not None:
+                z_u = xp.where(has_other, z_other, z_r + 1.0)
+                right = xp.where(has_other, _log_diff_ndtr(xp, z_u, z_r), right)
+            right = right - log_pos
+        else:
             left = log_ndtr(xp, z)
             right = log_ndtr(xp, -z)
-            if method == "m4":
-                z0 = -pred / sd
-                log_pos = log_ndtr(xp, pred / sd)  # log P(y > 0)
-                quant = quant - log_pos
-                left = _log_diff_ndtr(xp, z, z0) - log_pos
-                right = right - log_pos
+            if z_other is not None:
+                z_lo = xp.where(has_other, z_other, z - 1.0)
+                z_hi = xp.where(has_other, z_other, z + 1.0)
+                left = xp.where(has_other, _log_diff_ndtr(xp, z, z_lo), left)
+                right = xp.where(has_other, _log_diff_ndtr(xp, z_hi, z), right)
         if method == "m1":  # censored records contribute exactly 0
             return xp.where(cens_arr != 0, 0.0, quant)
         out = xp.where(cens_arr == 1, left, xp.where(cens_arr == -1, right, quant))

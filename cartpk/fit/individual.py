@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cartpk.errors import FitError, SpecError, Violation
-from cartpk.fit._likelihood import BlqMethod, check_blq, log_ndtr, loglik
+from cartpk.fit._likelihood import BlqMethod, censoring_interval, check_blq, log_ndtr, loglik
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
@@ -122,6 +122,10 @@ class SubjectData:
         Baseline covariates of the subject by column name.
     dose : float or None
         ``AMT`` of the first dose record (for models whose equations take ``dose``).
+    limit : ndarray or None
+        ``LIMIT``, the other bound of censored records (nlmixr2/Monolix): ``y`` in
+        ``(LIMIT, DV)`` for ``CENS=1``, ``(DV, LIMIT)`` for ``CENS=-1``; NaN where none.
+        ``None``: no record has one.
     """
 
     id: str
@@ -134,6 +138,14 @@ class SubjectData:
     rows: np.ndarray
     covariates: dict[str, Any] = field(default_factory=dict)
     dose: float | None = None
+    limit: np.ndarray | None = None
+
+    @property
+    def other_bound(self) -> np.ndarray:
+        """``LIMIT`` per observation, NaN where there is none."""
+        if self.limit is None:
+            return np.full(self.dv.shape, np.nan)
+        return np.asarray(self.limit, dtype=float)
 
     @property
     def n_obs(self) -> int:
@@ -326,6 +338,7 @@ def subjects_from_dataset(
                 rows=g["ROW"].to_numpy(dtype=int),
                 covariates={c: row[c] for c in model.covariate_columns if c in row},
                 dose=dose_by_id.get(str(sid)),
+                limit=g["LIMIT"].to_numpy(dtype=float) if "LIMIT" in g.columns else None,
             )
         )
     return out
@@ -374,14 +387,23 @@ class _Spec:
     sigma_names: tuple[str, ...]  # estimated sigmas (log scale), empty when fixed
 
 
-def _residual_elements(xp: Any, dv: Any, f: Any, cens: Any, err: ErrorModel, blq: BlqMethod) -> Any:
+def _standardise(err: ErrorModel, v: np.ndarray, f: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """``(v - f) / SD`` on the error model's scale (log scale: ``v <= 0`` gives ``-inf``)."""
+    if err.kind == "log_additive":
+        return (np.log(np.maximum(v, 0.0)) - np.log(f)) / sd
+    return (v - f) / sd
+
+
+def _residual_elements(
+    xp: Any, dv: Any, f: Any, cens: Any, err: ErrorModel, blq: BlqMethod, limit: Any = None
+) -> Any:
     """Signed residual per record (fixed sigma), generic over ``xp`` (NumPy or JAX).
 
     Quantified: the standardised residual itself (not ``sqrt(-2 log L - const)``, which
     loses all precision near a perfect fit); censored: ``sqrt(-2 log P)``. Squares sum to
     ``-2 log L`` minus a constant.
     """
-    ll = loglik(xp, dv, f, cens, err, blq=blq)
+    ll = loglik(xp, dv, f, cens, err, blq=blq, limit=limit)
     sd = float(err.values[err.names[0]])
     if err.kind == "log_additive":
         r = (xp.log(dv) - xp.log(f)) / sd
@@ -402,8 +424,9 @@ def _elementwise_derivatives(
 ) -> Any:
     """A jitted JAX function of the records: values and exact derivatives in ``f``.
 
-    ``what="residual"``: ``(dv, f, cens) -> (r, dr/df)`` of :func:`_residual_elements`.
-    ``what="loglik"``: ``(dv, f, cens, log_sigma) -> (ll, dll/df, dll/dlog_sigma)`` of
+    ``what="residual"``: ``(dv, f, cens, limit) -> (r, dr/df)`` of
+    :func:`_residual_elements`.
+    ``what="loglik"``: ``(dv, f, cens, limit, log_sigma) -> (ll, dll/df, dll/dlog_sigma)`` of
     :func:`cartpk.fit.loglik` (``log_sigma`` holds the error model's own parameters in
     ``err.names`` order when ``sigmas``; otherwise the declared values are used).
     Records are independent, so one forward-mode pass with a tangent of ones gives every
@@ -420,9 +443,9 @@ def _elementwise_derivatives(
 
     if what == "residual":
 
-        def residual(dv: Any, f: Any, cens: Any) -> Any:
+        def residual(dv: Any, f: Any, cens: Any, limit: Any) -> Any:
             return jax.jvp(
-                lambda ff: _residual_elements(jnp, dv, ff, cens, err, blq),
+                lambda ff: _residual_elements(jnp, dv, ff, cens, err, blq, limit),
                 (f,),
                 (jnp.ones_like(f),),
             )
@@ -430,16 +453,16 @@ def _elementwise_derivatives(
         fn = jax.jit(residual)
     else:
 
-        def ll_of(dv: Any, f: Any, cens: Any, log_sigma: Any) -> Any:
+        def ll_of(dv: Any, f: Any, cens: Any, limit: Any, log_sigma: Any) -> Any:
             sig = {n: jnp.exp(log_sigma[i]) for i, n in enumerate(names)} if sigmas else None
-            return loglik(jnp, dv, f, cens, err, sig, blq=blq)
+            return loglik(jnp, dv, f, cens, err, sig, blq=blq, limit=limit)
 
-        def derivs(dv: Any, f: Any, cens: Any, log_sigma: Any) -> Any:
+        def derivs(dv: Any, f: Any, cens: Any, limit: Any, log_sigma: Any) -> Any:
             ll, dll_df = jax.jvp(
-                lambda ff: ll_of(dv, ff, cens, log_sigma), (f,), (jnp.ones_like(f),)
+                lambda ff: ll_of(dv, ff, cens, limit, log_sigma), (f,), (jnp.ones_like(f),)
             )
             if sigmas:
-                dll_ds = jax.jacfwd(lambda ls: ll_of(dv, f, cens, ls))(log_sigma)
+                dll_ds = jax.jacfwd(lambda ls: ll_of(dv, f, cens, limit, ls))(log_sigma)
             else:
                 dll_ds = jnp.zeros((f.shape[0], 0))
             return ll, dll_df, dll_ds
@@ -469,6 +492,7 @@ class _Problem:
     ) -> None:
         self.model = model
         self.s = subject
+        self.limit = subject.other_bound
         self.spec = spec
         self.blq = blq
         self.prior = prior
@@ -536,7 +560,14 @@ class _Problem:
             m = self.s.output == name
             if m.any():
                 ll[:, m] = loglik(
-                    np, self.s.dv[m], f[:, m], self.s.cens[m], err, sig or None, blq=self.blq
+                    np,
+                    self.s.dv[m],
+                    f[:, m],
+                    self.s.cens[m],
+                    err,
+                    sig or None,
+                    blq=self.blq,
+                    limit=self.limit[m],
                 )
         return ll
 
@@ -562,7 +593,7 @@ class _Problem:
                 m = self.s.output == name
                 if m.any():
                     res[:, m] = _residual_elements(
-                        np, self.s.dv[m], f[:, m], self.s.cens[m], err, self.blq
+                        np, self.s.dv[m], f[:, m], self.s.cens[m], err, self.blq, self.limit[m]
                     )
         res = np.where(np.isfinite(res), res, 1e6)
         if self.prior:
@@ -624,7 +655,7 @@ class _Problem:
                 m = self.s.output == name
                 if m.any():
                     r, dr = _elementwise_derivatives(err, self.blq, "residual")(
-                        self.s.dv[m], f[m], self.s.cens[m]
+                        self.s.dv[m], f[m], self.s.cens[m], self.limit[m]
                     )
                     res[m] = r
                     jac[m, : self.n_struct] = dr[:, None] * dfdh[m]
@@ -656,7 +687,11 @@ class _Problem:
                 continue
             mine = [sig_names.index(n) for n in err.names] if sig_names else []
             ll, dll_df, dll_ds = _elementwise_derivatives(err, self.blq, "loglik", bool(mine))(
-                self.s.dv[m], f[m], self.s.cens[m], log_sig[mine] if mine else np.zeros(0)
+                self.s.dv[m],
+                f[m],
+                self.s.cens[m],
+                self.limit[m],
+                log_sig[mine] if mine else np.zeros(0),
             )
             val -= 2.0 * float(np.sum(ll))
             grad[: self.n_struct] -= 2.0 * (dll_df @ dfdh[m])
@@ -1182,6 +1217,7 @@ def fit_subject(
         rows=subject.rows[keep],
         covariates=subject.covariates,
         dose=subject.dose,
+        limit=None if subject.limit is None else subject.other_bound[keep],
     )
     if sub.n_obs == 0:
         return _empty_fit(subject, FitStatus.no_observations, model, method, prior_name, n_disc)
@@ -1498,16 +1534,15 @@ class IndividualFit:
                 m = s.output == name
                 if not m.any():
                     continue
+                c = s.cens[m]
+                lo, hi = censoring_interval(s.dv[m], c, s.other_bound[m])
                 with np.errstate(all="ignore"):
                     sd = np.asarray(err.sd(np, f.ipred[m], sig or None), dtype=float)
-                    if err.kind == "log_additive":
-                        z = (np.log(s.dv[m]) - np.log(f.ipred[m])) / sd
-                    else:
-                        z = (s.dv[m] - f.ipred[m]) / sd
-                c = s.cens[m]
+                    z = _standardise(err, s.dv[m], f.ipred[m], sd)
+                    p_lo = ndtr(_standardise(err, lo, f.ipred[m], sd))  # the censored interval
+                    p_hi = ndtr(_standardise(err, hi, f.ipred[m], sd))
                 iw[m] = np.where(c == 0, z, np.nan)
-                p = ndtr(z)
-                draw = np.where(c == 1, u[m] * p, p + u[m] * (1.0 - p))
+                draw = p_lo + u[m] * (p_hi - p_lo)
                 with np.errstate(all="ignore"):
                     sim[m] = np.where(c == 0, z, ndtri(np.clip(draw, 1e-300, 1 - 1e-16)))
             used = np.ones(s.n_obs, bool) if f.blq != "m1" else s.cens == 0

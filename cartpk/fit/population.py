@@ -297,7 +297,7 @@ def _prior_interval(prior: Mapping[str, Any], ci: float) -> tuple[float, float]:
 @dataclass(frozen=True)
 class _Design:
     subjects: list[str]
-    obs: pd.DataFrame  # ROW, ID, TIME, DV, CENS, LLOQ, DVID, SUBJ (0-based subject index)
+    obs: pd.DataFrame  # ROW, ID, TIME, DV, CENS, LLOQ, LIMIT, DVID, SUBJ (0-based subject)
     excluded: pd.DataFrame  # ROW, ID, code, reason
     covariates: pd.DataFrame  # one row per subject (subjects order): ID + needed columns
     dose: np.ndarray  # per subject
@@ -306,7 +306,8 @@ class _Design:
 
     @property
     def limit(self) -> np.ndarray:
-        """Censoring limit per record: LLOQ where known, DV of censored records otherwise."""
+        """Assay lower limit per record (simulation, VPC): LLOQ where known, else DV of
+        left-censored records. The likelihood uses DV and LIMIT (:func:`cartpk.fit.censoring_interval`)."""
         lloq = self.obs["LLOQ"].to_numpy(dtype=float)
         dv = self.obs["DV"].to_numpy(dtype=float)
         cens = self.obs["CENS"].to_numpy(dtype=int)
@@ -450,7 +451,9 @@ def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, bl
     _spec_error(f"Cannot fit `{model.name}`: covariates do not match the declaration.", problems)
     return _Design(
         subjects=subjects,
-        obs=obs[["ROW", "ID", "TIME", "DV", "CENS", "LLOQ", "DVID", "SUBJ"]],
+        obs=obs.assign(LIMIT=obs["LIMIT"] if "LIMIT" in obs.columns else np.nan)[
+            ["ROW", "ID", "TIME", "DV", "CENS", "LLOQ", "LIMIT", "DVID", "SUBJ"]
+        ],
         excluded=excluded,
         covariates=cov,
         dose=dose,
@@ -712,7 +715,7 @@ def _build(
                 model.error[dv],
                 sigmas[dv],
                 blq=method,  # type: ignore[arg-type]
-                lloq=design.limit[rows],
+                limit=obs["LIMIT"].to_numpy(dtype=float)[rows],
             )
             pm.Potential(f"loglik_{dv}", ll.sum())
     return pmm, design
@@ -753,7 +756,8 @@ class PopulationFit:
     priors : pandas.DataFrame
         :func:`population_priors` of the fit.
     observations : pandas.DataFrame
-        Records used: ``ROW, ID, TIME, DV, CENS, LLOQ, DVID`` (+ ``SUBJ``, 0-based index).
+        Records used: ``ROW, ID, TIME, DV, CENS, LLOQ, LIMIT, DVID`` (+ ``SUBJ``, 0-based
+        index); ``LIMIT`` is the other bound of a censored record (NaN where none).
     excluded : pandas.DataFrame
         Records not used with ``ROW, ID, code, reason`` (e.g. ``blq_m1``).
     covariates : pandas.DataFrame
@@ -975,7 +979,8 @@ class PopulationFit:
         Returns
         -------
         (numpy.ndarray, numpy.ndarray)
-            Simulated ``DV`` and ``CENS`` (1 where below the record's limit), each
+            Simulated ``DV`` and ``CENS`` (1 where below the record's lower limit, -1 where
+            above the upper limit of a record censored above one, ``CENS=-1``), each
             ``(n, n_records)`` aligned with :attr:`observations`. Censored values hold the
             limit, as in the data.
         """
@@ -1001,8 +1006,11 @@ class PopulationFit:
             em = self.model.error[dv]
             values = {s: self._value(d, s) for s in em.names}
             sim[:, rows] = em.sample(rng, pred[dv][:, rows], values)
+        # an upper limit is known where the data were censored above one (DV holds it)
+        upper = np.where(obs["CENS"].to_numpy() == -1, obs["DV"].to_numpy(dtype=float), np.nan)
         cens = np.where(np.isfinite(limit) & (sim < limit), 1, 0)
-        sim = np.where(cens == 1, limit, sim)
+        cens = np.where(np.isfinite(upper) & (sim > upper), -1, cens)
+        sim = np.where(cens == 1, limit, np.where(cens == -1, upper, sim))
         return sim, cens
 
 
@@ -1643,6 +1651,7 @@ def _attach_data(
             "TIME": ("record", obs["TIME"].to_numpy(dtype=float)),
             "CENS": ("record", obs["CENS"].to_numpy(dtype=np.int64)),
             "LLOQ": ("record", design.limit.astype(float)),
+            "LIMIT": ("record", obs["LIMIT"].to_numpy(dtype=float)),
             "DVID": ("record", obs["DVID"].astype(str).to_numpy(dtype="U")),
             "DOSE": ("subject", design.dose.astype(float)),
         },
