@@ -6,7 +6,14 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["UsageError", "emit", "print_error", "wants_progress"]
+__all__ = [
+    "TERMINAL_WIDTH",
+    "UsageError",
+    "emit",
+    "print_error",
+    "terminal_table",
+    "wants_progress",
+]
 
 
 class UsageError(Exception):
@@ -39,3 +46,66 @@ def emit(obj: Any, fmt: str = "table") -> None:
 def wants_progress(quiet: bool = False) -> bool:
     """Progress bars go to stderr, only on a terminal and not with ``--quiet``."""
     return (not quiet) and sys.stderr.isatty()
+
+
+#: widest line a command prints in a table (full tables go to files)
+TERMINAL_WIDTH = 100
+
+
+def terminal_table(
+    frame: Any, *, width: int = TERMINAL_WIDTH, max_rows: int | None = 40, file_hint: str = ""
+) -> str:
+    """A DataFrame as text no wider than ``width``: long cells end in "…", long tables
+    show their first ``max_rows`` rows and say how many more there are (and where).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"name": ["a", "b"], "reference": ["x" * 200, "short"]})
+    >>> text = terminal_table(df, width=40)
+    >>> max(len(line) for line in text.splitlines()) <= 40
+    True
+    >>> print(terminal_table(pd.DataFrame({"n": range(5)}), max_rows=2, file_hint="out.csv"))
+    n
+    0
+    1
+    ... 3 more rows (all in out.csv)
+    """
+    import pandas as pd
+
+    shown = frame if max_rows is None or len(frame) <= max_rows else frame.head(max_rows)
+    cells = shown.astype(object).where(pd.notna(shown), "").astype(str)
+    cols = [str(c) for c in shown.columns]
+    widths = {
+        c: max([len(c), *(len(v) for v in cells[orig])])
+        for c, orig in zip(cols, shown.columns, strict=True)
+    }
+    sep = 2
+
+    def total() -> int:
+        return sum(widths.values()) + sep * (len(widths) - 1)
+
+    floor = {c: min(widths[c], max(len(c), 8)) for c in widths}
+    while total() > width:  # take one character at a time from the widest column
+        widest = max(
+            (c for c in widths if widths[c] > floor[c]), key=lambda c: widths[c], default=None
+        )
+        if widest is None:
+            break  # every column at its floor: wider than asked rather than headless
+        widths[widest] -= 1
+
+    def clip(text: str, w: int) -> str:
+        return text if len(text) <= w else text[: max(w - 1, 0)] + "…"
+
+    lines = []
+    for row in [cols, *cells.itertuples(index=False, name=None)]:
+        parts = []
+        for c, v in zip(cols, row, strict=True):
+            v = clip(str(v), widths[c])
+            numeric = shown[shown.columns[cols.index(c)]].dtype.kind in "fiu"
+            parts.append(v.rjust(widths[c]) if numeric else v.ljust(widths[c]))
+        lines.append((" " * sep).join(parts).rstrip())
+    if len(shown) < len(frame):
+        where = f" (all in {file_hint})" if file_hint else ""
+        lines.append(f"... {len(frame) - len(shown)} more rows{where}")
+    return "\n".join(lines)

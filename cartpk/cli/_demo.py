@@ -445,6 +445,8 @@ def run(args: argparse.Namespace) -> int:
         failed = [r["stage"] for r in st.rows if r["status"] != "ok"]
         rf.status = "ok" if not failed else "failed_checks"
         rf.manifest["stages"] = st.rows
-    print("\n" + table.to_string(index=False))
+    from cartpk.cli._common import terminal_table
+
+    print("\n" + terminal_table(table, max_rows=None))
     print(f"\nreport: {(out / 'report.html').resolve()}")
     return 0 if not failed else 1

@@ -32,5 +32,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         print(table.to_csv(index=False), end="")
     else:
-        print(table.to_string(index=False))
+        from cartpk.cli._common import terminal_table
+
+        print(terminal_table(table, max_rows=None))
+        print("full references: cartpk models --format csv")
     return 0

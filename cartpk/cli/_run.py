@@ -217,8 +217,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         print(table.to_csv(index=False), end="")
     else:
-        with pd.option_context("display.width", 160, "display.max_colwidth", 50):
-            print(table.drop(columns=["run_folder"]).to_string(index=False))
+        from cartpk.cli._common import terminal_table
+
+        print(terminal_table(table.drop(columns=["run_folder"]), max_rows=None))
     print(f"\nrun folder: {Path(args.out).resolve()}", file=sys.stderr)
     if rows and all(r["status"] == _STATUS[2] for r in rows):
         return 2  # no spec was valid: nothing ran

@@ -73,7 +73,14 @@ def emit_table(frame: Any, fmt: str) -> None:
     elif fmt == "csv":
         print(frame.to_csv(index=False), end="")
     else:
-        print(frame.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        from cartpk.cli._common import terminal_table
+
+        shown = frame.copy()
+        for c in shown.columns:
+            if shown[c].dtype.kind == "f":
+                shown[c] = shown[c].map(lambda x: "" if x != x else f"{x:.4g}")
+        print(terminal_table(shown, max_rows=None))
+        print("(the full table, with every column: --format csv, or the study folder's CSV files)")
 
 
 def run(args: argparse.Namespace) -> int:
