@@ -13,7 +13,12 @@ from typing import Any
 
 from cartpk.cli._common import UsageError
 
-__all__ = ["add_parser", "run"]
+__all__ = ["QPCR_LLOQ", "add_parser", "run"]
+
+#: default LLOQ of simulated qPCR outputs (copies/ug gDNA): the limit quoted for
+#: tisagenlecleucel's assay, top of the 10-50 range of pivotal CAR-T qPCR assays
+#: (shared/reference/data_conventions.md, section 7)
+QPCR_LLOQ = 50.0
 
 
 def add_parser(sub: Any) -> None:
@@ -33,12 +38,26 @@ def add_parser(sub: Any) -> None:
         default="7,14,21,28,60,90",
         help="comma-separated sampling days after infusion (default: 7,14,21,28,60,90)",
     )
-    p.add_argument("--lloq", type=float, default=None, help="lower limit of quantification")
+    p.add_argument(
+        "--lloq",
+        type=float,
+        default=None,
+        help=f"lower limit of quantification of every output (default: {QPCR_LLOQ:g} copies/ug "
+        "for qPCR outputs, the usual CAR-T assay limit, none for others; 0: no LLOQ)",
+    )
     p.add_argument("--dose", type=float, default=None, help="dose (AMT), CAR+ cells")
     p.add_argument("--no-iiv", action="store_true", help="all subjects typical")
     p.add_argument("--no-residual", action="store_true", help="no residual error")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=run)
+
+
+def _lloq(model: Any, given: float | None) -> dict[str, float]:
+    """LLOQ per output: ``--lloq`` for every output (0: none), else the qPCR default."""
+    outputs = dict(model.outputs)
+    if given is not None:
+        return {k: float(given) for k in outputs} if given > 0 else {}
+    return {k: QPCR_LLOQ for k, unit in outputs.items() if str(unit).startswith("copies/")}
 
 
 def _days(text: str) -> tuple[float, ...]:
@@ -58,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise UsageError(f"`--n` must be >= 1, got {args.n}")
-    if args.lloq is not None and not args.lloq > 0:
-        raise UsageError(f"`--lloq` must be > 0, got {args.lloq}")
+    if args.lloq is not None and not args.lloq >= 0:
+        raise UsageError(f"`--lloq` must be >= 0 (0: no LLOQ), got {args.lloq}")
     from cartpk.run import check_out, csv_header, write_atomic
 
     out = Path(args.out)
@@ -73,20 +92,23 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise UsageError(f"the folder of `--out` does not exist: {out.parent}")
     model = load_model(args.model)
+    lloq = _lloq(model, args.lloq)
     table = simulate(
         model,
         n=args.n,
         seed=args.seed,
         days=_days(args.days),
-        lloq=args.lloq,
+        lloq=lloq or None,
         dose=args.dose,
         iiv=not args.no_iiv,
         residual=not args.no_residual,
     )
     write_atomic(out, table.to_csv(index=False), replace=args.force)
     obs = table[table["EVID"] == 0]
+    limits = ", ".join(f"{k} {v:g}" for k, v in lloq.items()) or "none"
     print(
         f"{out}: {args.n} subjects, {len(obs)} observations "
-        f"({int(obs['CENS'].sum())} below LLOQ) from {model.name}, seed {args.seed}"
+        f"({int((obs['CENS'] != 0).sum())} below LLOQ; LLOQ: {limits}) from {model.name}, "
+        f"seed {args.seed}"
     )
     return 0

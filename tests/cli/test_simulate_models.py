@@ -39,3 +39,20 @@ def test_simulate_bad_days_is_usage_error(tmp_path, capsys):
                str(tmp_path / "x.csv"), "--days", "7,x"])  # fmt: skip
     assert rc == 2
     assert "--days" in capsys.readouterr().err
+
+
+def test_simulate_defaults_to_the_qpcr_assay_lloq_and_says_so(tmp_path, capsys):
+    import pandas as pd
+
+    from cartpk.cli import main
+    from cartpk.cli._simulate import QPCR_LLOQ
+
+    out = tmp_path / "s.csv"
+    assert main(["simulate", "stein2019", "--n", "20", "--seed", "3", "--out", str(out)]) == 0
+    obs = pd.read_csv(out).query("EVID == 0")
+    assert (obs["LLOQ"] == QPCR_LLOQ).all() and (obs["CENS"] == 1).any()
+    assert f"LLOQ: QPCR {QPCR_LLOQ:g}" in capsys.readouterr().out
+    none = tmp_path / "n.csv"
+    args = ["simulate", "stein2019", "--n", "20", "--seed", "3", "--out", str(none), "--lloq", "0"]
+    assert main(args) == 0
+    assert (pd.read_csv(none).query("EVID == 0")["CENS"] == 0).all()
