@@ -207,7 +207,9 @@ def _nca_stage(ds: Any, folder: Path, seed: int) -> None:
     with run_folder(
         folder, command=["cartpk", "demo", "nca"], seed=seed, inputs=[examples.path("trial.csv")]
     ) as rf:
-        res = nca(ds, dvid="QPCR", auc_method="linuplogdown", interval=(0, 28))
+        # the same method as `cartpk nca` and nca()'s default: linear trapezoid, BLQ after
+        # Tlast as 0 (the CAR-T reporting convention, docs/nca_blq.md)
+        res = nca(ds, dvid="QPCR", interval=(0, 28))
         rf.write_csv("nca.csv", res.long)
         rf.write_csv("nca_wide.csv", res.wide)
         rf.write_csv("nca_rules.csv", res.rules)
@@ -216,7 +218,7 @@ def _nca_stage(ds: Any, folder: Path, seed: int) -> None:
         rf.write_csv("nca_summary.csv", summ if summ is not None else nca_summary(res))
         rf.manifest["results"] = {
             "subjects": int(res.wide["ID"].nunique()),
-            "auc_method": "linuplogdown",
+            "auc_method": "linear",
             "interval": [0, 28],
         }
 
@@ -352,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
         st.say(format_summary(summary) if not args.quiet else "")
         st.done("data", 0, time.perf_counter() - t0)
 
-        st.say("[2/8] NCA of qPCR (AUC0-28d, lin-up/log-down)")
+        st.say("[2/8] NCA of qPCR (AUC0-28d, linear trapezoid as `cartpk nca`)")
         t0 = time.perf_counter()
         _nca_stage(ds, root / "nca", seed)
         st.done("nca", 0, time.perf_counter() - t0)
