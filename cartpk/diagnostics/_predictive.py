@@ -95,7 +95,7 @@ def vpc_percentiles(
     >>> vpc_percentiles([50.0, 50.0, 200.0, 400.0], [True, True, False, False], [0.25, 0.9])
     array([ nan, 340.])
     >>> vpc_percentiles([50.0, 200.0, 900.0, 900.0], [1, 0, -1, -1], [0.1, 0.4, 0.9])
-    array([ nan, 170.,  nan])
+    array([ nan, 340.,  nan])
     """
     out = _censored_percentiles(values, censored, quantiles)
     return np.where(np.isinf(out), np.nan, out)
