@@ -55,8 +55,9 @@ TERMINAL_WIDTH = 100
 def terminal_table(
     frame: Any, *, width: int = TERMINAL_WIDTH, max_rows: int | None = 40, file_hint: str = ""
 ) -> str:
-    """A DataFrame as text no wider than ``width``: long cells end in "…", long tables
-    show their first ``max_rows`` rows and say how many more there are (and where).
+    """A DataFrame as text no wider than ``width``: numbers to 4 significant digits, long
+    cells end in "…", long tables show their first ``max_rows`` rows and say how many more
+    there are (and where).
 
     Examples
     --------
@@ -75,6 +76,9 @@ def terminal_table(
 
     shown = frame if max_rows is None or len(frame) <= max_rows else frame.head(max_rows)
     cells = shown.astype(object).where(pd.notna(shown), "").astype(str)
+    for c in shown.columns:  # numbers to 4 significant digits
+        if shown[c].dtype.kind == "f":
+            cells[c] = [("" if v != v else f"{v:.4g}") for v in shown[c]]
     cols = [str(c) for c in shown.columns]
     widths = {
         c: max([len(c), *(len(v) for v in cells[orig])])

@@ -213,5 +213,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "csv":
         print(buf.getvalue(), end="")
     else:
-        print(result.long.to_string(index=False, na_rep=""))
+        from cartpk.cli._common import terminal_table
+
+        # one row per subject, the main parameters; the whole CDISC table is in OUT
+        main = ("ID", "DVID", "cmax", "tmax", "tlast", "auclast", "aucinf_obs", "lambda_z")
+        keep = [c for c in main if c in result.wide]
+        keep[-1:-1] = [c for c in result.wide.columns if str(c).startswith("auc_")]
+        print(terminal_table(result.wide[keep], max_rows=20, file_hint=str(args.out)))
     return 0

@@ -75,11 +75,7 @@ def emit_table(frame: Any, fmt: str) -> None:
     else:
         from cartpk.cli._common import terminal_table
 
-        shown = frame.copy()
-        for c in shown.columns:
-            if shown[c].dtype.kind == "f":
-                shown[c] = shown[c].map(lambda x: "" if x != x else f"{x:.4g}")
-        print(terminal_table(shown, max_rows=None))
+        print(terminal_table(frame, max_rows=None))
         print("(the full table, with every column: --format csv, or the study folder's CSV files)")
 
 

@@ -39,3 +39,17 @@ def test_models_table_fits_and_says_where_the_rest_is(capsys):
     out = capsys.readouterr().out
     assert _widest(out) <= TERMINAL_WIDTH
     assert "--format csv" in out
+
+
+def test_nca_prints_a_short_wide_table_and_writes_everything(tmp_path, capsys):
+    import cartpk as ck
+
+    table = ck.simulate(ck.load_model("stein2019"), n=60, seed=2, lloq=50)
+    data = tmp_path / "trial.csv"
+    table.to_csv(data, index=False)
+    out = tmp_path / "nca.csv"
+    assert main(["nca", str(data), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert _widest(printed) <= TERMINAL_WIDTH
+    assert printed.rstrip().endswith(f"... 40 more rows (all in {out})")
+    assert pd.read_csv(out)["ID"].nunique() == 60
