@@ -103,6 +103,26 @@ class BootstrapResult:
     status: pd.DataFrame
     path: Path
 
+    @property
+    def problems(self) -> list[str]:
+        """Why the intervals cannot be trusted: failed samples, and parameters whose
+        interval rests on fewer than :data:`MIN_CONVERGED_FRACTION` of the samples
+        (unconverged fits are left out of the percentiles). Empty when all is well."""
+        out = []
+        failed = int((self.status["status"] != "ok").sum())
+        if failed:
+            out.append(f"{failed} of {len(self.status)} fits raised an error (status.csv)")
+        for row in self.intervals.itertuples(index=False):
+            n_ok, n = int(row.n_ok), int(row.n)
+            if n and n_ok < MIN_CONVERGED_FRACTION * n:
+                what = "no interval" if n_ok == 0 else "an interval"
+                out.append(f"{row.parameter}: {what} from {n_ok} converged of {n} bootstrap fits")
+        return out
+
+
+#: below this fraction of converged samples a parameter's bootstrap interval is not trusted
+MIN_CONVERGED_FRACTION = 0.8
+
 
 def percentile_intervals(
     replicates: pd.DataFrame, original: pd.DataFrame, *, level: float = 0.95
@@ -320,9 +340,10 @@ def bootstrap(
         folder.write_csv("replicates.csv", reps).name,
         folder.write_csv("status.csv", status).name,
     ]
+    result = BootstrapResult(intervals, reps, status, folder.path)
     folder.finish(
-        status="ok" if n_failed == 0 else "failed_checks",
+        status="ok" if not result.problems else "failed_checks",
         counts={"total": len(status), "ok": len(status) - n_failed, "failed": n_failed},
         files=files,
     )
-    return BootstrapResult(intervals, reps, status, folder.path)
+    return result

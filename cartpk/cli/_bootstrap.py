@@ -65,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
         force=bool(getattr(args, "force", False)),
     )
     emit_table(result.intervals, args.format)
-    failed = result.status[result.status["status"] != "ok"]
-    if len(failed):
+    if result.problems:
+        for line in result.problems:
+            print(f"failed check: {line}", file=sys.stderr)
         print(
-            f"{len(failed)} of {len(result.status)} bootstrap fits failed; "
-            f"see {result.path / 'status.csv'}",
+            f"the bootstrap ran but its intervals cannot be trusted (exit 1): see "
+            f"{result.path / 'replicates.csv'}; make the estimator converge on resampled data "
+            "(more starts, bounds, fewer estimated parameters) or raise n_bootstrap",
             file=sys.stderr,
         )
         return 1

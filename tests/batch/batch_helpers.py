@@ -87,3 +87,8 @@ def doubling_runner(spec, folder):
     with run_folder(folder, command=["test"], spec=dict(spec)) as run:
         run.write_csv("result.csv", pd.DataFrame({"x": [spec["x"]], "twice": [2 * spec["x"]]}))
     return {"twice": 2 * spec["x"]}
+
+
+def unconverged_peak(dataset, model) -> pd.DataFrame:
+    """``observed_peak`` reported as not converged: every bootstrap sample is unusable."""
+    return observed_peak(dataset, model).assign(converged=False)

@@ -114,3 +114,37 @@ def test_median_interval_order_statistics():
     ]
     # exact coverage for n = 15 is 1 - 2 P(B <= 3) = 0.9648; 2000 draws, +-3 SE
     assert abs(np.mean(hits) - 0.9648) < 3 * math.sqrt(0.9648 * 0.0352 / 2000)
+
+
+def test_bootstrap_whose_fits_never_converge_is_a_failed_study(tmp_path, data, client):
+    """Issue 21: NaN intervals from unconverged samples are a failed study, not a result."""
+    import json
+
+    res = ck.bootstrap(
+        bh.unconverged_peak,
+        4,
+        seed=3,
+        out=tmp_path / "b",
+        data=data,
+        model="stein2019",
+        client=client,
+        quiet=True,
+    )
+    assert res.intervals["lower"].isna().all()
+    assert res.problems == [
+        "cmax: no interval from 0 converged of 4 bootstrap fits",
+        "tmax: no interval from 0 converged of 4 bootstrap fits",
+    ]
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["status"] == "failed_checks"
+    ok = ck.bootstrap(
+        bh.observed_peak,
+        4,
+        seed=3,
+        out=tmp_path / "c",
+        data=data,
+        model="stein2019",
+        client=client,
+        quiet=True,
+    )
+    assert ok.problems == []
