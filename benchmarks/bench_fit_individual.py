@@ -76,9 +76,11 @@ def bench_ode(args) -> None:  # noqa: ANN001
     subs = subjects_from_dataset(ode, ck.read_dataset(sim))
     prior = None if args.ode_prior == "none" else "population"
     kw = dict(n_starts=args.ode_starts, seed=1, ci="wald", prior=prior)
-    print(f"stein2019_ode, {len(subs)} subjects, design {args.design}, prior {args.ode_prior}, "
-          f"{args.ode_starts} starts, "
-          f"load {os.getloadavg()[0]:.1f}")
+    print(
+        f"stein2019_ode, {len(subs)} subjects, design {args.design}, prior {args.ode_prior}, "
+        f"{args.ode_starts} starts, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
     t0 = time.perf_counter()
     fit_subject(ode, subs[0], gradient="exact", **kw)  # compiles the JAX engine
     compile_s = time.perf_counter() - t0
@@ -92,12 +94,18 @@ def bench_ode(args) -> None:  # noqa: ANN001
         naive_fit(ode, s)
     naive = (time.perf_counter() - t0) / args.ode_fd_subjects
     ex, fd = res["exact_s"], res["fd_s"]
-    print(f"exact (JAX sensitivities): {1e3 * ex:.0f} ms/subject (+ {compile_s:.1f} s compilation once)")
-    print(f"finite differences (solve_ivp): {1e3 * fd:.0f} ms/subject ({args.ode_fd_subjects} subjects)")
+    print(
+        f"exact (JAX sensitivities): {1e3 * ex:.0f} ms/subject (+ {compile_s:.1f} s compilation once)"
+    )
+    print(
+        f"finite differences (solve_ivp): {1e3 * fd:.0f} ms/subject ({args.ode_fd_subjects} subjects)"
+    )
     print(f"naive solve_ivp + least_squares (1 start, no M3): {1e3 * naive:.0f} ms/subject")
-    print(f"ratio fd / exact: {fd / ex:.1f}x; naive / exact: {naive / ex:.1f}x; "
-          f"fd / exact incl. compilation over {len(subs)} subjects: "
-          f"{fd * len(subs) / (ex * len(subs) + compile_s):.1f}x")
+    print(
+        f"ratio fd / exact: {fd / ex:.1f}x; naive / exact: {naive / ex:.1f}x; "
+        f"fd / exact incl. compilation over {len(subs)} subjects: "
+        f"{fd * len(subs) / (ex * len(subs) + compile_s):.1f}x"
+    )
     # agreement on the subjects fitted both ways: objective at the optimum and estimates
     from cartpk.fit import individual as ind
 
@@ -111,7 +119,9 @@ def bench_ode(args) -> None:  # noqa: ANN001
         # parameters both fits identify (a flat likelihood has no single estimate)
         ident = [n for n in spec.names if a.identifiable[n] and b.identifiable[n]]
         d_est.append(max([abs(a.estimate[n] / b.estimate[n] - 1) for n in ident], default=0.0))
-    print(f"-2 log L at the optimum, exact - fd: {np.round(d_obj, 4).tolist()} (negative: exact better)")
+    print(
+        f"-2 log L at the optimum, exact - fd: {np.round(d_obj, 4).tolist()} (negative: exact better)"
+    )
     print(f"largest relative difference of an identified estimate: {np.round(d_est, 4).tolist()}")
     conv = {k: sum(f.status.name == "converged" for f in res[k]) for k in ("exact", "fd")}
     print(f"converged: exact {conv['exact']}/{len(res['exact'])}, fd {conv['fd']}/{len(res['fd'])}")
@@ -128,8 +138,12 @@ def main() -> None:
     ap.add_argument("--ode-subjects", type=int, default=20)
     ap.add_argument("--ode-fd-subjects", type=int, default=4)
     ap.add_argument("--ode-starts", type=int, default=4)
-    ap.add_argument("--ode-prior", choices=("population", "none"), default="population",
-                    help="MAP (default, as fits/stein2019_individual.toml) or maximum likelihood")
+    ap.add_argument(
+        "--ode-prior",
+        choices=("population", "none"),
+        default="population",
+        help="MAP (default, as fits/stein2019_individual.toml) or maximum likelihood",
+    )
     args = ap.parse_args()
     if args.ode:
         bench_ode(args)

@@ -115,18 +115,29 @@ def _hand_written(model, data, *, cartpk_loglik: bool = False):
         if cartpk_loglik:
             from cartpk.fit import loglik
 
-            ll = loglik(pt, np.exp(logy), pt.exp(logf), cens.astype(int), model.error["QPCR"],
-                        {"sigma": sigma})
+            ll = loglik(
+                pt,
+                np.exp(logy),
+                pt.exp(logf),
+                cens.astype(int),
+                model.error["QPCR"],
+                {"sigma": sigma},
+            )
             pm.Potential("loglik_QPCR", ll.sum())
             return m
         zq = (logy - logf) / sigma
-        ll = pt.switch(cens, pm.logcdf(pm.Normal.dist(0.0, 1.0), zq),
-                       -0.5 * zq**2 - pt.log(sigma) - 0.5 * math.log(2 * math.pi) - logy)
+        ll = pt.switch(
+            cens,
+            pm.logcdf(pm.Normal.dist(0.0, 1.0), zq),
+            -0.5 * zq**2 - pt.log(sigma) - 0.5 * math.log(2 * math.pi) - logy,
+        )
         pm.Potential("loglik_QPCR", ll.sum())
     return m
 
 
-def _grad_times(models: dict[str, object], mode: str, repeat: int = 200, rounds: int = 15) -> dict[str, float]:
+def _grad_times(
+    models: dict[str, object], mode: str, repeat: int = 200, rounds: int = 15
+) -> dict[str, float]:
     """Seconds per log-density + gradient evaluation of each model.
 
     Rounds alternate between the models and the fastest round counts, so that a busy
@@ -151,8 +162,9 @@ def _grad_times(models: dict[str, object], mode: str, repeat: int = 200, rounds:
     return best
 
 
-def _grad_times_fresh(models: dict[str, object], mode: str, repeat: int = 20,
-                      rounds: int = 3) -> dict[str, float]:
+def _grad_times_fresh(
+    models: dict[str, object], mode: str, repeat: int = 20, rounds: int = 3
+) -> dict[str, float]:
     """As :func:`_grad_times`, but every call at a new point: the ODE Op caches the last
     point's solution (a forward pass and its gradient share one integration), so repeated
     calls at one point would time a cache hit."""
@@ -168,7 +180,7 @@ def _grad_times_fresh(models: dict[str, object], mode: str, repeat: int = 20,
     best = {name: math.inf for name in models}
     for r in range(rounds):
         for name, f in funcs.items():
-            pts = points[name][r * repeat:(r + 1) * repeat]
+            pts = points[name][r * repeat : (r + 1) * repeat]
             t0 = time.perf_counter()
             for x in pts:
                 f(x)
@@ -228,7 +240,9 @@ def _fit_record(fit, wall: float) -> dict[str, object]:
         "converged": s["converged"],
         "ess_per_s_sampling": round(ess["ess_per_s_sampling"], 2),
         "ess_per_s_total": round(ess["ess_per_s_total"], 2),
-        "error_pct": {k: round(100 * (table.loc[k, "estimate"] / v - 1), 1) for k, v in TRIAL_TRUTH.items()},
+        "error_pct": {
+            k: round(100 * (table.loc[k, "estimate"] / v - 1), 1) for k, v in TRIAL_TRUTH.items()
+        },
         "prior_width_ratio": {k: round(table.loc[k, "prior_width_ratio"], 3) for k in TRIAL_TRUTH},
     }
 
@@ -248,12 +262,21 @@ def _nutpie_direct(model, data, *, chains, tune, draws, seed, low_rank):
     compiled = nutpie.compile_pymc_model(pmm, var_names=keep, jitter_rvs=jitter)
     t1 = time.perf_counter()
     idata = nutpie.sample(
-        compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, 2), seed=seed,
-        target_accept=0.9, progress_bar=False, save_warmup=False,
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, 2),
+        seed=seed,
+        target_accept=0.9,
+        progress_bar=False,
+        save_warmup=False,
         low_rank_modified_mass_matrix=low_rank,
     )
     t2 = time.perf_counter()
-    idata.posterior = idata.posterior.drop_vars([v for v in idata.posterior.data_vars if v not in keep])
+    idata.posterior = idata.posterior.drop_vars(
+        [v for v in idata.posterior.data_vars if v not in keep]
+    )
     fit = PopulationFit.from_idata(model, data, idata, priors="literature")
     fit.summary.update(compile_s=round(t1 - t0, 2), sample_s=round(t2 - t1, 2))
     return fit, time.perf_counter() - t0
@@ -277,26 +300,58 @@ def bench_trial(args) -> dict[str, object]:
     ):
         t0 = time.perf_counter()
         fit = ck.fit_population(
-            model, data, priors="literature", init="declared", chains=chains, tune=tune,
-            draws=draws, cores=2, seed=1, target_accept=0.9,
+            model,
+            data,
+            priors="literature",
+            init="declared",
+            chains=chains,
+            tune=tune,
+            draws=draws,
+            cores=2,
+            seed=1,
+            target_accept=0.9,
         )
-        runs[label] = {"chains": chains, "tune": tune, "draws": draws,
-                       **_fit_record(fit, time.perf_counter() - t0)}
-    fit, wall = _nutpie_direct(model, data, chains=2, tune=args.trial_tune, draws=args.trial_draws,
-                               seed=1, low_rank=True)
-    runs["nutpie_2_chains_low_rank"] = {"chains": 2, "tune": args.trial_tune,
-                                        "draws": args.trial_draws, **_fit_record(fit, wall)}
+        runs[label] = {
+            "chains": chains,
+            "tune": tune,
+            "draws": draws,
+            **_fit_record(fit, time.perf_counter() - t0),
+        }
+    fit, wall = _nutpie_direct(
+        model, data, chains=2, tune=args.trial_tune, draws=args.trial_draws, seed=1, low_rank=True
+    )
+    runs["nutpie_2_chains_low_rank"] = {
+        "chains": 2,
+        "tune": args.trial_tune,
+        "draws": args.trial_draws,
+        **_fit_record(fit, wall),
+    }
     t0 = time.perf_counter()
     fit = ck.fit_population(
-        model, data, priors="literature", init="declared", sampler="pymc", chains=2,
-        tune=args.trial_tune, draws=args.trial_draws, cores=2, seed=1, target_accept=0.9,
+        model,
+        data,
+        priors="literature",
+        init="declared",
+        sampler="pymc",
+        chains=2,
+        tune=args.trial_tune,
+        draws=args.trial_draws,
+        cores=2,
+        seed=1,
+        target_accept=0.9,
     )
-    runs["pymc_2_chains"] = {"chains": 2, "tune": args.trial_tune, "draws": args.trial_draws,
-                             **_fit_record(fit, time.perf_counter() - t0)}
+    runs["pymc_2_chains"] = {
+        "chains": 2,
+        "tune": args.trial_tune,
+        "draws": args.trial_draws,
+        **_fit_record(fit, time.perf_counter() - t0),
+    }
     out["runs"] = runs
     for kind in ("sampling", "total"):
         out[f"ess_per_s_ratio_nutpie_over_pymc_{kind}"] = round(
-            runs["nutpie_2_chains"][f"ess_per_s_{kind}"] / runs["pymc_2_chains"][f"ess_per_s_{kind}"], 2
+            runs["nutpie_2_chains"][f"ess_per_s_{kind}"]
+            / runs["pymc_2_chains"][f"ess_per_s_{kind}"],
+            2,
         )
     return out
 
@@ -330,8 +385,10 @@ def _pm_ode_model(model, data):
     days = np.unique(obs["TIME"].to_numpy(float))
     ode = DifferentialEquation(func=_ode_rhs, times=days, n_states=2, n_theta=5, t0=0)
     with pm.Model(coords={"subject": data.subjects}) as m:
-        mu = {p: pm.Normal(f"mu_{p}", pr.loc[f"mu_{p}", "loc"], pr.loc[f"mu_{p}", "scale"])
-              for p in ("foldx", "tmax", "cmax", "alpha", "fb", "beta")}
+        mu = {
+            p: pm.Normal(f"mu_{p}", pr.loc[f"mu_{p}", "loc"], pr.loc[f"mu_{p}", "scale"])
+            for p in ("foldx", "tmax", "cmax", "alpha", "fb", "beta")
+        }
         eta = {}
         for p in TRIAL_IIV:
             om = pm.HalfNormal(f"omega_{p}", pr.loc[f"omega_{p}", "scale"])
@@ -346,8 +403,16 @@ def _pm_ode_model(model, data):
             sol = ode(y0=[cmax / foldx, 0.0 * cmax], theta=[foldx, tmax, alpha, fb, beta])
             col = np.searchsorted(days, obs.loc[obs["ID"] == sid, "TIME"].to_numpy(float))
             preds.append((sol[:, 0] + sol[:, 1])[col])
-        ll = loglik(pt, obs["DV"].to_numpy(float), pt.concatenate(preds), obs["CENS"].to_numpy(int),
-                    model.error["QPCR"], {"sigma": sigma}, blq="m3", lloq=obs["LLOQ"].to_numpy(float))
+        ll = loglik(
+            pt,
+            obs["DV"].to_numpy(float),
+            pt.concatenate(preds),
+            obs["CENS"].to_numpy(int),
+            model.error["QPCR"],
+            {"sigma": sigma},
+            blq="m3",
+            lloq=obs["LLOQ"].to_numpy(float),
+        )
         pm.Potential("loglik_QPCR", ll.sum())
     return m
 
@@ -367,13 +432,26 @@ def _pm_sample(pmm, *, chains, tune, draws, seed, max_treedepth=10, mp_ctx=None)
     rng = np.random.default_rng(seed)
     point = pmm.initial_point()
     z = [k for k in point if k.startswith("z_")]
-    initvals = [{k: point[k] + rng.uniform(-1, 1, np.shape(point[k])) for k in z} for _ in range(chains)]
+    initvals = [
+        {k: point[k] + rng.uniform(-1, 1, np.shape(point[k])) for k in z} for _ in range(chains)
+    ]
     with pmm:
         t0 = time.perf_counter()
-        idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
-                          init="adapt_diag", initvals=initvals, target_accept=0.9, progressbar=False,
-                          compute_convergence_checks=False, discard_tuned_samples=False,
-                          max_treedepth=max_treedepth, mp_ctx=mp_ctx)
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=min(chains, 2),
+            random_seed=seed,
+            init="adapt_diag",
+            initvals=initvals,
+            target_accept=0.9,
+            progressbar=False,
+            compute_convergence_checks=False,
+            discard_tuned_samples=False,
+            max_treedepth=max_treedepth,
+            mp_ctx=mp_ctx,
+        )
         wall = time.perf_counter() - t0
     steps = int(idata.warmup_sample_stats["n_steps"].sum() + idata.sample_stats["n_steps"].sum())
     return idata, wall, steps
@@ -410,8 +488,10 @@ def bench_ode(args) -> dict[str, object]:
     # bound) through the generated population model and the PyTensor Op, both engines
     ode_decl = ck.load_model("stein2019_ode").with_iiv(drop=["foldx", "tmax", "fb", "beta"])
     ode_decl = ode_decl.with_ini(**TRIAL_GUESS)
-    engines = {e: ck.population_model(ode_decl, sub, priors="literature", ode_engine=e)
-               for e in ("jax", "scipy")}
+    engines = {
+        e: ck.population_model(ode_decl, sub, priors="literature", ode_engine=e)
+        for e in ("jax", "scipy")
+    }
     t_eng = _grad_times_fresh({"jax": engines["jax"]}, "FAST_RUN", repeat=50, rounds=3)
     t_eng.update(_grad_times_fresh({"scipy": engines["scipy"]}, "FAST_RUN", repeat=3, rounds=2))
     out["per_gradient"] = {
@@ -438,47 +518,87 @@ def bench_ode(args) -> dict[str, object]:
     small = _subset(data, args.ode_sample_subjects)
     kw = dict(chains=2, tune=args.ode_tune, draws=args.ode_draws, seed=1)
     res = {}
-    for label, pmm in (("cartpk_ode_jax_pm_sample",
-                        ck.population_model(ode_decl, small, priors="literature", ode_engine="jax")),
-                       ("closed_form_pm_sample", ck.population_model(model, small, priors="literature"))):
+    for label, pmm in (
+        (
+            "cartpk_ode_jax_pm_sample",
+            ck.population_model(ode_decl, small, priors="literature", ode_engine="jax"),
+        ),
+        ("closed_form_pm_sample", ck.population_model(model, small, priors="literature")),
+    ):
         # JAX runs threads: chains in forked processes would deadlock (as fit_population)
         idata, wall, steps = _pm_sample(pmm, **kw, mp_ctx="spawn")
         ess = _min_ess(idata)
-        res[label] = {"sample_s": round(wall, 2), "gradients": steps, "ms_per_gradient": round(1e3 * wall / steps, 4),
-                      "ess_bulk_min": round(ess, 1), "ess_per_s": round(ess / wall, 3),
-                      "ess_per_1000_gradients": round(1e3 * ess / steps, 2)}
+        res[label] = {
+            "sample_s": round(wall, 2),
+            "gradients": steps,
+            "ms_per_gradient": round(1e3 * wall / steps, 4),
+            "ess_bulk_min": round(ess, 1),
+            "ess_per_s": round(ess / wall, 3),
+            "ess_per_1000_gradients": round(1e3 * ess / steps, 2),
+        }
     half = max(args.ode_pm_iters // 2, 1)
-    _, wall, steps = _pm_sample(_pm_ode_model(model, small), chains=2, tune=half, draws=half, seed=1,
-                                max_treedepth=5)
+    _, wall, steps = _pm_sample(
+        _pm_ode_model(model, small), chains=2, tune=half, draws=half, seed=1, max_treedepth=5
+    )
     jx = res["cartpk_ode_jax_pm_sample"]
-    ode = {"sample_s": round(wall, 2), "gradients": steps, "iterations_per_chain": 2 * half,
-           "ms_per_gradient": round(1e3 * wall / steps, 3)}
+    ode = {
+        "sample_s": round(wall, 2),
+        "gradients": steps,
+        "iterations_per_chain": 2 * half,
+        "ms_per_gradient": round(1e3 * wall / steps, 3),
+    }
     ode["ess_per_s_estimated"] = round(jx["ess_per_1000_gradients"] / ode["ms_per_gradient"], 4)
     res["pm_ode_pm_sample_bounded"] = ode
     pmm = ck.population_model(model, small, priors="literature")
     keep = [v.name for v in [*pmm.free_RVs, *pmm.deterministics] if not v.name.startswith("z_")]
-    compiled = nutpie.compile_pymc_model(pmm, var_names=keep,
-                                         jitter_rvs={v for v in pmm.free_RVs if v.name.startswith("z_")})
+    compiled = nutpie.compile_pymc_model(
+        pmm, var_names=keep, jitter_rvs={v for v in pmm.free_RVs if v.name.startswith("z_")}
+    )
     t0 = time.perf_counter()
-    idata = nutpie.sample(compiled, draws=args.ode_draws, tune=args.ode_tune, chains=2, cores=2, seed=1,
-                          target_accept=0.9, progress_bar=False, save_warmup=True)
+    idata = nutpie.sample(
+        compiled,
+        draws=args.ode_draws,
+        tune=args.ode_tune,
+        chains=2,
+        cores=2,
+        seed=1,
+        target_accept=0.9,
+        progress_bar=False,
+        save_warmup=True,
+    )
     wall = time.perf_counter() - t0
     steps = int(idata.warmup_sample_stats["n_steps"].sum() + idata.sample_stats["n_steps"].sum())
     ess = _min_ess(idata)
-    res["closed_form_nutpie"] = {"sample_s": round(wall, 3), "gradients": steps,
-                                 "ms_per_gradient": round(1e3 * wall / steps, 4),
-                                 "ess_bulk_min": round(ess, 1), "ess_per_s": round(ess / wall, 2),
-                                 "ess_per_1000_gradients": round(1e3 * ess / steps, 2)}
-    res["subjects"], res["chains"], res["tune"], res["draws"] = args.ode_sample_subjects, 2, args.ode_tune, args.ode_draws
+    res["closed_form_nutpie"] = {
+        "sample_s": round(wall, 3),
+        "gradients": steps,
+        "ms_per_gradient": round(1e3 * wall / steps, 4),
+        "ess_bulk_min": round(ess, 1),
+        "ess_per_s": round(ess / wall, 2),
+        "ess_per_1000_gradients": round(1e3 * ess / steps, 2),
+    }
+    res["subjects"], res["chains"], res["tune"], res["draws"] = (
+        args.ode_sample_subjects,
+        2,
+        args.ode_tune,
+        args.ode_draws,
+    )
     cf = res["closed_form_pm_sample"]
-    res["ess_per_s_ratio_cartpk_ode_jax_over_pm_ode"] = round(jx["ess_per_s"] / ode["ess_per_s_estimated"], 1)
-    res["ess_per_s_ratio_closed_form_pm_sample_over_pm_ode"] = round(cf["ess_per_s"] / ode["ess_per_s_estimated"])
+    res["ess_per_s_ratio_cartpk_ode_jax_over_pm_ode"] = round(
+        jx["ess_per_s"] / ode["ess_per_s_estimated"], 1
+    )
+    res["ess_per_s_ratio_closed_form_pm_sample_over_pm_ode"] = round(
+        cf["ess_per_s"] / ode["ess_per_s_estimated"]
+    )
     res["ess_per_s_ratio_closed_form_nutpie_over_pm_ode"] = round(
-        res["closed_form_nutpie"]["ess_per_s"] / ode["ess_per_s_estimated"])
+        res["closed_form_nutpie"]["ess_per_s"] / ode["ess_per_s_estimated"]
+    )
     res["sampling_ms_per_gradient_ratio_pm_ode_over_cartpk_ode_jax"] = round(
-        ode["ms_per_gradient"] / jx["ms_per_gradient"], 1)
+        ode["ms_per_gradient"] / jx["ms_per_gradient"], 1
+    )
     res["sampling_ms_per_gradient_ratio_pm_ode_over_closed_form_pm_sample"] = round(
-        ode["ms_per_gradient"] / cf["ms_per_gradient"])
+        ode["ms_per_gradient"] / cf["ms_per_gradient"]
+    )
     out["sampling"] = res
     return out
 
@@ -523,7 +643,9 @@ def _mech_models(data, engine_of: str):
     doses = data.table.query("EVID == 1").groupby("ID")["AMT"].first()
     ids = data.subjects
     with pm.Model() as m:
-        lp = {k: pm.Normal(f"log_{k}", np.log(MECH_TRUTH[k]), 0.5, shape=len(ids)) for k in MECH_EST}
+        lp = {
+            k: pm.Normal(f"log_{k}", np.log(MECH_TRUTH[k]), 0.5, shape=len(ids)) for k in MECH_EST
+        }
         nat = {k: pt.exp(v) for k, v in lp.items()}
         preds = {"QPCR": [], "SOD": []}
         if engine_of == "pm_ode":
@@ -531,11 +653,22 @@ def _mech_models(data, engine_of: str):
                 rows = obs[obs["ID"] == sid]
                 days = np.unique(rows["TIME"].to_numpy(float))
                 later = days[days > 0]
-                ode = DifferentialEquation(func=_paixao_rhs, times=later, n_states=5, n_theta=4, t0=0)
-                y0 = [pt.as_tensor(float(doses[sid])), 0.0 * nat["rho"][i], 0.0 * nat["rho"][i],
-                      0.0 * nat["rho"][i], nat["tumour0"][i]]
-                sol = ode(y0=y0, theta=[nat["rho"][i], nat["eps"][i], nat["mu"][i], nat["gamma"][i]])
-                states = pt.concatenate([pt.stack(y0)[None, :], sol], axis=0) if days[0] == 0 else sol
+                ode = DifferentialEquation(
+                    func=_paixao_rhs, times=later, n_states=5, n_theta=4, t0=0
+                )
+                y0 = [
+                    pt.as_tensor(float(doses[sid])),
+                    0.0 * nat["rho"][i],
+                    0.0 * nat["rho"][i],
+                    0.0 * nat["rho"][i],
+                    nat["tumour0"][i],
+                ]
+                sol = ode(
+                    y0=y0, theta=[nat["rho"][i], nat["eps"][i], nat["mu"][i], nat["gamma"][i]]
+                )
+                states = (
+                    pt.concatenate([pt.stack(y0)[None, :], sol], axis=0) if days[0] == 0 else sol
+                )
                 for dv in ("QPCR", "SOD"):
                     r = rows[rows["DVID"] == dv]
                     col = np.searchsorted(days, r["TIME"].to_numpy(float))
@@ -547,23 +680,42 @@ def _mech_models(data, engine_of: str):
                         preds[dv].append(10.0 * (6.0 * vol / np.pi) ** (1.0 / 3.0))
             pred = {dv: pt.concatenate(v) for dv, v in preds.items()}
             # records in subject order, as built above
-            order = {dv: pd.concat([obs[(obs["DVID"] == dv) & (obs["ID"] == sid)] for sid in ids])
-                     for dv in ("QPCR", "SOD")}
+            order = {
+                dv: pd.concat([obs[(obs["DVID"] == dv) & (obs["ID"] == sid)] for sid in ids])
+                for dv in ("QPCR", "SOD")
+            }
         else:
             order = {dv: obs[obs["DVID"] == dv] for dv in ("QPCR", "SOD")}
             pred = {}
             for dv, r in order.items():
                 pos = {sid: i for i, sid in enumerate(ids)}
                 subj = np.array([pos[x] for x in r["ID"]])
-                grid = np.array([np.sort(obs.loc[obs["ID"] == sid, "TIME"].to_numpy(float)) for sid in ids])
-                out = model.evaluate(pt, grid, {k: v for k, v in nat.items()},
-                                     dose=doses.loc[ids].to_numpy(float), engine=engine_of,
-                                     method="Tsit5" if engine_of == "jax" else None)
-                col = [int(np.searchsorted(grid[j], t)) for j, t in zip(subj, r["TIME"].to_numpy(float), strict=True)]
+                grid = np.array(
+                    [np.sort(obs.loc[obs["ID"] == sid, "TIME"].to_numpy(float)) for sid in ids]
+                )
+                out = model.evaluate(
+                    pt,
+                    grid,
+                    {k: v for k, v in nat.items()},
+                    dose=doses.loc[ids].to_numpy(float),
+                    engine=engine_of,
+                    method="Tsit5" if engine_of == "jax" else None,
+                )
+                col = [
+                    int(np.searchsorted(grid[j], t))
+                    for j, t in zip(subj, r["TIME"].to_numpy(float), strict=True)
+                ]
                 pred[dv] = out[dv][subj, col]
         for dv, r in order.items():
-            ll = loglik(pt, r["DV"].to_numpy(float), pred[dv], r["CENS"].to_numpy(int), model.error[dv],
-                        blq="m3", lloq=r["LLOQ"].to_numpy(float))
+            ll = loglik(
+                pt,
+                r["DV"].to_numpy(float),
+                pred[dv],
+                r["CENS"].to_numpy(int),
+                model.error[dv],
+                blq="m3",
+                lloq=r["LLOQ"].to_numpy(float),
+            )
             pm.Potential(f"ll_{dv}", ll.sum())
     return m
 
@@ -575,7 +727,10 @@ def bench_mech(args) -> dict[str, object]:
 
     full = ck.read_dataset(_make.make_mechanistic())
     sub = _subset(full, args.mech_pm_subjects)
-    out: dict[str, object] = {"subjects": len(full.subjects), "pm_ode_subjects": args.mech_pm_subjects}
+    out: dict[str, object] = {
+        "subjects": len(full.subjects),
+        "pm_ode_subjects": args.mech_pm_subjects,
+    }
     models = {"pm_ode": _mech_models(sub, "pm_ode"), "jax_sub": _mech_models(sub, "jax")}
     # the two log-densities agree (same equations; pm.ode's odeint at its default tolerance)
     f = {k: m.compile_logp() for k, m in models.items()}
@@ -587,15 +742,17 @@ def bench_mech(args) -> dict[str, object]:
     t_big.update(_grad_times_fresh({"scipy": big["scipy"]}, "FAST_RUN", repeat=2, rounds=2))
     per_subject = t_sub["pm_ode"] / args.mech_pm_subjects
     pm_ode_40 = per_subject * len(full.subjects)  # pm.ode: one solve per subject, linear
-    out.update({
-        "pm_ode_ms_subset": round(1e3 * t_sub["pm_ode"], 1),
-        "cartpk_jax_ms_subset": round(1e3 * t_sub["jax_sub"], 2),
-        "pm_ode_ms_40_scaled_linearly": round(1e3 * pm_ode_40, 0),
-        "cartpk_jax_ms_40": round(1e3 * t_big["jax"], 2),
-        "cartpk_scipy_bdf_ms_40": round(1e3 * t_big["scipy"], 1),
-        "ratio_pm_ode_over_cartpk_jax_40": round(pm_ode_40 / t_big["jax"], 0),
-        "ratio_pm_ode_over_cartpk_jax_subset": round(t_sub["pm_ode"] / t_sub["jax_sub"], 0),
-    })
+    out.update(
+        {
+            "pm_ode_ms_subset": round(1e3 * t_sub["pm_ode"], 1),
+            "cartpk_jax_ms_subset": round(1e3 * t_sub["jax_sub"], 2),
+            "pm_ode_ms_40_scaled_linearly": round(1e3 * pm_ode_40, 0),
+            "cartpk_jax_ms_40": round(1e3 * t_big["jax"], 2),
+            "cartpk_scipy_bdf_ms_40": round(1e3 * t_big["scipy"], 1),
+            "ratio_pm_ode_over_cartpk_jax_40": round(pm_ode_40 / t_big["jax"], 0),
+            "ratio_pm_ode_over_cartpk_jax_subset": round(t_sub["pm_ode"] / t_sub["jax_sub"], 0),
+        }
+    )
     print(json.dumps({"mech": out}, indent=2), flush=True)
     return out
 
@@ -609,13 +766,23 @@ def main() -> None:
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--quick", action="store_true", help="20 subjects, 300 draws, 2 chains")
     ap.add_argument("--skip-sampling", action="store_true")
-    ap.add_argument("--design", choices=sorted(DESIGNS), default="rich",
-                    help="sampling days of the sampled data (trial: days 7-90 leave foldx/tmax "
-                    "multimodal, so ESS is not comparable)")
-    ap.add_argument("--iiv", default="cmax,alpha",
-                    help="random effects of the sampled model (the trial design identifies these)")
-    ap.add_argument("--parts", default="grad,sampling,trial,ode",
-                    help="comma-separated: grad, sampling (parts 1-2), trial (3), ode (4), mech (5)")
+    ap.add_argument(
+        "--design",
+        choices=sorted(DESIGNS),
+        default="rich",
+        help="sampling days of the sampled data (trial: days 7-90 leave foldx/tmax "
+        "multimodal, so ESS is not comparable)",
+    )
+    ap.add_argument(
+        "--iiv",
+        default="cmax,alpha",
+        help="random effects of the sampled model (the trial design identifies these)",
+    )
+    ap.add_argument(
+        "--parts",
+        default="grad,sampling,trial,ode",
+        help="comma-separated: grad, sampling (parts 1-2), trial (3), ode (4), mech (5)",
+    )
     ap.add_argument("--trial-subjects", type=int, default=90)
     ap.add_argument("--trial-seed", type=int, default=0, help="data seed of the trial design")
     ap.add_argument("--trial-tune", type=int, default=500)
@@ -624,10 +791,18 @@ def main() -> None:
     ap.add_argument("--ode-sample-subjects", type=int, default=10, help="ESS-per-second subset")
     ap.add_argument("--ode-tune", type=int, default=500)
     ap.add_argument("--ode-draws", type=int, default=500)
-    ap.add_argument("--ode-pm-iters", type=int, default=6,
-                    help="iterations per chain of the bounded pm.ode sampling run")
-    ap.add_argument("--mech-pm-subjects", type=int, default=2,
-                    help="pm.ode subset of the mechanistic per-gradient comparison")
+    ap.add_argument(
+        "--ode-pm-iters",
+        type=int,
+        default=6,
+        help="iterations per chain of the bounded pm.ode sampling run",
+    )
+    ap.add_argument(
+        "--mech-pm-subjects",
+        type=int,
+        default=2,
+        help="pm.ode subset of the mechanistic per-gradient comparison",
+    )
     args = ap.parse_args()
     if args.quick:
         args.subjects, args.grad_subjects, args.draws, args.tune, args.chains = 20, 20, 300, 300, 2
@@ -649,7 +824,9 @@ def main() -> None:
             out[f"grad_ms_hand_{mode}"] = t["hand"] * 1e3
             out[f"grad_ms_hand_with_cartpk_loglik_{mode}"] = t["hand_ll"] * 1e3
             out[f"grad_ratio_generated_over_hand_{mode}"] = t["generated"] / t["hand"]
-            out[f"grad_ratio_generated_over_hand_with_cartpk_loglik_{mode}"] = t["generated"] / t["hand_ll"]
+            out[f"grad_ratio_generated_over_hand_with_cartpk_loglik_{mode}"] = (
+                t["generated"] / t["hand_ll"]
+            )
     if "sampling" in parts:
         model, data = _data(args.subjects, seed=2, iiv=args.iiv.split(","), design=args.design)
         kw = dict(draws=args.draws, tune=args.tune, chains=args.chains, seed=1, target_accept=0.9)
