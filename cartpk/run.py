@@ -112,6 +112,13 @@ _TRACKED = (
     "statsmodels",
     "dask",
     "distributed",
+    "jax",
+    "jaxlib",
+    "diffrax",
+    "equinox",
+    "numba",
+    "tqdm",
+    "threadpoolctl",
 )
 
 

@@ -71,3 +71,19 @@ def test_write_atomic_gives_usual_permissions(tmp_path):
     os.umask(mask)
     p = write_atomic(tmp_path / "f.txt", "x")
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask
+
+
+def test_manifest_versions_cover_every_runtime_dependency():
+    """Issue 21: every package cartpk requires at run time (jax and diffrax included)."""
+    import re
+    from importlib import metadata
+
+    from cartpk.run import dependency_versions
+
+    required = metadata.requires("cartpk") or []
+    names = {
+        re.split(r"[\s\[<>=!~;]", r, maxsplit=1)[0].lower() for r in required if "extra ==" not in r
+    }
+    got = dependency_versions()
+    assert names and names <= set(got), names - set(got)
+    assert got["jax"] and got["diffrax"]
