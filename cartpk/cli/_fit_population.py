@@ -83,8 +83,6 @@ def _run(
 
     opt = {k: options.get(k, default) for k, (_, default) in OPTIONS.items()}
     seed = 1 if seed is None else int(seed)
-    if opt["drop_iiv"]:
-        model = model.with_iiv(drop=[str(p) for p in opt["drop_iiv"]])
     thresholds = dg.ConvergenceThresholds(
         rhat_max=float(opt["rhat_max"]),
         ess_bulk_min=float(opt["ess_bulk_min"]),
@@ -116,6 +114,7 @@ def _run(
             ode_method=opt["ode_method"],
             mass_matrix=str(opt["mass_matrix"]),
             centered=list(opt["centered"] or ()),
+            drop_iiv=[str(p) for p in opt["drop_iiv"] or ()],
             seed=seed,
             thresholds=thresholds,
             progress=wants_progress(quiet),

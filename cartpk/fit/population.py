@@ -1291,6 +1291,7 @@ def fit_population(
     ode_method: str | None = None,
     mass_matrix: MassMatrix = "diag",
     centered: Sequence[str] = (),
+    drop_iiv: Sequence[str] = (),
 ) -> PopulationFit:
     """Fit a hierarchical Bayesian population model generated from a declaration.
 
@@ -1359,6 +1360,10 @@ def fit_population(
         instead of the default non-centred one (``eta_P = omega_P z_P``). Centre the ones
         each subject's data determine well (many informative records per subject, e.g. a
         tumour-size series); keep sparse ones non-centred (the funnel).
+    drop_iiv : sequence of str, default ()
+        Parameters fitted without a random effect (every subject at the typical value),
+        as ``model.with_iiv(drop=...)``; the fit specification's ``drop_iiv`` key.
+
     Returns
     -------
     PopulationFit
@@ -1483,6 +1488,9 @@ def fit_population(
             stacklevel=2,
         )
     centered = [centered] if isinstance(centered, str) else list(centered)
+    if drop_iiv:
+        drop = [drop_iiv] if isinstance(drop_iiv, str) else [str(p) for p in drop_iiv]
+        model = model.with_iiv(drop=drop)
     pmm, design = _build(
         model,
         dataset,

@@ -416,3 +416,24 @@ def test_prior_width_ratio_of_fixed_parameter_is_missing_and_natural_draws_suffi
     )
     assert math.isnan(table.loc["sigma", "prior_width_ratio"])
     assert not table.loc["sigma", "prior_dominated"]
+
+
+def test_fit_population_drop_iiv_is_the_spec_key(monkeypatch):
+    """Issue 21: the spec key `drop_iiv` has its API argument (one to one)."""
+    import cartpk.fit.population as pop
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(model, dataset, **kw):
+        seen["iiv"] = [name for name, _ in model.iiv.entries]
+        raise Stop
+
+    monkeypatch.setattr(pop, "_build", capture)
+    model = ck.load_model("stein2019_smooth")
+    data = ck.read_dataset(ck.simulate(model, n=3, seed=1, lloq=50))
+    with pytest.raises(Stop):
+        ck.fit_population(model, data, drop_iiv=["foldx", "tmax"])
+    assert seen["iiv"] == ["cmax", "alpha", "fb", "beta"]
