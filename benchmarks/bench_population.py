@@ -604,7 +604,7 @@ def bench_ode(args) -> dict[str, object]:
 
 
 # -- the mechanistic model against pm.ode (issue 7) ---------------------------------------
-MECH_EST = ("rho", "eps", "mu", "gamma", "tumour0")  # fits/paixao2022_joint.toml
+MECH_EST = ("rho", "eps", "mu", "gamma", "tumour0")  # fits/long/paixao2022_joint.toml
 MECH_TRUTH_QPCR = 151515.0 / 5e9  # models/paixao2022.py: qpcr_per_cell
 
 

@@ -51,7 +51,7 @@ KINDS: dict[str, tuple[str, Callable[[Path], Any], str, str | None]] = {
     ),
     "er": ((FITS / "er_example.toml").read_text(), read_er_spec, "er", "analysis"),
     "sse": (
-        (FITS / "stein2019_sse_seed.toml").read_text(),
+        (FITS / "long" / "stein2019_sse_seed.toml").read_text(),
         lambda p: load_spec(p, kind="sse"),
         "sse",
         "estimator",

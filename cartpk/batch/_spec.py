@@ -1,6 +1,6 @@
 """Study specifications (TOML): read, validate in full, then report every problem once.
 
-An SSE specification (``fits/stein2019_sse_seed.toml``)::
+An SSE specification (``fits/long/stein2019_sse_seed.toml``)::
 
     model = "stein2019"
     days = [7, 14, 21, 28, 60, 90]
@@ -21,7 +21,7 @@ here and on every Dask worker.
 
 A top-level ``kind`` chooses what an SSE studies: ``"parameters"`` (the default: the
 model's parameters, as above) or ``"er_chain"``, the exposure-response chain
-(:func:`cartpk.batch.er_chain_sse`; ``fits/er_chain_sse.toml``)::
+(:func:`cartpk.batch.er_chain_sse`; ``fits/long/er_chain_sse.toml``)::
 
     kind = "er_chain"
     model = "stein2019_smooth"

@@ -55,7 +55,9 @@ def add_parser(sub: Any) -> None:
         description="Simulate replicate trials from a model, estimate, and summarise bias, "
         "relative RMSE, CI coverage and convergence per parameter.",
     )
-    p.add_argument("spec", help="study specification (TOML), e.g. fits/stein2019_sse_seed.toml")
+    p.add_argument(
+        "spec", help="study specification (TOML), e.g. fits/long/stein2019_sse_seed.toml"
+    )
     add_cluster_arguments(p)
     p.set_defaults(func=run)
 

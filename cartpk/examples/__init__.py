@@ -14,7 +14,7 @@ Files
 ``mechanistic.csv``
     Joint qPCR (``QPCR``, days 7-90, LLOQ 200) and tumour-size (``SOD``, mm, days 0, 28, 56,
     84) records of 40 subjects simulated from the ``paixao2022`` ODE model with known truth
-    (``cartpk.examples._make.MECH_TRUTH``), for the mechanistic fit ``fits/paixao2022_joint.toml``.
+    (``cartpk.examples._make.MECH_TRUTH``), for the mechanistic fit ``fits/long/paixao2022_joint.toml``.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from cartpk.batch._er_chain import ESTIMATE_COLUMNS, SUMMARY_COLUMNS, _exposure_
 from cartpk.cli import main
 from cartpk.errors import SpecError
 
-SPEC = Path(__file__).resolve().parents[2] / "fits" / "er_chain_sse.toml"
+SPEC = Path(__file__).resolve().parents[2] / "fits" / "long" / "er_chain_sse.toml"
 
 MINIMAL = """
 kind = "er_chain"

@@ -20,7 +20,7 @@ from cartpk.examples import _make
 from cartpk.fit.population import population_model
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC = REPO / "fits" / "paixao2022_joint.toml"
+SPEC = REPO / "fits" / "long" / "paixao2022_joint.toml"
 ESTIMATED = ("rho", "eps", "mu", "gamma", "tumour0")
 
 
