@@ -57,7 +57,7 @@ KINDS: dict[str, tuple[str, Callable[[Path], Any], str, str | None]] = {
         "estimator",
     ),
     "er_chain": (
-        (FITS / "er_chain_sse.toml").read_text(),
+        (FITS / "long" / "er_chain_sse.toml").read_text(),
         lambda p: load_spec(p, kind="sse"),
         "sse",
         "fit",
