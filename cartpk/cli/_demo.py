@@ -248,7 +248,8 @@ def _exposure_stage(ind_dir: Path, nca_dir: Path, folder: Path, seed: int, lloq:
         cmp = compare_exposure(res.wide, nca_wide, metrics=("cmax", "auc_0_28d"))
         rf.write_csv("exposure_vs_nca.csv", cmp.table)
         rf.write_csv("exposure_pairs.csv", cmp.pairs)
-        cmp.plot(rf.file("exposure_vs_nca.png"))
+        units = res.long.drop_duplicates("metric").set_index("metric")["unit"].to_dict()
+        cmp.plot(rf.file("exposure_vs_nca.png"), units=units)
         rf.manifest["results"] = {
             "subjects": int(res.wide["ID"].nunique()),
             "source": "individual fits (converged subjects)",

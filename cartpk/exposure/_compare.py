@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,9 @@ class ExposureComparison:
     pairs: pd.DataFrame
     options: dict[str, Any] = field(default_factory=dict)
 
-    def plot(self, path: str | Path, *, ncols: int = 2) -> Path:
+    def plot(
+        self, path: str | Path, *, ncols: int = 2, units: Mapping[str, str] | None = None
+    ) -> Path:
         """Scatter of model-based against NCA values per metric, log axes, identity line.
 
         Parameters
@@ -60,6 +62,8 @@ class ExposureComparison:
             Image file to write (format from the suffix, e.g. ``.png``).
         ncols : int, default 2
             Panels per row.
+        units : mapping, optional
+            Unit of each metric (``cmax`` -> ``copies/ug``) for the axes.
 
         Returns
         -------
@@ -96,8 +100,10 @@ class ExposureComparison:
                     f"{metric}: R\u00b2(log) {row['r2_log']:.2f}, GMR {row['gmr']:.2f} (n={int(row['n'])})",
                     fontsize=9,
                 )
-                ax.set_xlabel(f"NCA {metric}")
-                ax.set_ylabel(f"model-based {metric}")
+                unit = str((units or {}).get(metric, "")).replace("ug", "µg")
+                suffix = f" ({unit}, log axis)" if unit else " (log axis)"
+                ax.set_xlabel(f"NCA {metric}{suffix}")
+                ax.set_ylabel(f"model-based {metric}{suffix}")
                 ax.legend(loc="upper left", fontsize=8, frameon=False)
             for ax in axes.ravel()[len(metrics) :]:
                 ax.set_visible(False)
