@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: error codes of a command that ran and failed as a whole (exit 1, not 2)
+RAN_AND_FAILED = frozenset({"all_replicates_failed", "original_fit_failed"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cartpk`` console script; returns the exit code."""
     from cartpk.errors import CartpkError
@@ -98,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print_error(err)
-        return 2
+        # a study that ran and failed as a whole is a failed run (1), not a user error (2)
+        return 1 if getattr(err, "code", None) in RAN_AND_FAILED else 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -151,3 +151,12 @@ def test_unreachable_scheduler_is_a_user_error(tmp_path, capsys):
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         rc = main([*argv, "--scheduler", f"tcp://127.0.0.1:{port}"])
     assert rc == 2 and "scheduler_unreachable" in capsys.readouterr().err
+
+
+def test_study_whose_replicates_all_fail_exits_1_with_the_reason(tmp_path, capsys):
+    """Issue 21: a study that ran and failed as a whole is a failed run, not a user error."""
+    spec = _write(tmp_path, GOOD.replace("batch_helpers:observed_peak", "batch_helpers:broken"))
+    rc = main(["sse", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "all_replicates_failed" in err and "broken on purpose" in err
