@@ -24,19 +24,32 @@ from cartpk.model._params import omega as omega
 from cartpk.model._params import power as power
 from cartpk.model._params import proportional as proportional
 from cartpk.model._params import theta as theta
+from cartpk.model._provenance import BLOCKS as BLOCKS
+from cartpk.model._provenance import LEVELS as LEVELS
+from cartpk.model._provenance import Evidence as Evidence
+from cartpk.model._provenance import Provenance as Provenance
+from cartpk.model._provenance import assumed as assumed
+from cartpk.model._provenance import provenance as provenance
+from cartpk.model._provenance import transcribed as transcribed
+from cartpk.model._provenance import verified as verified
 
 __all__ = [
+    "BLOCKS",
+    "LEVELS",
     "Categorical",
     "ClosedFormModel",
     "CovariateEffect",
     "ErrorModel",
+    "Evidence",
     "Model",
     "OdeModel",
     "Omega",
     "ParameterBlock",
     "Power",
+    "Provenance",
     "Theta",
     "additive",
+    "assumed",
     "categorical",
     "combined",
     "list_models",
@@ -45,5 +58,8 @@ __all__ = [
     "omega",
     "power",
     "proportional",
+    "provenance",
     "theta",
+    "transcribed",
+    "verified",
 ]

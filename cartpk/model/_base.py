@@ -29,6 +29,7 @@ from cartpk.model._params import (
     Theta,
     omega,
 )
+from cartpk.model._provenance import Provenance, check_provenance
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -282,7 +283,8 @@ class Model:
     Class attributes a model declares: ``name`` (catalogue name), ``reference`` (citation),
     ``time_unit`` (``"day"``), ``outputs`` (``{DVID: unit}``), the thetas, ``iiv``,
     ``error``, ``covariates`` and optionally ``default_dose`` (``AMT`` of the simulated
-    dose record, CAR+ cells). ``ini = Other.ini`` reuses another model's parameter block.
+    dose record, CAR+ cells) and ``provenance`` (:func:`cartpk.model.provenance`: how each
+    parameter block was checked). ``ini = Other.ini`` reuses another model's parameter block.
     """
 
     _abstract: ClassVar[bool] = True
@@ -293,6 +295,8 @@ class Model:
     outputs: ClassVar[Mapping[str, str]] = {}
     default_dose: ClassVar[float | None] = None
     dose_unit: ClassVar[str] = "CAR+ cells"
+    #: how each parameter block was checked (``cartpk.model.provenance``); empty if undeclared
+    provenance: ClassVar[Provenance] = Provenance()
     _class_block: ClassVar[ParameterBlock] = ParameterBlock()
 
     ini = _IniAttr()
@@ -502,6 +506,7 @@ class Model:
                             )
                         )
                     seen.add(c)
+        out.extend(check_provenance(cls.provenance, where))
         out.extend(cls._check_equations(names))
         return out
 
