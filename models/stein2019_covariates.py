@@ -10,8 +10,9 @@ a power effect on ``cmax`` (reference 3e7 CAR+ cells, the middle dose level of t
 Coefficients start at 0 (no effect): they are estimated, never assumed.
 """
 
-from cartpk.model import ClosedFormModel, categorical, power
+from cartpk.model import ClosedFormModel, assumed, categorical, power
 
+from .stein2019 import Stein2019
 from .stein2019_smooth import Stein2019Smooth
 
 
@@ -31,3 +32,18 @@ class Stein2019Covariates(ClosedFormModel):
         ),
     ]
     predict = Stein2019Smooth.predict
+    omega_reading = Stein2019.omega_reading  # Table 1 random effects as "variance" or "sd"
+    provenance = Stein2019.provenance.with_blocks(
+        structure=assumed(
+            "stein2019_smooth: Stein 2019 with cartpk's own sigmoid gate at tmax (after Li & "
+            "Cheng 2025, preprint)"
+        ),
+        typical=assumed(
+            "Stein 2019 Table 1 B-ALL values (via nlmixr2lib) used as starting values for a "
+            "solid-tumour trial: not estimates for this population"
+        ),
+        covariates=assumed(
+            "this trial's design (reference notes trial.md): dose power and target-antigen "
+            "shift on cmax, coefficients start at 0 (no effect), to be estimated"
+        ),
+    )

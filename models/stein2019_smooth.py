@@ -16,7 +16,7 @@ a few ``gate`` widths) the curve equals the closed form of ``stein2019``. The ga
 typical peak (days 7 and 14, 2.3 days from 9.3) the gate is within 1e-4 of 0 or 1.
 """
 
-from cartpk.model import ClosedFormModel, theta
+from cartpk.model import ClosedFormModel, assumed, theta
 
 from .stein2019 import Stein2019
 
@@ -31,6 +31,14 @@ class Stein2019Smooth(ClosedFormModel):
     default_dose = Stein2019.default_dose
     ini = Stein2019.ini
     gate = theta(0.25, unit="day", transform="log", fixed=True, label="switch width")  # ours
+    omega_reading = Stein2019.omega_reading  # Table 1 random effects as "variance" or "sd"
+    provenance = Stein2019.provenance.with_blocks(
+        structure=assumed(
+            "sigmoid gate at tmax: cartpk's own design after Li & Cheng 2025 (preprint, "
+            "details not public), gate width 0.25 d ours; away from tmax it equals the "
+            "verified stein2019 closed form (tests/model/test_stein2019.py)"
+        )
+    )
 
     @staticmethod
     def predict(xp, time, *, foldx, tmax, cmax, alpha, fb, beta, gate):

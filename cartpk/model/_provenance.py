@@ -182,6 +182,22 @@ class Provenance:
                 parts.append(f"{block}{scope}: {e.level} ({e.source})")
         return "; ".join(parts)
 
+    def with_blocks(self, **blocks: Evidence | Sequence[Evidence]) -> Provenance:
+        """A copy with the given blocks declared anew (for a model that reuses another's).
+
+        Parameters
+        ----------
+        **blocks : Evidence or sequence of Evidence
+            As for :func:`provenance`; blocks not given are kept.
+
+        Returns
+        -------
+        Provenance
+        """
+        merged: dict[str, Evidence | Sequence[Evidence]] = dict(self.blocks)
+        merged.update(blocks)
+        return provenance(**merged)
+
     def as_dict(self) -> dict[str, dict[str, Any]]:
         """``{block: {"level": ..., "entries": [{"level", "source", ...}, ...]}}``."""
         return {
