@@ -20,7 +20,9 @@ Dose: 10 / 30 / 60 % of the CAR-T dose into ``cart_e_pb`` on days 0, 1, 2 (the p
 split infusion). **Stiff**: ``kin`` = 76.78/day next to ``rB`` = 0.0093/day.
 
 Values: fixed parameters from Table S1; UPN1 estimates from Table S2 (the default
-patient; UPN3 is ``Hardiansyah2019.upn3()``). Not in models.md and therefore
+patient, ``Hardiansyah2019.upn1()``; UPN3 is ``Hardiansyah2019.upn3()``, a preset declaring
+UPN3's estimates, its burden 0.93e9 B cells and its own dose 1.4e7 CAR+ cells, so
+simulating a preset without a dose gives that patient). Not in models.md and therefore
 **assumptions of this file, not the paper's values**: the cytokine baselines
 ``il6_0 = 1``, ``il10_0 = 1``, ``ifng_0 = 1`` pg/mL (a baseline this small does not move the
 peaks, which are production-driven: thousands of pg/mL), and the variability and residual
@@ -29,7 +31,7 @@ errors (placeholders, 50 % CV on the estimated parameters, 0.3 on the log scale)
 
 from cartpk.model import OdeModel, log_additive, omega, theta
 
-# UPN3 estimates (Table S2) and baseline burden / dose, for `upn3()`
+# UPN3 estimates (Table S2) and baseline burden (models.md 3.2), for `Hardiansyah2019Upn3`
 _UPN3 = {
     "p_il6": 6e-3,
     "p_il10": 1.7e-2,
@@ -54,7 +56,7 @@ class Hardiansyah2019(OdeModel):
         "IFNG": "pg/mL",
         "IL10": "pg/mL",
     }
-    default_dose = 1.1e9  # CAR+ cells, UPN1 (models.md 3.2)
+    default_dose = 1.1e9  # CAR+ cells, UPN1 (models.md 3.2); each preset declares its own
     states = (
         "b_cells",
         "cart_e_pb",
@@ -163,6 +165,27 @@ class Hardiansyah2019(OdeModel):
         }
 
     @classmethod
+    def upn1(cls):
+        """The UPN1 patient (the declared default): 4.14e9 B cells, dose 1.1e9 CAR+ cells."""
+        return Hardiansyah2019()
+
+    @classmethod
     def upn3(cls):
-        """The UPN3 patient (Table S2 estimates, 0.93e9 B cells); dose 1.4e7 CAR+ cells."""
-        return cls().with_ini(**_UPN3)
+        """The UPN3 patient: Table S2 estimates, 0.93e9 B cells, dose 1.4e7 CAR+ cells."""
+        return Hardiansyah2019Upn3()
+
+
+class Hardiansyah2019Upn3(Hardiansyah2019):
+    """Preset UPN3: the same declaration with UPN3's estimates, burden and dose.
+
+    A preset is a declaration, not a copy: equations, fixed Table S1 values, IIV and
+    residual error are inherited from :class:`Hardiansyah2019`; only UPN3's Table S2
+    estimates and baseline burden (``_UPN3``) and its own ``default_dose`` change, so
+    ``simulate(Hardiansyah2019.upn3())`` without a dose reproduces the paper's UPN3 (peak
+    IL-6 49.3 pg/mL on day 19) and the "burden, not dose" contrast with UPN1. The catalogue
+    loads the base class (``load_model("hardiansyah2019")`` is UPN1); this subclass keeps
+    the name, so saved fits and specs resolve to the same catalogue entry.
+    """
+
+    default_dose = 1.4e7  # CAR+ cells, UPN3 (models.md 3.2)
+    ini = Hardiansyah2019().with_ini(**_UPN3).ini

@@ -90,6 +90,9 @@ def _model_class(name: str) -> type[Model]:
         and obj.__module__ == module.__name__
         and obj.name == name
     ]
+    # presets (subclasses of the model that keep its name, e.g. a second patient with its
+    # own values and dose) are not catalogue entries: the root declaration is
+    found = [c for c in found if not any(o is not c and issubclass(c, o) for o in found)]
     if len(found) != 1:
         raise ModelError(
             f"Catalogue file {name}.py must define exactly one model named {name!r}.",
