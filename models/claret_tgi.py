@@ -24,7 +24,7 @@ kill rate of 0.05/day at the typical Cmax of 24,000 copies/ug, and resistance wi
 
 import math
 
-from cartpk.model import OdeModel, omega, proportional, theta
+from cartpk.model import OdeModel, assumed, omega, proportional, provenance, theta, transcribed
 
 from .stein2019 import Stein2019
 
@@ -53,6 +53,28 @@ class ClaretTgi(OdeModel):
         | {"sod0": 0.25, "kl": 0.5, "kd": 0.5}  # Stein 2019 Table 1; TGI part placeholder
     )
     error = proportional(sigma=0.1)  # assumed
+
+    provenance = provenance(
+        structure=assumed(
+            "Claret 2009 (J Clin Oncol 27:4103) TGI form from the reference notes (models.md "
+            "5.1), not checked against the paper; driver = the stein2019 closed form"
+        ),
+        typical=[
+            transcribed(
+                "Stein 2019 Table 1 via nlmixr2lib Stein_2019_Tisagenlecleucel.R",
+                covers="driver: foldx, tmax, cmax, alpha, fb, beta",
+            ),
+            assumed("assumptions of this file", covers="sod0, kl, kd, lam"),
+        ],
+        iiv=[
+            transcribed(
+                "Stein 2019 Table 1 read as omega^2 (nlmixr2lib)", covers="driver parameters"
+            ),
+            assumed("placeholder of this file", covers="sod0, kl, kd"),
+        ],
+        error=assumed("placeholder of this file"),
+        dose=transcribed("Stein 2019 Table 2 median total dose (unused by the equations)"),
+    )
 
     @staticmethod
     def exposure(xp, time, *, foldx, tmax, cmax, alpha, fb, beta):

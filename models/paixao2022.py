@@ -37,7 +37,7 @@ Observations, with their conversions stated:
 
 import math
 
-from cartpk.model import OdeModel, log_additive, omega, proportional
+from cartpk.model import OdeModel, assumed, log_additive, omega, proportional, provenance, verified
 from cartpk.model import theta as declare
 
 
@@ -78,6 +78,36 @@ class Paixao2022(OdeModel):
     # placeholder IIV; none on phi: a draw above rho would break phi < rho (unbounded growth)
     iiv = omega(sd={"theta": 0.5, "gamma": 0.5, "tumour0": 1.0, "eps": 0.3})
     error = {"QPCR": log_additive(sigma=0.5), "SOD": proportional(sigma=0.1)}  # placeholder
+
+    provenance = provenance(
+        structure=[
+            verified(
+                "Barros 2021 (Cancers 13:2941) equations as in the authors' code "
+                "tmglncc/CARTmath server.R (models.md 3.3 tag V; audit 2026-12 section 1c)",
+                covers="CARTmath core",
+            ),
+            assumed(
+                "Paixao 2022 Eqs 1-5 recalled, not checked (only the abstract was retrievable)",
+                covers="distributed cd and exhausted cn compartments",
+            ),
+        ],
+        typical=[
+            verified(
+                "Barros 2021 Table 2, HDLM-2 + CAR-T123 column, identical in the authors' "
+                "code (models.md 3.3 tag V); preclinical, mouse scale",
+                covers="phi, rho, eps, theta, alpha, mu, r, b, gamma",
+            ),
+            assumed("assumptions of this file", covers="eta, lam, mu_n"),
+        ],
+        baseline=assumed("tumour0 1e7 cells: assumption of this file (mouse scale)"),
+        iiv=assumed("placeholder of this file"),
+        error=assumed("placeholder of this file"),
+        dose=assumed("1e6 CAR+ cells: assumption of this file (mouse scale)"),
+        observation=assumed(
+            "qPCR 3.03e-5 copies/ug per cell and 1e9 tumour cells/mL: conversions of this "
+            "file (module docstring)"
+        ),
+    )
 
     @staticmethod
     def rhs(xp, time, y, *, phi, rho, eps, theta, alpha, mu, r, b, gamma, eta, lam, mu_n):
