@@ -22,7 +22,15 @@ immediate jump (the growth phase lasts at least 0.01 day).
 
 import math
 
-from cartpk.model import ClosedFormModel, log_additive, omega, theta
+from cartpk.model import (
+    ClosedFormModel,
+    assumed,
+    log_additive,
+    omega,
+    provenance,
+    theta,
+    verified,
+)
 
 _LN2 = math.log(2.0)
 
@@ -54,6 +62,29 @@ class Ogasawara2021Lag(ClosedFormModel):
         var={"foldx": 2.4, "tmax": 0.38, "cmax": 0.65, "alpha": 0.91, "fb": 0.80, "beta": 0.86}
     )
     error = log_additive(sigma=0.56)  # placeholder: Stein 2019 Table 1
+
+    provenance = provenance(
+        structure=[
+            verified(
+                "abstract (PMC8613160): lag, exponential growth, biphasic decline",
+                covers="phase sequence",
+            ),
+            assumed(
+                "Stein 2019 closed form with a lag; the full paper's equations not checked",
+                covers="equations",
+            ),
+        ],
+        typical=[
+            verified(
+                "abstract (PMC8613160): lag 3.27 d, doubling 0.755 d, Tmax 9.29 d, t1/2 5.00 "
+                "and 352 d (tests/model/test_stein2019.py)",
+                covers="tlag, foldx, tmax, alpha, beta",
+            ),
+            assumed("Stein 2019 B-ALL placeholders (Table 1)", covers="cmax, fb"),
+        ],
+        iiv=assumed("Stein 2019 B-ALL placeholders (Table 1, variance reading)"),
+        error=assumed("Stein 2019 B-ALL placeholder (Table 1, a = 0.56)"),
+    )
 
     @staticmethod
     def predict(xp, time, *, tlag, foldx, tmax, cmax, alpha, fb, beta):
