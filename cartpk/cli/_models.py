@@ -1,4 +1,4 @@
-"""``cartpk models [--format table|json|csv]``: list the model catalogue."""
+"""``cartpk models [--format table|json|csv]``: list the model catalogue and its provenance."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "models",
         help="list the model catalogue",
-        description="List the catalogue models: name, kind, reference, outputs.",
+        description=(
+            "List the catalogue models: name, kind, reference, outputs and provenance "
+            "(per parameter block: verified against the publication, transcribed from a "
+            "named independent transcription, or assumed). The table shows the compact "
+            "form; --format json|csv give every block with its source."
+        ),
     )
     p.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="output format"
@@ -25,15 +30,24 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the catalogue; returns 0."""
     from cartpk.model import list_models
+    from cartpk.model._catalogue import catalogue_provenance
 
     table = list_models()
     if args.format == "json":
-        print(json.dumps(table.to_dict("records"), indent=2))
+        records = table.to_dict("records")
+        for rec in records:
+            rec["provenance_detail"] = catalogue_provenance(str(rec["name"]))
+        print(json.dumps(records, indent=2))
     elif args.format == "csv":
         print(table.to_csv(index=False), end="")
     else:
         from cartpk.cli._common import terminal_table
 
-        print(terminal_table(table, max_rows=None))
-        print("full references: cartpk models --format csv")
+        # compact provenance: blocks verified against the publication, and the weakest level
+        counts = table["provenance"].str.extract(r"verified (\d+/\d+), weakest (\w+)")
+        shown = table.drop(columns=["provenance", "provenance_detail"])
+        shown["verified"] = counts[0].fillna("-")
+        shown["weakest"] = counts[1].fillna("-")
+        print(terminal_table(shown, max_rows=None))
+        print("full references and provenance: cartpk models --format csv (or json)")
     return 0

@@ -22,7 +22,7 @@ from cartpk.model._base import Model
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["catalogue_names", "list_models", "load_model"]
+__all__ = ["catalogue_names", "catalogue_provenance", "list_models", "load_model"]
 
 _PACKAGE = "cartpk._catalogue"
 
@@ -135,8 +135,20 @@ def load_model(name: str) -> Model:
     return _model_class(name)()
 
 
+_COLUMNS = ["name", "kind", "reference", "outputs", "provenance", "provenance_detail"]
+
+
 def list_models() -> pd.DataFrame:
-    """The catalogue as a table: ``name, kind, reference, outputs``."""
+    """The catalogue as a table, one row per model.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``name, kind, reference, outputs, provenance, provenance_detail``: ``provenance``
+        is the compact form (``"verified 2/6, weakest assumed"``: blocks verified against
+        the publication, and the weakest level of any block); ``provenance_detail`` lists
+        every block with its level and source (see :func:`cartpk.model.provenance`).
+    """
     import pandas as pd
 
     rows = []
@@ -148,6 +160,13 @@ def list_models() -> pd.DataFrame:
                 "kind": cls.kind,
                 "reference": cls.reference,
                 "outputs": ", ".join(f"{k} ({v})" for k, v in cls.outputs.items()),
+                "provenance": cls.provenance.summary(),
+                "provenance_detail": cls.provenance.detail(),
             }
         )
-    return pd.DataFrame(rows, columns=["name", "kind", "reference", "outputs"])
+    return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def catalogue_provenance(name: str) -> dict[str, dict[str, object]]:
+    """Provenance of one catalogue model by block: ``{block: {"level", "entries"}}``."""
+    return _model_class(name).provenance.as_dict()
