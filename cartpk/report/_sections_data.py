@@ -259,6 +259,28 @@ def _has_results(run: Run) -> bool:
     )
 
 
+def _model_provenance(model: str) -> str:
+    """One sentence: how a catalogue model's blocks were checked ("" when not in it)."""
+    from cartpk.errors import ModelError
+    from cartpk.model._catalogue import catalogue_names, catalogue_provenance
+
+    name = model.strip()
+    try:
+        if name not in catalogue_names():
+            return ""
+        blocks = catalogue_provenance(name)
+    except ModelError:  # no catalogue in this installation, or a broken catalogue file
+        return ""
+    if not blocks:
+        return ""
+    levels = ", ".join(f"{b} {v['level']}" for b, v in blocks.items())
+    return (
+        f"Model provenance ({esc(name)}): {esc(levels)} (verified: checked against the "
+        "publication; transcribed: from an independent transcription; assumed: "
+        "placeholder; sources: <code>cartpk models --format json</code>)."
+    )
+
+
 def _methods_section(runs: list[Run], sec: _Section) -> None:
     for i, run in enumerate(runs):
         if not _has_results(run):
@@ -292,6 +314,8 @@ def _methods_section(runs: list[Run], sec: _Section) -> None:
         if engine is not None:
             s += f", engine <b>{esc(_text(engine))}</b>"
         sentences.append(s + ".")
+        if model is not None and (prov := _model_provenance(_text(model))):
+            sentences.append(prov)
         if blq is not None:
             desc = _BLQ.get(str(blq).lower(), str(blq))
             sentences.append(f"Censored (BLQ) observations: {esc(desc)}.")
