@@ -16,47 +16,22 @@ from cartpk.er._design import (
     Model,
     Prepared,
     exposure_term,
-    fold_factor,
     is_separated,
     prepare,
 )
+from cartpk.er._emax import RESIDUALS, Residual, _fit_emax, drop_not_positive, emax_curve
 from cartpk.er._status import ERStatus
+from cartpk.er._table import (
+    ESTIMATE_COLUMNS,
+    _caught,
+    _empty,
+    _rows,
+    _wald_p,
+    _z,
+    emax_scale,
+)
 
 __all__ = ["ESTIMATE_COLUMNS", "ERFit", "failed_fit", "fit_er"]
-
-#: columns of :attr:`ERFit.estimates` and of ``er_estimates.csv`` (the first nine are fixed)
-ESTIMATE_COLUMNS = [
-    "endpoint",
-    "exposure",
-    "model",
-    "term",
-    "estimate",
-    "lower",
-    "upper",
-    "or_per_2fold",
-    "or_per_10fold",
-    "or_per_2fold_lower",
-    "or_per_2fold_upper",
-    "or_per_10fold_lower",
-    "or_per_10fold_upper",
-    "ratio",
-    "scale",
-    "se",
-    "p_value",
-    "n",
-    "n_events",
-    "status",
-    "message",
-]
-
-_RATIO = {"logistic": "OR", "ordinal": "OR", "cox": "HR", "loglinear": "GMR", "emax": ""}
-_SCALE = {
-    "logistic": "log-odds",
-    "ordinal": "log-odds (cumulative, P(grade >= g))",
-    "cox": "log-hazard",
-    "loglinear": "log of the endpoint",
-    "emax": "natural (endpoint units; EC50 in exposure units)",
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +46,9 @@ class ERFit:
         Model fitted.
     log : {"ln", "log10"}
         Base of the log exposure in the linear predictor (not used by ``emax``).
+    residual : {"log", "natural"} or None
+        ``emax`` only: the scale of the residuals (``log``: log-normal, the curve is the
+        median response; ``natural``: additive, the curve is the mean); ``None`` otherwise.
     covariates : tuple of str
         Adjustment covariates (entered linearly; categorical ones as indicators).
     status : ERStatus
@@ -105,6 +83,7 @@ class ERFit:
     reference: dict[str, float] = field(default_factory=dict)
     baseline: tuple[np.ndarray, np.ndarray] | None = None
     result: Any = field(default=None, repr=False)
+    residual: Residual | None = None
 
     @property
     def term(self) -> str:
@@ -143,14 +122,15 @@ class ERFit:
         -------
         ndarray
             logistic: P(event), shape (m,); ordinal: P(grade >= category k) for
-            k = 2..K, shape (m, K-1); emax: effect; loglinear: geometric-mean endpoint;
+            k = 2..K, shape (m, K-1); emax: effect (the median response when fitted with
+            ``residual="log"``, the mean with ``"natural"``); loglinear: geometric-mean
+            endpoint;
             cox: survival probabilities, shape (m, len(times)).
         """
         conc = np.asarray(exposure, dtype=float)
         if self.model == "emax":
-            e0, emax, ec50 = self.params["E0"], self.params["Emax"], self.params["EC50"]
-            h = self.params.get("hill", 1.0)
-            return e0 + emax * conc**h / (ec50**h + conc**h)
+            p = self.params
+            return emax_curve(conc, p["E0"], p["Emax"], p["EC50"], p.get("hill", 1.0))
         from scipy.special import expit
 
         eta = self._eta(conc)
@@ -171,97 +151,6 @@ class ERFit:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _z(level: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(0.5 + level / 2.0))
-
-
-def _rows(
-    prep: Prepared,
-    *,
-    endpoint: str,
-    exposure: str,
-    model: str,
-    log: LogBase,
-    names: Sequence[str],
-    est: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    se: np.ndarray,
-    pval: np.ndarray,
-    status: ERStatus,
-    message: str,
-    n_events: int | float,
-) -> pd.DataFrame:
-    xterm = exposure_term(exposure, log)
-    rows = []
-    for i, name in enumerate(names):
-        row: dict[str, Any] = {
-            "endpoint": endpoint,
-            "exposure": exposure,
-            "model": model,
-            "term": name,
-            "estimate": est[i],
-            "lower": lower[i],
-            "upper": upper[i],
-            "ratio": "",
-            "scale": _SCALE[model],
-            "se": se[i],
-            "p_value": pval[i],
-            "n": len(prep.y),
-            "n_events": n_events,
-            "status": status.value,
-            "message": message,
-        }
-        for fold in (2, 10):
-            key = f"or_per_{fold}fold"
-            if name == xterm and model != "emax":
-                f = fold_factor(fold, log)
-                row[key] = math.exp(est[i] * f)
-                row[f"{key}_lower"] = math.exp(lower[i] * f)
-                row[f"{key}_upper"] = math.exp(upper[i] * f)
-                row["ratio"] = _RATIO[model]
-            else:
-                row[key] = row[f"{key}_lower"] = row[f"{key}_upper"] = math.nan
-        rows.append(row)
-    return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
-
-
-def _empty(
-    prep: Prepared, names: Sequence[str], status: ERStatus, message: str, **kw: Any
-) -> pd.DataFrame:
-    nan = np.full(len(names), np.nan)
-    return _rows(
-        prep,
-        names=names,
-        est=nan,
-        lower=nan,
-        upper=nan,
-        se=nan,
-        pval=nan,
-        status=status,
-        message=message,
-        **kw,
-    )
-
-
-def _wald_p(est: np.ndarray, se: np.ndarray) -> np.ndarray:
-    from scipy.stats import norm
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return 2.0 * norm.sf(np.abs(est / se))
-
-
-def _caught(caught: list[warnings.WarningMessage]) -> str:
-    msgs = []
-    for w in caught:
-        text = f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
-        if text not in msgs:
-            msgs.append(text)
-    return "; ".join(msgs)
 
 
 def _reference(prep: Prepared) -> dict[str, float]:
@@ -449,93 +338,6 @@ def _fit_loglinear(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     }
 
 
-#: fraction of Emax that the highest observed exposure must reach to call the plateau seen
-PLATEAU_FRACTION = 0.8
-
-
-def _fit_emax(prep: Prepared, level: float, hill: bool = False, **kw: Any) -> dict[str, Any]:
-    from scipy.optimize import curve_fit
-    from scipy.stats import t as tdist
-
-    names = ["E0", "Emax", "EC50", *(["hill"] if hill else [])]
-    n = len(prep.y)
-    if n < len(names) + 2 or np.ptp(prep.conc) == 0:
-        msg = f"{n} subject(s)"
-        return {
-            "estimates": _empty(prep, names, ERStatus.too_few, msg, n_events=math.nan, **kw),
-            "status": ERStatus.too_few,
-            "message": msg,
-        }
-    c, y = prep.conc, prep.y
-
-    # EC50 and hill are estimated on the log scale (positive, better-behaved curvature)
-    def f(conc: np.ndarray, e0: float, emax: float, lec50: float, *lh: float) -> np.ndarray:
-        h = math.exp(lh[0]) if lh else 1.0
-        return e0 + emax / (1.0 + np.exp(h * (lec50 - np.log(conc))))
-
-    p0 = [float(np.min(y)), float(np.ptp(y)) or 1.0, float(np.median(np.log(c)))]
-    if hill:
-        p0.append(0.0)
-    msg = ""
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            popt, pcov = curve_fit(f, c, y, p0=p0, maxfev=20000)
-        msg = _caught(caught)
-        ok = bool(np.all(np.isfinite(pcov)))
-    except RuntimeError as err:  # curve_fit: "Optimal parameters not found"
-        popt, pcov, ok, msg = (
-            np.full(len(p0), np.nan),
-            np.full((len(p0),) * 2, np.nan),
-            False,
-            str(err),
-        )
-    se_raw = np.sqrt(np.abs(np.diag(pcov)))
-    q = float(tdist.ppf(0.5 + level / 2.0, max(n - len(p0), 1)))
-    lo_raw, hi_raw = popt - q * se_raw, popt + q * se_raw
-    est = popt.copy()
-    lower, upper, se = lo_raw.copy(), hi_raw.copy(), se_raw.copy()
-    for j in range(2, len(popt)):  # log-scale parameters back to the natural scale
-        est[j], lower[j], upper[j] = math.exp(popt[j]), math.exp(lo_raw[j]), math.exp(hi_raw[j])
-        se[j] = est[j] * se_raw[j]  # delta method
-    if not ok:
-        status = ERStatus.not_converged
-    else:
-        h = est[3] if hill else 1.0
-        top = float(np.max(c))
-        reached = top**h / (est[2] ** h + top**h)
-        # the plateau is seen when the highest exposure gets >= 80 % of Emax *and* the
-        # interval of EC50 lies inside the observed exposures (else EC50 could be anywhere)
-        seen = reached >= PLATEAU_FRACTION and upper[2] <= top
-        status = ERStatus.ok if seen else ERStatus.no_plateau
-        note = (
-            f"highest exposure {top:.4g} reaches {100 * reached:.0f} % of Emax "
-            f"(plateau needs >= {100 * PLATEAU_FRACTION:.0f} %); EC50 upper bound "
-            f"{upper[2]:.4g} (needs <= the highest exposure)"
-        )
-        msg = "; ".join(m for m in (note, msg) if m)
-    table = _rows(
-        prep,
-        names=names,
-        est=est,
-        lower=lower,
-        upper=upper,
-        se=se,
-        pval=_wald_p(est, se),
-        status=status,
-        message=msg,
-        n_events=math.nan,
-        **kw,
-    )
-    return {
-        "estimates": table,
-        "status": status,
-        "message": msg,
-        "params": dict(zip(names, est, strict=True)),
-        "result": (popt, pcov),
-    }
-
-
 def _fit_cox(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     from statsmodels.duration.hazard_regression import PHReg
 
@@ -625,6 +427,7 @@ def fit_er(
     event: str | None = None,
     threshold: float | None = None,
     hill: bool = False,
+    residual: Residual = "log",
     level: float = 0.95,
 ) -> ERFit:
     """Fit one exposure-response model on a per-subject table.
@@ -645,7 +448,7 @@ def fit_er(
         ``ordinal``: proportional-odds cumulative logit (statsmodels ``OrderedModel``);
         ``logistic``: binary logit (statsmodels ``Logit``; Firth penalisation when the data
         are separated); ``emax``: ``E0 + Emax C^h / (EC50^h + C^h)`` by least squares
-        (scipy ``curve_fit``); ``loglinear``: ``log(endpoint) = a + b log(exposure)`` by OLS;
+        (scipy ``curve_fit``) on the scale set by ``residual``; ``loglinear``: ``log(endpoint) = a + b log(exposure)`` by OLS;
         ``cox``: proportional hazards (statsmodels ``PHReg``, Efron ties).
     covariates : sequence of str, default ()
         Adjustment covariates (e.g. ``SLD0``, ``DOSE``), entered linearly as given;
@@ -660,6 +463,12 @@ def fit_er(
         ``logistic`` only: outcome is ``endpoint >= threshold`` (e.g. 3 for grade >= 3).
     hill : bool, default False
         ``emax`` only: estimate a Hill coefficient (otherwise h = 1).
+    residual : {"log", "natural"}, default "log"
+        ``emax`` only: the residual error model. ``log``: least squares on the log of the
+        endpoint, ``ln y = ln(E0 + Emax C^h / (EC50^h + C^h)) + eps`` (log-normal residuals,
+        the curve is the median response; subjects with an endpoint <= 0 are left out with
+        ``endpoint_not_positive``); ``natural``: on the endpoint itself (additive normal
+        residuals). The ``scale`` column of the estimates and the message say which.
     level : float, default 0.95
         Confidence level of the intervals.
 
@@ -672,7 +481,8 @@ def fit_er(
     ------
     SpecError
         ``model_unknown``, ``log_unknown``, ``column_unknown``, ``missing_column``,
-        ``event_missing``, ``covariates_unsupported``, ``level_invalid``.
+        ``event_missing``, ``covariates_unsupported``, ``level_invalid``,
+        ``residual_unknown``.
     DatasetError
         ``duplicate_id``, ``endpoint_not_numeric``, ``endpoint_not_binary``,
         ``event_not_binary``.
@@ -680,7 +490,8 @@ def fit_er(
     Notes
     -----
     Subjects with a missing endpoint, exposure, event or covariate, or a non-positive
-    exposure (or a non-positive endpoint for ``loglinear``), are left out and listed in
+    exposure (or a non-positive endpoint for ``loglinear`` and for ``emax`` with
+    ``residual="log"``), are left out and listed in
     ``.exclusions`` with the reason; nothing is dropped silently.
 
     ============ ================================ =========================================
@@ -697,7 +508,10 @@ def fit_er(
     With natural-log exposure, ``OR per 2-fold = exp(b ln 2)``; with ``log10``,
     ``exp(b log10 2)``. Intervals: Wald (logistic, ordinal, loglinear t-based, cox),
     profile penalised likelihood (Firth), t-based on the curve-fit covariance (emax; EC50
-    and hill from the log-scale interval). The ordinal model is
+    and hill from the log-scale interval). Emax is fitted
+    on the log scale by default because cytokine peaks are log-normal with large CVs: on
+    the natural scale the largest peaks dominate the fit and its intervals (Holford &
+    Sheiner 1981; ``docs/er_emax.md``). The ordinal model is
     ``logit P(grade >= g) = b x - theta_g`` (statsmodels' sign convention: thresholds are
     reported as ``threshold a|b``), so ``b > 0`` means higher grades at higher exposure.
     Separation is detected before fitting by a linear programme
@@ -707,6 +521,7 @@ def fit_er(
     ----------
     McCullagh P. Regression models for ordinal data. J R Stat Soc B 1980;42:109-142.
     Firth D. Biometrika 1993;80:27-38. Cox DR. J R Stat Soc B 1972;34:187-220.
+    Holford NHG, Sheiner LB. Clin Pharmacokinet 1981;6:429-453.
 
     Examples
     --------
@@ -735,6 +550,20 @@ def fit_er(
                 )
             ],
         )
+    if residual not in RESIDUALS:
+        msg = "`residual` must be 'log' or 'natural'"
+        raise SpecError(
+            msg,
+            [
+                Violation(
+                    "residual_unknown",
+                    msg,
+                    value=repr(residual),
+                    expected="'log' (log-normal, default) or 'natural' (additive)",
+                    fix="pass residual='log'",
+                )
+            ],
+        )
     prep = prepare(
         subjects,
         endpoint,
@@ -746,9 +575,13 @@ def fit_er(
         threshold=threshold,
     )
     kw: dict[str, Any] = {"endpoint": endpoint, "exposure": exposure, "model": model, "log": log}
+    if model == "emax":
+        kw["scale"] = emax_scale(residual)
+        if residual == "log":
+            prep = drop_not_positive(prep, endpoint)
     try:
         if model == "emax":
-            out = _fit_emax(prep, level, hill=hill, **kw)
+            out = _fit_emax(prep, level, hill=hill, residual=residual, **kw)
         else:
             out = _FITTERS[model](prep, level, **kw)
     except (ArithmeticError, ValueError, np.linalg.LinAlgError, RuntimeError) as err:
@@ -774,6 +607,7 @@ def fit_er(
         reference=_reference(prep),
         baseline=out.get("baseline"),
         result=out.get("result"),
+        residual=residual if model == "emax" else None,
     )
 
 
@@ -785,9 +619,11 @@ def failed_fit(
     covariates: Sequence[str] = (),
     log: LogBase = "ln",
     message: str,
+    residual: Residual = "log",
 ) -> ERFit:
     """An :class:`ERFit` with status ``failed`` and no estimate (the analysis could not
-    even be prepared, e.g. an endpoint that is not numeric); ``message`` says why."""
+    even be prepared, e.g. an endpoint that is not numeric); ``message`` says why
+    (``residual``: the Emax residual model the analysis asked for, see :func:`fit_er`)."""
     prep = Prepared(
         data=pd.DataFrame({"ID": []}),
         y=np.empty(0),
@@ -800,6 +636,8 @@ def failed_fit(
     )
     term = "EC50" if model == "emax" else exposure_term(exposure, log)
     kw: dict[str, Any] = {"endpoint": endpoint, "exposure": exposure, "model": model, "log": log}
+    if model == "emax":
+        kw["scale"] = emax_scale(residual)
     return ERFit(
         endpoint=endpoint,
         exposure=exposure,
@@ -810,4 +648,5 @@ def failed_fit(
         message=message,
         estimates=_empty(prep, [term], ERStatus.failed, message, n_events=math.nan, **kw),
         prepared=prep,
+        residual=residual if model == "emax" else None,
     )

@@ -91,7 +91,9 @@ def er_plot(
     Logistic: observed proportion per exposure quartile and the fitted probability.
     Ordinal: observed proportion with grade >= g for each cut g and the fitted
     ``P(grade >= g)``. Emax / log-linear: individual values, quartile medians and the fitted
-    curve (geometric mean for log-linear). Cox: Kaplan-Meier curves per exposure quartile
+    curve (geometric mean for log-linear), on a log endpoint axis for log-linear and for Emax
+    fitted on the log scale (``fit.residual == "log"``, the curve is the median response).
+    Cox: Kaplan-Meier curves per exposure quartile
     (statsmodels ``SurvfuncRight``) and the model's survival at each quartile's median
     exposure (dashed). Model curves are drawn with covariates at their medians
     (``fit.reference``). Exposure is on a log axis.
@@ -161,16 +163,18 @@ def er_plot(
         ]
         table = pd.DataFrame(rows)
         ax.plot(table["x"], table["median"], "s", color="k", label="quartile median")
+        # a fit on the log scale of the endpoint is drawn on a log axis (its curve is the
+        # median response); an Emax fit with additive residuals on a linear one (the mean)
+        log_y = fit.model == "loglinear" or fit.residual == "log"
         if curve_ok:
-            ax.plot(grid, fit.predict(grid), color="tab:blue", label=f"{fit.model} model")
-        if fit.model == "loglinear":
+            what = {"loglinear": "geometric mean"}.get(
+                fit.model, "median, log-normal residuals" if log_y else "mean, additive residuals"
+            )
+            ax.plot(grid, fit.predict(grid), color="tab:blue", label=f"{fit.model} model ({what})")
+        if log_y:
             ax.set_yscale("log")
         ax.set_ylabel(
-            _with_unit(
-                fit.endpoint,
-                units.get(fit.endpoint),
-                "log axis" if fit.model == "loglinear" else "",
-            )
+            _with_unit(fit.endpoint, units.get(fit.endpoint), "log axis" if log_y else "")
         )
     else:  # cox
         from statsmodels.duration.survfunc import SurvfuncRight

@@ -192,6 +192,7 @@ def _fit_one(table: pd.DataFrame, a: ERAnalysis, level: float) -> ERFit:
         "model": a.model,
         "covariates": a.covariates,
         "log": a.log,
+        "residual": a.residual,
     }
     try:
         return fit_er(

@@ -21,6 +21,12 @@ also fitted on NCA's exposure for comparison (``exposure_source`` says which).
     model = "ordinal"
     exposure = "cmax"
     covariates = ["SLD0"]
+
+    [[analysis]]
+    endpoint = "il6_cmax"
+    model = "emax"
+    exposure = "cmax"
+    residual = "log"                    # default: log-normal residuals ("natural": additive)
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Any
 import pandas as pd
 
 from cartpk.er._design import LOG_BASES, MODELS
+from cartpk.er._emax import RESIDUALS
 from cartpk.errors import SpecError, Violation
 from cartpk.spec import COMMON, check_value, locate, read_toml
 
@@ -85,6 +92,7 @@ ANALYSIS_KEYS: dict[str, str] = {
     "event": "cox: event indicator column (1 event, 0 censored)",
     "threshold": "logistic: outcome = endpoint >= threshold",
     "hill": "emax: estimate a Hill coefficient (true/false)",
+    "residual": "emax: 'log' (log-normal residuals, fit on ln endpoint; default) or 'natural'",
     "log": "override the top-level log base",
 }
 
@@ -102,11 +110,13 @@ class ERAnalysis:
     hill: bool = False
     log: str = "ln"
     key: str = "analysis[1]"
+    residual: str = "log"
 
     @property
     def label(self) -> str:
         """File-name label, unique per analysis: ``<endpoint>_<exposure>_<model>``, then
-        ``_ge<threshold>``, ``_adj_<covariates>``, ``_hill`` and ``_log10`` where they apply."""
+        ``_ge<threshold>``, ``_adj_<covariates>``, ``_hill``, ``_log10`` and ``_natural`` (an
+        Emax fit on the natural scale) where they apply."""
         parts = [self.endpoint, self.exposure, self.model]
         if self.threshold is not None:
             parts.append(f"ge{self.threshold:g}")
@@ -116,6 +126,8 @@ class ERAnalysis:
             parts.append("hill")
         if self.log != "ln":
             parts.append(self.log)
+        if self.model == "emax" and self.residual != "log":
+            parts.append(self.residual)
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", "_".join(parts))
 
 
@@ -484,6 +496,17 @@ def parse_er_spec(
             problems.append(
                 _v("value_invalid", f"{where}.hill", "true/false, for model 'emax' only", a["hill"])
             )
+        if "residual" in a and (model != "emax" or a["residual"] not in RESIDUALS):
+            problems.append(
+                _v(
+                    "value_invalid",
+                    f"{where}.residual",
+                    "'log' or 'natural', for model 'emax' only",
+                    a["residual"],
+                    "'log' (log-normal residuals, default) or 'natural' (additive)",
+                    "set residual = 'log', or remove it",
+                )
+            )
         if model == "emax" and covs:
             problems.append(
                 _v(
@@ -506,6 +529,7 @@ def parse_er_spec(
                     hill=bool(a.get("hill", False)),
                     log=str(alog),
                     key=where,
+                    residual=str(a.get("residual", "log")),
                 )
             )
     if problems:

@@ -40,9 +40,17 @@ def simulate_subjects(rng: np.random.Generator, n: int = 200) -> pd.DataFrame:
     )
 
 
-def simulate_emax(rng: np.random.Generator, n: int = 120, top: float = 3000.0) -> pd.DataFrame:
-    """Exposure log-uniform on [1, top]; E0 + Emax C / (EC50 + C) + N(0, 5)."""
+def simulate_emax(
+    rng: np.random.Generator, n: int = 120, top: float = 3000.0, cv: float | None = None
+) -> pd.DataFrame:
+    """Exposure log-uniform on [1, top]; ``E(C) = E0 + Emax C / (EC50 + C)`` and either
+    ``E(C) + N(0, 5)`` (``cv=None``) or ``E(C) exp(N(0, s))``, log-normal with
+    ``s = sqrt(ln(1 + cv^2))`` (e.g. ``cv=0.8``: the spread of cytokine peaks)."""
     c = np.exp(rng.uniform(0.0, np.log(top), n))
     p = EMAX_TRUE
-    y = p["E0"] + p["Emax"] * c / (p["EC50"] + c) + rng.normal(0.0, 5.0, n)
+    mean = p["E0"] + p["Emax"] * c / (p["EC50"] + c)
+    if cv is None:
+        y = mean + rng.normal(0.0, 5.0, n)
+    else:
+        y = mean * np.exp(rng.normal(0.0, np.sqrt(np.log1p(cv**2)), n))
     return pd.DataFrame({"ID": [str(i) for i in range(n)], "auc": c, "peak": y})

@@ -253,10 +253,13 @@ def test_er_plot_axes_carry_units(tmp_path, subjects, rng, monkeypatch):
         fit_er(subjects, "crs_grade", exposure="cmax", model="ordinal"),
         fit_er(subjects, "pfs_time", exposure="cmax", model="cox", event="pfs_event"),
         fit_er(simulate_emax(rng), "peak", exposure="auc", model="emax"),
+        fit_er(simulate_emax(rng), "peak", exposure="auc", model="emax", residual="natural"),
     ):
         ck.er_plot(fit, tmp_path / "p.png", units=units)
     assert labels and all("(" in lab for lab in labels if lab), labels
-    assert "cmax (copies/µg, log axis)" in labels and "peak (pg/mL)" in labels
+    assert "cmax (copies/µg, log axis)" in labels
+    # Emax on the log scale (default) is drawn on a log endpoint axis, natural on a linear one
+    assert "peak (pg/mL, log axis)" in labels and "peak (pg/mL)" in labels
 
 
 def test_er_subjects_record_column_units():
