@@ -6,18 +6,27 @@ refractory large B-cell lymphoma. Clin Pharmacokinet 2021. doi:10.1007/s40262-02
 001). Structure (abstract): lag phase, exponential growth, bi-exponential decline - the
 Stein 2019 model with a lag::
 
+    tlag = lag_fraction * tmax   (0 < lag_fraction < 1, so the lag always ends before tmax)
     t <  tlag         C = R0 = cmax / foldx
     tlag <= t < tmax  C = R0 exp(rho (t - tlag)),   rho = log(foldx) / (tmax - tlag)
     t >= tmax         C = cmax [(1 - fb) exp(-alpha (t - tmax)) + fb exp(-beta (t - tmax))]
 
 Values from the abstract (population means): lag 3.27 d; doubling time 0.755 d; Tmax
 9.29 d; initial decline half-life 5.00 d; terminal half-life 352 d. They are converted to
-this parameterisation: ``alpha = ln 2 / 5.00``, ``beta = ln 2 / 352``,
-``foldx = 2 ** ((9.29 - 3.27) / 0.755)`` (about 252). The abstract reports neither Cmax,
-the persisting fraction, the variability nor the residual error: those are **placeholders
-taken from Stein 2019** (Table 1, variance reading as in ``stein2019``) until checked
-against the full paper. Individual draws with ``tmax <= tlag`` are treated as an
-immediate jump (the growth phase lasts at least 0.01 day).
+this parameterisation: ``lag_fraction = 3.27 / 9.29`` (the typical lag is 3.27 d),
+``alpha = ln 2 / 5.00``, ``beta = ln 2 / 352``, ``foldx = 2 ** ((9.29 - 3.27) / 0.755)``
+(about 252). The abstract reports neither Cmax, the persisting fraction, the variability
+nor the residual error: ``cmax``, ``fb``, the IIV and the residual error are **placeholders
+taken from Stein 2019's B-ALL analysis** (Table 1, variance reading as in ``stein2019``),
+not liso-cel values, until checked against the full paper.
+
+The lag is a fraction of each subject's Tmax (an assumption of this file: the paper's
+abstract gives the lag's mean, not how it varies with Tmax). An absolute lag without IIV
+next to Stein's IIV on Tmax let about 4.5 % of simulated subjects reach Tmax before the lag
+ended, i.e. jump from R0 to Cmax at once; here the expansion phase lasts
+``(1 - lag_fraction) * tmax`` (typically 6.02 d; the shortest of 2,000 simulated subjects
+0.98 d, tests/model/test_catalogue_traps.py), and the lag carries no IIV of its own (none
+is reported).
 """
 
 import math
@@ -43,21 +52,26 @@ class Ogasawara2021Lag(ClosedFormModel):
     time_unit = "day"
     outputs = {"QPCR": "copies/ug"}
 
-    tlag = theta(3.27, unit="day", label="lag before expansion")  # abstract: lag 3.27 d
+    lag_fraction = theta(
+        3.27 / 9.29, unit="1", transform="logit", label="lag as a fraction of tmax"
+    )  # abstract: lag 3.27 d, Tmax 9.29 d
     foldx = theta(
         2.0 ** ((9.29 - 3.27) / 0.755),  # abstract: doubling 0.755 d over tmax - tlag
         unit="1",
         label="fold expansion",
     )
     tmax = theta(9.29, unit="day", label="time of peak expansion")  # abstract: Tmax 9.29 d
-    cmax = theta(24000, unit="copies/ug", label="peak level")  # placeholder: Stein 2019 Table 1
+    cmax = theta(
+        24000, unit="copies/ug", label="peak level"
+    )  # placeholder: Stein 2019 Table 1 (B-ALL), not a liso-cel value
     alpha = theta(_LN2 / 5.00, unit="1/day", label="contraction rate")  # abstract: t1/2 5.00 d
     fb = theta(
         0.0079, unit="1", transform="logit", label="fraction into persistence"
-    )  # placeholder: Stein 2019 Table 1
+    )  # placeholder: Stein 2019 Table 1 (B-ALL), not a liso-cel value
     beta = theta(_LN2 / 352.0, unit="1/day", label="persistence rate")  # abstract: t1/2 352 d
 
-    # placeholders: Stein 2019 Table 1 read as variances; no IIV on the lag (not reported)
+    # placeholders: Stein 2019 (B-ALL) Table 1 read as variances; the lag, a fraction of
+    # tmax, follows the IIV of tmax and has none of its own (not reported)
     iiv = omega(
         var={"foldx": 2.4, "tmax": 0.38, "cmax": 0.65, "alpha": 0.91, "fb": 0.80, "beta": 0.86}
     )
@@ -87,9 +101,10 @@ class Ogasawara2021Lag(ClosedFormModel):
     )
 
     @staticmethod
-    def predict(xp, time, *, tlag, foldx, tmax, cmax, alpha, fb, beta):
+    def predict(xp, time, *, lag_fraction, foldx, tmax, cmax, alpha, fb, beta):
         """Transgene level (copies/ug) at ``time`` (days)."""
-        grow = xp.maximum(tmax - tlag, 0.01)
+        tlag = lag_fraction * tmax
+        grow = tmax - tlag  # > 0 for every subject: 0 < lag_fraction < 1
         up = xp.minimum(xp.maximum(time - tlag, 0.0), grow)
         down = xp.maximum(time - tmax, 0.0)
         expansion = cmax * xp.exp(xp.log(foldx) * (up / grow - 1.0))
