@@ -10,8 +10,21 @@ blend of the two branches::
     g(t)    = 1 / (1 + exp(-(t - tmax) / gate))
     log C   = (1 - g) log C_expansion(t) + g log C_decline(t)
 
-Both branches equal ``cmax`` at ``tmax``, so the peak is kept; away from ``tmax`` (more than
-a few ``gate`` widths) the curve equals the closed form of ``stein2019``. The gate width
+Both branches equal ``cmax`` at ``tmax``, so the curve passes through ``cmax`` at ``tmax``;
+away from ``tmax`` (more than a few ``gate`` widths) it equals the closed form of
+``stein2019``.
+
+**``cmax`` is not this model's peak.** Just after ``tmax`` the gate still weights the rising
+branch, so the curve keeps rising for a fraction of a day: at the typical values the peak
+is 1.034 x ``cmax`` (24,812 copies/ug), 0.19 day after ``tmax``; over +-1 SD of the IIV of
+``foldx``, ``tmax`` and ``alpha`` the ratio peak / ``cmax`` spans 1.000-1.130, over +-2 SD
+1.000-1.331 (fast expansion and fast contraction give the largest excess;
+``tests/model/test_catalogue_traps.py``). Likewise ``tmax`` is not the time of the peak.
+The model-based Cmax and Tmax of ``model_exposure`` and ``calibrated_exposure`` are the
+profile's maximum and its time, never these parameters; read ``cmax`` and ``tmax`` as the
+level and time at the switch. (In ``stein2019``, with its hard switch, ``cmax`` is the
+peak.) The likelihood is unchanged by this statement: the parameters keep Stein's names
+and typical values so that fits and priors match ``stein2019``. The gate width
 0.25 day is our choice (not from a paper): at the seed design's nearest samples to the
 typical peak (days 7 and 14, 2.3 days from 9.3) the gate is within 1e-4 of 0 or 1.
 """

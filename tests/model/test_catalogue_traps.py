@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,51 @@ def test_ogasawara_lag_has_no_instantaneous_expansion():
     assert expanding >= 1990  # all but the rare foldx < 2 draws
     assert days.min() >= MIN_EXPANSION_DAYS
     assert np.median(days) == pytest.approx(9.29 - 3.27, abs=0.1)  # abstract: Tmax - lag
+
+
+# -- stein2019_smooth: the parameter cmax is not the peak --------------------------------
+
+
+def _peak_ratio(model, values):
+    t = np.linspace(0.0, 60.0, 600_001)
+    level = model.evaluate(np, t, values)["QPCR"]
+    return float(level.max() / values["cmax"])
+
+
+def test_smooth_peak_exceeds_cmax_as_documented():
+    """peak / cmax of ``stein2019_smooth``, as its docstring and docs/er_exposure.md state:
+    1.034 at the typical values; 1.000-1.130 over +-1 SD and 1.000-1.331 over +-2 SD of the
+    IIV of foldx, tmax and alpha (the 27 corners and mid-points of each box)."""
+    import itertools
+
+    import pandas as pd
+
+    model = ck.load_model("stein2019_smooth")
+    p = model.typical()
+    assert _peak_ratio(model, p) == pytest.approx(1.034, abs=0.001)
+    sd = dict(model.iiv.entries)
+    for z, (lo, hi) in ((1.0, (1.000, 1.130)), (2.0, (1.000, 1.331))):
+        ratios = [
+            _peak_ratio(
+                model,
+                {
+                    **p,
+                    "foldx": p["foldx"] * np.exp(zf * z * sd["foldx"]),
+                    "tmax": p["tmax"] * np.exp(zt * z * sd["tmax"]),
+                    "alpha": p["alpha"] * np.exp(za * z * sd["alpha"]),
+                },
+            )
+            for zf, zt, za in itertools.product((-1, 0, 1), repeat=3)
+        ]
+        assert min(ratios) == pytest.approx(lo, abs=0.001)
+        assert max(ratios) == pytest.approx(hi, abs=0.001)
+    # the model-based Cmax is the profile's maximum, not the parameter
+    wide = ck.model_exposure(model, pd.DataFrame([{"ID": "1", **p}])).wide
+    assert float(wide["cmax"][0]) == pytest.approx(1.034 * p["cmax"], rel=1e-3)
+    assert float(wide["tmax"][0]) == pytest.approx(p["tmax"] + 0.19, abs=0.01)
+    # stated where a user reads the model (its module docstring, whitespace-normalised)
+    doc = " ".join(sys.modules[type(model).__module__].__doc__.split())
+    assert "``cmax`` is not this model's peak" in doc
+    # the hard switch of stein2019: cmax is the peak
+    stein = ck.load_model("stein2019")
+    assert _peak_ratio(stein, stein.typical()) == pytest.approx(1.0, abs=1e-9)
