@@ -120,6 +120,7 @@ def test_cli_er_example_spec_runs_on_bundled_data(tmp_path):
     assert list(est.columns[:9]) == FIRST
     assert set(est["exposure_source"]) == {"nca"}  # the data route without `fit`
     assert {"ordinal", "logistic", "loglinear", "emax", "cox"} <= set(est["model"])
+    assert est.loc[est["model"] == "emax", "scale"].str.startswith("log (ln of").all()
     subjects = pd.read_csv(out / "er_subjects.csv")
     assert len(subjects) == 32
     assert {"cmax", "auc_0_28d", "crs_grade", "orr", "pfs_time", "il6_cmax"} <= set(subjects)

@@ -111,6 +111,42 @@ def test_fit_er_emax_recovers_parameters(rng):
     assert np.isnan(est["or_per_2fold"]).all()
 
 
+def test_fit_er_emax_is_fitted_on_the_log_scale_by_default(rng):
+    df = simulate_emax(rng, cv=0.8)
+    log = fit_er(df, "peak", exposure="auc", model="emax")
+    nat = fit_er(df, "peak", exposure="auc", model="emax", residual="natural")
+    assert log.residual == "log" and nat.residual == "natural"
+    assert list(log.estimates.columns) == ESTIMATE_COLUMNS
+    assert log.estimates["scale"].str.startswith("log (ln of the endpoint").all()
+    assert nat.estimates["scale"].str.startswith("natural (endpoint units").all()
+    assert "log-normal residuals" in log.message and "additive residuals" in nat.message
+    # the log-scale curve is the median: log-normal CV 80 % puts the mean 28 % above it
+    est = log.estimates.set_index("term")["estimate"]
+    assert est["Emax"] == pytest.approx(EMAX_TRUE["Emax"], rel=0.3)
+    assert est["EC50"] == pytest.approx(EMAX_TRUE["EC50"], rel=0.6)
+    assert log.predict([1e6])[0] == pytest.approx(est["E0"] + est["Emax"], rel=1e-3)
+    assert fit_er(df, "peak", exposure="auc", model="loglinear").residual is None
+
+
+def test_fit_er_emax_log_scale_leaves_out_non_positive_endpoints(rng):
+    df = simulate_emax(rng, cv=0.8)
+    df.loc[:2, "peak"] = [0.0, -1.0, np.nan]
+    log = fit_er(df, "peak", exposure="auc", model="emax")
+    codes = log.exclusions.set_index("ID")["code"].to_dict()
+    assert codes == {"0": "endpoint_not_positive", "1": "endpoint_not_positive",
+                     "2": "endpoint_missing"}  # fmt: skip
+    assert log.estimates["n"].iloc[0] == len(df) - 3
+    nat = fit_er(df, "peak", exposure="auc", model="emax", residual="natural")
+    assert "endpoint_not_positive" not in set(nat.exclusions["code"])
+    assert nat.estimates["n"].iloc[0] == len(df) - 1
+
+
+def test_fit_er_emax_unknown_residual_is_a_spec_error(rng):
+    with pytest.raises(ck.SpecError) as info:
+        fit_er(simulate_emax(rng), "peak", exposure="auc", model="emax", residual="additive")
+    assert [v.code for v in info.value.violations] == ["residual_unknown"]
+
+
 def test_fit_er_emax_flags_data_below_the_plateau(rng):
     df = simulate_emax(rng, top=20.0)  # highest exposure 20 << EC50 = 50
     fit = fit_er(df, "peak", exposure="auc", model="emax")

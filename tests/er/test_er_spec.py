@@ -113,3 +113,46 @@ def test_run_er_table_has_rows_per_term(tmp_path, subjects_csv):
     report = run_er(spec)
     assert list(report.estimates["term"]) == ["intercept", "log(cmax)"]
     assert isinstance(report.subjects, pd.DataFrame) and len(report.subjects) == 60
+
+
+def test_er_spec_residual_of_emax(tmp_path, subjects_csv):
+    spec = ck.read_er_spec(_spec(tmp_path, """
+        subjects = "subjects.csv"
+        [[analysis]]
+        endpoint = "pfs_time"
+        model = "emax"
+        exposure = "cmax"
+        [[analysis]]
+        endpoint = "pfs_time"
+        model = "emax"
+        exposure = "cmax"
+        residual = "natural"
+    """))  # fmt: skip
+    log, nat = spec.analyses
+    assert (log.residual, nat.residual) == ("log", "natural")
+    assert log.label == "pfs_time_cmax_emax" and nat.label == "pfs_time_cmax_emax_natural"
+    report = run_er(spec)
+    scales = report.estimates.groupby("analysis")["scale"].first()
+    assert scales["analysis[1]"].startswith("log (") and scales["analysis[2]"].startswith("natural")
+    assert [f.residual for _, f in report.fits] == ["log", "natural"]
+
+
+def test_er_spec_residual_is_checked(tmp_path, subjects_csv):
+    with pytest.raises(ck.SpecError) as info:
+        ck.read_er_spec(_spec(tmp_path, """
+            subjects = "subjects.csv"
+            [[analysis]]
+            endpoint = "pfs_time"
+            model = "emax"
+            exposure = "cmax"
+            residual = "additive"
+            [[analysis]]
+            endpoint = "orr"
+            model = "logistic"
+            exposure = "cmax"
+            residual = "log"
+        """))  # fmt: skip
+    keys = {v.column: v for v in info.value.violations}
+    assert set(keys) == {"analysis[1].residual", "analysis[2].residual"}
+    assert all(v.code == "value_invalid" for v in keys.values())
+    assert "'natural'" in keys["analysis[1].residual"].expected
