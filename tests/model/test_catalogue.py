@@ -12,7 +12,14 @@ EXPECTED = {"stein2019", "stein2019_ode", "stein2019_smooth", "ogasawara2021_lag
 
 def test_list_models_table():
     table = ck.list_models()
-    assert list(table.columns) == ["name", "kind", "reference", "outputs"]
+    assert list(table.columns) == [
+        "name",
+        "kind",
+        "reference",
+        "outputs",
+        "provenance",
+        "provenance_detail",
+    ]
     assert EXPECTED <= set(table["name"])
     kinds = table.set_index("name")["kind"]
     assert kinds["stein2019_ode"] == "ode" and kinds["stein2019"] == "closed_form"
