@@ -92,7 +92,7 @@ class Ogasawara2021Lag(ClosedFormModel):
             verified(
                 "abstract (PMC8613160): lag 3.27 d, doubling 0.755 d, Tmax 9.29 d, t1/2 5.00 "
                 "and 352 d (tests/model/test_stein2019.py)",
-                covers="tlag, foldx, tmax, alpha, beta",
+                covers="lag_fraction (typical lag), foldx, tmax, alpha, beta",
             ),
             assumed("Stein 2019 B-ALL placeholders (Table 1)", covers="cmax, fb"),
         ],
