@@ -583,6 +583,7 @@ def run_folder(
         "cartpk_run": 1,
         "command": list(command),
         "cwd": os.getcwd(),
+        "folder": str(Path(final).resolve()),  # where the run lives once finished
         "spec": dict(spec) if spec is not None else None,
         "seed": seed,
         "inputs": {str(Path(p)): sha256_file(p) for p in inputs},

@@ -136,6 +136,7 @@ _STANDARD_KEYS = {
     "status",
     "files",
     "warnings",
+    "folder",
 }
 
 

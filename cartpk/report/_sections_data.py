@@ -449,7 +449,7 @@ def _manifest_section(runs: list[Run], sec: _Section) -> None:
         sec.add(
             kv_table(
                 [
-                    ("Folder", esc(str(run.path))),
+                    ("Folder", esc(str(m.get("folder") or run.path))),
                     ("Status", status),
                     ("Command", f"<code>{esc(run.command)}</code>"),
                     ("Seed", esc(fmt(m.get("seed")))),

@@ -387,3 +387,17 @@ def test_converged_fit_with_weak_parameters_is_flagged_where_they_are_shown(tmp_
     assert "cmax (" not in banner_text
     rows = re.findall(r'<tr class="warn">(.*?)</tr>', text)
     assert len(rows) == 2 and all("weak: prior-dominated" in r for r in rows)
+
+
+def test_report_names_the_folder_the_run_lives_in(tmp_path):
+    """A run built elsewhere (the demo's temporary folder) shows its recorded final folder."""
+    import json
+
+    with run_folder(tmp_path / "r", command=["cartpk", "nca"]) as rf:
+        rf.write_csv("x.csv", pd.DataFrame({"a": [1]}))
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["folder"] == str((tmp_path / "r").resolve())
+    manifest["folder"] = "/somewhere/final/r"
+    (tmp_path / "r" / "manifest.json").write_text(json.dumps(manifest))
+    text = render_report([tmp_path / "r"])
+    assert "<th>Folder</th><td>/somewhere/final/r</td>" in text
