@@ -156,6 +156,7 @@ def test_spec_options_reach_the_fitter(tmp_path, data):
     assert main(["fit", str(bad), "--out", str(tmp_path / "run2"), "--quiet"]) == 2
 
 
+@pytest.mark.slow  # about a minute on 2 cores: keeps the default run under 10 minutes
 def test_mechanistic_joint_model_is_recovered_per_patient():
     """The small, default-run recovery of the mechanistic joint model (issue 7; the
     population version is slow, ``test_population_mechanistic.py``): MAP fits of

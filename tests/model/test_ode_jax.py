@@ -194,6 +194,7 @@ def test_pytensor_op_with_the_jax_engine_verify_grad_and_matches_scipy():
                 np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+@pytest.mark.slow  # about a minute on 2 cores: keeps the default run under 10 minutes
 def test_nutpie_integrates_once_per_log_density_and_gradient():
     """Under nutpie (numba graph, chains in threads foreign to Python) the forward Op and
     its vector-Jacobian product share one integration per point: solves ~ gradients,
