@@ -7,20 +7,14 @@ records included, are standard normal.
 
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 
 import cartpk as ck
 from cartpk.diagnostics import predictions
-from cartpk.fit.population import PopulationFit
+from tests.diagnostics.test_predictive import IIV, TRUTH, _model, _point_mass_fit
+from tests.diagnostics.test_predictive import N_SUBJECTS as N
 
-TRUTH = dict(foldx=2000.0, tmax=8.0, cmax=3000.0, alpha=0.25, fb=0.02, beta=0.01)
-IIV = {"tmax": 0.3, "cmax": 0.8, "alpha": 0.5}
-N, SEED, ULOQ = 60, 11, 2000.0
-
-
-def _model():
-    return ck.load_model("stein2019_smooth").with_iiv(drop=["foldx", "fb", "beta"])
+SEED, ULOQ = 11, 2000.0
 
 
 def test_simulations_and_npd_honour_an_upper_limit():
@@ -30,23 +24,7 @@ def test_simulations_and_npd_honour_an_upper_limit():
     table.loc[above, "DV"] = ULOQ
     table.loc[above, "CENS"] = -1
     data = ck.read_dataset(table)
-    ind = ck.simulate_parameters(sim_model, n=N, seed=SEED)
-    model, n_draws = _model(), 100
-    post = {}
-    for name, value in TRUTH.items():
-        post[f"mu_{name}"] = np.full((1, n_draws), float(model.to_transformed({name: value})[name]))
-        post[name] = np.full((1, n_draws), value)
-    for name, sd in IIV.items():
-        eta = np.log(ind[name].to_numpy()) - np.log(TRUTH[name])
-        post[f"eta_{name}"] = np.broadcast_to(eta, (1, n_draws, eta.size)).copy()
-        post[f"omega_{name}"] = np.full((1, n_draws), sd)
-    post["sigma"] = np.full((1, n_draws), 0.56)
-    idata = az.from_dict(
-        posterior=post,
-        coords={"subject": data.subjects},
-        dims={f"eta_{n}": ["subject"] for n in IIV},
-    )
-    fit = PopulationFit.from_idata(model, data, idata)
+    fit = _point_mass_fit(_model(), data, TRUTH, seed=SEED)
     obs = fit.observations
     right = obs["CENS"].to_numpy() == -1
     assert right.sum() >= 20
