@@ -120,16 +120,19 @@ def test_bootstrap_whose_fits_never_converge_is_a_failed_study(tmp_path, data, c
     """Issue 21: NaN intervals from unconverged samples are a failed study, not a result."""
     import json
 
-    res = ck.bootstrap(
-        bh.unconverged_peak,
-        4,
-        seed=3,
-        out=tmp_path / "b",
-        data=data,
-        model="stein2019",
-        client=client,
-        quiet=True,
-    )
+    def run(estimator, folder):
+        return ck.bootstrap(
+            estimator,
+            4,
+            seed=3,
+            out=tmp_path / folder,
+            data=data,
+            model="stein2019",
+            client=client,
+            quiet=True,
+        )
+
+    res = run(bh.unconverged_peak, "b")
     assert res.intervals["lower"].isna().all()
     assert res.problems == [
         "cmax: no interval from 0 converged of 4 bootstrap fits",
@@ -137,14 +140,5 @@ def test_bootstrap_whose_fits_never_converge_is_a_failed_study(tmp_path, data, c
     ]
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["status"] == "failed_checks"
-    ok = ck.bootstrap(
-        bh.observed_peak,
-        4,
-        seed=3,
-        out=tmp_path / "c",
-        data=data,
-        model="stein2019",
-        client=client,
-        quiet=True,
-    )
+    ok = run(bh.observed_peak, "c")
     assert ok.problems == []
