@@ -163,40 +163,25 @@ def convergence_table(
             rh = az.rhat(sub, method="rank")
             eb = az.ess(sub, method="bulk")
             et = az.ess(sub, method="tail")
+        # (check, values, worst is the largest, threshold); R-hat must stay below, ESS above
+        checks = (
+            ("rhat", rh, True, th.rhat_max),
+            ("ess_bulk", eb, False, th.ess_bulk_min),
+            ("ess_tail", et, False, th.ess_tail_min),
+        )
         for n in names:
-            v, el = _worst(rh[n], largest=True)
-            rows.append(
-                dict(
-                    check="rhat",
-                    parameter=n,
-                    element=el,
-                    value=v,
-                    threshold=th.rhat_max,
-                    passed=bool(v <= th.rhat_max),
+            for check, values, largest, threshold in checks:
+                v, el = _worst(values[n], largest=largest)
+                rows.append(
+                    dict(
+                        check=check,
+                        parameter=n,
+                        element=el,
+                        value=v,
+                        threshold=threshold,
+                        passed=bool(v <= threshold if largest else v >= threshold),
+                    )
                 )
-            )
-            v, el = _worst(eb[n], largest=False)
-            rows.append(
-                dict(
-                    check="ess_bulk",
-                    parameter=n,
-                    element=el,
-                    value=v,
-                    threshold=th.ess_bulk_min,
-                    passed=bool(v >= th.ess_bulk_min),
-                )
-            )
-            v, el = _worst(et[n], largest=False)
-            rows.append(
-                dict(
-                    check="ess_tail",
-                    parameter=n,
-                    element=el,
-                    value=v,
-                    threshold=th.ess_tail_min,
-                    passed=bool(v >= th.ess_tail_min),
-                )
-            )
     stats = getattr(idata, "sample_stats", None)
     if stats is not None and "diverging" in stats:
         div = stats["diverging"]
