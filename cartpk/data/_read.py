@@ -90,6 +90,25 @@ def _unique_columns(raw: pd.DataFrame, col: Collector) -> pd.DataFrame:
     return out
 
 
+def _record(
+    conversions: list[dict[str, Any]],
+    df: pd.DataFrame,
+    mask: pd.Series,
+    code: str,
+    message: Any,
+) -> None:
+    """Record a conversion of every row in ``mask``: ``message(i)`` for positional row ``i``."""
+    for i in np.flatnonzero(mask.to_numpy()):
+        conversions.append(
+            {
+                "ROW": int(df["ROW"].iat[i]),
+                "ID": df["ID"].iat[i],
+                "code": code,
+                "message": message(i),
+            }
+        )
+
+
 def _censoring_bounds(
     df: pd.DataFrame,
     other: pd.Series,
@@ -108,16 +127,16 @@ def _censoring_bounds(
     censored = ok_dv & (cens != 0)
     log = scale == "log"
     zero_blq = censored & (cens == 1) & log & (df["DV"] <= 0) & df["LLOQ"].notna()
-    for i in np.flatnonzero(zero_blq.to_numpy()):
-        conversions.append(
-            {
-                "ROW": int(df["ROW"].iat[i]),
-                "ID": df["ID"].iat[i],
-                "code": "blq_dv_to_lloq",
-                "message": f"CENS=1 with DV={df['DV'].iat[i]:g} read as censored at "
-                f"LLOQ={df['LLOQ'].iat[i]:g} (DV holds the limit of a censored record)",
-            }
-        )
+    _record(
+        conversions,
+        df,
+        zero_blq,
+        "blq_dv_to_lloq",
+        lambda i: (
+            f"CENS=1 with DV={df['DV'].iat[i]:g} read as censored at "
+            f"LLOQ={df['LLOQ'].iat[i]:g} (DV holds the limit of a censored record)"
+        ),
+    )
     df.loc[zero_blq, "DV"] = df.loc[zero_blq, "LLOQ"]
     col.add_rows(
         "cens_limit_nonpositive",
@@ -460,16 +479,13 @@ def check_dataset(
     conv = text_blq & ~no_limit
     if bool(conv.any()):
         limit = lt_num.where(lt_num.notna(), lloq)
-        for i in np.flatnonzero(conv.to_numpy()):
-            conversions.append(
-                {
-                    "ROW": int(df["ROW"].iat[i]),
-                    "ID": df["ID"].iat[i],
-                    "code": "blq_text",
-                    "message": f"DV={dv_raw.iat[i]!r} read as left-censored: CENS=1, "
-                    f"DV={limit.iat[i]:g}",
-                }
-            )
+        _record(
+            conversions,
+            df,
+            conv,
+            "blq_text",
+            lambda i: f"DV={dv_raw.iat[i]!r} read as left-censored: CENS=1, DV={limit.iat[i]:g}",
+        )
         dv = dv.where(~conv, limit)
         cens = cens.where(~conv, 1.0)
         lloq = lloq.where(~(conv & lloq.isna()), limit)
@@ -515,16 +531,16 @@ def check_dataset(
     below = (
         ok_dv & (df["CENS"] == 0) & lloq.notna() & (dv < lloq) & (scale != "grade") & ~negative_log
     )
-    for i in np.flatnonzero(below.to_numpy()):
-        conversions.append(
-            {
-                "ROW": int(df["ROW"].iat[i]),
-                "ID": df["ID"].iat[i],
-                "code": "below_lloq",
-                "message": f"DV={dv.iat[i]:g} is below LLOQ={lloq.iat[i]:g}: read as "
-                f"left-censored (CENS=1, DV={lloq.iat[i]:g})",
-            }
-        )
+    _record(
+        conversions,
+        df,
+        below,
+        "below_lloq",
+        lambda i: (
+            f"DV={dv.iat[i]:g} is below LLOQ={lloq.iat[i]:g}: read as "
+            f"left-censored (CENS=1, DV={lloq.iat[i]:g})"
+        ),
+    )
     df.loc[below, "DV"] = df.loc[below, "LLOQ"]
     df.loc[below, "CENS"] = 1
     col.add_rows(
