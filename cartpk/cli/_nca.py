@@ -129,7 +129,8 @@ def read_for_nca(path: str) -> tuple[Any, int]:
 
     from cartpk.data import check_dataset
     from cartpk.data._endpoints import endpoint_for
-    from cartpk.errors import DatasetError, Violation
+    from cartpk.errors import DatasetError
+    from cartpk.noncompartmental._nca import negative_concentrations
 
     if not Path(path).is_file():
         raise FileNotFoundError(2, "no such file", path)
@@ -153,24 +154,14 @@ def read_for_nca(path: str) -> tuple[Any, int]:
         )
     obs = ds.table
     quantified = (obs["EVID"] == 0) & (obs["MDV"] == 0) & (obs["CENS"] == 0)
-    negative = quantified & (obs["DV"] < 0)
-    if negative.any():
-        bad = obs[negative]
+    negative = negative_concentrations(
+        obs[quantified & (obs["DV"] < 0)],
+        expected="DV >= 0 (0 is a real value for NCA)",
+        fix="correct DV, or mark a sample below the limit CENS=1 with DV=LLOQ",
+    )
+    if negative:
         raise DatasetError(
-            f"{Path(path).name} has negative concentrations; nothing was analysed",
-            [
-                Violation(
-                    "dv_negative",
-                    "a quantified concentration is negative",
-                    id=sid,
-                    rows=tuple(int(r) for r in sub["ROW"]),
-                    column="DV",
-                    value=", ".join(f"DV={v:g}" for v in sub["DV"].head(5)),
-                    expected="DV >= 0 (0 is a real value for NCA)",
-                    fix="correct DV, or mark a sample below the limit CENS=1 with DV=LLOQ",
-                )
-                for sid, sub in bad.groupby("ID", sort=False)
-            ],
+            f"{Path(path).name} has negative concentrations; nothing was analysed", negative
         )
     return ds, int((quantified & (obs["DV"] == 0)).sum())
 

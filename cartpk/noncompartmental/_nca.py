@@ -116,6 +116,36 @@ def _observations_from_dataset(
     return obs, units, covariates
 
 
+def negative_concentrations(rows: pd.DataFrame, *, expected: str, fix: str) -> list[Violation]:
+    """One ``dv_negative`` violation per subject for quantified records with ``DV < 0``.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        The offending records (``ID``, ``ROW``, ``DV``), already selected.
+    expected, fix : str
+        The caller's wording of what is expected and how to fix it.
+
+    Returns
+    -------
+    list of Violation
+        Empty when ``rows`` is empty; the first five values of each subject are shown.
+    """
+    return [
+        Violation(
+            "dv_negative",
+            "a quantified concentration is negative",
+            id=sid,
+            rows=tuple(int(r) for r in sub["ROW"]),
+            column="DV",
+            value=", ".join(f"DV={v:g}" for v in sub["DV"].head(5)),
+            expected=expected,
+            fix=fix,
+        )
+        for sid, sub in rows.groupby("ID", sort=False)
+    ]
+
+
 def _observations_from_frame(
     frame: pd.DataFrame, dvid: str | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -208,21 +238,11 @@ def _observations_from_frame(
         df["DVID"] = df["DVID"].astype("string").fillna("").astype(object)
     else:
         df["DVID"] = dvid if dvid is not None else "DV"
-    negative = (df["CENS"] == 0) & (df["DV"] < 0)
-    if negative.any():
-        for sid, sub in df[negative].groupby("ID", sort=False):
-            problems.append(
-                Violation(
-                    "dv_negative",
-                    "a quantified concentration is negative",
-                    id=sid,
-                    rows=tuple(int(r) for r in sub["ROW"]),
-                    column="DV",
-                    value=", ".join(f"DV={v}" for v in sub["DV"].head(5)),
-                    expected="DV >= 0 (a BLQ sample has CENS=1 and the limit in DV)",
-                    fix="correct DV or mark the sample CENS=1",
-                )
-            )
+    problems += negative_concentrations(
+        df[(df["CENS"] == 0) & (df["DV"] < 0)],
+        expected="DV >= 0 (a BLQ sample has CENS=1 and the limit in DV)",
+        fix="correct DV or mark the sample CENS=1",
+    )
     finite_t = df["TIME"].notna()
     dup = df[finite_t].duplicated(["ID", "DVID", "TIME"], keep=False)
     if dup.any():
