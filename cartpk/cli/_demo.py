@@ -160,9 +160,11 @@ def spaghetti_plot(ds: Any, path: Path, dvid: str = "QPCR") -> None:
     if len(lloq):
         ax.axhline(float(lloq.median()), color="tab:red", ls="--", lw=1, label="LLOQ")
     ax.set_yscale("log")
+    from cartpk.data._endpoints import display_unit
+
     unit = ds.endpoints[dvid].unit
     ax.set_xlabel("days since infusion")
-    ax.set_ylabel(f"{dvid} ({unit.replace('ug', 'µg')})")
+    ax.set_ylabel(f"{dvid} ({display_unit(unit)})")
     ax.set_title(f"{dvid}: {obs['ID'].nunique()} subjects (simulated example trial)")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()

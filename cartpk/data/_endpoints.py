@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DEFAULT_ENDPOINTS", "Endpoint", "endpoint_for", "near_endpoint"]
+__all__ = ["DEFAULT_ENDPOINTS", "Endpoint", "display_unit", "endpoint_for", "near_endpoint"]
+
+
+def display_unit(unit: object) -> str:
+    """Display form of a unit string (``ug`` -> ``µg``); ``""`` when missing.
+
+    Units are stored in ASCII (``copies/ug``); figures, reports and terminal text show them
+    with this one spelling.
+
+    Examples
+    --------
+    >>> display_unit("copies/ug*day")
+    'copies/µg*day'
+    >>> display_unit(None), display_unit(float("nan"))
+    ('', '')
+    """
+    if unit is None or (isinstance(unit, float) and math.isnan(unit)):
+        return ""
+    text = str(unit)
+    if text.lower() in {"nan", "none"}:
+        return ""
+    return re.sub(r"\bug\b", "µg", text)
+
 
 Scale = Literal["log", "linear", "grade"]
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cartpk.data._endpoints import display_unit
+
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.diagnostics._predictive import Vpc
     from cartpk.fit.population import PopulationFit
@@ -40,16 +42,11 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return out
 
 
-def _unit(unit: str | None) -> str:
-    """Display form of a unit (``ug`` -> ``µg``)."""
-    return "" if not unit else str(unit).replace("ug", "µg")
-
-
 def _dv_label(what: str, dvids: Sequence[str], units: Mapping[str, str] | None) -> str:
     """``what (unit)`` when the endpoints share one unit, else ``what (DVID: unit, ...)``."""
     if not units:
         return what
-    found = {d: _unit(units.get(str(d))) for d in dvids if units.get(str(d))}
+    found = {d: display_unit(units.get(str(d))) for d in dvids if units.get(str(d))}
     if not found:
         return what
     if len(set(found.values())) == 1:

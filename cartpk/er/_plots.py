@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cartpk.data._endpoints import display_unit
 from cartpk.er._fit import ERFit
 
 __all__ = ["er_plot", "exposure_quartiles"]
@@ -55,7 +56,7 @@ def _binned(fit: ERFit, success: np.ndarray, level: float) -> pd.DataFrame:
 
 
 def _with_unit(name: str, unit: str | None, extra: str = "") -> str:
-    parts = [p for p in (str(unit).replace("ug", "µg") if unit else "", extra) if p]
+    parts = [p for p in (display_unit(unit), extra) if p]
     return f"{name} ({', '.join(parts)})" if parts else name
 
 

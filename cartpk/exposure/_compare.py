@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cartpk.data._endpoints import display_unit
 from cartpk.errors import SpecError, Violation
 
 __all__ = ["ExposureComparison", "compare_exposure"]
@@ -100,7 +101,7 @@ class ExposureComparison:
                     f"{metric}: R\u00b2(log) {row['r2_log']:.2f}, GMR {row['gmr']:.2f} (n={int(row['n'])})",
                     fontsize=9,
                 )
-                unit = str((units or {}).get(metric, "")).replace("ug", "µg")
+                unit = display_unit((units or {}).get(metric))
                 suffix = f" ({unit}, log axis)" if unit else " (log axis)"
                 ax.set_xlabel(f"NCA {metric}{suffix}")
                 ax.set_ylabel(f"model-based {metric}{suffix}")

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cartpk.data._endpoints import display_unit
+
 __all__ = [
     "CSS",
     "banner",
@@ -61,22 +63,6 @@ def display_name(name: object) -> str:
     raw = "" if name is None else str(name)
     shown = _GREEK_RE.sub(lambda m: _GREEK[m.group(1)], raw)
     return f'<span class="pname" title="{esc(raw)}">{esc(shown)}</span>'
-
-
-def display_unit(unit: object) -> str:
-    """Display form of a unit string (``ug`` -> ``µg``), unescaped; ``""`` when missing.
-
-    Examples
-    --------
-    >>> display_unit("copies/ug")
-    'copies/µg'
-    """
-    if unit is None or (isinstance(unit, float) and math.isnan(unit)):
-        return ""
-    text = str(unit)
-    if text.lower() in {"nan", "none"}:
-        return ""
-    return re.sub(r"\bug\b", "µg", text)
 
 
 def _is_missing(x: object) -> bool:
