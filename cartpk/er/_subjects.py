@@ -195,7 +195,7 @@ def column_units(
     Returns
     -------
     dict
-        ``cmax`` and ``<cytokine>_cmax``: the endpoint's unit; ``auc_*``: unit x day;
+        ``cmax`` and ``<cytokine>_cmax``: the endpoint's unit; ``auc_*``: day x unit (as NCA);
         times (``tmax``, ``pfs_time``, ...): ``day``; grades: ``grade``. Columns without a
         known unit are absent.
 
@@ -203,8 +203,10 @@ def column_units(
     --------
     >>> from cartpk.data import DEFAULT_ENDPOINTS as E
     >>> column_units(["cmax", "auc_0_28d", "tmax", "il6_cmax", "crs_grade", "AGE"], E)
-    {'cmax': 'copies/ug', 'auc_0_28d': 'copies/ug*day', 'tmax': 'day', 'il6_cmax': 'pg/mL', 'crs_grade': 'grade'}
+    {'cmax': 'copies/ug', 'auc_0_28d': 'day*copies/ug', 'tmax': 'day', 'il6_cmax': 'pg/mL', 'crs_grade': 'grade'}
     """
+
+    from cartpk.noncompartmental._registry import unit_for
 
     def unit(name: str) -> str:
         e = endpoints.get(name)
@@ -220,14 +222,18 @@ def column_units(
             source, c = prefixes[base], metric
         conc = unit(source)
         head = c.split("_")[0]  # cmax_nca, cmax_lower, auc_0_28d_upper ... share cmax's unit
+        kind = None
         if c.endswith("grade"):
             out[str(col)] = "grade"
         elif c in _DAY_COLUMNS or head in ("tmax", "tlast", "thalf") or c.endswith("_day"):
-            out[str(col)] = "day"
-        elif conc and head in ("cmax", "clast", "cmin"):
-            out[str(col)] = conc
-        elif conc and head == "auc":
-            out[str(col)] = f"{conc}*day"
+            kind = "time"
+        elif head in ("cmax", "clast", "cmin"):
+            kind = "conc"
+        elif head == "auc":
+            kind = "auc"
+        if kind is not None and (kind == "time" or conc):
+            # the NCA registry's units, so both tables spell them alike
+            out[str(col)] = unit_for(kind, conc, "day")
     return out
 
 

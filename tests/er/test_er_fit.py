@@ -309,9 +309,9 @@ def test_er_subjects_record_column_units():
     assert got == {
         "cmax": "copies/ug",
         "cmax_nca": "copies/ug",
-        "auc_0_28d_lower": "copies/ug*day",
+        "auc_0_28d_lower": "day*copies/ug",
         "tmax": "day",
         "il6_cmax": "pg/mL",
-        "ifng_auc": "pg/mL*day",
+        "ifng_auc": "day*pg/mL",
         "pfs_time": "day",
     }
