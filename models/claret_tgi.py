@@ -2,7 +2,8 @@
 
 Claret L, Girard P, Hoff PM, et al. Model-based prediction of phase III overall survival
 in colorectal cancer on the basis of phase II tumor dynamics. J Clin Oncol
-2009;27(25):4103-4108 (cartpk reference notes ``models.md`` section 5.1)::
+2009;27(25):4103-4108. doi:10.1200/JCO.2008.21.0807 (cartpk reference notes ``models.md``
+section 5.1)::
 
     dSOD/dt = kl SOD - kd C(t) exp(-lam t) SOD,      SOD(0) = sod0
 
@@ -20,6 +21,21 @@ and the SOD error are **assumptions of this file** (no CAR-T TGI estimates are i
 reference notes): 60 mm baseline, untreated doubling in ~230 days (``kl = 0.003/day``), a
 kill rate of 0.05/day at the typical Cmax of 24,000 copies/ug, and resistance with a
 35-day half-life.
+
+Provenance. Only the abstract of Claret 2009 could be read (stored copies of the Certara,
+Scilit and DDMoRe pages): an exposure-response TGI model "of drug effect (and resistance)"
+fitted to capecitabine phase II (n = 34) and fluorouracil phase III (n = 252) tumour sizes,
+with the daily dose as time-varying exposure (DDMoRe DDMODEL00000090,
+http://repository.ddmore.eu/model/DDMODEL00000090). Its parameter table was not reachable,
+and the abstract's numbers (survival 431 vs 401 days) come from its survival model, which
+is not part of this file. The TGI form is **transcribed**: Genentech ``jmpost``'s
+Claret-Bruno model (``inst/stan/lm-claret-bruno/functions.stan`` at commit
+2fe8b76dd6a52d169a6594d390ca8138dd4c9b58) codes the constant-exposure solution
+``b exp(g t - (p / c) (1 - exp(-c t)))``, which this ODE reproduces with ``g = kl``,
+``p = kd C``, ``c = lam`` when ``C`` is held constant
+(``tests/model/test_catalogue_publications.py``). Driving the kill by the CAR-T transgene
+level instead of a chemotherapy dose is cartpk's adaptation (**assumed**), as are all TGI
+values.
 """
 
 import math
@@ -34,7 +50,8 @@ class ClaretTgi(OdeModel):
 
     name = "claret_tgi"
     reference = (
-        "Claret L et al. 2009, J Clin Oncol 27:4103 (TGI form); driver: " + Stein2019.reference
+        "Claret L et al. 2009, J Clin Oncol 27:4103, doi:10.1200/JCO.2008.21.0807 (TGI form); "
+        "driver: " + Stein2019.reference
     )
     time_unit = "day"
     outputs = {"SOD": "mm"}
@@ -55,10 +72,19 @@ class ClaretTgi(OdeModel):
     error = proportional(sigma=0.1)  # assumed
 
     provenance = provenance(
-        structure=assumed(
-            "Claret 2009 (J Clin Oncol 27:4103) TGI form from the reference notes (models.md "
-            "5.1), not checked against the paper; driver = the stein2019 closed form"
-        ),
+        structure=[
+            transcribed(
+                "Claret 2009 TGI form as in Genentech/jmpost lm-claret-bruno/functions.stan "
+                "at 2fe8b76d (constant-exposure solution; tests/model/"
+                "test_catalogue_publications.py); paper read as abstract only",
+                covers="growth kl, exposure-driven kill kd, resistance exp(-lam t)",
+            ),
+            assumed(
+                "cartpk's CAR-T adaptation: the stein2019 transgene level replaces Claret's "
+                "chemotherapy dose as exposure",
+                covers="exposure C(t)",
+            ),
+        ],
         typical=[
             transcribed(
                 "Stein 2019 Table 1 via nlmixr2lib Stein_2019_Tisagenlecleucel.R",

@@ -1,10 +1,33 @@
-"""Paixão et al. 2022: multiphasic CAR-T kinetics via phenotypic differentiation, with tumour.
+"""A CARTmath-derived illustration: effector/memory CAR-T and tumour (Barros 2021), with
+distributed and exhausted compartments after Paixão et al. 2022. Not a reproduction of Paixão
+2022: its compartments could not be checked against the paper (see "Provenance" below).
 
-Paixão EA, Barros LRC, Fassoni AC, Almeida RC. Modeling patient-specific CAR-T cell
-dynamics: multiphasic kinetics via phenotypic differentiation. Cancers 2022;14(22):5576.
-doi:10.3390/cancers14225576. Functional CAR-T cells (distributed ``cd`` and effector
-``ct``), memory ``cm`` and exhausted ``cn`` phenotypes and tumour ``tumour``; it extends
-the CARTmath model of Barros et al. 2021 (Cancers 13(12):2941, doi:10.3390/cancers13122941).
+The catalogue name stays ``paixao2022`` (``fits/long/paixao2022_joint.toml``, the bundled
+mechanistic example and the benchmarks load it); read it as "the mechanistic illustration in
+the family of Paixão 2022", not as that paper's model.
+
+Sources:
+
+* Barros LRC et al. CARTmath - a mathematical model of CAR-T immunotherapy in preclinical
+  studies of hematological cancers. Cancers 2021;13(12):2941. doi:10.3390/cancers13122941.
+  The authors' code (cited as "E.A. Paixão, G.T. Naozuka, A.M.P. Valli, L.R.C. Barros,
+  R.C. Almeida, CARTmath, version 1.0, 2020", doi:10.5281/zenodo.4450376), GitHub
+  ``tmglncc/CARTmath`` at commit 4688e802fda4c1b5c86224513251d6cbda6b8f3f: ``rk4.R``
+  (``deriv``: the three equations of the core below) and ``server.R`` (lines 1974-2064 of
+  that commit: the defaults of every data set but ex4-ex6 and ex8, which are the HDLM-2 +
+  CAR-T123 column of Barros 2021 Table 2 per the reference notes, ``models.md`` 3.3); the same values and equations in
+  ``erkara/cancer_immunology`` ``cartMath/fig4_abc.m`` ("parameters from the paper").
+* Paixão EA, Barros LRC, Fassoni AC, Almeida RC. Modeling patient-specific CAR-T cell
+  dynamics: multiphasic kinetics via phenotypic differentiation. Cancers 2022;14(22):5576.
+  doi:10.3390/cancers14225576. Only the abstract and introduction could be read
+  (https://www.mdpi.com/2072-6694/14/22/5576, stored copy): "functional (distributed and
+  effector), memory, and exhausted phenotypes, integrated with the dynamics of cancer
+  cells". The equations (Eqs. 1-5), the parameter table and the per-patient estimates were
+  not reachable: no copy of the full text, no code of the authors (the ``tmglncc``
+  repositories hold CARTmath only) and no independent transcription was found; Fassoni &
+  Braga 2025 (arXiv 2410.08034), which analyses "a previously validated model", was
+  readable as an abstract only.
+
 All populations in cells, time in days::
 
     dCD/dt = -eta CD                                                  (distribution)
@@ -13,17 +36,29 @@ All populations in cells, time in days::
     dCN/dt =  lam T CT - mu_n CN                                      (exhaustion)
     dT/dt  =  r T (1 - b T) - gamma CT T
 
-Provenance, honestly: the CARTmath core (``phi, rho, eps, theta, alpha, mu, r, b,
-gamma`` terms) is checked against Barros 2021 and its authors' code (cartpk reference
-notes ``models.md`` 3.3, tag V); the distributed and exhausted compartments are the
-structure of Paixão 2022 as **recalled** (``models.md`` 3.4, tag R, not checked against the
-paper's Eqs. 1-5). Values: the HDLM-2 + CAR-T123 column of Barros 2021 Table 2 (a
-preclinical, mouse-scale parameter set) for the core; ``eta``, ``lam``, ``mu_n``, the
-tumour burden and the dose are **assumptions of this file** (Paixão's per-patient
-estimates are not transcribed), chosen at the preclinical scale of the core values
-(1e7 tumour cells, 1e6 CAR-T cells) so that the typical subject shows distribution,
-expansion, contraction and persistence, and tumour clearance. ``phi < rho`` (effectors vanish without tumour) and
-``phi > rho - eps`` (Barros 2021 constraints) hold for these values.
+Provenance, block by block:
+
+* **verified** - the CARTmath core (the ``phi, rho, eps, theta, alpha, mu, r, b, gamma``
+  terms, with ``CD = CN = 0`` and ``lam = 0``) is ``deriv`` of CARTmath ``rk4.R``, and its
+  values are the HDLM-2 + CAR-T123 defaults of CARTmath ``server.R`` (Barros 2021 Table 2):
+  ``tests/model/test_catalogue_publications.py`` compares both. A preclinical, mouse-scale
+  parameter set.
+* **assumed** - the distributed (``CD``, rate ``eta``) and exhausted (``CN``, rates ``lam``
+  and ``mu_n``) compartments, i.e. the two lines marked above and the ``eta CD`` and
+  ``lam T CT`` terms of ``dCT/dt``: a form recalled from Paixão 2022, not checked against
+  its equations; and the values ``eta = 1/day``, ``lam = 1e-8 /(cell day)``,
+  ``mu_n = 0.1/day``, the baseline tumour (1e7 cells), the default dose (1e6 CAR+ cells), the
+  IIV, the residual errors and the observation conversions: assumptions of this file, chosen
+  at the preclinical scale of the core so that the typical subject shows distribution,
+  expansion, contraction and persistence, and tumour clearance. ``phi < rho`` (effectors
+  vanish without tumour) and ``phi > rho - eps`` (Barros 2021 constraints) hold.
+
+Scale, and what not to read from it: the baseline tumour of 1e7 cells is a sphere of
+2.7 mm, below the 10-mm minimum of a measurable lesion (RECIST 1.1, Eisenhauer et al. 2009),
+so RECIST categories of a simulation at the typical values mean nothing; the mechanistic
+example (``cartpk/examples/_make.py``, ``MECH_TRUTH``) replaces all typical values by
+clinical-scale assumptions of its own (tumour 3.5e10 cells) and keeps only these equations
+and the two observation conversions.
 
 Observations, with their conversions stated:
 
@@ -42,10 +77,14 @@ from cartpk.model import theta as declare
 
 
 class Paixao2022(OdeModel):
-    """Distributed/effector, memory, exhausted CAR-T + tumour (CARTmath family)."""
+    """CARTmath core (verified) with distributed and exhausted compartments (assumed)."""
 
     name = "paixao2022"
-    reference = "Paixão EA et al. 2022, Cancers 14:5576, doi:10.3390/cancers14225576"
+    reference = (
+        "CARTmath-derived illustration, not a reproduction: core of Barros LRC et al. 2021, "
+        "Cancers 13:2941, doi:10.3390/cancers13122941; distributed/exhausted compartments "
+        "after Paixão EA et al. 2022, Cancers 14:5576, doi:10.3390/cancers14225576 (unchecked)"
+    )
     time_unit = "day"
     outputs = {"QPCR": "copies/ug", "SOD": "mm"}
     default_dose = 1.0e6  # CAR+ cells (assumption of this file, mouse scale)
@@ -54,7 +93,7 @@ class Paixao2022(OdeModel):
     # stiff while the tumour is large (theta T ~ 60/day at 1e7 cells): implicit BDF
     solver = {"method": "BDF", "rtol": 1e-7, "atol": 1e-4}
 
-    # CARTmath core, HDLM-2 + CAR-T123 (Barros 2021 Table 2)
+    # CARTmath core, HDLM-2 + CAR-T123 (Barros 2021 Table 2 = CARTmath server.R defaults)
     phi = declare(0.265, unit="1/day", label="effector expansion")  # Barros Table 2
     rho = declare(0.350, unit="1/day", label="effector death/differentiation")  # Table 2
     eps = declare(0.150, unit="1/day", label="effector -> memory")  # Barros Table 2
@@ -64,7 +103,7 @@ class Paixao2022(OdeModel):
     r = declare(5.650026e-2, unit="1/day", label="tumour growth")  # Barros Table 2
     b = declare(1.404029e-12, unit="1/cell", label="inverse carrying capacity")  # Table 2
     gamma = declare(3.715843e-6, unit="1/(cell day)", label="tumour killing")  # Table 2
-    # Paixão 2022 compartments: values are assumptions of this file
+    # compartments after Paixão 2022 (form recalled, unchecked): values are assumptions
     eta = declare(1.0, unit="1/day", label="distribution rate (assumed)")
     lam = declare(1.0e-8, unit="1/(cell day)", label="exhaustion by tumour (assumed)")
     mu_n = declare(0.1, unit="1/day", label="exhausted death (assumed)")
@@ -82,24 +121,28 @@ class Paixao2022(OdeModel):
     provenance = provenance(
         structure=[
             verified(
-                "Barros 2021 (Cancers 13:2941) equations as in the authors' code "
-                "tmglncc/CARTmath server.R (models.md 3.3 tag V; audit 2026-12 section 1c)",
-                covers="CARTmath core",
+                "Barros 2021 (Cancers 13:2941) core = deriv() of the authors' code "
+                "tmglncc/CARTmath rk4.R at 4688e802 (tests/model/test_catalogue_publications.py)",
+                covers="CARTmath core: effector, memory, tumour",
             ),
             assumed(
-                "Paixao 2022 Eqs 1-5 recalled, not checked (only the abstract was retrievable)",
-                covers="distributed cd and exhausted cn compartments",
+                "recalled after Paixao 2022 (Cancers 14:5576); its Eqs 1-5 were not reachable "
+                "(abstract and introduction only): a CARTmath-derived illustration",
+                covers="distributed cd and exhausted cn compartments (eta, lam, mu_n terms)",
             ),
         ],
         typical=[
             verified(
-                "Barros 2021 Table 2, HDLM-2 + CAR-T123 column, identical in the authors' "
-                "code (models.md 3.3 tag V); preclinical, mouse scale",
+                "HDLM-2 + CAR-T123 defaults of tmglncc/CARTmath server.R at 4688e802 (Barros "
+                "2021 Table 2; tests/model/test_catalogue_publications.py); mouse scale",
                 covers="phi, rho, eps, theta, alpha, mu, r, b, gamma",
             ),
             assumed("assumptions of this file", covers="eta, lam, mu_n"),
         ],
-        baseline=assumed("tumour0 1e7 cells: assumption of this file (mouse scale)"),
+        baseline=assumed(
+            "tumour0 1e7 cells: assumption of this file (mouse scale; a 2.7-mm sphere, below "
+            "RECIST 1.1's 10-mm measurable lesion)"
+        ),
         iiv=assumed("placeholder of this file"),
         error=assumed("placeholder of this file"),
         dose=assumed("1e6 CAR+ cells: assumption of this file (mouse scale)"),
