@@ -485,12 +485,17 @@ class RunFolder:
         The manifest; add entries (e.g. ``manifest["results"]``) before the run ends.
     status : str
         ``"ok"`` by default; set ``"failed_checks"`` when the work ran but checks failed.
+    columns : dict
+        File -> ``(units, descriptions)`` of the tables written by :meth:`write_csv`; the
+        run's ``columns.csv`` (:func:`cartpk.units.write_dictionary`) is written from them
+        at the end.
     """
 
     path: Path
     final: Path
     manifest: dict[str, Any] = field(default_factory=dict)
     status: str = "ok"
+    columns: dict[str, tuple[dict[str, str], dict[str, str]]] = field(default_factory=dict)
 
     def file(self, name: str) -> Path:
         """Path of a file inside the run folder (parent folders are created)."""
@@ -504,11 +509,31 @@ class RunFolder:
         p.write_text(text, encoding="utf-8")
         return p
 
-    def write_csv(self, name: str, frame: Any, **kwargs: Any) -> Path:
-        """Write a pandas DataFrame as CSV inside the run folder (no index by default)."""
+    def write_csv(
+        self,
+        name: str,
+        frame: Any,
+        *,
+        units: Mapping[str, str] | None = None,
+        descriptions: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Path:
+        """Write a pandas DataFrame as CSV inside the run folder (no index by default).
+
+        ``units`` and ``descriptions`` (column -> text), with the frame's
+        ``attrs["units"]`` and ``attrs["descriptions"]``, describe its columns in the
+        run's ``columns.csv``.
+        """
         kwargs.setdefault("index", False)
         p = self.file(name)
         frame.to_csv(p, **kwargs)
+        attrs = getattr(frame, "attrs", {})
+        known = {**dict(attrs.get("units") or {}), **dict(units or {})}
+        texts = {**dict(attrs.get("descriptions") or {}), **dict(descriptions or {})}
+        self.columns[name] = (
+            {str(k): str(v) for k, v in known.items()},
+            {str(k): str(v) for k, v in texts.items()},
+        )
         return p
 
     def write_json(self, name: str, obj: Any) -> Path:
@@ -597,6 +622,9 @@ def run_folder(
     try:
         yield run
         marker.unlink(missing_ok=True)
+        from cartpk.units import write_dictionary
+
+        write_dictionary(tmp, run.columns)  # columns.csv: unit and meaning of every column
         run.manifest["finished"] = _now()
         run.manifest["status"] = run.status
         run.manifest["files"] = sorted(

@@ -208,6 +208,7 @@ class StudyFolder:
     #: tables the studies write next to ``study.json`` (a discarded study may hold them)
     TABLES = frozenset(
         {
+            "columns.csv",
             "summary.csv",
             "estimates.csv",
             "replicates.csv",
@@ -333,7 +334,11 @@ class StudyFolder:
         return write_atomic(self.path / name, frame.to_csv(index=False))
 
     def finish(self, *, status: str, counts: Mapping[str, int], files: Sequence[str]) -> Path:
-        """Write ``manifest.json`` (versions, spec, seed, times, status, counts)."""
+        """Write ``columns.csv`` and ``manifest.json`` (versions, spec, seed, times, status, counts)."""
+        from cartpk.units import DICTIONARY_FILE, write_dictionary
+
+        if write_dictionary(self.path, {}) is not None:  # the tables' units and meanings
+            files = [*files, DICTIONARY_FILE]
         manifest = {
             "cartpk_run": 1,
             "kind": self.kind,

@@ -132,6 +132,21 @@ def _model_exposure(spec: ERSpec, table: pd.DataFrame) -> pd.DataFrame:
             f"{len(extra)} subject(s) of the population fit are not in the E-R table and "
             f"are not analysed: {', '.join(extra[:20])}",
         )
+    from cartpk.data import Endpoint
+    from cartpk.er._subjects import column_units
+
+    units = column_units(
+        list(out.columns), {dvid: Endpoint(dvid, fit.model.outputs[dvid])}, dvid=dvid
+    )
+    out.attrs["units"] = {**units, **dict(out.attrs.get("units") or {})}
+    text = dict(out.attrs.get("descriptions") or {})
+    for m in metrics:
+        if f"{m}{suffix}" in out.columns:
+            text[f"{m}{suffix}"] = text.get(m, f"`{m}` before the model-based value replaced it")
+        text[m] = f"model-based `{m}`: exp(posterior mean of its log), population fit"
+        text[f"{m}_lower"] = f"lower limit of the credible interval of model-based `{m}`"
+        text[f"{m}_upper"] = f"upper limit of the credible interval of model-based `{m}`"
+    out.attrs["descriptions"] = text
     out.attrs[_MODEL_ATTR] = {
         "source": "model",
         "fit": str(spec.fit),

@@ -195,9 +195,11 @@ def column_units(
     Returns
     -------
     dict
-        ``cmax`` and ``<cytokine>_cmax``: the endpoint's unit; ``auc_*``: day x unit (as NCA);
-        times (``tmax``, ``pfs_time``, ...): ``day``; grades: ``grade``. Columns without a
-        known unit are absent.
+        The NCA parameters (``cmax``, ``auclast``, ``lambda_z``, ...) and
+        ``<cytokine>_cmax``: the NCA registry's unit of the endpoint (``auc_*``: day x
+        unit); their ``_nca``, ``_lower`` and ``_upper`` companions likewise; times
+        (``tmax``, ``pfs_time``, ...): ``day``; grades: ``grade``. Columns without a known
+        unit (covariates, counts, fractions) are absent.
 
     Examples
     --------
@@ -206,11 +208,25 @@ def column_units(
     {'cmax': 'copies/ug', 'auc_0_28d': 'day*copies/ug', 'tmax': 'day', 'il6_cmax': 'pg/mL', 'crs_grade': 'grade'}
     """
 
-    from cartpk.noncompartmental._registry import unit_for
+    from cartpk.noncompartmental._registry import PARAMETERS, unit_for
+
+    kinds = {p.name: p.unit for p in PARAMETERS if not p.interval}
 
     def unit(name: str) -> str:
         e = endpoints.get(name)
         return str(getattr(e, "unit", "") or "")
+
+    def kind_of(c: str) -> str | None:
+        if c in kinds:
+            return kinds[c]
+        if c in _DAY_COLUMNS or c.endswith("_day"):
+            return "time"
+        if c.startswith("auc_") or c == "auc":
+            return "auc"
+        for suffix in ("_nca", "_input", "_lower", "_upper"):  # cmax_nca, auc_0_28d_lower
+            if c.endswith(suffix) and c[: -len(suffix)]:
+                return kind_of(c[: -len(suffix)])
+        return None
 
     out: dict[str, str] = {}
     prefixes = {d.lower(): d for d in endpoints if d != dvid}
@@ -221,20 +237,35 @@ def column_units(
         if base in prefixes and metric:  # il6_cmax, ifng_auc, ...
             source, c = prefixes[base], metric
         conc = unit(source)
-        head = c.split("_")[0]  # cmax_nca, cmax_lower, auc_0_28d_upper ... share cmax's unit
-        kind = None
         if c.endswith("grade"):
             out[str(col)] = "grade"
-        elif c in _DAY_COLUMNS or head in ("tmax", "tlast", "thalf") or c.endswith("_day"):
-            kind = "time"
-        elif head in ("cmax", "clast", "cmin"):
-            kind = "conc"
-        elif head == "auc":
-            kind = "auc"
-        if kind is not None and (kind == "time" or conc):
-            # the NCA registry's units, so both tables spell them alike
+            continue
+        kind = kind_of(c)
+        # the NCA registry's units, so both tables spell them alike; counts and
+        # fractions have none
+        if kind in ("time", "rate", "percent") or (kind in ("conc", "auc") and conc):
             out[str(col)] = unit_for(kind, conc, "day")
     return out
+
+
+def _descriptions(
+    out: pd.DataFrame, ds: Any, nca_text: Mapping[str, str], cytokines: Sequence[str]
+) -> dict[str, str]:
+    """What the covariate, NCA and cytokine columns of the subject table hold."""
+    text: dict[str, str] = {}
+    for c in ds.covariates.columns:
+        if c != "ID" and c in out.columns:
+            text[str(c)] = (
+                f"baseline covariate `{c}` of the data file (its unit is the file's; "
+                "cartpk does not know it)"
+            )
+    for c, label in nca_text.items():
+        text[str(c)] = f"NCA: {label}"
+    peak = {"cmax": "peak (Cmax)", "tmax": "time of the peak", "auc": "AUC over the sampling"}
+    for d in cytokines:
+        for k, v in peak.items():
+            text[f"{d.lower()}_{k}"] = f"{d}: {v}"
+    return text
 
 
 def er_subjects(
@@ -337,10 +368,12 @@ def er_subjects(
     cov["ID"] = cov["ID"].astype(str)
     out = out.merge(cov, on="ID", how="left", validate="one_to_one")
     nca_columns: list[str] = []
+    nca_text: dict[str, str] = {}
     if dvid in ds.endpoints and len(ds.observations(dvid)):  # a trial without qPCR: no NCA
         wide = nca(ds, dvid=dvid, interval=interval).wide.drop(columns=["DVID"])
         wide["ID"] = wide["ID"].astype(str)
         nca_columns = [str(c) for c in wide.columns if c != "ID"]
+        nca_text = dict(wide.attrs.get("descriptions") or {})
         out = out.merge(wide, on="ID", how="left", validate="one_to_one")
     events = ds.events
     if len(events):
@@ -391,4 +424,5 @@ def er_subjects(
             out["pfs_exclusion"] = out["pfs_exclusion"].fillna("not in the lesion table")
     out.attrs["nca_columns"] = nca_columns
     out.attrs["units"] = column_units(list(out.columns), ds.endpoints, dvid=dvid)
+    out.attrs["descriptions"] = _descriptions(out, ds, nca_text, present)
     return out

@@ -633,4 +633,12 @@ def model_exposure(
         "auc_tolerance_not_met": sorted({str(i) for i in ids[tol_missed]}),
         "grid": grid,
     }
+    # the wide table's column units, for the run folder's columns.csv
+    first = long.drop_duplicates("metric").set_index("metric")
+    wide.attrs["units"] = {str(k): str(v) for k, v in first["unit"].items()}
+    wide.attrs["descriptions"] = {
+        str(k): f"model-based AUC from {r['start']:g} to {r['end']:g} {model.time_unit}"
+        for k, r in first.iterrows()
+        if str(k).startswith("auc_")
+    }
     return ExposureResult(wide=wide, long=long, options=options)

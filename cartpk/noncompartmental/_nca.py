@@ -916,6 +916,8 @@ def _compute(
     no_method = np.full(n, None, dtype=object)
     parts = []
     wide: dict[str, Any] = {"ID": keys["ID"].to_numpy(), "DVID": dvids}
+    wide_units: dict[str, str] = {}  # the wide view's column units (one DVID: its unit)
+    wide_text: dict[str, str] = {}
     for p in PARAMETERS:
         unit_map = {d: unit_of(d, p.unit) for d in uniq_dvid}
         unit_col = np.array([unit_map[d] for d in dvids], dtype=object)
@@ -938,6 +940,13 @@ def _compute(
             )
             name = p.name if a is None else _wide_interval_name(a, b, time_unit)
             wide[name] = v.astype(float)
+            spelt = set(unit_map.values())
+            wide_units[name] = spelt.pop() if len(spelt) == 1 else "[DVID]"
+            wide_text[name] = (
+                f"{p.label} ({p.testcd})"
+                if a is None
+                else f"AUC from {_fmt(a)} to {_fmt(b)} {time_unit} ({p.testcd})"
+            )
     long = pd.DataFrame({k: np.concatenate([q[k] for q in parts]) for k in parts[0]})
     long = long.sort_values("_p", kind="stable").drop(columns="_p").reset_index(drop=True)
     long = long[_LONG_COLUMNS]
@@ -952,9 +961,12 @@ def _compute(
         "time_unit": time_unit,
         "conc_unit": conc_unit,
     }
+    wide_frame = pd.DataFrame(wide)
+    wide_frame.attrs["units"] = wide_units
+    wide_frame.attrs["descriptions"] = wide_text
     return NCAResult(
         long=long,
-        wide=pd.DataFrame(wide),
+        wide=wide_frame,
         rules=rules.frame(),
         covariates=covariates.assign(ID=covariates["ID"].astype(str)),
         options=options,

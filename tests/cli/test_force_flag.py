@@ -209,7 +209,8 @@ def test_force_replaces_only_a_plain_cartpk_run_folder(tmp_path, monkeypatch, st
         return
     with run_folder(out, command="y", inputs=inputs, overwrite=True) as rf:
         rf.write_text("new.csv", "b\n")
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "new.csv"]
+    # new.csv and its data dictionary (columns.csv)
+    assert sorted(p.name for p in out.iterdir()) == ["columns.csv", "manifest.json", "new.csv"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
 
 

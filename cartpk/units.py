@@ -1,0 +1,397 @@
+"""Column units and descriptions of the tables cartpk writes: the run folder's data dictionary.
+
+Every run folder gets ``columns.csv`` (one row per column of every CSV table it holds:
+``file, column, unit, description``), so that a wide table such as ``individual.csv``
+(one column per parameter) or ``exposure_model.csv`` states the unit of each column
+without changing the table itself. Long tables keep their own ``unit`` column; the
+dictionary then points at it.
+
+The ``unit`` field is spelt as the files spell units (ASCII, ``copies/ug``; ``µg`` is
+for display only, :func:`cartpk.data.display_unit`) and reads:
+
+============== ===============================================================================
+``copies/ug``  every value of the column is in this unit (``day``, ``1/day``,
+               ``day*copies/ug``, ``pg/mL``, ``mm``, ``%``)
+``1``          a dimensionless number: a ratio, fraction, count, R-hat, a log-scale value
+``""``         not a quantity: identifiers, labels, codes, flags, free text
+``[unit]``     per row: the unit named in that row's column ``unit`` (``[PPORRESU]`` in the
+               CDISC NCA table); ``[DVID]``: the unit of the row's endpoint (``DVID``);
+               ``[parameter]``: the declared unit of the row's model parameter;
+               ``[metric]``: the unit of the row's exposure metric; ``[scale]``, ``[on]``:
+               the scale that column names (E-R estimates, priors)
+============== ===============================================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+__all__ = ["COLUMNS", "DICTIONARY_FILE", "describe_columns", "read_header", "write_dictionary"]
+
+#: the data dictionary's file name inside a run folder
+DICTIONARY_FILE = "columns.csv"
+
+_FLAG = ""
+_TEXT = ""
+_ONE = "1"
+
+#: units and descriptions of columns that mean the same in every table cartpk writes
+COLUMNS: dict[str, tuple[str, str]] = {
+    # identifiers and records (NONMEM names)
+    "ID": (_TEXT, "subject identifier"),
+    "ROW": (_TEXT, "1-based data record of the input file (row N is on line N + 1)"),
+    "TIME": ("day", "time since infusion"),
+    "DAY": ("day", "assessment day since infusion (negative: before infusion)"),
+    "DV": ("[DVID]", "observed value (for a censored record: the limit)"),
+    "CENS": (_FLAG, "censoring: 0 none, 1 left-censored (below LLOQ), -1 right-censored"),
+    "LLOQ": ("[DVID]", "lower limit of quantification"),
+    "LIMIT": ("[DVID]", "the other bound of a censored record's interval"),
+    "DVID": (_TEXT, "endpoint (observed quantity) of the record"),
+    "OCC": (_TEXT, "occasion"),
+    "PRED": ("[DVID]", "population prediction (random effects at 0)"),
+    "IPRED": ("[DVID]", "individual prediction"),
+    "IPRED_lower": ("[DVID]", "lower limit of the individual prediction's credible interval"),
+    "IPRED_upper": ("[DVID]", "upper limit of the individual prediction's credible interval"),
+    "IWRES": (_ONE, "individual weighted residual on the residual's scale (missing if censored)"),
+    "IWRES_SIM": (_ONE, "IWRES, for censored records drawn from the censored side of the limit"),
+    "NPD": (_ONE, "normalised prediction discrepancy (censoring-aware)"),
+    "USED": (_FLAG, "whether the likelihood used the record (False: discarded by blq='m1')"),
+    "BLQ": (_TEXT, "censoring method of the fit (m3, m4, m1)"),
+    "code": (_TEXT, "condition code"),
+    "reason": (_TEXT, "why the value is missing or the record not used ('' when it is)"),
+    "message": (_TEXT, "message"),
+    "status": (_TEXT, "outcome status"),
+    "converged": (_FLAG, "whether the fit met its convergence criteria"),
+    # parameter tables (STYLE 3.3: parameter, estimate, lower, upper, unit, ...)
+    "parameter": (_TEXT, "parameter name as in the model declaration"),
+    "estimate": ("[unit]", "estimate (natural scale)"),
+    "lower": ("[unit]", "lower limit of the interval"),
+    "upper": ("[unit]", "upper limit of the interval"),
+    "unit": (_TEXT, "unit of the row's values (ASCII: copies/ug)"),
+    "se": ("[unit]", "standard error (posterior SD for a Bayesian fit)"),
+    "rse_pct": ("%", "relative standard error, 100 * se / |estimate|"),
+    "cv_pct": ("%", "between-subject variability as a CV"),
+    "shrinkage_pct": ("%", "eta shrinkage"),
+    "role": (_TEXT, "role of the parameter (structural, iiv, error, covariate, ...)"),
+    "fixed": (_FLAG, "whether the parameter was fixed"),
+    "transform": (_TEXT, "estimation scale (log, logit, none)"),
+    "ci_method": (_TEXT, "how the interval was computed (wald, profile, ...)"),
+    "at_bound": (_FLAG, "whether the estimate is at a bound of the search range"),
+    "identifiable": (_FLAG, "whether the data identify the parameter (see note)"),
+    "note": (_TEXT, "why a parameter is flagged"),
+    "rhat": (_ONE, "R-hat (rank-normalised, split)"),
+    "ess_bulk": (_ONE, "bulk effective sample size"),
+    "ess_tail": (_ONE, "tail effective sample size"),
+    "prior_width_ratio": (_ONE, "posterior SD / prior SD on the estimation scale"),
+    "prior_dominated": (_FLAG, "whether the posterior is mostly the prior"),
+    "blq": (_TEXT, "censoring method (m3, m4, m1)"),
+    "prior": (_TEXT, "prior of the per-subject fit (none: maximum likelihood)"),
+    "sigma": (_TEXT, "residual error: fixed at the declared value or estimated"),
+    "objective": (_ONE, "objective function value (-2 log-likelihood, + prior terms for MAP)"),
+    "n_obs": (_ONE, "number of observations"),
+    "n_censored": (_ONE, "number of censored observations"),
+    "n_discarded": (_ONE, "number of observations discarded (blq='m1')"),
+    "n_starts": (_ONE, "number of optimiser starts"),
+    "n_starts_agree": (_ONE, "starts that reached the best objective"),
+    # priors.csv
+    "distribution": (_TEXT, "prior distribution"),
+    "loc": ("[on]", "location of the prior, on the scale named in `on`"),
+    "scale": ("[on]", "scale of the prior, on the scale named in `on`"),
+    "on": (_TEXT, "the quantity the prior is placed on (e.g. log(foldx))"),
+    # diagnostics.csv
+    "check": (_TEXT, "convergence check (rhat, ess_bulk, ess_tail, divergences, ...)"),
+    "element": (_TEXT, "element of a vector parameter (subject)"),
+    "value": ("[unit]", "value"),
+    "threshold": (_ONE, "threshold the check is held to"),
+    "passed": (_FLAG, "whether the check passed"),
+    # VPC tables
+    "bin": (_ONE, "time bin index (0-based)"),
+    "time": ("day", "bin time (median sample time) since infusion"),
+    "time_lo": ("day", "first sample time of the bin"),
+    "time_hi": ("day", "last sample time of the bin"),
+    "n": (_ONE, "number of values"),
+    "quantile": (_ONE, "percentile of the distribution, as a fraction"),
+    "observed": ("[DVID]", "observed percentile"),
+    "observed_censored": (_FLAG, "whether the observed percentile lies below the LLOQ"),
+    "sim_median": ("[DVID]", "median over simulated replicates"),
+    "sim_lower": ("[DVID]", "lower limit of the simulated interval"),
+    "sim_upper": ("[DVID]", "upper limit of the simulated interval"),
+    "sim_censored": (_FLAG, "whether the simulated percentile lies below the LLOQ"),
+    # NCA (CDISC PP names)
+    "PPTESTCD": (_TEXT, "CDISC parameter code"),
+    "PPTEST": (_TEXT, "CDISC parameter name"),
+    "PPORRES": ("[PPORRESU]", "result"),
+    "PPORRESU": (_TEXT, "unit of the result"),
+    "PPSTINT": (_TEXT, "interval start, ISO 8601 duration"),
+    "PPENINT": (_TEXT, "interval end, ISO 8601 duration"),
+    "REASON": (_TEXT, "why the result is missing"),
+    "PPANMETH": (_TEXT, "how an interval AUC was obtained"),
+    "RULE": (_TEXT, "rule applied"),
+    "DETAIL": (_TEXT, "what the rule did"),
+    "n_missing": (_ONE, "number of missing values (with reasons in the long table)"),
+    "geo_mean": ("[PPORRESU]", "geometric mean"),
+    "geo_cv_pct": ("%", "geometric coefficient of variation"),
+    "mean": ("[PPORRESU]", "arithmetic mean"),
+    "sd": ("[PPORRESU]", "standard deviation"),
+    "median": ("[PPORRESU]", "median"),
+    "min": ("[PPORRESU]", "minimum"),
+    "max": ("[PPORRESU]", "maximum"),
+    "cmax": ("[DVID]", "maximum concentration"),
+    "tmax": ("day", "time of the maximum concentration"),
+    "tlast": ("day", "time of the last quantifiable concentration"),
+    "clast": ("[DVID]", "last quantifiable concentration"),
+    "lambda_z_npoints": (_ONE, "number of points of the lambda_z regression"),
+    "r2": (_ONE, "R squared of the lambda_z regression"),
+    "r2adj": (_ONE, "adjusted R squared of the lambda_z regression"),
+    "aucpext_obs": ("%", "AUC extrapolated beyond Tlast (observed Clast)"),
+    "aucpext_pred": ("%", "AUC extrapolated beyond Tlast (predicted Clast)"),
+    # model-based exposure and its comparison with NCA
+    "metric": (_TEXT, "exposure metric"),
+    "start": ("day", "start of the time window"),
+    "end": ("day", "end of the time window"),
+    "method": (_TEXT, "how the value was computed"),
+    "time_above_lloq": ("day", "time the model profile stays above the LLOQ"),
+    "model": ("[metric]", "model-based value"),
+    "nca": ("[metric]", "NCA value"),
+    "used": (_FLAG, "whether the pair entered the comparison"),
+    "n_excluded": (_ONE, "subjects left out of the comparison (reasons in exposure_pairs.csv)"),
+    "r2_log": (_ONE, "R squared of log(model) on log(NCA)"),
+    "slope_log": (_ONE, "slope of log(model) on log(NCA)"),
+    "intercept_log": (_ONE, "intercept of log(model) on log(NCA), natural log of the unit"),
+    "gmr": (_ONE, "geometric mean ratio model/NCA"),
+    "gmr_lower": (_ONE, "lower limit of the GMR's 95 % interval"),
+    "gmr_upper": (_ONE, "upper limit of the GMR's 95 % interval"),
+    # exposure-response
+    "endpoint": (_TEXT, "response endpoint (a column of er_subjects.csv)"),
+    "exposure": (_TEXT, "exposure metric (a column of er_subjects.csv)"),
+    "term": (_TEXT, "model term"),
+    "ratio": (_TEXT, "kind of ratio reported (OR, HR, ...)"),
+    "p_value": (_ONE, "p-value"),
+    "n_events": (_ONE, "number of events (responders, grade >= 1, PFS events)"),
+    "analysis": (_TEXT, "the spec's [[analysis]] block"),
+    "exposure_source": (_TEXT, "where the exposure comes from (model, nca, true)"),
+    "crs_grade": (_ONE, "maximum CRS grade (0-5)"),
+    "crs_grade3plus": (_FLAG, "CRS grade >= 3 (1/0)"),
+    "ae_grade": (_ONE, "maximum grade over the other graded events"),
+    "ae_grade3plus": (_FLAG, "adverse event grade >= 3 (1/0)"),
+    "bor": (_TEXT, "confirmed best overall response (RECIST 1.1)"),
+    "bor_unconfirmed": (_TEXT, "unconfirmed best overall response"),
+    "orr": (_FLAG, "objective response (1 confirmed CR/PR, 0 otherwise)"),
+    "pfs_time": ("day", "progression-free survival time"),
+    "pfs_event": (_FLAG, "PFS event (1) or censored (0)"),
+    "pfs_exclusion": (_TEXT, "why the subject is left out of the landmark PFS analysis"),
+    "dor_time": ("day", "duration of response"),
+    "dor_event": (_FLAG, "DOR event (1) or censored (0)"),
+    "death_day": ("day", "day of death since infusion"),
+    "os_time": ("day", "overall survival time"),
+    "os_event": (_FLAG, "death (1) or censored (0)"),
+    # RECIST (CDISC RS names)
+    "SOD": ("mm", "sum of target-lesion diameters"),
+    "PCHG_BASE": ("%", "change of SOD from baseline"),
+    "PCHG_NADIR": ("%", "change of SOD from the nadir"),
+    "TRGRESP": (_TEXT, "target response"),
+    "NTRGRESP": (_TEXT, "non-target response"),
+    "NEWLPROG": (_TEXT, "new lesion (Y/N)"),
+    "OVRLRESP": (_TEXT, "overall time-point response"),
+    "BOR_UNCONFIRMED": (_TEXT, "best overall response, unconfirmed"),
+    "BOR_CONFIRMED": (_TEXT, "best overall response, confirmed"),
+    "VARIABLE": (_TEXT, "derived variable"),
+    "VALUE": (_TEXT, "its value (SOD in mm, changes in %)"),
+    # studies and batches
+    "replicate": (_TEXT, "replicate index"),
+    "identified": (_FLAG, "whether the parameter was identified in the replicate"),
+    "true": ("[parameter]", "true value used to simulate"),
+    "level": (_TEXT, "typical value or individual level"),
+    "error": (_TEXT, "exception class of a failed task"),
+    "seconds": ("s", "wall-clock time"),
+    "stage": (_TEXT, "stage of the demo (a run folder of its own)"),
+    "source": (_TEXT, "where the value comes from"),
+    "TARGET": (_TEXT, "target antigen"),
+    "or_per_2fold": (_ONE, "odds (hazard) ratio per doubling of the exposure"),
+    "or_per_10fold": (_ONE, "odds (hazard) ratio per 10-fold exposure"),
+}
+
+#: per-file meanings where a name means something else than in :data:`COLUMNS`
+_FILE_COLUMNS: dict[tuple[str, str], tuple[str, str]] = {
+    ("diagnostics.csv", "value"): (_ONE, "value of the check (R-hat, ESS, count)"),
+    ("diagnostics.csv", "parameter"): (_TEXT, "parameter of the posterior"),
+    ("vpc_blq.csv", "observed"): (_ONE, "observed fraction of BLQ records in the bin"),
+    ("vpc_blq.csv", "sim_median"): (_ONE, "median simulated fraction BLQ"),
+    ("vpc_blq.csv", "sim_lower"): (_ONE, "lower limit of the simulated fraction BLQ"),
+    ("vpc_blq.csv", "sim_upper"): (_ONE, "upper limit of the simulated fraction BLQ"),
+    ("pcvpc.csv", "observed"): ("[DVID]", "observed percentile, prediction-corrected"),
+    ("exposure_vs_nca.csv", "n"): (_ONE, "subjects compared"),
+    ("exposure_vs_nca.csv", "reason"): (_TEXT, "why no comparison was made"),
+    ("exposure_model_long.csv", "value"): ("[unit]", "value of the metric"),
+    ("exposure_model_long.csv", "reason"): (_TEXT, "why the value is missing"),
+    ("er_estimates.csv", "estimate"): ("[scale]", "estimate on the scale named in `scale`"),
+    ("er_estimates.csv", "lower"): ("[scale]", "lower limit of the interval"),
+    ("er_estimates.csv", "upper"): ("[scale]", "upper limit of the interval"),
+    ("er_estimates.csv", "se"): ("[scale]", "standard error"),
+    ("er_estimates.csv", "scale"): (_TEXT, "scale of estimate, lower, upper and se"),
+    ("er_estimates.csv", "model"): (_TEXT, "exposure-response model"),
+    ("er_estimates.csv", "n"): (_ONE, "subjects analysed"),
+    ("er_exclusions.csv", "model"): (_TEXT, "exposure-response model"),
+    ("stages.csv", "status"): (_TEXT, "outcome of the stage (ok, failed_checks, error)"),
+}
+
+#: suffixes of per-parameter columns of wide tables: ``<name>_lower`` has ``<name>``'s unit
+_SUFFIXES: dict[str, tuple[bool, str]] = {
+    "_lower": (True, "lower limit of the interval of {}"),
+    "_upper": (True, "upper limit of the interval of {}"),
+    "_se": (True, "standard error of {} (natural scale, delta method)"),
+    "_nca": (True, "{} by NCA"),
+    "_identifiable": (False, "whether the data identify {}"),
+    "_at_bound": (False, "whether {} is at a bound of the search range"),
+}
+
+
+def _one(
+    file: str, column: str, units: Mapping[str, str], descriptions: Mapping[str, str]
+) -> tuple[str, str] | None:
+    if units.get(column):  # an empty unit from a writer says nothing: use the registry
+        base = _FILE_COLUMNS.get((file, column)) or COLUMNS.get(column)
+        text = descriptions.get(column) or (base[1] if base else "")
+        return str(units[column]), text
+    if column in descriptions:
+        base = _FILE_COLUMNS.get((file, column)) or COLUMNS.get(column)
+        return (base[0] if base else ""), descriptions[column]
+    if (file, column) in _FILE_COLUMNS:
+        return _FILE_COLUMNS[(file, column)]
+    if column in COLUMNS:
+        return COLUMNS[column]
+    for suffix, (same_unit, text) in _SUFFIXES.items():
+        stem = column[: -len(suffix)]
+        if column.endswith(suffix) and stem:
+            found = _one(file, stem, units, descriptions)
+            if found is not None:
+                return (found[0] if same_unit else _FLAG), text.format(f"`{stem}`")
+    if column.startswith("eta_") and column[4:]:
+        return _ONE, f"random effect of `{column[4:]}` (posterior mean, estimation scale)"
+    return None
+
+
+def describe_columns(
+    file: str,
+    columns: Iterable[object],
+    *,
+    units: Mapping[str, str] | None = None,
+    descriptions: Mapping[str, str] | None = None,
+) -> list[dict[str, str]]:
+    """Data-dictionary records of one table: ``file, column, unit, description``.
+
+    Parameters
+    ----------
+    file : str
+        The table's file name inside the run folder (``individual.csv``).
+    columns : iterable
+        Its columns, in order.
+    units : mapping, optional
+        Column -> unit known to the writer (a model's parameter units, the NCA unit of
+        ``cmax``); these win over :data:`COLUMNS`. ``<name>_lower``, ``<name>_upper``,
+        ``<name>_se`` and ``<name>_nca`` take ``<name>``'s unit.
+    descriptions : mapping, optional
+        Column -> description (e.g. a parameter's label).
+
+    Returns
+    -------
+    list of dict
+        One record per column. A column cartpk cannot describe has an empty ``unit`` and
+        the description ``"(not described)"``.
+
+    Examples
+    --------
+    >>> [r["unit"] for r in describe_columns("individual.csv", ["ID", "tmax", "tmax_lower"],
+    ...                                       units={"tmax": "day"})]
+    ['', 'day', 'day']
+    """
+    units = {str(k): str(v) for k, v in (units or {}).items()}
+    descriptions = {str(k): str(v) for k, v in (descriptions or {}).items()}
+    name = Path(file).name
+    out = []
+    for col in columns:
+        c = str(col)
+        found = _one(name, c, units, descriptions)
+        unit, text = found if found is not None else ("", "(not described)")
+        out.append({"file": str(file), "column": c, "unit": unit, "description": text})
+    return out
+
+
+def read_header(path: str | Path) -> list[str]:
+    """The column names of a CSV file (its first line); ``[]`` for an empty file."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _parameter_units(tables: Iterable[Path]) -> dict[str, str]:
+    """Declared unit of each model parameter named in a long parameter table of the folder.
+
+    ``population.csv`` and ``parameters.csv`` carry ``parameter`` and ``unit`` from the model
+    declaration; the wide per-subject tables next to them take their units from there.
+    """
+    out: dict[str, str] = {}
+    for p in tables:
+        with open(p, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if not {"parameter", "unit"} <= set(reader.fieldnames or ()):
+                continue
+            for row in reader:
+                out.setdefault(str(row["parameter"]), str(row["unit"] or ""))
+    return out
+
+
+def write_dictionary(
+    folder: str | Path,
+    known: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]],
+    *,
+    name: str = DICTIONARY_FILE,
+) -> Path | None:
+    """Write ``columns.csv`` for the CSV tables directly inside ``folder``.
+
+    Parameters
+    ----------
+    folder : path
+        The run folder (its nested run folders keep dictionaries of their own).
+    known : mapping
+        File name -> ``(units, descriptions)`` its writer gave (see
+        :func:`describe_columns`); the other tables are described from their header.
+        A column of a wide table that has a ``<name>_lower`` companion and names a
+        parameter of a long parameter table in the folder (``population.csv``,
+        ``parameters.csv``: ``parameter``, ``unit``) takes that declared unit.
+    name : str
+        The dictionary's file name.
+
+    Returns
+    -------
+    Path or None
+        The file written; ``None`` when the folder holds no CSV table.
+    """
+    folder = Path(folder)
+    tables = sorted(p for p in folder.glob("*.csv") if p.name != name and p.is_file())
+    declared = _parameter_units(tables)
+    rows: list[dict[str, str]] = []
+    for p in tables:
+        header = read_header(p)
+        units, descriptions = known.get(p.name, ({}, {}))
+        params = {c for c in header if c in declared and f"{c}_lower" in header}
+        rows += describe_columns(
+            p.name,
+            header,
+            units={**{c: declared[c] for c in params}, **units},
+            descriptions={
+                **{c: f"`{c}` of the subject (model parameter)" for c in params},
+                **descriptions,
+            },
+        )
+    if not rows:
+        return None
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, ["file", "column", "unit", "description"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    target = folder / name
+    target.write_text(buf.getvalue(), encoding="utf-8")
+    return target
