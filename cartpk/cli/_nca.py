@@ -210,5 +210,44 @@ def run(args: argparse.Namespace) -> int:
         main = ("ID", "DVID", "cmax", "tmax", "tlast", "auclast", "aucinf_obs", "lambda_z")
         keep = [c for c in main if c in result.wide]
         keep[-1:-1] = [c for c in result.wide.columns if str(c).startswith("auc_")]
+        print(units_line(result, keep[2:]))
         print(terminal_table(result.wide[keep], max_rows=20, file_hint=str(args.out)))
     return 0
+
+
+def units_line(result: Any, columns: list[str], width: int = 100) -> str:
+    """The units of the table's columns, wrapped to ``width``, per DVID where they differ.
+
+    ``units: tmax, tlast: day; cmax: QPCR copies/µg, IFNG/IL6 pg/mL; ...`` (display
+    spelling; the CSV keeps ``PPORRESU`` in ASCII).
+    """
+    from cartpk.data._endpoints import display_unit
+    from cartpk.noncompartmental._registry import PARAMETERS, unit_for
+
+    kinds = {p.name: p.unit for p in PARAMETERS if not p.interval}
+    long = result.long
+    conc = long[long["PPTESTCD"] == "CMAX"].drop_duplicates("DVID")
+    conc_units = dict(zip(conc["DVID"].astype(str), conc["PPORRESU"].fillna(""), strict=True))
+    time_unit = str(result.options.get("time_unit", "day"))
+    groups: dict[str, list[str]] = {}
+    for c in columns:
+        kind = "auc" if str(c).startswith("auc_") else kinds.get(str(c))
+        if kind is None:
+            continue
+        by_unit: dict[str, list[str]] = {}
+        for dvid, cu in conc_units.items():
+            u = display_unit(unit_for(kind, str(cu), time_unit)) or "no unit"
+            by_unit.setdefault(u, []).append(dvid)
+        text = (
+            next(iter(by_unit))
+            if len(by_unit) == 1
+            else ", ".join(f"{'/'.join(d)} {u}" for u, d in by_unit.items())
+        )
+        groups.setdefault(text, []).append(str(c))
+    lines = ["units:"]
+    for text, cols in groups.items():  # a "columns: unit" item is not split
+        item = f"{', '.join(cols)}: {text};"
+        if len(lines[-1]) + 1 + len(item) > width and lines[-1].strip():
+            lines.append(" ")
+        lines[-1] += " " + item
+    return "\n".join(lines).rstrip(";")

@@ -112,3 +112,17 @@ def test_demo_stage_manifests_name_the_final_folder(tmp_path):
     assert got["command"][2:] == [f"{final}/specs/er.toml", "--out", f"{final}/er"]
     assert list(got["inputs"]) == [f"{final}/specs/er.toml"] and got["seed"] == 1
     assert [p.name for p in (root / "er").iterdir()] == ["manifest.json"]
+
+
+def test_demo_stage_messages_name_the_final_folder():
+    """A stage's stderr (e.g. `fit ran but checks failed`) names `--out`, not the demo's
+    temporary folder (issue 21: wrong paths)."""
+    import io
+
+    from cartpk.cli._demo import _Renaming
+
+    sink = io.StringIO()
+    err = _Renaming(sink, ("/x/.demo.tmp-ab12", "demo"))
+    err.write("/x/.demo.tmp-ab12/fit_individual: fit ran but checks failed\n")
+    assert sink.getvalue() == "demo/fit_individual: fit ran but checks failed\n"
+    assert err.isatty() is False

@@ -52,4 +52,7 @@ def test_nca_prints_a_short_wide_table_and_writes_everything(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert _widest(printed) <= TERMINAL_WIDTH
     assert printed.rstrip().endswith(f"... 40 more rows (all in {out})")
+    # the columns' units, display spelling (issue 21)
+    assert printed.startswith("units: cmax: copies/µg; tmax, tlast: day; auclast, aucinf_obs")
+    assert "lambda_z: 1/day" in printed
     assert pd.read_csv(out)["ID"].nunique() == 60
