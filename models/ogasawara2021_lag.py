@@ -22,8 +22,8 @@ not liso-cel values, until checked against the full paper. The full paper could 
 read here: the stored copies of PMC8613160 and of
 https://link.springer.com/doi/10.1007/s40262-021-01039-5 hold the abstract, the key points
 ("a piecewise model of cellular growth kinetics that featured lag, growth, and biphasic
-decay phases") and the introduction only, and no independent transcription (nlmixr2lib,
-DDMoRe) of this model was found. ``tests/model/test_catalogue_publications.py`` measures
+decay phases") and the introduction only, and no independent transcription of this model
+was found (nlmixr2lib and the public code index were searched). ``tests/model/test_catalogue_publications.py`` measures
 the five abstract values on the simulated typical profile itself (and checks each against
 the abstract's 95 % confidence interval).
 
