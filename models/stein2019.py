@@ -79,7 +79,10 @@ def omega_reading(model: Model, reading: str = "variance") -> Model:
         A model with the Stein 2019 parameters (``stein2019`` and its variants).
     reading : {"variance", "sd"}
         ``"variance"``: the Table 1 numbers are omega^2 (nlmixr2lib, the default);
-        ``"sd"``: they are omega. Other random effects of ``model`` are kept.
+        ``"sd"``: they are omega. Only the random effects ``model`` carries are restated:
+        one removed before (``with_iiv(drop=...)``) stays removed; other random effects of
+        ``model`` are kept. Population priors scale the SD this leaves
+        (``cartpk.fit.population_priors``), so they follow the reading.
 
     Returns
     -------
@@ -104,9 +107,10 @@ def omega_reading(model: Model, reading: str = "variance") -> Model:
                 )
             ],
         )
+    table = {k: v for k, v in TABLE1_RANDOM_EFFECT.items() if k in model.iiv}
     if reading == "variance":
-        return model.with_iiv(var=TABLE1_RANDOM_EFFECT)
-    return model.with_iiv(sd=TABLE1_RANDOM_EFFECT)
+        return model.with_iiv(var=table)
+    return model.with_iiv(sd=table)
 
 
 class Stein2019(ClosedFormModel):

@@ -1,7 +1,9 @@
 """``method = "population"`` of ``cartpk fit``: a hierarchical Bayesian fit and its checks.
 
 Spec keys (all optional besides ``model``/``data``, validated here before anything runs):
-``dvid``, ``drop_iiv`` (random effects to remove, e.g. ``["foldx"]``), ``blq`` ("m3"), ``priors`` ("weak"), ``sampler`` ("nutpie"), ``draws`` (1000),
+``dvid``, ``drop_iiv`` (random effects to remove, e.g. ``["foldx"]``), ``blq`` ("m3"),
+``priors`` (the model's ``default_priors``: "weak" unless the model declares a set, e.g.
+"solid_tumour" for ``stein2019_covariates``), ``sampler`` ("nutpie"), ``draws`` (1000),
 ``tune`` (1000), ``chains`` (4), ``target_accept`` (0.9), ``init`` ("jitter"; "declared":
 chains start at the declared values), ``ode_engine`` ("jax" or "scipy"; default jax for explicit solvers, scipy for stiff ones), ``ode_method`` (solver instead of the declaration's, e.g. "Tsit5"),
 ``mass_matrix`` ("diag"; "low_rank" with nutpie), ``centered`` (random effects sampled

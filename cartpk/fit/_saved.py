@@ -198,5 +198,5 @@ def read_population_run(folder: str | os.PathLike[str]) -> PopulationFit:
         idata,
         dvid=options.get("dvid"),
         blq=options.get("blq", "m3"),
-        priors=options.get("priors", "weak"),
+        priors=options.get("priors"),  # None: the model's default_priors
     )

@@ -67,7 +67,9 @@ POPULATION_OPTIONS: dict[str, Field] = {
     "dvid": COMMON["dvid"],
     "drop_iiv": Field("list[str]", "parameters whose random effect is removed"),
     "blq": _BLQ,
-    "priors": Field("str", "prior set", choices=("weak", "literature"), default="weak"),
+    # "weak", "literature" or a set the model declares (checked against the model);
+    # left out: the model's default_priors
+    "priors": Field("str", "prior set: 'weak', 'literature' or one the model declares"),
     "sampler": Field("str", "sampler", choices=("nutpie", "pymc"), default="nutpie"),
     "draws": COMMON["draws"],
     "tune": COMMON["tune"],
@@ -179,6 +181,20 @@ def _model_checks(
                     fix=err.summary,
                 )
             )
+    priors = options.get("priors")
+    known = ("weak", "literature", *loaded.prior_sets)
+    if isinstance(priors, str) and priors not in known:
+        problems.append(
+            Violation(
+                "spec_option_value",
+                f"`priors` names no prior set of model `{raw['model']}`",
+                column="priors",
+                value=repr(priors),
+                expected="one of " + ", ".join(map(repr, known)),
+                fix=f"correct the name, or leave `priors` out for the model's default "
+                f"({loaded.default_priors!r})",
+            )
+        )
     named = (
         ("fix", "spec_fix", raw.get("fix", []) if isinstance(raw.get("fix"), list) else []),
         ("bounds", "spec_option_value", list(options.get("bounds") or {})),
@@ -289,7 +305,14 @@ def parse_fit_spec(
         problems += _model_checks(
             {**raw, "fix": fix},
             dict(ini),
-            {"bounds": bounds} if valid("bounds", bounds, rules) else {},
+            {
+                **({"bounds": bounds} if valid("bounds", bounds, rules) else {}),
+                **(
+                    {"priors": options["priors"]}
+                    if valid("priors", options.get("priors"), rules)
+                    else {}
+                ),
+            },
         )
     data = None
     if isinstance(raw.get("data"), str):

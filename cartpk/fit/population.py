@@ -44,12 +44,22 @@ transform's range truncate the ``mu`` prior. HalfNormal scales have a floor of 0
 ``HalfNormal(s)`` puts 68 % of its mass below ``s``: the literature prior puts the declared
 SD at its 68th percentile, the weak prior at its 38th.
 
+**Prior sets a model declares.** A model may declare further sets by name
+(``prior_sets = {"solid_tumour": prior_set(base="weak", cmax=typical_prior(...), ...)}``,
+:func:`cartpk.model.prior_set`) and which set a fit uses when ``priors`` is not given
+(``default_priors``; ``"weak"`` unless declared). Such a set replaces the ``mu_<P>`` prior of
+the typical values it lists by Normal(h(its centre), its SD), each with its cited source in
+the ``source`` column of :func:`population_priors`; every other row takes the numbers of its
+``base`` set. ``stein2019_covariates`` (the originating solid-tumour trial's covariate model)
+declares ``"solid_tumour"`` and uses it by default: see ``docs/priors.md``.
+
 **The omega vs omega^2 reading is the declaration's, never this module's.** Every model
 states whether its published variability numbers are SDs or variances (``omega(sd=...)``
 or ``omega(var=...)``); the SD it stores is what the priors above scale. For Stein 2019
 (``models/stein2019.py``) Table 1's random-effect column is read as variances, so e.g.
-``omega_foldx`` gets HalfNormal(3.10) (weak) or HalfNormal(1.55) (literature); to use the
-SD reading pass ``model.with_iiv(sd={...})``. The prior table of a fit
+``omega_foldx`` gets HalfNormal(3.10) (weak) or HalfNormal(1.55) (literature); with the SD
+reading, ``model.omega_reading("sd")``, HalfNormal(4.8) or HalfNormal(2.4). Named prior sets
+never carry omega numbers of their own, so they follow the reading too. The prior table of a fit
 (:attr:`PopulationFit.priors`) lists every prior with its numbers.
 
 How much of an interval is prior
@@ -111,6 +121,7 @@ __all__ = [
     "fit_population",
     "population_model",
     "population_priors",
+    "prior_set_name",
 ]
 
 PriorChoice = Literal["weak", "literature"]
@@ -136,29 +147,78 @@ def _transform_label(transform: str | None, name: str) -> str:
     return f"{transform}({name})" if transform else name
 
 
-def population_priors(model: Model, priors: PriorChoice = "weak") -> pd.DataFrame:
+def prior_set_name(model: Model, priors: str | None = None) -> str:
+    """The prior set a fit of ``model`` uses: ``priors``, or the model's ``default_priors``.
+
+    Parameters
+    ----------
+    model : Model
+        A model declaration; its ``prior_sets`` add names to ``"weak"`` and ``"literature"``.
+    priors : str, optional
+        A set name; ``None`` takes ``model.default_priors`` (``"weak"`` unless declared).
+
+    Returns
+    -------
+    str
+        The set's name.
+
+    Raises
+    ------
+    SpecError
+        ``priors`` when ``priors`` names no set of ``model``.
+
+    Examples
+    --------
+    >>> import cartpk as ck
+    >>> prior_set_name(ck.load_model("stein2019")), prior_set_name(ck.load_model("stein2019_covariates"))
+    ('weak', 'solid_tumour')
+    """
+    name = model.default_priors if priors is None else priors
+    known = (*_PRIOR_SD, *model.prior_sets)
+    if name not in known:
+        raise SpecError(
+            f"Unknown prior choice `priors={priors!r}` for model `{model.name}`.",
+            [
+                Violation(
+                    "priors",
+                    "`priors` must name a prior set of the model",
+                    value=repr(priors),
+                    expected=" or ".join(map(repr, known)),
+                    fix=f"use one of {', '.join(map(repr, known))}, or leave `priors` unset "
+                    f"for the model's default ({model.default_priors!r})",
+                )
+            ],
+        )
+    return str(name)
+
+
+def population_priors(model: Model, priors: PriorChoice | str | None = None) -> pd.DataFrame:
     """The priors :func:`fit_population` puts on every free parameter of ``model``.
 
     Parameters
     ----------
     model : Model
         A model declaration.
-    priors : {"weak", "literature"}, default "weak"
+    priors : {"weak", "literature"} or a set the model declares, optional
         ``"weak"``: weakly informative, centred on the declaration's values;
-        ``"literature"``: the declaration's (published) values with tighter SDs. See the
-        module documentation for the numbers.
+        ``"literature"``: the declaration's (published) values with tighter SDs; a name in
+        ``model.prior_sets`` (``"solid_tumour"`` of ``stein2019_covariates``): that set's
+        typical-value priors, its base set's numbers elsewhere. ``None`` (default): the
+        model's ``default_priors``. See the module documentation for the numbers.
 
     Returns
     -------
     pandas.DataFrame
-        ``parameter, role, distribution, loc, scale, lower, upper, on`` with ``parameter`` the
-        PyMC variable (``mu_cmax``, ``omega_cmax``, ``sigma``, ``cov_cmax_dose``), ``on`` the
-        scale the numbers refer to (``log(cmax)``).
+        ``parameter, role, distribution, loc, scale, lower, upper, on, source`` with
+        ``parameter`` the PyMC variable (``mu_cmax``, ``omega_cmax``, ``sigma``,
+        ``cov_cmax_dose``), ``on`` the scale the numbers refer to (``log(cmax)``) and
+        ``source`` where the centre comes from (the declaration, or the prior set's citation).
+        ``attrs["priors"]`` holds the set's name.
 
     Raises
     ------
     SpecError
-        ``priors`` when ``priors`` is not one of the choices.
+        ``priors`` when ``priors`` names no set of ``model``.
 
     Examples
     --------
@@ -168,27 +228,26 @@ def population_priors(model: Model, priors: PriorChoice = "weak") -> pd.DataFram
     >>> row["distribution"], float(row["scale"])  # Table 1 variance 2.4 -> SD 1.549
     ('HalfNormal', 1.549)
     """
-    if priors not in _PRIOR_SD:
-        raise SpecError(
-            f"Unknown prior choice `priors={priors!r}`.",
-            [
-                Violation(
-                    "priors",
-                    "`priors` must name a prior set",
-                    value=repr(priors),
-                    expected="'weak' or 'literature'",
-                    fix='use priors="weak" (default) or priors="literature"',
-                )
-            ],
-        )
+    set_name = prior_set_name(model, priors)
+    declared = model.prior_sets.get(set_name)
+    base = declared.base if declared is not None else set_name
+    typical = dict(declared.typical) if declared is not None else {}
+    iiv_source = (
+        f"2 x the declared IIV SD ({base} set)" if base == "weak" else "the declared IIV SD"
+    )
     rows: list[dict[str, Any]] = []
     fixed = model.ini.fixed
-    sd = _PRIOR_SD[priors]
+    sd = _PRIOR_SD[base]
     for t in model.thetas.values():
         if t.fixed:
             continue
-        loc = float(model.to_transformed({t.name: t.value})[t.name])
-        scale = sd if t.transform else sd * max(abs(t.value), 1.0)
+        own = typical.get(t.name)
+        centre = own.value if own is not None else t.value
+        loc = float(model.to_transformed({t.name: centre})[t.name])
+        if own is not None:
+            scale = own.sd if t.transform else own.sd * max(abs(centre), 1.0)
+        else:
+            scale = sd if t.transform else sd * max(abs(t.value), 1.0)
         lo, hi = t.natural_bounds()
         tlo = (
             float(model.to_transformed({t.name: lo})[t.name]) if t.lower is not None else -math.inf
@@ -204,9 +263,10 @@ def population_priors(model: Model, priors: PriorChoice = "weak") -> pd.DataFram
                 lower=tlo,
                 upper=thi,
                 on=_transform_label(t.transform, t.name),
+                source=own.source if own is not None else f"declared value ({base} set)",
             )
         )
-    factor = _SCALE_FACTOR[priors]
+    factor = _SCALE_FACTOR[base]
     for n, s in model.iiv.entries:
         if f"omega_{n}" in fixed:
             continue
@@ -220,6 +280,7 @@ def population_priors(model: Model, priors: PriorChoice = "weak") -> pd.DataFram
                 lower=0.0,
                 upper=math.inf,
                 on=f"SD of {_transform_label(model.thetas[n].transform, n)}",
+                source=iiv_source,
             )
         )
     for em in model.error.values():
@@ -236,6 +297,7 @@ def population_priors(model: Model, priors: PriorChoice = "weak") -> pd.DataFram
                     lower=0.0,
                     upper=math.inf,
                     on=f"{em.kind} residual SD",
+                    source=f"declared value ({base} set)",
                 )
             )
     for eff in model.covariates:
@@ -248,14 +310,17 @@ def population_priors(model: Model, priors: PriorChoice = "weak") -> pd.DataFram
                     role="covariate",
                     distribution="Normal",
                     loc=float(v),
-                    scale=_COV_SD[priors],
+                    scale=_COV_SD[base],
                     lower=-math.inf,
                     upper=math.inf,
                     on=f"shift of {_transform_label(model.thetas[eff.param].transform, eff.param)}",
+                    source=f"declared value ({base} set)",
                 )
             )
-    cols = ["parameter", "role", "distribution", "loc", "scale", "lower", "upper", "on"]
-    return pd.DataFrame(rows, columns=cols)
+    cols = ["parameter", "role", "distribution", "loc", "scale", "lower", "upper", "on", "source"]
+    out = pd.DataFrame(rows, columns=cols)
+    out.attrs["priors"] = set_name
+    return out
 
 
 def _prior_interval(prior: Mapping[str, Any], ci: float) -> tuple[float, float]:
@@ -596,7 +661,7 @@ def population_model(
     *,
     dvid: str | Sequence[str] | None = None,
     blq: Literal["m3", "m4", "m1"] = "m3",
-    priors: PriorChoice = "weak",
+    priors: PriorChoice | str | None = None,
     ode_engine: str | None = None,
     ode_method: str | None = None,
     centered: Sequence[str] = (),
@@ -619,7 +684,7 @@ def population_model(
         dataset,
         dvid=dvid,
         blq=blq,
-        priors=priors,
+        priors=prior_set_name(model, priors),
         ode_engine=ode_engine,
         ode_method=ode_method,
         centered=centered,
@@ -633,7 +698,7 @@ def _build(
     *,
     dvid: str | Sequence[str] | None,
     blq: str,
-    priors: PriorChoice,
+    priors: PriorChoice | str | None,
     ode_engine: str | None = None,
     ode_method: str | None = None,
     centered: Sequence[str] = (),
@@ -787,7 +852,7 @@ class PopulationFit:
         *,
         dvid: str | Sequence[str] | None = None,
         blq: Literal["m3", "m4", "m1"] = "m3",
-        priors: PriorChoice = "weak",
+        priors: PriorChoice | str | None = None,
         thresholds: ConvergenceThresholds | None = None,
         ci: float = 0.95,
     ) -> PopulationFit:
@@ -811,6 +876,7 @@ class PopulationFit:
         >>> import arviz as az                                           # doctest: +SKIP
         >>> fit = PopulationFit.from_idata(model, data, az.from_netcdf("posterior.nc"))  # doctest: +SKIP
         """
+        priors = prior_set_name(model, priors)
         design = _design(model, dataset, dvid, check_blq(blq))
         if "constant_data" not in idata.groups():
             _attach_data(idata, design, model, blq=blq, priors=priors)
@@ -1275,7 +1341,7 @@ def fit_population(
     *,
     dvid: str | Sequence[str] | None = None,
     blq: Literal["m3", "m4", "m1"] = "m3",
-    priors: PriorChoice = "weak",
+    priors: PriorChoice | str | None = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -1308,8 +1374,10 @@ def fit_population(
     blq : {"m3", "m4", "m1"}, default "m3"
         Censoring method for records with ``CENS != 0`` (see :func:`cartpk.fit.loglik`);
         ``"m1"`` discards them and lists them in :attr:`PopulationFit.excluded`.
-    priors : {"weak", "literature"}, default "weak"
+    priors : {"weak", "literature"} or a set the model declares, optional
         Prior set (module documentation; the table is :attr:`PopulationFit.priors`).
+        ``None`` (default): the model's ``default_priors``, ``"weak"`` unless the model
+        declares another (``stein2019_covariates``: ``"solid_tumour"``).
     draws, tune : int, default 1000
         Draws kept and warm-up iterations per chain.
     chains : int, default 4
@@ -1491,6 +1559,7 @@ def fit_population(
     if drop_iiv:
         drop = [drop_iiv] if isinstance(drop_iiv, str) else [str(p) for p in drop_iiv]
         model = model.with_iiv(drop=drop)
+    priors = prior_set_name(model, priors)  # the model's default when None; checked here
     pmm, design = _build(
         model,
         dataset,
@@ -1574,7 +1643,7 @@ def _assemble(
     design: _Design,
     idata: arviz.InferenceData,
     *,
-    priors: PriorChoice,
+    priors: str,
     thresholds: ConvergenceThresholds | None,
     ci: float,
     **info: Any,

@@ -24,6 +24,10 @@ from cartpk.model._params import omega as omega
 from cartpk.model._params import power as power
 from cartpk.model._params import proportional as proportional
 from cartpk.model._params import theta as theta
+from cartpk.model._priors import PriorSet as PriorSet
+from cartpk.model._priors import TypicalPrior as TypicalPrior
+from cartpk.model._priors import prior_set as prior_set
+from cartpk.model._priors import typical_prior as typical_prior
 from cartpk.model._provenance import BLOCKS as BLOCKS
 from cartpk.model._provenance import LEVELS as LEVELS
 from cartpk.model._provenance import Evidence as Evidence
@@ -46,8 +50,10 @@ __all__ = [
     "Omega",
     "ParameterBlock",
     "Power",
+    "PriorSet",
     "Provenance",
     "Theta",
+    "TypicalPrior",
     "additive",
     "assumed",
     "categorical",
@@ -57,9 +63,11 @@ __all__ = [
     "log_additive",
     "omega",
     "power",
+    "prior_set",
     "proportional",
     "provenance",
     "theta",
     "transcribed",
+    "typical_prior",
     "verified",
 ]

@@ -29,6 +29,7 @@ from cartpk.model._params import (
     Theta,
     omega,
 )
+from cartpk.model._priors import BASE_PRIOR_SETS, PriorSet
 from cartpk.model._provenance import Provenance, check_provenance
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -297,6 +298,10 @@ class Model:
     dose_unit: ClassVar[str] = "CAR+ cells"
     #: how each parameter block was checked (``cartpk.model.provenance``); empty if undeclared
     provenance: ClassVar[Provenance] = Provenance()
+    #: named typical-value prior sets besides "weak" and "literature" (``cartpk.model.prior_set``)
+    prior_sets: ClassVar[Mapping[str, PriorSet]] = {}
+    #: the prior set a population fit uses when none is named
+    default_priors: ClassVar[str] = "weak"
     _class_block: ClassVar[ParameterBlock] = ParameterBlock()
 
     ini = _IniAttr()
@@ -368,6 +373,35 @@ class Model:
                 code=problems[0].code,
             )
         cls._class_block = new
+
+    @classmethod
+    def _check_prior_sets(cls, block: ParameterBlock) -> list[Violation]:
+        out: list[Violation] = []
+        for name, ps in dict(cls.prior_sets).items():
+            if name in BASE_PRIOR_SETS or not isinstance(ps, PriorSet):
+                out.append(
+                    Violation(
+                        "prior_set_type",
+                        f"`prior_sets[{name!r}]` is not a new prior set",
+                        value=type(ps).__name__,
+                        expected=f"prior_set(...) under a name other than {BASE_PRIOR_SETS}",
+                        fix="declare prior_sets = {'name': prior_set(...)}",
+                    )
+                )
+                continue
+            out.extend(ps.problems(name, block.theta_map))
+        known = (*BASE_PRIOR_SETS, *cls.prior_sets)
+        if cls.default_priors not in known:
+            out.append(
+                Violation(
+                    "default_priors",
+                    "`default_priors` names no prior set of the model",
+                    value=repr(cls.default_priors),
+                    expected=" or ".join(map(repr, known)),
+                    fix="name a declared prior set",
+                )
+            )
+        return out
 
     @classmethod
     def _equation_names(cls) -> tuple[str, ...]:
@@ -507,6 +541,7 @@ class Model:
                         )
                     seen.add(c)
         out.extend(check_provenance(cls.provenance, where))
+        out.extend(cls._check_prior_sets(block))
         out.extend(cls._check_equations(names))
         return out
 

@@ -38,4 +38,6 @@ def test_stein2019_covariates_names_and_effects():
 def test_shipped_covariate_spec_is_valid():
     spec = load_spec(REPO / "fits" / "stein2019_covariates.toml")
     assert spec.method == "bayes" and spec.model == "stein2019_covariates"
-    assert spec.ini == {"cmax": 2400.0, "foldx": 390.0}
+    # no hand-set B-ALL/10 centres any more: the model's solid_tumour prior set applies
+    assert spec.ini == {} and "priors" not in spec.options
+    assert ck.load_model(spec.model).default_priors == "solid_tumour"
