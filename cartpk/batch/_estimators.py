@@ -123,8 +123,9 @@ class IndividualFitEstimator:
         prior; in an SSE the prior is then the truth, so use it only to study shrinkage.
     sigma : {"fixed", "estimate"}, default "fixed"
         Residual error fixed at the declaration or estimated per subject.
-    n_starts : int, default 4
-        Starts of the per-subject optimisation (deterministic).
+    n_starts : int, optional
+        Starts of the per-subject optimisation (deterministic; default that of
+        :func:`cartpk.fit_individual`: 8 for stacked closed-form fits, else 4).
     level : float, default 0.95
         Confidence level of the intervals.
     ci : {"auto", "wald", "profile"}, default "auto"
@@ -146,7 +147,7 @@ class IndividualFitEstimator:
     blq: Literal["m3", "m4", "m1"] = "m3"
     prior: Literal["none", "population"] = "none"
     sigma: Literal["fixed", "estimate"] = "fixed"
-    n_starts: int = 4
+    n_starts: int | None = None
     level: float = 0.95
     ci: Literal["auto", "wald", "profile"] = "auto"
     parameters: tuple[str, ...] | None = None
@@ -162,7 +163,7 @@ class IndividualFitEstimator:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"`{name}` must be one of {allowed}, not {getattr(self, name)!r}")
-        if not isinstance(self.n_starts, int) or self.n_starts < 1:
+        if self.n_starts is not None and (not isinstance(self.n_starts, int) or self.n_starts < 1):
             raise ValueError(f"`n_starts` must be an integer >= 1, not {self.n_starts!r}")
         if not 0.0 < float(self.level) < 1.0:
             raise ValueError(f"`level` must lie in (0, 1), not {self.level!r}")

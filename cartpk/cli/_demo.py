@@ -43,7 +43,6 @@ method = "individual"
 seed = {seed}
 blq = "m3"
 dvid = "QPCR"
-n_starts = 4
 """
 
 _POPULATION_SPEC = """\

@@ -306,6 +306,10 @@ def loglik(
     symbolic = hasattr(cens, "type") or _is_jax(xp)  # a PyTensor variable or a JAX tracer
     cens_arr = cens if symbolic else np.asarray(cens)
     bound = dv if lloq is None else xp.where(cens_arr != 0, lloq, dv)
+    if limit is not None and not symbolic and not hasattr(limit, "type"):
+        with np.errstate(invalid="ignore"):
+            if not np.any(np.isfinite(np.asarray(limit, dtype=float)) & (cens_arr != 0)):
+                limit = None  # no censored record has another bound: skip the interval terms
     sd = error.sd(xp, pred, sigmas)
     log_scale = error.kind == "log_additive"
     if limit is not None:

@@ -52,7 +52,8 @@ INDIVIDUAL_OPTIONS: dict[str, Field] = {
     "blq": _BLQ,
     "prior": Field("str", "MAP prior", choices=("none", "population"), default="none"),
     "sigma": Field("str", "residual error", choices=("fixed", "estimate"), default="fixed"),
-    "n_starts": Field("int", "starts of each subject's optimisation", low=1, default=4),
+    # left out: 8 for stacked closed-form fits, 4 per subject (see fit_individual)
+    "n_starts": Field("int", "starts of each subject's optimisation", low=1),
     "n_jobs": Field("int", "parallel processes", low=1),
     "ci_level": COMMON["ci_level"],
     "bounds": Field("table[bounds]", "natural-scale [lower, upper] by parameter name"),
