@@ -3,7 +3,9 @@
 Run ``python -m cartpk.examples._make`` (seeded, reproducible) to rewrite
 ``cartpk/examples/trial.csv``, ``cartpk/examples/lesions.csv`` and
 ``cartpk/examples/mechanistic.csv`` (the joint qPCR + tumour-size example of the mechanistic
-model, :func:`make_mechanistic`, with its truth in :data:`MECH_TRUTH`).
+model, :func:`make_mechanistic`, with its truth in :data:`MECH_TRUTH`) and
+``cartpk/examples/rich.csv`` (a PK-intensive cohort for per-patient fits and the bootstrap,
+:func:`make_rich`; its truth is the declared ``stein2019``).
 
 Design: 32 simulated patients with cervical cancer, 8 per target antigen (GD2, PSMA, MUC1,
 MSLN), three dose levels (1e7, 3e7, 1e8 CAR+ cells), one infusion at day 0 (the shape of the
@@ -50,6 +52,7 @@ from cartpk.simulation import simulate, simulate_parameters
 __all__ = [
     "make_lesions",
     "make_mechanistic",
+    "make_rich",
     "make_trial",
     "main",
     "mechanistic_model",
@@ -320,8 +323,34 @@ def make_mechanistic(seed: int = MECH_SEED) -> pd.DataFrame:
     return sim
 
 
+RICH_SEED = 20261203
+RICH_N = 40
+RICH_DAYS = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 28.0, 42.0, 60.0, 90.0, 180.0, 365.0)
+RICH_DOSE = 3.0e7  # CAR+ cells (no effect in the closed form without covariates)
+#: ``rich.csv`` is ``stein2019`` as declared (Stein 2019 Table 1: B-ALL typical values,
+#: IIV and residual error), so its truth is ``load_model("stein2019").typical()``. The
+#: solid-tumour values of ``trial.csv`` leave 40-50 % of a rich design's samples BLQ (day 1-3
+#: before expansion, the persistence phase after), too few for per-patient maximum likelihood.
+RICH_MODEL = "stein2019"
+
+
+def make_rich(seed: int = RICH_SEED) -> pd.DataFrame:
+    """The SIMULATED PK-intensive cohort (``rich.csv``).
+
+    40 subjects, one infusion of 3e7 CAR+ cells, qPCR on days 1, 2, 3, 5, 7, 10, 14, 21, 28,
+    42, 60, 90, 180, 365 (LLOQ 20 copies/ug, ``CENS=1`` below it; about 16 % BLQ), from
+    ``stein2019`` as declared (:data:`RICH_MODEL`): a design that per-patient
+    maximum-likelihood fits identify, for ``fits/stein2019_bootstrap.toml``.
+    """
+    model = load_model(RICH_MODEL)
+    sim = simulate(model, n=RICH_N, seed=seed, days=RICH_DAYS, lloq=QPCR_LLOQ, dose=RICH_DOSE)
+    sim["DV"] = sim["DV"].round(3)
+    return sim
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Write ``trial.csv`` and ``lesions.csv`` (default: next to this file)."""
+    """Write ``trial.csv``, ``lesions.csv``, ``mechanistic.csv`` and ``rich.csv`` (default:
+    next to this file)."""
     parser = argparse.ArgumentParser(description="Regenerate the SIMULATED example trial.")
     parser.add_argument("--out", default=str(Path(__file__).parent), help="output folder")
     parser.add_argument("--seed", type=int, default=SEED)
@@ -332,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     trial.to_csv(out / "trial.csv", index=False)
     lesions.to_csv(out / "lesions.csv", index=False)
     make_mechanistic().to_csv(out / "mechanistic.csv", index=False)
+    make_rich().to_csv(out / "rich.csv", index=False)
     return 0
 
 
