@@ -83,7 +83,9 @@ def main() -> None:
     per_nm = t_nm / len(subjects)
 
     n = len(subjects)
-    print(f"Stein 2019, {args.n} subjects, {args.design} design, prior={args.prior}, M3, default starts (8)")
+    print(
+        f"Stein 2019, {args.n} subjects, {args.design} design, prior={args.prior}, M3, default starts (8)"
+    )
     print(f"  cartpk fit_individual (ci='auto', default): {t_auto:7.1f} s")
     print(f"  cartpk fit_individual (ci='wald'):          {t_wald:7.1f} s")
     print(f"  Nelder-Mead loop ({n} subjects):           {t_nm:7.1f} s")

@@ -413,7 +413,13 @@ def run(args: argparse.Namespace) -> int:
 
         st.say(
             "[4/8] per-patient fits (Stein 2019, M3 for BLQ"
-            + (", MAP with the population estimates as priors)" if ini else ")")
+            + (
+                ", MAP with the population estimates as priors)"
+                if ini
+                else "; maximum likelihood: samples from day 7 leave most subjects "
+                "underdetermined, so expect failed_checks - run without --skip-population "
+                "for fits with the population estimates as priors)"
+            )
         )
         spec_text = _INDIVIDUAL_SPEC.format(seed=seed)
         if ini:

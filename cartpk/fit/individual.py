@@ -1577,7 +1577,8 @@ class IndividualFit:
         Columns: ``ID``; one per structural parameter by its model name (estimate); then
         ``<name>_lower``, ``<name>_upper``; ``converged``; then ``status, blq, prior,
         sigma, objective, n_obs, n_censored, n_discarded, n_starts, n_starts_agree``, the
-        estimated sigmas, ``<name>_se``, ``<name>_identifiable``, ``<name>_at_bound`` and
+        estimated sigmas (``sigma_estimate`` for one named ``sigma``: ``sigma`` is the
+        option column), ``<name>_se``, ``<name>_identifiable``, ``<name>_at_bound`` and
         ``message``.
         """
         names = list(self.model.thetas)
@@ -1602,7 +1603,9 @@ class IndividualFit:
                 n_starts=f.n_starts,
                 n_starts_agree=f.n_starts_agree,
             )
-            r.update({n: f.estimate.get(n, math.nan) for n in sig})
+            # an estimated sigma named like a column already there (the error model's
+            # `sigma` vs the `sigma` option column) is written as `<name>_estimate`
+            r.update({_sigma_column(n): f.estimate.get(n, math.nan) for n in sig})
             for n in names:
                 r[f"{n}_se"] = f.se.get(n, math.nan)
             for n in names:
@@ -1719,6 +1722,11 @@ class IndividualFit:
         from cartpk.fit._plots import plot_residuals
 
         return plot_residuals(self, path)
+
+
+def _sigma_column(name: str) -> str:
+    """Column of an estimated residual-error parameter in :meth:`IndividualFit.table`."""
+    return f"{name}_estimate" if name == "sigma" else name
 
 
 def _n_workers(n_jobs: int | None, n: int) -> int:

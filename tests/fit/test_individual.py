@@ -242,8 +242,8 @@ def test_estimated_sigma_is_reported(model):
     sim = ck.simulate(model.with_ini(sigma=0.3), n=1, seed=8, days=RICH)
     fit = ck.fit_individual(model, sim, sigma="estimate", n_jobs=1, n_starts=1)
     tb = fit.table()
-    assert "sigma" in tb.columns
-    assert (tb["sigma"] > 0.05).all() and (tb["sigma"] < 1.5).all()
+    assert "sigma_estimate" in tb.columns and (tb["sigma"] == "estimate").all()
+    assert (tb["sigma_estimate"] > 0.05).all() and (tb["sigma_estimate"] < 1.5).all()
     assert (fit.parameters.query("parameter == 'sigma'")["sigma"] == "estimate").all()
 
 

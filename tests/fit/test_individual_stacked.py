@@ -101,3 +101,11 @@ def test_models_that_are_not_sums_of_squares_take_the_per_subject_path():
     assert not batchable([est])  # sigma estimated: -2 log L is not a plain sum of squares
     fit = ck.fit_individual(model, data, n_jobs=1, sigma="estimate", progress=False)
     assert fit.table()["converged"].any()
+
+
+def test_table_keeps_the_sigma_option_next_to_an_estimated_sigma():
+    model = ck.load_model("stein2019")  # log-additive error whose parameter is `sigma`
+    data = ck.read_dataset(ck.simulate(model, n=2, seed=2, days=RICH, lloq=50.0))
+    table = ck.fit_individual(model, data, n_jobs=1, sigma="estimate", progress=False).table()
+    assert (table["sigma"] == "estimate").all()
+    assert (table["sigma_estimate"] > 0).all()
