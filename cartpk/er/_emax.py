@@ -137,6 +137,7 @@ def fit_emax(
     level: float,
     hill: bool = False,
     residual: Residual = "log",
+    unit: str | None = None,
 ) -> EmaxResult:
     """Fit the Emax model to positive exposures ``conc`` and responses ``y``.
 
@@ -148,6 +149,8 @@ def fit_emax(
         Confidence level of the t-based intervals.
     hill : bool, default False
         Estimate a Hill coefficient (otherwise h = 1).
+    unit : str, optional
+        Exposure unit, quoted with the exposures in the status message.
     residual : {"log", "natural"}, default "log"
         ``log``: least squares on ``ln y`` (log-normal residuals); ``natural``: on ``y``.
 
@@ -220,10 +223,11 @@ def fit_emax(
         # interval of EC50 lies inside the observed exposures (else EC50 could be anywhere)
         seen = reached >= PLATEAU_FRACTION and upper["EC50"] <= top
         status = ERStatus.ok if seen else ERStatus.no_plateau
+        u = f" {unit}" if unit else ""
         note = (
-            f"highest exposure {top:.4g} reaches {100 * reached:.0f} % of Emax "
+            f"highest exposure {top:.4g}{u} reaches {100 * reached:.0f} % of Emax "
             f"(plateau needs >= {100 * PLATEAU_FRACTION:.0f} %); EC50 upper bound "
-            f"{upper['EC50']:.4g} (needs <= the highest exposure)"
+            f"{upper['EC50']:.4g}{u} (needs <= the highest exposure)"
         )
         msg = "; ".join(m for m in (noise, note, msg) if m)
     return EmaxResult(
@@ -241,7 +245,12 @@ def fit_emax(
 
 
 def _fit_emax(
-    prep: Prepared, level: float, hill: bool = False, residual: Residual = "log", **kw: Any
+    prep: Prepared,
+    level: float,
+    hill: bool = False,
+    residual: Residual = "log",
+    unit: str | None = None,
+    **kw: Any,
 ) -> dict[str, Any]:
     names = ["E0", "Emax", "EC50", *(["hill"] if hill else [])]
     n = len(prep.y)
@@ -252,7 +261,7 @@ def _fit_emax(
             "status": ERStatus.too_few,
             "message": msg,
         }
-    res = fit_emax(prep.conc, prep.y, level=level, hill=hill, residual=residual)
+    res = fit_emax(prep.conc, prep.y, level=level, hill=hill, residual=residual, unit=unit)
 
     def col(values: dict[str, float]) -> np.ndarray:
         return np.array([values[k] for k in names])

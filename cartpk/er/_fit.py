@@ -581,7 +581,8 @@ def fit_er(
             prep = drop_not_positive(prep, endpoint)
     try:
         if model == "emax":
-            out = _fit_emax(prep, level, hill=hill, residual=residual, **kw)
+            unit = dict(subjects.attrs.get("units", {})).get(exposure)
+            out = _fit_emax(prep, level, hill=hill, residual=residual, unit=unit, **kw)
         else:
             out = _FITTERS[model](prep, level, **kw)
     except (ArithmeticError, ValueError, np.linalg.LinAlgError, RuntimeError) as err:

@@ -315,3 +315,15 @@ def test_er_subjects_record_column_units():
         "ifng_auc": "day*pg/mL",
         "pfs_time": "day",
     }
+
+
+def test_emax_status_message_quotes_exposures_with_their_unit():
+    from cartpk.er._emax import fit_emax
+
+    rng = np.random.default_rng(3)
+    conc = np.exp(rng.uniform(np.log(10.0), np.log(500.0), 60))
+    y = 5.0 + 100.0 * conc / (2000.0 + conc) * np.exp(rng.normal(0.0, 0.1, 60))
+    res = fit_emax(conc, y, level=0.95, unit="copies/ug")
+    assert res.status == ERStatus.no_plateau  # EC50 far above the highest exposure
+    assert f"highest exposure {conc.max():.4g} copies/ug" in res.message
+    assert "EC50 upper bound" in res.message and res.message.count("copies/ug") == 2
