@@ -217,13 +217,56 @@ def table(
     )
 
 
+#: width of the report's content column (px) that a table must fit without a scroll bar
+#: at a 1,400-px window; and the estimated width of one character of table text (0.9rem)
+TABLE_WIDTH_PX = 1080
+_CHAR_PX = 8.0
+_CELL_PAD_PX = 22  # 10 px padding each side, plus borders
+_TEXT_CELL_PX = 320  # wrapping text cells are counted at most this wide
+
+
+def _column_px(name: str, values: Sequence[object]) -> float:
+    """Estimated rendered width of a column: its header (never wrapped) or its widest
+    cell (numbers never wrap; text wraps, so it counts at most ``_TEXT_CELL_PX``)."""
+    head = len(name) * _CHAR_PX
+    widest = 0.0
+    for v in values:
+        text = fmt(v) if not isinstance(v, str) else v
+        w = len(text) * _CHAR_PX
+        widest = max(widest, w if _is_number(v) else min(w, _TEXT_CELL_PX))
+    return max(head, widest) + _CELL_PAD_PX
+
+
 def frame_table(frame: Any, *, caption: str | None = None, max_rows: int | None = None) -> str:
-    """A pandas DataFrame as an HTML table (every cell escaped)."""
+    """A pandas DataFrame as an HTML table (every cell escaped).
+
+    Columns are shown from the left while they fit :data:`TABLE_WIDTH_PX` (a 1,400-px
+    window, no horizontal scroll bar); a note then names the columns left out, which the
+    table's CSV file holds.
+    """
     shown = frame if max_rows is None else frame.head(max_rows)
-    rows = [list(r) for r in shown.itertuples(index=False, name=None)]
-    out = table([str(c) for c in frame.columns], rows, caption=caption)
+    columns = [str(c) for c in frame.columns]
+    keep, used = [], 0.0
+    for j, c in enumerate(columns):
+        w = _column_px(c, list(shown.iloc[:, j]))
+        if keep and used + w > TABLE_WIDTH_PX:
+            break
+        keep.append(j)
+        used += w
+    rows = [[r[j] for j in keep] for r in shown.itertuples(index=False, name=None)]
+    out = table([columns[j] for j in keep], rows, caption=caption)
+    notes = []
+    if len(keep) < len(columns):
+        rest = columns[len(keep) :]
+        named = ", ".join(rest[:12]) + (f" and {len(rest) - 12} more" if len(rest) > 12 else "")
+        notes.append(
+            f"First {len(keep)} of {len(columns)} columns shown (to fit the page); not shown: "
+            f"{named}. Every column is in the CSV file."
+        )
     if max_rows is not None and len(frame) > max_rows:
-        out += f'<p class="note">First {max_rows} of {len(frame)} rows shown.</p>'
+        notes.append(f"First {max_rows} of {len(frame)} rows shown.")
+    if notes:
+        out += f'<p class="note">{esc(" ".join(notes))}</p>'
     return out
 
 

@@ -401,3 +401,24 @@ def test_report_names_the_folder_the_run_lives_in(tmp_path):
     (tmp_path / "r" / "manifest.json").write_text(json.dumps(manifest))
     text = render_report([tmp_path / "r"])
     assert "<th>Folder</th><td>/somewhere/final/r</td>" in text
+
+
+def test_frame_table_shows_the_columns_that_fit_and_names_the_rest():
+    import numpy as np
+    import pandas as pd
+
+    from cartpk.report._html import TABLE_WIDTH_PX, frame_table
+
+    wide = pd.DataFrame(
+        {f"parameter_{k:02d}": np.linspace(1.0, 2.0, 5) * 1234.5678 for k in range(60)}
+    )
+    html_ = frame_table(wide)
+    shown = html_.count("<th>")
+    assert 3 < shown < 60
+    assert f"First {shown} of 60 columns shown" in html_
+    # the note names the first twelve left out, then counts the others
+    assert f"parameter_{shown:02d}, " in html_ and f"and {60 - shown - 12} more" in html_
+    # each column here is "parameter_NN" (12 characters) wide: they fit the page's width
+    assert shown * (12 * 8.0 + 22) <= TABLE_WIDTH_PX
+    narrow = frame_table(wide.iloc[:, :3])
+    assert narrow.count("<th>") == 3 and "columns shown" not in narrow

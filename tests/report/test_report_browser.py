@@ -33,6 +33,10 @@ IMAGES = """Promise.all(Array.from(document.images).map(img =>
     alt: img.alt, decoded: decoded, complete: img.complete,
     naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
     shownWidth: img.getBoundingClientRect().width }))))"""
+# every collapsed section opened first: a table inside one must fit as well
+OPEN_ALL = (
+    "(() => { document.querySelectorAll('details').forEach(d => d.open = true); return 1; })()"
+)
 PAGE = """({
   scripts: document.scripts.length,
   sections: Array.from(document.querySelectorAll('main section h2')).map(h => h.textContent),
@@ -65,6 +69,7 @@ def test_report_renders_in_chromium(report_runs, tmp_path):
     with Browser(BROWSER, width=1400, height=1000) as browser:
         browser.open(out.resolve().as_uri())
         images = browser.evaluate(IMAGES)
+        browser.evaluate(OPEN_ALL)
         page = browser.evaluate(PAGE)
         shot = browser.screenshot(tmp_path / "report.png")
         errors = browser.console_errors()
