@@ -220,7 +220,7 @@ def table(
 #: width of the report's content column (px) that a table must fit without a scroll bar
 #: at a 1,400-px window; and the estimated width of one character of table text (0.9rem)
 TABLE_WIDTH_PX = 1080
-_CHAR_PX = 8.0
+_CHAR_PX = 7.6
 _CELL_PAD_PX = 22  # 10 px padding each side, plus borders
 _TEXT_CELL_PX = 320  # wrapping text cells are counted at most this wide
 

@@ -419,6 +419,6 @@ def test_frame_table_shows_the_columns_that_fit_and_names_the_rest():
     # the note names the first twelve left out, then counts the others
     assert f"parameter_{shown:02d}, " in html_ and f"and {60 - shown - 12} more" in html_
     # each column here is "parameter_NN" (12 characters) wide: they fit the page's width
-    assert shown * (12 * 8.0 + 22) <= TABLE_WIDTH_PX
+    assert shown * (12 * 7.6 + 22) <= TABLE_WIDTH_PX
     narrow = frame_table(wide.iloc[:, :3])
     assert narrow.count("<th>") == 3 and "columns shown" not in narrow
