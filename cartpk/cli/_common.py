@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from typing import Any
 
 __all__ = [
+    "Renaming",
     "TERMINAL_WIDTH",
     "UsageError",
     "emit",
@@ -113,3 +115,33 @@ def terminal_table(
         where = f" (all in {file_hint})" if file_hint else ""
         lines.append(f"... {len(frame) - len(shown)} more rows{where}")
     return "\n".join(lines)
+
+
+class Renaming(io.TextIOBase):
+    """A text stream that writes to ``stream`` with a run's temporary folder renamed.
+
+    ``cartpk demo`` and ``cartpk run`` run their stages in the run's temporary folder,
+    renamed to ``--out`` at the end; the stages' messages on stderr name the folder the user
+    will find (progress bars pass through).
+    """
+
+    def __init__(self, stream: Any, rename: tuple[str, str]) -> None:
+        self._stream = stream
+        self._old, self._new = rename
+
+    def write(self, text: str) -> int:
+        self._stream.write(text.replace(self._old, self._new))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self._stream, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self._stream, "encoding", "utf-8") or "utf-8")

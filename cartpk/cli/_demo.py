@@ -171,35 +171,6 @@ def spaghetti_plot(ds: Any, path: Path, dvid: str = "QPCR") -> None:
     plt.close(fig)
 
 
-class _Renaming(io.TextIOBase):
-    """A text stream that writes to ``stream`` with the demo's temporary folder renamed.
-
-    The stages run in the demo's temporary folder, renamed to ``--out`` at the end; their
-    messages on stderr name the folder the user will find (progress bars pass through).
-    """
-
-    def __init__(self, stream: Any, rename: tuple[str, str]) -> None:
-        self._stream = stream
-        self._old, self._new = rename
-
-    def write(self, text: str) -> int:
-        self._stream.write(text.replace(self._old, self._new))
-        return len(text)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def isatty(self) -> bool:
-        return bool(getattr(self._stream, "isatty", lambda: False)())
-
-    def fileno(self) -> int:
-        return int(self._stream.fileno())
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return str(getattr(self._stream, "encoding", "utf-8") or "utf-8")
-
-
 class _Stages:
     """Runs the stages, times them and keeps their status."""
 
@@ -219,7 +190,9 @@ class _Stages:
 
         t0 = time.perf_counter()
         buf = io.StringIO()
-        err = _Renaming(sys.stderr, self.rename) if self.rename else sys.stderr
+        from cartpk.cli._common import Renaming
+
+        err = Renaming(sys.stderr, self.rename) if self.rename else sys.stderr
         with redirect_stdout(buf), redirect_stderr(err):
             code = main(argv)
         log.write_text(buf.getvalue(), encoding="utf-8")

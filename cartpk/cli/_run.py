@@ -16,7 +16,7 @@ import io
 import json
 import sys
 import time
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from cartpk.cli import main
+    from cartpk.cli._common import Renaming
     from cartpk.run import check_out, run_folder
 
     specs = _collect(args.specs)
@@ -188,7 +189,9 @@ def run(args: argparse.Namespace) -> int:
                 argv.append("--quiet")
             t0 = time.perf_counter()
             buf = io.StringIO()
-            with redirect_stdout(buf):
+            # the specs run inside the run's temporary folder: messages name --out instead
+            err = Renaming(sys.stderr, (str(rf.path), str(Path(args.out))))
+            with redirect_stdout(buf), redirect_stderr(err):
                 code = main(argv)
             dt = time.perf_counter() - t0
             rf.write_text(f"{p.stem}.log", buf.getvalue())

@@ -53,6 +53,22 @@ def test_cli_run_folder_of_specs_summary_and_exit_codes(tmp_path, capsys):
     assert json.loads((out / "manifest.json").read_text())["status"] == "failed_checks"
 
 
+def test_cli_run_messages_name_the_final_folder(tmp_path, capsys):
+    """A spec's stderr names ``--out``, not the temporary folder it ran in (issue 21)."""
+    specs = tmp_path / "fits"
+    specs.mkdir()
+    # maximum likelihood on the trial design: most subjects underdetermined, exit 1
+    (specs / "ml.toml").write_text(
+        'model = "stein2019"\ndata = "example:trial.csv"\nmethod = "individual"\n'
+        'seed = 1\nn_starts = 1\nci = "wald"\n'
+    )
+    out = tmp_path / "runs"
+    assert main(["run", str(specs), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{out / 'ml'}: fit ran but checks failed" in err
+    assert ".tmp-" not in err
+
+
 def test_cli_run_usage_errors(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     empty = tmp_path / "empty"
@@ -119,10 +135,10 @@ def test_demo_stage_messages_name_the_final_folder():
     temporary folder (issue 21: wrong paths)."""
     import io
 
-    from cartpk.cli._demo import _Renaming
+    from cartpk.cli._common import Renaming
 
     sink = io.StringIO()
-    err = _Renaming(sink, ("/x/.demo.tmp-ab12", "demo"))
+    err = Renaming(sink, ("/x/.demo.tmp-ab12", "demo"))
     err.write("/x/.demo.tmp-ab12/fit_individual: fit ran but checks failed\n")
     assert sink.getvalue() == "demo/fit_individual: fit ran but checks failed\n"
     assert err.isatty() is False
