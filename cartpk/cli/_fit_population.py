@@ -4,8 +4,9 @@ Spec keys (all optional besides ``model``/``data``, validated here before anythi
 ``dvid``, ``drop_iiv`` (random effects to remove, e.g. ``["foldx"]``), ``blq`` ("m3"),
 ``priors`` (the model's ``default_priors``: "weak" unless the model declares a set, e.g.
 "solid_tumour" for ``stein2019_covariates``), ``sampler`` ("nutpie"), ``draws`` (1000),
-``tune`` (1000), ``chains`` (4), ``target_accept`` (0.9), ``init`` ("jitter"; "declared":
-chains start at the declared values), ``ode_engine`` ("jax" or "scipy"; default jax for explicit solvers, scipy for stiff ones), ``ode_method`` (solver instead of the declaration's, e.g. "Tsit5"),
+``tune`` (1000), ``chains`` (4), ``target_accept`` (0.9), ``init`` ("ebe": every chain
+starts at the subjects' empirical Bayes estimates; "jitter"; "declared": chains start at the
+declared values), ``ode_engine`` ("jax" or "scipy"; default jax for explicit solvers, scipy for stiff ones), ``ode_method`` (solver instead of the declaration's, e.g. "Tsit5"),
 ``mass_matrix`` ("diag"; "low_rank" with nutpie), ``centered`` (random effects sampled
 centred, e.g. ``["gamma"]``), ``vpc_replicates`` (200),
 ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences_max``, ``bfmi_min``.
@@ -97,6 +98,7 @@ def _run(
         f"population fit of {model.name} on {len(dataset.subjects)} subjects: building the "
         f"model and compiling it (numba, typically 20-70 s), then sampling "
         f"{int(opt['chains'])} chains x ({int(opt['tune'])} warm-up + {int(opt['draws'])} draws)"
+        f"; {_INIT_SAID.get(str(opt['init']), str(opt['init']))}"
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CartpkWarning)
@@ -122,6 +124,14 @@ def _run(
             progress=wants_progress(quiet),
         )
     say.newline()  # the sampler's progress row ends without one
+    ebe = fit.summary.get("init_ebe")
+    if ebe:
+        bad = len(ebe["not_converged"])
+        say(
+            f"started every chain at {ebe['subjects']} subjects' empirical Bayes estimates "
+            f"({ebe['seconds']:.1f} s; {bad} of the subject fits did not converge: those "
+            f"start at the best point found)"
+        )
     n = int(opt["vpc_replicates"])
     say(
         f"sampled in {_secs(fit.summary.get('sample_s'))} (compiled in "
@@ -167,9 +177,18 @@ def _run(
         "blq": fit.summary["blq"],
         "priors": fit.summary["priors"],
         "sampler": fit.summary["sampler"],
+        "init": fit.summary["init"],
+        "init_ebe": fit.summary.get("init_ebe"),
     }
     say(convergence_line(fit.summary, thresholds))
     return fit.converged
+
+
+_INIT_SAID = {
+    "ebe": 'chains start at each subject\'s empirical Bayes estimate (init = "ebe")',
+    "declared": 'chains start at the declared values (init = "declared")',
+    "jitter": 'chains start jittered around the declared values (init = "jitter")',
+}
 
 
 class _Say:

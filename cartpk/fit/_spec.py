@@ -76,7 +76,7 @@ POPULATION_OPTIONS: dict[str, Field] = {
     "tune": COMMON["tune"],
     "chains": COMMON["chains"],
     "target_accept": COMMON["target_accept"],
-    "init": Field("str", "chain starts", choices=("jitter", "declared"), default="jitter"),
+    "init": Field("str", "chain starts", choices=("ebe", "jitter", "declared"), default="ebe"),
     "ode_method": _SOLVER,
     "ode_engine": _ENGINE,
     "mass_matrix": Field("str", "nutpie mass matrix", choices=("diag", "low_rank"), default="diag"),

@@ -437,3 +437,28 @@ def test_fit_population_drop_iiv_is_the_spec_key(monkeypatch):
     with pytest.raises(Stop):
         ck.fit_population(model, data, drop_iiv=["foldx", "tmax"])
     assert seen["iiv"] == ["cmax", "alpha", "fb", "beta"]
+
+
+def test_ebe_init_starts_each_subject_at_its_map_and_population_at_declared_values():
+    """``init="ebe"`` (the default): every random effect starts at the subject's MAP given
+    the declared population values (``fit_individual(prior="population")`` with the
+    parameters that have no IIV fixed), non-centred as ``z = eta / omega``, centred as
+    ``eta``; typical values start at the declaration, not at the prior set's centre."""
+    from cartpk.fit.population import _build, _ebe_starts
+
+    model = load_model("stein2019_smooth").with_iiv(drop=["foldx", "tmax", "fb", "beta"])
+    data = ck.read_dataset(ck.simulate(model, n=5, seed=2, lloq=50))
+    pmm, design = _build(model, data, dvid=None, blq="m3", priors="weak", centered=["alpha"])
+    info = _ebe_starts(pmm, model, data, design, dvid=None, blq="m3", seed=1, centered=["alpha"])
+    assert info["subjects"] == 5 and info["not_converged"] == [] and info["seconds"] >= 0
+    fixed = {"foldx": 3900.0, "tmax": 9.3, "fb": 0.0079, "beta": 0.0032}
+    ebe = ck.fit_individual(model.fix(**fixed), data, prior="population", ci="wald", seed=1)
+    table = ebe.table().set_index(ebe.table()["ID"].astype(str))
+    point = pmm.initial_point()
+    cmax = np.log(table.loc[design.subjects, "cmax"].to_numpy())
+    alpha = np.log(table.loc[design.subjects, "alpha"].to_numpy())
+    omega_cmax = model.initial_values()["omega_cmax"]
+    np.testing.assert_allclose(point["z_cmax"], (cmax - math.log(24000.0)) / omega_cmax)
+    np.testing.assert_allclose(point["eta_alpha"], alpha - math.log(0.16))
+    assert point["mu_foldx"] == pytest.approx(math.log(3900.0))
+    assert np.ptp(point["z_cmax"]) > 0.1  # subjects differ: not the prior's support point
