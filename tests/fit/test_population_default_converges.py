@@ -1,0 +1,81 @@
+"""Converged by default (issue 17 item 1): ``fit_population(model, data)`` with nothing set.
+
+A held-out simulated trial on the originating trial's design (qPCR on days 7, 14, 21, 28,
+60, 90; LLOQ 50 copies/ug), 150 subjects simulated from ``stein2019_smooth`` at its declared
+values with the random effects the design identifies per subject (cmax and alpha, the
+declaration's SDs; as ``fits/stein2019_bayes.toml``), fitted with every default: weak priors,
+nutpie, 4 chains x (1,000 warm-up + 1,000 draws), ``init="ebe"``. Data seed 2026 was not
+used while choosing the default (``docs/population_convergence.md`` was measured on seed 0).
+
+Measured on seed 2026 (2 cores shared with other work): R-hat max 1.0127, bulk ESS min 316,
+tail ESS min 228, 0 divergences, compile 29 s, sampling 110 s, EBE 0.9 s; every interval
+covers the truth. The convergence test is therefore an expected failure (strict) until the
+fit samples on when a threshold is missed.
+
+Asserted: R-hat <= 1.01 on every variable (each subject's random effects included), bulk
+and tail ESS >= 400, no divergences (the fit's own checks, no warning) and every 95 %
+interval of a typical value covering the truth. With the former default (``init="jitter"``)
+the same kind of data gave R-hat 1.3-2.5 (chains in different local modes of the peak time).
+``pytest -m slow -s`` prints the measured numbers; about 2 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+import cartpk as ck
+from cartpk.errors import CartpkWarning
+
+pytestmark = pytest.mark.slow
+
+DAYS = (7.0, 14.0, 21.0, 28.0, 60.0, 90.0)
+SUBJECTS, LLOQ, DATA_SEED = 150, 50.0, 2026
+DROP = ["foldx", "tmax", "fb", "beta"]
+
+
+@pytest.fixture(scope="module")
+def fit():
+    model = ck.load_model("stein2019_smooth").with_iiv(drop=DROP)
+    data = ck.read_dataset(ck.simulate(model, n=SUBJECTS, seed=DATA_SEED, lloq=LLOQ, days=DAYS))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CartpkWarning)
+        result = ck.fit_population(model, data)
+    warned = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
+    s = result.summary
+    print(
+        f"\nheld-out seed {DATA_SEED}: R-hat max {s['rhat_max']:.4f}, ESS bulk min "
+        f"{s['ess_bulk_min']:.0f}, tail min {s['ess_tail_min']:.0f}, divergences "
+        f"{s['divergences']}, compile {s['compile_s']} s, sampling {s['sample_s']} s, "
+        f"EBE {s['init_ebe']['seconds']} s"
+    )
+    return model, result, warned
+
+
+@pytest.mark.xfail(
+    reason="measured on seed 2026: R-hat 1.0127 (omega_alpha), bulk ESS 316 (mu_alpha), tail "
+    "ESS 228 (subject 121's random effects), 0 divergences: 1,000 draws per chain are not "
+    "enough here; sampling until the thresholds are met is not built yet (issue 17 item 1)",
+    strict=True,
+)
+def test_default_fit_converges_without_tuning(fit):
+    _, result, warned = fit
+    s = result.summary
+    assert s["init"] == "ebe" and s["init_ebe"]["subjects"] == SUBJECTS
+    assert s["converged"], s["failed"]
+    assert not warned, warned
+    assert s["rhat_max"] <= 1.01 and s["divergences"] == 0, s
+    assert s["ess_bulk_min"] >= 400 and s["ess_tail_min"] >= 400, s
+
+
+def test_default_fit_intervals_cover_the_truth(fit):
+    model, result, _ = fit
+    p = result.parameters.set_index("parameter")
+    missed = {
+        name: (p.loc[name, "lower"], p.loc[name, "upper"], value)
+        for name, value in model.typical().items()
+        if not model.thetas[name].fixed
+        and not p.loc[name, "lower"] <= value <= p.loc[name, "upper"]
+    }
+    assert not missed, missed
