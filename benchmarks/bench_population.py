@@ -45,6 +45,18 @@ Measures, on data simulated from ``stein2019_smooth`` on the trial design (days 
      the ESS per gradient of the same posterior (from cartpk's ODE run: same NUTS, same
      model, an ODE solved to rtol 1e-11) divided by that cost.
 
+6. **Compile time and wall time to an ESS target, generated vs hand-written (issue 17 item
+   2).** In one run, on ``--compile-subjects`` subjects (default 60, the ``--design`` days) of
+   ``stein2019_smooth`` with the random effects of ``--iiv``: the generated model
+   (:func:`cartpk.population_model`, compiled by cartpk's compile path
+   :func:`cartpk.fit._compiled.compile_model` into an empty compile cache, then again from the
+   cache) and the hand-written baseline above (``nutpie.compile_pymc_model``), both sampled
+   by nutpie with the same settings and seed until the smallest bulk ESS over ``mu_*``,
+   ``omega_*`` and ``sigma`` reaches ``--ess-target`` (default 400; more draws, at most three
+   attempts, every attempt's time counted). Prints compile seconds and the ratios of the
+   total wall times (compile + sampling to the target) generated / hand-written, with a
+   cold and with a warm compile cache. Target: compile <= 10 s, ratio <= 1.5.
+
 Run ``python benchmarks/bench_population.py`` (``--quick`` for a smaller run; ``--parts`` to
 choose among ``grad,sampling,trial,ode``; the pm.ode part takes several minutes). Absolute
 times depend on the machine and its load; compare the ratios.
@@ -100,6 +112,10 @@ def _hand_written(model, data, *, cartpk_loglik: bool = False):
         ind = {}
         for p in ("foldx", "tmax", "cmax", "alpha", "fb", "beta"):
             mu = pm.Normal(f"mu_{p}", pr.loc[f"mu_{p}", "loc"], pr.loc[f"mu_{p}", "scale"])
+            if p not in model.iiv.names:  # a typical value without a random effect
+                h = mu + np.zeros(len(idx))
+                ind[p] = pt.sigmoid(h) if p == "fb" else pt.exp(h)
+                continue
             om = pm.HalfNormal(f"omega_{p}", pr.loc[f"omega_{p}", "scale"])
             z = pm.Normal(f"z_{p}", 0, 1, dims="subject")
             h = (mu + om * z)[idx]
@@ -757,6 +773,105 @@ def bench_mech(args) -> dict[str, object]:
     return out
 
 
+def _population_ess(idata) -> float:
+    import arviz as az
+
+    names = [v for v in idata.posterior.data_vars if str(v).startswith(("mu_", "omega_", "sigma"))]
+    ess = az.ess(idata, var_names=names, method="bulk")
+    return float(min(float(ess[v].min()) for v in names))
+
+
+def _sample_to_ess(compiled, *, target, chains, tune, draws, seed) -> dict[str, object]:
+    """nutpie until the smallest population bulk ESS reaches ``target`` (<= 3 attempts)."""
+    import nutpie
+
+    wall, attempts = 0.0, []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        idata = nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=min(chains, 2),
+            seed=seed,
+            progress_bar=False,
+            save_warmup=False,
+        )
+        wall += time.perf_counter() - t0
+        ess = _population_ess(idata)
+        divergences = int(idata.sample_stats["diverging"].sum())
+        attempts.append(
+            {
+                "draws": draws,
+                "sample_s": round(time.perf_counter() - t0, 2),
+                "ess_bulk_min": round(ess, 1),
+                "divergences": divergences,
+            }
+        )
+        if ess >= target:
+            break
+        draws = int(math.ceil(draws * 1.2 * target / max(ess, 1.0)))
+    return {"sample_s": round(wall, 2), "reached": ess >= target, "attempts": attempts}
+
+
+def bench_compile(args) -> dict[str, object]:
+    """Part 6: compile seconds and wall time to an ESS target, generated / hand-written."""
+    import tempfile
+
+    import nutpie
+
+    import cartpk as ck
+    from cartpk.fit._compiled import compile_model
+
+    model, data = _data(args.compile_subjects, seed=3, iiv=args.iiv.split(","), design=args.design)
+    kw = dict(
+        target=args.ess_target,
+        chains=args.chains,
+        tune=args.compile_tune,
+        draws=args.compile_draws,
+        seed=1,
+    )
+    out: dict[str, object] = {"subjects": args.compile_subjects, "ess_target": args.ess_target}
+    before = os.environ.get("CARTPK_CACHE_DIR")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["CARTPK_CACHE_DIR"] = cache  # an empty compile cache: a first run
+        try:
+            gen: dict[str, object] = {}
+            for attempt in ("cold", "cached"):
+                t0 = time.perf_counter()
+                pmm = ck.population_model(model, data)
+                keep = [
+                    v.name
+                    for v in [*pmm.free_RVs, *pmm.deterministics]
+                    if not v.name.startswith("z_")
+                ]
+                compiled, info = compile_model(pmm, var_names=keep)
+                gen[f"compile_s_{attempt}"] = round(time.perf_counter() - t0, 2)
+                gen[f"cache_{attempt}"] = info.cache
+        finally:
+            if before is None:
+                os.environ.pop("CARTPK_CACHE_DIR", None)
+            else:
+                os.environ["CARTPK_CACHE_DIR"] = before
+    gen.update(_sample_to_ess(compiled, **kw))
+    t0 = time.perf_counter()
+    hand_pmm = _hand_written(model, data)
+    keep = [v.name for v in hand_pmm.free_RVs if not v.name.startswith("z_")]
+    hand_compiled = nutpie.compile_pymc_model(hand_pmm, var_names=keep)
+    hand: dict[str, object] = {"compile_s": round(time.perf_counter() - t0, 2)}
+    hand.update(_sample_to_ess(hand_compiled, **kw))
+    out["generated"], out["hand_written"] = gen, hand
+    hand_total = float(hand["compile_s"]) + float(hand["sample_s"])
+    for attempt in ("cold", "cached"):
+        total = float(gen[f"compile_s_{attempt}"]) + float(gen["sample_s"])
+        out[f"wall_ratio_generated_over_hand_{attempt}_cache"] = round(total / hand_total, 3)
+    out["sampling_ratio_generated_over_hand"] = round(
+        float(gen["sample_s"]) / float(hand["sample_s"]), 3
+    )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subjects", type=int, default=90)
@@ -781,8 +896,13 @@ def main() -> None:
     ap.add_argument(
         "--parts",
         default="grad,sampling,trial,ode",
-        help="comma-separated: grad, sampling (parts 1-2), trial (3), ode (4), mech (5)",
+        help="comma-separated: grad, sampling (parts 1-2), trial (3), ode (4), mech (5), "
+        "compile (6)",
     )
+    ap.add_argument("--compile-subjects", type=int, default=60, help="part 6's data")
+    ap.add_argument("--compile-tune", type=int, default=500)
+    ap.add_argument("--compile-draws", type=int, default=500, help="first attempt, per chain")
+    ap.add_argument("--ess-target", type=float, default=400.0, help="part 6's ESS target")
     ap.add_argument("--trial-subjects", type=int, default=90)
     ap.add_argument("--trial-seed", type=int, default=0, help="data seed of the trial design")
     ap.add_argument("--trial-tune", type=int, default=500)
@@ -846,6 +966,9 @@ def main() -> None:
         out["ode"] = bench_ode(args)
     if "mech" in parts:
         out["mech"] = bench_mech(args)
+    if "compile" in parts:
+        out["compile"] = bench_compile(args)
+        print(json.dumps({"compile": out["compile"]}, indent=2), flush=True)
     out["settings"] = vars(args)
     print(json.dumps(out, indent=2))
 

@@ -85,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cartpk.run import invoked_command
 
     try:
-        with invoked_command(["cartpk", *argv]), _cartpk_warnings():
+        quiet = bool(getattr(args, "quiet", False))
+        with invoked_command(["cartpk", *argv]), _cartpk_warnings(), _compile_messages(quiet):
             code = int(args.func(args))
             sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
@@ -119,6 +120,31 @@ def _silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # stdout replaced (tests) or closed
         pass
+
+
+@contextmanager
+def _compile_messages(quiet: bool) -> Iterator[None]:
+    """Show the population fitter's compile messages (``compiling the model...``, then
+    whether the compile cache had the model) as ``cartpk: ...`` lines on stderr."""
+    import logging
+
+    logger = logging.getLogger("cartpk.fit._compiled")
+    if quiet:
+        yield
+        return
+
+    class _Say(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            print(f"cartpk: {record.getMessage()}", file=sys.stderr, flush=True)
+
+    handler, level = _Say(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @contextmanager

@@ -96,7 +96,8 @@ def _run(
     say = _Say(quiet)
     say(
         f"population fit of {model.name} on {len(dataset.subjects)} subjects: building the "
-        f"model and compiling it (numba, typically 20-70 s), then sampling "
+        f"model and compiling it (numba: 20-70 s, about 1 s from the compile cache), then "
+        f"sampling "
         f"{int(opt['chains'])} chains x ({int(opt['tune'])} warm-up + {int(opt['draws'])} draws)"
         f"; {_INIT_SAID.get(str(opt['init']), str(opt['init']))}"
     )

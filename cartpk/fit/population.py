@@ -1341,6 +1341,7 @@ def _sample(
     low_rank: bool = False,
 ) -> tuple[arviz.InferenceData, float, float]:
     from cartpk._deps import require
+    from cartpk.fit._compiled import compile_model
 
     t0 = time.perf_counter()
     # init="declared": only the random-effect innovations z_* are jittered; every other
@@ -1363,7 +1364,8 @@ def _sample(
             warnings.filterwarnings(
                 "ignore", message="Numba will use object mode", category=UserWarning
             )
-            compiled = nutpie.compile_pymc_model(pmm, var_names=keep, **extra)
+            # nutpie's compile, reused across runs from cartpk's compile cache where possible
+            compiled, compiled_by = compile_model(pmm, var_names=keep, **extra)
         t1 = time.perf_counter()
         idata = nutpie.sample(
             compiled,
@@ -1378,6 +1380,7 @@ def _sample(
             **({"low_rank_modified_mass_matrix": True} if low_rank else {}),
         )
         t2 = time.perf_counter()
+        idata.sample_stats.attrs["compile_cache"] = compiled_by.cache  # hit, miss, off, ...
         # nutpie also stores the unconstrained values (`omega_cmax_log__`): keep named ones
         drop = [v for v in idata.posterior.data_vars if v not in keep]
         idata.posterior = idata.posterior.drop_vars(drop)
