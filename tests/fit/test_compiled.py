@@ -164,7 +164,14 @@ _CHILD = textwrap.dedent(
     from cartpk.fit._compiled import compile_model
 
     model = ck.load_model(sys.argv[1])
-    sim = ck.simulate(model, n=8, seed=1, lloq=50, days=(7.0, 14.0, 28.0, 90.0))
+    cov = None
+    if model.covariates:  # stein2019_covariates: dose and target antigen per subject
+        import numpy as np, pandas as pd
+        rng = np.random.default_rng(0)
+        cov = pd.DataFrame({"DOSE": rng.choice([1e7, 3e7, 1e8], 8),
+                            "TARGET": rng.choice(["GD2", "PSMA", "MUC1", "MSLN"], 8)})
+    sim = ck.simulate(model, n=None if cov is not None else 8, covariates=cov, seed=1,
+                      lloq=50, days=(7.0, 14.0, 28.0, 90.0))
     pmm, _ = _build(ck.load_model(sys.argv[1]), ck.read_dataset(sim), dvid=None,
                     blq="m3", priors=None)
     keep = [v.name for v in pmm.free_RVs + pmm.deterministics if not v.name.startswith("z_")]
