@@ -108,13 +108,14 @@ def bench_ode(args) -> None:  # noqa: ANN001
     )
     # agreement on the subjects fitted both ways: objective at the optimum and estimates
     from cartpk.fit import individual as ind
+    from cartpk.fit._subject_problem import _to_tr
 
     d_obj, d_est = [], []
     for a, b, s in zip(res["exact"], res["fd"], subs, strict=False):
         spec = ind._spec(ode, s, sigma="fixed", bounds=None)
         prob = ind._Problem(ode, s, spec, blq="m3", prior=prior is not None)
         pairs = list(zip(spec.names, spec.transforms, strict=True))
-        h, g = (np.array([[ind._to_tr(t, f.estimate[n]) for n, t in pairs]]) for f in (a, b))
+        h, g = (np.array([[_to_tr(t, f.estimate[n]) for n, t in pairs]]) for f in (a, b))
         d_obj.append(float(prob.objective(h)[0] - prob.objective(g)[0]))
         # parameters both fits identify (a flat likelihood has no single estimate)
         ident = [n for n in spec.names if a.identifiable[n] and b.identifiable[n]]

@@ -22,26 +22,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cartpk.fit.individual import (
-    _BIG,
-    SubjectFit,
-    _best,
-    _crossing,
-    _Curvature,
-    _curvature,
-    _finish,
-    _prepare,
-    _residual_elements,
-    _seed_for,
-    _starts,
-    _to_nat,
-)
+from cartpk.fit._subject_intervals import _best, _crossing, _Curvature, _curvature
+from cartpk.fit._subject_optimise import _seed_for, _starts
+from cartpk.fit._subject_problem import _BIG, _residual_elements, _to_nat
+from cartpk.fit.individual import SubjectFit, _finish, _prepare
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
 
     from cartpk.fit._likelihood import BlqMethod
-    from cartpk.fit.individual import CiKind, SigmaKind, SubjectData, _Problem
+    from cartpk.fit._subject_problem import _Problem
+    from cartpk.fit._subjects import SubjectData
+    from cartpk.fit.individual import CiKind, SigmaKind
     from cartpk.model import Model
 
 __all__ = ["batchable", "fit_stacked", "minimize_stack", "profile_stack"]
@@ -273,7 +265,7 @@ def minimize_stack(
     -------
     list of list of (ndarray, float, bool)
         Per subject and start: the point, its objective (``_Problem.objective``) and
-        whether the row met a convergence test, as ``individual._minimize`` returns.
+        whether the row met a convergence test, as ``_subject_optimise._minimize`` returns.
     """
     stack = _Stack(problems)
     owner = np.concatenate([np.full(len(s), i) for i, s in enumerate(starts)])
@@ -296,9 +288,9 @@ def profile_stack(
 
     Each request ``(subject, h, j, direction, step)`` walks parameter ``j`` of subject
     ``problems[subject]`` away from its optimum ``h`` (``step``, then 3x, 9x ... as
-    ``individual._profile_bound`` does), re-fitting the other parameters warm-started from
+    ``_subject_intervals._profile_bound`` does), re-fitting the other parameters warm-started from
     the previous point, until ``-2 log L`` rises by ``q``; the end is then interpolated
-    (``individual._crossing``). Returns ``(end, closed)`` per request (``closed``
+    (``_subject_intervals._crossing``). Returns ``(end, closed)`` per request (``closed``
     False: the profile stays below the threshold up to the search range's bound, which is then the end).
     """
     if not requests:
