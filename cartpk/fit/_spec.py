@@ -183,7 +183,9 @@ def _model_checks(
                 )
             )
     priors = options.get("priors")
-    known = ("weak", "literature", *loaded.prior_sets)
+    from cartpk.fit.population import prior_set_names
+
+    known = prior_set_names(loaded)
     if isinstance(priors, str) and priors not in known:
         problems.append(
             Violation(

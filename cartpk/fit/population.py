@@ -155,6 +155,12 @@ def _transform_label(transform: str | None, name: str) -> str:
     return f"{transform}({name})" if transform else name
 
 
+def prior_set_names(model: Model) -> tuple[str, ...]:
+    """Every prior set :func:`fit_population` accepts for ``model``: the built-in
+    ``"weak"`` and ``"literature"``, then the sets the model declares."""
+    return (*_PRIOR_SD, *model.prior_sets)
+
+
 def prior_set_name(model: Model, priors: str | None = None) -> str:
     """The prior set a fit of ``model`` uses: ``priors``, or the model's ``default_priors``.
 
@@ -182,7 +188,7 @@ def prior_set_name(model: Model, priors: str | None = None) -> str:
     ('weak', 'solid_tumour')
     """
     name = model.default_priors if priors is None else priors
-    known = (*_PRIOR_SD, *model.prior_sets)
+    known = prior_set_names(model)
     if name not in known:
         raise SpecError(
             f"Unknown prior choice `priors={priors!r}` for model `{model.name}`.",
