@@ -124,11 +124,11 @@ def _silence_stdout() -> None:
 
 @contextmanager
 def _compile_messages(quiet: bool) -> Iterator[None]:
-    """Show the population fitter's compile messages (``compiling the model...``, then
-    whether the compile cache had the model) as ``cartpk: ...`` lines on stderr."""
+    """Show the population fitter's messages (``compiling the model...``, whether the compile
+    cache had the model, extra rounds of chains) as ``cartpk: ...`` lines on stderr."""
     import logging
 
-    logger = logging.getLogger("cartpk.fit._compiled")
+    logger = logging.getLogger("cartpk.fit")
     if quiet:
         yield
         return

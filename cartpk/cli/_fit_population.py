@@ -99,7 +99,8 @@ def _run(
         f"model and compiling it (numba: 20-70 s, about 1 s from the compile cache), then "
         f"sampling "
         f"{int(opt['chains'])} chains x ({int(opt['tune'])} warm-up + {int(opt['draws'])} draws)"
-        f"; {_INIT_SAID.get(str(opt['init']), str(opt['init']))}"
+        f" (up to {int(opt['extend'])} more rounds of {int(opt['chains'])} chains while a "
+        f"threshold is missed); {_INIT_SAID.get(str(opt['init']), str(opt['init']))}"
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CartpkWarning)
@@ -115,6 +116,7 @@ def _run(
             chains=int(opt["chains"]),
             target_accept=float(opt["target_accept"]),
             init=str(opt["init"]),
+            extend=int(opt["extend"]),
             ode_engine=opt["ode_engine"],
             ode_method=opt["ode_method"],
             mass_matrix=str(opt["mass_matrix"]),
@@ -180,6 +182,9 @@ def _run(
         "sampler": fit.summary["sampler"],
         "init": fit.summary["init"],
         "init_ebe": fit.summary.get("init_ebe"),
+        "chains": fit.summary["chains"],
+        "rounds": fit.summary["rounds"],
+        "sampling_stopped": fit.summary["sampling_stopped"],
     }
     say(convergence_line(fit.summary, thresholds))
     return fit.converged
@@ -237,9 +242,16 @@ def convergence_line(summary: Mapping[str, Any], thresholds: Any) -> str:
     if summary.get("converged"):
         return f"converged: {parts}; {where}"
     failed = ", ".join(str(f) for f in summary.get("failed", [])) or "see diagnostics.csv"
+    stopped = summary.get("sampling_stopped")
+    after = (
+        f" after {summary.get('chains')} chains ({len(summary.get('rounds', []))} round(s); "
+        f"stopped: {stopped})"
+        if stopped
+        else ""
+    )
     return (
-        f"NOT converged ({failed}): {parts}; exit code 1. Run longer (raise `draws`/`tune`) "
-        f"or simplify the model; {where}"
+        f"NOT converged ({failed}){after}: {parts}; exit code 1. Raise `extend` or "
+        f"`draws`/`tune`, or simplify the model (`drop_iiv`); {where}"
     )
 
 

@@ -77,6 +77,7 @@ POPULATION_OPTIONS: dict[str, Field] = {
     "chains": COMMON["chains"],
     "target_accept": COMMON["target_accept"],
     "init": Field("str", "chain starts", choices=("ebe", "jitter", "declared"), default="ebe"),
+    "extend": Field("int", "extra rounds of chains when a threshold is missed", low=0, default=2),
     "ode_method": _SOLVER,
     "ode_engine": _ENGINE,
     "mass_matrix": Field("str", "nutpie mass matrix", choices=("diag", "low_rank"), default="diag"),

@@ -114,6 +114,7 @@ import pandas as pd
 from cartpk.errors import CartpkWarning, FitError, SpecError, Violation
 from cartpk.fit._convergence import ConvergenceThresholds, check_convergence, eta_shrinkage
 from cartpk.fit._likelihood import check_blq, loglik
+from cartpk.fit._sampling import SamplingPlan, sample_rounds
 from cartpk.model import ClosedFormModel, Model, OdeModel
 from cartpk.model._ode_options import default_ode_engine, ode_option_problems
 
@@ -1330,108 +1331,6 @@ def _ebe_starts(
     }
 
 
-def _sample(
-    pmm: pymc.Model,
-    *,
-    sampler: str,
-    keep: list[str],
-    draws: int,
-    tune: int,
-    chains: int,
-    cores: int,
-    seed: int,
-    target_accept: float,
-    progress: bool,
-    init: str = "jitter",
-    spawn: bool = False,
-    low_rank: bool = False,
-) -> tuple[arviz.InferenceData, float, float]:
-    from cartpk._deps import require
-    from cartpk.fit._compiled import compile_model
-
-    t0 = time.perf_counter()
-    # init="declared": only the random-effect innovations z_* are jittered; every other
-    # free variable starts at its initial value (the declared typical values, omegas, sigmas)
-    # (centred random effects `eta_*` are free variables too: jittered like innovations)
-    innovations = [
-        v for v in pmm.free_RVs if v.name is not None and v.name.startswith(("z_", "eta_"))
-    ]
-    if sampler == "nutpie":
-        nutpie = require("nutpie", purpose="population fits")
-        extra: dict[str, Any] = {}
-        if init == "declared":
-            extra["jitter_rvs"] = set(innovations)
-        elif init == "ebe":  # every chain at the EBE start (_ebe_starts): no jitter
-            extra["jitter_rvs"] = set()
-        with warnings.catch_warnings():
-            # an ODE model's Op (cartpk.model._ode_op) has no numba implementation: numba
-            # calls its `perform` in object mode, which is the intended path (the
-            # integration itself is compiled by its engine), so the notice is not shown
-            warnings.filterwarnings(
-                "ignore", message="Numba will use object mode", category=UserWarning
-            )
-            # nutpie's compile, reused across runs from cartpk's compile cache where possible
-            compiled, compiled_by = compile_model(pmm, var_names=keep, **extra)
-        t1 = time.perf_counter()
-        idata = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=cores,
-            seed=seed,
-            target_accept=target_accept,
-            progress_bar=progress,
-            save_warmup=False,
-            **({"low_rank_modified_mass_matrix": True} if low_rank else {}),
-        )
-        t2 = time.perf_counter()
-        idata.sample_stats.attrs["compile_cache"] = compiled_by.cache  # hit, miss, off, ...
-        # nutpie also stores the unconstrained values (`omega_cmax_log__`): keep named ones
-        drop = [v for v in idata.posterior.data_vars if v not in keep]
-        idata.posterior = idata.posterior.drop_vars(drop)
-        return idata, t1 - t0, t2 - t1
-    pm = require("pymc", purpose="population fits")
-    start: dict[str, Any] = {}
-    if init == "ebe":  # the model's initial point (set by _ebe_starts), not jittered
-        start = dict(init="adapt_diag")
-    elif init == "declared":
-        # PyMC's default jitters every variable; start from the initial point instead and
-        # jitter the innovations as PyMC would (uniform(-1, 1) on the unconstrained scale)
-        rng = np.random.default_rng(seed)
-        point = pmm.initial_point()
-        names = [pmm.rvs_to_values[v].name for v in innovations]
-        start = dict(
-            init="adapt_diag",
-            initvals=[
-                {n: point[n] + rng.uniform(-1.0, 1.0, np.shape(point[n])) for n in names}
-                for _ in range(chains)
-            ],
-        )
-    with pmm:
-        idata = pm.sample(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=cores,
-            random_seed=seed,
-            target_accept=target_accept,
-            progressbar=progress,
-            compute_convergence_checks=False,
-            return_inferencedata=True,
-            # JAX (the ODE engine) runs threads of its own: forked chain processes would
-            # deadlock, so they are spawned (the model pickles by its declaration)
-            **({"mp_ctx": "spawn"} if spawn and cores > 1 else {}),
-            **start,
-        )
-    drop = [v for v in idata.posterior.data_vars if v not in keep]
-    idata.posterior = idata.posterior.drop_vars(drop)
-    # pm.sample compiles and samples in one call; it records the sampling time itself
-    total = time.perf_counter() - t0
-    sampling = float(idata.sample_stats.attrs.get("sampling_time", total))
-    return idata, max(total - sampling, 0.0), sampling
-
-
 def fit_population(
     model: Model,
     dataset: Dataset,
@@ -1455,6 +1354,7 @@ def fit_population(
     mass_matrix: MassMatrix = "diag",
     centered: Sequence[str] = (),
     drop_iiv: Sequence[str] = (),
+    extend: int = 2,
 ) -> PopulationFit:
     """Fit a hierarchical Bayesian population model generated from a declaration.
 
@@ -1538,6 +1438,16 @@ def fit_population(
     drop_iiv : sequence of str, default ()
         Parameters fitted without a random effect (every subject at the typical value),
         as ``model.with_iiv(drop=...)``; the fit specification's ``drop_iiv`` key.
+    extend : int, default 2
+        Extra rounds of sampling when the chains miss an R-hat or ESS threshold: each round
+        samples ``chains`` more chains from the same start (seeds derived from ``seed``) and
+        pools them with the others, until every threshold is met or ``extend`` rounds are
+        spent, so the budget is ``(1 + extend) x chains`` chains of ``tune + draws``
+        iterations (one compile). No round is added when it cannot help: divergences, a low
+        E-BFMI, an R-hat above 1.05 (chains in different modes) or an ESS shortfall the rounds
+        left could not close. ``summary["rounds"]`` lists each round (chains, failed checks,
+        seconds), ``summary["sampling_stopped"]`` why sampling ended and
+        ``summary["chains"]`` the chains pooled. ``0``: one round, as ``pm.sample`` does.
 
     Returns
     -------
@@ -1635,12 +1545,17 @@ def fit_population(
     bad = [
         Violation(
             "sampling_option",
-            f"`{k}` must be a positive integer",
+            f"`{k}` must be an integer >= {low}",
             value=repr(v),
-            fix=f"pass `{k}` >= 1",
+            fix=f"pass `{k}` >= {low}",
         )
-        for k, v in dict(draws=draws, tune=tune, chains=chains).items()
-        if not (isinstance(v, int | np.integer) and v >= (0 if k == "tune" else 1))
+        for k, v, low in (
+            ("draws", draws, 1),
+            ("tune", tune, 0),
+            ("chains", chains, 1),
+            ("extend", extend, 0),
+        )
+        if not (isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= low)
     ]
     if not 0 < target_accept < 1:
         bad.append(
@@ -1690,8 +1605,7 @@ def fit_population(
         if init == "ebe"
         else None
     )
-    idata, compile_s, sample_s = _sample(
-        pmm,
+    plan = SamplingPlan(
         sampler=sampler,
         keep=keep,
         draws=int(draws),
@@ -1705,7 +1619,10 @@ def fit_population(
         low_rank=mass_matrix == "low_rank",
         spawn=isinstance(model, OdeModel)
         and default_ode_engine(ode_engine, model, ode_method) == "jax",
+        extend=int(extend),
+        thresholds=thresholds or ConvergenceThresholds(),
     )
+    idata, sampled = sample_rounds(pmm, plan)
     _attach_data(
         idata, design, model, blq=blq, priors=priors, sampler=sampler, seed=seed, init=init
     )
@@ -1719,7 +1636,11 @@ def fit_population(
         sampler=sampler,
         draws=int(draws),
         tune=int(tune),
-        chains=int(chains),
+        chains=sampled["chains"],
+        chains_per_round=int(chains),
+        extend=int(extend),
+        rounds=sampled["rounds"],
+        sampling_stopped=sampled["stopped"],
         seed=int(seed),
         target_accept=float(target_accept),
         init=init,
@@ -1732,8 +1653,8 @@ def fit_population(
             else None
         ),
         ode_method=ode_method,
-        compile_s=round(compile_s, 2),
-        sample_s=round(sample_s, 2),
+        compile_s=round(sampled["compile_s"], 2),
+        sample_s=round(sampled["sample_s"], 2),
     )
     summary = fit.summary
     if not summary["converged"]:
@@ -1742,15 +1663,29 @@ def fit_population(
         warnings.warn(
             CartpkWarning(
                 f"population fit of `{model.name}` did not meet {n} convergence "
-                f"threshold{'s' if n > 1 else ''}: {shown}. Try more `tune`/`draws`, a higher "
-                '`target_accept`, or `priors="literature"`; do not use these estimates as '
-                "converged.",
+                f"threshold{'s' if n > 1 else ''} with {summary['chains']} chains x "
+                f"{int(draws):,} draws in {len(summary['rounds'])} round(s): {shown}. "
+                f"Sampling stopped: {summary['sampling_stopped']}. {_advice(summary)} "
+                "Do not use these estimates as converged.",
                 code="not_converged",
-                details={"failed": summary["failed"]},
+                details={"failed": summary["failed"], "stopped": summary["sampling_stopped"]},
             ),
             stacklevel=2,
         )
     return fit
+
+
+def _advice(summary: Mapping[str, Any]) -> str:
+    """What to try next after an unconverged fit, from why its sampling stopped."""
+    stopped = str(summary.get("sampling_stopped", ""))
+    if stopped.startswith("divergent"):
+        return "Try a higher `target_accept` (0.95-0.99) or `centered` for well-informed effects."
+    if stopped.startswith("R-hat"):
+        return (
+            "Drop the random effects the design cannot inform (`drop_iiv`), or use more "
+            'informative priors (`priors="literature"`); see docs/population_convergence.md.'
+        )
+    return "Try a larger `extend` or more `draws`/`tune`, or a higher `target_accept`."
 
 
 def _assemble(

@@ -7,10 +7,12 @@ declaration's SDs; as ``fits/stein2019_bayes.toml``), fitted with every default:
 nutpie, 4 chains x (1,000 warm-up + 1,000 draws), ``init="ebe"``. Data seed 2026 was not
 used while choosing the default (``docs/population_convergence.md`` was measured on seed 0).
 
-Measured on seed 2026 (2 cores shared with other work): R-hat max 1.0127, bulk ESS min 316,
-tail ESS min 228, 0 divergences, compile 29 s, sampling 110 s, EBE 0.9 s; every interval
-covers the truth. The convergence test is therefore an expected failure (strict) until the
-fit samples on when a threshold is missed.
+Measured on seed 2026 (2 cores shared with other work): every interval covers the truth,
+0 divergences, but one subject (121) has a bimodal posterior for its random effects
+(R-hat 1.06-1.11 and bulk ESS 24-48 for that subject, depending on the sampler's path;
+1.0127 and 316 in an earlier measurement), which rounds of extra chains
+(``extend``) cannot mix: the fit stops after the first round and says why. The convergence
+test is therefore an expected failure (strict).
 
 Asserted: R-hat <= 1.01 on every variable (each subject's random effects included), bulk
 and tail ESS >= 400, no divergences (the fit's own checks, no warning) and every 95 %
@@ -54,9 +56,11 @@ def fit():
 
 
 @pytest.mark.xfail(
-    reason="measured on seed 2026: R-hat 1.0127 (omega_alpha), bulk ESS 316 (mu_alpha), tail "
-    "ESS 228 (subject 121's random effects), 0 divergences: 1,000 draws per chain are not "
-    "enough here; sampling until the thresholds are met is not built yet (issue 17 item 1)",
+    reason="measured on seed 2026 with the extension rounds: subject 121's random effects are "
+    "bimodal in the posterior (true cmax 186,000 and alpha 0.41, highest sample on day 14 "
+    "with tmax fixed at 9.3): R-hat 1.06-1.11, bulk ESS 24-48 for that subject while the "
+    "population level reaches R-hat 1.015; more chains cannot close that ESS (the run stops "
+    "and says so)",
     strict=True,
 )
 def test_default_fit_converges_without_tuning(fit):

@@ -144,12 +144,21 @@ def test_recovery_converges_and_covers_truth(recovery):
     """3 simulated trials of 40 subjects, 9 samples each, ~20 % BLQ, weak priors centred on
     a 1.5-fold wrong guess.
 
-    Every fit converges (R-hat <= 1.01, bulk/tail ESS >= 400, no divergences). Of the
-    3 x 6 typical values, a 90 % interval misses the truth about twice by chance; at least 13
-    of 18 must cover it (binomial(18, 0.9): P(fewer than 13) = 1.4 %), and so must 5 of the
-    6 IIV SDs' intervals.
+    Every fit converges (R-hat <= 1.01, bulk/tail ESS >= 400, no divergences; the default
+    extension may add rounds of chains). Calibration of the 3 x 6 typical values: with
+    ``z = (posterior mean - truth) / posterior SD`` on the log scale, a calibrated posterior
+    gives ``sum z^2`` about chi^2(18): it must stay below the 99.9 % quantile (42.3), and
+    no ``|z|`` may exceed 3.5 (P = 0.8 % over 18). A count of 90 % intervals covering the
+    truth was used before: these trials have two or three truths within a few per cent of
+    an interval end (foldx of data seed 11: [1,084, 1,984] or [1,090, 2,001] vs 2,000,
+    depending on the sampler's path), so the count flipped between 12 and 14 of 18 with the
+    Monte-Carlo error; the z statistic moves continuously. A bias of 1.5 posterior SDs on
+    every typical value gives ``sum z^2`` about 58 and fails. 5 of the 6 IIV SDs' 90 %
+    intervals must cover theirs.
     """
-    covered, missed, omega_cover = 0, [], 0
+    from scipy.stats import chi2
+
+    zs, omega_cover = {}, 0
     for data, fit in recovery:
         obs = data.observations("QPCR")
         assert 0.1 < obs.CENS.mean() < 0.35
@@ -158,15 +167,16 @@ def test_recovery_converges_and_covers_truth(recovery):
         assert s["rhat_max"] <= 1.01 and s["ess_bulk_min"] >= 400 and s["divergences"] == 0
         post = fit.idata.posterior
         for name, value in TRUTH.items():
-            lo, hi = np.quantile(post[name].values, [0.05, 0.95])
-            if lo <= value <= hi:
-                covered += 1
-            else:
-                missed.append(f"{name} [{lo:.4g}, {hi:.4g}] vs {value}")
+            draws = np.log(post[name].values.ravel())
+            zs[f"{name} (trial {len(zs) // 6 + 1})"] = (draws.mean() - np.log(value)) / draws.std()
         for name, sd in IIV.items():
             lo, hi = np.quantile(post[f"omega_{name}"].values, [0.05, 0.95])
             omega_cover += int(lo <= sd <= hi)
-    assert covered >= 13, missed
+    z = np.array(list(zs.values()))
+    assert len(z) == 18
+    shown = {k: round(float(v), 2) for k, v in zs.items()}
+    assert float(np.sum(z**2)) <= chi2.ppf(0.999, 18), shown
+    assert float(np.max(np.abs(z))) <= 3.5, shown
     assert omega_cover >= 5
 
 
