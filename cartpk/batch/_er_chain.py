@@ -215,6 +215,7 @@ class _ERChainTask:
                 init=self.fit.init,  # type: ignore[arg-type]
                 cores=self.fit.cores,
                 seed=sampler_seed,
+                extend=self.fit.extend,
             )
             cal = calibrated_exposure(pop, n_draws=self.fit.n_draws, interval_ends=(28,), dvid=dvid)
             observed = nca(dataset, dvid=dvid, interval=(0, 28)).wide

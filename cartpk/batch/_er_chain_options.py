@@ -235,6 +235,11 @@ class ChainFit:
         Chains sampled in parallel within one fit. A study runs one fit per Dask worker,
         one worker per core: more threads per fit would only contend for the same cores.
         The draws do not depend on it.
+    extend : int, default 0
+        Extra rounds of chains while a convergence threshold is missed
+        (:func:`cartpk.fit_population`'s ``extend``, 2 there): off here, since the cheap
+        settings miss the ESS thresholds by design and a study judges calibration across
+        replicates.
     """
 
     chains: int = 2
@@ -246,6 +251,7 @@ class ChainFit:
     priors: str = "weak"
     n_draws: int = 200
     cores: int = 1
+    extend: int = 0
 
     _rules: ClassVar[dict[str, tuple[Any, str]]] = {
         "chains": (_count(1), "an integer >= 1"),
@@ -257,6 +263,7 @@ class ChainFit:
         "priors": (lambda v: v in ("weak", "literature"), "one of weak, literature"),
         "n_draws": (_count(1), "an integer >= 1"),
         "cores": (_count(1), "an integer >= 1"),
+        "extend": (_count(0), "an integer >= 0"),
     }
 
     def __post_init__(self) -> None:
