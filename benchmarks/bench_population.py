@@ -57,6 +57,11 @@ Measures, on data simulated from ``stein2019_smooth`` on the trial design (days 
    total wall times (compile + sampling to the target) generated / hand-written, with a
    cold and with a warm compile cache. Target: compile <= 10 s, ratio <= 1.5.
 
+7. **The JAX ODE gradient as the population grows (issue 17 item 4).** Per log-density +
+   gradient of ``stein2019_ode`` (JAX engine; declared DOP853 rtol 1e-11 and a sampling
+   tolerance rtol 1e-8) over the generated closed form (numba) on 1-300 subjects
+   (``--scale-subjects``), and each one's marginal cost per subject. Target: within 20x.
+
 Run ``python benchmarks/bench_population.py`` (``--quick`` for a smaller run; ``--parts`` to
 choose among ``grad,sampling,trial,ode``; the pm.ode part takes several minutes). Absolute
 times depend on the machine and its load; compare the ratios.
@@ -326,6 +331,7 @@ def bench_trial(args) -> dict[str, object]:
             cores=2,
             seed=1,
             target_accept=0.9,
+            extend=0,  # the same work per variant: ESS per second compares samplers
         )
         runs[label] = {
             "chains": chains,
@@ -355,6 +361,7 @@ def bench_trial(args) -> dict[str, object]:
         cores=2,
         seed=1,
         target_accept=0.9,
+        extend=0,
     )
     runs["pymc_2_chains"] = {
         "chains": 2,
@@ -617,6 +624,53 @@ def bench_ode(args) -> dict[str, object]:
     )
     out["sampling"] = res
     return out
+
+
+def bench_ode_scale(args) -> dict[str, object]:
+    """Part 7: the JAX ODE gradient against the closed form as the population grows.
+
+    Per log-density + gradient (a new point each call) of the population model of
+    ``stein2019_ode`` (JAX engine) at the declared tolerance (DOP853, rtol 1e-11) and at a
+    sampling tolerance (rtol 1e-8), against the generated closed form (numba), on the first
+    ``n`` subjects of the trial design for each ``n`` of ``--scale-subjects``: the ratio, and
+    the marginal cost per subject of each (slope between the smallest and largest ``n``).
+    """
+    import cartpk as ck
+    from cartpk.model._catalogue import _model_class
+
+    class Sampling(_model_class("stein2019_ode")):
+        name = "stein2019_ode_rtol8"
+        solver = {"method": "DOP853", "rtol": 1e-8, "atol": 1e-10}
+
+    sizes = [int(v) for v in args.scale_subjects.split(",")]
+    model, data = _trial_data(max(sizes), seed=args.trial_seed)
+    drop = ["foldx", "tmax", "fb", "beta"]
+    rows = []
+    for n in sizes:
+        sub = _subset(data, n)
+        gen = ck.population_model(model, sub, priors="literature")
+        row: dict[str, object] = {"subjects": n}
+        t_cf = _grad_times({"cf": gen}, "NUMBA", repeat=100, rounds=5)["cf"]
+        row["closed_form_ms"] = round(t_cf * 1e3, 4)
+        for label, decl in (("declared", ck.load_model("stein2019_ode")), ("rtol8", Sampling())):
+            decl = decl.with_iiv(drop=drop).with_ini(**TRIAL_GUESS)
+            pmj = ck.population_model(decl, sub, priors="literature", ode_engine="jax")
+            t = _grad_times_fresh({"j": pmj}, "FAST_RUN", repeat=20, rounds=3)["j"]
+            row[f"ode_{label}_ms"] = round(t * 1e3, 3)
+            row[f"ratio_ode_{label}_over_closed_form"] = round(t / t_cf, 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    lo, hi = rows[0], rows[-1]
+    span = hi["subjects"] - lo["subjects"]
+    marginal = (
+        {
+            key: round(1e3 * (hi[key] - lo[key]) / span, 2)  # microseconds per subject
+            for key in ("closed_form_ms", "ode_declared_ms", "ode_rtol8_ms")
+        }
+        if span
+        else {}
+    )
+    return {"rows": rows, "marginal_us_per_subject": marginal}
 
 
 # -- the mechanistic model against pm.ode (issue 7) ---------------------------------------
@@ -897,8 +951,9 @@ def main() -> None:
         "--parts",
         default="grad,sampling,trial,ode",
         help="comma-separated: grad, sampling (parts 1-2), trial (3), ode (4), mech (5), "
-        "compile (6)",
+        "compile (6), odescale (7)",
     )
+    ap.add_argument("--scale-subjects", default="1,10,40,100,300", help="part 7's sizes")
     ap.add_argument("--compile-subjects", type=int, default=60, help="part 6's data")
     ap.add_argument("--compile-tune", type=int, default=500)
     ap.add_argument("--compile-draws", type=int, default=500, help="first attempt, per chain")
@@ -949,7 +1004,14 @@ def main() -> None:
             )
     if "sampling" in parts:
         model, data = _data(args.subjects, seed=2, iiv=args.iiv.split(","), design=args.design)
-        kw = dict(draws=args.draws, tune=args.tune, chains=args.chains, seed=1, target_accept=0.9)
+        kw = dict(
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            seed=1,
+            target_accept=0.9,
+            extend=0,
+        )
         res = {}
         for sampler in ("nutpie", "pymc"):
             fit = ck.fit_population(model, data, sampler=sampler, **kw)
@@ -969,6 +1031,9 @@ def main() -> None:
     if "compile" in parts:
         out["compile"] = bench_compile(args)
         print(json.dumps({"compile": out["compile"]}, indent=2), flush=True)
+    if "odescale" in parts:
+        out["odescale"] = bench_ode_scale(args)
+        print(json.dumps({"odescale": out["odescale"]}, indent=2), flush=True)
     out["settings"] = vars(args)
     print(json.dumps(out, indent=2))
 

@@ -497,6 +497,24 @@ def _weak_banner(run: Run) -> str:
     )
 
 
+def _sampling_line(run: Run) -> str:
+    """How a population fit sampled: chains pooled, rounds, why sampling stopped."""
+    res = run.manifest.get("results")
+    if not isinstance(res, dict) or not res.get("rounds"):
+        return ""
+    rounds = res["rounds"]
+    extra = len(rounds) - 1
+    more = (
+        f"; {extra} extra round(s) of chains were added while thresholds were missed"
+        if extra
+        else ""
+    )
+    return (
+        f"<p>Sampled {esc(str(res.get('chains')))} chains in {len(rounds)} round(s){more}; "
+        f"sampling stopped: {esc(str(res.get('sampling_stopped')))}.</p>"
+    )
+
+
 def _convergence_section(runs: list[Run], sec: _Section) -> None:
     for i, run in enumerate(runs):
         diags = run.take_tables("diagnostics")
@@ -505,6 +523,7 @@ def _convergence_section(runs: list[Run], sec: _Section) -> None:
         if not (diags or inds or figs):
             continue
         sec.heading("Convergence diagnostics", run, _anchor("convergence", i))
+        sec.add(_sampling_line(run))
         rhat_max, ess_min = _thresholds(run)
         for p in diags:
             frame = _read(p)

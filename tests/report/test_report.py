@@ -422,3 +422,18 @@ def test_frame_table_shows_the_columns_that_fit_and_names_the_rest():
     assert shown * (12 * 7.6 + 22) <= TABLE_WIDTH_PX
     narrow = frame_table(wide.iloc[:, :3])
     assert narrow.count("<th>") == 3 and "columns shown" not in narrow
+
+
+def test_convergence_section_says_how_the_population_fit_sampled(tmp_path):
+    """Rounds of chains added by fit_population(extend=...) are stated, with the reason
+    sampling stopped (from the run manifest's results)."""
+    from cartpk.report._collect import Run
+    from cartpk.report._sections_fit import _sampling_line
+
+    rounds = [{"round": 1, "chains": 4}, {"round": 2, "chains": 8}]
+    res = {"chains": 8, "rounds": rounds, "sampling_stopped": "converged"}
+    run = Run(path=tmp_path, name="pop", manifest={"results": res}, tables={}, figures={})
+    line = _sampling_line(run)
+    assert "Sampled 8 chains in 2 round(s)" in line and "1 extra round(s)" in line
+    assert "sampling stopped: converged" in line
+    assert _sampling_line(Run(path=tmp_path, name="ind", manifest={}, tables={}, figures={})) == ""
