@@ -188,7 +188,7 @@ def test_ode_model_gives_the_closed_form_log_density_and_gradient(engine):
 
 
 def test_ode_population_integrates_each_subject_on_its_own_times():
-    from cartpk.fit.population import _subject_grid
+    from cartpk.fit._population_graph import _subject_grid
 
     subj = np.array([0, 0, 0, 1, 1, 2])
     time = np.array([7.0, 0.0, 7.0, 90.0, 14.0, 3.0])
@@ -322,7 +322,7 @@ def test_prior_intervals_match_draws_from_the_generated_model():
     truncation included (`mu_k` is bounded to [0.01, 1] on the natural scale)."""
     import pymc as pm
 
-    from cartpk.fit.population import _prior_interval
+    from cartpk.fit._population_priors import _prior_interval
 
     model = _Decay()
     pmm = population_model(model, _two_records())

@@ -1,0 +1,574 @@
+"""The result of a population fit: :class:`PopulationFit`, its parameter, individual and
+diagnostics tables, and the assembly of a posterior sample into them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cartpk.fit._convergence import ConvergenceThresholds, check_convergence, eta_shrinkage
+from cartpk.fit._likelihood import check_blq
+from cartpk.model import Model, OdeModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    import arviz
+
+    from cartpk.data import Dataset
+from cartpk.fit._population_graph import (
+    _Design,
+    _design,
+    _individual_transformed,
+    _natural,
+    _predict_draws,
+)
+from cartpk.fit._population_priors import (
+    PRIOR_DOMINATED_RATIO,
+    PriorChoice,
+    _prior_interval,
+    population_priors,
+    prior_set_name,
+)
+
+# ---------------------------------------------------------------------------------------
+# the result
+
+
+@dataclass(frozen=True)
+class PopulationFit:
+    """Result of :func:`fit_population`.
+
+    Attributes
+    ----------
+    model : Model
+        The declaration that was fitted.
+    idata : arviz.InferenceData
+        Posterior (dims ``chain, draw`` and ``subject``), sample statistics,
+        ``observed_data`` (``DV``) and ``constant_data`` (``ID, TIME, CENS, LLOQ, DVID``) over
+        the records used; attributes record the options (``blq``, ``priors``, seed...).
+    parameters : pandas.DataFrame
+        Population table ``parameter, estimate, lower, upper, unit, se, rse_pct, cv_pct,
+        shrinkage_pct`` then ``role, fixed, rhat, ess_bulk, ess_tail, prior_width_ratio,
+        prior_dominated``: posterior median, equal-tailed interval (``ci``), posterior SD as
+        ``se``; posterior / prior interval width on the prior's scale and whether it exceeds
+        :data:`PRIOR_DOMINATED_RATIO` (module documentation).
+    individual : pandas.DataFrame
+        One row per subject: ``ID``, posterior median of every structural parameter with
+        ``<name>_lower``/``<name>_upper``, and the posterior mean ``eta_<name>``.
+    diagnostics : pandas.DataFrame
+        Convergence checks (:func:`cartpk.diagnostics.convergence_table`) plus one
+        ``shrinkage`` row per random effect (not a pass/fail check).
+    summary : dict
+        ``converged``, ``failed`` (list of failed checks), worst R-hat/ESS, divergences,
+        BFMI, data counts, options and timings; ``prior_dominated`` (parameter names whose
+        ``prior_width_ratio`` exceeds ``prior_dominated_ratio``, information only).
+    priors : pandas.DataFrame
+        :func:`population_priors` of the fit.
+    observations : pandas.DataFrame
+        Records used: ``ROW, ID, TIME, DV, CENS, LLOQ, LIMIT, DVID`` (+ ``SUBJ``, 0-based
+        index); ``LIMIT`` is the other bound of a censored record (NaN where none).
+    excluded : pandas.DataFrame
+        Records not used with ``ROW, ID, code, reason`` (e.g. ``blq_m1``).
+    covariates : pandas.DataFrame
+        Covariates per subject as used (``ID`` + the declaration's columns).
+    dose : numpy.ndarray
+        Dose (``AMT``) per subject.
+    """
+
+    model: Model
+    idata: arviz.InferenceData
+    parameters: pd.DataFrame
+    individual: pd.DataFrame
+    diagnostics: pd.DataFrame
+    summary: dict[str, Any]
+    priors: pd.DataFrame
+    observations: pd.DataFrame
+    excluded: pd.DataFrame
+    covariates: pd.DataFrame
+    dose: np.ndarray = field(repr=False)
+
+    @classmethod
+    def from_idata(
+        cls,
+        model: Model,
+        dataset: Dataset,
+        idata: arviz.InferenceData,
+        *,
+        dvid: str | Sequence[str] | None = None,
+        blq: Literal["m3", "m4", "m1"] = "m3",
+        priors: PriorChoice | str | None = None,
+        thresholds: ConvergenceThresholds | None = None,
+        ci: float = 0.95,
+    ) -> PopulationFit:
+        """Rebuild a fit from a posterior sample (e.g. a saved ``posterior.nc``).
+
+        Parameters
+        ----------
+        model, dataset, dvid, blq, priors, thresholds, ci
+            As given to :func:`fit_population`; ``dataset`` must be the one fitted.
+        idata : arviz.InferenceData
+            Posterior with the variables of :func:`population_model` (``mu_<P>``,
+            ``omega_<P>``, ``eta_<P>`` with dim ``subject``, sigmas, ``cov_*``).
+
+        Returns
+        -------
+        PopulationFit
+            Tables and diagnostics recomputed from ``idata``; no warning is emitted.
+
+        Examples
+        --------
+        >>> import arviz as az                                           # doctest: +SKIP
+        >>> fit = PopulationFit.from_idata(model, data, az.from_netcdf("posterior.nc"))  # doctest: +SKIP
+        """
+        priors = prior_set_name(model, priors)
+        design = _design(model, dataset, dvid, check_blq(blq))
+        if "constant_data" not in idata.groups():
+            _attach_data(idata, design, model, blq=blq, priors=priors)
+        return _assemble(model, design, idata, priors=priors, thresholds=thresholds, ci=ci)
+
+    @property
+    def converged(self) -> bool:
+        """Whether every convergence threshold was met."""
+        return bool(self.summary["converged"])
+
+    @property
+    def subjects(self) -> list[str]:
+        """Subject IDs in fit order (the ``subject`` coordinate)."""
+        return [str(s) for s in self.idata.posterior["subject"].values]
+
+    # -- posterior draws, evaluated with NumPy through the same declaration ------------------
+    def draws(self, n: int | None = None) -> dict[str, np.ndarray]:
+        """Posterior draws flattened over chains, ``{name: (n_draws, ...)}``.
+
+        Parameters
+        ----------
+        n : int, optional
+            Keep ``n`` draws evenly spaced over the whole sample (all by default).
+        """
+        post = self.idata.posterior
+        total = post.sizes["chain"] * post.sizes["draw"]
+        idx = (
+            np.arange(total)
+            if n is None or n >= total
+            else np.linspace(0, total - 1, n).round().astype(int)
+        )
+        out = {}
+        for k, da in post.data_vars.items():
+            arr = np.asarray(da.values)
+            out[str(k)] = arr.reshape((total, *arr.shape[2:]))[idx]
+        return out
+
+    def _mu(self, d: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        m = self.model
+        out: dict[str, Any] = {}
+        for t in m.thetas.values():
+            if f"mu_{t.name}" in d:
+                out[t.name] = d[f"mu_{t.name}"][:, None]
+            else:
+                out[t.name] = float(m.to_transformed({t.name: t.value})[t.name])
+        return out
+
+    def _value(self, d: Mapping[str, np.ndarray], name: str) -> Any:
+        if name in d:
+            return d[name][:, None]
+        return self.model.initial_values()[name]
+
+    def individual_draws(
+        self,
+        n: int | None = 200,
+        *,
+        eta: Literal["posterior", "zero", "new"] = "posterior",
+        seed: int | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Individual structural parameters per draw and subject, natural scale.
+
+        Parameters
+        ----------
+        n : int, optional, default 200
+            Number of posterior draws (evenly spaced); all with ``None``.
+        eta : {"posterior", "zero", "new"}, default "posterior"
+            The subjects' posterior random effects (``IPRED``), none (``PRED``: typical
+            subject with its covariates), or new ones drawn from ``N(0, omega^2)`` of each
+            draw (simulated new subjects with the same design, for VPCs).
+        seed : int, optional
+            Seed of the random effects drawn for ``eta="new"``.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``{parameter: (n_draws, n_subjects)}``.
+        """
+        d = self.draws(n)
+        m = self.model
+        n_draws = next(iter(d.values())).shape[0]
+        n_subj = len(self.subjects)
+        etas: dict[str, Any] = {}
+        rng = np.random.default_rng(seed)
+        for name in m.iiv.names:
+            if eta == "posterior":
+                etas[name] = d[f"eta_{name}"]
+            elif eta == "new":
+                om = self._value(d, f"omega_{name}")
+                etas[name] = om * rng.standard_normal((n_draws, n_subj))
+        coefs = {c: self._value(d, c) for eff in m.covariates for c in eff.coefficients}
+        h = _individual_transformed(np, m, self._mu(d), etas, coefs, self.covariates)
+        return {
+            k: np.broadcast_to(np.asarray(v, dtype=float), (n_draws, n_subj)).copy()
+            for k, v in _natural(np, m, h).items()
+        }
+
+    def predict(
+        self,
+        times: Sequence[float] | np.ndarray | None = None,
+        *,
+        n: int | None = 200,
+        eta: Literal["posterior", "zero", "new"] = "posterior",
+        seed: int | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Model predictions per posterior draw (no residual error).
+
+        Parameters
+        ----------
+        times : array, optional
+            Days after infusion. Default: the records used in the fit (one column per
+            record of :attr:`observations`); otherwise the same grid for every subject.
+        n, eta, seed
+            As for :meth:`individual_draws`.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``{DVID: (n_draws, n_records)}``, or ``(n_draws, n_subjects, n_times)`` for a grid.
+        """
+        ind = self.individual_draws(n, eta=eta, seed=seed)
+        if isinstance(self.model, OdeModel):
+            if times is None:
+                subj = self.observations["SUBJ"].to_numpy()
+                t_obs = self.observations["TIME"].to_numpy(dtype=float)
+                grid = np.unique(t_obs)
+                col = np.searchsorted(grid, t_obs)
+                out = _predict_draws(self.model, ind, grid, self.dose)
+                return {k: v[:, subj, col] for k, v in out.items()}
+            return _predict_draws(self.model, ind, np.asarray(times, dtype=float), self.dose)
+        if times is None:
+            subj = self.observations["SUBJ"].to_numpy()
+            params = {k: v[:, subj] for k, v in ind.items()}
+            t = self.observations["TIME"].to_numpy(dtype=float)
+            with np.errstate(over="ignore", under="ignore"):
+                out = self.model.evaluate(np, t, params, dose=self.dose[subj])
+            return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+        t = np.asarray(times, dtype=float)
+        params = {k: v[:, :, None] for k, v in ind.items()}
+        with np.errstate(over="ignore", under="ignore"):
+            out = self.model.evaluate(np, t, params, dose=self.dose[None, :, None])
+        shape = next(iter(ind.values())).shape + (t.size,)
+        return {k: np.broadcast_to(np.asarray(v, dtype=float), shape) for k, v in out.items()}
+
+    def simulate(
+        self,
+        n: int = 200,
+        *,
+        seed: int | None = None,
+        new_subjects: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Replicate the observed design from the posterior (posterior predictive).
+
+        Each replicate uses one posterior draw: new random effects (``new_subjects=True``,
+        for VPCs) or the subjects' own, residual error from the declaration, and the
+        records' censoring limits applied exactly as the data were censored.
+
+        Parameters
+        ----------
+        n : int, default 200
+            Number of replicates (posterior draws, evenly spaced).
+        seed : int, optional
+            Seed for random effects and residual errors.
+        new_subjects : bool, default True
+            Draw new random effects instead of using the subjects' posterior ones.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            Simulated ``DV`` and ``CENS`` (1 where below the record's lower limit, -1 where
+            above the upper limit of a record censored above one, ``CENS=-1``), each
+            ``(n, n_records)`` aligned with :attr:`observations`. Censored values hold the
+            limit, as in the data.
+        """
+        rng = np.random.default_rng(seed)
+        pred = self.predict(
+            n=n, eta="new" if new_subjects else "posterior", seed=int(rng.integers(2**31))
+        )
+        d = self.draws(n)
+        obs = self.observations
+        dvids = obs["DVID"].to_numpy()
+        lloq = obs["LLOQ"].to_numpy(dtype=float)
+        limit = np.where(
+            np.isfinite(lloq),
+            lloq,
+            np.where(obs["CENS"].to_numpy() == 1, obs["DV"].to_numpy(dtype=float), np.nan),
+        )
+        n_rep = next(iter(pred.values())).shape[0]
+        sim = np.full((n_rep, len(obs)), np.nan)
+        for dv in self.model.outputs:
+            rows = np.flatnonzero(dvids == dv)
+            if rows.size == 0:
+                continue
+            em = self.model.error[dv]
+            values = {s: self._value(d, s) for s in em.names}
+            sim[:, rows] = em.sample(rng, pred[dv][:, rows], values)
+        # an upper limit is known where the data were censored above one (DV holds it)
+        upper = np.where(obs["CENS"].to_numpy() == -1, obs["DV"].to_numpy(dtype=float), np.nan)
+        cens = np.where(np.isfinite(limit) & (sim < limit), 1, 0)
+        cens = np.where(np.isfinite(upper) & (sim > upper), -1, cens)
+        sim = np.where(cens == 1, limit, np.where(cens == -1, upper, sim))
+        return sim, cens
+
+
+# ---------------------------------------------------------------------------------------
+# tables
+
+
+def _cv_pct(transform: str | None, omega: float) -> float:
+    if transform == "log":
+        return 100.0 * math.sqrt(math.expm1(omega * omega))
+    return math.nan
+
+
+def _parameter_table(
+    model: Model,
+    idata: arviz.InferenceData,
+    conv: pd.DataFrame,
+    shrink: Mapping[str, float],
+    ci: float,
+    prior: pd.DataFrame,
+) -> pd.DataFrame:
+    post = idata.posterior
+    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    prior_rows = prior.set_index("parameter")
+    table = model.parameters.to_dict("records")
+    units = {r["name"]: r["unit"] for r in table}
+    roles = {r["name"]: r["role"] for r in table}
+    fixed = {r["name"]: bool(r["fixed"]) for r in table}
+    init = model.initial_values()
+
+    def conv_value(check: str, var: str) -> float:
+        sel = conv.loc[(conv["check"] == check) & (conv["parameter"] == var), "value"]
+        return float(sel.iloc[0]) if len(sel) else math.nan
+
+    rows = []
+    for name in model.parameter_names():
+        var = name
+        row: dict[str, Any] = dict(
+            parameter=name, unit=units[name], role=roles[name], fixed=fixed[name]
+        )
+        if var in post and not fixed[name]:
+            x = np.asarray(post[var].values, dtype=float).ravel()
+            est = float(np.median(x))
+            se = float(np.std(x, ddof=1))
+            row.update(
+                estimate=est,
+                lower=float(np.quantile(x, lo_q)),
+                upper=float(np.quantile(x, hi_q)),
+                se=se,
+                rse_pct=100.0 * se / abs(est) if est != 0 else math.nan,
+                rhat=conv_value("rhat", var),
+                ess_bulk=conv_value("ess_bulk", var),
+                ess_tail=conv_value("ess_tail", var),
+            )
+        else:
+            row.update(
+                estimate=init[name], lower=math.nan, upper=math.nan, se=math.nan, rse_pct=math.nan
+            )
+        if name.startswith("omega_"):
+            p = name[len("omega_") :]
+            row["cv_pct"] = _cv_pct(model.thetas[p].transform, float(row["estimate"]))
+            s = shrink.get(p, math.nan)
+            row["shrinkage_pct"] = 100.0 * s if math.isfinite(s) else math.nan
+        ratio = (
+            _prior_width_ratio(model, post, prior_rows, name, ci) if not fixed[name] else math.nan
+        )
+        row["prior_width_ratio"] = ratio
+        row["prior_dominated"] = bool(math.isfinite(ratio) and ratio > PRIOR_DOMINATED_RATIO)
+        rows.append(row)
+    cols = [
+        "parameter",
+        "estimate",
+        "lower",
+        "upper",
+        "unit",
+        "se",
+        "rse_pct",
+        "cv_pct",
+        "shrinkage_pct",
+        "role",
+        "fixed",
+        "rhat",
+        "ess_bulk",
+        "ess_tail",
+        "prior_width_ratio",
+        "prior_dominated",
+    ]
+    return pd.DataFrame(rows).reindex(columns=cols)
+
+
+def _prior_width_ratio(
+    model: Model,
+    post: Any,
+    prior: pd.DataFrame,
+    name: str,
+    ci: float,
+) -> float:
+    """Posterior / prior ``ci``-interval width of parameter ``name``, on the prior's scale.
+
+    Parameters
+    ----------
+    model : Model
+        The fitted declaration.
+    post : xarray.Dataset
+        Posterior group (``mu_<P>`` or ``<P>`` for a typical value, else ``name``).
+    prior : pandas.DataFrame
+        :func:`population_priors` indexed by ``parameter``.
+    name : str
+        Parameter-table name (``tmax``, ``omega_cmax``, ``sigma``, ``cov_cmax_dose``).
+    ci : float
+        Probability of both equal-tailed intervals.
+
+    Returns
+    -------
+    float
+        The ratio; NaN where the parameter has no prior or no posterior draws.
+    """
+    key = f"mu_{name}" if name in model.thetas else name
+    if key not in prior.index:
+        return math.nan
+    if key in post:
+        x = np.asarray(post[key].values, dtype=float).ravel()
+    elif name in post:  # a posterior without mu_<P>: back to the prior's (transformed) scale
+        x = np.asarray(
+            model.to_transformed({name: np.asarray(post[name].values, dtype=float).ravel()})[name]
+        )
+    else:
+        return math.nan
+    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    p_lo, p_hi = _prior_interval(prior.loc[key], ci)
+    width = float(np.quantile(x, hi_q) - np.quantile(x, lo_q))
+    return width / (p_hi - p_lo)
+
+
+def _individual_table(fit_like: PopulationFit, ci: float) -> pd.DataFrame:
+    ind = fit_like.individual_draws(None)
+    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    out = pd.DataFrame({"ID": fit_like.subjects})
+    for name, v in ind.items():
+        out[name] = np.median(v, axis=0)
+        out[f"{name}_lower"] = np.quantile(v, lo_q, axis=0)
+        out[f"{name}_upper"] = np.quantile(v, hi_q, axis=0)
+    post = fit_like.idata.posterior
+    for n in fit_like.model.iiv.names:
+        out[f"eta_{n}"] = np.asarray(post[f"eta_{n}"].mean(("chain", "draw")).values, dtype=float)
+    return out
+
+
+def _assemble(
+    model: Model,
+    design: _Design,
+    idata: arviz.InferenceData,
+    *,
+    priors: str,
+    thresholds: ConvergenceThresholds | None,
+    ci: float,
+    **info: Any,
+) -> PopulationFit:
+    """Tables, diagnostics and summary of a posterior sample on ``design``."""
+    post = idata.posterior
+    keep = [str(v) for v in post.data_vars]
+    conv, summary = check_convergence(idata, var_names=keep, thresholds=thresholds, warn=False)
+    shrink = {
+        n: eta_shrinkage(
+            post[f"eta_{n}"].mean(("chain", "draw")).values,
+            float(post[f"omega_{n}"].mean()) if f"omega_{n}" in post else model.iiv.sd[n],
+        )
+        for n in model.iiv.names
+        if f"eta_{n}" in post
+    }
+    shrink_rows = pd.DataFrame(
+        [
+            dict(
+                check="shrinkage",
+                parameter=f"eta_{n}",
+                element="",
+                value=v,
+                threshold=math.nan,
+                passed=None,
+            )
+            for n, v in shrink.items()
+        ],
+        columns=conv.columns,
+    )
+    diag = pd.concat([conv, shrink_rows], ignore_index=True) if len(shrink_rows) else conv
+    prior_table = population_priors(model, priors)
+    parameters = _parameter_table(model, idata, conv, shrink, ci, prior_table)
+    summary.update(
+        model=model.name,
+        blq=design.blq,
+        priors=priors,
+        **info,
+        subjects=len(design.subjects),
+        observations=len(design.obs),
+        censored=int((design.obs["CENS"] != 0).sum()),
+        excluded=len(design.excluded),
+        thresholds=(thresholds or ConvergenceThresholds()).to_dict(),
+        shrinkage={f"eta_{k}": v for k, v in shrink.items()},
+        # information, not a check (module documentation: "How much of an interval is prior")
+        prior_dominated=parameters.loc[parameters["prior_dominated"], "parameter"].tolist(),
+        prior_dominated_ratio=PRIOR_DOMINATED_RATIO,
+    )
+    fit = PopulationFit(
+        model=model,
+        idata=idata,
+        parameters=parameters,
+        individual=pd.DataFrame(),
+        diagnostics=diag,
+        summary=summary,
+        priors=prior_table,
+        observations=design.obs,
+        excluded=design.excluded,
+        covariates=design.covariates,
+        dose=design.dose,
+    )
+    object.__setattr__(fit, "individual", _individual_table(fit, ci))
+    return fit
+
+
+def _attach_data(
+    idata: arviz.InferenceData,
+    design: _Design,
+    model: Model,
+    **options: Any,
+) -> None:
+    """Add the records used (``observed_data``/``constant_data``) and the options as attributes."""
+    import xarray as xr
+
+    obs = design.obs
+    coords = {"record": np.arange(len(obs))}
+    observed = xr.Dataset({"DV": ("record", obs["DV"].to_numpy(dtype=float))}, coords=coords)
+    constant = xr.Dataset(
+        {
+            "ROW": ("record", obs["ROW"].to_numpy(dtype=np.int64)),
+            "ID": ("record", obs["ID"].astype(str).to_numpy(dtype="U")),
+            "TIME": ("record", obs["TIME"].to_numpy(dtype=float)),
+            "CENS": ("record", obs["CENS"].to_numpy(dtype=np.int64)),
+            "LLOQ": ("record", design.limit.astype(float)),
+            "LIMIT": ("record", obs["LIMIT"].to_numpy(dtype=float)),
+            "DVID": ("record", obs["DVID"].astype(str).to_numpy(dtype="U")),
+            "DOSE": ("subject", design.dose.astype(float)),
+        },
+        coords={**coords, "subject": design.subjects},
+    )
+    idata.add_groups(observed_data=observed, constant_data=constant)
+    attrs = {"cartpk_model": model.name, **{k: str(v) for k, v in options.items()}}
+    idata.posterior.attrs.update(attrs)
