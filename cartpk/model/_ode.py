@@ -17,7 +17,7 @@ import numpy as np
 from cartpk.errors import ModelError, Violation
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cartpk.model._base import OdeModel
+    from cartpk.model._ode_model import OdeModel
 
 __all__ = ["solve"]
 

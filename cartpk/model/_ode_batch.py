@@ -30,7 +30,7 @@ from cartpk.errors import ModelError, Violation
 from cartpk.model._ode_engine import OdeSolution, OdeStatus, _func, _kw, _step_values, _subjects
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cartpk.model._base import OdeModel
+    from cartpk.model._ode_model import OdeModel
 
 __all__ = ["simulate_batch"]
 

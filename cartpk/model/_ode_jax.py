@@ -49,7 +49,7 @@ from cartpk.model._ode_engine import OdeSolution, OdeStatus, _func, _subjects
 from cartpk.model._ode_engine import _kw as _keyword_only
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cartpk.model._base import OdeModel
+    from cartpk.model._ode_model import OdeModel
 
 __all__ = ["STATUS", "JaxOde", "compile_ode", "jax_available", "status_of", "unsupported"]
 
