@@ -4,11 +4,11 @@ A model is declared once (see ``models/stein2019.py``) and evaluated by every en
 through an array namespace ``xp``. This package imports NumPy at most.
 """
 
-from cartpk.model._base import ClosedFormModel as ClosedFormModel
 from cartpk.model._base import Model as Model
 from cartpk.model._base import ParameterBlock as ParameterBlock
 from cartpk.model._catalogue import list_models as list_models
 from cartpk.model._catalogue import load_model as load_model
+from cartpk.model._closed_form import ClosedFormModel as ClosedFormModel
 from cartpk.model._ode_model import OdeModel as OdeModel
 from cartpk.model._params import Categorical as Categorical
 from cartpk.model._params import CovariateEffect as CovariateEffect

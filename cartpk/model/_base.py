@@ -13,14 +13,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
-import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
 from cartpk.errors import ModelError, Violation
+from cartpk.model._equations import _DATA_ARGS, _EvalPlan, _raw
 from cartpk.model._params import (
     Categorical,
     CovariateEffect,
@@ -29,16 +29,15 @@ from cartpk.model._params import (
     Theta,
     omega,
 )
-from cartpk.model._priors import BASE_PRIOR_SETS, PriorSet
-from cartpk.model._provenance import Provenance, check_provenance
+from cartpk.model._priors import PriorSet
+from cartpk.model._provenance import Provenance
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["ClosedFormModel", "Model", "ParameterBlock"]
+__all__ = ["Model", "ParameterBlock"]
 
 Role = Literal["structural", "iiv", "residual", "covariate"]
-_DATA_ARGS = frozenset({"dose"})  # keyword-only arguments that are data, not parameters
 
 
 # ---------------------------------------------------------------------------------------
@@ -137,87 +136,6 @@ def _backward(xp: Any, transform: str | None, value: Any) -> Any:
     if transform == "logit":
         return 1.0 / (1.0 + xp.exp(-value))
     return value
-
-
-# signature facts per equation function, computed once: ``inspect.signature`` costs about as
-# much as evaluating a closed form on a handful of time points. Keyed by the function object
-# (weakly, so classes defined at run time can be collected), so a subclass that overrides an
-# equation, or a class whose equation is replaced, never sees another function's entry.
-_KWONLY_CACHE: weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...], frozenset[str], bool]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _kwonly_cached(func: Callable[..., Any]) -> tuple[tuple[str, ...], frozenset[str], bool]:
-    """Cached :func:`_kwonly`: positional names, keyword-only names, ``**kwargs`` present.
-
-    Parameters
-    ----------
-    func : callable
-        An equation function (``predict``, ``rhs``, ...).
-
-    Returns
-    -------
-    tuple
-        ``(positional names, frozenset of keyword-only names, has **kwargs)``; immutable,
-        so the cached entry cannot be changed by a caller.
-    """
-    try:
-        hit = _KWONLY_CACHE.get(func)
-    except TypeError:  # not weak-referenceable or not hashable: no caching
-        pos, kw, varkw = _kwonly(func)
-        return tuple(pos), frozenset(kw), varkw
-    if hit is None:
-        pos, kw, varkw = _kwonly(func)
-        hit = (tuple(pos), frozenset(kw), varkw)
-        _KWONLY_CACHE[func] = hit
-    return hit
-
-
-def _kwonly(func: Callable[..., Any]) -> tuple[list[str], list[str], bool]:
-    """Positional names, keyword-only names, and whether ``**kwargs`` is present."""
-    sig = inspect.signature(func)
-    pos, kw, varkw = [], [], False
-    for p in sig.parameters.values():
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            pos.append(p.name)
-        elif p.kind == p.KEYWORD_ONLY:
-            kw.append(p.name)
-        elif p.kind == p.VAR_KEYWORD:
-            varkw = True
-    return pos, kw, varkw
-
-
-def _raw(cls: type, attr: str) -> Callable[..., Any] | None:
-    for klass in cls.__mro__:
-        if attr in klass.__dict__:
-            obj = klass.__dict__[attr]
-            if isinstance(obj, staticmethod | classmethod):
-                obj = obj.__func__
-            return obj if callable(obj) else None
-    return None
-
-
-@dataclass(frozen=True)
-class _EvalPlan:
-    """Per-instance facts :meth:`Model._split_params` checks on every evaluation.
-
-    Attributes
-    ----------
-    known : frozenset of str
-        Every parameter name of the model (all roles).
-    structural : frozenset of str
-        Theta names.
-    free : tuple of str
-        Thetas that are not fixed, in declaration order (a value is required).
-    fixed : tuple of (str, float)
-        Fixed thetas and their values, in declaration order.
-    """
-
-    known: frozenset[str]
-    structural: frozenset[str]
-    free: tuple[str, ...]
-    fixed: tuple[tuple[str, float], ...]
 
 
 # ---------------------------------------------------------------------------------------
@@ -376,32 +294,9 @@ class Model:
 
     @classmethod
     def _check_prior_sets(cls, block: ParameterBlock) -> list[Violation]:
-        out: list[Violation] = []
-        for name, ps in dict(cls.prior_sets).items():
-            if name in BASE_PRIOR_SETS or not isinstance(ps, PriorSet):
-                out.append(
-                    Violation(
-                        "prior_set_type",
-                        f"`prior_sets[{name!r}]` is not a new prior set",
-                        value=type(ps).__name__,
-                        expected=f"prior_set(...) under a name other than {BASE_PRIOR_SETS}",
-                        fix="declare prior_sets = {'name': prior_set(...)}",
-                    )
-                )
-                continue
-            out.extend(ps.problems(name, block.theta_map))
-        known = (*BASE_PRIOR_SETS, *cls.prior_sets)
-        if cls.default_priors not in known:
-            out.append(
-                Violation(
-                    "default_priors",
-                    "`default_priors` names no prior set of the model",
-                    value=repr(cls.default_priors),
-                    expected=" or ".join(map(repr, known)),
-                    fix="name a declared prior set",
-                )
-            )
-        return out
+        from cartpk.model._declaration import prior_set_problems
+
+        return prior_set_problems(cls, block)
 
     @classmethod
     def _equation_names(cls) -> tuple[str, ...]:
@@ -415,137 +310,10 @@ class Model:
     def _check_declaration(
         cls, block: ParameterBlock, *, iiv_obj: Any, covs_obj: Any
     ) -> list[Violation]:
-        where = f"model `{cls.__name__}`"
-        out: list[Violation] = []
-        if not cls.name:
-            out.append(
-                Violation(
-                    "model_name",
-                    f"{where} has no `name`",
-                    expected='a catalogue name, e.g. name = "stein2019"',
-                    fix="add a `name` class attribute",
-                )
-            )
-        if not cls.outputs:
-            out.append(
-                Violation(
-                    "model_outputs",
-                    f"{where} declares no `outputs`",
-                    expected='outputs = {"QPCR": "copies/ug"}',
-                    fix="add an `outputs` mapping DVID -> unit",
-                )
-            )
-        for t in block.thetas:
-            for msg in t.problems():
-                out.append(
-                    Violation(
-                        "theta_value",
-                        f"theta `{t.name}`: {msg}",
-                        value=repr(t.value),
-                        fix=f"correct the declaration of `{t.name}`",
-                    )
-                )
-        names = set(block.theta_map)
-        if not isinstance(iiv_obj, Omega):
-            out.append(
-                Violation(
-                    "iiv_type",
-                    "`iiv` must be declared with `omega(sd=...)` or `omega(var=...)`",
-                    value=type(iiv_obj).__name__,
-                    fix="wrap the values: iiv = omega(sd={...})",
-                )
-            )
-        else:
-            for n in iiv_obj.names:
-                if n not in names:
-                    out.append(
-                        Violation(
-                            "iiv_unknown",
-                            f"`iiv` names `{n}`, which is not a theta of {where}",
-                            value=n,
-                            expected=f"one of {sorted(names)}",
-                            fix=f"declare theta `{n}` or remove it from `iiv`",
-                        )
-                    )
-        for dv, em in block.error:
-            if not isinstance(em, ErrorModel):
-                out.append(
-                    Violation(
-                        "error_type",
-                        f"error model of `{dv}` is not a cartpk error model",
-                        value=type(em).__name__,
-                        fix="use log_additive(), proportional(), additive() or combined()",
-                    )
-                )
-            if dv not in cls.outputs:
-                out.append(
-                    Violation(
-                        "error_unknown_output",
-                        f"error model given for `{dv}`, which is not an output",
-                        value=dv,
-                        expected=f"one of {sorted(cls.outputs)}",
-                        fix="key the error mapping by the DVIDs in `outputs`",
-                    )
-                )
-        missing_err = [dv for dv in cls.outputs if dv not in dict(block.error)]
-        for dv in missing_err:
-            out.append(
-                Violation(
-                    "error_missing",
-                    f"output `{dv}` has no residual error model",
-                    value=dv,
-                    fix='declare `error = log_additive(sigma=...)` or `error = {"DV": ...}`',
-                )
-            )
-        if not isinstance(covs_obj, Sequence | tuple):
-            out.append(
-                Violation(
-                    "covariates_type",
-                    "`covariates` must be a list of power()/categorical() effects",
-                    value=type(covs_obj).__name__,
-                    fix="covariates = [power('cmax', on='DOSE', ref=1e8)]",
-                )
-            )
-        else:
-            seen: set[str] = set()
-            for eff in block.covariates:
-                if not isinstance(eff, CovariateEffect):
-                    out.append(
-                        Violation(
-                            "covariate_type",
-                            "a covariate entry is not a power()/categorical() effect",
-                            value=repr(eff),
-                            fix="build covariate effects with power() or categorical()",
-                        )
-                    )
-                    continue
-                if eff.param not in names:
-                    out.append(
-                        Violation(
-                            "covariate_unknown_param",
-                            f"covariate effect of `{eff.on}` on `{eff.param}`, which is not a theta",
-                            value=eff.param,
-                            expected=f"one of {sorted(names)}",
-                            fix="name a declared theta in the covariate effect",
-                        )
-                    )
-                for c in eff.coefficients:
-                    if c in seen:
-                        out.append(
-                            Violation(
-                                "covariate_duplicate",
-                                f"covariate coefficient `{c}` is declared twice",
-                                value=c,
-                                fix="declare each covariate effect once",
-                            )
-                        )
-                    seen.add(c)
-        out.extend(check_provenance(cls.provenance, where))
-        out.extend(cls._check_prior_sets(block))
-        out.extend(cls._check_equations(names))
-        return out
+        from cartpk.model._declaration import declaration_problems
 
-    # -- construction ---------------------------------------------------------------------
+        return declaration_problems(cls, block, iiv_obj=iiv_obj, covs_obj=covs_obj)
+
     def __init__(self) -> None:
         if type(self)._abstract:
             raise ModelError(
@@ -1147,137 +915,3 @@ class Model:
     ) -> dict[str, Any]:  # pragma: no cover - overridden
         """Predictions ``{DVID: array}`` at ``time`` for structural ``params`` (by name)."""
         raise NotImplementedError
-
-
-class ClosedFormModel(Model):
-    """A model given by an explicit solution ``predict(xp, time, *, <thetas>) -> {DVID: f}``.
-
-    ``predict`` is written against the array namespace ``xp`` (NumPy, ``pytensor.tensor``,
-    ``jax.numpy``) and takes every structural parameter as a keyword-only argument, named
-    exactly as declared (checked at class creation). It may also take ``dose`` (``AMT``).
-    """
-
-    _abstract: ClassVar[bool] = True
-    kind: ClassVar[str] = "closed_form"
-
-    @classmethod
-    def _equation_names(cls) -> tuple[str, ...]:
-        return ("predict",)
-
-    @classmethod
-    def _check_equations(cls, names: set[str]) -> list[Violation]:
-        func = _raw(cls, "predict")
-        if func is None:
-            return [
-                Violation(
-                    "predict_missing",
-                    f"closed-form model `{cls.__name__}` defines no `predict`",
-                    expected="def predict(xp, time, *, <one keyword per theta>)",
-                    fix="add a static `predict` method",
-                )
-            ]
-        return _signature_problems(cls.__name__, "predict", func, ["xp", "time"], names, exact=True)
-
-    def evaluate(
-        self,
-        xp: Any,
-        time: Any,
-        params: Mapping[str, Any],
-        *,
-        dose: Any = None,
-    ) -> dict[str, Any]:
-        """Predictions ``{DVID: array}`` at ``time`` for structural ``params`` (by name).
-
-        Parameters
-        ----------
-        xp : module
-            Array namespace: ``numpy`` or ``pytensor.tensor`` (differentiable).
-        time : array
-            Days since infusion, shape ``(n_t,)`` or ``(n_subjects, n_t)``.
-        params : mapping of str to array
-            Structural parameters by name; scalars or ``(n_subjects, 1)`` arrays that
-            broadcast against ``time``. Fixed parameters may be omitted.
-        dose : array, optional
-            Dose (``AMT``) for models whose ``predict`` takes ``dose``.
-        """
-        vals = self._split_params(params)
-        func = _raw(type(self), "predict")
-        assert func is not None
-        _, kw, _ = _kwonly_cached(func)
-        if "dose" in kw:
-            vals["dose"] = dose
-        out = func(xp, time, **vals)
-        return _check_outputs(self, out)
-
-
-def _signature_problems(
-    cls_name: str,
-    attr: str,
-    func: Callable[..., Any],
-    positional: list[str],
-    names: set[str],
-    *,
-    exact: bool,
-) -> list[Violation]:
-    pos, kw, varkw = _kwonly(func)
-    out: list[Violation] = []
-    if pos != positional:
-        out.append(
-            Violation(
-                "signature_positional",
-                f"`{cls_name}.{attr}` must take ({', '.join(positional)}) positionally and every "
-                "parameter as keyword-only",
-                value=f"({', '.join(pos)})",
-                expected=f"def {attr}({', '.join(positional)}, *, ...)",
-                fix="put parameters after `*`; they are passed by name, never by position",
-            )
-        )
-    if varkw:
-        out.append(
-            Violation(
-                "signature_varkw",
-                f"`{cls_name}.{attr}` takes **kwargs; parameters must be named explicitly",
-                fix="list every parameter as a keyword-only argument",
-            )
-        )
-    allowed = names | _DATA_ARGS
-    for n in kw:
-        if n not in allowed:
-            out.append(
-                Violation(
-                    "signature_unknown",
-                    f"`{cls_name}.{attr}` takes `{n}`, which is not a declared theta",
-                    value=n,
-                    expected=f"names among {sorted(names)}",
-                    fix=f"declare `{n} = theta(...)` or rename the argument",
-                )
-            )
-    if exact:
-        for n in sorted(names - set(kw)):
-            out.append(
-                Violation(
-                    "signature_missing",
-                    f"theta `{n}` is declared but `{cls_name}.{attr}` does not take it",
-                    value=n,
-                    fix=f"add `{n}` as a keyword-only argument of `{attr}` or remove the theta",
-                )
-            )
-    return out
-
-
-def _check_outputs(model: Model, out: Any) -> dict[str, Any]:
-    if not isinstance(out, Mapping) or set(out) != set(model.outputs):
-        got = sorted(out) if isinstance(out, Mapping) else type(out).__name__
-        raise ModelError(
-            f"`{model.name}` returned outputs that do not match its declaration.",
-            [
-                Violation(
-                    "outputs_mismatch",
-                    "the equations must return a dict {DVID: prediction}",
-                    value=repr(got),
-                    expected=f"keys {sorted(model.outputs)}",
-                    fix="return every declared output, keyed by DVID",
-                )
-            ],
-        )
-    return {k: out[k] for k in model.outputs}

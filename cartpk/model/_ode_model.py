@@ -11,13 +11,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from cartpk.errors import ModelError, Violation
-from cartpk.model._base import (
-    Model,
-    _check_outputs,
-    _kwonly,
-    _raw,
-    _signature_problems,
-)
+from cartpk.model._base import Model
+from cartpk.model._equations import _check_outputs, _kwonly, _raw, _signature_problems
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
