@@ -21,6 +21,8 @@ import numpy as np
 
 from cartpk.errors import ModelError, Violation
 from cartpk.model._equations import _DATA_ARGS, _EvalPlan, _raw
+from cartpk.model._individual_inputs import individual_inputs
+from cartpk.model._parameter_table import parameter_rows
 from cartpk.model._params import (
     Categorical,
     CovariateEffect,
@@ -399,82 +401,7 @@ class Model:
         return list(dict.fromkeys(e.on for e in self._block.covariates))
 
     def _rows(self) -> list[dict[str, Any]]:
-        b = self._block
-        rows: list[dict[str, Any]] = []
-        for t in b.thetas:
-            lo, hi = t.natural_bounds()
-            rows.append(
-                dict(
-                    name=t.name,
-                    role="structural",
-                    initial=t.value,
-                    lower=lo,
-                    upper=hi,
-                    fixed=t.fixed,
-                    transform=t.transform,
-                    unit=t.unit,
-                    label=t.label,
-                )
-            )
-        thetas = b.theta_map
-        for n, sd in b.iiv.entries:
-            tr = thetas[n].transform if n in thetas else None
-            scale = f"{tr}({n})" if tr else n
-            rows.append(
-                dict(
-                    name=f"omega_{n}",
-                    role="iiv",
-                    initial=sd,
-                    lower=0.0,
-                    upper=math.inf,
-                    fixed=f"omega_{n}" in b.fixed,
-                    transform="log",
-                    unit="1" if tr else thetas[n].unit if n in thetas else "1",
-                    label=f"IIV SD of {scale}",
-                )
-            )
-        for dv, em in b.error:
-            unit = {
-                "log_additive": "1 (natural-log scale)",
-                "proportional": "1 (fraction of prediction)",
-            }
-            for role, (nm, v) in zip(em.roles, em.sigmas, strict=True):
-                rows.append(
-                    dict(
-                        name=nm,
-                        role="residual",
-                        initial=v,
-                        lower=0.0,
-                        upper=math.inf,
-                        fixed=nm in b.fixed,
-                        transform="log",
-                        unit=unit.get(em.kind, self.outputs.get(dv, ""))
-                        if role != "sigma_prop"
-                        else "1 (fraction of prediction)",
-                        label=f"{em.kind} residual {role} of {dv}",
-                    )
-                )
-        for eff in b.covariates:
-            for nm, v in eff.coefficients.items():
-                what = (
-                    f"power exponent of {eff.on}/{eff.ref:g}"  # type: ignore[attr-defined]
-                    if not isinstance(eff, Categorical)
-                    else f"shift for {eff.on}={nm.rsplit('_', 1)[-1].upper()} vs {eff.reference}"
-                )
-                rows.append(
-                    dict(
-                        name=nm,
-                        role="covariate",
-                        initial=v,
-                        lower=-math.inf,
-                        upper=math.inf,
-                        fixed=nm in b.fixed,
-                        transform=None,
-                        unit="1",
-                        label=f"{what} on transformed {eff.param}",
-                    )
-                )
-        return rows
+        return parameter_rows(self)
 
     @property
     def parameters(self) -> pd.DataFrame:
@@ -776,58 +703,7 @@ class Model:
             self._unknown(typical, "Cannot build individual parameters")
             vals.update(typical)
         etas = {(k[4:] if k.startswith("eta_") else k): v for k, v in (eta or {}).items()}
-        problems: list[Violation] = []
-        for k in etas:
-            if k not in self.iiv:
-                problems.append(
-                    Violation(
-                        "eta_without_iiv",
-                        f"a random effect was given for `{k}`, which has no IIV in `{self.name}`",
-                        value=k,
-                        expected=f"one of {list(self.iiv.names)}",
-                        fix="add IIV with `with_iiv(sd=...)` or drop the random effect",
-                    )
-                )
-        n: int | None = None
-        cov_cols: dict[str, np.ndarray] = {}
-        if covariates is not None:
-            cov_map = (
-                {c: np.asarray(covariates[c]) for c in covariates.columns}
-                if hasattr(covariates, "columns")
-                else {c: np.asarray(v) for c, v in covariates.items()}
-            )
-            for c in self.covariate_columns:
-                if c not in cov_map:
-                    problems.append(
-                        Violation(
-                            "covariate_missing",
-                            f"covariate column `{c}` is needed by `{self.name}` but missing",
-                            column=c,
-                            expected=f"columns {self.covariate_columns}",
-                            fix=f"add `{c}` (one value per subject) or remove the effect",
-                        )
-                    )
-                else:
-                    cov_cols[c] = cov_map[c]
-            lens = {len(v) for v in cov_map.values()}
-            n = lens.pop() if len(lens) == 1 else None
-        elif self.covariate_columns:
-            problems.append(
-                Violation(
-                    "covariate_missing",
-                    f"`{self.name}` has covariate effects but no covariates were given",
-                    expected=f"columns {self.covariate_columns}",
-                    fix="pass `covariates=` (one row per subject)",
-                )
-            )
-        for eff in self._block.covariates:
-            if eff.on in cov_cols:
-                for msg in eff.problems(cov_cols[eff.on]):
-                    problems.append(
-                        Violation("covariate_value", msg, column=eff.on, fix="correct the column")
-                    )
-        if problems:
-            raise ModelError(f"Cannot build individual parameters for `{self.name}`.", problems)
+        cov_cols, n = individual_inputs(self, etas, covariates)
         if n is None:
             for v in etas.values():
                 if isinstance(v, np.ndarray | list | tuple) and np.ndim(v) >= 1:
