@@ -130,7 +130,7 @@ def read_for_nca(path: str) -> tuple[Any, int]:
     from cartpk.data import check_dataset
     from cartpk.data._endpoints import endpoint_for
     from cartpk.errors import DatasetError
-    from cartpk.noncompartmental._nca import negative_concentrations
+    from cartpk.noncompartmental._nca_input import negative_concentrations
 
     if not Path(path).is_file():
         raise FileNotFoundError(2, "no such file", path)
