@@ -3,31 +3,34 @@
 The model's own equations (``rhs``, ``initial``, ``observe``, optional ``breakpoints``)
 are called with ``xp=jax.numpy``; nothing is rewritten. :func:`compile_ode` returns a
 :class:`JaxOde` whose :meth:`JaxOde.solve` is a pure, jittable JAX function of
-``(time, params, dose, time_varying)``, vmapped over subjects, with one adaptive
-``diffrax.diffeqsolve`` per subject and per event-free interval:
+``(time, params, dose, time_varying)``, vmapped over subjects, with one ``lax.while_loop``
+per subject (the "fused" loop; explicit tableaus read from diffrax, the ESDIRK and
+Rosenbrock23 steps written here):
 
-* **events** split the integration: the fractions of a split dose (``dosing``), the
-  changes of time-varying covariates (step functions) and the parameter-dependent switch
-  times returned by ``breakpoints`` (e.g. Stein's ``tmax``). The intervals are integrated
-  in time order inside one ``lax.scan`` (event times are sorted at run time, so a switch
-  may fall before or after a dose). A switch time is an integration *bound*, so the
-  derivative with respect to it (the jump ``(f^- - f^+) dtau/dp`` of the sensitivities)
-  comes out of differentiating the bounds, exactly; inside an interval the equations see
-  times clamped to the open interval, as in the SciPy engine;
+* **events** and outputs inside the loop: each iteration applies the next event (a
+  fraction of a split dose (``dosing``), a change of a time-varying covariate, or a
+  parameter-dependent switch time returned by ``breakpoints``, e.g. Stein's ``tmax``),
+  records the outputs due, or takes an adaptive step that stops exactly at the next event
+  or output time. Event times are sorted at run time, so a switch may fall before or after
+  a dose. A switch time is an integration *bound*: the jump ``(f^- - f^+) dtau/dp`` of the
+  sensitivities is added explicitly (zero in value), so the derivative with respect to it
+  is exact; between events the equations see times clamped to the open interval, as in
+  the SciPy engine;
 * **gradients**: forward mode. The solve is a ``jax.custom_jvp`` whose rule computes the
-  per-subject Jacobian with ``jax.jacfwd`` through ``diffrax.ForwardMode`` (only for the
+  per-subject Jacobian (one ``jax.jvp`` direction per parameter, vmapped; only for the
   inputs that carry a tangent, known at trace time through symbolic zeros) and returns
   ``J @ tangent``. That rule is linear in the tangents, so reverse mode (``jax.grad``,
   ``jax.vjp``) works too, with the Jacobian computed in the forward pass. This beat
-  diffrax's reverse-mode adjoint by measurement (``docs/ode_engine.md``);
+  diffrax's reverse-mode adjoint by measurement (``docs/ode_engine.md``; the
+  ``diffeqsolve`` path used for that comparison was removed as unused);
 * **failures** never come back as a silent NaN: each subject has a status code
   (:data:`STATUS`: 0 success, 1 solver failed, 2 non-finite), and a failed subject's
   outputs are NaN.
 
 Solvers: ``BDF``/``Radau`` (stiff declarations) -> ``diffrax.Kvaerno5`` (L-stable ESDIRK);
 ``DOP853`` -> ``Dopri8``; ``RK45``/``LSODA`` -> ``Tsit5``; ``RK23`` -> ``Bosh3``; diffrax
-names are accepted as well. Step size: ``PIDController`` with the declaration's ``rtol``
-and ``atol`` (or overrides).
+names are accepted as well. Step size: an integral controller on the error norm with the
+declaration's ``rtol`` and ``atol`` (or overrides).
 
 Importing this module imports nothing heavy; the first call of :func:`compile_ode`
 imports JAX and diffrax and switches JAX to float64 (``jax_enable_x64``), for the whole
@@ -344,8 +347,6 @@ def compile_ode(
     rtol: float | None = None,
     atol: float | None = None,
     max_steps: int = 16_384,
-    sensitivity: str = "forward",
-    loop: str = "fused",
 ) -> JaxOde:
     """Compile an ODE model's declaration into a JAX engine (cached per options).
 
@@ -358,13 +359,9 @@ def compile_ode(
         ``"RK23"``) or diffrax name (``"Kvaerno5"``, ``"Tsit5"``, ...); default
         ``model.solver["method"]``.
     rtol, atol : float, optional
-        Tolerances of the ``PIDController`` (default: ``model.solver``).
+        Step-size control tolerances (default: ``model.solver``).
     max_steps : int, default 16384
-        Steps per interval before the subject is flagged ``solver_failed``.
-    sensitivity : {"forward", "reverse"}, default "forward"
-        ``"forward"``: gradients through the Jacobian from ``jacfwd`` (``ForwardMode``),
-        wrapped so that reverse mode works; ``"reverse"``: diffrax's
-        ``RecursiveCheckpointAdjoint`` (reverse mode only; kept for measurements).
+        Steps per subject before it is flagged ``solver_failed``.
 
     Returns
     -------
@@ -380,17 +377,11 @@ def compile_ode(
     name = _solver_name(method or opts.get("method", "BDF"))
     r = float(rtol if rtol is not None else opts.get("rtol", 1e-8))
     a = float(atol if atol is not None else opts.get("atol", 1e-10))
-    if sensitivity not in ("forward", "reverse"):
-        raise ValueError(f"sensitivity must be 'forward' or 'reverse', not {sensitivity!r}")
-    if loop not in ("fused", "diffrax"):
-        raise ValueError(f"loop must be 'fused' or 'diffrax', not {loop!r}")
-    if sensitivity == "reverse" and loop == "fused":
-        raise ValueError("sensitivity='reverse' needs loop='diffrax' (diffrax's adjoint)")
-    key = (cls, name, r, a, int(max_steps), sensitivity, loop)
+    key = (cls, name, r, a, int(max_steps))
     with _LOCK:
         eng = _CACHE.get(key)
         if eng is None:
-            eng = _CACHE[key] = JaxOde(cls, name, r, a, int(max_steps), sensitivity, loop)
+            eng = _CACHE[key] = JaxOde(cls, name, r, a, int(max_steps))
     return eng
 
 
@@ -407,9 +398,7 @@ class JaxOde:
     rtol, atol : float
         Step-size controller tolerances.
     max_steps : int
-        Per interval.
-    sensitivity : str
-        ``"forward"`` or ``"reverse"``.
+        Steps per subject before it is flagged ``solver_failed``.
     parameters : tuple of str
         Names ``solve`` needs in ``params`` (every structural parameter the equations take).
     """
@@ -419,8 +408,6 @@ class JaxOde:
     rtol: float
     atol: float
     max_steps: int
-    sensitivity: str
-    loop: str = "fused"
     parameters: tuple[str, ...] = field(init=False)
     _jitted: dict[Any, Any] = field(init=False, default_factory=dict, repr=False)
 
@@ -705,10 +692,7 @@ class JaxOde:
         """``(outputs (n_out, n_t), status)`` of one subject (scalar parameters)."""
         _, jnp, _ = _jax()
         su = self._setup(t, p, dose, sched)
-        if self.loop == "diffrax":
-            y_t, ok = self._integrate_diffrax(su)
-        else:
-            y_t, ok = self._integrate_fused(su, jumps)
+        y_t, ok = self._integrate_fused(su, jumps)
         obs = self.f_obs(jnp, {s: y_t[:, i] for i, s in enumerate(self.states)}, **su.observe_kw)
         inv = jnp.argsort(su.order)
         out = jnp.stack(
@@ -846,67 +830,6 @@ class JaxOde:
         st = lax.while_loop(cond, body, st0)
         return jnp.stack(st["out"], axis=1), st["ok"]
 
-    def _integrate_diffrax(self, su: _Setup) -> tuple[Any, Any]:
-        """One ``diffrax.diffeqsolve`` per event-free interval, inside ``lax.scan``."""
-        jax, jnp, dfx = _jax()
-        ts = su.ts
-        t_end = ts[-1]
-        valid = su.events <= t_end  # later changes (and inf) never apply
-        e_s = jnp.where(valid, su.events, t_end)  # sorted already: t_end >= the valid ones
-        zero1 = jnp.zeros(1)
-        n_cov = su.onehot.shape[1]
-        xs = (
-            jnp.concatenate([zero1, e_s]),
-            jnp.concatenate([e_s, t_end[None]]),
-            jnp.concatenate([zero1, jnp.where(valid, su.frac, 0.0)]),
-            jnp.concatenate([jnp.zeros((1, n_cov)), su.onehot * valid[:, None]]),
-            jnp.concatenate([zero1, su.value]),
-        )
-        field = su.field
-
-        def vector_field(tt: Any, y: Any, args: Any) -> Any:
-            cov, lo, hi = args
-            return jnp.stack(field(jnp.clip(tt, lo, hi), tuple(y), cov))
-
-        term = dfx.ODETerm(vector_field)
-        solver = getattr(dfx, self.solver_name)()
-        controller = dfx.PIDController(rtol=self.rtol, atol=self.atol)
-        adjoint = (
-            dfx.ForwardMode() if self.sensitivity == "forward" else dfx.RecursiveCheckpointAdjoint()
-        )
-        ok_code = dfx.RESULTS.successful
-
-        def body(carry: Any, x: Any) -> Any:
-            y, cov, ok = carry
-            a_k, b_k, fr, oh, v = x
-            y = y + fr * su.dosed_full
-            cov = jnp.where(oh > 0, v, cov)
-            # after a failure: skip (zero-length) and keep the state finite
-            b_k = jnp.where(ok, b_k, a_k)
-            y = jnp.where(ok & jnp.all(jnp.isfinite(y)), y, jnp.zeros_like(y))
-            eps = jnp.minimum(1e-9 * jnp.maximum(1.0, jnp.abs(b_k)), 0.25 * (b_k - a_k))
-            save = jnp.concatenate([jnp.clip(ts, a_k, b_k), b_k[None]])
-            sol = dfx.diffeqsolve(
-                term,
-                solver,
-                a_k,
-                b_k,
-                None,
-                y,
-                args=(cov, a_k + eps, b_k - eps),
-                saveat=dfx.SaveAt(ts=save),
-                stepsize_controller=controller,
-                adjoint=adjoint,
-                max_steps=self.max_steps,
-                throw=False,
-            )
-            ok = ok & (sol.result == ok_code)
-            return (sol.ys[-1], cov, ok), sol.ys[:-1]
-
-        (_, _, ok), ys_all = jax.lax.scan(body, (su.y_start, su.cov0, jnp.array(True)), xs)
-        seg = jnp.sum(e_s[None, :] <= ts[:, None], axis=1)  # interval of each output time
-        return ys_all[seg, jnp.arange(ts.size)], ok
-
     # -- batched + derivatives -----------------------------------------------------------
     def _values(self, t: Any, p: Any, d: Any, sched: Any, jumps: bool = False) -> Any:
         jax, _, _ = _jax()
@@ -961,8 +884,6 @@ class JaxOde:
             out, status = self._values(t, p, d, sched)
             return jnp.swapaxes(out, 0, 1), status
 
-        if self.sensitivity == "reverse":
-            return values
         from jax.custom_derivatives import SymbolicZero
 
         batched = jax.custom_jvp(values)
