@@ -83,3 +83,39 @@ def test_default_fit_intervals_cover_the_truth(fit):
         and not p.loc[name, "lower"] <= value <= p.loc[name, "upper"]
     }
     assert not missed, missed
+
+
+@pytest.mark.parametrize(
+    ("subjects", "data_seed"),
+    [(60, 2027), (300, 2028)],
+    ids=["60-subjects", "300-subjects"],
+)
+def test_default_fit_converges_on_trials_of_60_and_300_subjects(subjects, data_seed):
+    """Issue 17's range of trial sizes at the originating trial's censoring: LLOQ 150
+    copies/ug gives 12-20 % BLQ on this design. Held-out data seeds (measured once after the
+    defaults were fixed, not tuned): 60 subjects converged in the first round (R-hat 1.0087,
+    bulk ESS 772, 28 s), 300 subjects too (R-hat 1.0043, bulk ESS 1,699, 276 s on 2 cores).
+    Every default: the fit's own thresholds, no warning, every 95 % interval of a typical
+    value covering the truth."""
+    model = ck.load_model("stein2019_smooth").with_iiv(drop=DROP)
+    table = ck.simulate(model, n=subjects, seed=data_seed, lloq=150.0, days=DAYS)
+    data = ck.read_dataset(table)
+    blq = data.observations("QPCR")["CENS"].mean()
+    assert 0.12 <= blq <= 0.20, blq
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CartpkWarning)
+        result = ck.fit_population(model, data)
+    warned = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
+    s = result.summary
+    assert s["converged"], (s["failed"], s["sampling_stopped"])
+    assert not warned, warned
+    assert s["rhat_max"] <= 1.01 and s["divergences"] == 0, s
+    assert s["ess_bulk_min"] >= 400 and s["ess_tail_min"] >= 400, s
+    p = result.parameters.set_index("parameter")
+    missed = {
+        name: (p.loc[name, "lower"], p.loc[name, "upper"], value)
+        for name, value in model.typical().items()
+        if not model.thetas[name].fixed
+        and not p.loc[name, "lower"] <= value <= p.loc[name, "upper"]
+    }
+    assert not missed, missed
