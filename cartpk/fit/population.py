@@ -411,75 +411,20 @@ def fit_population(
     >>> fit = ck.fit_population(model, data, seed=1)             # doctest: +SKIP
     >>> fit.summary["converged"], fit.parameters.head()          # doctest: +SKIP
     """
-    if sampler not in ("nutpie", "pymc"):
-        raise SpecError(
-            f"Unknown sampler `sampler={sampler!r}`.",
-            [
-                Violation(
-                    "sampler",
-                    "`sampler` must be 'nutpie' or 'pymc'",
-                    value=repr(sampler),
-                    expected="'nutpie' or 'pymc'",
-                    fix='use sampler="nutpie" (default) or sampler="pymc"',
-                )
-            ],
-        )
-    if isinstance(model, OdeModel):
-        _spec_error(
-            "Invalid ODE engine options.", ode_option_problems(model, ode_engine, ode_method)
-        )
-    if mass_matrix not in ("diag", "low_rank") or (
-        mass_matrix == "low_rank" and sampler != "nutpie"
-    ):
-        raise SpecError(
-            f"Unsupported `mass_matrix={mass_matrix!r}` with sampler {sampler!r}.",
-            [
-                Violation(
-                    "mass_matrix",
-                    "`mass_matrix` must be 'diag', or 'low_rank' with nutpie",
-                    value=repr(mass_matrix),
-                    expected="'diag' or 'low_rank' (sampler='nutpie')",
-                    fix='use mass_matrix="diag", or sampler="nutpie"',
-                )
-            ],
-        )
-    if init not in ("ebe", "jitter", "declared"):
-        raise SpecError(
-            f"Unknown initialisation `init={init!r}`.",
-            [
-                Violation(
-                    "init",
-                    "`init` must be 'ebe', 'jitter' or 'declared'",
-                    value=repr(init),
-                    expected="'ebe', 'jitter' or 'declared'",
-                    fix='use init="ebe" (default), init="jitter" or init="declared"',
-                )
-            ],
-        )
-    bad = [
-        Violation(
-            "sampling_option",
-            f"`{k}` must be an integer >= {low}",
-            value=repr(v),
-            fix=f"pass `{k}` >= {low}",
-        )
-        for k, v, low in (
-            ("draws", draws, 1),
-            ("tune", tune, 0),
-            ("chains", chains, 1),
-            ("extend", extend, 0),
-        )
-        if not (isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= low)
-    ]
-    if not 0 < target_accept < 1:
-        bad.append(
-            Violation(
-                "sampling_option", "`target_accept` must lie in (0, 1)", value=repr(target_accept)
-            )
-        )
-    if not 0 < ci < 1:
-        bad.append(Violation("sampling_option", "`ci` must lie in (0, 1)", value=repr(ci)))
-    _spec_error("Invalid sampling options.", bad)
+    _check_options(
+        model,
+        sampler=sampler,
+        ode_engine=ode_engine,
+        ode_method=ode_method,
+        mass_matrix=mass_matrix,
+        init=init,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        extend=extend,
+        target_accept=target_accept,
+        ci=ci,
+    )
     sibling = _smooth_sibling(model)
     if sibling is not None:
         warnings.warn(
@@ -587,6 +532,94 @@ def fit_population(
             stacklevel=2,
         )
     return fit
+
+
+def _check_options(
+    model: Model,
+    *,
+    sampler: str,
+    ode_engine: str | None,
+    ode_method: str | None,
+    mass_matrix: str,
+    init: str,
+    draws: Any,
+    tune: Any,
+    chains: Any,
+    extend: Any,
+    target_accept: float,
+    ci: float,
+) -> None:
+    """The options of :func:`fit_population` that need no data: raise on the first group
+    that has problems (every problem of that group listed)."""
+    if sampler not in ("nutpie", "pymc"):
+        raise SpecError(
+            f"Unknown sampler `sampler={sampler!r}`.",
+            [
+                Violation(
+                    "sampler",
+                    "`sampler` must be 'nutpie' or 'pymc'",
+                    value=repr(sampler),
+                    expected="'nutpie' or 'pymc'",
+                    fix='use sampler="nutpie" (default) or sampler="pymc"',
+                )
+            ],
+        )
+    if isinstance(model, OdeModel):
+        _spec_error(
+            "Invalid ODE engine options.", ode_option_problems(model, ode_engine, ode_method)
+        )
+    if mass_matrix not in ("diag", "low_rank") or (
+        mass_matrix == "low_rank" and sampler != "nutpie"
+    ):
+        raise SpecError(
+            f"Unsupported `mass_matrix={mass_matrix!r}` with sampler {sampler!r}.",
+            [
+                Violation(
+                    "mass_matrix",
+                    "`mass_matrix` must be 'diag', or 'low_rank' with nutpie",
+                    value=repr(mass_matrix),
+                    expected="'diag' or 'low_rank' (sampler='nutpie')",
+                    fix='use mass_matrix="diag", or sampler="nutpie"',
+                )
+            ],
+        )
+    if init not in ("ebe", "jitter", "declared"):
+        raise SpecError(
+            f"Unknown initialisation `init={init!r}`.",
+            [
+                Violation(
+                    "init",
+                    "`init` must be 'ebe', 'jitter' or 'declared'",
+                    value=repr(init),
+                    expected="'ebe', 'jitter' or 'declared'",
+                    fix='use init="ebe" (default), init="jitter" or init="declared"',
+                )
+            ],
+        )
+    bad = [
+        Violation(
+            "sampling_option",
+            f"`{k}` must be an integer >= {low}",
+            value=repr(v),
+            fix=f"pass `{k}` >= {low}",
+        )
+        for k, v, low in (
+            ("draws", draws, 1),
+            ("tune", tune, 0),
+            ("chains", chains, 1),
+            ("extend", extend, 0),
+        )
+        if not (isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= low)
+    ]
+    if not 0 < target_accept < 1:
+        bad.append(
+            Violation(
+                "sampling_option", "`target_accept` must lie in (0, 1)", value=repr(target_accept)
+            )
+        )
+    if not 0 < ci < 1:
+        bad.append(Violation("sampling_option", "`ci` must lie in (0, 1)", value=repr(ci)))
+    _spec_error("Invalid sampling options.", bad)
 
 
 def _advice(summary: Mapping[str, Any]) -> str:
