@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cartpk.fit._likelihood import BlqMethod, log_ndtr, loglik
+from cartpk.model._transforms import transform_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.fit._subjects import SubjectData
@@ -33,28 +34,16 @@ _BOX_OMEGAS = 8.0  # ... or +-8 population SDs on the transformed scale
 
 
 def _to_nat(transform: str | None, h: Any) -> Any:
-    if transform == "log":
-        return np.exp(h)
-    if transform == "logit":
-        return 1.0 / (1.0 + np.exp(-h))
-    return h
+    return transform_of(transform).backward(np, h)
 
 
 def _to_tr(transform: str | None, v: Any) -> Any:
-    if transform == "log":
-        return np.log(v)
-    if transform == "logit":
-        return np.log(v) - np.log1p(-v)
-    return v
+    return transform_of(transform).forward(np, v)
 
 
 def _dnat_dh(transform: str | None, v: float) -> float:
     """Derivative of the natural value with respect to the transformed one (delta method)."""
-    if transform == "log":
-        return v
-    if transform == "logit":
-        return v * (1.0 - v)
-    return 1.0
+    return transform_of(transform).dnat_dh(v)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from cartpk.model._params import (
 )
 from cartpk.model._priors import PriorSet
 from cartpk.model._provenance import Provenance
+from cartpk.model._transforms import transform_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -125,19 +126,11 @@ class _IniAttr:
 
 
 def _forward(xp: Any, transform: str | None, value: Any) -> Any:
-    if transform == "log":
-        return xp.log(value)
-    if transform == "logit":
-        return xp.log(value) - xp.log(1.0 - value)
-    return value
+    return transform_of(transform).forward(xp, value)
 
 
 def _backward(xp: Any, transform: str | None, value: Any) -> Any:
-    if transform == "log":
-        return xp.exp(value)
-    if transform == "logit":
-        return 1.0 / (1.0 + xp.exp(-value))
-    return value
+    return transform_of(transform).backward(xp, value)
 
 
 # ---------------------------------------------------------------------------------------

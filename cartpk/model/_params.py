@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from cartpk.errors import ModelError, Violation
+from cartpk.model._transforms import TRANSFORMS
 
 __all__ = [
     "Categorical",
@@ -55,11 +56,8 @@ class Theta:
 
     def natural_bounds(self) -> tuple[float, float]:
         """Bounds on the natural scale implied by the transform, narrowed by ``lower``/``upper``."""
-        lo, hi = -math.inf, math.inf
-        if self.transform == "log":
-            lo = 0.0
-        elif self.transform == "logit":
-            lo, hi = 0.0, 1.0
+        scale = TRANSFORMS.get(self.transform)
+        lo, hi = scale.natural_range if scale is not None else (-math.inf, math.inf)
         if self.lower is not None:
             lo = max(lo, float(self.lower))
         if self.upper is not None:
