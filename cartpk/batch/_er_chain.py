@@ -44,7 +44,7 @@ import numpy as np
 
 from cartpk.batch._er_chain_options import EXPOSURES, ChainFit, EROutcomes, _count, _finite
 from cartpk.batch._runner import StudyFolder, dask_client, run_tasks, spawn_seeds
-from cartpk.errors import FitError, SpecError, Violation
+from cartpk.errors import SpecError, Violation
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -635,29 +635,11 @@ def er_chain_sse(
         else pd.DataFrame(columns=ESTIMATE_COLUMNS)
     )
     summary = summarise_er_chain(estimates, n_replicates=int(n_replicates))
-    n_failed = int((replicates["status"] != "ok").sum())
-    status = "ok" if n_failed == 0 else "failed_checks"
-    files = [
-        folder.write_csv("er_sse_summary.csv", summary).name,
-        folder.write_csv("er_sse_estimates.csv", estimates).name,
-        folder.write_csv("er_sse_replicates.csv", replicates).name,
-    ]
-    folder.finish(
-        status=status,
-        counts={"total": len(replicates), "ok": len(replicates) - n_failed, "failed": n_failed},
-        files=files,
+    status = folder.finish_replicates(
+        {"er_sse_summary.csv": summary, "er_sse_estimates.csv": estimates},
+        replicates,
+        replicates_file="er_sse_replicates.csv",
+        what="E-R chain SSE",
+        fix="run one replicate in a Python session to debug it",
     )
-    if n_failed == len(replicates):
-        first = replicates.iloc[0]
-        raise FitError(
-            "Every replicate of the E-R chain SSE failed.",
-            [
-                Violation(
-                    "all_replicates_failed",
-                    f"replicate 0 raised {first['error']}: {first['message']}",
-                    value=str(folder.path / "er_sse_replicates.csv"),
-                    fix="run one replicate in a Python session to debug it",
-                )
-            ],
-        )
     return ERChainResult(summary, estimates, replicates, folder.path, status)

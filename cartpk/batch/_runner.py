@@ -358,6 +358,50 @@ class StudyFolder:
             self.path / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n"
         )
 
+    def finish_replicates(
+        self,
+        tables: Mapping[str, Any],
+        replicates: Any,
+        *,
+        replicates_file: str,
+        what: str,
+        fix: str,
+    ) -> str:
+        """Write ``tables`` and the replicates table, finish the folder, and return the
+        status (``"ok"``, or ``"failed_checks"`` when a replicate failed).
+
+        Raises
+        ------
+        FitError
+            ``all_replicates_failed`` when every replicate failed (the first error quoted).
+        """
+        from cartpk.errors import FitError
+
+        n_failed = int((replicates["status"] != "ok").sum())
+        status = "ok" if n_failed == 0 else "failed_checks"
+        files = [self.write_csv(name, frame).name for name, frame in tables.items()]
+        files.append(self.write_csv(replicates_file, replicates).name)
+        total = len(replicates)
+        self.finish(
+            status=status,
+            counts={"total": total, "ok": total - n_failed, "failed": n_failed},
+            files=files,
+        )
+        if total and n_failed == total:
+            first = replicates.iloc[0]
+            raise FitError(
+                f"Every replicate of the {what} failed.",
+                [
+                    Violation(
+                        "all_replicates_failed",
+                        f"replicate 0 raised {first['error']}: {first['message']}",
+                        value=str(self.path / replicates_file),
+                        fix=fix,
+                    )
+                ],
+            )
+        return status
+
 
 def _discard_refusal(
     path: Path, inputs: Iterable[str | os.PathLike[str]], tables: frozenset[str]

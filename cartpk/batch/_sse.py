@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from cartpk.batch._runner import StudyFolder, code_inputs, dask_client, run_tasks, spawn_seeds
-from cartpk.errors import FitError, SpecError, Violation
+from cartpk.errors import SpecError, Violation
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -448,29 +448,11 @@ def sse(
     ]
     estimates = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
     summary = summarise_sse(estimates, n_replicates=int(n_replicates), n_subjects=int(n_subjects))
-    n_failed = int((replicates["status"] != "ok").sum())
-    status = "ok" if n_failed == 0 else "failed_checks"
-    files = [
-        folder.write_csv("summary.csv", summary).name,
-        folder.write_csv("estimates.csv", estimates).name,
-        folder.write_csv("replicates.csv", replicates).name,
-    ]
-    folder.finish(
-        status=status,
-        counts={"total": len(replicates), "ok": len(replicates) - n_failed, "failed": n_failed},
-        files=files,
+    status = folder.finish_replicates(
+        {"summary.csv": summary, "estimates.csv": estimates},
+        replicates,
+        replicates_file="replicates.csv",
+        what="SSE",
+        fix="run the estimator on one simulated trial to debug it",
     )
-    if n_failed == len(replicates):
-        first = replicates.iloc[0]
-        raise FitError(
-            "Every replicate of the SSE failed.",
-            [
-                Violation(
-                    "all_replicates_failed",
-                    f"replicate 0 raised {first['error']}: {first['message']}",
-                    value=str(folder.path / "replicates.csv"),
-                    fix="run the estimator on one simulated trial to debug it",
-                )
-            ],
-        )
     return SSEResult(summary, estimates, replicates, folder.path, status)
