@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pymc
 
-__all__ = ["RHAT_EXTENDABLE", "SamplingPlan", "sample_rounds"]
+__all__ = ["RHAT_EXTENDABLE", "SamplingPlan", "advice", "sample_rounds", "why_stop"]
 
 _log = logging.getLogger(__name__)
 
@@ -161,18 +161,19 @@ def _pymc_runner(pmm: pymc.Model, plan: SamplingPlan) -> Any:
     return run
 
 
-def _pool(rounds: list[arviz.InferenceData]) -> arviz.InferenceData:
-    """All rounds' chains in one InferenceData (chains renumbered 0..n-1)."""
+def _pool(pooled: arviz.InferenceData | None, new: arviz.InferenceData) -> arviz.InferenceData:
+    """The chains so far and a new round's in one InferenceData (chains renumbered 0..n-1;
+    the first round's sample-stats attributes kept)."""
     import arviz as az
 
-    if len(rounds) == 1:
-        return rounds[0]
-    attrs = dict(rounds[0].sample_stats.attrs)
-    groups = [g for g in ("posterior", "sample_stats") if g in rounds[0].groups()]
-    parts = [az.InferenceData(**{g: r[g] for g in groups}) for r in rounds]
-    pooled = az.concat(*parts, dim="chain")
-    pooled.sample_stats.attrs.update(attrs)
-    return pooled
+    if pooled is None:
+        return new
+    attrs = dict(pooled.sample_stats.attrs)
+    groups = [g for g in ("posterior", "sample_stats") if g in pooled.groups()]
+    parts = [az.InferenceData(**{g: r[g] for g in groups}) for r in (pooled, new)]
+    out = az.concat(*parts, dim="chain")
+    out.sample_stats.attrs.update(attrs)
+    return out
 
 
 def why_stop(table: pd.DataFrame, *, chains: int, per_round: int, rounds_left: int) -> str | None:
@@ -221,6 +222,18 @@ def why_stop(table: pd.DataFrame, *, chains: int, per_round: int, rounds_left: i
     return None
 
 
+def advice(stopped: str) -> str:
+    """What to try next after an unconverged fit, from :func:`why_stop`'s reason."""
+    if stopped.startswith("divergent"):
+        return "Try a higher `target_accept` (0.95-0.99) or `centered` for well-informed effects."
+    if stopped.startswith("R-hat"):
+        return (
+            "Drop the random effects the design cannot inform (`drop_iiv`), or use more "
+            'informative priors (`priors="literature"`); see docs/population_convergence.md.'
+        )
+    return "Try a larger `extend` or more `draws`/`tune`, or a higher `target_accept`."
+
+
 def sample_rounds(
     pmm: pymc.Model, plan: SamplingPlan
 ) -> tuple[arviz.InferenceData, dict[str, Any]]:
@@ -241,7 +254,7 @@ def sample_rounds(
         compile_s = time.perf_counter() - t0
     else:  # pm.sample compiles and samples in one call; it records the sampling time itself
         run, compile_s = _pymc_runner(pmm, plan), 0.0
-    draws: list[arviz.InferenceData] = []
+    pooled: arviz.InferenceData | None = None
     rounds: list[dict[str, Any]] = []
     sample_s = 0.0
     stopped = "converged"
@@ -257,8 +270,7 @@ def sample_rounds(
         sample_s += took
         drop = [v for v in idata.posterior.data_vars if v not in plan.keep]
         idata.posterior = idata.posterior.drop_vars(drop)
-        draws.append(idata)
-        pooled = _pool(draws)
+        pooled = _pool(pooled, idata)
         table, summary = check_convergence(
             pooled, var_names=plan.keep, thresholds=plan.thresholds, warn=False
         )

@@ -104,7 +104,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -131,7 +131,7 @@ from cartpk.fit._population_result import (
     _assemble,
     _attach_data,
 )
-from cartpk.fit._sampling import SamplingPlan, sample_rounds
+from cartpk.fit._sampling import SamplingPlan, advice, sample_rounds
 from cartpk.model import Model, OdeModel
 from cartpk.model._ode_options import default_ode_engine, ode_option_problems
 
@@ -519,15 +519,16 @@ def fit_population(
     if not summary["converged"]:
         n = len(summary["failed"])
         shown = "; ".join(summary["failed"][:5]) + ("; ..." if n > 5 else "")
+        stopped = sampled["stopped"]
         warnings.warn(
             CartpkWarning(
                 f"population fit of `{model.name}` did not meet {n} convergence "
                 f"threshold{'s' if n > 1 else ''} with {summary['chains']} chains x "
                 f"{int(draws):,} draws in {len(summary['rounds'])} round(s): {shown}. "
-                f"Sampling stopped: {summary['sampling_stopped']}. {_advice(summary)} "
+                f"Sampling stopped: {stopped}. {advice(stopped)} "
                 "Do not use these estimates as converged.",
                 code="not_converged",
-                details={"failed": summary["failed"], "stopped": summary["sampling_stopped"]},
+                details={"failed": summary["failed"], "stopped": stopped},
             ),
             stacklevel=2,
         )
@@ -620,16 +621,3 @@ def _check_options(
     if not 0 < ci < 1:
         bad.append(Violation("sampling_option", "`ci` must lie in (0, 1)", value=repr(ci)))
     _spec_error("Invalid sampling options.", bad)
-
-
-def _advice(summary: Mapping[str, Any]) -> str:
-    """What to try next after an unconverged fit, from why its sampling stopped."""
-    stopped = str(summary.get("sampling_stopped", ""))
-    if stopped.startswith("divergent"):
-        return "Try a higher `target_accept` (0.95-0.99) or `centered` for well-informed effects."
-    if stopped.startswith("R-hat"):
-        return (
-            "Drop the random effects the design cannot inform (`drop_iiv`), or use more "
-            'informative priors (`priors="literature"`); see docs/population_convergence.md.'
-        )
-    return "Try a larger `extend` or more `draws`/`tune`, or a higher `target_accept`."
