@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/bench_ode.py [--n 10000] [--loop-subjects 40] [--workers 2]``.
 
-1. **Simulation**: ``--n`` virtual patients of ``paixao2022`` (5 states, IIV drawn from the
+1. **Simulation**: ``--n`` virtual patients of ``cartmath_illustration`` (5 states, IIV drawn from the
    declaration, seeded) over 365 days, observed on days 0, 7, 14, 21, 28, 60, 90, 180, 365:
 
    * ``model.evaluate_batch`` (vectorised Rosenbrock, a step size per subject), ``--workers``
@@ -79,10 +79,12 @@ def naive_loop(
 def bench_simulation(
     n: int, loop_subjects: int, stacked_subjects: int, workers: int, rtol: float
 ) -> None:
-    model = ck.load_model("paixao2022")
+    model = ck.load_model("cartmath_illustration")
     dose = float(model.default_dose)
     params = population(model, n)
-    print(f"paixao2022: {n} subjects x 365 days, rtol {rtol:g} (load average {os.getloadavg()})")
+    print(
+        f"cartmath_illustration: {n} subjects x 365 days, rtol {rtol:g} (load average {os.getloadavg()})"
+    )
     timings = {}
     for w in sorted({workers, 1}, reverse=True):
         t0 = time.perf_counter()

@@ -674,12 +674,12 @@ def bench_ode_scale(args) -> dict[str, object]:
 
 
 # -- the mechanistic model against pm.ode (issue 7) ---------------------------------------
-MECH_EST = ("rho", "eps", "mu", "gamma", "tumour0")  # fits/long/paixao2022_joint.toml
-MECH_TRUTH_QPCR = 151515.0 / 5e9  # models/paixao2022.py: qpcr_per_cell
+MECH_EST = ("rho", "eps", "mu", "gamma", "tumour0")  # fits/long/cartmath_joint.toml
+MECH_TRUTH_QPCR = 151515.0 / 5e9  # models/cartmath_illustration.py: qpcr_per_cell
 
 
 def _paixao_rhs(y, t, p):
-    """pm.ode form of ``models/paixao2022.py`` (the baseline: pm.ode cannot take cartpk's
+    """pm.ode form of ``models/cartmath_illustration.py`` (the baseline: pm.ode cannot take cartpk's
     declaration; every other rate is fixed at the example's truth)."""
     from cartpk.examples._make import MECH_TRUTH as T
 
@@ -708,7 +708,9 @@ def _mech_models(data, engine_of: str):
     from cartpk.examples._make import MECH_FIXED, MECH_SIGMA, MECH_TRUTH
     from cartpk.fit import loglik
 
-    model = ck.load_model("paixao2022").with_ini(**MECH_TRUTH, **MECH_SIGMA).fix(*MECH_FIXED)
+    model = (
+        ck.load_model("cartmath_illustration").with_ini(**MECH_TRUTH, **MECH_SIGMA).fix(*MECH_FIXED)
+    )
     obs = data.table.query("EVID == 0")
     doses = data.table.query("EVID == 1").groupby("ID")["AMT"].first()
     ids = data.subjects

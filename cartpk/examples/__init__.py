@@ -13,8 +13,8 @@ Files
     RECIST 1.1 lesion measurements (``ID, DAY, LESION, KIND, NODAL, DIAM_MM, STATUS, ORGAN``).
 ``mechanistic.csv``
     Joint qPCR (``QPCR``, days 7-90, LLOQ 200) and tumour-size (``SOD``, mm, days 0, 28, 56,
-    84) records of 40 subjects simulated from the ``paixao2022`` ODE model with known truth
-    (``cartpk.examples._make.MECH_TRUTH``), for the mechanistic fit ``fits/long/paixao2022_joint.toml``.
+    84) records of 40 subjects simulated from the ``cartmath_illustration`` ODE model with known truth
+    (``cartpk.examples._make.MECH_TRUTH``), for the mechanistic fit ``fits/long/cartmath_joint.toml``.
 """
 
 from __future__ import annotations

@@ -269,7 +269,7 @@ def _event_frame(ids, day, grade, term) -> pd.DataFrame:  # noqa: ANN001
 
 
 # ---------------------------------------------------------------------------------------
-# mechanistic example: joint qPCR + tumour size from the Paixao 2022 model (known truth)
+# mechanistic example: joint qPCR + tumour size from cartmath_illustration (known truth)
 
 MECH_SEED = 20261125
 MECH_N = 40
@@ -279,7 +279,7 @@ MECH_SOD_DAYS = (0.0, 28.0, 56.0, 84.0)  # day 0 recorded after the infusion rec
 MECH_QPCR_LLOQ = 200.0  # copies/ug
 #: typical values the mechanistic example was simulated with (clinical scale; assumptions,
 #: chosen so that CAR-T expand for about 3 weeks, contract, persist, and the tumour shrinks
-#: by about half: Paixao's per-patient estimates are not transcribed, see models/paixao2022.py)
+#: by about half: Paixao's per-patient estimates are not transcribed, see models/cartmath_illustration.py)
 MECH_TRUTH = {
     "phi": 0.07, "rho": 0.18, "eps": 0.24, "theta": 4.0e-12, "alpha": 4.0e-14, "mu": 0.04,
     "r": 0.008, "b": 1.0e-12, "gamma": 8.0e-9, "eta": 1.0, "lam": 9.0e-13, "mu_n": 0.1,
@@ -293,9 +293,9 @@ MECH_FIXED = ("phi", "theta", "alpha", "r", "b", "eta", "lam", "mu_n")
 
 
 def mechanistic_model():  # noqa: ANN201 - returns a cartpk Model
-    """``paixao2022`` at the truth of the mechanistic example (:data:`MECH_TRUTH`)."""
+    """``cartmath_illustration`` at the truth of the mechanistic example (:data:`MECH_TRUTH`)."""
     return (
-        load_model("paixao2022")
+        load_model("cartmath_illustration")
         .with_ini(**MECH_TRUTH, **MECH_SIGMA)
         .with_iiv(drop=["theta"], sd=MECH_IIV)
         .fix(*MECH_FIXED)

@@ -108,7 +108,7 @@ def _minimize(
 
 
 #: L-BFGS-B's first step has unit length in its variables; mechanistic objectives are steep
-#: (a step of 1 in log(rate) can overflow the ODE: -2 log L of 1e13 on paixao2022, after which
+#: (a step of 1 in log(rate) can overflow the ODE: -2 log L of 1e13 on cartmath_illustration, after which
 #: the line search stalls at the start). The exact-gradient path runs in h / _LBFGS_SCALE, so
 #: the first step is 0.1 on the log scale; later quasi-Newton steps adapt to the curvature.
 _LBFGS_SCALE = 0.1

@@ -335,7 +335,7 @@ def fit_population(
     ode_method : str, optional
         Solver of the ODE engine instead of the declaration's ``solver["method"]``: SciPy
         names, or for JAX also ``"Tsit5"``, ``"Dopri5"``, ``"Dopri8"``, ``"Kvaerno5"``,
-        ``"Rosenbrock23"``. A declaration marked stiff for extreme values (``paixao2022``
+        ``"Rosenbrock23"``. A declaration marked stiff for extreme values (``cartmath_illustration``
         at its preclinical scale) can be non-stiff at a data set's values: an explicit
         method there is 20x faster per gradient (the default engine follows the method).
     mass_matrix : {"diag", "low_rank"}, default "diag"

@@ -65,8 +65,33 @@ def catalogue_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
 
+#: names a catalogue model had before, with its name now and why it changed: loading an old
+#: name fails and says so (a model must not keep a name that claims more than it is)
+RENAMED: dict[str, tuple[str, str]] = {
+    "paixao2022": (
+        "cartmath_illustration",
+        "it is a CARTmath-derived illustration, not Paixão 2022's model: its distributed and "
+        "exhausted compartments could not be checked against that paper",
+    ),
+}
+
+
 def _model_class(name: str) -> type[Model]:
     names = catalogue_names()
+    if name in RENAMED and name not in names:
+        new, why = RENAMED[name]
+        raise ModelError(
+            f"Model {name!r} was renamed {new!r}.",
+            [
+                Violation(
+                    "model_renamed",
+                    f"the catalogue model {name!r} is now {new!r}: {why}",
+                    value=name,
+                    expected=new,
+                    fix=f"use model = {new!r} (models/{new}.py says what it is)",
+                )
+            ],
+        )
     if name not in names:
         raise ModelError(
             f"Unknown model {name!r}.",

@@ -338,7 +338,7 @@ class OdeModel(Model):
             Step functions of the covariates declared in :attr:`time_varying`.
         rtol : float, default 1e-6
             Relative tolerance per subject; the global error of an order-2 method is larger
-            (about 1e-3 relative at ``rtol=1e-5`` on ``paixao2022``).
+            (about 1e-3 relative at ``rtol=1e-5`` on ``cartmath_illustration``).
         atol : float, optional
             Absolute tolerance (default ``solver["atol"]``).
         workers : int, default 1

@@ -21,7 +21,7 @@ def default_ode_engine(engine: str | None, model: Any, method: str | None = None
     ``"jax"`` for a declaration (or ``method``) solved by an explicit method when JAX and
     diffrax import (hundreds of times faster per gradient than ``solve_ivp``); ``"scipy"`` for stiff
     declarations (``BDF``/``Radau``: the SciPy engine's implicit solve with an exact sparse
-    Jacobian beat the JAX ESDIRK by 16x on ``paixao2022``, ``docs/ode_engine.md``) and
+    Jacobian beat the JAX ESDIRK by 16x on ``cartmath_illustration``, ``docs/ode_engine.md``) and
     without JAX.
     """
     if engine is not None:

@@ -33,7 +33,7 @@ def test_models_json_and_csv_give_every_block_with_its_source():
     iiv = records["stein2019"]["provenance_detail"]["iiv"]
     assert iiv["level"] == "transcribed"
     assert "nlmixr2lib" in iiv["entries"][0]["source"]
-    assert records["paixao2022"]["provenance"].endswith("weakest assumed")
+    assert records["cartmath_illustration"]["provenance"].endswith("weakest assumed")
     csv = _cli("--format", "csv")
     assert "provenance_detail" in csv.splitlines()[0]
     assert len(csv.splitlines()) == len(ck.list_models()) + 1

@@ -164,7 +164,7 @@ def test_spec_options_reach_the_fitter(tmp_path, data):
 def test_mechanistic_joint_model_is_recovered_per_patient():
     """The small, default-run recovery of the mechanistic joint model (issue 7; the
     population version is slow, ``test_population_mechanistic.py``): MAP fits of
-    ``paixao2022`` (5 states) to qPCR (M3) and tumour size together, exact gradients (the
+    ``cartmath_illustration`` (5 states) to qPCR (M3) and tumour size together, exact gradients (the
     SciPy engine's sensitivities: the declaration is BDF), on the first 6 subjects of the
     bundled simulated example, against each subject's simulated parameters.
 

@@ -300,8 +300,8 @@ def test_default_ode_engine_follows_the_solver():
 
     fast = "jax" if jax_available() else "scipy"
     assert default_ode_engine(None, load_model("stein2019_ode")) == fast  # DOP853
-    assert default_ode_engine(None, load_model("paixao2022")) == "scipy"  # BDF: stiff
-    assert default_ode_engine(None, load_model("paixao2022"), "Tsit5") == fast
+    assert default_ode_engine(None, load_model("cartmath_illustration")) == "scipy"  # BDF: stiff
+    assert default_ode_engine(None, load_model("cartmath_illustration"), "Tsit5") == fast
     assert default_ode_engine("scipy", load_model("stein2019_ode")) == "scipy"
 
 

@@ -1,5 +1,5 @@
-"""The mechanistic joint model (Paixao 2022: effector/memory/exhausted CAR-T + tumour) fitted
-as a population on qPCR (M3) and tumour size together, against the known truth of the
+"""The mechanistic joint model (``cartmath_illustration``: effector/memory/exhausted CAR-T
+and tumour) fitted as a population on qPCR (M3) and tumour size together, against the known truth of the
 bundled simulated example (``cartpk/examples/_make.py``: ``MECH_TRUTH``)."""
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from cartpk.examples import _make
 from cartpk.fit.population import population_model
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC = REPO / "fits" / "long" / "paixao2022_joint.toml"
+SPEC = REPO / "fits" / "long" / "cartmath_joint.toml"
 ESTIMATED = ("rho", "eps", "mu", "gamma", "tumour0")
 
 
 def test_joint_spec_is_valid_and_fixes_what_the_data_cannot_inform():
     spec = load_spec(SPEC)
-    assert spec.model == "paixao2022" and spec.method == "bayes"
+    assert spec.model == "cartmath_illustration" and spec.method == "bayes"
     assert spec.options["dvid"] == ["QPCR", "SOD"] and spec.options["blq"] == "m3"
     assert spec.options["ode_method"] == "Tsit5"  # explicit at the example's clinical scale
     assert set(spec.fix) == set(_make.MECH_FIXED)
@@ -39,7 +39,12 @@ def test_joint_spec_is_valid_and_fixes_what_the_data_cannot_inform():
 
 def test_joint_population_model_has_both_endpoints_and_only_free_inputs():
     spec = load_spec(SPEC)
-    model = ck.load_model("paixao2022").with_ini(**spec.ini).fix(*spec.fix).with_iiv(drop=["theta"])
+    model = (
+        ck.load_model("cartmath_illustration")
+        .with_ini(**spec.ini)
+        .fix(*spec.fix)
+        .with_iiv(drop=["theta"])
+    )
     data = ck.read_dataset(_make.make_mechanistic(seed=5).query("ID in ['1', '2', '3']"))
     pmm = population_model(model, data, dvid=["QPCR", "SOD"], ode_method="Tsit5")
     names = {v.name for v in pmm.free_RVs}
@@ -83,7 +88,7 @@ def test_joint_spec_runs_end_to_end_and_reports_its_checks(tmp_path):
     example[example["ID"].astype(str).isin(keep)].to_csv(tmp_path / "mech8.csv", index=False)
     text, n = re.subn(r"(?m)^data = .*$", 'data = "mech8.csv"', text)
     assert n == 1
-    spec = tmp_path / "paixao2022_joint_small.toml"
+    spec = tmp_path / "cartmath_joint_small.toml"
     spec.write_text(text)
     out = tmp_path / "run"
     code = main(["fit", str(spec), "--out", str(out), "--quiet"])

@@ -1,6 +1,6 @@
 """Catalogue models against their publications or a named independent transcription.
 
-One block per model (issue 23): ``claret_tgi``, ``ogasawara2021_lag``, ``paixao2022``. Each
+One block per model (issue 23): ``claret_tgi``, ``ogasawara2021_lag``, ``cartmath_illustration``. Each
 number carries its source beside it; where a paper could not be read in full, the test
 names the transcription it compares with instead, and the model's ``provenance`` says so.
 (``stein2019*`` and ``hardiansyah2019`` are in test_stein2019.py and test_mechanistic.py.)
@@ -136,7 +136,7 @@ def test_ogasawara_unpublished_blocks_stay_placeholders():
     assert lv["typical"] == "assumed" and lv["iiv"] == "assumed" and lv["error"] == "assumed"
 
 
-# -- paixao2022: the CARTmath core (Barros 2021) and the unverified compartments ---------
+# -- cartmath_illustration: the CARTmath core (Barros 2021) and the unverified compartments ---------
 
 #: tmglncc/CARTmath server.R at commit 4688e802fda4c1b5c86224513251d6cbda6b8f3f, lines
 #: 1974-2064: the defaults of every data set but ex4-ex6/ex8 (HDLM-2 + CAR-T123, Barros
@@ -164,7 +164,7 @@ def _cartmath_deriv(ct, cm, tum, *, phi, rho, theta, alpha, eps, mu, r, b, gamma
 
 @pytest.fixture(scope="module")
 def paixao():
-    return ck.load_model("paixao2022")
+    return ck.load_model("cartmath_illustration")
 
 
 def test_paixao_core_values_are_the_cartmath_defaults(paixao):

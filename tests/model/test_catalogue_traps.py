@@ -154,3 +154,26 @@ def test_smooth_peak_exceeds_cmax_as_documented():
     # the hard switch of stein2019: cmax is the peak
     stein = ck.load_model("stein2019")
     assert _peak_ratio(stein, stein.typical()) == pytest.approx(1.0, abs=1e-9)
+
+
+# -- a name that claims more than the model is -------------------------------------------
+
+
+def test_the_old_paixao_name_fails_and_names_the_illustration():
+    """``paixao2022`` was renamed: its compartments were never checked against the paper."""
+    with pytest.raises(ck.ModelError) as err:
+        ck.load_model("paixao2022")
+    (v,) = err.value.violations
+    assert v.code == "model_renamed" and v.expected == "cartmath_illustration"
+    assert "not Paixão 2022's model" in v.message
+    assert "paixao2022" not in ck.list_models()["name"].tolist()
+    assert ck.load_model("cartmath_illustration").reference.startswith("CARTmath-derived")
+
+
+def test_a_spec_with_the_old_name_is_a_user_error(tmp_path):
+    from cartpk.cli import main
+
+    spec = tmp_path / "old.toml"
+    spec.write_text('model = "paixao2022"\ndata = "example:mechanistic.csv"\nmethod = "bayes"\n')
+    assert main(["fit", str(spec), "--out", str(tmp_path / "run")]) == 2
+    assert not (tmp_path / "run").exists()

@@ -54,7 +54,7 @@ def test_hardiansyah_split_dosing_enters_on_days_0_to_2(hardiansyah):
 
 @pytest.fixture(scope="module")
 def paixao():
-    return ck.load_model("paixao2022")
+    return ck.load_model("cartmath_illustration")
 
 
 def test_paixao_constraints_of_barros(paixao):
@@ -91,7 +91,7 @@ def test_paixao_no_tumour_no_expansion(paixao):
     expected = p["qpcr_per_cell"] * (cd + ct + cm)
     np.testing.assert_allclose(sol.values["QPCR"][0], expected, rtol=1e-5)
     assert k < 0 and np.all(cd + ct <= dose * (1 + 1e-12))
-    # no tumour: the diameter of the 1e-30 mL floor of models/paixao2022.py, 1.24e-9 mm
+    # no tumour: the diameter of the 1e-30 mL floor of models/cartmath_illustration.py, 1.24e-9 mm
     floor = 10.0 * (6.0 * 1e-30 / np.pi) ** (1.0 / 3.0)
     np.testing.assert_allclose(sol.values["SOD"], floor, rtol=1e-12)
 

@@ -16,7 +16,7 @@ from cartpk.model import OdeModel, additive, omega, theta
 CASES = {
     "stein2019_ode": (None, "LSODA", [1.0, 5, 7, 9, 10, 14, 21, 28, 60, 90, 365], 1e-10, 1e-12),
     "claret_tgi": (None, "LSODA", [7.0, 14, 21, 28, 60, 90, 365], 1e-10, 1e-12),
-    "paixao2022": (1e5, "BDF", [1.0, 3, 7, 14, 21, 28, 60, 90, 180, 365], 1e-10, 1e-8),
+    "cartmath_illustration": (1e5, "BDF", [1.0, 3, 7, 14, 21, 28, 60, 90, 180, 365], 1e-10, 1e-8),
     "hardiansyah2019": (1.1e9, "BDF", [0.5, 1.5, 3, 5, 7, 14, 21, 28], 1e-10, 1e-12),
 }
 FD_REL = 1e-5  # relative central-difference step

@@ -16,7 +16,7 @@ DAYS = np.array([0.0, 1.0, 3.0, 7.0, 14.0, 28.0, 60.0, 180.0, 365.0])
 @pytest.mark.parametrize(
     ("name", "dose"),
     [
-        ("paixao2022", 1e6),
+        ("cartmath_illustration", 1e6),
         ("hardiansyah2019", 1.1e9),
         ("stein2019_ode", None),
         ("claret_tgi", None),
@@ -81,7 +81,7 @@ def test_batch_failure_is_a_status_not_silent_nan():
 
 
 def test_batch_workers_give_the_same_result():
-    m = ck.load_model("paixao2022")
+    m = ck.load_model("cartmath_illustration")
     rng = np.random.default_rng(2)
     params = m.individual_parameters(eta={"gamma": 0.5 * rng.standard_normal(8)})
     one = simulate_batch(m, DAYS, params, dose=1e6)
@@ -104,7 +104,7 @@ def test_evaluate_batch_is_the_public_entry_and_raises_for_failures():
 def test_evaluate_batch_validates_time_and_subject_axes():
     from cartpk.errors import ModelError
 
-    m = ck.load_model("paixao2022")
+    m = ck.load_model("cartmath_illustration")
     with pytest.raises(ModelError) as err:
         m.evaluate_batch(np.array([[0.0, 7.0]]), m.typical(), dose=1e6)
     assert err.value.code == "ode_time"
@@ -113,7 +113,9 @@ def test_evaluate_batch_validates_time_and_subject_axes():
     assert err.value.code == "ode_shape"
 
 
-@pytest.mark.parametrize(("name", "dose"), [("stein2019_ode", None), ("paixao2022", 1e6)])
+@pytest.mark.parametrize(
+    ("name", "dose"), [("stein2019_ode", None), ("cartmath_illustration", 1e6)]
+)
 def test_numpy_and_jax_rosenbrock23_agree(name, dose):
     """The two implementations of Shampine & Reichelt's Rosenbrock23 pair (NumPy:
     ``simulate_batch``; JAX: the fused loop's ``Rosenbrock23``) solve the same subjects to

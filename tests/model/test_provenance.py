@@ -95,7 +95,7 @@ def test_declared_levels_of_the_audited_models():
     assert lv["stein2019_ode"]["structure"] == "verified"
     assert lv["stein2019_smooth"]["structure"] == "assumed"  # own gate design
     assert lv["hardiansyah2019"]["structure"] == "verified"  # published IL-6 peaks
-    assert lv["paixao2022"]["structure"] == "assumed"  # compartments recalled
+    assert lv["cartmath_illustration"]["structure"] == "assumed"  # compartments recalled
     assert lv["ogasawara2021_lag"]["typical"] == "assumed"  # cmax, fb placeholders
     assert lv["ogasawara2021_lag"]["iiv"] == "assumed"
     assert lv["stein2019_covariates"]["covariates"] == "assumed"

@@ -2,9 +2,9 @@
 distributed and exhausted compartments after Paixão et al. 2022. Not a reproduction of Paixão
 2022: its compartments could not be checked against the paper (see "Provenance" below).
 
-The catalogue name stays ``paixao2022`` (``fits/long/paixao2022_joint.toml``, the bundled
-mechanistic example and the benchmarks load it); read it as "the mechanistic illustration in
-the family of Paixão 2022", not as that paper's model.
+Named ``cartmath_illustration`` for that reason: it was catalogued as ``paixao2022`` until
+2026-12, and ``load_model("paixao2022")`` now fails with ``model_renamed``, saying why, rather
+than let a user read this file as that paper's model.
 
 Sources:
 
@@ -76,10 +76,10 @@ from cartpk.model import OdeModel, assumed, log_additive, omega, proportional, p
 from cartpk.model import theta as declare
 
 
-class Paixao2022(OdeModel):
+class CartmathIllustration(OdeModel):
     """CARTmath core (verified) with distributed and exhausted compartments (assumed)."""
 
-    name = "paixao2022"
+    name = "cartmath_illustration"
     reference = (
         "CARTmath-derived illustration, not a reproduction: core of Barros LRC et al. 2021, "
         "Cancers 13:2941, doi:10.3390/cancers13122941; distributed/exhausted compartments "
