@@ -132,3 +132,24 @@ def test_lag_variant_reproduces_ogasawara_abstract():
     assert c[5] == pytest.approx(p["cmax"])
     assert math.log(2) / p["alpha"] == pytest.approx(5.00)
     assert math.log(2) / p["beta"] == pytest.approx(352.0)
+
+
+@pytest.mark.parametrize(
+    "name", ["stein2019", "stein2019_ode", "stein2019_smooth", "stein2019_covariates"]
+)
+def test_every_stein_variant_shows_the_published_phases_in_its_curve(name):
+    """Each Stein-family catalogue model, simulated at its typical values, shows Stein et al.
+    2019's published kinetics in the curve itself (not only in its parameters): expansion
+    doubling time 0.78 d, initial decline t1/2 4.3 d, terminal t1/2 about 220 d (abstract;
+    217 d from Table 1's beta). Slopes are measured between simulated points."""
+    m = ck.load_model(name)
+    p = m.typical()
+
+    def log_slope(t0: float, t1: float) -> float:
+        q = m.evaluate(np, np.array([t0, t1]), p)["QPCR"]
+        return float(np.log(q[1] / q[0]) / (t1 - t0))
+
+    assert math.log(2) / log_slope(2.0, 6.0) == pytest.approx(0.78, rel=0.02)
+    # 5-6 days after the peak the first phase still dominates (fb = 0.8 %): measured 4.41 d
+    assert -math.log(2) / log_slope(14.3, 15.3) == pytest.approx(4.3, rel=0.05)
+    assert 212.0 <= -math.log(2) / log_slope(300.0, 365.0) <= 222.0
