@@ -85,8 +85,21 @@ def simulate_batch(
         split = _parallel(model, time, params, dose, time_varying, opts, workers)
         if split is not None:
             return split
-    cls = type(model)
     vals = model._split_params(params)
+    t_in = _shared_times(model, time)
+    run = _Batch(model, vals, t_in, dose, time_varying or {}, atol)
+    with np.errstate(all="ignore"):
+        run.arrive(np.flatnonzero(run.stops[:, 0] == 0.0))
+        while True:
+            act = np.flatnonzero(run.status == 0)
+            if act.size == 0:
+                break
+            run.attempt(act, rtol, max_steps)
+    return run.solution(t_in)
+
+
+def _shared_times(model: OdeModel, time: Any) -> np.ndarray:
+    """``time`` as a float array, raising ``ode_time`` unless it is 1-D, finite and >= 0."""
     t_in = np.asarray(time, dtype=float)
     if t_in.ndim != 1 or np.any(t_in < 0) or not np.all(np.isfinite(t_in)):
         raise ModelError(
@@ -101,31 +114,18 @@ def simulate_batch(
                 )
             ],
         )
-    grid = np.unique(t_in)
-    n = _subjects(vals, dose, t_in, time_varying or {})
-    p = {k: np.broadcast_to(np.asarray(v, float).reshape(-1), (n,)).copy() for k, v in vals.items()}
-    dose_arr = None if dose is None else np.broadcast_to(np.asarray(dose, float).reshape(-1), (n,))
-    states = tuple(cls.states)
-    ns = len(states)
-    f_rhs, f_init, f_obs = _func(cls, "rhs"), _func(cls, "initial"), _func(cls, "observe")
-    f_bp = _func(cls, "breakpoints")
-    kw_rhs = _kw(f_rhs)
-    declared = dict(cls.time_varying)
-    tv_now = {k: np.full(n, float(v)) for k, v in declared.items()}
-    steps = {k: _step_values(v, n, k) for k, v in (time_varying or {}).items()}
-    atol = float(cls.solver.get("atol", 1e-10)) if atol is None else float(atol)
+    return t_in
 
-    ikw = {k: p[k] for k in _kw(f_init) if k in p}
-    if "dose" in _kw(f_init):
-        ikw["dose"] = dose_arr
-    y_init = f_init(np, **ikw)
-    full = np.stack([np.broadcast_to(np.asarray(y_init[s], float), (n,)) for s in states])
-    dosed = set(cls.dosed_states or states)
-    mask = np.array([s in dosed for s in states])[:, None]
-    schedule = sorted((float(a), float(b)) for a, b in cls.dosing) if cls.dosing else [(0.0, 1.0)]
-    y = np.where(mask, 0.0, full)
 
-    # per-subject stop times: outputs, doses, covariate changes, switch times
+def _stop_times(
+    grid: np.ndarray,
+    schedule: list[tuple[float, float]],
+    steps: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    f_bp: Any,
+    p: Mapping[str, np.ndarray],
+    n: int,
+) -> np.ndarray:
+    """Per-subject sorted stops (outputs, doses, covariate changes, switches), ``inf``-padded."""
     t_end = float(grid.max()) if grid.size else 0.0
     cols = [np.broadcast_to(grid, (n, grid.size)), np.tile([d for d, _ in schedule], (n, 1))]
     for tt, _ in steps.values():
@@ -137,135 +137,208 @@ def simulate_batch(
     stops = np.where((stops > t_end) | ~np.isfinite(stops), np.inf, stops)
     dup = np.zeros_like(stops, dtype=bool)
     dup[:, 1:] = stops[:, 1:] == stops[:, :-1]
-    stops = np.sort(np.where(dup, np.inf, stops), axis=1)
+    return np.sort(np.where(dup, np.inf, stops), axis=1)
 
-    kw = {k: p[k] for k in kw_rhs if k in p}
 
-    def subset(idx: np.ndarray) -> dict[str, Any]:
+class _Batch:
+    """One batched integration: every subject's state, time, step size and next stop."""
+
+    def __init__(
+        self,
+        model: OdeModel,
+        vals: Mapping[str, Any],
+        t_in: np.ndarray,
+        dose: Any,
+        time_varying: Mapping[str, Any],
+        atol: float | None,
+    ) -> None:
+        cls = type(model)
+        self.grid = grid = np.unique(t_in)
+        self.n = n = _subjects(vals, dose, t_in, time_varying)
+        self.p = p = {
+            k: np.broadcast_to(np.asarray(v, float).reshape(-1), (n,)).copy()
+            for k, v in vals.items()
+        }
+        self.dose = (
+            None if dose is None else np.broadcast_to(np.asarray(dose, float).reshape(-1), (n,))
+        )
+        self.states = states = tuple(cls.states)
+        self.ns = ns = len(states)
+        self.f_rhs, f_init, self.f_obs = (
+            _func(cls, "rhs"),
+            _func(cls, "initial"),
+            _func(cls, "observe"),
+        )
+        f_bp = _func(cls, "breakpoints")
+        self.kw_rhs = _kw(self.f_rhs)
+        self.tv_now = {k: np.full(n, float(v)) for k, v in dict(cls.time_varying).items()}
+        self.steps = {k: _step_values(v, n, k) for k, v in time_varying.items()}
+        self.atol = float(cls.solver.get("atol", 1e-10)) if atol is None else float(atol)
+        self._initial_state(cls, f_init)
+        self.t_end = float(grid.max()) if grid.size else 0.0
+        self.stops = _stop_times(grid, self.schedule, self.steps, f_bp, p, n)
+        self.kw = {k: p[k] for k in self.kw_rhs if k in p}
+        self.out = np.full((ns, n, grid.size), np.nan)
+        self.t = np.zeros(n)
+        self.h = np.full(n, 1e-4 * max(self.t_end, 1.0))
+        self.nxt = np.zeros(n, dtype=int)  # index of the next stop
+        self.last = np.zeros(n)  # the previous stop (the equations see times after it)
+        self.status = np.zeros(n, dtype=int)  # 0 running, 1 done, 2 failed, 3 nonfinite
+        self.tries = np.zeros(n, dtype=int)
+        self.eye = np.eye(ns)
+
+    def _initial_state(self, cls: type[OdeModel], f_init: Any) -> None:
+        """The undosed initial state ``y``, the full dose state and the dosing schedule."""
+        p, n, states = self.p, self.n, self.states
+        ikw = {k: p[k] for k in _kw(f_init) if k in p}
+        if "dose" in _kw(f_init):
+            ikw["dose"] = self.dose
+        y_init = f_init(np, **ikw)
+        self.full = np.stack([np.broadcast_to(np.asarray(y_init[s], float), (n,)) for s in states])
+        dosed = set(cls.dosed_states or states)
+        self.mask = np.array([s in dosed for s in states])[:, None]
+        self.schedule = (
+            sorted((float(a), float(b)) for a, b in cls.dosing) if cls.dosing else [(0.0, 1.0)]
+        )
+        self.y = np.where(self.mask, 0.0, self.full)
+
+    def subset(self, idx: np.ndarray) -> dict[str, Any]:
         """Keyword arguments of ``rhs`` for the subjects ``idx``."""
-        k2 = {k: v[idx] for k, v in kw.items()}
-        for k in kw_rhs:
-            if k in tv_now:
-                k2[k] = tv_now[k][idx]
+        k2 = {k: v[idx] for k, v in self.kw.items()}
+        for k in self.kw_rhs:
+            if k in self.tv_now:
+                k2[k] = self.tv_now[k][idx]
             elif k == "dose":
-                k2[k] = None if dose_arr is None else dose_arr[idx]
+                k2[k] = None if self.dose is None else self.dose[idx]
         return k2
 
-    def rhs(tt: Any, yy: np.ndarray, k2: Mapping[str, Any]) -> np.ndarray:
+    def rhs(self, tt: Any, yy: np.ndarray, k2: Mapping[str, Any]) -> np.ndarray:
         """f for a subset of subjects; ``yy`` is ``(..., ns, n_subset)``."""
-        d = f_rhs(np, tt, {s: yy[..., i, :] for i, s in enumerate(states)}, **k2)
+        states = self.states
+        d = self.f_rhs(np, tt, {s: yy[..., i, :] for i, s in enumerate(states)}, **k2)
         res = np.empty(yy.shape, dtype=np.result_type(yy, tt))
         for i, s in enumerate(states):
             res[..., i, :] = d[s]
         return res
 
-    out = np.full((ns, n, grid.size), np.nan)
-    t = np.zeros(n)
-    h = np.full(n, 1e-4 * max(t_end, 1.0))
-    nxt = np.zeros(n, dtype=int)  # index of the next stop
-    last = np.zeros(n)  # the previous stop (the equations see times after it)
-    status = np.zeros(n, dtype=int)  # 0 running, 1 done, 2 failed, 3 nonfinite
-    tries = np.zeros(n, dtype=int)
-    eye = np.eye(ns)
-
-    def arrive(idx: np.ndarray) -> None:
+    def arrive(self, idx: np.ndarray) -> None:
         """Subjects ``idx`` are exactly at their next stop: record, dose, change covariates."""
-        nonlocal y
+        grid, stops, nxt, y = self.grid, self.stops, self.nxt, self.y
         tau = stops[idx, nxt[idx]]
         gcol = np.searchsorted(grid, tau)
         on_grid = (gcol < grid.size) & (grid[np.minimum(gcol, grid.size - 1)] == tau)
-        for t_dose, frac in schedule:
+        for t_dose, frac in self.schedule:
             hit = idx[tau == t_dose]
-            y[:, hit] = y[:, hit] + np.where(mask, frac * full[:, hit], 0.0)
-        for k, (tt, vv) in steps.items():
+            y[:, hit] = y[:, hit] + np.where(self.mask, frac * self.full[:, hit], 0.0)
+        for k, (tt, vv) in self.steps.items():
             ch = tt[idx] == tau[:, None]
             rows = np.flatnonzero(ch.any(axis=1))
             if rows.size:
-                tv_now[k][idx[rows]] = np.max(np.where(ch[rows], vv[idx[rows]], -np.inf), axis=1)
+                self.tv_now[k][idx[rows]] = np.max(
+                    np.where(ch[rows], vv[idx[rows]], -np.inf), axis=1
+                )
         sel = idx[on_grid]
-        out[:, sel, gcol[on_grid]] = y[:, sel]
-        last[idx] = tau
+        self.out[:, sel, gcol[on_grid]] = y[:, sel]
+        self.last[idx] = tau
         nxt[idx] += 1
         done = idx[
             ~np.isfinite(stops[idx, np.minimum(nxt[idx], stops.shape[1] - 1)])
             | (nxt[idx] >= stops.shape[1])
         ]
-        status[done] = 1
+        self.status[done] = 1
 
-    with np.errstate(all="ignore"):
-        arrive(np.flatnonzero(stops[:, 0] == 0.0))
-        while True:
-            act = np.flatnonzero(status == 0)
-            if act.size == 0:
-                break
-            target = stops[act, nxt[act]]
-            ha = np.minimum(h[act], target - t[act])
-            ta, ya = t[act], y[:, act]
-            eps = np.minimum(1e-9 * np.maximum(1.0, target), 0.25 * (target - last[act]))
-            lo, hi = last[act] + eps, target - eps
+    def _rosenbrock(
+        self, act: np.ndarray, ha: np.ndarray, target: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One Rosenbrock23 step of ``ha`` for subjects ``act``: new state and error norm."""
+        ns, t, y = self.ns, self.t, self.y
+        ta, ya = t[act], y[:, act]
+        eps = np.minimum(1e-9 * np.maximum(1.0, target), 0.25 * (target - self.last[act]))
+        lo, hi = self.last[act] + eps, target - eps
 
-            def te(x: np.ndarray) -> np.ndarray:
-                return np.clip(x, lo, hi)  # noqa: B023
+        def te(x: np.ndarray) -> np.ndarray:
+            return np.clip(x, lo, hi)
 
-            # Jacobian and df/dt by complex step (directions stacked on axis 0)
-            yc = np.empty((ns + 1, ns, act.size), dtype=complex)
-            yc[:] = ya
-            for j in range(ns):
-                yc[j, j] += 1j * _H
-            tc = np.empty((ns + 1, act.size), dtype=complex)
-            tc[:] = te(ta)
-            tc[ns] += 1j * _H
-            kact = subset(act)
-            fc = rhs(tc, yc, kact)
-            f0 = fc[ns].real
-            jac = (fc[:ns].imag / _H).transpose(2, 1, 0)  # (n, k, j): df_k/dy_j
-            dfdt = fc[ns].imag / _H  # (ns, n)
-            w = eye - (ha * _D)[:, None, None] * jac
-            winv = np.linalg.inv(w)
+        # Jacobian and df/dt by complex step (directions stacked on axis 0)
+        yc = np.empty((ns + 1, ns, act.size), dtype=complex)
+        yc[:] = ya
+        for j in range(ns):
+            yc[j, j] += 1j * _H
+        tc = np.empty((ns + 1, act.size), dtype=complex)
+        tc[:] = te(ta)
+        tc[ns] += 1j * _H
+        kact = self.subset(act)
+        fc = self.rhs(tc, yc, kact)
+        f0 = fc[ns].real
+        jac = (fc[:ns].imag / _H).transpose(2, 1, 0)  # (n, k, j): df_k/dy_j
+        dfdt = fc[ns].imag / _H  # (ns, n)
+        w = self.eye - (ha * _D)[:, None, None] * jac
+        winv = np.linalg.inv(w)
 
-            def solve(rhs_vec: np.ndarray) -> np.ndarray:
-                return np.einsum("nkj,jn->kn", winv, rhs_vec)  # noqa: B023
+        def solve(rhs_vec: np.ndarray) -> np.ndarray:
+            return np.einsum("nkj,jn->kn", winv, rhs_vec)
 
-            k1 = solve(f0 + ha * _D * dfdt)
-            f1 = rhs(te(ta + 0.5 * ha), ya + 0.5 * ha * k1, kact)
-            k2 = solve(f1 - k1) + k1
-            ynew = ya + ha * k2
-            f2 = rhs(te(ta + ha), ynew, kact)
-            k3 = solve(f2 - _E32 * (k2 - f1) - 2.0 * (k1 - f0) + ha * _D * dfdt)
-            err = ha / 6.0 * (k1 - 2.0 * k2 + k3)
-            scale = atol + rtol * np.maximum(np.abs(ya), np.abs(ynew))
-            en = np.sqrt(np.mean((err / scale) ** 2, axis=0))
-            good = np.isfinite(en) & np.all(np.isfinite(ynew), axis=0)
-            ok = good & (en <= 1.0)
-            acc = act[ok]
-            t[acc] = np.where(ha[ok] == target[ok] - ta[ok], target[ok], ta[ok] + ha[ok])
-            y[:, acc] = ynew[:, ok]
-            fac = np.where(
-                good, np.clip(0.9 * np.maximum(en, 1e-10) ** (-1.0 / 3.0), 0.2, 5.0), 0.2
-            )
-            h[act] = np.where(ok & (ha < h[act]), np.maximum(h[act], ha * fac), ha * fac)
-            tries[act] += 1
-            arrived = acc[t[acc] >= stops[acc, nxt[acc]]]
-            if arrived.size:
-                arrive(arrived)
-            tiny = act[(h[act] < 1e-14 * np.maximum(1.0, t[act])) | (tries[act] > max_steps)]
-            status[tiny[status[tiny] == 0]] = 2
-            blown = act[~np.all(np.isfinite(y[:, act]), axis=0)]
-            status[blown] = 3
-    p2 = {k: v[:, None] for k, v in p.items()}
-    obs = f_obs(
-        np, {s: out[i] for i, s in enumerate(states)}, **{k: p2[k] for k in _kw(f_obs) if k in p2}
-    )
-    cols_out = np.searchsorted(grid, t_in)
-    failed = status != 1
-    values = {}
-    for dv, v in obs.items():
-        v = np.array(np.broadcast_to(v, (n, grid.size))[:, cols_out], dtype=float)
-        v[failed] = np.nan
-        values[dv] = v
-    names = {1: OdeStatus.success, 2: OdeStatus.solver_failed, 3: OdeStatus.nonfinite}
-    st = tuple(names.get(int(s), OdeStatus.solver_failed) for s in status)
-    return OdeSolution(values, {}, st, np.broadcast_to(t_in, (n, t_in.size)).copy())
+        k1 = solve(f0 + ha * _D * dfdt)
+        f1 = self.rhs(te(ta + 0.5 * ha), ya + 0.5 * ha * k1, kact)
+        k2 = solve(f1 - k1) + k1
+        ynew = ya + ha * k2
+        f2 = self.rhs(te(ta + ha), ynew, kact)
+        k3 = solve(f2 - _E32 * (k2 - f1) - 2.0 * (k1 - f0) + ha * _D * dfdt)
+        err = ha / 6.0 * (k1 - 2.0 * k2 + k3)
+        return ynew, err
+
+    def attempt(self, act: np.ndarray, rtol: float, max_steps: int) -> None:
+        """One step attempt for every active subject ``act``: accept or shrink, mark failures."""
+        t, y, h, stops, nxt, status, tries = (
+            self.t,
+            self.y,
+            self.h,
+            self.stops,
+            self.nxt,
+            self.status,
+            self.tries,
+        )
+        target = stops[act, nxt[act]]
+        ha = np.minimum(h[act], target - t[act])
+        ta, ya = t[act], y[:, act]
+        ynew, err = self._rosenbrock(act, ha, target)
+        scale = self.atol + rtol * np.maximum(np.abs(ya), np.abs(ynew))
+        en = np.sqrt(np.mean((err / scale) ** 2, axis=0))
+        good = np.isfinite(en) & np.all(np.isfinite(ynew), axis=0)
+        ok = good & (en <= 1.0)
+        acc = act[ok]
+        t[acc] = np.where(ha[ok] == target[ok] - ta[ok], target[ok], ta[ok] + ha[ok])
+        y[:, acc] = ynew[:, ok]
+        fac = np.where(good, np.clip(0.9 * np.maximum(en, 1e-10) ** (-1.0 / 3.0), 0.2, 5.0), 0.2)
+        h[act] = np.where(ok & (ha < h[act]), np.maximum(h[act], ha * fac), ha * fac)
+        tries[act] += 1
+        arrived = acc[t[acc] >= stops[acc, nxt[acc]]]
+        if arrived.size:
+            self.arrive(arrived)
+        tiny = act[(h[act] < 1e-14 * np.maximum(1.0, t[act])) | (tries[act] > max_steps)]
+        status[tiny[status[tiny] == 0]] = 2
+        blown = act[~np.all(np.isfinite(y[:, act]), axis=0)]
+        status[blown] = 3
+
+    def solution(self, t_in: np.ndarray) -> OdeSolution:
+        """The observed outputs at ``t_in`` (NaN for failed subjects) and each subject's status."""
+        n, grid, status = self.n, self.grid, self.status
+        p2 = {k: v[:, None] for k, v in self.p.items()}
+        obs = self.f_obs(
+            np,
+            {s: self.out[i] for i, s in enumerate(self.states)},
+            **{k: p2[k] for k in _kw(self.f_obs) if k in p2},
+        )
+        cols_out = np.searchsorted(grid, t_in)
+        failed = status != 1
+        values = {}
+        for dv, v in obs.items():
+            v = np.array(np.broadcast_to(v, (n, grid.size))[:, cols_out], dtype=float)
+            v[failed] = np.nan
+            values[dv] = v
+        names = {1: OdeStatus.success, 2: OdeStatus.solver_failed, 3: OdeStatus.nonfinite}
+        st = tuple(names.get(int(s), OdeStatus.solver_failed) for s in status)
+        return OdeSolution(values, {}, st, np.broadcast_to(t_in, (n, t_in.size)).copy())
 
 
 _JOB: dict[str, Any] = {}
