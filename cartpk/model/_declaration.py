@@ -53,6 +53,20 @@ def declaration_problems(
 ) -> list[Violation]:
     """Every problem of the declaration of ``cls`` with parameter block ``block``."""
     where = f"model `{cls.__name__}`"
+    names = set(block.theta_map)
+    out = _header_problems(cls, where)
+    out.extend(_theta_problems(block))
+    out.extend(_iiv_problems(iiv_obj, names, where))
+    out.extend(_error_problems(cls, block))
+    out.extend(_covariate_problems(covs_obj, block, names))
+    out.extend(check_provenance(cls.provenance, where))
+    out.extend(cls._check_prior_sets(block))
+    out.extend(cls._check_equations(names))
+    return out
+
+
+def _header_problems(cls: type[Model], where: str) -> list[Violation]:
+    """A missing ``name`` or ``outputs``."""
     out: list[Violation] = []
     if not cls.name:
         out.append(
@@ -72,38 +86,50 @@ def declaration_problems(
                 fix="add an `outputs` mapping DVID -> unit",
             )
         )
-    for t in block.thetas:
-        for msg in t.problems():
-            out.append(
-                Violation(
-                    "theta_value",
-                    f"theta `{t.name}`: {msg}",
-                    value=repr(t.value),
-                    fix=f"correct the declaration of `{t.name}`",
-                )
-            )
-    names = set(block.theta_map)
+    return out
+
+
+def _theta_problems(block: ParameterBlock) -> list[Violation]:
+    """The problems each theta finds in its own declaration."""
+    return [
+        Violation(
+            "theta_value",
+            f"theta `{t.name}`: {msg}",
+            value=repr(t.value),
+            fix=f"correct the declaration of `{t.name}`",
+        )
+        for t in block.thetas
+        for msg in t.problems()
+    ]
+
+
+def _iiv_problems(iiv_obj: Any, names: set[str], where: str) -> list[Violation]:
+    """An ``iiv`` that is not an ``omega(...)``, or names a parameter that is no theta."""
     if not isinstance(iiv_obj, Omega):
-        out.append(
+        return [
             Violation(
                 "iiv_type",
                 "`iiv` must be declared with `omega(sd=...)` or `omega(var=...)`",
                 value=type(iiv_obj).__name__,
                 fix="wrap the values: iiv = omega(sd={...})",
             )
+        ]
+    return [
+        Violation(
+            "iiv_unknown",
+            f"`iiv` names `{n}`, which is not a theta of {where}",
+            value=n,
+            expected=f"one of {sorted(names)}",
+            fix=f"declare theta `{n}` or remove it from `iiv`",
         )
-    else:
-        for n in iiv_obj.names:
-            if n not in names:
-                out.append(
-                    Violation(
-                        "iiv_unknown",
-                        f"`iiv` names `{n}`, which is not a theta of {where}",
-                        value=n,
-                        expected=f"one of {sorted(names)}",
-                        fix=f"declare theta `{n}` or remove it from `iiv`",
-                    )
-                )
+        for n in iiv_obj.names
+        if n not in names
+    ]
+
+
+def _error_problems(cls: type[Model], block: ParameterBlock) -> list[Violation]:
+    """Residual error models of the wrong type, for unknown outputs, or missing."""
+    out: list[Violation] = []
     for dv, em in block.error:
         if not isinstance(em, ErrorModel):
             out.append(
@@ -134,52 +160,54 @@ def declaration_problems(
                 fix='declare `error = log_additive(sigma=...)` or `error = {"DV": ...}`',
             )
         )
+    return out
+
+
+def _covariate_problems(covs_obj: Any, block: ParameterBlock, names: set[str]) -> list[Violation]:
+    """Covariate entries that are not effects, act on no theta, or repeat a coefficient."""
     if not isinstance(covs_obj, Sequence | tuple):
-        out.append(
+        return [
             Violation(
                 "covariates_type",
                 "`covariates` must be a list of power()/categorical() effects",
                 value=type(covs_obj).__name__,
                 fix="covariates = [power('cmax', on='DOSE', ref=1e8)]",
             )
-        )
-    else:
-        seen: set[str] = set()
-        for eff in block.covariates:
-            if not isinstance(eff, CovariateEffect):
+        ]
+    out: list[Violation] = []
+    seen: set[str] = set()
+    for eff in block.covariates:
+        if not isinstance(eff, CovariateEffect):
+            out.append(
+                Violation(
+                    "covariate_type",
+                    "a covariate entry is not a power()/categorical() effect",
+                    value=repr(eff),
+                    fix="build covariate effects with power() or categorical()",
+                )
+            )
+            continue
+        if eff.param not in names:
+            out.append(
+                Violation(
+                    "covariate_unknown_param",
+                    f"covariate effect of `{eff.on}` on `{eff.param}`, which is not a theta",
+                    value=eff.param,
+                    expected=f"one of {sorted(names)}",
+                    fix="name a declared theta in the covariate effect",
+                )
+            )
+        for c in eff.coefficients:
+            if c in seen:
                 out.append(
                     Violation(
-                        "covariate_type",
-                        "a covariate entry is not a power()/categorical() effect",
-                        value=repr(eff),
-                        fix="build covariate effects with power() or categorical()",
+                        "covariate_duplicate",
+                        f"covariate coefficient `{c}` is declared twice",
+                        value=c,
+                        fix="declare each covariate effect once",
                     )
                 )
-                continue
-            if eff.param not in names:
-                out.append(
-                    Violation(
-                        "covariate_unknown_param",
-                        f"covariate effect of `{eff.on}` on `{eff.param}`, which is not a theta",
-                        value=eff.param,
-                        expected=f"one of {sorted(names)}",
-                        fix="name a declared theta in the covariate effect",
-                    )
-                )
-            for c in eff.coefficients:
-                if c in seen:
-                    out.append(
-                        Violation(
-                            "covariate_duplicate",
-                            f"covariate coefficient `{c}` is declared twice",
-                            value=c,
-                            fix="declare each covariate effect once",
-                        )
-                    )
-                seen.add(c)
-    out.extend(check_provenance(cls.provenance, where))
-    out.extend(cls._check_prior_sets(block))
-    out.extend(cls._check_equations(names))
+            seen.add(c)
     return out
 
 
