@@ -367,6 +367,260 @@ def _death_days(
     return out
 
 
+def _cell_number(text: str, code: str, sid: str, row: int, column: str, issues: _Issues) -> float:
+    """The cell as a finite number, or NaN with ``code`` added to ``issues``."""
+    x = _number(text)
+    if not np.isfinite(x):
+        issues.add(code, sid, row, column, f"{column}={text!r}")
+        return np.nan
+    return x
+
+
+def _parse_day(text: str, sid: str, row: int, issues: _Issues) -> float:
+    """The assessment day of a row (NaN when blank or not a number)."""
+    if text.upper() in _MISSING:
+        issues.add("day_missing", sid, row, "DAY")
+        return np.nan
+    return _cell_number(text, "day_not_numeric", sid, row, "DAY", issues)
+
+
+def _parse_nodal(cell: Any, kind: str, sid: str, row: int, issues: _Issues) -> int:
+    """The NODAL flag of a row: 1, 0, or -1 when unknown."""
+    nodal_txt = str(cell).upper()
+    if nodal_txt in _NODAL_CODES:
+        return _NODAL_CODES[nodal_txt]
+    if nodal_txt not in _MISSING or kind == "TARGET":
+        issues.add("nodal_invalid", sid, row, "NODAL", f"NODAL={cell!r}")
+    return -1
+
+
+def _parse_diam(text: str, sid: str, row: int, issues: _Issues) -> float:
+    """The diameter of a row in mm (NaN when blank or not a number; a negative one is kept)."""
+    if text.upper() in _MISSING:
+        return np.nan
+    diam = _cell_number(text, "diam_not_numeric", sid, row, "DIAM_MM", issues)
+    if diam < 0:  # NaN never compares less
+        issues.add("diam_negative", sid, row, "DIAM_MM", f"DIAM_MM={text}")
+    return diam
+
+
+def _check_status(
+    r: Any, kind: str, status: str, diam: float, sid: str, row: int, issues: _Issues
+) -> None:
+    """Add a STATUS that is missing, not allowed for the kind, or at odds with the diameter."""
+    if kind not in STATUSES:
+        return
+    allowed = STATUSES[kind]
+    text = {"kind": kind, "allowed": "one of " + ", ".join(a for a in allowed if a)}
+    if status == "" and "" not in allowed:
+        issues.add("status_missing", sid, row, "STATUS", **text)
+    elif status not in allowed:
+        issues.add("status_invalid", sid, row, "STATUS", f"STATUS={r.STATUS!r}", **text)
+    elif kind == "TARGET" and (
+        (status == "ABSENT" and np.isfinite(diam) and diam > 0)
+        or (status == "NE" and np.isfinite(diam))
+    ):
+        issues.add(
+            "target_status_conflict",
+            sid,
+            row,
+            "STATUS",
+            f"STATUS={status}, DIAM_MM={r.DIAM_MM}",
+        )
+
+
+def _parse_death(text: str, sid: str, row: int, issues: _Issues) -> float:
+    """The DEATH_DAY cell of a row (NaN when blank, not a number or negative)."""
+    if text.upper() in _MISSING:
+        return np.nan
+    death = _cell_number(text, "death_day_not_numeric", sid, row, "DEATH_DAY", issues)
+    if death < 0:
+        issues.add("death_day_negative", sid, row, "DEATH_DAY", f"DEATH_DAY={text}")
+        return np.nan
+    return death
+
+
+def _parse_row(r: Any, issues: _Issues) -> tuple[dict[str, Any], tuple[int, str, float]]:
+    """One row checked cell by cell: its record and its (row, subject, day of death)."""
+    row, sid = int(r.ROW), str(r.ID)
+    kind = str(r.KIND).upper()
+    status = str(r.STATUS).upper()
+    status = "" if status in _MISSING else status
+    if sid.upper() in _MISSING:
+        issues.add("id_missing", "", row, "ID")
+    day = _parse_day(str(r.DAY), sid, row, issues)
+    if str(r.LESION).upper() in _MISSING:
+        issues.add("lesion_missing", sid, row, "LESION")
+    if kind not in KINDS:
+        issues.add("kind_invalid", sid, row, "KIND", f"KIND={r.KIND!r}")
+    nodal = _parse_nodal(r.NODAL, kind, sid, row, issues)
+    diam = _parse_diam(str(r.DIAM_MM), sid, row, issues)
+    _check_status(r, kind, status, diam, sid, row, issues)
+    if kind == "TARGET" and status == "ABSENT" and not np.isfinite(diam):
+        diam = 0.0  # a disappeared target lesion counts 0 mm in the sum
+    death = _parse_death(str(r.DEATH_DAY), sid, row, issues)
+    rec = {
+        "ROW": row,
+        "ID": sid,
+        "DAY": float(day),
+        "LESION": str(r.LESION),
+        "KIND": kind,
+        "NODAL": nodal,
+        "DIAM_MM": float(diam),
+        "STATUS": status,
+        "ORGAN": str(r.ORGAN),
+    }
+    return rec, (row, sid, float(death))
+
+
+def _by(records: list[dict[str, Any]], column: str) -> dict[str, list[dict[str, Any]]]:
+    """Records grouped by the value of ``column``, groups in order of first appearance."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        out[r[column]].append(r)
+    return out
+
+
+def _check_lesions(recs: list[dict[str, Any]], issues: _Issues) -> dict[str, list[dict[str, Any]]]:
+    """Add repeated assessments and per-lesion inconsistencies; the usable records by subject."""
+    by_visit: dict[tuple[str, float, str], list[dict[str, Any]]] = defaultdict(list)
+    by_lesion: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    by_subject: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in recs:
+        if r["ID"] == "" or r["LESION"] == "" or r["KIND"] not in KINDS:
+            continue
+        by_lesion[(r["ID"], r["LESION"])].append(r)
+        by_subject[r["ID"]].append(r)
+        if not math.isnan(r["DAY"]):
+            by_visit[(r["ID"], r["DAY"], r["LESION"])].append(r)
+    for (sid, _, les), rs in by_visit.items():
+        if len(rs) > 1:
+            issues.add("duplicate_assessment", sid, _rows(rs), "LESION", f"LESION={les}")
+    for (sid, les), rs in by_lesion.items():
+        for col, code in (
+            ("KIND", "kind_inconsistent"),
+            ("NODAL", "nodal_inconsistent"),
+            ("ORGAN", "organ_inconsistent"),
+        ):
+            vals = list(dict.fromkeys(r[col] for r in rs if r[col] not in (-1, "")))
+            if len(vals) > 1:
+                shown = ", ".join(f"{col}={v}" for v in vals)
+                issues.add(code, sid, _rows(rs), col, f"LESION={les}: {shown}")
+    return by_subject
+
+
+def _check_baseline(
+    sid: str, base: list[dict[str, Any]], issues: _Issues, warn_items: dict[str, list[str]]
+) -> None:
+    """Add NEW lesions at baseline and lesions on two baseline days; warn of an early scan."""
+    new_base = [r for r in base if r["KIND"] == "NEW"]
+    if new_base:
+        issues.add("new_at_baseline", sid, _rows(new_base), "KIND")
+    first = min(r["DAY"] for r in base)
+    if first < -BASELINE_WINDOW_DAYS:
+        warn_items["baseline_early"].append(f"ID {sid}: DAY {first:g}")
+    for les, lrs in _by(base, "LESION").items():
+        if len({r["DAY"] for r in lrs}) > 1:
+            days = ", ".join(f"{r['DAY']:g}" for r in lrs)
+            issues.add("duplicate_baseline", sid, _rows(lrs), "DAY", f"LESION={les}: {days}")
+
+
+def _check_late_lesions(
+    sid: str, base: list[dict[str, Any]], post: list[dict[str, Any]], issues: _Issues
+) -> None:
+    """Add target and non-target lesions first seen after baseline."""
+    for kind, code in (
+        ("TARGET", "target_no_baseline"),
+        ("NONTARGET", "nontarget_no_baseline"),
+    ):
+        known = {r["LESION"] for r in base if r["KIND"] == kind}
+        late = [r for r in post if r["KIND"] == kind and r["LESION"] not in known]
+        for les, lrs in _by(late, "LESION").items():
+            issues.add(code, sid, _rows(lrs), "LESION", f"LESION={les}")
+
+
+def _check_target_sizes(
+    sid: str, tb: list[dict[str, Any]], issues: _Issues, warn_items: dict[str, list[str]]
+) -> None:
+    """Add baseline targets without a positive diameter; warn of unmeasurably small ones."""
+    for r in tb:
+        where = f"ID {sid} row {r['ROW']} LESION {r['LESION']} {r['DIAM_MM']:g} mm"
+        if math.isnan(r["DIAM_MM"]):
+            issues.add(
+                "target_baseline_not_measured",
+                sid,
+                r["ROW"],
+                "DIAM_MM",
+                f"LESION={r['LESION']}",
+            )
+        elif r["DIAM_MM"] == 0:
+            issues.add("target_baseline_zero", sid, r["ROW"], "DIAM_MM", f"LESION={r['LESION']}")
+        elif r["NODAL"] == 1 and r["DIAM_MM"] < NODAL_MEASURABLE_MM:
+            warn_items["nodal_target_small"].append(where)
+        elif r["NODAL"] == 0 and r["DIAM_MM"] < MEASURABLE_MM:
+            warn_items["target_small"].append(where)
+
+
+def _check_target_counts(
+    sid: str,
+    tb: list[dict[str, Any]],
+    issues: _Issues,
+    warn_items: dict[str, list[str]],
+    organ_given: bool,
+) -> None:
+    """Add more than 5 targets in all or 2 in one organ; warn of targets without an organ."""
+    first_rows: dict[str, dict[str, Any]] = {}
+    for r in tb:
+        first_rows.setdefault(r["LESION"], r)
+    lesions = list(first_rows.values())
+    if len(lesions) > MAX_TARGETS:
+        names = ", ".join(r["LESION"] for r in lesions)
+        issues.add(
+            "too_many_targets", sid, _rows(lesions), "KIND", f"{len(lesions)} targets: {names}"
+        )
+    for organ, ors in _by(lesions, "ORGAN").items():
+        if organ == "" and organ_given:
+            warn_items["organ_missing"].extend(f"ID {sid} row {r['ROW']}" for r in ors)
+        elif organ != "" and len(ors) > MAX_PER_ORGAN:
+            names = ", ".join(r["LESION"] for r in ors)
+            issues.add(
+                "too_many_targets_organ", sid, _rows(ors), "ORGAN", f"ORGAN={organ}: {names}"
+            )
+
+
+def _check_subject(
+    sid: str,
+    rs: list[dict[str, Any]],
+    issues: _Issues,
+    warn_items: dict[str, list[str]],
+    organ_given: bool,
+) -> None:
+    """Add the problems of one subject's baseline and target lesions, and its warnings."""
+    base = [r for r in rs if r["DAY"] <= 0]  # NaN days are in neither list
+    post = [r for r in rs if r["DAY"] > 0]
+    if not base:
+        issues.add("no_baseline", sid, _rows(rs), "DAY")
+        return
+    _check_baseline(sid, base, issues, warn_items)
+    _check_late_lesions(sid, base, post, issues)
+    tb = [r for r in base if r["KIND"] == "TARGET"]
+    if not tb:
+        warn_items["no_target_lesions"].append(f"ID {sid}")
+    _check_target_sizes(sid, tb, issues, warn_items)
+    _check_target_counts(sid, tb, issues, warn_items, organ_given)
+
+
+def _raise_problems(issues: _Issues) -> None:
+    """Raise every problem collected, in one DatasetError (nothing when there is none)."""
+    if issues:
+        v = issues.violations()
+        n = len({x.id for x in v if x.id is not None})
+        raise DatasetError(
+            f"the lesion table has {len(v)} problem(s)" + (f" in {n} subject(s)" if n else ""),
+            v,
+        )
+
+
 def validate_lesions(source: str | os.PathLike[str] | pd.DataFrame) -> LesionTable:
     """Check a lesion table in full and return it parsed.
 
@@ -408,84 +662,9 @@ def validate_lesions(source: str | os.PathLike[str] | pd.DataFrame) -> LesionTab
     recs: list[dict[str, Any]] = []
     deaths: list[tuple[int, str, float]] = []  # (row, subject, day of death or NaN)
     for r in raw.itertuples(index=False):
-        row, sid = int(r.ROW), str(r.ID)
-        day_txt, kind = str(r.DAY), str(r.KIND).upper()
-        nodal_txt, diam_txt = str(r.NODAL).upper(), str(r.DIAM_MM)
-        status = str(r.STATUS).upper()
-        status = "" if status in _MISSING else status
-        if sid.upper() in _MISSING:
-            issues.add("id_missing", "", row, "ID")
-        day = np.nan
-        if day_txt.upper() in _MISSING:
-            issues.add("day_missing", sid, row, "DAY")
-        else:
-            day = _number(day_txt)
-            if not np.isfinite(day):
-                issues.add("day_not_numeric", sid, row, "DAY", f"DAY={day_txt!r}")
-                day = np.nan
-        if str(r.LESION).upper() in _MISSING:
-            issues.add("lesion_missing", sid, row, "LESION")
-        if kind not in KINDS:
-            issues.add("kind_invalid", sid, row, "KIND", f"KIND={r.KIND!r}")
-        nodal = -1
-        if nodal_txt in _NODAL_CODES:
-            nodal = _NODAL_CODES[nodal_txt]
-        elif nodal_txt not in _MISSING or kind == "TARGET":
-            issues.add("nodal_invalid", sid, row, "NODAL", f"NODAL={r.NODAL!r}")
-        diam = np.nan
-        if diam_txt.upper() not in _MISSING:
-            diam = _number(diam_txt)
-            if not np.isfinite(diam):
-                issues.add("diam_not_numeric", sid, row, "DIAM_MM", f"DIAM_MM={diam_txt!r}")
-                diam = np.nan
-            elif diam < 0:
-                issues.add("diam_negative", sid, row, "DIAM_MM", f"DIAM_MM={diam_txt}")
-        if kind in STATUSES:
-            allowed = STATUSES[kind]
-            text = {"kind": kind, "allowed": "one of " + ", ".join(a for a in allowed if a)}
-            if status == "" and "" not in allowed:
-                issues.add("status_missing", sid, row, "STATUS", **text)
-            elif status not in allowed:
-                issues.add("status_invalid", sid, row, "STATUS", f"STATUS={r.STATUS!r}", **text)
-            elif kind == "TARGET" and (
-                (status == "ABSENT" and np.isfinite(diam) and diam > 0)
-                or (status == "NE" and np.isfinite(diam))
-            ):
-                issues.add(
-                    "target_status_conflict",
-                    sid,
-                    row,
-                    "STATUS",
-                    f"STATUS={status}, DIAM_MM={diam_txt}",
-                )
-        if kind == "TARGET" and status == "ABSENT" and not np.isfinite(diam):
-            diam = 0.0  # a disappeared target lesion counts 0 mm in the sum
-        death_txt = str(r.DEATH_DAY)
-        death = np.nan
-        if death_txt.upper() not in _MISSING:
-            death = _number(death_txt)
-            if not np.isfinite(death):
-                issues.add(
-                    "death_day_not_numeric", sid, row, "DEATH_DAY", f"DEATH_DAY={death_txt!r}"
-                )
-                death = np.nan
-            elif death < 0:
-                issues.add("death_day_negative", sid, row, "DEATH_DAY", f"DEATH_DAY={death_txt}")
-                death = np.nan
-        deaths.append((row, sid, float(death)))
-        recs.append(
-            {
-                "ROW": row,
-                "ID": sid,
-                "DAY": float(day),
-                "LESION": str(r.LESION),
-                "KIND": kind,
-                "NODAL": nodal,
-                "DIAM_MM": float(diam),
-                "STATUS": status,
-                "ORGAN": str(r.ORGAN),
-            }
-        )
+        rec, death = _parse_row(r, issues)
+        recs.append(rec)
+        deaths.append(death)
     t = pd.DataFrame(
         recs,
         columns=["ROW", "ID", "DAY", "LESION", "KIND", "NODAL", "DIAM_MM", "STATUS", "ORGAN"],
@@ -494,110 +673,11 @@ def validate_lesions(source: str | os.PathLike[str] | pd.DataFrame) -> LesionTab
     # --- across rows: per lesion and per subject (plain Python: fast on small groups) ----
     warn_items: dict[str, list[str]] = defaultdict(list)
     organ_given = bool((raw["ORGAN"] != "").any())
-    by_visit: dict[tuple[str, float, str], list[dict[str, Any]]] = defaultdict(list)
-    by_lesion: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    by_subject: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in recs:
-        if r["ID"] == "" or r["LESION"] == "" or r["KIND"] not in KINDS:
-            continue
-        by_lesion[(r["ID"], r["LESION"])].append(r)
-        by_subject[r["ID"]].append(r)
-        if not math.isnan(r["DAY"]):
-            by_visit[(r["ID"], r["DAY"], r["LESION"])].append(r)
-    for (sid, _, les), rs in by_visit.items():
-        if len(rs) > 1:
-            issues.add("duplicate_assessment", sid, _rows(rs), "LESION", f"LESION={les}")
-    for (sid, les), rs in by_lesion.items():
-        for col, code in (
-            ("KIND", "kind_inconsistent"),
-            ("NODAL", "nodal_inconsistent"),
-            ("ORGAN", "organ_inconsistent"),
-        ):
-            vals = list(dict.fromkeys(r[col] for r in rs if r[col] not in (-1, "")))
-            if len(vals) > 1:
-                shown = ", ".join(f"{col}={v}" for v in vals)
-                issues.add(code, sid, _rows(rs), col, f"LESION={les}: {shown}")
-
+    by_subject = _check_lesions(recs, issues)
     death_day = _death_days(deaths, recs, issues)
-
     for sid, rs in by_subject.items():
-        base = [r for r in rs if r["DAY"] <= 0]  # NaN days are in neither list
-        post = [r for r in rs if r["DAY"] > 0]
-        if not base:
-            issues.add("no_baseline", sid, _rows(rs), "DAY")
-            continue
-        new_base = [r for r in base if r["KIND"] == "NEW"]
-        if new_base:
-            issues.add("new_at_baseline", sid, _rows(new_base), "KIND")
-        first = min(r["DAY"] for r in base)
-        if first < -BASELINE_WINDOW_DAYS:
-            warn_items["baseline_early"].append(f"ID {sid}: DAY {first:g}")
-        base_days: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in base:
-            base_days[r["LESION"]].append(r)
-        for les, lrs in base_days.items():
-            if len({r["DAY"] for r in lrs}) > 1:
-                days = ", ".join(f"{r['DAY']:g}" for r in lrs)
-                issues.add("duplicate_baseline", sid, _rows(lrs), "DAY", f"LESION={les}: {days}")
-        tb = [r for r in base if r["KIND"] == "TARGET"]
-        for kind, code in (
-            ("TARGET", "target_no_baseline"),
-            ("NONTARGET", "nontarget_no_baseline"),
-        ):
-            known = {r["LESION"] for r in base if r["KIND"] == kind}
-            late: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for r in post:
-                if r["KIND"] == kind and r["LESION"] not in known:
-                    late[r["LESION"]].append(r)
-            for les, lrs in late.items():
-                issues.add(code, sid, _rows(lrs), "LESION", f"LESION={les}")
-        if not tb:
-            warn_items["no_target_lesions"].append(f"ID {sid}")
-        for r in tb:
-            where = f"ID {sid} row {r['ROW']} LESION {r['LESION']} {r['DIAM_MM']:g} mm"
-            if math.isnan(r["DIAM_MM"]):
-                issues.add(
-                    "target_baseline_not_measured",
-                    sid,
-                    r["ROW"],
-                    "DIAM_MM",
-                    f"LESION={r['LESION']}",
-                )
-            elif r["DIAM_MM"] == 0:
-                issues.add(
-                    "target_baseline_zero", sid, r["ROW"], "DIAM_MM", f"LESION={r['LESION']}"
-                )
-            elif r["NODAL"] == 1 and r["DIAM_MM"] < NODAL_MEASURABLE_MM:
-                warn_items["nodal_target_small"].append(where)
-            elif r["NODAL"] == 0 and r["DIAM_MM"] < MEASURABLE_MM:
-                warn_items["target_small"].append(where)
-        first_rows: dict[str, dict[str, Any]] = {}
-        for r in tb:
-            first_rows.setdefault(r["LESION"], r)
-        lesions = list(first_rows.values())
-        if len(lesions) > MAX_TARGETS:
-            names = ", ".join(r["LESION"] for r in lesions)
-            issues.add(
-                "too_many_targets", sid, _rows(lesions), "KIND", f"{len(lesions)} targets: {names}"
-            )
-        organs: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in lesions:
-            organs[r["ORGAN"]].append(r)
-        for organ, ors in organs.items():
-            if organ == "" and organ_given:
-                warn_items["organ_missing"].extend(f"ID {sid} row {r['ROW']}" for r in ors)
-            elif organ != "" and len(ors) > MAX_PER_ORGAN:
-                names = ", ".join(r["LESION"] for r in ors)
-                issues.add(
-                    "too_many_targets_organ", sid, _rows(ors), "ORGAN", f"ORGAN={organ}: {names}"
-                )
-    if issues:
-        v = issues.violations()
-        n = len({x.id for x in v if x.id is not None})
-        raise DatasetError(
-            f"the lesion table has {len(v)} problem(s)" + (f" in {n} subject(s)" if n else ""),
-            v,
-        )
+        _check_subject(sid, rs, issues, warn_items, organ_given)
+    _raise_problems(issues)
     warns = tuple(_warning(code, items) for code, items in warn_items.items())
     subjects = list(dict.fromkeys(t["ID"]))
     death_table = pd.DataFrame(
