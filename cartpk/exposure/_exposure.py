@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from cartpk.errors import CartpkWarning, SpecError, Violation
+from cartpk.errors import CartpkWarning
 from cartpk.exposure import _numerics
+from cartpk.exposure._checks import check_grid, check_probability, one_problem, validate_inputs
 from cartpk.exposure._numerics import ExposureGrid
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -143,24 +143,13 @@ class ExposureResult:
 # ----------------------------------------------------------------------------- checks
 
 
-def _spec_error(message: str, problems: list[Violation]) -> SpecError:
-    return SpecError(message, problems)
-
-
 def _check_ci(ci: float) -> None:
-    if not (isinstance(ci, int | float) and 0 < ci < 1):
-        raise _spec_error(
-            "invalid credible-interval probability",
-            [
-                Violation(
-                    "ci_invalid",
-                    "`ci` must be a probability strictly between 0 and 1",
-                    value=repr(ci),
-                    expected="e.g. 0.95",
-                    fix="pass ci=0.95",
-                )
-            ],
-        )
+    """Raise ``ci_invalid`` unless ``ci`` is a probability strictly between 0 and 1."""
+    check_probability(
+        ci,
+        "invalid credible-interval probability",
+        "`ci` must be a probability strictly between 0 and 1",
+    )
 
 
 def _auc_hook(model: Model) -> Callable[..., Any] | None:
@@ -191,138 +180,288 @@ def _auc_hook(model: Model) -> Callable[..., Any] | None:
     return func
 
 
-def _validate(
-    model: Model,
-    params: pd.DataFrame,
-    interval_ends: Sequence[float],
-    lloq: float | None,
-    dvid: str | None,
-    horizon: float | None,
-) -> tuple[str, list[float], float, list[str]]:
-    problems: list[Violation] = []
-    outputs = list(model.outputs)
-    if dvid is None:
-        dv = outputs[0] if outputs else ""
-        if len(outputs) > 1:
-            problems.append(
-                Violation(
-                    "dvid_required",
-                    f"`{model.name}` has several outputs; say which one",
-                    value=None,
-                    expected=f"dvid among {outputs}",
-                    fix=f"pass dvid={outputs[0]!r}",
-                )
-            )
+def _check_auc_method(model: Model, auc_method: str) -> Callable[..., Any] | None:
+    """The closed-form AUC to use: the model's own unless ``auc_method`` says quadrature."""
+    hook = _auc_hook(model)
+    if auc_method not in ("auto", "closed_form", "numerical"):
+        raise one_problem(
+            "invalid `auc_method`",
+            "auc_method_invalid",
+            "`auc_method` must be 'auto', 'closed_form' or 'numerical'",
+            value=repr(auc_method),
+            expected="'auto' | 'closed_form' | 'numerical'",
+            fix="pass auc_method='auto'",
+        )
+    if auc_method == "closed_form" and hook is None:
+        raise one_problem(
+            f"`{model.name}` declares no closed-form AUC",
+            "no_closed_form",
+            f"`{model.name}` has no usable `auc(xp, time, *, <thetas>)`",
+            value=model.name,
+            expected="a model declaring a static `auc` next to `predict`",
+            fix="use auc_method='auto' or 'numerical'",
+        )
+    return None if auc_method == "numerical" else hook
+
+
+# ----------------------------------------------------------------------------- profiles
+
+
+def _parameter_values(
+    params: pd.DataFrame, given: list[str]
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray, list[list[str]]]:
+    """Parameter columns and doses as floats, which rows are all finite, and what each lacks."""
+    n = len(params)
+    values = {name: params[name].to_numpy(dtype=float) for name in given}
+    dose = params["AMT"].to_numpy(dtype=float) if "AMT" in params.columns else None
+    finite = np.ones(n, dtype=bool)
+    missing_names: list[list[str]] = [[] for _ in range(n)]
+    for name, v in values.items():
+        bad = ~np.isfinite(v)
+        finite &= ~bad
+        for i in np.flatnonzero(bad):
+            missing_names[i].append(name)
+    return values, dose, finite, missing_names
+
+
+@dataclass(frozen=True, eq=False)
+class _Setup:
+    """What every chunk of profiles shares: model, output, parameter values and settings."""
+
+    model: Model
+    dv: str
+    values: dict[str, np.ndarray]
+    dose: np.ndarray | None
+    hook: Callable[..., Any] | None
+    ends: np.ndarray  # interval ends, sorted
+    all_ends: np.ndarray  # the interval ends and the horizon
+    grid: ExposureGrid
+    grid_t: np.ndarray
+    lloq: float | None
+    fixed: dict[str, Any]  # values of fixed parameters absent from ``params``
+
+    def conc(self, sub: np.ndarray) -> _numerics.Conc:
+        """Concentrations of the profiles ``sub`` (rows of ``params``) as ``conc(time, rows)``."""
+        values, dose, model, dv = self.values, self.dose, self.model, self.dv
+
+        def conc(time: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            # always (profiles, times): one time per profile is a column, never a shared axis
+            idx = sub[rows]
+            t2 = np.reshape(time, (idx.size, -1))
+            p = {k: v[idx].reshape(-1, 1) for k, v in values.items()}
+            d = None if dose is None else dose[idx].reshape(-1, 1)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                out = model.evaluate(np, t2, p, dose=d)[dv]
+            out = np.asarray(np.broadcast_to(out, t2.shape), dtype=float)
+            return out.reshape(np.shape(time))
+
+        return conc
+
+    def closed_form_auc(self, sub: np.ndarray) -> np.ndarray:
+        """AUC(0, end) of the profiles ``sub`` from the model's closed form, (profiles, ends)."""
+        assert self.hook is not None
+        kw: dict[str, Any] = {k: v[sub][:, None] for k, v in self.values.items()}
+        kw.update(self.fixed)
+        if "dose" in inspect.signature(self.hook).parameters:
+            kw["dose"] = None if self.dose is None else self.dose[sub][:, None]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            res = self.hook(np, self.ends[None, :], **kw)
+        if isinstance(res, Mapping):
+            res = res[self.dv]
+        return np.broadcast_to(np.asarray(res, dtype=float), (sub.size, self.ends.size))
+
+
+@dataclass(eq=False)
+class _Metrics:
+    """Metric arrays of every subject (row of ``params``), filled chunk by chunk."""
+
+    cmax: np.ndarray
+    tmax: np.ndarray
+    aucs: np.ndarray  # (subjects, interval ends)
+    above: np.ndarray
+    tol_missed: np.ndarray  # numerical AUC short of rtol
+    numerical: np.ndarray  # AUC by quadrature (no usable closed form)
+    max_err: float = 0.0
+
+    @classmethod
+    def empty(cls, n: int, n_ends: int) -> _Metrics:
+        """All values missing, no AUC by quadrature yet."""
+        return cls(
+            cmax=np.full(n, np.nan),
+            tmax=np.full(n, np.nan),
+            aucs=np.full((n, n_ends), np.nan),
+            above=np.full(n, np.nan),
+            tol_missed=np.zeros(n, dtype=bool),
+            numerical=np.zeros(n, dtype=bool),
+        )
+
+
+def _numerical_auc(
+    setup: _Setup,
+    conc: _numerics.Conc,
+    sub: np.ndarray,
+    redo: np.ndarray,
+    tp: np.ndarray,
+    out: _Metrics,
+) -> None:
+    """AUCs of the profiles ``sub[redo]`` by quadrature, with their error and flags."""
+    at, rel = _numerics.auc_numerical(conc, redo, tp[redo], setup.all_ends, setup.grid)
+    pos = np.searchsorted(setup.all_ends, setup.ends)
+    out.aucs[sub[redo]] = at[:, pos]
+    out.numerical[sub[redo]] = True
+    good = np.isfinite(rel)
+    if good.any():
+        out.max_err = max(out.max_err, float(np.max(rel[good])))
+    out.tol_missed[sub[redo]] = rel > setup.grid.rtol  # NaN (non-finite profile): own reason
+
+
+def _evaluate_chunk(setup: _Setup, sub: np.ndarray, out: _Metrics) -> None:
+    """Peak, AUCs and time above LLOQ of the profiles ``sub``, written into ``out``."""
+    conc = setup.conc(sub)
+    rows = np.arange(sub.size)
+    grid_t, grid = setup.grid_t, setup.grid
+    on_grid = conc(np.broadcast_to(grid_t, (sub.size, grid_t.size)), rows)
+    tp, cp = _numerics.peak(conc, grid_t, on_grid, rows, grid.xtol)
+    out.tmax[sub], out.cmax[sub] = tp, cp
+    if setup.hook is not None:
+        out.aucs[sub] = setup.closed_form_auc(sub)
+        # a closed form can be 0/0 on the edge of the parameter space (tmax = 0,
+        # foldx = 1) where the profile itself is finite: integrate those numerically
+        redo = rows[~np.all(np.isfinite(out.aucs[sub]), axis=1) & np.isfinite(on_grid).all(axis=1)]
     else:
-        dv = dvid
-        if dvid not in outputs:
-            problems.append(
-                Violation(
-                    "dvid_unknown",
-                    f"`{dvid}` is not an output of `{model.name}`",
-                    value=repr(dvid),
-                    expected=f"one of {outputs}",
-                    fix="pass one of the model's outputs",
-                )
-            )
-    ends: list[float] = []
-    try:
-        ends = sorted({float(e) for e in interval_ends})
-    except (TypeError, ValueError):
-        ends = []
-    if not ends or not all(math.isfinite(e) and e > 0 for e in ends):
-        problems.append(
-            Violation(
-                "interval_ends_invalid",
-                "`interval_ends` must be positive finite times (AUC from 0 to each)",
-                value=repr(interval_ends),
-                expected=f"e.g. (28, 90) in {model.time_unit}",
-                fix="pass interval_ends=(28, 90)",
-            )
+        redo = rows
+    if redo.size:
+        _numerical_auc(setup, conc, sub, redo, tp, out)
+    if setup.lloq is not None:
+        out.above[sub] = _numerics.time_above(
+            conc, rows, grid_t, on_grid, tp, cp, float(setup.lloq), grid.xtol
         )
-        ends = [1.0]
-    hz = max(ends) if horizon is None else horizon
-    if not (isinstance(hz, int | float) and math.isfinite(hz) and hz >= max(ends)):
-        problems.append(
-            Violation(
-                "horizon_invalid",
-                "`horizon` must be a finite time at or after the last interval end",
-                value=repr(horizon),
-                expected=f">= {max(ends):g} {model.time_unit}",
-                fix="leave horizon=None (the last interval end)",
-            )
+
+
+# ----------------------------------------------------------------------------- tables
+
+_Metric = tuple[str, np.ndarray, str, float, float, "str | np.ndarray"]
+
+
+def _metric_columns(
+    setup: _Setup, out: _Metrics, ends: list[float], horizon: float
+) -> list[_Metric]:
+    """``(name, values, unit, start, end, method)`` of every metric, in column order."""
+    conc_unit = setup.model.outputs.get(setup.dv, "")
+    tu = setup.model.time_unit
+    auc_unit = f"{tu}*{conc_unit}" if conc_unit else ""
+    auc_rows = np.where(out.numerical | (setup.hook is None), "numerical", "closed_form")
+    auc_names = [interval_name(e, tu) for e in ends]
+    metrics: list[_Metric] = [
+        ("cmax", out.cmax, conc_unit, 0.0, horizon, "grid_golden"),
+        ("tmax", out.tmax, tu, 0.0, horizon, "grid_golden"),
+    ]
+    for j, (name, e) in enumerate(zip(auc_names, ends, strict=True)):
+        metrics.append((name, out.aucs[:, j], auc_unit, 0.0, e, auc_rows))
+    if setup.lloq is not None:
+        metrics.append(("time_above_lloq", out.above, tu, 0.0, horizon, "grid_bisection"))
+    return metrics
+
+
+def _wide_table(
+    params: pd.DataFrame, ids: np.ndarray, dv: str, metrics: list[_Metric]
+) -> pd.DataFrame:
+    """One row per subject (and draw): ``ID, [draw,] DVID`` and one column per metric."""
+    wide = pd.DataFrame({"ID": ids})
+    if "draw" in params.columns:
+        wide["draw"] = params["draw"].to_numpy()
+    wide["DVID"] = dv
+    for name, v, *_ in metrics:
+        wide[name] = v
+    return wide
+
+
+def _long_table(
+    wide: pd.DataFrame, dv: str, metrics: list[_Metric], missing_names: list[list[str]]
+) -> pd.DataFrame:
+    """One row per subject (draw) and metric, subject-major, with a reason for every gap."""
+    ids = wide["ID"].to_numpy()
+    n = len(ids)
+    reasons_base = np.array(
+        [
+            f"[parameters_missing] no finite value for {', '.join(f'`{m}`' for m in names)}"
+            if names
+            else ""
+            for names in missing_names
+        ],
+        dtype=object,
+    )
+    # long table built subject-major directly (no sort): row i * n_metrics + j
+    k = len(metrics)
+    vals = np.column_stack([v for _, v, *_ in metrics]).astype(float)
+    reason = np.repeat(reasons_base[:, None], k, axis=1)
+    reason[np.isnan(vals) & (reason == "")] = (
+        "[prediction_not_finite] the model's profile is not finite here"
+    )
+    long = pd.DataFrame({"ID": np.repeat(ids, k)})
+    if "draw" in wide.columns:
+        long["draw"] = np.repeat(wide["draw"].to_numpy(), k)
+    long["DVID"] = dv
+    long["metric"] = np.tile([m[0] for m in metrics], n)
+    long["value"] = vals.ravel()
+    long["unit"] = np.tile([m[2] for m in metrics], n)
+    long["start"] = np.tile([m[3] for m in metrics], n).astype(float)
+    long["end"] = np.tile([m[4] for m in metrics], n).astype(float)
+    long["method"] = np.column_stack(
+        [np.broadcast_to(np.asarray(m[5], dtype=object), (n,)) for m in metrics]
+    ).ravel()
+    long["reason"] = reason.ravel()
+    return long
+
+
+def _warn_tolerance(ids: np.ndarray, out: _Metrics, grid: ExposureGrid) -> None:
+    """Warn (``auc_tolerance_not_met``, at the caller of model_exposure) of AUCs short of rtol."""
+    if out.tol_missed.any():
+        missed = sorted({str(i) for i in ids[out.tol_missed]})
+        warnings.warn(
+            CartpkWarning(
+                f"numerical AUC of {len(missed)} profile(s) did not reach rtol={grid.rtol:g} "
+                f"with {grid.max_panels} panels per segment (largest estimated relative error "
+                f"{out.max_err:.2g}); values are kept. Try ExposureGrid(max_panels=...) larger.",
+                code="auc_tolerance_not_met",
+                details={"ID": missed[:20]},
+            ),
+            stacklevel=3,
         )
-        hz = max(ends)
-    if lloq is not None and not (
-        isinstance(lloq, int | float) and math.isfinite(lloq) and lloq > 0
-    ):
-        problems.append(
-            Violation(
-                "lloq_invalid",
-                "`lloq` must be a positive finite concentration",
-                value=repr(lloq),
-                expected=f"e.g. 50 ({model.outputs.get(dv, '')})",
-                fix="pass the assay's limit, or lloq=None to skip time above LLOQ",
-            )
-        )
-    if not isinstance(params, pd.DataFrame):
-        raise _spec_error(
-            "`params` must be a table of per-subject parameters",
-            problems
-            + [
-                Violation(
-                    "params_type",
-                    "`params` is not a pandas DataFrame",
-                    value=type(params).__name__,
-                    expected="DataFrame with `ID` and one column per structural parameter",
-                    fix="use `fit.table()` or build a DataFrame with `ID` and parameter columns",
-                )
-            ],
-        )
-    fixed = model.parameters.set_index("name")["fixed"]
-    needed = [n for n in model.thetas if n not in params.columns and not bool(fixed[n])]
-    if "ID" not in params.columns:
-        problems.append(
-            Violation(
-                "missing_column",
-                "`params` has no `ID` column",
-                column="ID",
-                expected="one row per subject (and draw) with an `ID`",
-                fix="add the subject identifier as `ID`",
-            )
-        )
-    for n in needed:
-        problems.append(
-            Violation(
-                "parameter_missing",
-                f"`params` has no column for structural parameter `{n}` of `{model.name}`",
-                column=n,
-                expected=f"columns named as the model's parameters: {list(model.thetas)}",
-                fix=f"add `{n}` or fix it with `model.fix({n}=...)`",
-            )
-        )
-    if "ID" in params.columns:
-        keys = ["ID", "draw"] if "draw" in params.columns else ["ID"]
-        dup = params.duplicated(keys, keep=False).to_numpy()
-        if dup.any():
-            ids = sorted({str(v) for v in params.loc[dup, "ID"]})
-            problems.append(
-                Violation(
-                    "duplicate_subject",
-                    f"`params` has more than one row per {' and '.join(keys)}",
-                    value=", ".join(ids[:10]) + (" ..." if len(ids) > 10 else ""),
-                    rows=tuple(int(r) + 1 for r in np.flatnonzero(dup)[:50]),
-                    expected=f"one row per {' and '.join(keys)}",
-                    fix="add a `draw` column to tell posterior draws apart, or drop duplicates",
-                )
-            )
-    if problems:
-        raise _spec_error(
-            f"cannot compute model-based exposure: {len(problems)} problem"
-            f"{'s' if len(problems) > 1 else ''}",
-            problems,
-        )
-    return dv, ends, float(hz), [n for n in model.thetas if n in params.columns]
+
+
+def _options(
+    setup: _Setup, out: _Metrics, ids: np.ndarray, ends: list[float], horizon: float
+) -> dict[str, Any]:
+    """The :attr:`ExposureResult.options` of a run."""
+    hook = setup.hook
+    return {
+        "model": setup.model.name,
+        "dvid": setup.dv,
+        "interval_ends": ends,
+        "horizon": horizon,
+        "lloq": None if setup.lloq is None else float(setup.lloq),
+        "time_unit": setup.model.time_unit,
+        "conc_unit": setup.model.outputs.get(setup.dv, ""),
+        "auc_method": "closed_form" if hook is not None else "numerical",
+        "auc_max_rel_error": out.max_err,
+        "auc_numerical_fallback": (
+            sorted({str(i) for i in ids[out.numerical]}) if hook is not None else []
+        ),
+        "auc_tolerance_not_met": sorted({str(i) for i in ids[out.tol_missed]}),
+        "grid": setup.grid,
+    }
+
+
+def _describe_columns(wide: pd.DataFrame, long: pd.DataFrame, time_unit: str) -> None:
+    """The wide table's column units and AUC descriptions (``attrs``), for columns.csv."""
+    first = long.drop_duplicates("metric").set_index("metric")
+    wide.attrs["units"] = {str(k): str(v) for k, v in first["unit"].items()}
+    wide.attrs["descriptions"] = {
+        str(k): f"model-based AUC from {r['start']:g} to {r['end']:g} {time_unit}"
+        for k, r in first.iterrows()
+        if str(k).startswith("auc_")
+    }
 
 
 # ----------------------------------------------------------------------------- main
@@ -432,213 +571,32 @@ def model_exposure(
     >>> round(float(res.wide.loc[0, "auc_0_28d"]), -2)
     171800.0
     """
-    grid = ExposureGrid() if grid is None else grid
-    if not isinstance(grid, ExposureGrid):
-        raise _spec_error(
-            "invalid numerical settings for `cartpk.model_exposure`",
-            [
-                Violation(
-                    "grid_invalid",
-                    "`grid` must be an ExposureGrid",
-                    value=type(grid).__name__,
-                    expected="cartpk.exposure.ExposureGrid(...)",
-                    fix="pass grid=ExposureGrid(rtol=1e-9) or leave it out",
-                )
-            ],
-        )
-    dv, ends, horizon_f, given = _validate(model, params, interval_ends, lloq, dvid, horizon)
-    has_draw = "draw" in params.columns
-    n = len(params)
-    values = {name: params[name].to_numpy(dtype=float) for name in given}
-    dose = params["AMT"].to_numpy(dtype=float) if "AMT" in params.columns else None
-    finite = np.ones(n, dtype=bool)
-    missing_names: list[list[str]] = [[] for _ in range(n)]
-    for name, v in values.items():
-        bad = ~np.isfinite(v)
-        finite &= ~bad
-        for i in np.flatnonzero(bad):
-            missing_names[i].append(name)
-
-    hook = _auc_hook(model)
-    if auc_method not in ("auto", "closed_form", "numerical"):
-        raise _spec_error(
-            "invalid `auc_method`",
-            [
-                Violation(
-                    "auc_method_invalid",
-                    "`auc_method` must be 'auto', 'closed_form' or 'numerical'",
-                    value=repr(auc_method),
-                    expected="'auto' | 'closed_form' | 'numerical'",
-                    fix="pass auc_method='auto'",
-                )
-            ],
-        )
-    if auc_method == "closed_form" and hook is None:
-        raise _spec_error(
-            f"`{model.name}` declares no closed-form AUC",
-            [
-                Violation(
-                    "no_closed_form",
-                    f"`{model.name}` has no usable `auc(xp, time, *, <thetas>)`",
-                    value=model.name,
-                    expected="a model declaring a static `auc` next to `predict`",
-                    fix="use auc_method='auto' or 'numerical'",
-                )
-            ],
-        )
-    if auc_method == "numerical":
-        hook = None
-    ends_arr = np.asarray(ends, dtype=float)
-    all_ends = np.unique(np.append(ends_arr, horizon_f))
-    grid_t = _numerics.common_grid(horizon_f, grid)
-    fixed_vals = {n_: t.value for n_, t in model.thetas.items() if t.fixed and n_ not in values}
-
-    def conc_for(sub: np.ndarray) -> _numerics.Conc:
-        def conc(time: np.ndarray, rows: np.ndarray) -> np.ndarray:
-            # always (profiles, times): one time per profile is a column, never a shared axis
-            idx = sub[rows]
-            t2 = np.reshape(time, (idx.size, -1))
-            p = {k: v[idx].reshape(-1, 1) for k, v in values.items()}
-            d = None if dose is None else dose[idx].reshape(-1, 1)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                out = model.evaluate(np, t2, p, dose=d)[dv]
-            out = np.asarray(np.broadcast_to(out, t2.shape), dtype=float)
-            return out.reshape(np.shape(time))
-
-        return conc
-
-    cmax = np.full(n, np.nan)
-    tmax = np.full(n, np.nan)
-    aucs = np.full((n, ends_arr.size), np.nan)
-    above = np.full(n, np.nan)
-    max_err = 0.0
-    tol_missed = np.zeros(n, dtype=bool)
-    numerical = np.zeros(n, dtype=bool)  # AUC by quadrature (no usable closed form)
+    grid = check_grid(grid)
+    dv, ends, horizon_f, given = validate_inputs(model, params, interval_ends, lloq, dvid, horizon)
+    values, dose, finite, missing_names = _parameter_values(params, given)
+    setup = _Setup(
+        model=model,
+        dv=dv,
+        values=values,
+        dose=dose,
+        hook=_check_auc_method(model, auc_method),
+        ends=np.asarray(ends, dtype=float),
+        all_ends=np.unique(np.append(np.asarray(ends, dtype=float), horizon_f)),
+        grid=grid,
+        grid_t=_numerics.common_grid(horizon_f, grid),
+        lloq=lloq,
+        fixed={n_: t.value for n_, t in model.thetas.items() if t.fixed and n_ not in values},
+    )
+    out = _Metrics.empty(len(params), len(ends))
     ok_rows = np.flatnonzero(finite)
     for start in range(0, ok_rows.size, _CHUNK):
-        sub = ok_rows[start : start + _CHUNK]
-        conc = conc_for(sub)
-        rows = np.arange(sub.size)
-        on_grid = conc(np.broadcast_to(grid_t, (sub.size, grid_t.size)), rows)
-        tp, cp = _numerics.peak(conc, grid_t, on_grid, rows, grid.xtol)
-        tmax[sub], cmax[sub] = tp, cp
-        if hook is not None:
-            kw: dict[str, Any] = {k: v[sub][:, None] for k, v in values.items()}
-            kw.update(fixed_vals)
-            if "dose" in inspect.signature(hook).parameters:
-                kw["dose"] = None if dose is None else dose[sub][:, None]
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                res = hook(np, ends_arr[None, :], **kw)
-            if isinstance(res, Mapping):
-                res = res[dv]
-            aucs[sub] = np.broadcast_to(np.asarray(res, dtype=float), (sub.size, ends_arr.size))
-            # a closed form can be 0/0 on the edge of the parameter space (tmax = 0,
-            # foldx = 1) where the profile itself is finite: integrate those numerically
-            redo = rows[~np.all(np.isfinite(aucs[sub]), axis=1) & np.isfinite(on_grid).all(axis=1)]
-        else:
-            redo = rows
-        if redo.size:
-            at, rel = _numerics.auc_numerical(conc, redo, tp[redo], all_ends, grid)
-            pos = np.searchsorted(all_ends, ends_arr)
-            aucs[sub[redo]] = at[:, pos]
-            numerical[sub[redo]] = True
-            good = np.isfinite(rel)
-            if good.any():
-                max_err = max(max_err, float(np.max(rel[good])))
-            tol_missed[sub[redo]] = rel > grid.rtol  # NaN (non-finite profile): own reason
-        if lloq is not None:
-            above[sub] = _numerics.time_above(
-                conc, rows, grid_t, on_grid, tp, cp, float(lloq), grid.xtol
-            )
+        _evaluate_chunk(setup, ok_rows[start : start + _CHUNK], out)
 
-    # ------------------------------------------------------------------ tables
-    conc_unit = model.outputs.get(dv, "")
-    tu = model.time_unit
-    auc_unit = f"{tu}*{conc_unit}" if conc_unit else ""
-    auc_label = "closed_form" if hook is not None else "numerical"
-    auc_rows = np.where(numerical | (hook is None), "numerical", "closed_form")
-    auc_names = [interval_name(e, tu) for e in ends]
-    metrics: list[tuple[str, np.ndarray, str, float, float, str | np.ndarray]] = [
-        ("cmax", cmax, conc_unit, 0.0, horizon_f, "grid_golden"),
-        ("tmax", tmax, tu, 0.0, horizon_f, "grid_golden"),
-    ]
-    for j, (name, e) in enumerate(zip(auc_names, ends, strict=True)):
-        metrics.append((name, aucs[:, j], auc_unit, 0.0, e, auc_rows))
-    if lloq is not None:
-        metrics.append(("time_above_lloq", above, tu, 0.0, horizon_f, "grid_bisection"))
-
+    metrics = _metric_columns(setup, out, ends, horizon_f)
     ids = params["ID"].astype(str).to_numpy()
-    wide = pd.DataFrame({"ID": ids})
-    if has_draw:
-        wide["draw"] = params["draw"].to_numpy()
-    wide["DVID"] = dv
-    for name, v, *_ in metrics:
-        wide[name] = v
-
-    reasons_base = np.array(
-        [
-            f"[parameters_missing] no finite value for {', '.join(f'`{m}`' for m in names)}"
-            if names
-            else ""
-            for names in missing_names
-        ],
-        dtype=object,
-    )
-    # long table built subject-major directly (no sort): row i * n_metrics + j
-    k = len(metrics)
-    vals = np.column_stack([v for _, v, *_ in metrics]).astype(float)
-    reason = np.repeat(reasons_base[:, None], k, axis=1)
-    reason[np.isnan(vals) & (reason == "")] = (
-        "[prediction_not_finite] the model's profile is not finite here"
-    )
-    long = pd.DataFrame({"ID": np.repeat(ids, k)})
-    if has_draw:
-        long["draw"] = np.repeat(wide["draw"].to_numpy(), k)
-    long["DVID"] = dv
-    long["metric"] = np.tile([m[0] for m in metrics], n)
-    long["value"] = vals.ravel()
-    long["unit"] = np.tile([m[2] for m in metrics], n)
-    long["start"] = np.tile([m[3] for m in metrics], n).astype(float)
-    long["end"] = np.tile([m[4] for m in metrics], n).astype(float)
-    long["method"] = np.column_stack(
-        [np.broadcast_to(np.asarray(m[5], dtype=object), (n,)) for m in metrics]
-    ).ravel()
-    long["reason"] = reason.ravel()
-
-    if tol_missed.any():
-        missed = sorted({str(i) for i in ids[tol_missed]})
-        warnings.warn(
-            CartpkWarning(
-                f"numerical AUC of {len(missed)} profile(s) did not reach rtol={grid.rtol:g} "
-                f"with {grid.max_panels} panels per segment (largest estimated relative error "
-                f"{max_err:.2g}); values are kept. Try ExposureGrid(max_panels=...) larger.",
-                code="auc_tolerance_not_met",
-                details={"ID": missed[:20]},
-            ),
-            stacklevel=2,
-        )
-    options: dict[str, Any] = {
-        "model": model.name,
-        "dvid": dv,
-        "interval_ends": ends,
-        "horizon": horizon_f,
-        "lloq": None if lloq is None else float(lloq),
-        "time_unit": tu,
-        "conc_unit": conc_unit,
-        "auc_method": auc_label,
-        "auc_max_rel_error": max_err,
-        "auc_numerical_fallback": (
-            sorted({str(i) for i in ids[numerical]}) if hook is not None else []
-        ),
-        "auc_tolerance_not_met": sorted({str(i) for i in ids[tol_missed]}),
-        "grid": grid,
-    }
-    # the wide table's column units, for the run folder's columns.csv
-    first = long.drop_duplicates("metric").set_index("metric")
-    wide.attrs["units"] = {str(k): str(v) for k, v in first["unit"].items()}
-    wide.attrs["descriptions"] = {
-        str(k): f"model-based AUC from {r['start']:g} to {r['end']:g} {model.time_unit}"
-        for k, r in first.iterrows()
-        if str(k).startswith("auc_")
-    }
+    wide = _wide_table(params, ids, dv, metrics)
+    long = _long_table(wide, dv, metrics, missing_names)
+    _warn_tolerance(ids, out, grid)
+    options = _options(setup, out, ids, ends, horizon_f)
+    _describe_columns(wide, long, model.time_unit)
     return ExposureResult(wide=wide, long=long, options=options)
