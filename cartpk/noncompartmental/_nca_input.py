@@ -57,26 +57,94 @@ def negative_concentrations(rows: pd.DataFrame, *, expected: str, fix: str) -> l
     list of Violation
         Empty when ``rows`` is empty; the first five values of each subject are shown.
     """
-    return [
-        Violation(
-            "dv_negative",
-            "a quantified concentration is negative",
-            id=sid,
-            rows=tuple(int(r) for r in sub["ROW"]),
-            column="DV",
-            value=", ".join(f"DV={v:g}" for v in sub["DV"].head(5)),
-            expected=expected,
-            fix=fix,
+    return _per_subject(
+        rows,
+        "dv_negative",
+        "a quantified concentration is negative",
+        column="DV",
+        shown="DV={:g}",
+        expected=expected,
+        fix=fix,
+    )
+
+
+def _per_subject(
+    rows: pd.DataFrame,
+    code: str,
+    message: str,
+    *,
+    column: str,
+    shown: str,
+    expected: str,
+    fix: str,
+    by: str | list[str] = "ID",
+) -> list[Violation]:
+    """One violation per group of ``rows`` (by subject), showing its first five ``column`` values."""
+    out = []
+    for key, sub in rows.groupby(by, sort=False):
+        out.append(
+            Violation(
+                code,
+                message,
+                id=key if isinstance(by, str) else key[0],
+                rows=tuple(int(r) for r in sub["ROW"]),
+                column=column,
+                value=", ".join(shown.format(v) for v in sub[column].head(5)),
+                expected=expected,
+                fix=fix,
+            )
         )
-        for sid, sub in rows.groupby("ID", sort=False)
-    ]
+    return out
+
+
+def _at_rows(df: pd.DataFrame, where: Any, code: str, message: str, **kw: Any) -> Violation:
+    """One violation naming the input ``ROW`` of the records ``df.loc[where]``."""
+    return Violation(code, message, rows=tuple(int(r) for r in df.loc[where, "ROW"]), **kw)
 
 
 def _observations_from_frame(
     frame: pd.DataFrame, dvid: str | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check a plain table (ID, TIME, DV [, CENS, LLOQ, DVID, EVID, MDV, ROW])."""
+    _require_columns(frame)
+    df = frame.copy()
     problems: list[Violation] = []
+    df["ROW"] = (
+        pd.to_numeric(df["ROW"], errors="coerce")
+        if "ROW" in df.columns
+        else pd.Series(np.arange(1, len(df) + 1), index=df.index)
+    )
+    df["ID"] = _subject_ids(df, problems)
+    df = _observation_rows(df)
+    df["TIME"] = _numeric(df, "TIME", "time_not_numeric", False, problems)
+    df["DV"] = _numeric(df, "DV", "dv_not_numeric", True, problems)
+    df["CENS"] = _cens(df, problems)
+    df["LLOQ"] = (
+        pd.to_numeric(df["LLOQ"], errors="coerce").astype(float) if "LLOQ" in df.columns else np.nan
+    )
+    if "DVID" in df.columns:
+        df["DVID"] = df["DVID"].astype("string").fillna("").astype(object)
+    else:
+        df["DVID"] = dvid if dvid is not None else "DV"
+    problems += negative_concentrations(
+        df[(df["CENS"] == 0) & (df["DV"] < 0)],
+        expected="DV >= 0 (a BLQ sample has CENS=1 and the limit in DV)",
+        fix="correct DV or mark the sample CENS=1",
+    )
+    problems += _duplicate_times(df)
+    if problems:
+        raise DatasetError(
+            f"the NCA input table has {len(problems)} problem(s); nothing was computed",
+            problems,
+        )
+    if dvid is not None and "DVID" in frame.columns:
+        df = df[df["DVID"] == dvid]
+    obs = df[["ROW", "ID", "DVID", "TIME", "DV", "CENS", "LLOQ"]].copy()
+    return obs, _frame_covariates(frame, df)
+
+
+def _require_columns(frame: pd.DataFrame) -> None:
+    """Raise ``missing_column`` when the table lacks ``ID``, ``TIME`` or ``DV``."""
     missing = [c for c in ("ID", "TIME", "DV") if c not in frame.columns]
     if missing:
         raise DatasetError(
@@ -91,107 +159,97 @@ def _observations_from_frame(
                 )
             ],
         )
-    df = frame.copy()
-    row = (
-        pd.to_numeric(df["ROW"], errors="coerce")
-        if "ROW" in df.columns
-        else pd.Series(np.arange(1, len(df) + 1), index=df.index)
-    )
-    df["ROW"] = row
+
+
+def _subject_ids(df: pd.DataFrame, problems: list[Violation]) -> pd.Series:
+    """The stripped ``ID`` column (object); rows without one are reported as ``id_missing``."""
     ids = df["ID"].astype("string").str.strip()
     if ids.isna().any():
-        bad = df.index[ids.isna().to_numpy()]
         problems.append(
-            Violation(
+            _at_rows(
+                df,
+                df.index[ids.isna().to_numpy()],
                 "id_missing",
                 "`ID` is empty",
-                rows=tuple(int(r) for r in df.loc[bad, "ROW"]),
                 column="ID",
                 expected="a subject identifier on every row",
                 fix="fill `ID`",
             )
         )
-    df["ID"] = ids.astype(object)
+    return ids.astype(object)
 
-    def numeric(col: str, code: str, allow_nan: bool) -> pd.Series:
-        raw = df[col]
-        num = pd.to_numeric(raw, errors="coerce")
-        bad = num.isna() & (raw.notna() if allow_nan else True)
-        if bad.any():
-            for sid, sub in df[bad].groupby("ID", sort=False):
-                problems.append(
-                    Violation(
-                        code,
-                        f"`{col}` is not a number",
-                        id=sid,
-                        rows=tuple(int(r) for r in sub["ROW"]),
-                        column=col,
-                        value=", ".join(f"{col}={v!r}" for v in sub[col].head(5)),
-                        expected="a number",
-                        fix=f"correct `{col}`",
-                    )
-                )
-        return num.astype(float)
 
+def _observation_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are observations: ``EVID`` and ``MDV`` 0 (or absent)."""
     if "EVID" in df.columns:
         df = df[pd.to_numeric(df["EVID"], errors="coerce").fillna(0) == 0]
     if "MDV" in df.columns:
         df = df[pd.to_numeric(df["MDV"], errors="coerce").fillna(0) == 0]
-    df["TIME"] = numeric("TIME", "time_not_numeric", allow_nan=False)
-    df["DV"] = numeric("DV", "dv_not_numeric", allow_nan=True)
-    if "CENS" in df.columns:
-        cens = pd.to_numeric(df["CENS"], errors="coerce").fillna(0)
-        bad = ~cens.isin([0, 1])
-        if bad.any():
-            problems.append(
-                Violation(
-                    "cens_invalid",
-                    "`CENS` must be 0 (quantified) or 1 (below the limit)",
-                    rows=tuple(int(r) for r in df.loc[bad, "ROW"]),
-                    column="CENS",
-                    value=", ".join(map(str, df.loc[bad, "CENS"].unique()[:5])),
-                    expected="0 or 1",
-                    fix="set CENS=1 for BLQ samples (DV holds the limit), else 0",
-                )
+    return df
+
+
+def _numeric(
+    df: pd.DataFrame, col: str, code: str, allow_nan: bool, problems: list[Violation]
+) -> pd.Series:
+    """Column ``col`` as floats; text (and, unless ``allow_nan``, empty cells) reported by subject."""
+    raw = df[col]
+    num = pd.to_numeric(raw, errors="coerce")
+    bad = num.isna() & (raw.notna() if allow_nan else True)
+    if bad.any():
+        problems += _per_subject(
+            df[bad],
+            code,
+            f"`{col}` is not a number",
+            column=col,
+            shown=f"{col}={{!r}}",
+            expected="a number",
+            fix=f"correct `{col}`",
+        )
+    return num.astype(float)
+
+
+def _cens(df: pd.DataFrame, problems: list[Violation]) -> pd.Series | int:
+    """The ``CENS`` flags as 0/1 integers (0 when absent); other values reported."""
+    if "CENS" not in df.columns:
+        return 0
+    cens = pd.to_numeric(df["CENS"], errors="coerce").fillna(0)
+    bad = ~cens.isin([0, 1])
+    if bad.any():
+        problems.append(
+            _at_rows(
+                df,
+                bad,
+                "cens_invalid",
+                "`CENS` must be 0 (quantified) or 1 (below the limit)",
+                column="CENS",
+                value=", ".join(map(str, df.loc[bad, "CENS"].unique()[:5])),
+                expected="0 or 1",
+                fix="set CENS=1 for BLQ samples (DV holds the limit), else 0",
             )
-        df["CENS"] = cens.astype(int)
-    else:
-        df["CENS"] = 0
-    df["LLOQ"] = (
-        pd.to_numeric(df["LLOQ"], errors="coerce").astype(float) if "LLOQ" in df.columns else np.nan
-    )
-    if "DVID" in df.columns:
-        df["DVID"] = df["DVID"].astype("string").fillna("").astype(object)
-    else:
-        df["DVID"] = dvid if dvid is not None else "DV"
-    problems += negative_concentrations(
-        df[(df["CENS"] == 0) & (df["DV"] < 0)],
-        expected="DV >= 0 (a BLQ sample has CENS=1 and the limit in DV)",
-        fix="correct DV or mark the sample CENS=1",
-    )
+        )
+    return cens.astype(int)
+
+
+def _duplicate_times(df: pd.DataFrame) -> list[Violation]:
+    """One ``duplicate_time`` violation per profile (ID, DVID) with two samples at one time."""
     finite_t = df["TIME"].notna()
     dup = df[finite_t].duplicated(["ID", "DVID", "TIME"], keep=False)
-    if dup.any():
-        for (sid, _), sub in df[finite_t][dup].groupby(["ID", "DVID"], sort=False):
-            problems.append(
-                Violation(
-                    "duplicate_time",
-                    "two samples of one subject share a `TIME`",
-                    id=sid,
-                    rows=tuple(int(r) for r in sub["ROW"]),
-                    column="TIME",
-                    value=", ".join(f"TIME={v:g}" for v in sub["TIME"].head(5)),
-                    expected="one sample per time and DVID",
-                    fix="average replicates or remove the duplicate",
-                )
-            )
-    if problems:
-        raise DatasetError(
-            f"the NCA input table has {len(problems)} problem(s); nothing was computed",
-            problems,
-        )
-    if dvid is not None and "DVID" in frame.columns:
-        df = df[df["DVID"] == dvid]
+    if not dup.any():
+        return []
+    return _per_subject(
+        df[finite_t][dup],
+        "duplicate_time",
+        "two samples of one subject share a `TIME`",
+        column="TIME",
+        shown="TIME={:g}",
+        expected="one sample per time and DVID",
+        fix="average replicates or remove the duplicate",
+        by=["ID", "DVID"],
+    )
+
+
+def _frame_covariates(frame: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """One row per subject: ``ID`` and the extra columns constant within each subject."""
     base = {"ROW", "ID", "TIME", "DV", "CENS", "LLOQ", "DVID", "EVID", "MDV", "AMT", "OCC"}
     extra = [c for c in frame.columns if c not in base]
     covariates = pd.DataFrame({"ID": pd.unique(df["ID"])})
@@ -202,8 +260,7 @@ def _observations_from_frame(
         if const:
             firsts = df.groupby("ID", sort=False)[const].first().reset_index()
             covariates = covariates.merge(firsts, on="ID", how="left")
-    obs = df[["ROW", "ID", "DVID", "TIME", "DV", "CENS", "LLOQ"]].copy()
-    return obs, covariates
+    return covariates
 
 
 def _check_intervals(
