@@ -13,6 +13,7 @@ import pandas as pd
 
 from cartpk.data._endpoints import display_unit
 from cartpk.errors import SpecError, Violation
+from cartpk.exposure._checks import check_probability, one_problem
 
 __all__ = ["ExposureComparison", "compare_exposure"]
 
@@ -117,6 +118,7 @@ class ExposureComparison:
 
 
 def _as_wide(obj: Any, which: str) -> pd.DataFrame:
+    """The one-row-per-subject table of ``obj`` (a draws result summarised to medians)."""
     if isinstance(obj, pd.DataFrame):
         table = obj
     elif callable(getattr(obj, "summary_wide", None)) and getattr(obj, "has_draws", False):
@@ -124,20 +126,163 @@ def _as_wide(obj: Any, which: str) -> pd.DataFrame:
     elif isinstance(getattr(obj, "wide", None), pd.DataFrame):
         table = obj.wide
     else:
-        raise SpecError(
+        raise one_problem(
             f"`{which}` is not an exposure table",
-            [
-                Violation(
-                    "table_type",
-                    f"`{which}` must be a DataFrame with `ID` and metric columns, or a result "
-                    "with `.wide`",
-                    value=type(obj).__name__,
-                    expected="ExposureResult, NCAResult or their `.wide`",
-                    fix="pass `result.wide`",
-                )
-            ],
+            "table_type",
+            f"`{which}` must be a DataFrame with `ID` and metric columns, or a result with `.wide`",
+            value=type(obj).__name__,
+            expected="ExposureResult, NCAResult or their `.wide`",
+            fix="pass `result.wide`",
         )
     return table
+
+
+def _check_columns(mb: pd.DataFrame, nc: pd.DataFrame, metrics: list[str]) -> None:
+    """Raise when a table has one row per draw or lacks ``ID`` or a metric."""
+    problems: list[Violation] = []
+    for label, t in (("model_based_wide", mb), ("nca_wide", nc)):
+        if "draw" in t.columns:
+            problems.append(
+                Violation(
+                    "draws_not_summarised",
+                    f"`{label}` has one row per posterior draw",
+                    column="draw",
+                    expected="one row per subject",
+                    fix="pass `result.summary_wide()` (posterior medians) or the ExposureResult",
+                )
+            )
+        for col in ["ID", *metrics]:
+            if col not in t.columns:
+                problems.append(
+                    Violation(
+                        "missing_column",
+                        f"`{label}` has no column `{col}`",
+                        column=col,
+                        expected=f"`ID` and the metrics {metrics}",
+                        fix="compute the metric or drop it from `metrics`",
+                    )
+                )
+    if problems:
+        raise SpecError("cannot compare exposures", problems)
+
+
+def _match_keys(
+    mb: pd.DataFrame, nc: pd.DataFrame, metrics: list[str], dvid: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str], pd.Series | None]:
+    """Both tables cut to the keys and metrics (string IDs), the merge keys, the model's DVID.
+
+    Rows of another endpoint than ``dvid`` are dropped first; ``DVID`` is a key when both
+    tables have one and share a value.
+    """
+    if dvid is not None:
+        mb = mb[mb["DVID"].astype(str) == dvid] if "DVID" in mb.columns else mb
+        nc = nc[nc["DVID"].astype(str) == dvid] if "DVID" in nc.columns else nc
+    shared = (
+        "DVID" in mb.columns
+        and "DVID" in nc.columns
+        and bool(set(mb["DVID"].astype(str)) & set(nc["DVID"].astype(str)))
+    )
+    keys = ["ID", "DVID"] if shared else ["ID"]
+    dv_model = mb.set_index(mb["ID"].astype(str))["DVID"] if "DVID" in mb.columns else None
+    mb = mb[[*keys, *metrics]].copy()
+    nc = nc[[*keys, *metrics]].copy()
+    for t in (mb, nc):
+        t["ID"] = t["ID"].astype(str)
+    return mb, nc, keys, dv_model
+
+
+def _check_unique(mb: pd.DataFrame, nc: pd.DataFrame, keys: list[str]) -> None:
+    """Raise ``duplicate_subject`` when a table has several rows for one key."""
+    problems: list[Violation] = []
+    for label, t in (("model_based_wide", mb), ("nca_wide", nc)):
+        dup = t.duplicated(keys, keep=False)
+        if dup.any():
+            problems.append(
+                Violation(
+                    "duplicate_subject",
+                    f"`{label}` has several rows for one {' and '.join(keys)}",
+                    value=", ".join(sorted(set(t.loc[dup, "ID"]))[:10]),
+                    expected=f"one row per {' and '.join(keys)}",
+                    fix="compare one endpoint at a time, or summarise draws first",
+                )
+            )
+    if problems:
+        raise SpecError("cannot compare exposures", problems)
+
+
+def _pair_frame(
+    merged: pd.DataFrame, metric: str, keys: list[str], dv_model: pd.Series | None
+) -> pd.DataFrame:
+    """The pairs of one metric (``_PAIR_COLUMNS``), each used or with the reason why not."""
+    y = merged[f"{metric}_model"].to_numpy(dtype=float)
+    x = merged[f"{metric}_nca"].to_numpy(dtype=float)
+    reason = np.full(len(merged), "", dtype=object)
+    side = merged["_merge"].astype(str).to_numpy()
+    reason[(side == "right_only") | ((side == "both") & np.isnan(y))] = (
+        "[missing_model] no model-based value"
+    )
+    reason[(reason == "") & ((side == "left_only") | np.isnan(x))] = "[missing_nca] no NCA value"
+    with np.errstate(invalid="ignore"):
+        nonpos = ~((x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y))
+    reason[(reason == "") & nonpos] = "[not_positive] a value is not positive (log undefined)"
+    return pd.DataFrame(
+        {
+            "ID": merged["ID"].to_numpy(),
+            "DVID": (
+                merged["DVID"].to_numpy()
+                if "DVID" in keys
+                else merged["ID"].map(dv_model).fillna("").to_numpy()
+                if dv_model is not None
+                else ""
+            ),
+            "metric": metric,
+            "model": y,
+            "nca": x,
+            "used": reason == "",
+            "reason": reason,
+        }
+    )
+
+
+def _log_line(lx: np.ndarray, ly: np.ndarray) -> tuple[float, float, float, str]:
+    """R^2, slope and intercept of ``ly`` on ``lx`` and why they are missing (no spread)."""
+    sxx = float(np.sum((lx - lx.mean()) ** 2))
+    syy = float(np.sum((ly - ly.mean()) ** 2))
+    sxy = float(np.sum((lx - lx.mean()) * (ly - ly.mean())))
+    if sxx > 0 and syy > 0:
+        slope = sxy / sxx
+        return sxy**2 / (sxx * syy), slope, float(ly.mean() - slope * lx.mean()), ""
+    return math.nan, math.nan, math.nan, "[no_spread] all values equal on one side; R^2 undefined"
+
+
+def _agreement(metric: str, pf: pd.DataFrame, ci: float) -> dict[str, Any]:
+    """One row of the comparison table: R^2 and line on the log scale, GMR with its CI."""
+    from scipy import stats
+
+    used = pf["used"].to_numpy()
+    lx = np.log(pf["nca"].to_numpy()[used])
+    ly = np.log(pf["model"].to_numpy()[used])
+    n = int(used.sum())
+    row: dict[str, Any] = {"metric": metric, "n": n, "n_excluded": int((~used).sum())}
+    if n < 3:
+        row.update(dict.fromkeys(_TABLE_COLUMNS[3:9], math.nan))
+        row["reason"] = f"[too_few_pairs] {n} usable pair(s); at least 3 are needed"
+        return row
+    d = ly - lx
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    tq = float(stats.t.ppf(0.5 + ci / 2.0, n - 1))
+    r2, slope, intercept, why = _log_line(lx, ly)
+    half = tq * sd / math.sqrt(n)
+    row.update(
+        r2_log=r2,
+        slope_log=slope,
+        intercept_log=intercept,
+        gmr=math.exp(mean),
+        gmr_lower=math.exp(mean - half),
+        gmr_upper=math.exp(mean + half),
+        reason=why,
+    )
+    return row
 
 
 def compare_exposure(
@@ -217,151 +362,16 @@ def compare_exposure(
     >>> float(cmp.table.loc[0, "gmr"]), float(cmp.table.loc[0, "r2_log"])
     (2.0, 1.0)
     """
-    from scipy import stats
-
-    if not (isinstance(ci, int | float) and 0 < ci < 1):
-        raise SpecError(
-            "invalid confidence level",
-            [
-                Violation(
-                    "ci_invalid",
-                    "`ci` must be strictly between 0 and 1",
-                    value=repr(ci),
-                    expected="e.g. 0.95",
-                    fix="pass ci=0.95",
-                )
-            ],
-        )
+    check_probability(ci, "invalid confidence level", "`ci` must be strictly between 0 and 1")
     mb = _as_wide(model_based_wide, "model_based_wide")
     nc = _as_wide(nca_wide, "nca_wide")
     metrics = list(metrics)
-    problems: list[Violation] = []
-    for label, t in (("model_based_wide", mb), ("nca_wide", nc)):
-        if "draw" in t.columns:
-            problems.append(
-                Violation(
-                    "draws_not_summarised",
-                    f"`{label}` has one row per posterior draw",
-                    column="draw",
-                    expected="one row per subject",
-                    fix="pass `result.summary_wide()` (posterior medians) or the ExposureResult",
-                )
-            )
-        for col in ["ID", *metrics]:
-            if col not in t.columns:
-                problems.append(
-                    Violation(
-                        "missing_column",
-                        f"`{label}` has no column `{col}`",
-                        column=col,
-                        expected=f"`ID` and the metrics {metrics}",
-                        fix="compute the metric or drop it from `metrics`",
-                    )
-                )
-    if problems:
-        raise SpecError("cannot compare exposures", problems)
-    if dvid is not None:
-        mb = mb[mb["DVID"].astype(str) == dvid] if "DVID" in mb.columns else mb
-        nc = nc[nc["DVID"].astype(str) == dvid] if "DVID" in nc.columns else nc
-    shared = (
-        "DVID" in mb.columns
-        and "DVID" in nc.columns
-        and bool(set(mb["DVID"].astype(str)) & set(nc["DVID"].astype(str)))
-    )
-    keys = ["ID", "DVID"] if shared else ["ID"]
-    dv_model = mb.set_index(mb["ID"].astype(str))["DVID"] if "DVID" in mb.columns else None
-    mb = mb[[*keys, *metrics]].copy()
-    nc = nc[[*keys, *metrics]].copy()
-    for t in (mb, nc):
-        t["ID"] = t["ID"].astype(str)
-    for label, t in (("model_based_wide", mb), ("nca_wide", nc)):
-        dup = t.duplicated(keys, keep=False)
-        if dup.any():
-            problems.append(
-                Violation(
-                    "duplicate_subject",
-                    f"`{label}` has several rows for one {' and '.join(keys)}",
-                    value=", ".join(sorted(set(t.loc[dup, "ID"]))[:10]),
-                    expected=f"one row per {' and '.join(keys)}",
-                    fix="compare one endpoint at a time, or summarise draws first",
-                )
-            )
-    if problems:
-        raise SpecError("cannot compare exposures", problems)
+    _check_columns(mb, nc, metrics)
+    mb, nc, keys, dv_model = _match_keys(mb, nc, metrics, dvid)
+    _check_unique(mb, nc, keys)
     merged = mb.merge(nc, on=keys, how="outer", suffixes=("_model", "_nca"), indicator=True)
-
-    pair_frames = []
-    rows = []
-    for metric in metrics:
-        y = merged[f"{metric}_model"].to_numpy(dtype=float)
-        x = merged[f"{metric}_nca"].to_numpy(dtype=float)
-        reason = np.full(len(merged), "", dtype=object)
-        side = merged["_merge"].astype(str).to_numpy()
-        reason[(side == "right_only") | ((side == "both") & np.isnan(y))] = (
-            "[missing_model] no model-based value"
-        )
-        reason[(reason == "") & ((side == "left_only") | np.isnan(x))] = (
-            "[missing_nca] no NCA value"
-        )
-        with np.errstate(invalid="ignore"):
-            nonpos = ~((x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y))
-        reason[(reason == "") & nonpos] = "[not_positive] a value is not positive (log undefined)"
-        used = reason == ""
-        pf = pd.DataFrame(
-            {
-                "ID": merged["ID"].to_numpy(),
-                "DVID": (
-                    merged["DVID"].to_numpy()
-                    if "DVID" in keys
-                    else merged["ID"].map(dv_model).fillna("").to_numpy()
-                    if dv_model is not None
-                    else ""
-                ),
-                "metric": metric,
-                "model": y,
-                "nca": x,
-                "used": used,
-                "reason": reason,
-            }
-        )
-        pair_frames.append(pf)
-        lx, ly = np.log(x[used]), np.log(y[used])
-        n = int(used.sum())
-        row: dict[str, Any] = {"metric": metric, "n": n, "n_excluded": int((~used).sum())}
-        if n < 3:
-            row.update(
-                r2_log=math.nan,
-                slope_log=math.nan,
-                intercept_log=math.nan,
-                gmr=math.nan,
-                gmr_lower=math.nan,
-                gmr_upper=math.nan,
-                reason=f"[too_few_pairs] {n} usable pair(s); at least 3 are needed",
-            )
-        else:
-            d = ly - lx
-            mean, sd = float(d.mean()), float(d.std(ddof=1))
-            tq = float(stats.t.ppf(0.5 + ci / 2.0, n - 1))
-            sxx = float(np.sum((lx - lx.mean()) ** 2))
-            syy = float(np.sum((ly - ly.mean()) ** 2))
-            sxy = float(np.sum((lx - lx.mean()) * (ly - ly.mean())))
-            if sxx > 0 and syy > 0:
-                r2, slope = sxy**2 / (sxx * syy), sxy / sxx
-                intercept, why = float(ly.mean() - slope * lx.mean()), ""
-            else:
-                r2 = slope = intercept = math.nan
-                why = "[no_spread] all values equal on one side; R^2 undefined"
-            half = tq * sd / math.sqrt(n)
-            row.update(
-                r2_log=r2,
-                slope_log=slope,
-                intercept_log=intercept,
-                gmr=math.exp(mean),
-                gmr_lower=math.exp(mean - half),
-                gmr_upper=math.exp(mean + half),
-                reason=why,
-            )
-        rows.append(row)
+    pair_frames = [_pair_frame(merged, metric, keys, dv_model) for metric in metrics]
+    rows = [_agreement(m, pf, ci) for m, pf in zip(metrics, pair_frames, strict=True)]
     table = pd.DataFrame(rows, columns=_TABLE_COLUMNS)
     pairs = pd.concat(pair_frames, ignore_index=True)[_PAIR_COLUMNS]
     return ExposureComparison(
