@@ -272,10 +272,12 @@ def _load(source: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
 
 
 class _Issues:
-    """Collects problems and groups them into one Violation per (code, subject, column)."""
+    """Collects problems and groups them into one Violation per (code, subject, column);
+    ``warn_items`` collects the items of each warning code, in order of first appearance."""
 
     def __init__(self) -> None:
         self._groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.warn_items: dict[str, list[str]] = defaultdict(list)
 
     def add(
         self,
@@ -509,16 +511,14 @@ def _check_lesions(recs: list[dict[str, Any]], issues: _Issues) -> dict[str, lis
     return by_subject
 
 
-def _check_baseline(
-    sid: str, base: list[dict[str, Any]], issues: _Issues, warn_items: dict[str, list[str]]
-) -> None:
+def _check_baseline(sid: str, base: list[dict[str, Any]], issues: _Issues) -> None:
     """Add NEW lesions at baseline and lesions on two baseline days; warn of an early scan."""
     new_base = [r for r in base if r["KIND"] == "NEW"]
     if new_base:
         issues.add("new_at_baseline", sid, _rows(new_base), "KIND")
     first = min(r["DAY"] for r in base)
     if first < -BASELINE_WINDOW_DAYS:
-        warn_items["baseline_early"].append(f"ID {sid}: DAY {first:g}")
+        issues.warn_items["baseline_early"].append(f"ID {sid}: DAY {first:g}")
     for les, lrs in _by(base, "LESION").items():
         if len({r["DAY"] for r in lrs}) > 1:
             days = ", ".join(f"{r['DAY']:g}" for r in lrs)
@@ -539,9 +539,7 @@ def _check_late_lesions(
             issues.add(code, sid, _rows(lrs), "LESION", f"LESION={les}")
 
 
-def _check_target_sizes(
-    sid: str, tb: list[dict[str, Any]], issues: _Issues, warn_items: dict[str, list[str]]
-) -> None:
+def _check_target_sizes(sid: str, tb: list[dict[str, Any]], issues: _Issues) -> None:
     """Add baseline targets without a positive diameter; warn of unmeasurably small ones."""
     for r in tb:
         where = f"ID {sid} row {r['ROW']} LESION {r['LESION']} {r['DIAM_MM']:g} mm"
@@ -556,17 +554,13 @@ def _check_target_sizes(
         elif r["DIAM_MM"] == 0:
             issues.add("target_baseline_zero", sid, r["ROW"], "DIAM_MM", f"LESION={r['LESION']}")
         elif r["NODAL"] == 1 and r["DIAM_MM"] < NODAL_MEASURABLE_MM:
-            warn_items["nodal_target_small"].append(where)
+            issues.warn_items["nodal_target_small"].append(where)
         elif r["NODAL"] == 0 and r["DIAM_MM"] < MEASURABLE_MM:
-            warn_items["target_small"].append(where)
+            issues.warn_items["target_small"].append(where)
 
 
 def _check_target_counts(
-    sid: str,
-    tb: list[dict[str, Any]],
-    issues: _Issues,
-    warn_items: dict[str, list[str]],
-    organ_given: bool,
+    sid: str, tb: list[dict[str, Any]], issues: _Issues, organ_given: bool
 ) -> None:
     """Add more than 5 targets in all or 2 in one organ; warn of targets without an organ."""
     first_rows: dict[str, dict[str, Any]] = {}
@@ -580,7 +574,7 @@ def _check_target_counts(
         )
     for organ, ors in _by(lesions, "ORGAN").items():
         if organ == "" and organ_given:
-            warn_items["organ_missing"].extend(f"ID {sid} row {r['ROW']}" for r in ors)
+            issues.warn_items["organ_missing"].extend(f"ID {sid} row {r['ROW']}" for r in ors)
         elif organ != "" and len(ors) > MAX_PER_ORGAN:
             names = ", ".join(r["LESION"] for r in ors)
             issues.add(
@@ -588,26 +582,20 @@ def _check_target_counts(
             )
 
 
-def _check_subject(
-    sid: str,
-    rs: list[dict[str, Any]],
-    issues: _Issues,
-    warn_items: dict[str, list[str]],
-    organ_given: bool,
-) -> None:
+def _check_subject(sid: str, rs: list[dict[str, Any]], issues: _Issues, organ_given: bool) -> None:
     """Add the problems of one subject's baseline and target lesions, and its warnings."""
     base = [r for r in rs if r["DAY"] <= 0]  # NaN days are in neither list
     post = [r for r in rs if r["DAY"] > 0]
     if not base:
         issues.add("no_baseline", sid, _rows(rs), "DAY")
         return
-    _check_baseline(sid, base, issues, warn_items)
+    _check_baseline(sid, base, issues)
     _check_late_lesions(sid, base, post, issues)
     tb = [r for r in base if r["KIND"] == "TARGET"]
     if not tb:
-        warn_items["no_target_lesions"].append(f"ID {sid}")
-    _check_target_sizes(sid, tb, issues, warn_items)
-    _check_target_counts(sid, tb, issues, warn_items, organ_given)
+        issues.warn_items["no_target_lesions"].append(f"ID {sid}")
+    _check_target_sizes(sid, tb, issues)
+    _check_target_counts(sid, tb, issues, organ_given)
 
 
 def _raise_problems(issues: _Issues) -> None:
@@ -671,14 +659,13 @@ def validate_lesions(source: str | os.PathLike[str] | pd.DataFrame) -> LesionTab
     )
 
     # --- across rows: per lesion and per subject (plain Python: fast on small groups) ----
-    warn_items: dict[str, list[str]] = defaultdict(list)
     organ_given = bool((raw["ORGAN"] != "").any())
     by_subject = _check_lesions(recs, issues)
     death_day = _death_days(deaths, recs, issues)
     for sid, rs in by_subject.items():
-        _check_subject(sid, rs, issues, warn_items, organ_given)
+        _check_subject(sid, rs, issues, organ_given)
     _raise_problems(issues)
-    warns = tuple(_warning(code, items) for code, items in warn_items.items())
+    warns = tuple(_warning(code, items) for code, items in issues.warn_items.items())
     subjects = list(dict.fromkeys(t["ID"]))
     death_table = pd.DataFrame(
         {"ID": subjects, "DEATH_DAY": [death_day.get(sid, math.nan) for sid in subjects]}
