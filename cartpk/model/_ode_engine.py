@@ -626,6 +626,13 @@ def _segment(
             return csc_matrix((np.tile(jy, nd), (rows_all, cols_all)), shape=(nd * size, nd * size))
 
         kwargs["jac"] = jac
+        if s0 is None and not _complex_safe(jac, t0, y0):
+            # values only, from equations that cannot take complex numbers: the Newton
+            # matrix by sparse finite differences instead (it only steers convergence)
+            del kwargs["jac"]
+            kwargs["jac_sparsity"] = csc_matrix(
+                (np.ones(rows.size), (rows, cols)), shape=(size, size)
+            )
     z0 = y0.reshape(-1) if s0 is None else np.concatenate([y0.reshape(-1), s0.reshape(-1)])
     atol = atol_vec[: nd * size]
     # Overflow in a diverging subject is reported through its status, not as a warning;
@@ -643,3 +650,14 @@ def _segment(
     y = zt[0][None]
     s = zt[1:][None] if s0 is not None else None
     return True, y, s, ""
+
+
+def _complex_safe(jac: Any, t0: float, y0: np.ndarray) -> bool:
+    """Whether the complex-step state Jacobian can be evaluated (the equations accept
+    complex numbers: no ``max``, comparisons or integer casts of the states)."""
+    try:
+        with np.errstate(all="ignore"):
+            jac(t0, y0.reshape(-1))
+    except (TypeError, ValueError):
+        return False
+    return True

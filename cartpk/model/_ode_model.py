@@ -124,8 +124,9 @@ class OdeModel(Model):
         """Predictions ``{DVID: array}`` by numerical integration.
 
         With ``xp=numpy`` all subjects are integrated as one system with
-        ``scipy.integrate.solve_ivp`` (options from :attr:`solver`; stiff methods get a
-        block-diagonal Jacobian sparsity). With ``xp=pytensor.tensor`` the result is a
+        ``scipy.integrate.solve_ivp`` (options from :attr:`solver`; stiff methods get the
+        exact block-diagonal state Jacobian), restarted at doses, covariate changes and
+        the declaration's ``breakpoints``. With ``xp=pytensor.tensor`` the result is a
         symbolic graph through a gradient-carrying Op (forward sensitivities, see
         :meth:`evaluate_with_jacobian`), so PyMC's NUTS can sample ODE models.
 
@@ -194,23 +195,19 @@ class OdeModel(Model):
                     )
                 ],
             )
-        if time_varying or self.time_varying:
-            from cartpk.model._ode_engine import solve_sensitivities
+        # values are the sensitivity engine's ``wrt=()`` case: one driver, which honours
+        # doses, time-varying covariates and the declaration's ``breakpoints``
+        from cartpk.model._ode_engine import solve_sensitivities
 
-            sol = solve_sensitivities(
-                self, time, vals, dose=dose, time_varying=time_varying, wrt=()
-            )
-            _raise_failed(self, sol)
-            scalar = (
-                all(np.ndim(v) == 0 for v in vals.values())
-                and np.ndim(time) == 1
-                and np.ndim(dose) == 0
-                and len(sol.status) == 1
-            )
-            return _check_outputs(self, {k: (v[0] if scalar else v) for k, v in sol.values.items()})
-        from cartpk.model._ode import solve
-
-        return _check_outputs(self, solve(self, time, vals, dose=dose))
+        sol = solve_sensitivities(self, time, vals, dose=dose, time_varying=time_varying, wrt=())
+        _raise_failed(self, sol)
+        scalar = (
+            all(np.ndim(v) == 0 for v in vals.values())
+            and np.ndim(time) == 1
+            and np.ndim(dose) == 0
+            and len(sol.status) == 1
+        )
+        return _check_outputs(self, {k: (v[0] if scalar else v) for k, v in sol.values.items()})
 
     def evaluate_with_jacobian(
         self,
