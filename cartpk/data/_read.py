@@ -13,26 +13,32 @@ counted: row N of a CSV file is on line N + 1).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from cartpk.data._cells import Collector, is_missing, non_finite, to_num
+from cartpk.data._cells import Collector
+from cartpk.data._censoring import check_censored, read_dv
+from cartpk.data._columns import (
+    censoring_columns,
+    check_finite,
+    check_id_time,
+    check_occ,
+    endpoint_scales,
+    read_dvid,
+    read_events,
+)
 from cartpk.data._covariates import check_covariates
 from cartpk.data._dataset import CANONICAL, Dataset
-from cartpk.data._endpoints import DEFAULT_ENDPOINTS, Endpoint, endpoint_for, near_endpoint
+from cartpk.data._endpoints import Endpoint
 from cartpk.data._records import check_doses, order_and_exclude
 from cartpk.data._table import TextTable, read_table
 from cartpk.errors import DatasetError, Violation
 
 __all__ = ["check_dataset", "read_dataset"]
 
-_BLQ_WORDS = {"BLQ", "BQL", "BLOQ", "<LLOQ", "<LOQ", "LLOQ", "BLD", "<LOD", "ND"}
-_LT = re.compile(r"^\s*<\s*=?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
 # LIMIT is not an alias of LLOQ: in nlmixr2 and Monolix it is the *other* bound of a
 # censored record (CENS=1: y in (LIMIT, DV); CENS=-1: y in (DV, LIMIT)); see docs/data_format.md
 _ALIASES = {"YTYPE": "DVID", "CMT_NAME": "DVID", "OCCASION": "OCC"}
@@ -90,111 +96,12 @@ def _unique_columns(raw: pd.DataFrame, col: Collector) -> pd.DataFrame:
     return out
 
 
-def _record(
-    conversions: list[dict[str, Any]],
-    df: pd.DataFrame,
-    mask: pd.Series,
-    code: str,
-    message: Any,
-) -> None:
-    """Record a conversion of every row in ``mask``: ``message(i)`` for positional row ``i``."""
-    for i in np.flatnonzero(mask.to_numpy()):
-        conversions.append(
-            {
-                "ROW": int(df["ROW"].iat[i]),
-                "ID": df["ID"].iat[i],
-                "code": code,
-                "message": message(i),
-            }
-        )
+def _canonical_columns(raw: pd.DataFrame, col: Collector) -> pd.DataFrame:
+    """Rename aliases and any-case names to the standard ones; add missing required ones.
 
-
-def _censoring_bounds(
-    df: pd.DataFrame,
-    other: pd.Series,
-    ok_dv: pd.Series,
-    scale: pd.Series,
-    col: Collector,
-    conversions: list[dict[str, Any]],
-) -> None:
-    """Check the censoring limits and set ``df["LIMIT"]`` (nlmixr2/Monolix convention).
-
-    ``DV`` of a censored record holds its limit (upper for ``CENS=1``, lower for
-    ``CENS=-1``); ``LIMIT`` is the other bound. A NONMEM-style ``DV`` of 0 on a ``CENS=1``
-    record of a log-scale endpoint is replaced by the row's ``LLOQ`` (recorded).
+    A required column that is missing is reported, added blank and muted, so that the rows
+    are still checked.
     """
-    cens = df["CENS"]
-    censored = ok_dv & (cens != 0)
-    log = scale == "log"
-    zero_blq = censored & (cens == 1) & log & (df["DV"] <= 0) & df["LLOQ"].notna()
-    _record(
-        conversions,
-        df,
-        zero_blq,
-        "blq_dv_to_lloq",
-        lambda i: (
-            f"CENS=1 with DV={df['DV'].iat[i]:g} read as censored at "
-            f"LLOQ={df['LLOQ'].iat[i]:g} (DV holds the limit of a censored record)"
-        ),
-    )
-    df.loc[zero_blq, "DV"] = df.loc[zero_blq, "LLOQ"]
-    col.add_rows(
-        "cens_limit_nonpositive",
-        "censored record of a log-scale endpoint with `DV` <= 0",
-        df,
-        censored & log & (df["DV"] <= 0),
-        column="DV",
-        show=("CENS", "DV"),
-        expected="a censored record holds its limit (> 0 for concentrations) in DV",
-        fix="write the limit of quantification in DV (or fill the LLOQ column for CENS=1)",
-    )
-    dv = df["DV"]
-    # blank, -inf (CENS=1) or +inf (CENS=-1) is an open side: no other bound (Monolix)
-    open_side = (
-        other.isna() | ((cens == 1) & (other == -np.inf)) | ((cens == -1) & (other == np.inf))
-    )
-    wrong = censored & ~open_side & (((cens == 1) & ~(other < dv)) | ((cens == -1) & ~(other > dv)))
-    col.add_rows(
-        "limit_wrong_side",
-        "`LIMIT` is not on the open side of the censored `DV`",
-        df.assign(LIMIT=other),
-        wrong,
-        column="LIMIT",
-        show=("CENS", "DV", "LIMIT"),
-        expected="CENS=1: LIMIT < DV (value in (LIMIT, DV)); CENS=-1: LIMIT > DV (value in "
-        "(DV, LIMIT)) - the nlmixr2/Monolix convention",
-        fix="put the censoring limit (LLOQ or ULOQ) in DV and the other bound in LIMIT, "
-        "or leave LIMIT blank",
-    )
-    df["LIMIT"] = other.where(censored & ~open_side).astype(float)
-
-
-def check_dataset(
-    source: str | os.PathLike[str] | pd.DataFrame,
-    *,
-    endpoints: Mapping[str, Endpoint] | None = None,
-    baseline: Iterable[str] | None = None,
-    time_varying: Iterable[str] | None = None,
-    default_dvid: str = "QPCR",
-) -> tuple[Dataset | None, list[Violation]]:
-    """Validate a long table and return the dataset (if valid) and every violation.
-
-    Parameters are those of :func:`read_dataset`. Never raises for problems in the table
-    (only for an unreadable file); the caller decides what to do with the violations.
-
-    Returns
-    -------
-    dataset : Dataset or None
-        ``None`` when there is at least one violation.
-    violations : list of Violation
-        Every problem found, in column order.
-    """
-    text = _load(source)
-    name = text.name
-    col = Collector()
-    for v in text.violations:
-        col.add(v)
-    raw = _unique_columns(text.frame, col)
     rename: dict[str, str] = {}
     upper = {c.upper(): c for c in raw.columns}
     for up, orig in upper.items():
@@ -222,236 +129,13 @@ def check_dataset(
         for c in missing:
             raw[c] = ""
             col.mute(c)
-    n = len(raw)
-    if n == 0:
-        col.add(
-            Violation(
-                "empty_table",
-                "the table has a header but no records",
-                expected="one record per observation or dose",
-                fix="export the data rows too",
-            )
-        )
-        return None, col.items
-    df = pd.DataFrame({"ROW": text.rows})
-    df["ID"] = raw["ID"].astype(str).str.strip()
-    # -- numbers that are not finite (inf, nan, 1e400), in any column but ID and DVID
-    for c in raw.columns:
-        if c in ("ID", "DVID", "LIMIT"):  # LIMIT: +-inf means no other bound
-            continue
-        inf = non_finite(raw[c])
-        col.add_rows(
-            "non_finite",
-            f"`{c}` is not a finite number",
-            df.assign(**{c: raw[c]}),
-            inf,
-            column=c,
-            expected="a finite number (or a blank for a missing value)",
-            fix=f"replace the {c} value with the real number, or leave it blank if it is "
-            "missing (a division by zero or an overflow in the export?)",
-        )
-        col.mute(c, inf)
-    # -- ID
-    bad_id = is_missing(raw["ID"])
-    col.add_rows(
-        "id_missing",
-        "`ID` is empty",
-        df.assign(ID="").assign(ID_TEXT=raw["ID"]),
-        bad_id,
-        column="ID",
-        show=("ID_TEXT",),
-        expected="a subject identifier on every row",
-        fix="fill in the subject ID",
-    )
-    # -- TIME
-    time, bad = to_num(raw["TIME"])
-    df["TIME"] = time
-    show = df.assign(TIME=raw["TIME"])
-    col.add_rows(
-        "time_not_numeric",
-        "`TIME` is not a number",
-        show,
-        bad,
-        column="TIME",
-        expected="days since infusion as a number",
-        fix="write TIME as a decimal number of days (e.g. 7 or 0.5), not a date or text",
-    )
-    col.add_rows(
-        "time_missing",
-        "`TIME` is missing",
-        show,
-        time.isna() & ~bad,
-        column="TIME",
-        expected="days since infusion on every row",
-        fix="fill in TIME (days since infusion) or remove the record",
-    )
-    col.add_rows(
-        "time_negative",
-        "`TIME` is negative",
-        df,
-        time < 0,
-        column="TIME",
-        expected="TIME >= 0 (days since infusion)",
-        fix="shift TIME so that the infusion is at 0; drop screening samples or keep them "
-        "in a separate file",
-    )
-    # -- EVID / MDV / AMT
-    if "EVID" in raw.columns:
-        evid, bad = to_num(raw["EVID"])
-        col.add_rows(
-            "evid_invalid",
-            "`EVID` is not one of 0 (observation), 1 (dose), 2 (other)",
-            df.assign(EVID=raw["EVID"]),
-            bad | (evid.notna() & ~evid.isin([0, 1, 2])),
-            column="EVID",
-            expected="EVID in {0, 1, 2}; reset events (3, 4) are not supported",
-            fix="use 0 for observations and 1 for the infusion",
-        )
-        evid = evid.fillna(0)
-    else:
-        evid = pd.Series(0.0, index=raw.index)
-    df["EVID"] = evid.astype(int, errors="ignore") if evid.notna().all() else evid
-    if "AMT" in raw.columns:
-        amt, bad = to_num(raw["AMT"])
-        col.add_rows(
-            "amt_not_numeric",
-            "`AMT` is not a number",
-            df.assign(AMT=raw["AMT"]),
-            bad,
-            column="AMT",
-            expected="the infused amount as a number (e.g. 1e8 CAR+ cells)",
-            fix="write AMT as a number without units or thousands separators",
-        )
-    else:
-        amt, bad = pd.Series(np.nan, index=raw.index), pd.Series(False, index=raw.index)
-    df["AMT"] = amt
-    col.add_rows(
-        "dose_without_amt",
-        "dose record (`EVID`=1) without a positive `AMT`",
-        df.assign(AMT=raw["AMT"] if "AMT" in raw.columns else ""),
-        (evid == 1) & ~bad & ~(amt > 0),
-        column="AMT",
-        expected="AMT > 0 on every EVID=1 row",
-        fix="fill in AMT, the infused amount (e.g. CAR+ cells), on the dose row",
-    )
-    if "MDV" in raw.columns:
-        mdv, bad = to_num(raw["MDV"])
-        col.add_rows(
-            "mdv_invalid",
-            "`MDV` is not 0 or 1",
-            df.assign(MDV=raw["MDV"]),
-            bad | (mdv.notna() & ~mdv.isin([0, 1])),
-            column="MDV",
-            expected="MDV in {0, 1}",
-            fix="set MDV=1 for records without a usable DV, 0 otherwise",
-        )
-        mdv = mdv.where(mdv.notna(), (evid != 0).astype(float))
-    else:
-        mdv = (evid != 0).astype(float)
-    df["MDV"] = mdv
-    # -- DVID
-    if "DVID" in raw.columns:
-        dvid = raw["DVID"].astype(str).str.strip()
-        dvid = dvid.where(~is_missing(dvid), default_dvid)
-    else:
-        dvid = pd.Series(default_dvid, index=raw.index)
-    # a DVID one letter or only case away from a known endpoint is never a new endpoint
-    known = list(endpoints) if endpoints is not None else list(DEFAULT_ENDPOINTS)
-    dvid_conv: list[dict[str, Any]] = []
-    misspelt = pd.Series(False, index=raw.index)
-    for d in pd.unique(dvid):
-        if d in known:
-            continue
-        same, near = near_endpoint(str(d), known)
-        hit = dvid == d
-        if same is not None:
-            first = int(np.flatnonzero(hit.to_numpy())[0])
-            dvid_conv.append(
-                {
-                    "ROW": int(df["ROW"].iat[first]),
-                    "ID": df["ID"].iat[first],
-                    "code": "dvid_case",
-                    "message": f"DVID {d!r} read as the endpoint {same!r} (case differs; "
-                    f"{int(hit.sum())} records)",
-                }
-            )
-            dvid = dvid.where(~hit, same)
-        elif near is not None and endpoints is None:  # a declared map: dvid_unknown
-            misspelt |= hit
-            col.add_rows(
-                "dvid_misspelt",
-                f"`DVID` {d!r} is one letter away from the endpoint {near!r}",
-                df.assign(DVID=dvid),
-                hit,
-                column="DVID",
-                expected=f"{near!r}, or a DVID that differs from every known endpoint by "
-                "more than one letter",
-                fix=f"correct the DVID to {near!r}; a new endpoint needs a distinct name "
-                "(or declare it in the DVID map)",
-            )
-    df["DVID"] = dvid
-    is_obs = (evid == 0) & (mdv == 0)
-    if endpoints is not None:
-        unknown = is_obs & ~dvid.isin(list(endpoints)) & ~misspelt
-        col.add_rows(
-            "dvid_unknown",
-            "`DVID` is not one of the declared endpoints",
-            df,
-            unknown,
-            column="DVID",
-            expected="one of " + ", ".join(sorted(endpoints)),
-            fix="correct the DVID or add the endpoint to the DVID map",
-        )
-    eps = {d: endpoint_for(d, dict(endpoints) if endpoints else None) for d in dvid.unique()}
-    scale = dvid.map({d: e.scale for d, e in eps.items()})
-    # -- CENS
-    if "CENS" in raw.columns:
-        cens, bad = to_num(raw["CENS"])
-        col.add_rows(
-            "cens_invalid",
-            "`CENS` is not -1, 0 or 1",
-            df.assign(CENS=raw["CENS"]),
-            bad | (cens.notna() & ~cens.isin([-1, 0, 1])),
-            column="CENS",
-            expected="CENS in {-1 (right-censored), 0 (none), 1 (left-censored, BLQ)}",
-            fix="use CENS=1 for BLQ records with DV holding the LLOQ, 0 otherwise",
-        )
-        cens = cens.where(cens.isin([-1, 0, 1]), 0).fillna(0)
-    else:
-        cens = pd.Series(0.0, index=raw.index)
-    # -- LLOQ
-    if "LLOQ" in raw.columns:
-        lloq, bad = to_num(raw["LLOQ"])
-        col.add_rows(
-            "lloq_invalid",
-            "`LLOQ` is not a positive number",
-            df.assign(LLOQ=raw["LLOQ"]),
-            bad | (lloq <= 0),
-            column="LLOQ",
-            expected="the assay's lower limit of quantification, > 0, or blank",
-            fix="write the LLOQ as a number in the unit of DV",
-        )
-        lloq = lloq.where(lloq > 0)
-    else:
-        lloq = pd.Series(np.nan, index=raw.index)
-    # -- LIMIT: the other bound of a censored record (nlmixr2/Monolix)
-    if "LIMIT" in raw.columns:
-        other, bad = to_num(raw["LIMIT"], allow_inf=True)  # +-inf: an open side
-        col.add_rows(
-            "limit_not_numeric",
-            "`LIMIT` is not a number",
-            df.assign(LIMIT=raw["LIMIT"]),
-            bad & is_obs,
-            column="LIMIT",
-            expected="the other bound of a censored record as a number, or blank",
-            fix="write LIMIT as a number in the unit of DV (for CENS=1 the lower bound, "
-            "e.g. 0; for CENS=-1 the upper bound), or leave it blank",
-        )
-    else:
-        other = pd.Series(np.nan, index=raw.index)
-    # -- DV, with the raw BLQ text form
+    return raw
+
+
+def _reading_conversions(text: TextTable, df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The changes made while reading the file, each with the ``ID`` of its row."""
     row_id = dict(zip(df["ROW"], df["ID"], strict=True))
-    conversions: list[dict[str, Any]] = [
+    return [
         {
             "ROW": c["ROW"],
             "ID": row_id.get(c["ROW"], ""),
@@ -459,130 +143,11 @@ def check_dataset(
             "message": c["message"],
         }
         for c in text.conversions
-    ] + dvid_conv
-    dv_raw = raw["DV"].astype(str).str.strip()
-    dv, bad = to_num(dv_raw)
-    lt = dv_raw.str.extract(_LT)[0]
-    lt_num = pd.to_numeric(lt, errors="coerce")
-    word = dv_raw.str.upper().str.replace(" ", "", regex=False).isin(_BLQ_WORDS)
-    text_blq = is_obs & (lt_num.notna() | word)
-    no_limit = text_blq & lt_num.isna() & lloq.isna()
-    col.add_rows(
-        "blq_without_lloq",
-        "`DV` says below the limit but no limit is given",
-        df.assign(DV=dv_raw),
-        no_limit,
-        column="DV",
-        expected="'<50' (limit in the text) or an LLOQ column value on the row",
-        fix="write the limit in DV as '<LLOQ value' or fill the LLOQ column",
-    )
-    conv = text_blq & ~no_limit
-    if bool(conv.any()):
-        limit = lt_num.where(lt_num.notna(), lloq)
-        _record(
-            conversions,
-            df,
-            conv,
-            "blq_text",
-            lambda i: f"DV={dv_raw.iat[i]!r} read as left-censored: CENS=1, DV={limit.iat[i]:g}",
-        )
-        dv = dv.where(~conv, limit)
-        cens = cens.where(~conv, 1.0)
-        lloq = lloq.where(~(conv & lloq.isna()), limit)
-        bad = bad & ~conv
-    col.add_rows(
-        "dv_not_numeric",
-        "`DV` is not a number",
-        df.assign(DV=dv_raw),
-        bad & is_obs & ~no_limit,
-        column="DV",
-        expected="a number, or '<LLOQ'/'BLQ' for a value below the limit",
-        fix="remove units and thousands separators ('1,250' -> 1250); "
-        "'<50' or 'BLQ' would be read as censored",
-    )
-    dv_missing = is_obs & dv.isna() & ~bad & ~no_limit
-    col.add_rows(
-        "dv_missing",
-        "observation record without `DV`",
-        df.assign(DV=dv_raw),
-        dv_missing,
-        column="DV",
-        expected="a DV on every observation record (EVID=0, MDV=0)",
-        fix="fill in DV, or set MDV=1 if the sample was not taken or not analysed",
-    )
-    df["DV"] = dv
-    df["CENS"] = cens.astype(int)
-    df["LLOQ"] = lloq
-    ok_dv = is_obs & dv.notna()
-    _censoring_bounds(df, other, ok_dv, scale, col, conversions)
-    cens_num = (df["CENS"] == 1) & ok_dv & lloq.notna()
-    col.add_rows(
-        "cens_above_lloq",
-        "`CENS` is 1 but `DV` is above `LLOQ`",
-        df,
-        cens_num & (dv > lloq * (1 + 1e-9)),
-        column="CENS",
-        show=("DV", "LLOQ"),
-        expected="a left-censored record holds the limit in DV (DV <= LLOQ)",
-        fix="set CENS=0 if the value was measured, or DV=LLOQ if the sample was below the limit",
-    )
-    # a measured value reported below the LLOQ is censored at the LLOQ (recorded)
-    negative_log = ok_dv & (scale == "log") & (dv < 0)  # a violation, never censored
-    below = (
-        ok_dv & (df["CENS"] == 0) & lloq.notna() & (dv < lloq) & (scale != "grade") & ~negative_log
-    )
-    _record(
-        conversions,
-        df,
-        below,
-        "below_lloq",
-        lambda i: (
-            f"DV={dv.iat[i]:g} is below LLOQ={lloq.iat[i]:g}: read as "
-            f"left-censored (CENS=1, DV={lloq.iat[i]:g})"
-        ),
-    )
-    df.loc[below, "DV"] = df.loc[below, "LLOQ"]
-    df.loc[below, "CENS"] = 1
-    col.add_rows(
-        "dv_nonpositive_log",
-        "`DV` on a log-scale endpoint is negative, or 0 without censoring",
-        df,
-        (ok_dv & (df["CENS"] == 0) & (scale == "log") & (df["DV"] <= 0)) | negative_log,
-        column="DV",
-        show=("DVID", "DV"),
-        expected="DV > 0 for concentrations (log-normal residual error)",
-        fix="mark values below the limit as CENS=1 with DV=LLOQ (or write '<LLOQ'); "
-        "declare the endpoint as linear if zero is a real value",
-    )
-    grade = scale == "grade"
-    col.add_rows(
-        "grade_invalid",
-        "a graded event's `DV` is not an integer grade 0-5",
-        df,
-        ok_dv & grade & ~(df["DV"].isin([0, 1, 2, 3, 4, 5])),
-        column="DV",
-        show=("DVID", "DV"),
-        expected="CTCAE v4.0 / CRS grade as an integer 0-5",
-        fix="write the grade as 0, 1, 2, 3, 4 or 5",
-    )
-    # -- OCC
-    if "OCC" in raw.columns:
-        occ, bad = to_num(raw["OCC"])
-        col.add_rows(
-            "occ_invalid",
-            "`OCC` is not a whole number",
-            df.assign(OCC=raw["OCC"]),
-            bad | (occ.notna() & (occ % 1 != 0)),
-            column="OCC",
-            expected="occasion as 1, 2, ...",
-            fix="number occasions with integers",
-        )
-        df["OCC"] = occ.fillna(1)
-    else:
-        df["OCC"] = 1.0
-    # -- duplicated observations
-    valid_time = df["TIME"].notna()
-    keyed = is_obs & valid_time & ~grade & (df["ID"] != "")
+    ]
+
+
+def _check_duplicates(df: pd.DataFrame, col: Collector, keyed: pd.Series) -> None:
+    """Report observations among ``keyed`` that share an ``ID``, ``TIME`` and ``DVID``."""
     dup = pd.Series(False, index=df.index)
     dup[keyed] = df.loc[keyed].duplicated(["ID", "TIME", "DVID"], keep=False)
     if bool(dup.any()):
@@ -600,7 +165,10 @@ def check_dataset(
                     fix="average replicate measurements, or set MDV=1 on the ones not to use",
                 )
             )
-    # -- subjects without observations
+
+
+def _check_subjects(df: pd.DataFrame, col: Collector, is_obs: pd.Series) -> None:
+    """Report subjects without any observation record."""
     has_obs = df.loc[is_obs, "ID"].unique()
     for sid, grp in df.loc[~df["ID"].isin(has_obs) & (df["ID"] != "")].groupby("ID", sort=False):
         col.add(
@@ -613,17 +181,21 @@ def check_dataset(
                 fix="remove the subject or add its observations",
             )
         )
-    check_doses(raw, df, col)
-    base, tv = check_covariates(raw, df, col, baseline, time_varying)
-    for c in raw.columns:
-        if c not in df.columns and c not in ("ROW",):
-            df[c] = raw[c]
-    if col.items:
-        return None, col.items
+
+
+def _dataset(
+    df: pd.DataFrame,
+    conversions: list[dict[str, Any]],
+    eps: dict[str, Endpoint],
+    base: list[str],
+    tv: list[str],
+    name: str,
+) -> Dataset:
+    """The :class:`Dataset` of a table without violations: records ordered, exclusions split."""
     used, exclusions, df = order_and_exclude(df, conversions)
     conv_df = pd.DataFrame(conversions, columns=["ROW", "ID", "code", "message"])
     used_eps = {d: eps[d] for d in pd.unique(df["DVID"])}
-    ds = Dataset(
+    return Dataset(
         table=used,
         endpoints=used_eps,
         exclusions=exclusions,
@@ -633,7 +205,69 @@ def check_dataset(
         source=name,
         subjects=[str(s) for s in pd.unique(df["ID"])],
     )
-    return ds, []
+
+
+def check_dataset(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    endpoints: Mapping[str, Endpoint] | None = None,
+    baseline: Iterable[str] | None = None,
+    time_varying: Iterable[str] | None = None,
+    default_dvid: str = "QPCR",
+) -> tuple[Dataset | None, list[Violation]]:
+    """Validate a long table and return the dataset (if valid) and every violation.
+
+    Parameters are those of :func:`read_dataset`. Never raises for problems in the table
+    (only for an unreadable file); the caller decides what to do with the violations.
+
+    Returns
+    -------
+    dataset : Dataset or None
+        ``None`` when there is at least one violation.
+    violations : list of Violation
+        Every problem found, in column order.
+    """
+    text = _load(source)
+    name = text.name
+    col = Collector()
+    for v in text.violations:
+        col.add(v)
+    raw = _canonical_columns(_unique_columns(text.frame, col), col)
+    if len(raw) == 0:
+        col.add(
+            Violation(
+                "empty_table",
+                "the table has a header but no records",
+                expected="one record per observation or dose",
+                fix="export the data rows too",
+            )
+        )
+        return None, col.items
+    df = pd.DataFrame({"ROW": text.rows})
+    df["ID"] = raw["ID"].astype(str).str.strip()
+    check_finite(raw, df, col)
+    check_id_time(raw, df, col)
+    evid, mdv = read_events(raw, df, col)
+    dvid, dvid_conv, misspelt = read_dvid(raw, df, col, endpoints, default_dvid)
+    df["DVID"] = dvid
+    is_obs = (evid == 0) & (mdv == 0)
+    eps, scale = endpoint_scales(df, col, dvid, is_obs, misspelt, endpoints)
+    cens, lloq, other = censoring_columns(raw, df, col, is_obs)
+    conversions = _reading_conversions(text, df) + dvid_conv
+    dv, lloq = read_dv(raw, df, col, is_obs, cens, lloq, conversions)
+    check_censored(df, col, is_obs, dv, lloq, other, scale, conversions)
+    check_occ(raw, df, col)
+    keyed = is_obs & df["TIME"].notna() & ~(scale == "grade") & (df["ID"] != "")
+    _check_duplicates(df, col, keyed)
+    _check_subjects(df, col, is_obs)
+    check_doses(raw, df, col)
+    base, tv = check_covariates(raw, df, col, baseline, time_varying)
+    for c in raw.columns:
+        if c not in df.columns and c not in ("ROW",):
+            df[c] = raw[c]
+    if col.items:
+        return None, col.items
+    return _dataset(df, conversions, eps, base, tv, name), []
 
 
 def read_dataset(
