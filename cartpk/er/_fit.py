@@ -157,6 +157,33 @@ def _reference(prep: Prepared) -> dict[str, float]:
     return {c: float(np.median(prep.covariates[c])) for c in prep.covariates.columns}
 
 
+def _no_estimate(
+    prep: Prepared,
+    names: Sequence[str],
+    status: ERStatus,
+    message: str,
+    n_events: int | float,
+    **kw: Any,
+) -> dict[str, Any]:
+    """The outcome of a fit that gives no estimate: empty rows, ``status`` and why."""
+    table = _empty(prep, names, status, message, n_events=n_events, **kw)
+    return {"estimates": table, "status": status, "message": message}
+
+
+def _estimated(
+    prep: Prepared, names: Sequence[str], est: np.ndarray, result: Any, **rows: Any
+) -> dict[str, Any]:
+    """The outcome of a fit with estimates: their table (``rows``: the rest of
+    :func:`._table._rows`' arguments), status, message, point estimates by term, result."""
+    return {
+        "estimates": _rows(prep, names=names, est=est, **rows),
+        "status": rows["status"],
+        "message": rows["message"],
+        "params": dict(zip(names, est, strict=True)),
+        "result": result,
+    }
+
+
 # ----------------------------------------------------------------------------- models
 
 
@@ -168,11 +195,7 @@ def _fit_logistic(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     n_events = int(prep.y.sum())
     if len(prep.y) < len(names) + 1 or n_events == 0 or n_events == len(prep.y):
         msg = f"{len(prep.y)} subject(s), {n_events} event(s)"
-        return {
-            "estimates": _empty(prep, names, ERStatus.too_few, msg, n_events=n_events, **kw),
-            "status": ERStatus.too_few,
-            "message": msg,
-        }
+        return _no_estimate(prep, names, ERStatus.too_few, msg, n_events, **kw)
     design = np.column_stack([np.ones(len(prep.y)), prep.x, prep.covariates.to_numpy()])
     if is_separated(design[:, 1:], prep.y):
         from cartpk.er._firth import firth_logit
@@ -180,10 +203,10 @@ def _fit_logistic(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
         fr = firth_logit(prep.y, design, level=level)
         status = ERStatus.separation_firth if fr.converged else ERStatus.not_converged
         msg = "separation detected (linear-programming check); Firth-penalised fit"
-        est = _rows(
+        return _estimated(
             prep,
-            names=names,
-            est=fr.params,
+            names,
+            fr.params,
             lower=fr.lower,
             upper=fr.upper,
             se=fr.se,
@@ -191,15 +214,9 @@ def _fit_logistic(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
             status=status,
             message=msg,
             n_events=n_events,
+            result=fr,
             **kw,
         )
-        return {
-            "estimates": est,
-            "status": status,
-            "message": msg,
-            "params": dict(zip(names, fr.params, strict=True)),
-            "result": fr,
-        }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = sm.Logit(prep.y, design).fit(disp=0, maxiter=200)
@@ -209,10 +226,10 @@ def _fit_logistic(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     params = np.asarray(res.params)
     se = np.asarray(res.bse)
     ci = np.asarray(res.conf_int(alpha=1 - level))
-    est = _rows(
+    return _estimated(
         prep,
-        names=names,
-        est=params,
+        names,
+        params,
         lower=ci[:, 0],
         upper=ci[:, 1],
         se=se,
@@ -220,15 +237,9 @@ def _fit_logistic(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
         status=status,
         message=msg,
         n_events=n_events,
+        result=res,
         **kw,
     )
-    return {
-        "estimates": est,
-        "status": status,
-        "message": msg,
-        "params": dict(zip(names, params, strict=True)),
-        "result": res,
-    }
 
 
 def _fit_ordinal(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
@@ -242,19 +253,11 @@ def _fit_ordinal(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     n_events = int((prep.y > 0).sum())  # subjects above the lowest category
     if len(cats) < 2 or len(prep.y) < len(names) + 1:
         msg = f"{len(prep.y)} subject(s), {len(cats)} distinct grade(s)"
-        return {
-            "estimates": _empty(prep, names, ERStatus.too_few, msg, n_events=n_events, **kw),
-            "status": ERStatus.too_few,
-            "message": msg,
-        }
+        return _no_estimate(prep, names, ERStatus.too_few, msg, n_events, **kw)
     exog = np.column_stack([prep.x, prep.covariates.to_numpy()])
     if is_separated(exog, prep.y):
         msg = "separation detected (linear-programming check); no estimate"
-        return {
-            "estimates": _empty(prep, names, ERStatus.separation, msg, n_events=n_events, **kw),
-            "status": ERStatus.separation,
-            "message": msg,
-        }
+        return _no_estimate(prep, names, ERStatus.separation, msg, n_events, **kw)
     exog_df = pd.DataFrame(exog, columns=slopes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -277,10 +280,10 @@ def _fit_ordinal(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     est = np.concatenate([raw[:p], theta])
     se = np.sqrt(np.concatenate([np.diag(cov)[:p], np.diag(cov_t)]))
     z = _z(level)
-    table = _rows(
+    return _estimated(
         prep,
-        names=names,
-        est=est,
+        names,
+        est,
         lower=est - z * se,
         upper=est + z * se,
         se=se,
@@ -288,15 +291,9 @@ def _fit_ordinal(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
         status=status,
         message=msg,
         n_events=n_events,
+        result=res,
         **kw,
     )
-    return {
-        "estimates": table,
-        "status": status,
-        "message": msg,
-        "params": dict(zip(names, est, strict=True)),
-        "result": res,
-    }
 
 
 def _fit_loglinear(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
@@ -307,19 +304,15 @@ def _fit_loglinear(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     n = len(prep.y)
     if n < len(names) + 2 or np.ptp(prep.x) == 0:
         msg = f"{n} subject(s) with a positive endpoint and exposure"
-        return {
-            "estimates": _empty(prep, names, ERStatus.too_few, msg, n_events=math.nan, **kw),
-            "status": ERStatus.too_few,
-            "message": msg,
-        }
+        return _no_estimate(prep, names, ERStatus.too_few, msg, math.nan, **kw)
     design = np.column_stack([np.ones(n), prep.x, prep.covariates.to_numpy()])
     res = sm.OLS(np.log(prep.y), design).fit()
     ci = np.asarray(res.conf_int(alpha=1 - level))
     est = np.asarray(res.params)
-    table = _rows(
+    return _estimated(
         prep,
-        names=names,
-        est=est,
+        names,
+        est,
         lower=ci[:, 0],
         upper=ci[:, 1],
         se=np.asarray(res.bse),
@@ -327,15 +320,9 @@ def _fit_loglinear(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
         status=ERStatus.ok,
         message=f"residual SD on the log scale {math.sqrt(res.scale):.3g}",
         n_events=math.nan,
+        result=res,
         **kw,
     )
-    return {
-        "estimates": table,
-        "status": ERStatus.ok,
-        "message": f"residual SD on the log scale {math.sqrt(res.scale):.3g}",
-        "params": dict(zip(names, est, strict=True)),
-        "result": res,
-    }
 
 
 def _fit_cox(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
@@ -347,11 +334,7 @@ def _fit_cox(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     n_events = int(prep.event.sum())
     if n_events < len(names) + 1 or np.ptp(prep.x) == 0:
         msg = f"{len(prep.y)} subject(s), {n_events} event(s)"
-        return {
-            "estimates": _empty(prep, names, ERStatus.too_few, msg, n_events=n_events, **kw),
-            "status": ERStatus.too_few,
-            "message": msg,
-        }
+        return _no_estimate(prep, names, ERStatus.too_few, msg, n_events, **kw)
     exog = np.column_stack([prep.x, prep.covariates.to_numpy()])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -368,16 +351,15 @@ def _fit_cox(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     if drift:
         status = ERStatus.separation
         msg = "; ".join(m for m in ("monotone likelihood: no finite estimate", msg) if m)
-        table = _empty(prep, names, status, msg, n_events=n_events, **kw)
-        return {"estimates": table, "status": status, "message": msg}
+        return _no_estimate(prep, names, status, msg, n_events, **kw)
     status = (
         ERStatus.ok if np.max(np.abs(score)) < 1e-3 * max(n_events, 1) else (ERStatus.not_converged)
     )
     ci = np.asarray(res.conf_int(alpha=1 - level))
-    table = _rows(
+    out = _estimated(
         prep,
-        names=names,
-        est=est,
+        names,
+        est,
         lower=ci[:, 0],
         upper=ci[:, 1],
         se=se,
@@ -385,6 +367,7 @@ def _fit_cox(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
         status=status,
         message=msg,
         n_events=n_events,
+        result=res,
         **kw,
     )
     # Breslow baseline cumulative hazard at linear predictor 0, right-continuous at the
@@ -397,14 +380,7 @@ def _fit_cox(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     first = np.searchsorted(times, t0, side="left")
     d = np.array([ev[(times == u)].sum() for u in t0])
     h0 = np.cumsum(d / tail[first])
-    return {
-        "estimates": table,
-        "status": status,
-        "message": msg,
-        "params": dict(zip(names, est, strict=True)),
-        "result": res,
-        "baseline": (np.asarray(t0), np.asarray(h0)),
-    }
+    return {**out, "baseline": (np.asarray(t0), np.asarray(h0))}
 
 
 _FITTERS = {
@@ -589,11 +565,7 @@ def fit_er(
         # one analysis that cannot be fitted is reported, never lost with the others
         msg = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"
         term = "EC50" if model == "emax" else exposure_term(exposure, log)
-        out = {
-            "estimates": _empty(prep, [term], ERStatus.failed, msg, n_events=math.nan, **kw),
-            "status": ERStatus.failed,
-            "message": msg,
-        }
+        out = _no_estimate(prep, [term], ERStatus.failed, msg, math.nan, **kw)
     return ERFit(
         endpoint=endpoint,
         exposure=exposure,
