@@ -146,6 +146,36 @@ def prepare(
         ``duplicate_id``, ``endpoint_not_numeric``, ``endpoint_not_binary``,
         ``event_not_binary``.
     """
+    _check_analysis(model, log, event, covariates)
+    covariates = list(covariates)
+    _check_columns(
+        subjects,
+        {"endpoint": endpoint, "exposure": exposure, "event": event, "covariates": covariates},
+    )
+    frame = _subject_frame(subjects, [endpoint, exposure, *([event] if event else []), *covariates])
+    keep, conc, y, reasons = _usable(frame, endpoint, exposure, model, event, covariates)
+    data = frame[keep].reset_index(drop=True)
+    y = y[keep]
+    conc = conc[keep]
+    x = np.log(conc) if log == "ln" else np.log10(conc)
+    exclusions = pd.DataFrame(reasons, columns=EXCLUSION_COLUMNS)
+    y, categories = _outcome(y, model, endpoint, threshold)
+    event_arr = _event_indicator(data, event) if model == "cox" else None
+    design = _covariate_design(data, covariates)
+    return Prepared(
+        data=data,
+        y=y,
+        event=event_arr,
+        conc=conc,
+        x=x,
+        covariates=design,
+        categories=categories,
+        exclusions=exclusions,
+    )
+
+
+def _check_analysis(model: str, log: str, event: str | None, covariates: Sequence[str]) -> None:
+    """Raise on an unknown model or log base, a Cox model without event, an adjusted Emax."""
     if model not in MODELS:
         raise _spec(
             "model_unknown",
@@ -177,11 +207,10 @@ def prepare(
             expected="covariates = [] for model 'emax'",
             fix="drop the covariates, or use model='loglinear' for an adjusted analysis",
         )
-    covariates = list(covariates)
-    _check_columns(
-        subjects,
-        {"endpoint": endpoint, "exposure": exposure, "event": event, "covariates": covariates},
-    )
+
+
+def _subject_frame(subjects: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``ID`` (stripped text) and the analysis ``columns``, once each; duplicated IDs raise."""
     ids = subjects["ID"].astype(str).str.strip()
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):
@@ -200,13 +229,21 @@ def prepare(
                 )
             ],
         )
-    used = [
-        c for c in dict.fromkeys([endpoint, exposure, *([event] if event else []), *covariates])
-    ]
-    frame = subjects[used].copy()
+    frame = subjects[list(dict.fromkeys(columns))].copy()
     frame.insert(0, "ID", ids.to_numpy())
-    frame = frame.reset_index(drop=True)
+    return frame.reset_index(drop=True)
 
+
+def _usable(
+    frame: pd.DataFrame,
+    endpoint: str,
+    exposure: str,
+    model: str,
+    event: str | None,
+    covariates: Sequence[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[str, str, str]]]:
+    """Mask of the subjects a fit can use, exposure and numeric endpoint of all, and the
+    ``(ID, code, reason)`` of each one left out (its first reason)."""
     reasons: list[tuple[str, str, str]] = []
     keep = np.ones(len(frame), dtype=bool)
 
@@ -220,28 +257,7 @@ def prepare(
     conc = pd.to_numeric(frame[exposure], errors="coerce").to_numpy(dtype=float)
     drop(~np.isfinite(conc), "exposure_missing", f"`{exposure}` is missing or not a number")
     drop(conc <= 0, "exposure_not_positive", f"`{exposure}` <= 0: its log is undefined")
-    raw_y = frame[endpoint]
-    if pd.api.types.is_bool_dtype(raw_y):
-        num_y = raw_y.astype(float).to_numpy()
-    else:
-        num_y = pd.to_numeric(raw_y, errors="coerce").to_numpy(dtype=float)
-        text = ~np.isfinite(num_y) & raw_y.notna().to_numpy()
-        if text.any():
-            values = ", ".join(sorted({str(v) for v in raw_y[text]})[:10])
-            raise DatasetError(
-                f"`{endpoint}` is not numeric",
-                [
-                    Violation(
-                        "endpoint_not_numeric",
-                        f"the endpoint `{endpoint}` holds text",
-                        rows=tuple(int(i) + 1 for i in np.flatnonzero(text)),
-                        column=endpoint,
-                        value=values,
-                        expected="numbers (grades, 0/1, values or times)",
-                        fix="code the endpoint numerically (e.g. `orr` = 1 for CR/PR, not `bor`)",
-                    )
-                ],
-            )
+    num_y = _numeric_endpoint(frame[endpoint], endpoint)
     drop(~np.isfinite(num_y), "endpoint_missing", f"`{endpoint}` is missing")
     if model == "loglinear":
         drop(num_y <= 0, "endpoint_not_positive", f"`{endpoint}` <= 0: its log is undefined")
@@ -253,13 +269,39 @@ def prepare(
         col = frame[c]
         missing = col.isna().to_numpy() | (col.astype(str).str.strip() == "").to_numpy()
         drop(missing, "covariate_missing", f"covariate `{c}` is missing")
+    return keep, conc, num_y, reasons
 
-    data = frame[keep].reset_index(drop=True)
-    y = num_y[keep]
-    conc = conc[keep]
-    x = np.log(conc) if log == "ln" else np.log10(conc)
-    exclusions = pd.DataFrame(reasons, columns=EXCLUSION_COLUMNS)
 
+def _numeric_endpoint(raw_y: pd.Series, endpoint: str) -> np.ndarray:
+    """The endpoint as floats (booleans as 0/1, empty cells NaN); text raises."""
+    if pd.api.types.is_bool_dtype(raw_y):
+        return raw_y.astype(float).to_numpy()
+    num_y = pd.to_numeric(raw_y, errors="coerce").to_numpy(dtype=float)
+    text = ~np.isfinite(num_y) & raw_y.notna().to_numpy()
+    if text.any():
+        values = ", ".join(sorted({str(v) for v in raw_y[text]})[:10])
+        raise DatasetError(
+            f"`{endpoint}` is not numeric",
+            [
+                Violation(
+                    "endpoint_not_numeric",
+                    f"the endpoint `{endpoint}` holds text",
+                    rows=tuple(int(i) + 1 for i in np.flatnonzero(text)),
+                    column=endpoint,
+                    value=values,
+                    expected="numbers (grades, 0/1, values or times)",
+                    fix="code the endpoint numerically (e.g. `orr` = 1 for CR/PR, not `bor`)",
+                )
+            ],
+        )
+    return num_y
+
+
+def _outcome(
+    y: np.ndarray, model: str, endpoint: str, threshold: float | None
+) -> tuple[np.ndarray, list[object]]:
+    """The outcome as the model takes it and its categories: 0/1 (logistic, checked), codes
+    0..K-1 (ordinal), else unchanged with no categories."""
     if model == "logistic":
         if threshold is not None:
             y = (y >= threshold).astype(float)
@@ -279,42 +321,33 @@ def prepare(
                     )
                 ],
             )
-        categories: list[object] = [0, 1]
-    elif model == "ordinal":
+        return y, [0, 1]
+    if model == "ordinal":
         levels = np.unique(y)
-        categories = [int(v) if float(v).is_integer() else float(v) for v in levels]
-        y = np.searchsorted(levels, y).astype(float)
-    else:
-        categories = []
-    event_arr: np.ndarray | None = None
-    if model == "cox":
-        event_arr = pd.to_numeric(data[event], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isin(event_arr, (0.0, 1.0))
-        if bad.any():
-            raise DatasetError(
-                f"`{event}` is not an event indicator",
-                [
-                    Violation(
-                        "event_not_binary",
-                        f"`{event}` must be 1 (event) or 0 (censored)",
-                        column=str(event),
-                        value=", ".join(sorted({f"{v:g}" for v in event_arr[bad]})),
-                        expected="0 or 1",
-                        fix="recode the event column as 1 = event, 0 = censored",
-                    )
-                ],
-            )
-    design = _covariate_design(data, covariates)
-    return Prepared(
-        data=data,
-        y=y,
-        event=event_arr,
-        conc=conc,
-        x=x,
-        covariates=design,
-        categories=categories,
-        exclusions=exclusions,
-    )
+        categories: list[object] = [int(v) if float(v).is_integer() else float(v) for v in levels]
+        return np.searchsorted(levels, y).astype(float), categories
+    return y, []
+
+
+def _event_indicator(data: pd.DataFrame, event: str | None) -> np.ndarray:
+    """The Cox event column as 0/1 floats; any other value raises ``event_not_binary``."""
+    event_arr = pd.to_numeric(data[event], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isin(event_arr, (0.0, 1.0))
+    if bad.any():
+        raise DatasetError(
+            f"`{event}` is not an event indicator",
+            [
+                Violation(
+                    "event_not_binary",
+                    f"`{event}` must be 1 (event) or 0 (censored)",
+                    column=str(event),
+                    value=", ".join(sorted({f"{v:g}" for v in event_arr[bad]})),
+                    expected="0 or 1",
+                    fix="recode the event column as 1 = event, 0 = censored",
+                )
+            ],
+        )
+    return event_arr
 
 
 def _covariate_design(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
