@@ -241,6 +241,36 @@ def parse_er_spec(
     """
     base = Path(base)
     problems: list[Violation] = []
+    _check_keys(raw, problems)
+    paths = _input_paths(raw, base, problems)
+    log, interval, cytokines = _check_options(raw, problems)
+    analyses = _parse_analyses(raw.get("analysis"), log, problems)
+    if problems:
+        raise SpecError(
+            f"the E-R specification has {len(problems)} problem(s); nothing was run", problems
+        )
+    return ERSpec(
+        analyses=tuple(analyses),
+        subjects=paths.get("subjects"),
+        data=paths.get("data"),
+        lesions=paths.get("lesions"),
+        fit=paths.get("fit"),
+        level=float(raw.get("level", 0.95)),
+        seed=raw.get("seed"),
+        title=str(raw.get("title", "")),
+        dvid=str(raw.get("dvid", "QPCR")),
+        interval=(float(interval[0]), float(interval[1])),
+        cytokines=tuple(cytokines or ()),
+        min_sd_days=float(raw.get("min_sd_days", 42)),
+        confirm_days=float(raw.get("confirm_days", 28)),
+        landmark=float(raw["landmark"]) if _number(raw.get("landmark")) else None,
+        source=source,
+        raw=dict(raw),
+    )
+
+
+def _check_keys(raw: Mapping[str, Any], problems: list[Violation]) -> None:
+    """Report removed and unknown top-level keys, and not exactly one input."""
     for key in raw:
         if key in REMOVED_KEYS:
             problems.append(
@@ -267,26 +297,60 @@ def parse_er_spec(
                 fix="keep one input",
             )
         )
+
+
+def _input_paths(
+    raw: Mapping[str, Any], base: Path, problems: list[Violation]
+) -> dict[str, Path | None]:
+    """The resolved ``fit``, ``subjects``, ``data`` and ``lesions`` paths that are given;
+    keys of the data route given with ``subjects`` reported."""
     paths: dict[str, Path | None] = {}
     if "fit" in raw:
         if not isinstance(raw["fit"], str):
             problems.append(_v("value_invalid", "fit", "must be a path string", raw["fit"]))
         else:
-            fit_dir = Path(raw["fit"])
-            fit_dir = fit_dir if fit_dir.is_absolute() else base / fit_dir
-            if not (fit_dir / "manifest.json").is_file():
-                problems.append(
-                    _v(
-                        "fit_not_found",
-                        "fit",
-                        f"no run folder of a population fit at {fit_dir}",
-                        raw["fit"],
-                        "the --out folder of `cartpk fit` (method = 'bayes'), relative to "
-                        "the specification",
-                        "run the population fit first, or correct the path",
-                    )
-                )
-            paths["fit"] = fit_dir
+            paths["fit"] = _fit_dir(raw["fit"], base, problems)
+    _check_landmark(raw, problems)
+    for key in ("subjects", "data", "lesions"):
+        if key in raw:
+            if not isinstance(raw[key], str):
+                problems.append(_v("value_invalid", key, "must be a path string", raw[key]))
+            else:
+                paths[key] = _resolve(raw[key], base, key, problems)
+    if "lesions" in raw and "subjects" in raw:
+        problems.append(
+            _v(
+                "input_conflict",
+                "lesions",
+                "`lesions` belongs to the data route, not to `subjects`",
+                fix="derive response columns in your subject table, or use `data`",
+            )
+        )
+    return paths
+
+
+def _fit_dir(value: str, base: Path, problems: list[Violation]) -> Path:
+    """The population fit's run folder (relative to ``base``); reported when it has no
+    ``manifest.json``."""
+    fit_dir = Path(value)
+    fit_dir = fit_dir if fit_dir.is_absolute() else base / fit_dir
+    if not (fit_dir / "manifest.json").is_file():
+        problems.append(
+            _v(
+                "fit_not_found",
+                "fit",
+                f"no run folder of a population fit at {fit_dir}",
+                value,
+                "the --out folder of `cartpk fit` (method = 'bayes'), relative to "
+                "the specification",
+                "run the population fit first, or correct the path",
+            )
+        )
+    return fit_dir
+
+
+def _check_landmark(raw: Mapping[str, Any], problems: list[Violation]) -> None:
+    """Report a ``landmark`` that is not days >= 0, or given without the lesion table."""
     if "landmark" in raw and (not _number(raw["landmark"]) or raw["landmark"] < 0):
         problems.append(
             _v("value_invalid", "landmark", "must be a number of days >= 0", raw["landmark"])
@@ -310,21 +374,13 @@ def parse_er_spec(
                 fix="apply the landmark in your subject table, or use `data`",
             )
         )
-    for key in ("subjects", "data", "lesions"):
-        if key in raw:
-            if not isinstance(raw[key], str):
-                problems.append(_v("value_invalid", key, "must be a path string", raw[key]))
-            else:
-                paths[key] = _resolve(raw[key], base, key, problems)
-    if "lesions" in raw and "subjects" in raw:
-        problems.append(
-            _v(
-                "input_conflict",
-                "lesions",
-                "`lesions` belongs to the data route, not to `subjects`",
-                fix="derive response columns in your subject table, or use `data`",
-            )
-        )
+
+
+def _check_options(
+    raw: Mapping[str, Any], problems: list[Violation]
+) -> tuple[Any, list[Any], list[str] | None]:
+    """Check the top-level options; return the log base, the interval (the default when it
+    is invalid) and the cytokines (None when invalid)."""
     log = raw.get("log", "ln")
     if log not in LOG_BASES:
         problems.append(
@@ -337,8 +393,6 @@ def parse_er_spec(
                 "set log = 'ln'",
             )
         )
-    level = raw.get("level", 0.95)
-    seed = raw.get("seed")
     # the keys every kind of specification shares: one rule each (cartpk.spec.COMMON)
     for key in ("level", "seed"):
         if key in raw:
@@ -377,9 +431,12 @@ def parse_er_spec(
     for key in ("title", "dvid"):
         if key in raw and not isinstance(raw[key], str):
             problems.append(_v("value_invalid", key, "must be a string", raw[key]))
+    return log, interval, cytokines
 
-    analyses: list[ERAnalysis] = []
-    items = raw.get("analysis")
+
+def _parse_analyses(items: Any, log: Any, problems: list[Violation]) -> list[ERAnalysis]:
+    """One :class:`ERAnalysis` per exposure of each valid-looking ``[[analysis]]`` table
+    (``log``: the top-level base); every problem reported."""
     if not isinstance(items, list) or not items or not all(isinstance(a, dict) for a in items):
         problems.append(
             _v(
@@ -391,31 +448,10 @@ def parse_er_spec(
             )
         )
         items = []
+    analyses: list[ERAnalysis] = []
     for i, a in enumerate(items, start=1):
         where = f"analysis[{i}]"
-        for key in a:
-            if key not in ANALYSIS_KEYS:
-                problems.append(
-                    _v(
-                        "key_unknown",
-                        f"{where}.{key}",
-                        "unknown key",
-                        key,
-                        "one of: " + ", ".join(ANALYSIS_KEYS),
-                        "remove or rename the key",
-                    )
-                )
-        for key in ("endpoint", "model", "exposure"):
-            if key not in a:
-                problems.append(
-                    _v(
-                        "key_missing",
-                        f"{where}.{key}",
-                        "is required",
-                        expected=ANALYSIS_KEYS[key],
-                        fix=f"add `{key} = ...`",
-                    )
-                )
+        _check_analysis_keys(a, where, problems)
         model = a.get("model")
         if "model" in a and model not in MODELS:
             problems.append(
@@ -433,90 +469,8 @@ def parse_er_spec(
             problems.append(
                 _v("log_unknown", f"{where}.log", "unknown log base", alog, "'ln' or 'log10'")
             )
-        exposures = _str_list(a.get("exposure", []))
-        if exposures is None or ("exposure" in a and not exposures):
-            problems.append(
-                _v(
-                    "value_invalid",
-                    f"{where}.exposure",
-                    "must be a column name or a list of them",
-                    a.get("exposure"),
-                )
-            )
-            exposures = []
-        covs = _str_list(a.get("covariates", []))
-        if covs is None:
-            problems.append(
-                _v(
-                    "value_invalid",
-                    f"{where}.covariates",
-                    "must be a list of column names",
-                    a.get("covariates"),
-                )
-            )
-            covs = []
-        if not isinstance(a.get("endpoint", ""), str):
-            problems.append(
-                _v("value_invalid", f"{where}.endpoint", "must be a column name", a.get("endpoint"))
-            )
-        if model == "cox" and "event" not in a:
-            problems.append(
-                _v(
-                    "key_missing",
-                    f"{where}.event",
-                    "a Cox model needs `event`",
-                    expected="the event indicator column",
-                    fix="add event = '...'",
-                )
-            )
-        if "event" in a and model != "cox":
-            problems.append(
-                _v(
-                    "value_invalid",
-                    f"{where}.event",
-                    "only used by model 'cox'",
-                    a["event"],
-                    fix="remove `event`",
-                )
-            )
-        if "event" in a and not isinstance(a["event"], str):
-            problems.append(
-                _v("value_invalid", f"{where}.event", "must be a column name", a["event"])
-            )
-        if "threshold" in a and (model != "logistic" or not _number(a["threshold"])):
-            problems.append(
-                _v(
-                    "value_invalid",
-                    f"{where}.threshold",
-                    "a number, for model 'logistic' only",
-                    a["threshold"],
-                )
-            )
-        if "hill" in a and (model != "emax" or not isinstance(a["hill"], bool)):
-            problems.append(
-                _v("value_invalid", f"{where}.hill", "true/false, for model 'emax' only", a["hill"])
-            )
-        if "residual" in a and (model != "emax" or a["residual"] not in RESIDUALS):
-            problems.append(
-                _v(
-                    "value_invalid",
-                    f"{where}.residual",
-                    "'log' or 'natural', for model 'emax' only",
-                    a["residual"],
-                    "'log' (log-normal residuals, default) or 'natural' (additive)",
-                    "set residual = 'log', or remove it",
-                )
-            )
-        if model == "emax" and covs:
-            problems.append(
-                _v(
-                    "value_invalid",
-                    f"{where}.covariates",
-                    "not supported by model 'emax'",
-                    covs,
-                    fix="use model 'loglinear' for an adjusted analysis",
-                )
-            )
+        exposures, covs = _analysis_columns(a, where, problems)
+        _check_model_options(a, where, model, covs, problems)
         for e in exposures:
             analyses.append(
                 ERAnalysis(
@@ -532,28 +486,130 @@ def parse_er_spec(
                     residual=str(a.get("residual", "log")),
                 )
             )
-    if problems:
-        raise SpecError(
-            f"the E-R specification has {len(problems)} problem(s); nothing was run", problems
+    return analyses
+
+
+def _check_analysis_keys(a: Mapping[str, Any], where: str, problems: list[Violation]) -> None:
+    """Report unknown keys of one ``[[analysis]]`` and missing required ones."""
+    for key in a:
+        if key not in ANALYSIS_KEYS:
+            problems.append(
+                _v(
+                    "key_unknown",
+                    f"{where}.{key}",
+                    "unknown key",
+                    key,
+                    "one of: " + ", ".join(ANALYSIS_KEYS),
+                    "remove or rename the key",
+                )
+            )
+    for key in ("endpoint", "model", "exposure"):
+        if key not in a:
+            problems.append(
+                _v(
+                    "key_missing",
+                    f"{where}.{key}",
+                    "is required",
+                    expected=ANALYSIS_KEYS[key],
+                    fix=f"add `{key} = ...`",
+                )
+            )
+
+
+def _analysis_columns(
+    a: Mapping[str, Any], where: str, problems: list[Violation]
+) -> tuple[list[str], list[str]]:
+    """The exposure and covariate columns of one ``[[analysis]]`` (empty when invalid);
+    an endpoint that is not a name reported."""
+    exposures = _str_list(a.get("exposure", []))
+    if exposures is None or ("exposure" in a and not exposures):
+        problems.append(
+            _v(
+                "value_invalid",
+                f"{where}.exposure",
+                "must be a column name or a list of them",
+                a.get("exposure"),
+            )
         )
-    return ERSpec(
-        analyses=tuple(analyses),
-        subjects=paths.get("subjects"),
-        data=paths.get("data"),
-        lesions=paths.get("lesions"),
-        fit=paths.get("fit"),
-        level=float(level),
-        seed=seed,
-        title=str(raw.get("title", "")),
-        dvid=str(raw.get("dvid", "QPCR")),
-        interval=(float(interval[0]), float(interval[1])),
-        cytokines=tuple(cytokines or ()),
-        min_sd_days=float(raw.get("min_sd_days", 42)),
-        confirm_days=float(raw.get("confirm_days", 28)),
-        landmark=float(raw["landmark"]) if _number(raw.get("landmark")) else None,
-        source=source,
-        raw=dict(raw),
-    )
+        exposures = []
+    covs = _str_list(a.get("covariates", []))
+    if covs is None:
+        problems.append(
+            _v(
+                "value_invalid",
+                f"{where}.covariates",
+                "must be a list of column names",
+                a.get("covariates"),
+            )
+        )
+        covs = []
+    if not isinstance(a.get("endpoint", ""), str):
+        problems.append(
+            _v("value_invalid", f"{where}.endpoint", "must be a column name", a.get("endpoint"))
+        )
+    return exposures, covs
+
+
+def _check_model_options(
+    a: Mapping[str, Any], where: str, model: Any, covs: list[str], problems: list[Violation]
+) -> None:
+    """Report options of one ``[[analysis]]`` that its model lacks or needs."""
+    if model == "cox" and "event" not in a:
+        problems.append(
+            _v(
+                "key_missing",
+                f"{where}.event",
+                "a Cox model needs `event`",
+                expected="the event indicator column",
+                fix="add event = '...'",
+            )
+        )
+    if "event" in a and model != "cox":
+        problems.append(
+            _v(
+                "value_invalid",
+                f"{where}.event",
+                "only used by model 'cox'",
+                a["event"],
+                fix="remove `event`",
+            )
+        )
+    if "event" in a and not isinstance(a["event"], str):
+        problems.append(_v("value_invalid", f"{where}.event", "must be a column name", a["event"]))
+    if "threshold" in a and (model != "logistic" or not _number(a["threshold"])):
+        problems.append(
+            _v(
+                "value_invalid",
+                f"{where}.threshold",
+                "a number, for model 'logistic' only",
+                a["threshold"],
+            )
+        )
+    if "hill" in a and (model != "emax" or not isinstance(a["hill"], bool)):
+        problems.append(
+            _v("value_invalid", f"{where}.hill", "true/false, for model 'emax' only", a["hill"])
+        )
+    if "residual" in a and (model != "emax" or a["residual"] not in RESIDUALS):
+        problems.append(
+            _v(
+                "value_invalid",
+                f"{where}.residual",
+                "'log' or 'natural', for model 'emax' only",
+                a["residual"],
+                "'log' (log-normal residuals, default) or 'natural' (additive)",
+                "set residual = 'log', or remove it",
+            )
+        )
+    if model == "emax" and covs:
+        problems.append(
+            _v(
+                "value_invalid",
+                f"{where}.covariates",
+                "not supported by model 'emax'",
+                covs,
+                fix="use model 'loglinear' for an adjusted analysis",
+            )
+        )
 
 
 def read_er_spec(path: str | os.PathLike[str]) -> ERSpec:
