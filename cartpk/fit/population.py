@@ -425,17 +425,7 @@ def fit_population(
         target_accept=target_accept,
         ci=ci,
     )
-    sibling = _smooth_sibling(model)
-    if sibling is not None:
-        warnings.warn(
-            CartpkWarning(
-                f"`{model.name}` switches phases with a hard gate, which gradient-based samplers "
-                f"handle poorly; the catalogue has a smooth variant: load_model({sibling!r}).",
-                code="non_smooth_model",
-                details={"suggested": sibling},
-            ),
-            stacklevel=2,
-        )
+    _warn_if_not_smooth(model)
     centered = [centered] if isinstance(centered, str) else list(centered)
     if drop_iiv:
         drop = [drop_iiv] if isinstance(drop_iiv, str) else [str(p) for p in drop_iiv]
@@ -451,11 +441,7 @@ def fit_population(
         ode_method=ode_method,
         centered=centered,
     )
-    keep = [
-        v.name
-        for v in [*pmm.free_RVs, *pmm.deterministics]
-        if v.name is not None and not v.name.startswith("z_")
-    ]
+    keep = _kept_names(pmm)
     n_cores = cores or max(1, min(chains, os.cpu_count() or 1))
     init_ebe = (
         _ebe_starts(
@@ -515,24 +501,51 @@ def fit_population(
         compile_s=round(sampled["compile_s"], 2),
         sample_s=round(sampled["sample_s"], 2),
     )
-    summary = fit.summary
+    _warn_if_not_converged(model, fit.summary, sampled["stopped"], int(draws))
+    return fit
+
+
+def _warn_if_not_smooth(model: Model) -> None:
+    """Warn ``non_smooth_model`` when the catalogue has a smooth variant of ``model``."""
+    sibling = _smooth_sibling(model)
+    if sibling is not None:
+        warnings.warn(
+            CartpkWarning(
+                f"`{model.name}` switches phases with a hard gate, which gradient-based samplers "
+                f"handle poorly; the catalogue has a smooth variant: load_model({sibling!r}).",
+                code="non_smooth_model",
+                details={"suggested": sibling},
+            ),
+            stacklevel=3,
+        )
+
+
+def _kept_names(pmm: pymc.Model) -> list[str]:
+    """The free and deterministic variables stored in the posterior (not the ``z_`` innovations)."""
+    return [
+        v.name
+        for v in [*pmm.free_RVs, *pmm.deterministics]
+        if v.name is not None and not v.name.startswith("z_")
+    ]
+
+
+def _warn_if_not_converged(model: Model, summary: dict[str, Any], stopped: str, draws: int) -> None:
+    """Warn ``not_converged`` listing the missed thresholds and why sampling stopped."""
     if not summary["converged"]:
         n = len(summary["failed"])
         shown = "; ".join(summary["failed"][:5]) + ("; ..." if n > 5 else "")
-        stopped = sampled["stopped"]
         warnings.warn(
             CartpkWarning(
                 f"population fit of `{model.name}` did not meet {n} convergence "
                 f"threshold{'s' if n > 1 else ''} with {summary['chains']} chains x "
-                f"{int(draws):,} draws in {len(summary['rounds'])} round(s): {shown}. "
+                f"{draws:,} draws in {len(summary['rounds'])} round(s): {shown}. "
                 f"Sampling stopped: {stopped}. {advice(stopped)} "
                 "Do not use these estimates as converged.",
                 code="not_converged",
                 details={"failed": summary["failed"], "stopped": stopped},
             ),
-            stacklevel=2,
+            stacklevel=3,
         )
-    return fit
 
 
 def _check_options(
