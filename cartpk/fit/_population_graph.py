@@ -59,7 +59,38 @@ def _spec_error(message: str, violations: list[Violation]) -> None:
 
 
 def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, blq: str) -> _Design:
-    problems: list[Violation] = []
+    _check_fittable(model)
+    outputs = _outputs(model, dvid)
+    obs = _observations(dataset, outputs)
+    obs, excluded = _discard_censored(obs, blq)
+    subjects = [s for s in dataset.subjects if s in set(obs["ID"])]
+    index = {s: i for i, s in enumerate(subjects)}
+    obs["SUBJ"] = obs["ID"].map(index).astype(int)
+    obs = obs.sort_values(["SUBJ", "DVID", "TIME"], kind="stable").reset_index(drop=True)
+
+    doses = dataset.doses.groupby("ID")["AMT"].sum()
+    dose = np.array([float(doses.get(s, np.nan)) for s in subjects])
+    if np.isnan(dose).any() and model.default_dose is not None:
+        dose = np.where(np.isnan(dose), float(model.default_dose), dose)
+
+    cov, problems = _covariate_table(model, dataset, subjects, dose)
+    problems.extend(_covariate_value_problems(model, cov, subjects))
+    _spec_error(f"Cannot fit `{model.name}`: covariates do not match the declaration.", problems)
+    return _Design(
+        subjects=subjects,
+        obs=obs.assign(LIMIT=obs["LIMIT"] if "LIMIT" in obs.columns else np.nan)[
+            ["ROW", "ID", "TIME", "DV", "CENS", "LLOQ", "LIMIT", "DVID", "SUBJ"]
+        ],
+        excluded=excluded,
+        covariates=cov,
+        dose=dose,
+        outputs=outputs,
+        blq=blq,
+    )
+
+
+def _check_fittable(model: Model) -> None:
+    """Raise ``FitError`` for a model kind, or time-varying covariates, a population fit lacks."""
     if not isinstance(model, ClosedFormModel | OdeModel):
         raise FitError(
             f"`fit_population` cannot evaluate `{model.name}` (kind `{model.kind}`).",
@@ -88,36 +119,50 @@ def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, bl
                 )
             ],
         )
+
+
+def _outputs(model: Model, dvid: str | Sequence[str] | None) -> list[str]:
+    """The outputs to fit (default: all of the model's); ``SpecError`` for unknown ones."""
     outputs = (
         list(model.outputs) if dvid is None else [dvid] if isinstance(dvid, str) else list(dvid)
     )
-    for o in outputs:
-        if o not in model.outputs:
-            problems.append(
-                Violation(
-                    "unknown_output",
-                    f"`{o}` is not an output of `{model.name}`",
-                    value=o,
-                    expected=f"one of {list(model.outputs)}",
-                    fix="pass `dvid=` naming one of the model's outputs",
-                )
-            )
+    problems = [
+        Violation(
+            "unknown_output",
+            f"`{o}` is not an output of `{model.name}`",
+            value=o,
+            expected=f"one of {list(model.outputs)}",
+            fix="pass `dvid=` naming one of the model's outputs",
+        )
+        for o in outputs
+        if o not in model.outputs
+    ]
     _spec_error("Cannot fit: unknown outputs.", problems)
+    return outputs
+
+
+def _observations(dataset: Dataset, outputs: list[str]) -> pd.DataFrame:
+    """The observation records of ``outputs``; ``FitError`` for an output without any."""
     obs = dataset.observations()
     obs = obs.loc[obs["DVID"].isin(outputs)].copy()
-    for o in outputs:
-        if not (obs["DVID"] == o).any():
-            problems.append(
-                Violation(
-                    "no_observations",
-                    f"the dataset has no observations of `{o}`",
-                    value=o,
-                    expected=f"records with DVID={o}",
-                    fix="check the `DVID` column or pass `dvid=` naming an endpoint with data",
-                )
-            )
+    problems = [
+        Violation(
+            "no_observations",
+            f"the dataset has no observations of `{o}`",
+            value=o,
+            expected=f"records with DVID={o}",
+            fix="check the `DVID` column or pass `dvid=` naming an endpoint with data",
+        )
+        for o in outputs
+        if not (obs["DVID"] == o).any()
+    ]
     if problems:
         raise FitError("Cannot fit: no observations.", problems)
+    return obs
+
+
+def _discard_censored(obs: pd.DataFrame, blq: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """With ``blq="m1"`` drop the censored records and list them as excluded."""
     cens = obs["CENS"].to_numpy(dtype=int)
     excluded = pd.DataFrame(columns=["ROW", "ID", "code", "reason"])
     if blq == "m1":
@@ -131,16 +176,14 @@ def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, bl
             }
         )
         obs = obs.loc[cens == 0].copy()
-    subjects = [s for s in dataset.subjects if s in set(obs["ID"])]
-    index = {s: i for i, s in enumerate(subjects)}
-    obs["SUBJ"] = obs["ID"].map(index).astype(int)
-    obs = obs.sort_values(["SUBJ", "DVID", "TIME"], kind="stable").reset_index(drop=True)
+    return obs, excluded
 
-    doses = dataset.doses.groupby("ID")["AMT"].sum()
-    dose = np.array([float(doses.get(s, np.nan)) for s in subjects])
-    if np.isnan(dose).any() and model.default_dose is not None:
-        dose = np.where(np.isnan(dose), float(model.default_dose), dose)
 
+def _covariate_table(
+    model: Model, dataset: Dataset, subjects: list[str], dose: np.ndarray
+) -> tuple[pd.DataFrame, list[Violation]]:
+    """One row per subject of the baseline covariates the declaration needs, and what is missing."""
+    problems: list[Violation] = []
     base = dataset.covariates.set_index("ID") if "ID" in dataset.covariates else pd.DataFrame()
     cov = pd.DataFrame({"ID": subjects})
     for col in model.covariate_columns:
@@ -168,6 +211,14 @@ def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, bl
                     fix=f"add `{col}` (one value per subject) or remove the covariate effect",
                 )
             )
+    return cov, problems
+
+
+def _covariate_value_problems(
+    model: Model, cov: pd.DataFrame, subjects: list[str]
+) -> list[Violation]:
+    """Missing or invalid values of the covariates the declared effects act on."""
+    problems: list[Violation] = []
     for eff in model.covariates:
         if eff.on in cov.columns:
             col = cov[eff.on]
@@ -187,18 +238,7 @@ def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, bl
                 problems.append(
                     Violation("covariate_value", msg, column=eff.on, fix="correct the column")
                 )
-    _spec_error(f"Cannot fit `{model.name}`: covariates do not match the declaration.", problems)
-    return _Design(
-        subjects=subjects,
-        obs=obs.assign(LIMIT=obs["LIMIT"] if "LIMIT" in obs.columns else np.nan)[
-            ["ROW", "ID", "TIME", "DV", "CENS", "LLOQ", "LIMIT", "DVID", "SUBJ"]
-        ],
-        excluded=excluded,
-        covariates=cov,
-        dose=dose,
-        outputs=outputs,
-        blq=blq,
-    )
+    return problems
 
 
 # ---------------------------------------------------------------------------------------
