@@ -176,6 +176,11 @@ class Field:
         return not (self.high is not None and (x >= self.high if self.high_open else x > self.high))
 
 
+def _open_unit(doc: str, default: float) -> Field:
+    """The rule of a number strictly between 0 and 1 (a level, a probability)."""
+    return Field("number", doc, low=0, high=1, low_open=True, high_open=True, default=default)
+
+
 #: keys that mean the same in every kind of specification
 COMMON: dict[str, Field] = {
     "model": Field("str", "catalogue model name (`cartpk models`)"),
@@ -184,24 +189,8 @@ COMMON: dict[str, Field] = {
     "name": Field("str", "free text"),
     "description": Field("str", "free text"),
     "title": Field("str", "free text"),
-    "level": Field(
-        "number",
-        "confidence level, e.g. 0.95",
-        low=0,
-        high=1,
-        low_open=True,
-        high_open=True,
-        default=0.95,
-    ),
-    "ci_level": Field(
-        "number",
-        "confidence level, e.g. 0.95",
-        low=0,
-        high=1,
-        low_open=True,
-        high_open=True,
-        default=0.95,
-    ),
+    "level": _open_unit("confidence level, e.g. 0.95", 0.95),
+    "ci_level": _open_unit("confidence level, e.g. 0.95", 0.95),
     "dvid": Field("str|list[str]", "one DVID or a list of them"),
     "blq": Field(
         "str", "censoring method of BLQ records", choices=("m3", "m4", "m1"), default="m3"
@@ -214,15 +203,7 @@ COMMON: dict[str, Field] = {
     "draws": Field("int", "posterior draws per chain", low=1, default=1000),
     "tune": Field("int", "tuning steps per chain", low=0, default=1000),
     "chains": Field("int", "MCMC chains", low=1, default=4),
-    "target_accept": Field(
-        "number",
-        "NUTS target acceptance",
-        low=0,
-        high=1,
-        low_open=True,
-        high_open=True,
-        default=0.9,
-    ),
+    "target_accept": _open_unit("NUTS target acceptance", 0.9),
 }
 
 
