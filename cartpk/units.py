@@ -249,20 +249,22 @@ _SUFFIXES: dict[str, tuple[bool, str]] = {
 }
 
 
+def _registered(file: str, column: str) -> tuple[str, str] | None:
+    """Unit and description of ``column`` in the registry: ``file``'s own meaning first."""
+    return _FILE_COLUMNS.get((file, column)) or COLUMNS.get(column)
+
+
 def _one(
     file: str, column: str, units: Mapping[str, str], descriptions: Mapping[str, str]
 ) -> tuple[str, str] | None:
+    base = _registered(file, column)
     if units.get(column):  # an empty unit from a writer says nothing: use the registry
-        base = _FILE_COLUMNS.get((file, column)) or COLUMNS.get(column)
         text = descriptions.get(column) or (base[1] if base else "")
         return str(units[column]), text
     if column in descriptions:
-        base = _FILE_COLUMNS.get((file, column)) or COLUMNS.get(column)
         return (base[0] if base else ""), descriptions[column]
-    if (file, column) in _FILE_COLUMNS:
-        return _FILE_COLUMNS[(file, column)]
-    if column in COLUMNS:
-        return COLUMNS[column]
+    if base is not None:
+        return base
     for suffix, (same_unit, text) in _SUFFIXES.items():
         stem = column[: -len(suffix)]
         if column.endswith(suffix) and stem:
