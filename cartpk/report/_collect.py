@@ -190,6 +190,16 @@ def _read_manifest(path: Path) -> dict[str, Any] | str:
     return obj
 
 
+def _unreadable(folder: Path, reason: str) -> Violation:
+    """The ``not_a_run_folder`` problem of a folder whose manifest is unusable (``reason``)."""
+    return Violation(
+        "not_a_run_folder",
+        f"`{folder}`: {reason}",
+        value=str(folder),
+        fix="re-run the command that made this folder",
+    )
+
+
 def _dedupe(run: Run) -> None:
     """A table written twice under two names (same bytes) is shown once."""
     import hashlib
@@ -296,14 +306,7 @@ def load_runs(run_dirs: list[str | os.PathLike[str]]) -> list[Run]:
             continue
         manifest = _read_manifest(path)
         if isinstance(manifest, str):
-            problems.append(
-                Violation(
-                    "not_a_run_folder",
-                    f"`{path}`: {manifest}",
-                    value=str(path),
-                    fix="re-run the command that made this folder",
-                )
-            )
+            problems.append(_unreadable(path, manifest))
             continue
         top = path.resolve()
         if top in seen:
@@ -315,14 +318,7 @@ def load_runs(run_dirs: list[str | os.PathLike[str]]) -> list[Run]:
             seen.add(folder)
             m = manifest if folder == top else _read_manifest(folder)
             if isinstance(m, str):
-                problems.append(
-                    Violation(
-                        "not_a_run_folder",
-                        f"`{folder}`: {m}",
-                        value=str(folder),
-                        fix="re-run the command that made this folder",
-                    )
-                )
+                problems.append(_unreadable(folder, m))
                 continue
             name = top.name if folder == top else f"{top.name}/{folder.relative_to(top).as_posix()}"
             run = Run(path=folder, name=name, manifest=m)
