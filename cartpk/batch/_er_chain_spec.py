@@ -59,6 +59,13 @@ def _build_models(model: str, truth: Mapping[str, Any], fit: Mapping[str, Any]) 
             )
         )
 
+    def table_of(value: Any, table: str, message: str, column: str) -> Mapping[str, Any]:
+        """``value`` when it is a table; else ``{}``, with the problem ``message``."""
+        if isinstance(value, Mapping):
+            return value
+        problems.append(Violation(f"{table}_option", message, column=column, value=repr(value)))
+        return {}
+
     values = {k: v for k, v in truth.items() if k != "iiv_sd"}
     for k, v in values.items():
         if k not in names or k.startswith("omega_"):
@@ -74,17 +81,12 @@ def _build_models(model: str, truth: Mapping[str, Any], fit: Mapping[str, Any]) 
                     fix=f"give `{k}` on its natural scale",
                 )
             )
-    sd = truth.get("iiv_sd", {name: s for name, s in base.iiv.entries})
-    if not isinstance(sd, Mapping):
-        problems.append(
-            Violation(
-                "truth_option",
-                "`iiv_sd` of `[truth]` must be a table of SDs, e.g. {cmax = 0.81}",
-                column="iiv_sd",
-                value=repr(sd),
-            )
-        )
-        sd = {}
+    sd = table_of(
+        truth.get("iiv_sd", {name: s for name, s in base.iiv.entries}),
+        "truth",
+        "`iiv_sd` of `[truth]` must be a table of SDs, e.g. {cmax = 0.81}",
+        "iiv_sd",
+    )
     for k, v in sd.items():
         if k not in thetas:
             unknown(k, "truth", thetas, "a structural parameter", column="iiv_sd")
@@ -113,17 +115,9 @@ def _build_models(model: str, truth: Mapping[str, Any], fit: Mapping[str, Any]) 
     for k in iiv:
         if k not in with_iiv:
             unknown(k, "fit", with_iiv, "a parameter with a declared random effect", "iiv")
-    initial = fit.get("initial", {})
-    if not isinstance(initial, Mapping):
-        problems.append(
-            Violation(
-                "fit_option",
-                "`initial` of `[fit]` must be a table of values",
-                column="initial",
-                value=repr(initial),
-            )
-        )
-        initial = {}
+    initial = table_of(
+        fit.get("initial", {}), "fit", "`initial` of `[fit]` must be a table of values", "initial"
+    )
     for k, v in initial.items():
         if k not in names:
             unknown(k, "fit", sorted(names), "a parameter", column="initial")
