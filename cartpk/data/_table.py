@@ -124,6 +124,159 @@ def _separator(header: str) -> str:
     return best if counts[best] > counts[","] else ","
 
 
+@dataclass
+class _Records:
+    """The records of a CSV text, with the line of each and the lines found odd."""
+
+    header: list[str]
+    records: list[list[str]] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    blank: list[int] = field(default_factory=list)
+    long_rows: list[tuple[int, int]] = field(default_factory=list)
+    short_rows: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _from_frame(source: pd.DataFrame) -> TextTable:
+    """A DataFrame's cells as the text a CSV file would hold, rows numbered from 1."""
+    raw = source.reset_index(drop=True).astype(object)
+    raw = pd.DataFrame(
+        {k: raw.iloc[:, k].map(cell_text) for k in range(raw.shape[1])}, index=raw.index
+    )
+    raw.columns = [str(c).strip() for c in source.columns]
+    return TextTable(raw, "table", np.arange(1, len(raw) + 1))
+
+
+def _file_text(
+    source: str | os.PathLike[str], expected: str, fix: str
+) -> tuple[Path, str, str | None, str]:
+    """The file's path, text, encoding (when not UTF-8) and field separator."""
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError("the table must be a CSV path or a pandas DataFrame")
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    text, encoding = _decode(path, path.read_bytes(), expected)
+    lines = text.splitlines()
+    start = next((k for k, line in enumerate(lines) if line.strip()), None)
+    if start is None:
+        raise _unreadable(path, "the file is empty (no header line)", None, expected, fix)
+    return path, text, encoding, _separator(lines[start])
+
+
+def _split_records(path: Path, text: str, sep: str, expected: str, fix: str) -> _Records:
+    """The header and records of a CSV text, each record cut or padded to the header."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+    found: _Records | None = None
+    previous = 0
+    try:
+        for rec in reader:
+            line = previous + 1
+            previous = reader.line_num
+            if not "".join(rec).strip():
+                if found is not None:
+                    found.blank.append(line)
+                continue
+            if found is None:
+                found = _Records([c.strip() for c in rec])
+                continue
+            header = found.header
+            cells = rec  # stripped below, column by column
+            if len(cells) > len(header):
+                if "".join(cells[len(header) :]).strip():
+                    found.long_rows.append((line - 1, len(cells)))
+                cells = cells[: len(header)]
+            elif len(cells) < len(header):
+                found.short_rows.append((line - 1, len(cells)))
+                cells += [""] * (len(header) - len(cells))
+            found.records.append(cells)
+            found.rows.append(line - 1)
+    except csv.Error as err:
+        raise _unreadable(path, f"the CSV text is malformed: {err}", None, expected, fix) from None
+    assert found is not None
+    return found
+
+
+def _decimal_commas(out: TextTable) -> None:
+    """Read decimal commas (``1,5``) as decimal points in place, recording it."""
+    frame = out.frame
+    dec = frame.apply(lambda s: s.str.match(_DECIMAL_COMMA)) if len(frame) else None
+    if dec is not None and bool(dec.to_numpy().any()):
+        hit = dec.any(axis=1).to_numpy()
+        cols = [str(c) for c, m in zip(frame.columns, dec.any(axis=0), strict=True) if m]
+        n_cells = int(dec.to_numpy().sum())
+        frame[:] = np.where(dec.to_numpy(), frame.apply(lambda s: s.str.replace(",", ".")), frame)
+        out.conversions.append(
+            {
+                "ROW": int(out.rows[hit][0]),
+                "code": "decimal_comma",
+                "message": f"{n_cells} decimal comma(s) read as decimal points (columns "
+                + ", ".join(cols)
+                + ")",
+            }
+        )
+
+
+def _note_format(out: TextTable, encoding: str | None, sep: str, first: int) -> None:
+    """Record an encoding other than UTF-8 and a separator other than the comma."""
+    if encoding is not None:
+        out.conversions.append(
+            {
+                "ROW": first,
+                "code": "encoding",
+                "message": f"the file is {encoding} text, not UTF-8: read as {encoding}",
+            }
+        )
+    if sep != ",":
+        out.conversions.append(
+            {
+                "ROW": first,
+                "code": "separator",
+                "message": f"fields are separated by {_SEPARATORS[sep]}s, not commas: read as such",
+            }
+        )
+        _decimal_commas(out)
+
+
+def _note_blank_lines(out: TextTable, blank: list[int], rows: list[int]) -> None:
+    """Record the blank lines skipped between records (not those after the last)."""
+    if blank and rows and blank[0] - 1 < rows[-1]:
+        mid = [b for b in blank if b - 1 < rows[-1]]
+        out.conversions.append(
+            {
+                "ROW": mid[0] - 1,
+                "code": "blank_lines",
+                "message": f"{len(mid)} blank line(s) skipped (line "
+                + ", ".join(map(str, mid[:10]))
+                + (", ..." if len(mid) > 10 else "")
+                + "); row numbers stay those of the file",
+            }
+        )
+
+
+def _field_counts(out: TextTable, found: _Records, sep: str) -> None:
+    """Report the rows with more or fewer fields than the header."""
+    ncol = len(found.header)
+    for rows, code, word in (
+        (found.long_rows, "too_many_fields", "more"),
+        (found.short_rows, "too_few_fields", "fewer"),
+    ):
+        if rows:
+            out.violations.append(
+                Violation(
+                    code,
+                    f"row has {word} fields than the header ({ncol})",
+                    rows=tuple(r for r, _ in rows),
+                    value="; ".join(f"line {r + 1}: {k} fields" for r, k in rows[:5])
+                    + (f"; ... ({len(rows)} rows)" if len(rows) > 5 else ""),
+                    expected=f"{ncol} fields on every line, separated by {_SEPARATORS[sep]}s",
+                    fix='quote values that contain the separator ("1,250"), remove stray '
+                    "separators, or fill the missing fields (empty is allowed: ',,')",
+                )
+            )
+
+
 def read_table(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
@@ -159,125 +312,16 @@ def read_table(
         ``source`` is neither a path nor a DataFrame.
     """
     if isinstance(source, pd.DataFrame):
-        raw = source.reset_index(drop=True).astype(object)
-        raw = pd.DataFrame(
-            {k: raw.iloc[:, k].map(cell_text) for k in range(raw.shape[1])}, index=raw.index
-        )
-        raw.columns = [str(c).strip() for c in source.columns]
-        return TextTable(raw, "table", np.arange(1, len(raw) + 1))
-    if not isinstance(source, str | os.PathLike):
-        raise TypeError("the table must be a CSV path or a pandas DataFrame")
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    if path.is_dir():
-        raise IsADirectoryError(21, "Is a directory", str(path))
-    text, encoding = _decode(path, path.read_bytes(), expected)
-    lines = text.splitlines()
-    start = next((k for k, line in enumerate(lines) if line.strip()), None)
-    if start is None:
-        raise _unreadable(path, "the file is empty (no header line)", None, expected, fix)
-    sep = _separator(lines[start])
-    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
-    header: list[str] | None = None
-    records: list[list[str]] = []
-    rows: list[int] = []
-    blank: list[int] = []
-    long_rows: list[tuple[int, int]] = []
-    short_rows: list[tuple[int, int]] = []
-    previous = 0
-    try:
-        for rec in reader:
-            line = previous + 1
-            previous = reader.line_num
-            if not "".join(rec).strip():
-                if header is not None:
-                    blank.append(line)
-                continue
-            if header is None:
-                header = [c.strip() for c in rec]
-                continue
-            cells = rec  # stripped below, column by column
-            if len(cells) > len(header):
-                if "".join(cells[len(header) :]).strip():
-                    long_rows.append((line - 1, len(cells)))
-                cells = cells[: len(header)]
-            elif len(cells) < len(header):
-                short_rows.append((line - 1, len(cells)))
-                cells += [""] * (len(header) - len(cells))
-            records.append(cells)
-            rows.append(line - 1)
-    except csv.Error as err:
-        raise _unreadable(path, f"the CSV text is malformed: {err}", None, expected, fix) from None
-    assert header is not None
-    frame = pd.DataFrame(records, columns=range(len(header)), dtype=object).astype("str")
-    frame = frame.apply(lambda s: s.str.strip())
-    frame.columns = header
-    out = TextTable(frame, path.name, np.asarray(rows, dtype=int))
-    first = rows[0] if rows else 1
-    if encoding is not None:
-        out.conversions.append(
-            {
-                "ROW": first,
-                "code": "encoding",
-                "message": f"the file is {encoding} text, not UTF-8: read as {encoding}",
-            }
-        )
-    if sep != ",":
-        out.conversions.append(
-            {
-                "ROW": first,
-                "code": "separator",
-                "message": f"fields are separated by {_SEPARATORS[sep]}s, not commas: read as such",
-            }
-        )
-        dec = frame.apply(lambda s: s.str.match(_DECIMAL_COMMA)) if len(frame) else None
-        if dec is not None and bool(dec.to_numpy().any()):
-            hit = dec.any(axis=1).to_numpy()
-            cols = [str(c) for c, m in zip(frame.columns, dec.any(axis=0), strict=True) if m]
-            n_cells = int(dec.to_numpy().sum())
-            frame[:] = np.where(
-                dec.to_numpy(), frame.apply(lambda s: s.str.replace(",", ".")), frame
-            )
-            out.conversions.append(
-                {
-                    "ROW": int(out.rows[hit][0]),
-                    "code": "decimal_comma",
-                    "message": f"{n_cells} decimal comma(s) read as decimal points (columns "
-                    + ", ".join(cols)
-                    + ")",
-                }
-            )
-    if blank and rows and blank[0] - 1 < rows[-1]:
-        mid = [b for b in blank if b - 1 < rows[-1]]
-        out.conversions.append(
-            {
-                "ROW": mid[0] - 1,
-                "code": "blank_lines",
-                "message": f"{len(mid)} blank line(s) skipped (line "
-                + ", ".join(map(str, mid[:10]))
-                + (", ..." if len(mid) > 10 else "")
-                + "); row numbers stay those of the file",
-            }
-        )
-    ncol = len(header)
-    for found, code, word in (
-        (long_rows, "too_many_fields", "more"),
-        (short_rows, "too_few_fields", "fewer"),
-    ):
-        if found:
-            out.violations.append(
-                Violation(
-                    code,
-                    f"row has {word} fields than the header ({ncol})",
-                    rows=tuple(r for r, _ in found),
-                    value="; ".join(f"line {r + 1}: {k} fields" for r, k in found[:5])
-                    + (f"; ... ({len(found)} rows)" if len(found) > 5 else ""),
-                    expected=f"{ncol} fields on every line, separated by {_SEPARATORS[sep]}s",
-                    fix='quote values that contain the separator ("1,250"), remove stray '
-                    "separators, or fill the missing fields (empty is allowed: ',,')",
-                )
-            )
+        return _from_frame(source)
+    path, text, encoding, sep = _file_text(source, expected, fix)
+    found = _split_records(path, text, sep, expected, fix)
+    frame = pd.DataFrame(found.records, columns=range(len(found.header)), dtype=object)
+    frame = frame.astype("str").apply(lambda s: s.str.strip())
+    frame.columns = found.header
+    out = TextTable(frame, path.name, np.asarray(found.rows, dtype=int))
+    _note_format(out, encoding, sep, found.rows[0] if found.rows else 1)
+    _note_blank_lines(out, found.blank, found.rows)
+    _field_counts(out, found, sep)
     return out
 
 
