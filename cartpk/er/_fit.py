@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,17 +171,61 @@ def _no_estimate(
 
 
 def _estimated(
-    prep: Prepared, names: Sequence[str], est: np.ndarray, result: Any, **rows: Any
+    prep: Prepared,
+    names: Sequence[str],
+    est: np.ndarray,
+    result: Any,
+    status: ERStatus,
+    message: str,
+    n_events: int | float,
+    **rows: Any,
 ) -> dict[str, Any]:
-    """The outcome of a fit with estimates: their table (``rows``: the rest of
-    :func:`._table._rows`' arguments), status, message, point estimates by term, result."""
+    """The outcome of a fit with estimates: their table (``rows``: ``lower, upper, se, pval``
+    and the analysis keywords of :func:`._table._rows`), point estimates by term, result."""
     return {
-        "estimates": _rows(prep, names=names, est=est, **rows),
-        "status": rows["status"],
-        "message": rows["message"],
+        "estimates": _rows(
+            prep,
+            names=names,
+            est=est,
+            status=status,
+            message=message,
+            n_events=n_events,
+            **rows,
+        ),
+        "status": status,
+        "message": message,
         "params": dict(zip(names, est, strict=True)),
         "result": result,
     }
+
+
+def _from_statsmodels(
+    prep: Prepared,
+    names: Sequence[str],
+    res: Any,
+    level: float,
+    status: ERStatus,
+    message: str,
+    n_events: int | float,
+    **kw: Any,
+) -> dict[str, Any]:
+    """:func:`_estimated` from a statsmodels result: its estimates, standard errors,
+    p-values and intervals at ``level``."""
+    ci = np.asarray(res.conf_int(alpha=1 - level))
+    return _estimated(
+        prep,
+        names,
+        np.asarray(res.params),
+        res,
+        status,
+        message,
+        n_events,
+        lower=ci[:, 0],
+        upper=ci[:, 1],
+        se=np.asarray(res.bse),
+        pval=np.asarray(res.pvalues),
+        **kw,
+    )
 
 
 # ----------------------------------------------------------------------------- models
@@ -207,14 +251,14 @@ def _fit_logistic(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
             prep,
             names,
             fr.params,
+            fr,
+            status,
+            msg,
+            n_events,
             lower=fr.lower,
             upper=fr.upper,
             se=fr.se,
             pval=_wald_p(fr.params, fr.se),
-            status=status,
-            message=msg,
-            n_events=n_events,
-            result=fr,
             **kw,
         )
     with warnings.catch_warnings(record=True) as caught:
@@ -222,24 +266,7 @@ def _fit_logistic(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
         res = sm.Logit(prep.y, design).fit(disp=0, maxiter=200)
     converged = bool(res.mle_retvals.get("converged", False))
     status = ERStatus.ok if converged else ERStatus.not_converged
-    msg = _caught(caught)
-    params = np.asarray(res.params)
-    se = np.asarray(res.bse)
-    ci = np.asarray(res.conf_int(alpha=1 - level))
-    return _estimated(
-        prep,
-        names,
-        params,
-        lower=ci[:, 0],
-        upper=ci[:, 1],
-        se=se,
-        pval=np.asarray(res.pvalues),
-        status=status,
-        message=msg,
-        n_events=n_events,
-        result=res,
-        **kw,
-    )
+    return _from_statsmodels(prep, names, res, level, status, _caught(caught), n_events, **kw)
 
 
 def _fit_ordinal(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
@@ -284,14 +311,14 @@ def _fit_ordinal(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
         prep,
         names,
         est,
+        res,
+        status,
+        msg,
+        n_events,
         lower=est - z * se,
         upper=est + z * se,
         se=se,
         pval=_wald_p(est, se),
-        status=status,
-        message=msg,
-        n_events=n_events,
-        result=res,
         **kw,
     )
 
@@ -307,22 +334,8 @@ def _fit_loglinear(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
         return _no_estimate(prep, names, ERStatus.too_few, msg, math.nan, **kw)
     design = np.column_stack([np.ones(n), prep.x, prep.covariates.to_numpy()])
     res = sm.OLS(np.log(prep.y), design).fit()
-    ci = np.asarray(res.conf_int(alpha=1 - level))
-    est = np.asarray(res.params)
-    return _estimated(
-        prep,
-        names,
-        est,
-        lower=ci[:, 0],
-        upper=ci[:, 1],
-        se=np.asarray(res.bse),
-        pval=np.asarray(res.pvalues),
-        status=ERStatus.ok,
-        message=f"residual SD on the log scale {math.sqrt(res.scale):.3g}",
-        n_events=math.nan,
-        result=res,
-        **kw,
-    )
+    msg = f"residual SD on the log scale {math.sqrt(res.scale):.3g}"
+    return _from_statsmodels(prep, names, res, level, ERStatus.ok, msg, math.nan, **kw)
 
 
 def _fit_cox(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
@@ -355,21 +368,7 @@ def _fit_cox(prep: Prepared, level: float, **kw: Any) -> dict[str, Any]:
     status = (
         ERStatus.ok if np.max(np.abs(score)) < 1e-3 * max(n_events, 1) else (ERStatus.not_converged)
     )
-    ci = np.asarray(res.conf_int(alpha=1 - level))
-    out = _estimated(
-        prep,
-        names,
-        est,
-        lower=ci[:, 0],
-        upper=ci[:, 1],
-        se=se,
-        pval=np.asarray(res.pvalues),
-        status=status,
-        message=msg,
-        n_events=n_events,
-        result=res,
-        **kw,
-    )
+    out = _from_statsmodels(prep, names, res, level, status, msg, n_events, **kw)
     # Breslow baseline cumulative hazard at linear predictor 0, right-continuous at the
     # event times (statsmodels' own table steps one event time late)
     risk = np.exp(exog @ est)
@@ -550,11 +549,9 @@ def fit_er(
         event=event,
         threshold=threshold,
     )
-    kw: dict[str, Any] = {"endpoint": endpoint, "exposure": exposure, "model": model, "log": log}
-    if model == "emax":
-        kw["scale"] = emax_scale(residual)
-        if residual == "log":
-            prep = drop_not_positive(prep, endpoint)
+    kw = _analysis_kw(endpoint, exposure, model, log, residual)
+    if model == "emax" and residual == "log":
+        prep = drop_not_positive(prep, endpoint)
     try:
         if model == "emax":
             unit = dict(subjects.attrs.get("units", {})).get(exposure)
@@ -566,22 +563,7 @@ def fit_er(
         msg = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"
         term = "EC50" if model == "emax" else exposure_term(exposure, log)
         out = _no_estimate(prep, [term], ERStatus.failed, msg, math.nan, **kw)
-    return ERFit(
-        endpoint=endpoint,
-        exposure=exposure,
-        model=model,
-        log=log,
-        covariates=tuple(covariates),
-        status=out["status"],
-        message=out["message"],
-        estimates=out["estimates"],
-        prepared=prep,
-        params={k: float(v) for k, v in out.get("params", {}).items()},
-        reference=_reference(prep),
-        baseline=out.get("baseline"),
-        result=out.get("result"),
-        residual=residual if model == "emax" else None,
-    )
+    return _er_fit(prep, out, kw, covariates, residual)
 
 
 def failed_fit(
@@ -608,18 +590,44 @@ def failed_fit(
         exclusions=pd.DataFrame(columns=["ID", "code", "reason"]),
     )
     term = "EC50" if model == "emax" else exposure_term(exposure, log)
+    kw = _analysis_kw(endpoint, exposure, model, log, residual)
+    out = _no_estimate(prep, [term], ERStatus.failed, message, math.nan, **kw)
+    return _er_fit(prep, out, kw, covariates, residual)
+
+
+def _analysis_kw(
+    endpoint: str, exposure: str, model: str, log: str, residual: str
+) -> dict[str, Any]:
+    """The analysis columns of every estimates row (and, for Emax, its ``scale``)."""
     kw: dict[str, Any] = {"endpoint": endpoint, "exposure": exposure, "model": model, "log": log}
     if model == "emax":
         kw["scale"] = emax_scale(residual)
+    return kw
+
+
+def _er_fit(
+    prep: Prepared,
+    out: Mapping[str, Any],
+    kw: Mapping[str, Any],
+    covariates: Sequence[str],
+    residual: Residual,
+) -> ERFit:
+    """The :class:`ERFit` of one analysis (``kw``: :func:`_analysis_kw`) from its fitter's
+    outcome."""
+    model = kw["model"]
     return ERFit(
-        endpoint=endpoint,
-        exposure=exposure,
+        endpoint=kw["endpoint"],
+        exposure=kw["exposure"],
         model=model,
-        log=log,
+        log=kw["log"],
         covariates=tuple(covariates),
-        status=ERStatus.failed,
-        message=message,
-        estimates=_empty(prep, [term], ERStatus.failed, message, n_events=math.nan, **kw),
+        status=out["status"],
+        message=out["message"],
+        estimates=out["estimates"],
         prepared=prep,
+        params={k: float(v) for k, v in out.get("params", {}).items()},
+        reference=_reference(prep),
+        baseline=out.get("baseline"),
+        result=out.get("result"),
         residual=residual if model == "emax" else None,
     )
