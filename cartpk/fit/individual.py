@@ -23,6 +23,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,6 +49,7 @@ from cartpk.fit._subject_problem import (
     _BIG,
     _dnat_dh,
     _Problem,
+    _Spec,
     _spec,
     _to_nat,
 )
@@ -369,106 +371,23 @@ def _finish(
 
     model, spec, method = problem.model, problem.spec, problem.blq
     prior_name = "population" if problem.prior else "none"
-    engine, ode_method = problem.engine, problem.method
-    n_free = len(spec.names)
     n_disc = int((~keep).sum())
     h, best, ok, agree = _best(results)
     if best >= _BIG:
         return _empty_fit(subject, FitStatus.nonfinite, model, method, prior_name, n_disc)
 
-    width = spec.hi - spec.lo
     q = float(chi2.ppf(ci_level, 1))
-    zq = math.sqrt(q)
     cur = curvature if curvature is not None else _curvature(problem, h, q)
-    at_bound, se_h = cur.at_bound, cur.se_h
     if profile is None:
 
         def profile(j: int, direction: int, step: float) -> tuple[float, bool]:
             return _profile_bound(problem, h, j, best, q, direction, step)
 
-    lo_h = np.full(n_free, np.nan)
-    hi_h = np.full(n_free, np.nan)
-    ci_method = ["none"] * n_free
-    closed = np.ones(n_free, dtype=bool)
-    profiled = cur.profiled(ci)
-    for j in range(n_free):
-        if j in profiled:
-            lo_h[j], c1 = profile(j, -1, float(cur.step0[j]))
-            hi_h[j], c2 = profile(j, +1, float(cur.step0[j]))
-            closed[j] = c1 and c2
-            ci_method[j] = "profile"
-        elif cur.wald(j):
-            lo_h[j] = max(h[j] - zq * se_h[j], spec.lo[j])
-            hi_h[j] = min(h[j] + zq * se_h[j], spec.hi[j])
-            ci_method[j] = "wald"
-        # else: no interval (ci="wald" where the Hessian is not positive definite), flagged
-
-    est, se, lower, upper, ident, notes, bound_flag = {}, {}, {}, {}, {}, {}, {}
-    for j, (n, t) in enumerate(zip(spec.names, spec.transforms, strict=True)):
-        v = float(_to_nat(t, h[j]))
-        est[n] = v
-        se[n] = float(abs(_dnat_dh(t, v)) * se_h[j]) if np.isfinite(se_h[j]) else math.nan
-        lower[n] = float(_to_nat(t, lo_h[j]))
-        upper[n] = float(_to_nat(t, hi_h[j]))
-        bound_flag[n] = bool(at_bound[j])
-        why = []
-        if at_bound[j]:
-            side = "lower" if abs(h[j] - spec.lo[j]) < abs(spec.hi[j] - h[j]) else "upper"
-            why.append(f"at the {side} bound of the search range")
-        if not closed[j]:
-            why.append("profile likelihood does not close inside the search range")
-        if ci_method[j] == "none":
-            why.append("Hessian not positive definite: no Wald interval (ci='auto' profiles)")
-        if np.isfinite(se_h[j]) and se_h[j] > _SE_HUGE:
-            why.append(f"SE on the {t or 'natural'} scale is {se_h[j]:.2g} (> {_SE_HUGE:g})")
-        if np.isfinite(lo_h[j]) and (hi_h[j] - lo_h[j]) > 0.5 * width[j]:
-            why.append("confidence interval covers more than half of the search range")
-        if (
-            prior_name == "population"
-            and np.isfinite(spec.omega[j])
-            and np.isfinite(se_h[j])
-            and se_h[j] > _PRIOR_DOMINATED * spec.omega[j]
-        ):
-            why.append("estimate is mostly the prior (SE > 0.8 omega)")
-        ident[n] = not why
-        notes[n] = "; ".join(why)
-    for n, v in spec.fixed.items():
-        est[n], se[n], lower[n], upper[n] = v, math.nan, v, v
-        ci_method.append("fixed")
-        bound_flag[n], ident[n], notes[n] = False, True, "fixed in the model"
-    ci_map = dict(zip(list(spec.names) + list(spec.fixed), ci_method, strict=True))
-
-    n_struct_free = n_free - len(spec.sigma_names)
-    # censored records only bound the curve: identifiability needs quantified ones
-    n_quant = int(np.sum(sub.cens == 0))
-    if prior_name == "none" and n_quant < n_struct_free + len(spec.sigma_names):
-        status = FitStatus.underdetermined
-    elif not ok:
-        status = FitStatus.not_converged
-    elif at_bound.any():
-        status = FitStatus.at_bound
-    else:
-        status = FitStatus.converged
-    flagged = [f"`{n}` {notes[n]}" for n in spec.names if not ident[n]]
-    message = status.message + ("; not identified: " + "; ".join(flagged) if flagged else "")
-
-    hb = h[None, :]
-    with np.errstate(all="ignore"):
-        ipred_k = problem.predict(hb)[0]
-        typ = spec.centre.copy()
-        typ[n_struct_free:] = h[n_struct_free:]
-        pred_k = problem.predict(typ[None, :])[0]
-    ipred = np.full(subject.n_obs, np.nan)
-    pred = np.full(subject.n_obs, np.nan)
-    ipred[keep], pred[keep] = ipred_k, pred_k
-    if n_disc:  # discarded records still get predictions (for plots and diagnostics)
-        full = SubjectData(**{**subject.__dict__})
-        p_all = _Problem(
-            model, full, spec, blq=method, prior=False, engine=engine, method=ode_method
-        )
-        with np.errstate(all="ignore"):
-            ipred = p_all.predict(hb)[0]
-            pred = p_all.predict(typ[None, :])[0]
+    iv = _intervals(spec, h, cur, ci, math.sqrt(q), profile)
+    tables = _parameter_tables(spec, h, cur, iv, population=prior_name == "population")
+    est, se, lower, upper, ci_map, bound_flag, ident, notes = tables
+    status, message = _status(spec, sub, ok, cur.at_bound, prior_name, ident, notes)
+    ipred, pred = _predictions(problem, subject, keep, h, n_disc)
     return SubjectFit(
         id=subject.id,
         status=status,
@@ -492,6 +411,154 @@ def _finish(
         ipred=ipred,
         pred=pred,
     )
+
+
+@dataclass(frozen=True)
+class _Intervals:
+    """Each free parameter's interval on the transformed scale and how it was found."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    method: list[str]  # "profile", "wald" or "none"
+    closed: np.ndarray  # whether the profile closed inside the search range
+
+
+def _intervals(
+    spec: _Spec, h: np.ndarray, cur: _Curvature, ci: CiKind, zq: float, profile: ProfileFn
+) -> _Intervals:
+    """Profile-likelihood or Wald intervals of the free parameters at the optimum ``h``."""
+    n_free = len(spec.names)
+    lo_h = np.full(n_free, np.nan)
+    hi_h = np.full(n_free, np.nan)
+    ci_method = ["none"] * n_free
+    closed = np.ones(n_free, dtype=bool)
+    profiled = cur.profiled(ci)
+    se_h = cur.se_h
+    for j in range(n_free):
+        if j in profiled:
+            lo_h[j], c1 = profile(j, -1, float(cur.step0[j]))
+            hi_h[j], c2 = profile(j, +1, float(cur.step0[j]))
+            closed[j] = c1 and c2
+            ci_method[j] = "profile"
+        elif cur.wald(j):
+            lo_h[j] = max(h[j] - zq * se_h[j], spec.lo[j])
+            hi_h[j] = min(h[j] + zq * se_h[j], spec.hi[j])
+            ci_method[j] = "wald"
+        # else: no interval (ci="wald" where the Hessian is not positive definite), flagged
+    return _Intervals(lo_h, hi_h, ci_method, closed)
+
+
+def _not_identified(
+    spec: _Spec, j: int, h: np.ndarray, cur: _Curvature, iv: _Intervals, *, population: bool
+) -> list[str]:
+    """Why free parameter ``j`` is not identified (empty when it is)."""
+    se_h, t = cur.se_h, spec.transforms[j]
+    why = []
+    if cur.at_bound[j]:
+        side = "lower" if abs(h[j] - spec.lo[j]) < abs(spec.hi[j] - h[j]) else "upper"
+        why.append(f"at the {side} bound of the search range")
+    if not iv.closed[j]:
+        why.append("profile likelihood does not close inside the search range")
+    if iv.method[j] == "none":
+        why.append("Hessian not positive definite: no Wald interval (ci='auto' profiles)")
+    if np.isfinite(se_h[j]) and se_h[j] > _SE_HUGE:
+        why.append(f"SE on the {t or 'natural'} scale is {se_h[j]:.2g} (> {_SE_HUGE:g})")
+    if np.isfinite(iv.lo[j]) and (iv.hi[j] - iv.lo[j]) > 0.5 * (spec.hi - spec.lo)[j]:
+        why.append("confidence interval covers more than half of the search range")
+    if (
+        population
+        and np.isfinite(spec.omega[j])
+        and np.isfinite(se_h[j])
+        and se_h[j] > _PRIOR_DOMINATED * spec.omega[j]
+    ):
+        why.append("estimate is mostly the prior (SE > 0.8 omega)")
+    return why
+
+
+def _parameter_tables(
+    spec: _Spec, h: np.ndarray, cur: _Curvature, iv: _Intervals, *, population: bool
+) -> tuple[dict[str, Any], ...]:
+    """Per parameter on the natural scale: estimate, SE, bounds, interval method, at-bound
+    flag, identifiability and notes (fixed parameters last)."""
+    est, se, lower, upper, ident, notes, bound_flag = {}, {}, {}, {}, {}, {}, {}
+    se_h = cur.se_h
+    for j, (n, t) in enumerate(zip(spec.names, spec.transforms, strict=True)):
+        v = float(_to_nat(t, h[j]))
+        est[n] = v
+        se[n] = float(abs(_dnat_dh(t, v)) * se_h[j]) if np.isfinite(se_h[j]) else math.nan
+        lower[n] = float(_to_nat(t, iv.lo[j]))
+        upper[n] = float(_to_nat(t, iv.hi[j]))
+        bound_flag[n] = bool(cur.at_bound[j])
+        why = _not_identified(spec, j, h, cur, iv, population=population)
+        ident[n] = not why
+        notes[n] = "; ".join(why)
+    ci_method = list(iv.method)
+    for n, v in spec.fixed.items():
+        est[n], se[n], lower[n], upper[n] = v, math.nan, v, v
+        ci_method.append("fixed")
+        bound_flag[n], ident[n], notes[n] = False, True, "fixed in the model"
+    ci_map = dict(zip(list(spec.names) + list(spec.fixed), ci_method, strict=True))
+    return est, se, lower, upper, ci_map, bound_flag, ident, notes
+
+
+def _status(
+    spec: _Spec,
+    sub: SubjectData,
+    ok: bool,
+    at_bound: np.ndarray,
+    prior_name: str,
+    ident: Mapping[str, bool],
+    notes: Mapping[str, str],
+) -> tuple[FitStatus, str]:
+    """The fit's status and its message, naming the parameters that are not identified."""
+    n_free = len(spec.names)
+    n_struct_free = n_free - len(spec.sigma_names)
+    # censored records only bound the curve: identifiability needs quantified ones
+    n_quant = int(np.sum(sub.cens == 0))
+    if prior_name == "none" and n_quant < n_struct_free + len(spec.sigma_names):
+        status = FitStatus.underdetermined
+    elif not ok:
+        status = FitStatus.not_converged
+    elif at_bound.any():
+        status = FitStatus.at_bound
+    else:
+        status = FitStatus.converged
+    flagged = [f"`{n}` {notes[n]}" for n in spec.names if not ident[n]]
+    message = status.message + ("; not identified: " + "; ".join(flagged) if flagged else "")
+    return status, message
+
+
+def _predictions(
+    problem: _Problem, subject: SubjectData, keep: np.ndarray, h: np.ndarray, n_disc: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Individual (``h``) and typical (sigma at ``h``) predictions at every record of the
+    subject, the discarded ones included."""
+    spec = problem.spec
+    n_struct_free = len(spec.names) - len(spec.sigma_names)
+    hb = h[None, :]
+    with np.errstate(all="ignore"):
+        ipred_k = problem.predict(hb)[0]
+        typ = spec.centre.copy()
+        typ[n_struct_free:] = h[n_struct_free:]
+        pred_k = problem.predict(typ[None, :])[0]
+    ipred = np.full(subject.n_obs, np.nan)
+    pred = np.full(subject.n_obs, np.nan)
+    ipred[keep], pred[keep] = ipred_k, pred_k
+    if n_disc:  # discarded records still get predictions (for plots and diagnostics)
+        full = SubjectData(**{**subject.__dict__})
+        p_all = _Problem(
+            problem.model,
+            full,
+            spec,
+            blq=problem.blq,
+            prior=False,
+            engine=problem.engine,
+            method=problem.method,
+        )
+        with np.errstate(all="ignore"):
+            ipred = p_all.predict(hb)[0]
+            pred = p_all.predict(typ[None, :])[0]
+    return ipred, pred
 
 
 def _n_workers(n_jobs: int | None, n: int) -> int:
