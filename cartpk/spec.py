@@ -236,30 +236,26 @@ def check_value(
             for k, x in value.items()
             for v in check_value(f"{key}.{k}", rule.replace(kind=entry), x, codes)
         ]
+
+    def problem(kind: str, message: str, fix: str) -> Violation:
+        """The ``kind`` (``"type"`` or ``"value"``) problem of this key's value."""
+        return Violation(
+            codes.get(kind, CODES[kind]),
+            f"`{key}` {message}",
+            column=key,
+            value=repr(value),
+            expected=rule.expected(),
+            fix=fix,
+        )
+
     if not _TYPE_OK[rule.kind](value):
         return [
-            Violation(
-                codes.get("type", CODES["type"]),
-                f"`{key}` must be {KINDS[rule.kind]}",
-                column=key,
-                value=repr(value),
-                expected=rule.expected(),
-                fix=f"write `{name}` as {KINDS[rule.kind]}",
-            )
+            problem("type", f"must be {KINDS[rule.kind]}", f"write `{name}` as {KINDS[rule.kind]}")
         ]
     problems: list[Violation] = []
 
     def bad(message: str) -> None:
-        problems.append(
-            Violation(
-                codes.get("value", CODES["value"]),
-                f"`{key}` {message}",
-                column=key,
-                value=repr(value),
-                expected=rule.expected(),
-                fix=f"set `{name}` to {rule.expected()}",
-            )
-        )
+        problems.append(problem("value", message, f"set `{name}` to {rule.expected()}"))
 
     if rule.choices:
         items = value if isinstance(value, list) else [value]
