@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-from cartpk.cli._sse import add_cluster_arguments, emit_table
+from cartpk.cli._sse import add_cluster_arguments, cluster_options, emit_table
 
 __all__ = ["add_parser", "run"]
 
@@ -47,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from cartpk.batch import bootstrap, load_spec
     from cartpk.cli._common import UsageError
 
-    if args.workers is not None and args.workers < 1:
-        raise UsageError("`--workers` must be >= 1")
+    cluster = cluster_options(args)
     if args.n_bootstrap is not None and args.n_bootstrap < 2:
         raise UsageError("`-n` must be >= 2")
     spec = load_spec(args.spec, kind="bootstrap")
@@ -57,12 +56,8 @@ def run(args: argparse.Namespace) -> int:
         spec,
         n,
         seed=spec.values["seed"],
-        out=args.out,
         level=spec.values.get("level", 0.95),
-        scheduler=args.scheduler,
-        workers=args.workers,
-        quiet=args.quiet,
-        force=bool(getattr(args, "force", False)),
+        **cluster,
     )
     emit_table(result.intervals, args.format)
     if result.problems:

@@ -11,6 +11,7 @@ __all__ = [
     "Renaming",
     "TERMINAL_WIDTH",
     "UsageError",
+    "add_run_folder_arguments",
     "emit",
     "print_error",
     "terminal_table",
@@ -35,6 +36,14 @@ def print_error(err: BaseException, code: str | None = None) -> None:
         print(f"error [{code or 'exists'}]: {err}", file=sys.stderr)
     else:
         print(f"error [{code or 'error'}]: {err}", file=sys.stderr)
+
+
+def add_run_folder_arguments(p: Any) -> None:
+    """Add ``--out DIR`` (the run folder to create) and ``--force`` to a command's parser."""
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder to create")
+    p.add_argument(
+        "--force", action="store_true", help="replace DIR if it is an earlier cartpk run folder"
+    )
 
 
 def emit(obj: Any, fmt: str = "table") -> None:

@@ -22,6 +22,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from cartpk.cli._common import add_run_folder_arguments
+
 __all__ = ["add_parser", "run"]
 
 
@@ -38,10 +40,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("spec", metavar="SPEC.toml", help="E-R specification (see fits/er_example.toml)")
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder to create")
-    p.add_argument(
-        "--force", action="store_true", help="replace DIR if it is an earlier cartpk run folder"
-    )
+    add_run_folder_arguments(p)
     # deprecated spelling of --force, kept working but not shown
     p.add_argument("--overwrite", dest="force", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cartpk.cli._common import add_run_folder_arguments
+
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.data import Dataset
     from cartpk.fit._spec import FitSpec
@@ -174,10 +176,7 @@ def add_parser(sub: Any) -> None:
         "(model, data, method, seed, options) and write a run folder.",
     )
     p.add_argument("spec", metavar="SPEC.toml", help="fit specification")
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder to create")
-    p.add_argument(
-        "--force", action="store_true", help="replace DIR if it is an earlier cartpk run folder"
-    )
+    add_run_folder_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import UsageError
+from cartpk.cli._common import UsageError, add_run_folder_arguments
 
 __all__ = ["add_parser", "run"]
 
@@ -36,10 +36,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="one row per lesion per assessment: ID, DAY, LESION, KIND, NODAL, DIAM_MM, "
         "STATUS[, ORGAN]",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder to create")
-    p.add_argument(
-        "--force", action="store_true", help="replace DIR if it is an earlier cartpk run folder"
-    )
+    add_run_folder_arguments(p)
     p.add_argument(
         "--min-sd-days",
         type=float,

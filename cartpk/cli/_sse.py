@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["add_parser", "add_cluster_arguments", "run"]
+__all__ = ["add_parser", "add_cluster_arguments", "cluster_options", "run"]
 
 
 def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,6 +45,21 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="stdout format"
     )
+
+
+def cluster_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The batch function's arguments from :func:`add_cluster_arguments` (``--workers`` checked)."""
+    from cartpk.cli._common import UsageError
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("`--workers` must be >= 1")
+    return {
+        "out": args.out,
+        "scheduler": args.scheduler,
+        "workers": args.workers,
+        "quiet": args.quiet,
+        "force": bool(getattr(args, "force", False)),
+    }
 
 
 def add_parser(sub: Any) -> None:
@@ -84,22 +99,12 @@ def emit_table(frame: Any, fmt: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk sse``."""
     from cartpk.batch import er_chain_from_spec, er_chain_sse, estimator_from_spec, load_spec, sse
-    from cartpk.cli._common import UsageError
 
-    if args.workers is not None and args.workers < 1:
-        raise UsageError("`--workers` must be >= 1")
+    cluster = cluster_options(args)
     spec = load_spec(args.spec, kind="sse")
     v = spec.values
     if spec.kind == "er_chain":
-        chain = er_chain_sse(
-            **er_chain_from_spec(spec),
-            out=args.out,
-            scheduler=args.scheduler,
-            workers=args.workers,
-            quiet=args.quiet,
-            spec_file=args.spec,
-            force=bool(getattr(args, "force", False)),
-        )
+        chain = er_chain_sse(**er_chain_from_spec(spec), **cluster, spec_file=args.spec)
         emit_table(chain.summary, args.format)
         return _report_failures(chain.replicates, chain.path / "er_sse_replicates.csv")
     result = sse(
@@ -109,14 +114,10 @@ def run(args: argparse.Namespace) -> int:
         estimator_from_spec(spec),
         seed=v["seed"],
         n_subjects=v["n_subjects"],
-        out=args.out,
         lloq=v.get("lloq"),
         dose=v.get("dose"),
-        scheduler=args.scheduler,
-        workers=args.workers,
-        quiet=args.quiet,
         spec_file=args.spec,
-        force=bool(getattr(args, "force", False)),
+        **cluster,
     )
     emit_table(result.summary, args.format)
     return _report_failures(result.replicates, result.path / "replicates.csv")
