@@ -64,7 +64,7 @@ def main() -> None:
     print(
         f"numerical vs closed-form AUC: max relative difference {rel:.1e} "
         f"(estimated max {results['numerical'].options['auc_max_rel_error']:.1e}, "
-        f"rtol {ck.ExposureGrid().rtol:g})"
+        f"rtol {ck.exposure.ExposureGrid().rtol:g})"
     )
 
 

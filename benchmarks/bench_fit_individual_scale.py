@@ -65,7 +65,7 @@ def main() -> None:
     model = ck.load_model("stein2019")
     days = RICH if args.design == "rich" else TRIAL
     data = ck.read_dataset(ck.simulate(model, n=args.n, seed=SEED, lloq=50, days=days))
-    truth = ck.simulate_parameters(model, n=args.n, seed=SEED).set_index("ID")
+    truth = ck.simulation.simulate_parameters(model, n=args.n, seed=SEED).set_index("ID")
     prior = None if args.prior == "none" else "population"
     names = model.parameter_names("structural", free=True)
 

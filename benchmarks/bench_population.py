@@ -3,7 +3,7 @@
 Measures, on data simulated from ``stein2019_smooth`` on the trial design (days 7-90, LLOQ 50):
 
 1. **Gradient cost, generated vs hand-written.** One log-density + gradient evaluation of the
-   PyMC model that :func:`cartpk.population_model` generates from the declaration, against a
+   PyMC model that :func:`cartpk.fit.population_model` generates from the declaration, against a
    hand-written PyMC model of the same equations, priors and censored likelihood (the
    baseline below; cartpk itself never hand-writes equations). Both are compiled with the
    same pytensor backend (numba, as nutpie uses; and the C backend, as ``pm.sample`` uses).
@@ -23,7 +23,7 @@ Measures, on data simulated from ``stein2019_smooth`` on the trial design (days 
    cores. ``priors="literature"`` and ``init="declared"`` (chains start at the declared
    values: with the default jitter they start between other sampling days and stay there,
    R-hat 1.5-2.4). Variants: 2 or 4 chains, nutpie's ``low_rank_modified_mass_matrix``
-   (not an option of ``fit_population``: sampled here from :func:`cartpk.population_model`
+   (not an option of ``fit_population``: sampled here from :func:`cartpk.fit.population_model`
    with the same starts), and PyMC's NUTS (``sampler="pymc"``): ESS per second as ratios.
 4. **pm.ode baseline.** The same population model with the ODE form of Stein 2019
    (``models/stein2019_ode.py``: effector and memory pools) solved by ``pymc.ode``
@@ -48,7 +48,7 @@ Measures, on data simulated from ``stein2019_smooth`` on the trial design (days 
 6. **Compile time and wall time to an ESS target, generated vs hand-written (issue 17 item
    2).** In one run, on ``--compile-subjects`` subjects (default 60, the ``--design`` days) of
    ``stein2019_smooth`` with the random effects of ``--iiv``: the generated model
-   (:func:`cartpk.population_model`, compiled by cartpk's compile path
+   (:func:`cartpk.fit.population_model`, compiled by cartpk's compile path
    :func:`cartpk.fit._compiled.compile_model` into an empty compile cache, then again from the
    cache) and the hand-written baseline above (``nutpie.compile_pymc_model``), both sampled
    by nutpie with the same settings and seed until the smallest bulk ESS over ``mu_*``,
@@ -269,7 +269,7 @@ def _fit_record(fit, wall: float) -> dict[str, object]:
 
 
 def _nutpie_direct(model, data, *, chains, tune, draws, seed, low_rank):
-    """nutpie on :func:`cartpk.population_model` with ``fit_population``'s declared starts,
+    """nutpie on :func:`cartpk.fit.population_model` with ``fit_population``'s declared starts,
     for nutpie options ``fit_population`` does not expose; tables by ``from_idata``."""
     import nutpie
 
@@ -277,7 +277,7 @@ def _nutpie_direct(model, data, *, chains, tune, draws, seed, low_rank):
     from cartpk.fit.population import PopulationFit
 
     t0 = time.perf_counter()
-    pmm = ck.population_model(model, data, priors="literature")
+    pmm = ck.fit.population_model(model, data, priors="literature")
     keep = [v.name for v in [*pmm.free_RVs, *pmm.deterministics] if not v.name.startswith("z_")]
     jitter = {v for v in pmm.free_RVs if v.name.startswith("z_")}
     compiled = nutpie.compile_pymc_model(pmm, var_names=keep, jitter_rvs=jitter)
@@ -500,7 +500,7 @@ def bench_ode(args) -> dict[str, object]:
     t0 = time.perf_counter()
     ode_m = _pm_ode_model(model, sub)
     out["pm_ode_build_s"] = round(time.perf_counter() - t0, 2)
-    gen = ck.population_model(model, sub, priors="literature")
+    gen = ck.fit.population_model(model, sub, priors="literature")
     # same point, same value variables (order checked): the two log-densities
     names = list(gen.initial_point())
     assert names == list(ode_m.initial_point()), (names, list(ode_m.initial_point()))
@@ -512,7 +512,7 @@ def bench_ode(args) -> dict[str, object]:
     ode_decl = ck.load_model("stein2019_ode").with_iiv(drop=["foldx", "tmax", "fb", "beta"])
     ode_decl = ode_decl.with_ini(**TRIAL_GUESS)
     engines = {
-        e: ck.population_model(ode_decl, sub, priors="literature", ode_engine=e)
+        e: ck.fit.population_model(ode_decl, sub, priors="literature", ode_engine=e)
         for e in ("jax", "scipy")
     }
     t_eng = _grad_times_fresh({"jax": engines["jax"]}, "FAST_RUN", repeat=50, rounds=3)
@@ -544,9 +544,9 @@ def bench_ode(args) -> dict[str, object]:
     for label, pmm in (
         (
             "cartpk_ode_jax_pm_sample",
-            ck.population_model(ode_decl, small, priors="literature", ode_engine="jax"),
+            ck.fit.population_model(ode_decl, small, priors="literature", ode_engine="jax"),
         ),
-        ("closed_form_pm_sample", ck.population_model(model, small, priors="literature")),
+        ("closed_form_pm_sample", ck.fit.population_model(model, small, priors="literature")),
     ):
         # JAX runs threads: chains in forked processes would deadlock (as fit_population)
         idata, wall, steps = _pm_sample(pmm, **kw, mp_ctx="spawn")
@@ -572,7 +572,7 @@ def bench_ode(args) -> dict[str, object]:
     }
     ode["ess_per_s_estimated"] = round(jx["ess_per_1000_gradients"] / ode["ms_per_gradient"], 4)
     res["pm_ode_pm_sample_bounded"] = ode
-    pmm = ck.population_model(model, small, priors="literature")
+    pmm = ck.fit.population_model(model, small, priors="literature")
     keep = [v.name for v in [*pmm.free_RVs, *pmm.deterministics] if not v.name.startswith("z_")]
     compiled = nutpie.compile_pymc_model(
         pmm, var_names=keep, jitter_rvs={v for v in pmm.free_RVs if v.name.startswith("z_")}
@@ -648,13 +648,13 @@ def bench_ode_scale(args) -> dict[str, object]:
     rows = []
     for n in sizes:
         sub = _subset(data, n)
-        gen = ck.population_model(model, sub, priors="literature")
+        gen = ck.fit.population_model(model, sub, priors="literature")
         row: dict[str, object] = {"subjects": n}
         t_cf = _grad_times({"cf": gen}, "NUMBA", repeat=100, rounds=5)["cf"]
         row["closed_form_ms"] = round(t_cf * 1e3, 4)
         for label, decl in (("declared", ck.load_model("stein2019_ode")), ("rtol8", Sampling())):
             decl = decl.with_iiv(drop=drop).with_ini(**TRIAL_GUESS)
-            pmj = ck.population_model(decl, sub, priors="literature", ode_engine="jax")
+            pmj = ck.fit.population_model(decl, sub, priors="literature", ode_engine="jax")
             t = _grad_times_fresh({"j": pmj}, "FAST_RUN", repeat=20, rounds=3)["j"]
             row[f"ode_{label}_ms"] = round(t * 1e3, 3)
             row[f"ratio_ode_{label}_over_closed_form"] = round(t / t_cf, 1)
@@ -896,7 +896,7 @@ def bench_compile(args) -> dict[str, object]:
             gen: dict[str, object] = {}
             for attempt in ("cold", "cached"):
                 t0 = time.perf_counter()
-                pmm = ck.population_model(model, data)
+                pmm = ck.fit.population_model(model, data)
                 keep = [
                     v.name
                     for v in [*pmm.free_RVs, *pmm.deterministics]
@@ -992,7 +992,7 @@ def main() -> None:
     out: dict[str, object] = {"loadavg": os.getloadavg()}
     if "grad" in parts:
         model, data = _data(args.grad_subjects, seed=1)
-        gen = ck.population_model(model, data)
+        gen = ck.fit.population_model(model, data)
         hand = _hand_written(model, data)
         hand_ll = _hand_written(model, data, cartpk_loglik=True)
         for mode in ("NUMBA", "FAST_RUN"):

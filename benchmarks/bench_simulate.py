@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from scipy.integrate import solve_ivp
 
     ode = ck.load_model("stein2019_ode")
-    ind = ck.simulate_parameters(ode, n=args.n_ode, seed=2)
+    ind = ck.simulation.simulate_parameters(ode, n=args.n_ode, seed=2)
     days = np.array([7.0, 14.0, 21.0, 28.0, 60.0, 90.0])
     names = list(ode.typical())
     params = {k: ind[k].to_numpy()[:, None] for k in names}

@@ -19,6 +19,14 @@ Quick start
 
 From the command line: ``cartpk demo`` runs the whole analysis on the bundled trial;
 ``cartpk --help`` lists the commands. Units: time in days, qPCR in copies/µg gDNA.
+
+The names here are what an analysis needs; everything else lives in its stage, in the
+order data flows: ``cartpk.data``, ``cartpk.model`` (declaring a model: ``theta``,
+``omega``, ``additive``, ``proportional``, ...), ``cartpk.simulation``
+(``simulate_parameters``), ``cartpk.fit`` (``fit_subject``, ``population_model``,
+``population_priors``), ``cartpk.diagnostics``, ``cartpk.noncompartmental``
+(``nca_summary``), ``cartpk.exposure``, ``cartpk.response``, ``cartpk.er``
+(``ERFit``, ``er_plot``), ``cartpk.report`` and ``cartpk.batch``.
 """
 
 from __future__ import annotations
@@ -41,7 +49,6 @@ _LAZY: dict[str, str] = {
     "run_folder": "cartpk.run",
     # data
     "Dataset": "cartpk.data",
-    "Endpoint": "cartpk.data",
     "check_dataset": "cartpk.data",
     "read_dataset": "cartpk.data",
     "examples": "cartpk.examples",
@@ -49,67 +56,38 @@ _LAZY: dict[str, str] = {
     "ClosedFormModel": "cartpk.model",
     "Model": "cartpk.model",
     "OdeModel": "cartpk.model",
-    "additive": "cartpk.model",
-    "categorical": "cartpk.model",
-    "combined": "cartpk.model",
     "list_models": "cartpk.model",
     "load_model": "cartpk.model",
-    "log_additive": "cartpk.model",
-    "omega": "cartpk.model",
-    "power": "cartpk.model",
-    "proportional": "cartpk.model",
-    "theta": "cartpk.model",
     # simulate
     "simulate": "cartpk.simulation",
-    "simulate_parameters": "cartpk.simulation",
-    "simulate_typical": "cartpk.simulation",
     # fit
     "FitStatus": "cartpk.fit",
     "IndividualFit": "cartpk.fit",
     "fit_individual": "cartpk.fit",
-    "fit_subject": "cartpk.fit",
-    "loglik": "cartpk.fit",
     "PopulationFit": "cartpk.fit.population",
     "fit_population": "cartpk.fit.population",
-    "population_model": "cartpk.fit.population",
-    "population_priors": "cartpk.fit.population",
     # diagnostics
     "diagnostics": "cartpk.diagnostics",
-    "ConvergenceThresholds": "cartpk.diagnostics",
     "check_convergence": "cartpk.diagnostics",
-    "convergence_table": "cartpk.diagnostics",
-    "eta_shrinkage": "cartpk.diagnostics",
     "plot_gof": "cartpk.diagnostics",
     "plot_individual": "cartpk.diagnostics",
     "plot_vpc": "cartpk.diagnostics",
     "vpc": "cartpk.diagnostics",
     # exposure (observed)
     "nca": "cartpk.noncompartmental",
-    "nca_summary": "cartpk.noncompartmental",
     # exposure (model-based)
-    "ExposureComparison": "cartpk.exposure",
-    "ExposureGrid": "cartpk.exposure",
-    "ExposureResult": "cartpk.exposure",
     "calibrated_exposure": "cartpk.exposure",
     "compare_exposure": "cartpk.exposure",
     "exposure": "cartpk.exposure",
-    "exposure_from_individual": "cartpk.exposure",
-    "exposure_from_posterior": "cartpk.exposure",
     "model_exposure": "cartpk.exposure",
     # response
-    "RecistResult": "cartpk.response",
     "recist": "cartpk.response",
     "ae_summary": "cartpk.response",
-    "astct_grade": "cartpk.response",
     "crs_summary": "cartpk.response",
     "cytokine_peaks": "cartpk.response",
     # exposure-response
-    "ERFit": "cartpk.er",
-    "ERStatus": "cartpk.er",
-    "er_plot": "cartpk.er",
     "er_subjects": "cartpk.er",
     "fit_er": "cartpk.er",
-    "read_er_spec": "cartpk.er",
     "run_er": "cartpk.er",
     # report
     "build_report": "cartpk.report",
@@ -129,23 +107,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.batch import fit_many as fit_many
     from cartpk.batch import sse as sse
     from cartpk.data import Dataset as Dataset
-    from cartpk.data import Endpoint as Endpoint
     from cartpk.data import check_dataset as check_dataset
     from cartpk.data import read_dataset as read_dataset
-    from cartpk.diagnostics import ConvergenceThresholds as ConvergenceThresholds
     from cartpk.diagnostics import check_convergence as check_convergence
-    from cartpk.diagnostics import convergence_table as convergence_table
-    from cartpk.diagnostics import eta_shrinkage as eta_shrinkage
     from cartpk.diagnostics import plot_gof as plot_gof
     from cartpk.diagnostics import plot_individual as plot_individual
     from cartpk.diagnostics import plot_vpc as plot_vpc
     from cartpk.diagnostics import vpc as vpc
-    from cartpk.er import ERFit as ERFit
-    from cartpk.er import ERStatus as ERStatus
-    from cartpk.er import er_plot as er_plot
     from cartpk.er import er_subjects as er_subjects
     from cartpk.er import fit_er as fit_er
-    from cartpk.er import read_er_spec as read_er_spec
     from cartpk.er import run_er as run_er
     from cartpk.errors import CartpkError as CartpkError
     from cartpk.errors import CartpkWarning as CartpkWarning
@@ -154,52 +124,38 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.errors import ModelError as ModelError
     from cartpk.errors import SpecError as SpecError
     from cartpk.errors import Violation as Violation
-    from cartpk.exposure import ExposureComparison as ExposureComparison
-    from cartpk.exposure import ExposureGrid as ExposureGrid
-    from cartpk.exposure import ExposureResult as ExposureResult
     from cartpk.exposure import calibrated_exposure as calibrated_exposure
     from cartpk.exposure import compare_exposure as compare_exposure
-    from cartpk.exposure import exposure_from_individual as exposure_from_individual
-    from cartpk.exposure import exposure_from_posterior as exposure_from_posterior
     from cartpk.exposure import model_exposure as model_exposure
     from cartpk.fit import FitStatus as FitStatus
     from cartpk.fit import IndividualFit as IndividualFit
     from cartpk.fit import fit_individual as fit_individual
-    from cartpk.fit import fit_subject as fit_subject
-    from cartpk.fit import loglik as loglik
     from cartpk.fit.population import PopulationFit as PopulationFit
     from cartpk.fit.population import fit_population as fit_population
-    from cartpk.fit.population import population_model as population_model
-    from cartpk.fit.population import population_priors as population_priors
     from cartpk.model import ClosedFormModel as ClosedFormModel
     from cartpk.model import Model as Model
     from cartpk.model import OdeModel as OdeModel
-    from cartpk.model import additive as additive
-    from cartpk.model import categorical as categorical
-    from cartpk.model import combined as combined
     from cartpk.model import list_models as list_models
     from cartpk.model import load_model as load_model
-    from cartpk.model import log_additive as log_additive
-    from cartpk.model import omega as omega
-    from cartpk.model import power as power
-    from cartpk.model import proportional as proportional
-    from cartpk.model import theta as theta
     from cartpk.noncompartmental import nca as nca
-    from cartpk.noncompartmental import nca_summary as nca_summary
     from cartpk.report import build_report as build_report
-    from cartpk.response import RecistResult as RecistResult
     from cartpk.response import ae_summary as ae_summary
-    from cartpk.response import astct_grade as astct_grade
     from cartpk.response import crs_summary as crs_summary
     from cartpk.response import cytokine_peaks as cytokine_peaks
     from cartpk.response import recist as recist
     from cartpk.run import run_folder as run_folder
     from cartpk.simulation import simulate as simulate
-    from cartpk.simulation import simulate_parameters as simulate_parameters
-    from cartpk.simulation import simulate_typical as simulate_typical
+
+
+#: the stages, reachable as ``cartpk.<stage>`` without importing them first
+_STAGES = frozenset(
+    {"data", "model", "simulation", "fit", "noncompartmental", "response", "er", "report", "batch"}
+)
 
 
 def __getattr__(name: str) -> Any:
+    if name in _STAGES:
+        return _importlib.import_module(f"cartpk.{name}")
     try:
         modname = _LAZY[name]
     except KeyError:

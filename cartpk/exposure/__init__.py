@@ -1,10 +1,11 @@
 """Model-based exposure: Cmax, Tmax, AUC0-28d, AUC0-90d and time above LLOQ of model
 profiles, per subject or per posterior draw, and their comparison with NCA.
 
-The public functions are re-exported as :func:`cartpk.model_exposure`,
-:func:`cartpk.exposure_from_individual`, :func:`cartpk.exposure_from_posterior` and
-:func:`cartpk.compare_exposure`. Layout: ``_numerics`` (vectorised peak search, quadrature
-and crossing search over many profiles; knows no equations), ``_exposure`` (the table API
+:func:`cartpk.model_exposure`, :func:`cartpk.calibrated_exposure` and
+:func:`cartpk.compare_exposure` are re-exported at the top level; the parameter-table
+sources (``exposure_from_individual``, ``exposure_from_posterior``) are used from here.
+Layout: ``_numerics`` (vectorised peak search, quadrature and crossing search over many
+profiles; knows no equations), ``_exposure`` (the table API
 over a model declaration), ``_sources`` (parameter tables from individual and population
 fits), ``_compare`` (model-based vs NCA).
 

@@ -20,20 +20,38 @@ from cartpk.fit.individual import fit_individual as fit_individual
 from cartpk.fit.individual import fit_subject as fit_subject
 from cartpk.fit.individual import subjects_from_dataset as subjects_from_dataset
 
+#: population names, importable from here without loading the population module first
+_POPULATION = frozenset(
+    {"PopulationFit", "fit_population", "population_model", "population_priors"}
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _POPULATION:
+        from cartpk.fit import population
+
+        return getattr(population, name)
+    raise AttributeError(f"module 'cartpk.fit' has no attribute {name!r}")
+
+
 __all__ = [
     "BLQ_METHODS",
     "BlqMethod",
     "FitStatus",
     "IndividualFit",
     "POPULATION_METHODS",
+    "PopulationFit",
     "SubjectData",
     "SubjectFit",
     "censoring_interval",
     "check_blq",
     "fit_individual",
+    "fit_population",
     "fit_subject",
     "log_ndtr",
     "loglik",
+    "population_model",
+    "population_priors",
     "read_population_run",
     "subjects_from_dataset",
 ]

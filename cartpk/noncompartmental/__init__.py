@@ -1,7 +1,7 @@
 """Observed (non-compartmental) exposure: Cmax, Tmax, AUClast, AUC over an interval,
 lambda_z, half-life, AUCinf, with CDISC ``PPTESTCD`` names and recorded BLQ rules.
 
-The public functions are re-exported as :func:`cartpk.nca` and :func:`cartpk.nca_summary`.
+:func:`nca` is re-exported as :func:`cartpk.nca`; :func:`nca_summary` is used from here.
 Layout: ``_core`` (pure NumPy kernels, vectorised over profiles), ``_registry`` (one entry
 per parameter: code, wide name, label, unit), ``_options`` (BLQ and lambda_z rules),
 ``_nca`` (the table API) and ``_summary`` (label-style descriptive statistics).

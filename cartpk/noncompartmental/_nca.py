@@ -61,7 +61,7 @@ class NCAResult:
         (``ROW`` is the 1-based input row, missing for profile-level rules).
     covariates : DataFrame
         One row per subject (``ID`` + per-subject columns of the input), used by
-        :func:`cartpk.nca_summary` for grouping.
+        :func:`cartpk.noncompartmental.nca_summary` for grouping.
     options : dict
         The options used (method, intervals, BLQ rules, lambda_z rule, units).
     """
@@ -107,7 +107,7 @@ def nca(
         since infusion) or a table with at least ``ID, TIME, DV`` and optionally ``CENS``
         (1 = below the limit, ``DV`` holds the limit), ``LLOQ``, ``DVID``, ``EVID``/``MDV``
         (only observation rows are used) and ``ROW``. Other per-subject constant columns
-        are kept as covariates for :func:`cartpk.nca_summary`.
+        are kept as covariates for :func:`cartpk.noncompartmental.nca_summary`.
     dvid : str, optional
         Analyse one endpoint only; by default every continuous endpoint is analysed and
         ``DVID`` tells them apart.

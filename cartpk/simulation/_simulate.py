@@ -315,7 +315,7 @@ def simulate_typical(
     Examples
     --------
     >>> import cartpk as ck
-    >>> prof = ck.simulate_typical(ck.load_model("stein2019"), [7, 14])
+    >>> prof = ck.simulation.simulate_typical(ck.load_model("stein2019"), [7, 14])
     >>> prof["QPCR"].round(0).tolist()
     [3105.0, 11412.0]
     """

@@ -38,7 +38,7 @@ def test_bootstrap_example_covers_the_cohorts_true_medians(tmp_path):
     done = subprocess.run([*cmd, "-n", "60", "--workers", "2"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     iv = pd.read_csv(out / "intervals.csv").set_index("parameter")
-    truth = ck.simulate_parameters(ck.load_model(RICH_MODEL), n=RICH_N, seed=RICH_SEED)
+    truth = ck.simulation.simulate_parameters(ck.load_model(RICH_MODEL), n=RICH_N, seed=RICH_SEED)
     for p in ("foldx", "tmax", "cmax", "alpha", "fb", "beta"):
         median = float(np.median(truth[p]))
         assert iv.loc[p, "n_ok"] == 60

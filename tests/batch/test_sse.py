@@ -92,7 +92,7 @@ def test_replicate_reproduces_from_its_seed(tmp_path, client):
 def test_individual_level_uses_each_subjects_simulated_value(tmp_path, client):
     res = _study(tmp_path / "s", client, n=2, estimator=bh.individual_peaks)
     model = ck.load_model("stein2019")
-    truth = ck.simulate_parameters(
+    truth = ck.simulation.simulate_parameters(
         model, n=12, seed=np.random.default_rng(spawn_seeds(11, 2)[1])
     ).set_index("ID")
     rep = res.estimates[res.estimates["replicate"] == 1].set_index("ID")

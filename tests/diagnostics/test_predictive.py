@@ -41,7 +41,7 @@ def _point_mass_fit(model, data, params, n_draws: int = 100, seed: int = SEED) -
     import arviz as az
 
     sim_model = _model().with_ini(**TRUTH).with_iiv(sd=IIV)
-    ind = ck.simulate_parameters(sim_model, n=N_SUBJECTS, seed=seed)
+    ind = ck.simulation.simulate_parameters(sim_model, n=N_SUBJECTS, seed=seed)
     post = {}
     for name, value in params.items():
         post[f"mu_{name}"] = np.full((1, n_draws), float(model.to_transformed({name: value})[name]))

@@ -64,7 +64,7 @@ def _trial(tmp_path):
     """The trial table (qPCR, IL-6, CRS), the true Cmax and the outcomes per subject."""
     truth = ck.load_model("stein2019_smooth").with_iiv(drop=DROP, sd=IIV).with_ini(**TRUTH)
     sim = ck.simulate(truth, n=N, seed=SEED, lloq=LLOQ)
-    params = ck.simulate_parameters(truth, n=N, seed=SEED)
+    params = ck.simulation.simulate_parameters(truth, n=N, seed=SEED)
     true_cmax = ck.model_exposure(truth, params, interval_ends=(28,)).wide.set_index("ID")["cmax"]
     rng = np.random.default_rng(SEED + 1)
     x = np.log(true_cmax.to_numpy()) - np.log(TRUTH["cmax"])

@@ -264,10 +264,10 @@ def test_er_plot_writes_a_png_per_model(tmp_path, subjects, rng):
         fit_er(simulate_emax(rng), "peak", exposure="auc", model="emax"),
     ]
     for i, fit in enumerate(cases):
-        table = ck.er_plot(fit, tmp_path / f"p{i}.png")
+        table = ck.er.er_plot(fit, tmp_path / f"p{i}.png")
         assert (tmp_path / f"p{i}.png").stat().st_size > 1000
         assert len(table) >= 4
-    binned = ck.er_plot(cases[0], tmp_path / "again.png")
+    binned = ck.er.er_plot(cases[0], tmp_path / "again.png")
     assert binned["n"].sum() == len(subjects)
     assert (binned["lower"] <= binned["rate"]).all() and (binned["rate"] <= binned["upper"]).all()
 
@@ -291,7 +291,7 @@ def test_er_plot_axes_carry_units(tmp_path, subjects, rng, monkeypatch):
         fit_er(simulate_emax(rng), "peak", exposure="auc", model="emax"),
         fit_er(simulate_emax(rng), "peak", exposure="auc", model="emax", residual="natural"),
     ):
-        ck.er_plot(fit, tmp_path / "p.png", units=units)
+        ck.er.er_plot(fit, tmp_path / "p.png", units=units)
     assert labels and all("(" in lab for lab in labels if lab), labels
     assert "cmax (copies/µg, log axis)" in labels
     # Emax on the log scale (default) is drawn on a log endpoint axis, natural on a linear one

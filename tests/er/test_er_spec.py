@@ -27,7 +27,7 @@ def subjects_csv(tmp_path, rng) -> Path:
 
 
 def test_read_er_spec_valid(tmp_path, subjects_csv):
-    spec = ck.read_er_spec(_spec(tmp_path, """
+    spec = ck.er.read_er_spec(_spec(tmp_path, """
         subjects = "subjects.csv"
         [[analysis]]
         endpoint = "orr"
@@ -42,7 +42,7 @@ def test_read_er_spec_valid(tmp_path, subjects_csv):
 
 def test_read_er_spec_lists_every_problem_with_choices(tmp_path, subjects_csv):
     with pytest.raises(ck.SpecError) as info:
-        ck.read_er_spec(_spec(tmp_path, """
+        ck.er.read_er_spec(_spec(tmp_path, """
             subjects = "subjects.csv"
             colour = "blue"
             log = "log2"
@@ -85,7 +85,7 @@ def test_parse_er_spec_missing_file_and_unknown_example(tmp_path):
 
 
 def test_run_er_unknown_column_names_key_and_columns(tmp_path, subjects_csv):
-    spec = ck.read_er_spec(_spec(tmp_path, """
+    spec = ck.er.read_er_spec(_spec(tmp_path, """
         subjects = "subjects.csv"
         [[analysis]]
         endpoint = "crs"
@@ -102,7 +102,7 @@ def test_run_er_unknown_column_names_key_and_columns(tmp_path, subjects_csv):
 
 
 def test_run_er_table_has_rows_per_term(tmp_path, subjects_csv):
-    spec = ck.read_er_spec(_spec(tmp_path, """
+    spec = ck.er.read_er_spec(_spec(tmp_path, """
         subjects = "subjects.csv"
         [[analysis]]
         endpoint = "crs_grade"
@@ -116,7 +116,7 @@ def test_run_er_table_has_rows_per_term(tmp_path, subjects_csv):
 
 
 def test_er_spec_residual_of_emax(tmp_path, subjects_csv):
-    spec = ck.read_er_spec(_spec(tmp_path, """
+    spec = ck.er.read_er_spec(_spec(tmp_path, """
         subjects = "subjects.csv"
         [[analysis]]
         endpoint = "pfs_time"
@@ -139,7 +139,7 @@ def test_er_spec_residual_of_emax(tmp_path, subjects_csv):
 
 def test_er_spec_residual_is_checked(tmp_path, subjects_csv):
     with pytest.raises(ck.SpecError) as info:
-        ck.read_er_spec(_spec(tmp_path, """
+        ck.er.read_er_spec(_spec(tmp_path, """
             subjects = "subjects.csv"
             [[analysis]]
             endpoint = "pfs_time"

@@ -19,7 +19,7 @@ STEIN = ck.load_model("stein2019")
 def test_exposure_from_individual_uses_the_fit_table():
     sim = ck.simulate(STEIN, n=2, seed=1, lloq=50, days=[1, 3, 7, 14, 28, 60, 90])
     fit = ck.fit_individual(STEIN, sim, n_jobs=1, n_starts=1)
-    res = ck.exposure_from_individual(fit, lloq=50)
+    res = ck.exposure.exposure_from_individual(fit, lloq=50)
     table = fit.table()
     assert list(res.wide["ID"]) == list(table["ID"].astype(str))
     direct = ck.model_exposure(STEIN, table[["ID", *STEIN.thetas]], lloq=50)
@@ -29,7 +29,7 @@ def test_exposure_from_individual_uses_the_fit_table():
 
 def test_exposure_from_individual_rejects_other_objects():
     with pytest.raises(SpecError) as err:
-        ck.exposure_from_individual(pd.DataFrame())
+        ck.exposure.exposure_from_individual(pd.DataFrame())
     assert err.value.code == "fit_type"
 
 
@@ -62,7 +62,7 @@ def test_posterior_parameters_rebuild_individual_values(rng):
 
 def test_exposure_from_posterior_with_model_and_idata(rng):
     idata, post, subjects = _idata(rng)
-    res = ck.exposure_from_posterior(STEIN, idata, n_draws=20, lloq=50)
+    res = ck.exposure.exposure_from_posterior(STEIN, idata, n_draws=20, lloq=50)
     assert res.has_draws and len(res.wide) == 60
     summ = res.summary_wide()
     assert list(summ["ID"]) == subjects
@@ -75,13 +75,13 @@ def test_exposure_from_posterior_with_model_and_idata(rng):
 
 def test_exposure_from_posterior_needs_idata_with_a_model():
     with pytest.raises(SpecError) as err:
-        ck.exposure_from_posterior(STEIN)
+        ck.exposure.exposure_from_posterior(STEIN)
     assert err.value.code == "idata_required"
 
 
 def test_posterior_parameters_need_the_fit_for_covariates(rng):
     idata, _, _ = _idata(rng)
-    with_cov = STEIN.with_covariates(ck.power("cmax", on="DOSE", ref=1e8))
+    with_cov = STEIN.with_covariates(ck.model.power("cmax", on="DOSE", ref=1e8))
     with pytest.raises(SpecError) as err:
         posterior_parameters(with_cov, idata)
     assert err.value.code == "covariates_need_fit"
@@ -109,7 +109,7 @@ def test_exposure_from_posterior_with_a_population_fit(rng):
     values = {k: np.full((n_d, 3), v) for k, v in typ.items()}
     values["cmax"] = typ["cmax"] * np.exp(0.2 * rng.standard_normal((n_d, 3)))
     fit = _FitLike(STEIN, subjects, idata, np.full(3, 1e8), values)
-    res = ck.exposure_from_posterior(fit, n_draws=n_d)
+    res = ck.exposure.exposure_from_posterior(fit, n_draws=n_d)
     assert len(res.wide) == 30
     got = res.wide.pivot(index="draw", columns="ID", values="cmax")[subjects].to_numpy()
     np.testing.assert_allclose(got, values["cmax"], rtol=1e-9)
@@ -128,7 +128,7 @@ def test_exposure_from_a_real_population_fit_both_routes_agree():
         # a 200-iteration fit is not meant to converge; the fit is not under test here
         warnings.simplefilter("ignore")
         fit = ck.fit_population(model, ck.read_dataset(sim), draws=100, tune=200, chains=2, seed=1)
-    via_fit = ck.exposure_from_posterior(fit, n_draws=50, lloq=50)
-    via_idata = ck.exposure_from_posterior(model, fit.idata, n_draws=50, lloq=50)
+    via_fit = ck.exposure.exposure_from_posterior(fit, n_draws=50, lloq=50)
+    via_idata = ck.exposure.exposure_from_posterior(model, fit.idata, n_draws=50, lloq=50)
     pd.testing.assert_frame_equal(via_fit.wide, via_idata.wide, rtol=1e-12)
     assert via_fit.wide["ID"].nunique() == 6 and len(via_fit.wide) == 300

@@ -1,6 +1,6 @@
 """Per-subject fits: recovery from simulated truth, M3 vs M1, statuses, determinism.
 
-Truth comes from :func:`cartpk.simulate_parameters` with the same seed as the simulated
+Truth comes from :func:`cartpk.simulation.simulate_parameters` with the same seed as the simulated
 table (same random stream), so every expected value is the data-generating one.
 """
 

@@ -34,7 +34,9 @@ def _result():
 
 
 def test_geometric_mean_and_cv_by_hand():
-    out = ck.nca_summary(_result(), by="RESP", parameters=["CMAX"]).set_index("RESP")
+    out = ck.noncompartmental.nca_summary(_result(), by="RESP", parameters=["CMAX"]).set_index(
+        "RESP"
+    )
     r = out.loc["R"]
     assert r.n == 3 and r.n_missing == 0
     assert r.geo_mean == pytest.approx(1000.0)  # (100 * 1000 * 10000)^(1/3)
@@ -47,7 +49,7 @@ def test_geometric_mean_and_cv_by_hand():
 
 
 def test_overall_summary_counts_missing_values():
-    out = ck.nca_summary(_result()).set_index("PPTESTCD")
+    out = ck.noncompartmental.nca_summary(_result()).set_index("PPTESTCD")
     # three samples, Tmax at 14 d: only 1 point after Tmax, so lambda_z is missing for all
     assert out.loc["LAMZ"].n == 0 and out.loc["LAMZ"].n_missing == 4
     assert out.loc["CMAX"].n == 4
@@ -55,5 +57,5 @@ def test_overall_summary_counts_missing_values():
 
 def test_unknown_group_column_raises():
     with pytest.raises(SpecError) as err:
-        ck.nca_summary(_result(), by="ARM")
+        ck.noncompartmental.nca_summary(_result(), by="ARM")
     assert err.value.code == "summary_by_unknown"

@@ -51,7 +51,7 @@ def test_left_censoring_holds_the_limit(stein):
 def test_simulated_iiv_matches_declared_sd(stein):
     """Seeded bound: SD of log individual parameters within 4 % of the declared omega
     (n=20,000: the sampling SE of an SD is omega/sqrt(2n) = 0.5 %)."""
-    ind = ck.simulate_parameters(stein, n=20000, seed=11)
+    ind = ck.simulation.simulate_parameters(stein, n=20000, seed=11)
     sd = stein.iiv.sd
     for name in ("foldx", "tmax", "cmax", "alpha", "beta"):
         x = np.log(ind[name])
@@ -59,12 +59,12 @@ def test_simulated_iiv_matches_declared_sd(stein):
         assert x.mean() == pytest.approx(math.log(stein.typical()[name]), abs=4 * sd[name] / 141)
     logit_fb = np.log(ind["fb"] / (1 - ind["fb"]))
     assert logit_fb.std() == pytest.approx(sd["fb"], rel=0.04)
-    typical = ck.simulate_parameters(stein, n=10, seed=11, iiv=False)
+    typical = ck.simulation.simulate_parameters(stein, n=10, seed=11, iiv=False)
     assert (typical["cmax"] == 24000.0).all()
 
 
 def test_simulate_uses_the_same_individuals_as_simulate_parameters(stein):
-    ind = ck.simulate_parameters(stein, n=4, seed=5)
+    ind = ck.simulation.simulate_parameters(stein, n=4, seed=5)
     sim = ck.simulate(stein, n=4, seed=5, residual=False)
     obs = sim[sim["EVID"] == 0]
     t = np.array([7.0, 14.0, 21.0, 28.0, 60.0, 90.0])
@@ -84,9 +84,9 @@ def test_simulated_residual_sd_matches_declared(stein):
 @pytest.mark.parametrize(
     ("error", "spread"),
     [
-        (ck.additive(sigma=5.0), lambda f: np.full_like(f, 5.0)),
-        (ck.proportional(sigma=0.2), lambda f: 0.2 * f),
-        (ck.combined(sigma_add=5.0, sigma_prop=0.2), lambda f: np.sqrt(25 + 0.04 * f**2)),
+        (ck.model.additive(sigma=5.0), lambda f: np.full_like(f, 5.0)),
+        (ck.model.proportional(sigma=0.2), lambda f: 0.2 * f),
+        (ck.model.combined(sigma_add=5.0, sigma_prop=0.2), lambda f: np.sqrt(25 + 0.04 * f**2)),
     ],
 )
 def test_linear_error_models_standardised_residuals(stein, error, spread):
@@ -100,7 +100,7 @@ def test_linear_error_models_standardised_residuals(stein, error, spread):
 def test_no_iiv_no_residual_gives_typical_profile(stein):
     sim = ck.simulate(stein, n=2, seed=1, iiv=False, residual=False)
     obs = sim[(sim["EVID"] == 0) & (sim["ID"] == "1")]
-    typ = ck.simulate_typical(stein, [7, 14, 21, 28, 60, 90])
+    typ = ck.simulation.simulate_typical(stein, [7, 14, 21, 28, 60, 90])
     np.testing.assert_allclose(obs["DV"], typ["QPCR"])
 
 
@@ -111,7 +111,7 @@ def test_covariates_are_carried_and_used(stein):
                     coef={"PSMA": math.log(0.5)}),
     )  # fmt: skip
     cov = pd.DataFrame({"TARGET": ["GD2", "PSMA", "GD2"], "DOSE": [1e8, 1e8, 2e8]})
-    ind = ck.simulate_parameters(m, covariates=cov, seed=1, iiv=False)
+    ind = ck.simulation.simulate_parameters(m, covariates=cov, seed=1, iiv=False)
     np.testing.assert_allclose(ind["cmax"], [24000.0, 12000.0, 48000.0])
     sim = ck.simulate(m, covariates=cov, seed=1)
     assert {"TARGET", "DOSE"} <= set(sim.columns)
