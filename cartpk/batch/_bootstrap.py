@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cartpk.batch._runner import StudyFolder, code_inputs, dask_client, run_tasks, spawn_seeds
+from cartpk.batch._replicates import run_study, status_row
+from cartpk.batch._runner import StudyFolder, TaskResult, code_inputs, spawn_seeds
 from cartpk.batch._spec import StudySpec, estimator_from_spec, load_spec
 from cartpk.batch._sse import _describe_callable, _records, estimates_frame
 from cartpk.errors import FitError, SpecError, Violation
@@ -237,11 +238,54 @@ def bootstrap(
     FitError
         ``original_fit_failed``: the estimator fails on the original data.
     """
-    import pandas as pd
+    estimator, data, model, described, spec_file = _settings(fit, n, seed, level, data, model)
+    model, data, inputs = _load(model, data)
+    study = {
+        "fit": described,
+        "model": model.name,
+        "model_values": model.initial_values(),
+        "data": inputs or f"Dataset of {len(data.subjects)} subjects",
+        "subjects": list(data.subjects),
+        "seed": int(seed),
+    }
+    # like an SSE, a bootstrap can be extended: sample b's seed does not depend on n
+    folder = StudyFolder(
+        out,
+        kind="bootstrap",
+        spec=study,
+        seed=int(seed),
+        extent={"n": int(n)},
+        inputs=[*inputs, *code_inputs(estimator)],
+        spec_file=spec_file,
+        force=force,
+    )
+    seeds = spawn_seeds(int(seed), int(n))
+    payloads: dict[int | str, Any] = {"original": None, **dict(enumerate(seeds))}
+    task = _BootTask(data, model, estimator)
+    results = run_study(task, payloads, folder, "bootstrap", client, scheduler, workers, quiet)
+    status, reps = _tables(results)
+    boot = reps[reps["replicate"] >= 0]
+    intervals = percentile_intervals(boot, reps[reps["replicate"] < 0], level=float(level))
+    n_failed = int((status["status"] != "ok").sum())
+    files = [
+        folder.write_csv("intervals.csv", intervals).name,
+        folder.write_csv("replicates.csv", reps).name,
+        folder.write_csv("status.csv", status).name,
+    ]
+    result = BootstrapResult(intervals, reps, status, folder.path)
+    folder.finish(
+        status="ok" if not result.problems else "failed_checks",
+        counts={"total": len(status), "ok": len(status) - n_failed, "failed": n_failed},
+        files=files,
+    )
+    return result
 
-    from cartpk.data import Dataset, read_dataset
-    from cartpk.model import load_model
 
+def _settings(
+    fit: Any, n: Any, seed: Any, level: Any, data: Any, model: Any
+) -> tuple[Callable[..., Any], Any, Any, Any, Path | None]:
+    """The estimator, data, model, study description and spec file of a bootstrap;
+    ``SpecError`` listing every invalid setting."""
     problems = []
     if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 2:
         problems.append(Violation("bootstrap_n", "`n` must be an integer >= 2", value=repr(n)))
@@ -268,6 +312,16 @@ def bootstrap(
         problems.append(Violation("model_missing", "no model", fix="pass `model=`"))
     if problems:
         raise SpecError("Invalid bootstrap settings.", problems)
+    return estimator, data, model, described, spec_file
+
+
+def _load(
+    model: Model | str, data: Dataset | str | os.PathLike[str]
+) -> tuple[Model, Dataset, list[str]]:
+    """The model (loaded by name) and the data (read from a file, listed as an input)."""
+    from cartpk.data import Dataset, read_dataset
+    from cartpk.model import load_model
+
     assert data is not None and model is not None
     if isinstance(model, str):
         model = load_model(model)
@@ -275,46 +329,18 @@ def bootstrap(
     if not isinstance(data, Dataset):
         inputs.append(str(Path(data).resolve()))
         data = read_dataset(data)
-    study = {
-        "fit": described,
-        "model": model.name,
-        "model_values": model.initial_values(),
-        "data": inputs or f"Dataset of {len(data.subjects)} subjects",
-        "subjects": list(data.subjects),
-        "seed": int(seed),
-    }
-    # like an SSE, a bootstrap can be extended: sample b's seed does not depend on n
-    folder = StudyFolder(
-        out,
-        kind="bootstrap",
-        spec=study,
-        seed=int(seed),
-        extent={"n": int(n)},
-        inputs=[*inputs, *code_inputs(estimator)],
-        spec_file=spec_file,
-        force=force,
-    )
-    seeds = spawn_seeds(int(seed), int(n))
-    payloads: dict[int | str, Any] = {"original": None, **dict(enumerate(seeds))}
-    task = _BootTask(data, model, estimator)
-    if client is not None:
-        results = run_tasks(task, payloads, folder, client=client, quiet=quiet, desc="bootstrap")
-    else:
-        with dask_client(scheduler, workers, quiet=quiet) as cl:
-            results = run_tasks(task, payloads, folder, client=cl, quiet=quiet, desc="bootstrap")
+    return model, data, inputs
+
+
+def _tables(results: Mapping[int | str, TaskResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The status table and every sample's estimates (``replicate`` -1: the original data);
+    ``FitError`` when the fit on the original data failed."""
+    import pandas as pd
 
     status_rows, frames = [], []
     for key, res in results.items():
         rep = -1 if key == "original" else int(key)
-        status_rows.append(
-            {
-                "replicate": rep,
-                "status": res.status,
-                "error": res.error,
-                "message": res.message,
-                "seconds": res.seconds,
-            }
-        )
+        status_rows.append(status_row(rep, res))
         if res.status == "ok":
             frames.append(pd.DataFrame(res.result).assign(replicate=rep))
     status = pd.DataFrame(status_rows)
@@ -332,18 +358,4 @@ def bootstrap(
         )
     cols = ["replicate", "parameter", "estimate", "lower", "upper", "converged"]
     reps = pd.concat(frames, ignore_index=True)[cols]
-    boot = reps[reps["replicate"] >= 0]
-    intervals = percentile_intervals(boot, reps[reps["replicate"] < 0], level=float(level))
-    n_failed = int((status["status"] != "ok").sum())
-    files = [
-        folder.write_csv("intervals.csv", intervals).name,
-        folder.write_csv("replicates.csv", reps).name,
-        folder.write_csv("status.csv", status).name,
-    ]
-    result = BootstrapResult(intervals, reps, status, folder.path)
-    folder.finish(
-        status="ok" if not result.problems else "failed_checks",
-        counts={"total": len(status), "ok": len(status) - n_failed, "failed": n_failed},
-        files=files,
-    )
-    return result
+    return status, reps

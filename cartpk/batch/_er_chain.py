@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cartpk.batch._er_chain_options import EXPOSURES, ChainFit, EROutcomes, _count, _finite
-from cartpk.batch._runner import StudyFolder, dask_client, run_tasks, spawn_seeds
+from cartpk.batch._replicates import run_study, simulate_trial, status_row
+from cartpk.batch._runner import StudyFolder, spawn_seeds
 from cartpk.errors import SpecError, Violation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -173,21 +174,11 @@ class _ERChainTask:
         from cartpk.exposure import calibrated_exposure, model_exposure
         from cartpk.fit.population import fit_population
         from cartpk.noncompartmental import nca
-        from cartpk.simulation import simulate, simulate_parameters
 
         dvid = next(iter(self.truth.outputs))
         metric = self.outcomes.exposure
-        table = simulate(
-            self.truth,
-            n=self.n_subjects,
-            seed=np.random.default_rng(seed),
-            days=self.days,
-            lloq=self.lloq,
-            dose=self.dose,
-        )
-        # the same seed draws the same random effects first: the subjects' true parameters
-        params = simulate_parameters(
-            self.truth, n=self.n_subjects, seed=np.random.default_rng(seed), dose=self.dose
+        table, params = simulate_trial(
+            self.truth, self.n_subjects, seed, days=self.days, lloq=self.lloq, dose=self.dose
         )
         true = model_exposure(self.truth, params, interval_ends=(28,), dvid=dvid).wide
         true = true.assign(ID=true["ID"].astype(str))[["ID", metric]]
@@ -609,21 +600,11 @@ def er_chain_sse(
     )
     seeds = spawn_seeds(int(seed), int(n_replicates))
     task = _ERChainTask(truth, fitted, days, int(n_subjects), lloq, dose, outcomes, fit, level)
-    if client is not None:
-        results = run_tasks(task, seeds, folder, client=client, quiet=quiet, desc="E-R SSE")
-    else:
-        with dask_client(scheduler, workers, quiet=quiet) as cl:
-            results = run_tasks(task, seeds, folder, client=cl, quiet=quiet, desc="E-R SSE")
+    results = run_study(task, seeds, folder, "E-R SSE", client, scheduler, workers, quiet)
 
     frames, reps = [], []
     for r, res in results.items():
-        rec: dict[str, Any] = {
-            "replicate": r,
-            "status": res.status,
-            "error": res.error,
-            "message": res.message,
-            "seconds": res.seconds,
-        }
+        rec: dict[str, Any] = status_row(r, res)
         if res.status == "ok":
             rec.update(res.result["replicate"])
             frames.append(pd.DataFrame(res.result["slopes"]).assign(replicate=r))

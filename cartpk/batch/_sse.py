@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from cartpk.batch._runner import StudyFolder, code_inputs, dask_client, run_tasks, spawn_seeds
+from cartpk.batch._replicates import run_study, simulate_trial, status_row
+from cartpk.batch._runner import StudyFolder, code_inputs, spawn_seeds
 from cartpk.errors import SpecError, Violation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -105,19 +106,9 @@ class _SSETask:
 
     def __call__(self, seed: np.random.SeedSequence) -> dict[str, list[Any]]:
         from cartpk.data import read_dataset
-        from cartpk.simulation import simulate, simulate_parameters
 
-        table = simulate(
-            self.model,
-            n=self.n_subjects,
-            seed=np.random.default_rng(seed),
-            days=self.days,
-            lloq=self.lloq,
-            dose=self.dose,
-        )
-        # the same seed draws the same random effects first: the subjects' true parameters
-        truth = simulate_parameters(
-            self.model, n=self.n_subjects, seed=np.random.default_rng(seed), dose=self.dose
+        table, truth = simulate_trial(
+            self.model, self.n_subjects, seed, days=self.days, lloq=self.lloq, dose=self.dose
         )
         est = estimates_frame(self.estimator(read_dataset(table), self.model))
         typical = self.model.initial_values()
@@ -414,24 +405,12 @@ def sse(
     )
     seeds = spawn_seeds(int(seed), int(n_replicates))
     task = _SSETask(model, days, int(n_subjects), lloq, dose, estimator)
-    if client is not None:
-        results = run_tasks(task, seeds, folder, client=client, quiet=quiet, desc="SSE")
-    else:
-        with dask_client(scheduler, workers, quiet=quiet) as cl:
-            results = run_tasks(task, seeds, folder, client=cl, quiet=quiet, desc="SSE")
+    results = run_study(task, seeds, folder, "SSE", client, scheduler, workers, quiet)
 
     frames = []
     reps = []
     for r, res in results.items():
-        reps.append(
-            {
-                "replicate": r,
-                "status": res.status,
-                "error": res.error,
-                "message": res.message,
-                "seconds": res.seconds,
-            }
-        )
+        reps.append(status_row(r, res))
         if res.status == "ok":
             frames.append(pd.DataFrame(res.result).assign(replicate=r))
     replicates = pd.DataFrame(reps)
