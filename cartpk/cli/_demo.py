@@ -322,8 +322,6 @@ def _retarget(root: Path, final: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk demo``."""
     from cartpk import examples
-    from cartpk.cli._validate import format_summary
-    from cartpk.data import read_dataset
     from cartpk.run import check_out, run_folder
 
     out = Path(args.out or f"cartpk-demo-{_dt.datetime.now():%Y%m%d-%H%M%S}")
@@ -348,19 +346,7 @@ def run(args: argparse.Namespace) -> int:
         logs = root / "logs"
         logs.mkdir()
 
-        st.say("[1/8] validate the bundled simulated trial")
-        t0 = time.perf_counter()
-        ds = read_dataset(trial)
-        with run_folder(
-            root / "data", command=["cartpk", "demo", "data"], seed=seed, inputs=[trial]
-        ) as d:
-            summary = ds.summary()
-            d.write_json("data_summary.json", summary)
-            d.write_text("data_summary.txt", format_summary(summary) + "\n")
-            d.write_csv("exclusions.csv", ds.exclusions)
-            spaghetti_plot(ds, d.file("qpcr_spaghetti.png"))
-        st.say(format_summary(summary) if not args.quiet else "")
-        st.done("data", 0, time.perf_counter() - t0)
+        ds = _data_stage(st, trial, root, seed)
 
         st.say("[2/8] NCA of qPCR (AUC0-28d, linear trapezoid as `cartpk nca`)")
         t0 = time.perf_counter()
@@ -370,41 +356,12 @@ def run(args: argparse.Namespace) -> int:
         stages = ["data", "nca"]
         ini: dict[str, float] = {}
         if not args.skip_population:
-            st.say("[3/8] population fit (PyMC + nutpie, M3; a few minutes on 2 cores)")
-            (specs / "population.toml").write_text(
-                _POPULATION_SPEC.format(seed=seed, draws=args.draws, tune=args.tune)
-            )
-            st.cli(
-                "fit_population",
-                ["fit", str(specs / "population.toml"), "--out", str(root / "fit_population"), *q],
-                logs / "fit_population.log",
-            )
+            ini = _population_stage(st, args, root, q)
             stages.append("fit_population")
-            ini = _population_ini(root / "fit_population" / "population.csv")
         else:
             st.say("[3/8] population fit skipped (--skip-population)")
 
-        st.say(
-            "[4/8] per-patient fits (Stein 2019, M3 for BLQ"
-            + (
-                ", MAP with the population estimates as priors)"
-                if ini
-                else "; maximum likelihood: samples from day 7 leave most subjects "
-                "underdetermined, so expect failed_checks - run without --skip-population "
-                "for fits with the population estimates as priors)"
-            )
-        )
-        spec_text = _INDIVIDUAL_SPEC.format(seed=seed)
-        if ini:
-            spec_text += 'prior = "population"\n\n[ini]\n' + "".join(
-                f"{k} = {v!r}\n" for k, v in ini.items()
-            )
-        (specs / "individual.toml").write_text(spec_text)
-        st.cli(
-            "fit_individual",
-            ["fit", str(specs / "individual.toml"), "--out", str(root / "fit_individual"), *q],
-            logs / "fit_individual.log",
-        )
+        _individual_stage(st, ini, seed, root, q)
         stages.append("fit_individual")
 
         st.say("[5/8] model-based exposure vs NCA")
@@ -421,39 +378,10 @@ def run(args: argparse.Namespace) -> int:
         st.cli(
             "recist", ["recist", str(lesions), "--out", str(root / "recist")], logs / "recist.log"
         )
-        fitted = (root / "fit_population" / "manifest.json").is_file()
-        fit_line = (
-            "# model-based exposure (posterior mean log exposure) from the population fit;\n"
-            "# every analysis is also fitted on NCA exposure for comparison\n"
-            'fit = "../fit_population"\n'
-            if fitted
-            else "# no population fit (--skip-population): exposure from NCA\n"
-        )
-        st.say(
-            "[7/8] exposure-response ("
-            + ("model-based exposure from the population fit, and NCA's)" if fitted else "NCA)")
-        )
-        (specs / "er.toml").write_text(_ER_SPEC.format(seed=seed, fit_line=fit_line))
-        st.cli("er", ["er", str(specs / "er.toml"), "--out", str(root / "er"), *q], logs / "er.log")
+        _er_cli_stage(st, seed, root, q)
         stages += ["recist", "er"]
 
-        st.say("[8/8] report")
-        # the stages ran in the demo's temporary folder, renamed to OUT at the end: their
-        # manifests (and so the report) name the paths as the user will find them
-        _retarget(root, out.resolve())
-        runs = [str(root / s) for s in stages if (root / s / "manifest.json").is_file()]
-        st.cli(
-            "report",
-            [
-                "report",
-                *runs,
-                "--out",
-                str(root / "report.html"),
-                "--title",
-                "cartpk demo: simulated cervical-cancer CAR-T trial",
-            ],
-            logs / "report.log",
-        )
+        _report_stage(st, root, out, stages)
         import pandas as pd
 
         table = pd.DataFrame(st.rows)
@@ -466,3 +394,110 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + terminal_table(table, max_rows=None))
     print(f"\nreport: {(out / 'report.html').resolve()}")
     return 0 if not failed else 1
+
+
+def _data_stage(st: _Stages, trial: Path, root: Path, seed: int) -> Any:
+    """Stage 1: validate the bundled trial into ``root/data``; returns the dataset."""
+    from cartpk.cli._validate import format_summary
+    from cartpk.data import read_dataset
+    from cartpk.run import run_folder
+
+    st.say("[1/8] validate the bundled simulated trial")
+    t0 = time.perf_counter()
+    ds = read_dataset(trial)
+    with run_folder(
+        root / "data", command=["cartpk", "demo", "data"], seed=seed, inputs=[trial]
+    ) as d:
+        summary = ds.summary()
+        d.write_json("data_summary.json", summary)
+        d.write_text("data_summary.txt", format_summary(summary) + "\n")
+        d.write_csv("exclusions.csv", ds.exclusions)
+        spaghetti_plot(ds, d.file("qpcr_spaghetti.png"))
+    st.say(format_summary(summary) if not st.args.quiet else "")
+    st.done("data", 0, time.perf_counter() - t0)
+    return ds
+
+
+def _population_stage(
+    st: _Stages, args: argparse.Namespace, root: Path, q: list[str]
+) -> dict[str, float]:
+    """Stage 3: the population fit through ``cartpk fit``; returns its typical values."""
+    specs, logs = root / "specs", root / "logs"
+    st.say("[3/8] population fit (PyMC + nutpie, M3; a few minutes on 2 cores)")
+    (specs / "population.toml").write_text(
+        _POPULATION_SPEC.format(seed=args.seed, draws=args.draws, tune=args.tune)
+    )
+    st.cli(
+        "fit_population",
+        ["fit", str(specs / "population.toml"), "--out", str(root / "fit_population"), *q],
+        logs / "fit_population.log",
+    )
+    return _population_ini(root / "fit_population" / "population.csv")
+
+
+def _individual_stage(
+    st: _Stages, ini: dict[str, float], seed: int, root: Path, q: list[str]
+) -> None:
+    """Stage 4: per-patient fits through ``cartpk fit``, MAP on the population values if any."""
+    specs, logs = root / "specs", root / "logs"
+    st.say(
+        "[4/8] per-patient fits (Stein 2019, M3 for BLQ"
+        + (
+            ", MAP with the population estimates as priors)"
+            if ini
+            else "; maximum likelihood: samples from day 7 leave most subjects "
+            "underdetermined, so expect failed_checks - run without --skip-population "
+            "for fits with the population estimates as priors)"
+        )
+    )
+    spec_text = _INDIVIDUAL_SPEC.format(seed=seed)
+    if ini:
+        spec_text += 'prior = "population"\n\n[ini]\n' + "".join(
+            f"{k} = {v!r}\n" for k, v in ini.items()
+        )
+    (specs / "individual.toml").write_text(spec_text)
+    st.cli(
+        "fit_individual",
+        ["fit", str(specs / "individual.toml"), "--out", str(root / "fit_individual"), *q],
+        logs / "fit_individual.log",
+    )
+
+
+def _er_cli_stage(st: _Stages, seed: int, root: Path, q: list[str]) -> None:
+    """Stage 7: exposure-response through ``cartpk er``, on the population fit's exposure if any."""
+    specs, logs = root / "specs", root / "logs"
+    fitted = (root / "fit_population" / "manifest.json").is_file()
+    fit_line = (
+        "# model-based exposure (posterior mean log exposure) from the population fit;\n"
+        "# every analysis is also fitted on NCA exposure for comparison\n"
+        'fit = "../fit_population"\n'
+        if fitted
+        else "# no population fit (--skip-population): exposure from NCA\n"
+    )
+    st.say(
+        "[7/8] exposure-response ("
+        + ("model-based exposure from the population fit, and NCA's)" if fitted else "NCA)")
+    )
+    (specs / "er.toml").write_text(_ER_SPEC.format(seed=seed, fit_line=fit_line))
+    st.cli("er", ["er", str(specs / "er.toml"), "--out", str(root / "er"), *q], logs / "er.log")
+
+
+def _report_stage(st: _Stages, root: Path, out: Path, stages: list[str]) -> None:
+    """Stage 8: the report of every stage that left a manifest, paths named as in ``out``."""
+    st.say("[8/8] report")
+    # the stages ran in the demo's temporary folder, renamed to OUT at the end: their
+    # manifests (and so the report) name the paths as the user will find them
+    _retarget(root, out.resolve())
+    runs = [str(root / s) for s in stages if (root / s / "manifest.json").is_file()]
+    st.cli(
+        "report",
+        [
+            "report",
+            *runs,
+            "--out",
+            str(root / "report.html"),
+            "--title",
+            "cartpk demo: simulated cervical-cancer CAR-T trial",
+        ],
+        (root / "logs") / "report.log",
+    )
