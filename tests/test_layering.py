@@ -11,7 +11,7 @@ import cartpk
 STAGES = [
     ("foundation", ["errors", "_deps", "units", "run", "spec"]),
     ("data", ["data", "examples"]),
-    ("model", ["model", "_catalogue"]),
+    ("model", ["model", "_catalogue", "ode"]),  # ode: the engines of model declarations
     ("simulate", ["simulation"]),
     ("fit", ["fit"]),
     ("diagnostics", ["diagnostics"]),

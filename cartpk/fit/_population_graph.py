@@ -16,7 +16,7 @@ import pandas as pd
 from cartpk.errors import CartpkWarning, FitError, SpecError, Violation
 from cartpk.fit._likelihood import check_blq, loglik
 from cartpk.model import ClosedFormModel, Model, OdeModel
-from cartpk.model._ode_options import default_ode_engine
+from cartpk.ode._options import default_ode_engine
 
 if TYPE_CHECKING:  # pragma: no cover
     import pymc

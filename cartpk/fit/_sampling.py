@@ -91,7 +91,7 @@ def _nutpie_runner(pmm: pymc.Model, plan: SamplingPlan) -> Any:
     elif plan.init == "ebe":  # every chain at the EBE start (_ebe_starts): no jitter
         extra["jitter_rvs"] = set()
     with warnings.catch_warnings():
-        # an ODE model's Op (cartpk.model._ode_op) has no numba implementation: numba
+        # an ODE model's Op (cartpk.ode._pytensor_op) has no numba implementation: numba
         # calls its `perform` in object mode, which is the intended path (the
         # integration itself is compiled by its engine), so the notice is not shown
         warnings.filterwarnings(

@@ -109,7 +109,7 @@ def _elementwise_derivatives(
     fn = _DERIVATIVES.get(key)
     if fn is not None:
         return fn
-    from cartpk.model._ode_jax import _jax
+    from cartpk.ode._jax import _jax
 
     jax, jnp, _ = _jax()
     names = err.names

@@ -122,7 +122,7 @@ def _exact_engine(
     of the three options raised at once (``spec_option_value``, ``ode_engine``,
     ``ode_method``, ``gradient_exact``)."""
     from cartpk.model import OdeModel
-    from cartpk.model._ode_options import default_ode_engine, ode_option_problems
+    from cartpk.ode._options import default_ode_engine, ode_option_problems
 
     ode = isinstance(model, OdeModel)
     problems = []

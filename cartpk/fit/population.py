@@ -133,7 +133,7 @@ from cartpk.fit._population_result import (
 )
 from cartpk.fit._sampling import SamplingPlan, advice, sample_rounds
 from cartpk.model import Model, OdeModel
-from cartpk.model._ode_options import default_ode_engine, ode_option_problems
+from cartpk.ode._options import default_ode_engine, ode_option_problems
 
 if TYPE_CHECKING:  # pragma: no cover
     import pymc

@@ -166,7 +166,7 @@ class OdeModel(Model):
         name = getattr(xp, "__name__", "")
         vals = self._split_params(params)
         if name.startswith("pytensor"):
-            from cartpk.model._ode_op import evaluate_symbolic
+            from cartpk.ode._pytensor_op import evaluate_symbolic
 
             _check_engine(self, engine)
             return _check_outputs(
@@ -197,7 +197,7 @@ class OdeModel(Model):
             )
         # values are the sensitivity engine's ``wrt=()`` case: one driver, which honours
         # doses, time-varying covariates and the declaration's ``breakpoints``
-        from cartpk.model._ode_engine import solve_sensitivities
+        from cartpk.ode._scipy import solve_sensitivities
 
         sol = solve_sensitivities(self, time, vals, dose=dose, time_varying=time_varying, wrt=())
         _raise_failed(self, sol)
@@ -226,7 +226,7 @@ class OdeModel(Model):
         """Predictions and their exact derivatives with respect to parameters, by name.
 
         Forward sensitivities integrated with the states, for all subjects at once
-        (:func:`cartpk.model._ode_engine.solve_sensitivities`); switch times declared by
+        (:func:`cartpk.ode._scipy.solve_sensitivities`); switch times declared by
         ``breakpoints`` contribute their jump, split doses and time-varying covariates
         are integrated piecewise.
 
@@ -252,10 +252,10 @@ class OdeModel(Model):
             as NaN with their :class:`OdeStatus` in ``solution.status``.
         engine : {"scipy", "jax"}, default "scipy"
             ``"scipy"``: forward sensitivities with ``solve_ivp``
-            (:mod:`cartpk.model._ode_engine`); ``"jax"``: the same declaration traced with
+            (:mod:`cartpk.ode._scipy`); ``"jax"``: the same declaration traced with
             ``jax.numpy`` and integrated by a compiled (XLA) Runge-Kutta loop with diffrax's
             tableaus, derivatives by forward-mode automatic differentiation
-            (:mod:`cartpk.model._ode_jax`; ``method`` maps ``BDF``/``Radau`` to the L-stable
+            (:mod:`cartpk.ode._jax`; ``method`` maps ``BDF``/``Radau`` to the L-stable
             ``Kvaerno5``). Both give the same layout; see ``docs/ode_engine.md``.
 
         Returns
@@ -272,7 +272,7 @@ class OdeModel(Model):
         >>> sorted(sol.jacobian["QPCR"])[:2], sol.values["QPCR"].shape
         (['alpha', 'beta'], (1, 2))
         """
-        from cartpk.model._ode_engine import solve_sensitivities
+        from cartpk.ode._scipy import solve_sensitivities
 
         vals = self._split_params(params)
         if wrt is None:
@@ -280,7 +280,7 @@ class OdeModel(Model):
         self._unknown([w for w in wrt if w not in self._block.theta_map], "`wrt`")
         _check_engine(self, engine)
         if engine == "jax":
-            from cartpk.model._ode_jax import compile_ode
+            from cartpk.ode._jax import compile_ode
 
             eng = compile_ode(self, method=method, rtol=rtol, atol=atol)
             sol = eng.value_and_jacobian(
@@ -349,7 +349,7 @@ class OdeModel(Model):
         OdeSolution
             ``values`` ``{DVID: (n, n_t)}`` and ``status`` per subject.
         """
-        from cartpk.model._ode_batch import simulate_batch
+        from cartpk.ode._batch import simulate_batch
 
         sol = simulate_batch(
             self,
@@ -385,7 +385,7 @@ def _check_engine(model: Any, engine: str) -> None:
             ],
         )
     if engine == "jax":
-        from cartpk.model._ode_jax import jax_available
+        from cartpk.ode._jax import jax_available
 
         if not jax_available():
             raise ModelError(

@@ -296,7 +296,7 @@ def test_centred_random_effects_give_the_same_posterior_density():
 
 def test_default_ode_engine_follows_the_solver():
     from cartpk.fit.population import default_ode_engine
-    from cartpk.model._ode_jax import jax_available
+    from cartpk.ode._jax import jax_available
 
     fast = "jax" if jax_available() else "scipy"
     assert default_ode_engine(None, load_model("stein2019_ode")) == fast  # DOP853

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import cartpk as ck
-from cartpk.model._ode_batch import simulate_batch
+from cartpk.ode._batch import simulate_batch
 
 DAYS = np.array([0.0, 1.0, 3.0, 7.0, 14.0, 28.0, 60.0, 180.0, 365.0])
 

@@ -11,7 +11,7 @@ import pytest
 
 import cartpk as ck
 from cartpk.errors import ModelError
-from cartpk.model._ode_engine import OdeStatus
+from cartpk.ode._scipy import OdeStatus
 from tests.model.test_ode_grad import _stein_toci
 
 pytest.importorskip("jax")
@@ -95,7 +95,7 @@ def test_jax_engine_per_subject_time_grids_in_any_order():
 def test_jax_engine_failure_is_a_status_per_subject_not_a_silent_nan():
     """A subject whose solver runs out of steps is NaN *and* flagged; the others are not;
     ``throw=True`` raises ``ode_failed`` naming it."""
-    from cartpk.model._ode_jax import compile_ode
+    from cartpk.ode._jax import compile_ode
 
     ode = ck.load_model("stein2019_ode")
     p = {k: np.array([v, v]) for k, v in ode.typical().items()}
@@ -205,7 +205,7 @@ def test_nutpie_integrates_once_per_log_density_and_gradient():
     from pytensor.graph.traversal import ancestors
 
     from cartpk.fit.population import population_model
-    from cartpk.model._ode_op import OdeOp
+    from cartpk.ode._pytensor_op import OdeOp
 
     data = ck.read_dataset(ck.simulate(ck.load_model("stein2019"), n=3, seed=3, lloq=50))
     pmm = population_model(ck.load_model("stein2019_ode"), data, ode_engine="jax")

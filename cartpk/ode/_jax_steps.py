@@ -2,7 +2,7 @@
 their tableaus read from diffrax, ESDIRK (diffrax's Kvaerno tableaus, simplified Newton
 unrolled) and Shampine & Reichelt's Rosenbrock23 pair. Each factory returns
 ``step(t, y, h, cov, lo, hi) -> (y1, error norm, converged)`` for the loop in
-:mod:`cartpk.model._ode_jax`."""
+:mod:`cartpk.ode._jax`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__: list[str] = []  # private: the steps of cartpk.model._ode_jax
+__all__: list[str] = []  # private: the steps of cartpk.ode._jax
 
 
 @functools.cache
@@ -161,7 +161,7 @@ def _esdirk_step(tab: _Tableau, f_at: Callable[..., Any], norm: Callable[..., An
 
 def _rosenbrock23_step(f_at: Callable[..., Any], norm: Callable[..., Any]) -> Callable:
     """A step of the L-stable Rosenbrock pair of Shampine & Reichelt 1997 (MATLAB
-    ``ode23s``; the method of :mod:`cartpk.model._ode_batch`): order 2, error estimate of
+    ``ode23s``; the method of :mod:`cartpk.ode._batch`): order 2, error estimate of
     order 3, one Jacobian and one ``ns x ns`` inverse per step, no Newton iterations.
 
     ``J = df/dy`` and ``T = df/dt`` come from JAX (``jacfwd``/``jvp``) of the model's own

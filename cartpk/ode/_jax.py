@@ -48,15 +48,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cartpk.errors import ModelError, Violation
-from cartpk.model._ode_engine import OdeSolution, OdeStatus, _func, _subjects
-from cartpk.model._ode_engine import _kw as _keyword_only
-from cartpk.model._ode_jax_steps import (
+from cartpk.ode._jax_steps import (
     _erk_step,
     _esdirk_step,
     _jax,
     _rosenbrock23_step,
     _tableau,
 )
+from cartpk.ode._scipy import OdeSolution, OdeStatus, _func, _subjects
+from cartpk.ode._scipy import _kw as _keyword_only
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model._ode_model import OdeModel

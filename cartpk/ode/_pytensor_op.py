@@ -1,12 +1,12 @@
 """PyTensor Op for ODE models: values forward, exact vector-Jacobian products backward.
 
 ``OdeModel.evaluate(pytensor.tensor, ...)`` lands here. The Op's ``perform`` runs the
-sensitivity engine (:mod:`cartpk.model._ode_engine`) once per parameter point and keeps the
+sensitivity engine (:mod:`cartpk.ode._scipy`) once per parameter point and keeps the
 Jacobian; its ``L_op`` is a second Op that contracts the output gradients with that
 Jacobian (a cache hit, no second integration). PyMC's NUTS (PyTensor C/Python backends,
 and nutpie's default numba path through ``perform``) can therefore sample ODE models.
 With ``engine="jax"`` the point is integrated by the compiled JAX engine
-(:mod:`cartpk.model._ode_jax`) instead of ``solve_ivp``; the Op is the same.
+(:mod:`cartpk.ode._jax`) instead of ``solve_ivp``; the Op is the same.
 Importing this module imports PyTensor; ``cartpk.model`` imports it lazily.
 """
 

@@ -26,7 +26,7 @@ def default_ode_engine(engine: str | None, model: Any, method: str | None = None
     """
     if engine is not None:
         return engine
-    from cartpk.model._ode_jax import jax_available
+    from cartpk.ode._jax import jax_available
 
     method = method or dict(getattr(model, "solver", {}) or {}).get("method", "BDF")
     if method in ("BDF", "Radau") or not jax_available():
@@ -39,7 +39,7 @@ SCIPY_METHODS = ("BDF", "Radau", "LSODA", "RK45", "DOP853", "RK23")
 
 def ode_option_problems(model: Any, engine: str | None, method: str | None) -> list[Violation]:
     """Every problem of ``ode_engine``/``ode_method`` (checked before anything runs)."""
-    from cartpk.model._ode_jax import _DIFFRAX_SOLVERS, _OWN_SOLVERS, jax_available
+    from cartpk.ode._jax import _DIFFRAX_SOLVERS, _OWN_SOLVERS, jax_available
 
     out = []
     if engine is not None and engine not in ("jax", "scipy"):

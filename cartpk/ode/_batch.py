@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cartpk.errors import ModelError, Violation
-from cartpk.model._ode_engine import OdeSolution, OdeStatus, _func, _kw, _step_values, _subjects
+from cartpk.ode._scipy import OdeSolution, OdeStatus, _func, _kw, _step_values, _subjects
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model._ode_model import OdeModel
