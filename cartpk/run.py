@@ -41,7 +41,9 @@ __all__ = [
     "OutputExistsError",
     "RunFolder",
     "check_out",
+    "cache_dir",
     "csv_header",
+    "is_recorded_output",
     "dependency_versions",
     "invoked_command",
     "run_folder",
@@ -157,7 +159,13 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, replace: bool = True) -> Path:
+def write_atomic(
+    path: str | os.PathLike[str],
+    data: str | bytes,
+    *,
+    replace: bool = True,
+    record: bool = False,
+) -> Path:
     """Write ``data`` to ``path`` through a temporary file and an atomic rename.
 
     Parameters
@@ -170,6 +178,10 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, replace: bo
         Replace an existing file. ``False``: the file is created only if it does not
         exist when the write completes (a hard link, atomic), else
         :class:`OutputExistsError` and nothing is changed.
+    record : bool, default False
+        Record the content's SHA-256 among the outputs cartpk wrote (see
+        :func:`is_recorded_output`), so that ``--force`` may later replace this file, and
+        only while it is unchanged.
 
     Returns
     -------
@@ -177,6 +189,8 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, replace: bo
         ``path``.
     """
     path = Path(path)
+    if record:
+        _record_output(data.encode() if isinstance(data, str) else data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -284,6 +298,7 @@ def check_out(
     inputs: Iterable[str | os.PathLike[str]] = (),
     kind: Literal["folder", "file"] = "folder",
     written_by_cartpk: Callable[[bytes], bool] | None = None,
+    recorded: bool = False,
     what: str = "",
 ) -> Path:
     """Check, before any work, that ``out`` may be written (replaced with ``force``).
@@ -304,6 +319,10 @@ def check_out(
     written_by_cartpk : callable, optional
         ``written_by_cartpk(first_bytes) -> bool`` on the file's first 64 KiB: whether it
         is an output of this command (e.g. its header line), for ``kind="file"``.
+    recorded : bool, default False
+        ``kind="file"``: replace only a file whose exact bytes cartpk recorded when it wrote
+        them (:func:`is_recorded_output`): a header alone cannot tell a user's NONMEM-style
+        data file from a simulated one.
     what : str
         What such a file looks like, for the refusal message (e.g. "an NCA table").
 
@@ -343,11 +362,12 @@ def check_out(
                     head = fh.read(1 << 16)
             except OSError:
                 head = b""
-            if not written_by_cartpk(head):
+            if not written_by_cartpk(head) or (recorded and not is_recorded_output(final)):
                 raise OutputExistsError(
-                    f"--force refused: `{out}` is not {what or 'a file this command wrote'}; "
-                    "--force replaces only an earlier output of the command. Choose another "
-                    "`--out`"
+                    f"--force refused: `{out}` is not {what or 'a file this command wrote'}"
+                    f"{' (cartpk has no record of writing these bytes)' if recorded else ''}; "
+                    "--force replaces only an earlier, unchanged output of the command. "
+                    "Choose another `--out`"
                 )
         return final
     why = _refusal(final, inputs)
@@ -357,6 +377,49 @@ def check_out(
             "only a cartpk run folder; choose another `--out` (a new folder)"
         )
     return final
+
+
+#: environment variable of the folder where cartpk keeps its caches and output records
+CACHE_ENV = "CARTPK_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """cartpk's cache folder: ``$CARTPK_CACHE_DIR``, else ``$XDG_CACHE_HOME/cartpk``, else
+    ``~/.cache/cartpk`` (``%LOCALAPPDATA%\\cartpk\\Cache`` on Windows)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):  # pragma: no cover
+        return Path(os.environ["LOCALAPPDATA"]) / "cartpk" / "Cache"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cartpk"
+
+
+def _output_record(digest: str) -> Path:
+    return cache_dir() / "outputs" / digest[:2] / digest
+
+
+def _record_output(data: bytes) -> None:
+    """Remember that cartpk wrote a file with this content (best effort)."""
+    entry = _output_record(hashlib.sha256(data).hexdigest())
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.touch()
+    except OSError:  # an unwritable cache: --force will then refuse to replace the file
+        pass
+
+
+def is_recorded_output(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds exactly the bytes of a file cartpk wrote with ``record=True``
+    (:func:`write_atomic`): its SHA-256 is among the recorded outputs. A file a user wrote,
+    or edited after cartpk wrote it, is not."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return False
+    return _output_record(digest.hexdigest()).is_file()
 
 
 def csv_header(*columns: str) -> Callable[[bytes], bool]:

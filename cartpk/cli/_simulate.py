@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         kind="file",
         written_by_cartpk=csv_header("ID", "TIME", "DV", "EVID", "AMT"),
-        what="a simulated long table (ID,TIME,DV,EVID,AMT,...)",
+        recorded=True,  # a user's NONMEM-style data file has the same header
+        what="a simulated long table (ID,TIME,DV,EVID,AMT,...) written by cartpk",
     )
     if not out.parent.exists():
         raise UsageError(f"the folder of `--out` does not exist: {out.parent}")
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         iiv=not args.no_iiv,
         residual=not args.no_residual,
     )
-    write_atomic(out, table.to_csv(index=False), replace=args.force)
+    write_atomic(out, table.to_csv(index=False), replace=args.force, record=True)
     obs = table[table["EVID"] == 0]
     limits = ", ".join(f"{k} {v:g}" for k, v in lloq.items()) or "none"
     print(

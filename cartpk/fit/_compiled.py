@@ -71,7 +71,6 @@ _log = logging.getLogger(__name__)
 #: bump when the generated source or meta.json change shape
 _FORMAT = 1
 _CACHE_ENV = "CARTPK_COMPILE_CACHE"
-_DIR_ENV = "CARTPK_CACHE_DIR"
 _OFF = {"0", "off", "false", "no"}
 
 _SOURCE = '''\
@@ -169,12 +168,9 @@ def cache_root() -> Path | None:
     """The compile cache's folder, or ``None`` when ``CARTPK_COMPILE_CACHE`` turns it off."""
     if os.environ.get(_CACHE_ENV, "").strip().lower() in _OFF:
         return None
-    if os.environ.get(_DIR_ENV):
-        return Path(os.environ[_DIR_ENV]).expanduser()
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):  # pragma: no cover
-        return Path(os.environ["LOCALAPPDATA"]) / "cartpk" / "Cache"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "cartpk"
+    from cartpk.run import cache_dir
+
+    return cache_dir()
 
 
 # ---------------------------------------------------------------------------------------
