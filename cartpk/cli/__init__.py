@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -122,20 +123,23 @@ def _silence_stdout() -> None:
         pass
 
 
+class _Say(logging.Handler):
+    """Prints a log record as a ``cartpk: message`` line on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"cartpk: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
 @contextmanager
 def _compile_messages(quiet: bool) -> Iterator[None]:
     """Show the population fitter's messages (``compiling the model...``, whether the compile
     cache had the model, extra rounds of chains) as ``cartpk: ...`` lines on stderr."""
-    import logging
-
     logger = logging.getLogger("cartpk.fit")
-    if quiet:
+    # a command run inside another (`cartpk demo` and `cartpk run` call main() per stage)
+    # shows the messages through the outer command's handler: one line each, not two
+    if quiet or any(isinstance(h, _Say) for h in logger.handlers):
         yield
         return
-
-    class _Say(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            print(f"cartpk: {record.getMessage()}", file=sys.stderr, flush=True)
 
     handler, level = _Say(logging.INFO), logger.level
     logger.addHandler(handler)
