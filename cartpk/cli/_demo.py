@@ -324,6 +324,7 @@ def run(args: argparse.Namespace) -> int:
     from cartpk import examples
     from cartpk.run import check_out, run_folder
 
+    _check_options(args)  # before any stage: a bad value exits 2 with nothing written
     out = Path(args.out or f"cartpk-demo-{_dt.datetime.now():%Y%m%d-%H%M%S}")
     force = bool(getattr(args, "force", False))
     check_out(out, force=force)
@@ -361,7 +362,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             st.say("[3/8] population fit skipped (--skip-population)")
 
-        _individual_stage(st, ini, seed, root, q)
+        _individual_stage(st, ini, seed, root, q, skipped=args.skip_population)
         stages.append("fit_individual")
 
         st.say("[5/8] model-based exposure vs NCA")
@@ -394,6 +395,17 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + terminal_table(table, max_rows=None))
     print(f"\nreport: {(out / 'report.html').resolve()}")
     return 0 if not failed else 1
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """The demo's options against the limits its stages' specifications put on them."""
+    from cartpk.cli._common import UsageError
+
+    for flag, value, low in (("--seed", args.seed, 0), ("--draws", args.draws, 1)):
+        if value < low:
+            raise UsageError(f"`{flag}` must be >= {low} (got {value})")
+    if args.tune < 0:
+        raise UsageError(f"`--tune` must be >= 0 (got {args.tune})")
 
 
 def _data_stage(st: _Stages, trial: Path, root: Path, seed: int) -> Any:
@@ -436,18 +448,30 @@ def _population_stage(
 
 
 def _individual_stage(
-    st: _Stages, ini: dict[str, float], seed: int, root: Path, q: list[str]
+    st: _Stages,
+    ini: dict[str, float],
+    seed: int,
+    root: Path,
+    q: list[str],
+    *,
+    skipped: bool = True,
 ) -> None:
     """Stage 4: per-patient fits through ``cartpk fit``, MAP on the population values if any."""
     specs, logs = root / "specs", root / "logs"
+    ml = (
+        "; maximum likelihood: samples from day 7 leave most subjects underdetermined, so "
+        "expect failed_checks - "
+    )
     st.say(
         "[4/8] per-patient fits (Stein 2019, M3 for BLQ"
         + (
             ", MAP with the population estimates as priors)"
             if ini
-            else "; maximum likelihood: samples from day 7 leave most subjects "
-            "underdetermined, so expect failed_checks - run without --skip-population "
-            "for fits with the population estimates as priors)"
+            else ml + "run without --skip-population for fits with the population "
+            "estimates as priors)"
+            if skipped
+            else ml + "the population fit left no estimates to use as priors: see "
+            "logs/fit_population.log)"
         )
     )
     spec_text = _INDIVIDUAL_SPEC.format(seed=seed)
