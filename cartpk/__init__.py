@@ -7,8 +7,9 @@ jax, dask or matplotlib at import time).
 Quick start
 -----------
 >>> import cartpk as ck
->>> model = ck.load_model("stein2019")            # the catalogue: ck.list_models()
->>> table = ck.simulate(model, n=8, seed=1, lloq=50, days=[7, 14, 21, 28, 60, 90])
+>>> model = ck.load_model("stein2019_smooth")     # Stein 2019; see ck.list_models()
+>>> model = model.with_iiv(drop=["foldx", "tmax", "fb", "beta"])  # what days 7-90 inform
+>>> table = ck.simulate(model, n=60, seed=1, lloq=50, days=[7, 14, 21, 28, 60, 90])
 >>> data = ck.read_dataset(table)                  # validated long table (or a CSV path)
 >>> fits = ck.fit_individual(model, data)          # per-patient M3 fits  # doctest: +SKIP
 >>> pop = ck.fit_population(model, data)           # Bayesian population  # doctest: +SKIP

@@ -101,22 +101,49 @@ def _nutpie_runner(pmm: pymc.Model, plan: SamplingPlan) -> Any:
         compiled, compiled_by = compile_model(pmm, var_names=plan.keep, **extra)
 
     def run(seed: int) -> arviz.InferenceData:
-        idata = nutpie.sample(
-            compiled,
-            draws=plan.draws,
-            tune=plan.tune,
-            chains=plan.chains,
-            cores=plan.cores,
-            seed=seed,
-            target_accept=plan.target_accept,
-            progress_bar=plan.progress,
-            save_warmup=False,
-            **({"low_rank_modified_mass_matrix": True} if plan.low_rank else {}),
-        )
+        try:
+            idata = nutpie.sample(
+                compiled,
+                draws=plan.draws,
+                tune=plan.tune,
+                chains=plan.chains,
+                cores=plan.cores,
+                seed=seed,
+                target_accept=plan.target_accept,
+                progress_bar=plan.progress,
+                save_warmup=False,
+                **({"low_rank_modified_mass_matrix": True} if plan.low_rank else {}),
+            )
+        except RuntimeError as err:  # nutpie's own error, with a Rust backtrace
+            if "initialization points failed" not in str(err):
+                raise
+            raise _start_failed(plan) from None
         idata.sample_stats.attrs["compile_cache"] = compiled_by.cache  # hit, miss, off, ...
         return idata
 
     return run
+
+
+def _start_failed(plan: SamplingPlan) -> Exception:
+    from cartpk.errors import FitError, Violation
+
+    return FitError(
+        "No chain could start: the log-density or its gradient is not finite at the "
+        "starting point.",
+        [
+            Violation(
+                "sampler_start_failed",
+                f"nutpie found no finite log-density and gradient at the starts "
+                f"(init={plan.init!r})",
+                expected="a finite log-density and gradient at the starting point",
+                fix=(
+                    "a model with a hard switch (e.g. stein2019) has no usable gradient at "
+                    "its switch: fit its smooth variant (load_model('stein2019_smooth')); "
+                    "otherwise try init='declared' or tighter priors"
+                ),
+            )
+        ],
+    )
 
 
 def _pymc_runner(pmm: pymc.Model, plan: SamplingPlan) -> Any:
