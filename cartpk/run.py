@@ -44,6 +44,7 @@ __all__ = [
     "cache_dir",
     "csv_header",
     "is_recorded_output",
+    "retarget_manifests",
     "dependency_versions",
     "invoked_command",
     "run_folder",
@@ -420,6 +421,44 @@ def is_recorded_output(path: str | os.PathLike[str]) -> bool:
     except OSError:
         return False
     return _output_record(digest.hexdigest()).is_file()
+
+
+def retarget_manifests(root: str | os.PathLike[str], old: Path, new: Path) -> int:
+    """Rewrite the ``manifest.json`` files under ``root`` so their paths name ``new``
+    instead of ``old`` (a run's temporary folder and its final name).
+
+    Every string of a manifest (command, inputs, results) containing ``old`` (absolute or
+    as given) gets ``new``; each file is replaced atomically. Used by commands that run
+    other commands inside their own temporary run folder (``demo``, ``run``), so the
+    nested manifests name folders that exist once the run is finished.
+
+    Returns
+    -------
+    int
+        The number of manifests rewritten.
+    """
+    olds = list(dict.fromkeys([str(Path(old).resolve()), str(old)]))  # absolute first
+
+    def swap(obj: Any) -> Any:
+        if isinstance(obj, str):
+            for o in olds:
+                if o in obj:
+                    return obj.replace(o, str(new))
+            return obj
+        if isinstance(obj, list):
+            return [swap(v) for v in obj]
+        if isinstance(obj, dict):
+            return {swap(k): swap(v) for k, v in obj.items()}
+        return obj
+
+    done = 0
+    for path in sorted(Path(root).rglob("manifest.json")):
+        text = path.read_text(encoding="utf-8")
+        if not any(o in text for o in olds):
+            continue
+        write_atomic(path, json.dumps(swap(json.loads(text)), indent=2) + "\n")
+        done += 1
+    return done
 
 
 def csv_header(*columns: str) -> Callable[[bytes], bool]:

@@ -161,13 +161,20 @@ def _key_results(folder: Path) -> tuple[str, str]:
     return conv, "; ".join(keys)
 
 
+def _renamed(text: str, tmp: Path, final: Path) -> str:
+    """``text`` with the run's temporary folder named as its final one."""
+    for old in dict.fromkeys([str(tmp.resolve()), str(tmp)]):
+        text = text.replace(old, str(final))
+    return text
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk run``."""
     import pandas as pd
 
     from cartpk.cli import main
     from cartpk.cli._common import Renaming
-    from cartpk.run import check_out, run_folder
+    from cartpk.run import check_out, retarget_manifests, run_folder
 
     specs = _collect(args.specs)
     force = bool(getattr(args, "force", False))
@@ -194,7 +201,10 @@ def run(args: argparse.Namespace) -> int:
             with redirect_stdout(buf), redirect_stderr(err):
                 code = main(argv)
             dt = time.perf_counter() - t0
-            rf.write_text(f"{p.stem}.log", buf.getvalue())
+            final = Path(args.out).resolve()
+            # the spec's manifests and log name its folder as it will be once finished
+            retarget_manifests(sub, rf.path, final)
+            rf.write_text(f"{p.stem}.log", _renamed(buf.getvalue(), rf.path, final))
             conv, keys = _key_results(sub)
             rows.append(
                 {
