@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cartpk.data._endpoints import display_unit
+
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.fit.individual import IndividualFit
 
@@ -33,6 +35,16 @@ def _curves(fit: IndividualFit, i: int, grid: np.ndarray) -> dict[str, np.ndarra
     with np.errstate(all="ignore"):
         out = fit.model.evaluate(np, grid[None, :], params, dose=s.dose)
     return {k: np.broadcast_to(v, (1, grid.size))[0] for k, v in out.items()}
+
+
+def _output_label(fit: IndividualFit, what: str = "") -> str:
+    """Axis label of the model outputs with their display units: ``QPCR (copies/µg)``."""
+    outputs = {str(k): display_unit(v) for k, v in fit.model.outputs.items()}
+    units = set(outputs.values())
+    if what and len(units) == 1:
+        return f"{what} ({next(iter(units))})" if next(iter(units)) else what
+    parts = ", ".join(f"{k} ({u})" if u else k for k, u in outputs.items())
+    return f"{what}: {parts}" if what else parts
 
 
 def plot_fits(fit: IndividualFit, path: str | Path, *, ncols: int = 4) -> Path:
@@ -88,7 +100,7 @@ def plot_fits(fit: IndividualFit, path: str | Path, *, ncols: int = 4) -> Path:
             uniq.setdefault(lab, hnd)
     fig.legend(uniq.values(), uniq.keys(), loc="upper right", ncol=len(uniq), fontsize=8)
     fig.supxlabel(f"time ({fit.model.time_unit})")
-    fig.supylabel(", ".join(f"{k} ({v})" for k, v in fit.model.outputs.items()))
+    fig.supylabel(_output_label(fit))
     fig.suptitle(
         f"{fit.model.name}: individual fits (blq={fit.blq}, prior={fit.prior})", x=0.02, ha="left"
     )
@@ -108,7 +120,7 @@ def plot_residuals(fit: IndividualFit, path: str | Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     for ax, x, lab in (
         (axes[0], "TIME", f"time ({fit.model.time_unit})"),
-        (axes[1], "IPRED", "IPRED"),
+        (axes[1], "IPRED", _output_label(fit, "IPRED, individual prediction")),
     ):
         ax.plot(pr.loc[q, x], pr.loc[q, "IWRES"], "o", color="k", ms=3, label="IWRES")
         ax.plot(

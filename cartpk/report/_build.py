@@ -28,6 +28,7 @@ from cartpk.report._sections_fit import (
     _figure_section,
 )
 from cartpk.report._sections_outcome import _er_section, _exposure_section, _recist_section
+from cartpk.report._sections_study import _study_section
 
 __all__ = ["build_report", "render_report"]
 
@@ -36,6 +37,7 @@ _SECTIONS: list[tuple[str, str, Callable[[list[Run], _Section], None]]] = [
     ("data", "Data and exclusions", _data_section),
     ("methods", "Model and methods", _methods_section),
     ("estimates", "Parameter estimates", _estimates_section),
+    ("studies", "Simulation-estimation and bootstrap studies", _study_section),
     ("convergence", "Convergence diagnostics", _convergence_section),
     (
         "gof",

@@ -23,6 +23,11 @@ MANIFEST = "manifest.json"
 
 # table kind -> test on the set of column names (checked in this order)
 _TABLE_RULES: list[tuple[str, Any]] = [
+    # studies (cartpk sse, cartpk bootstrap): their summaries, not their replicates
+    ("sse_summary", lambda c: {"parameter", "rel_bias_pct", "coverage_pct"} <= c),
+    ("bootstrap", lambda c: {"parameter", "estimate", "lower", "upper", "boot_se", "n_ok"} <= c),
+    ("study_replicates", lambda c: {"replicate", "parameter", "estimate"} <= c),
+    ("study_status", lambda c: {"replicate", "status"} <= c and "parameter" not in c),
     ("exposure_compare", lambda c: {"metric", "gmr", "r2_log"} <= c),
     ("exposure_pairs", lambda c: {"ID", "metric", "model", "nca", "used"} <= c),
     ("nca_summary", lambda c: {"PPTESTCD"} <= c and ({"geo_mean"} <= c or {"n"} <= c)),

@@ -166,3 +166,31 @@ def _text(value: Any) -> str:
 
 
 _TRUE = ["true", "1", "yes", "1.0"]
+
+
+def _units(path: Path) -> dict[str, str]:
+    """Column -> unit of a table, from the ``columns.csv`` of its folder (ASCII spelling;
+    ``{}`` when the folder has none). Per-row units (``[unit]``) are kept as written."""
+    import csv
+
+    from cartpk.units import DICTIONARY_FILE
+
+    dictionary = path.parent / DICTIONARY_FILE
+    if not dictionary.is_file():
+        return {}
+    out: dict[str, str] = {}
+    try:
+        with open(dictionary, encoding="utf-8-sig", newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("file") == path.name and row.get("column"):
+                    out[str(row["column"])] = str(row.get("unit") or "")
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return {}
+    return out
+
+
+def _table(run: Run, path: Path, frame: Any = None, **kwargs: Any) -> str:
+    """A run's CSV table as HTML, each column's unit (from ``columns.csv``) in its header."""
+    from cartpk.report._html import frame_table
+
+    return frame_table(_read(path) if frame is None else frame, units=_units(path), **kwargs)

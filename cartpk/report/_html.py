@@ -237,15 +237,48 @@ def _column_px(name: str, values: Sequence[object]) -> float:
     return max(head, widest) + _CELL_PAD_PX
 
 
-def frame_table(frame: Any, *, caption: str | None = None, max_rows: int | None = None) -> str:
+#: columns that hold a unit per row (shown in their display spelling, ``µg``)
+UNIT_COLUMNS = frozenset({"unit", "PPORRESU", "PPSTRESU", "UNIT"})
+
+
+def unit_header(column: str, unit: object) -> str:
+    """A column header with its unit: ``cmax (copies/µg)``; the bare name when the column
+    is not a quantity (``""``), dimensionless (``"1"``) or has a unit per row (``[unit]``).
+
+    Examples
+    --------
+    >>> unit_header("cmax", "copies/ug"), unit_header("n", "1"), unit_header("v", "[unit]")
+    ('cmax (copies/µg)', 'n', 'v')
+    """
+    text = display_unit(unit).strip()
+    if not text or text == "1" or text.startswith("["):
+        return column
+    return f"{column} ({text})"
+
+
+def frame_table(
+    frame: Any,
+    *,
+    caption: str | None = None,
+    max_rows: int | None = None,
+    units: Mapping[str, str] | None = None,
+) -> str:
     """A pandas DataFrame as an HTML table (every cell escaped).
 
     Columns are shown from the left while they fit :data:`TABLE_WIDTH_PX` (a 1,400-px
     window, no horizontal scroll bar); a note then names the columns left out, which the
-    table's CSV file holds.
+    table's CSV file holds. ``units`` (column -> unit, as in ``columns.csv``) puts each
+    column's unit in its header (:func:`unit_header`); unit columns (``unit``,
+    ``PPORRESU``) show the display spelling (``µg``).
     """
     shown = frame if max_rows is None else frame.head(max_rows)
-    columns = [str(c) for c in frame.columns]
+    names = [str(c) for c in frame.columns]
+    fix = [j for j, c in enumerate(names) if c in UNIT_COLUMNS]
+    if fix:
+        shown = shown.copy()
+        for j in fix:
+            shown.isetitem(j, [display_unit(v) or "—" for v in shown.iloc[:, j]])
+    columns = [unit_header(c, (units or {}).get(c)) for c in names]
     keep, used = [], 0.0
     for j, c in enumerate(columns):
         w = _column_px(c, list(shown.iloc[:, j]))

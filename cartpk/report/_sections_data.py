@@ -19,6 +19,7 @@ from cartpk.report._common import (
     _read,
     _Section,
     _status_banner,
+    _table,
     _text,
     _when,
 )
@@ -119,7 +120,7 @@ def _data_section(runs: list[Run], sec: _Section) -> None:
                         f"<p>{len(frame)} record(s) not used, each with its reason "
                         f"(<code>{esc(run.rel(p))}</code>):</p>"
                     )
-                    sec.add(frame_table(frame))
+                    sec.add(_table(run, p, frame))
                 else:
                     sec.add("<p>No records were excluded.</p>")
         elif summary is not None and isinstance(summary.get("exclusions"), list):
@@ -401,7 +402,9 @@ def _other_section(runs: list[Run], sec: _Section) -> None:
         sec.heading("Other outputs", run, _anchor("other", i))
         for p in tables:
             frame = _read(p)
-            sec.add(_details(f"{run.rel(p)} ({len(frame)} rows)", frame_table(frame, max_rows=200)))
+            sec.add(
+                _details(f"{run.rel(p)} ({len(frame)} rows)", _table(run, p, frame, max_rows=200))
+            )
         sec.add(_figures(run, figs))
         if len(files) > 25:  # e.g. a study's task records: one row per folder
             by_dir: dict[str, list[Path]] = {}

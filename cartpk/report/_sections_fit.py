@@ -20,6 +20,8 @@ from cartpk.report._common import (
     _range,
     _read,
     _Section,
+    _table,
+    _units,
 )
 from cartpk.report._html import (
     banner,
@@ -28,9 +30,9 @@ from cartpk.report._html import (
     esc,
     fmt,
     fmt_pct,
-    frame_table,
     kv_table,
     table,
+    unit_header,
 )
 
 # default convergence thresholds, used when neither the run's spec nor its table gives one
@@ -237,31 +239,102 @@ def _converged(frame: Any) -> Any:
     return frame["converged"].astype(str).str.lower().isin(_TRUE)
 
 
-def _individual_summary(frame: Any) -> tuple[str, list[str]]:
-    """Summary over subjects (converged fits) and a per-subject table; failed IDs."""
+def _not_identifiable(frame: Any, params: list[str], conv: Any) -> dict[str, tuple[int, int]]:
+    """Parameter -> (converged subjects whose fit marks it not identifiable, converged)."""
+    out = {}
+    for p in params:
+        col = f"{p}_identifiable"
+        if col in frame.columns:
+            flags = frame.loc[conv, col].astype(str).str.strip().str.lower()
+            out[p] = (int((~flags.isin(_TRUE)).sum()), int(conv.sum()))
+    return out
+
+
+def _iiv_split(frame: Any, params: list[str], population: Any) -> tuple[list[str], list[str]]:
+    """Parameters of empirical Bayes estimates with between-subject variability, and the
+    others, each with why: fixed, or no ω in the population table (else: the same value
+    in every subject)."""
+    fixed: set[str] = set()
+    omegas: set[str] | None = None
+    if population is not None and "parameter" in population.columns:
+        names = [str(n) for n in population["parameter"]]
+        omegas = {n[len("omega_") :] for n in names if n.startswith("omega_")}
+        if "fixed" in population.columns:
+            fixed = {
+                str(r["parameter"])
+                for _, r in population.iterrows()
+                if str(r["fixed"]).strip().lower() in _TRUE
+            }
+    keep, left = [], []
+    for p in params:
+        values = frame[p].dropna()
+        if p in fixed:
+            left.append(f"{p} (fixed)")
+        elif omegas is not None and p not in omegas:
+            left.append(f"{p} (no between-subject variability in the model)")
+        elif omegas is None and values.nunique() <= 1:
+            left.append(f"{p} (the same value in every subject)")
+        else:
+            keep.append(p)
+    return keep, left
+
+
+def _individual_summary(
+    frame: Any, units: dict[str, str] | None = None, population: Any = None
+) -> tuple[str, list[str]]:
+    """Summary over subjects (converged fits) and a per-subject table; failed IDs.
+
+    ``units``: column -> unit (``columns.csv``). ``population``: the run's population
+    table; empirical Bayes estimates (no ``converged`` column) are then summarised only
+    for the parameters with between-subject variability.
+    """
     import pandas as pd
 
+    units = units or {}
     params = _individual_params(frame)
     conv = _converged(frame)
     has_conv = "converged" in frame.columns
-    rows = []
+    notes = []
+    if not has_conv:
+        params, left = _iiv_split(frame, params, population)
+        if left:
+            notes.append(
+                "Only parameters with between-subject variability are summarised; left out "
+                "(every subject has the typical value, see the population table): "
+                + ", ".join(left)
+                + "."
+            )
+    flags = _not_identifiable(frame, params, conv) if has_conv else {}
+    rows, row_cls = [], []
     for p in params:
         st = _geo_stats(frame.loc[conv, p]) if conv.any() else _geo_stats([])
-        rows.append(
-            [
-                display_name(p),
-                esc(fmt(int(st["n"]))),
-                esc(fmt(st["geo_mean"])),
-                esc(fmt_pct(st["geo_cv_pct"])),
-                esc(fmt(st["median"])),
-                esc(_range(st["min"], st["max"]) if st["n"] else "—"),
-            ]
-        )
+        row = [
+            display_name(p),
+            esc(display_unit(units.get(p)) or "—"),
+            esc(fmt(int(st["n"]))),
+            esc(fmt(st["geo_mean"])),
+            esc(fmt_pct(st["geo_cv_pct"])),
+            esc(fmt(st["median"])),
+            esc(_range(st["min"], st["max"]) if st["n"] else "—"),
+        ]
+        bad, of = flags.get(p, (0, 0))
+        if flags:
+            row.append(esc(f"not identifiable in {bad} of {of}") if bad else "")
+        rows.append(row)
+        row_cls.append("warn" if bad else "")
     n_label = "n (converged)" if has_conv else "n"
-    out = table(
-        ["Parameter", n_label, "Geometric mean", "Geometric CV %", "Median", "Range"],
-        rows,
-        raw_columns=range(6),
+    head = ["Parameter", "Unit", n_label, "Geometric mean", "Geometric CV %", "Median", "Range"]
+    if flags:
+        head.append("Identification")
+        if any(b for b, _ in flags.values()):
+            notes.append(
+                "Identification: subjects whose fit marks the parameter as not identifiable "
+                "(its interval is wide or its estimate is mostly the prior; parameters.csv "
+                "says why). Their estimates reflect the prior or the design more than the "
+                "subject's data."
+            )
+    out = "".join(f'<p class="note">{esc(n)}</p>' for n in notes) + table(
+        head, rows, raw_columns=range(len(head)), row_classes=row_cls
     )
     # per-subject table: estimate over its 95 % interval; failed fits highlighted
     status_col = "status" in frame.columns
@@ -283,13 +356,19 @@ def _individual_summary(frame: Any) -> tuple[str, list[str]]:
                 if lo is None or hi is None
                 else f'<br><span class="ci">{esc(fmt(lo))} – {esc(fmt(hi))}</span>'
             )
-            cells.append(esc(fmt(r[p])) + ci)
+            ident = r.get(f"{p}_identifiable")
+            weak = ident is not None and str(ident).strip().lower() not in _TRUE
+            cells.append(esc(fmt(r[p])) + (" <small>(n.i.)</small>" if weak else "") + ci)
         sub_rows.append(cells)
         st = str(r.get("status", "")) if status_col else ""
         classes.append(
             "fail" if not ok else ("warn" if status_col and st not in {"converged", "ok"} else "")
         )
-    head = ["ID", *(["Status"] if (has_conv or status_col) else []), *params]
+    head = [
+        "ID",
+        *(["Status"] if (has_conv or status_col) else []),
+        *[unit_header(p, units.get(p)) for p in params],
+    ]
     cell_cls = {
         (i, j): "num"
         for i in range(len(sub_rows))
@@ -298,6 +377,10 @@ def _individual_summary(frame: Any) -> tuple[str, list[str]]:
     per_subject = table(
         head, sub_rows, raw_columns=range(len(head)), row_classes=classes, cell_classes=cell_cls
     )
+    if flags:
+        per_subject = (
+            '<p class="note">n.i.: not identifiable in this subject\'s fit.</p>' + per_subject
+        )
     failed = [str(r["ID"]) for (_, r), ok in zip(frame.iterrows(), conv, strict=True) if not ok]
     return out + _details(
         f"Per-subject estimates with 95 % intervals ({len(frame)} subjects)", per_subject
@@ -326,7 +409,8 @@ def _estimates_section(runs: list[Run], sec: _Section) -> None:
             if "ID" not in frame.columns:
                 run.used.discard(p)
                 continue
-            html_, failed = _individual_summary(frame)
+            pop = run.tables.get("population", [])
+            html_, failed = _individual_summary(frame, _units(p), _read(pop[0]) if pop else None)
             also = [run.rel(a) for a, b in run.aliases.items() if b == p]
             same = f" (same as <code>{esc(', '.join(also))}</code>)" if also else ""
             what = (
@@ -354,7 +438,7 @@ def _estimates_section(runs: list[Run], sec: _Section) -> None:
             sec.add(
                 _details(
                     f"Long parameter table ({len(frame)} rows, {run.rel(p)})",
-                    frame_table(frame, max_rows=500),
+                    _table(run, p, frame, max_rows=500),
                 )
             )
 
@@ -620,6 +704,9 @@ def _figure_section(
             sec.heading(title, run, _anchor(key, i))
             for p in preds:
                 sec.add(_predictions_summary(run, p))
+            if key == "gof":
+                figs, note = _vpc_figures(run, figs)
+                sec.add(note)
             # the fit diagnostics are read in detail: full width, one under the other
             sec.add(_figures(run, figs, stack=key == "gof" or len(figs) <= 2))
             for p in run.take_tables("vpc_table") if key == "gof" else []:
@@ -627,11 +714,46 @@ def _figure_section(
                 sec.add(
                     _details(
                         f"VPC table {run.rel(p)} ({len(frame)} rows)",
-                        frame_table(frame, max_rows=500),
+                        _table(run, p, frame, max_rows=500),
                     )
                 )
 
     return build
+
+
+def _vpc_figures(run: Run, figs: list[Path]) -> tuple[list[Path], str]:
+    """VPC before pcVPC; a pcVPC whose table has the same bytes as the VPC's is not shown
+    as a second, different check (prediction correction changed nothing)."""
+    tables = [*run.tables.get("vpc_table", []), *run.aliases]
+    pc = {p.stem for p in tables if "pcvpc" in p.stem.lower()}
+    same = []
+    for a, b in run.aliases.items():
+        stems = {a.stem.lower(), b.stem.lower()}
+        if any("pcvpc" in t for t in stems) and any("vpc" in t and "pcvpc" not in t for t in stems):
+            same.append((a, b))
+    order = sorted(figs, key=lambda f: (1 if "pcvpc" in f.stem.lower() else 0, f.name))
+    if not same:
+        note = (
+            '<p class="note">pcVPC: prediction-corrected VPC (observed and simulated values '
+            "scaled by the bin's median population prediction over each record's), shown "
+            "after the VPC.</p>"
+            if pc
+            else ""
+        )
+        return order, note
+    a, b = same[0]
+    pc_stems = {t.stem for t in (a, b) if "pcvpc" in t.stem.lower()}
+    kept = [f for f in order if f.stem not in pc_stems]
+    dropped = [run.rel(f) for f in order if f.stem in pc_stems]
+    note = (
+        f'<p class="note"><code>{esc(run.rel(a))}</code> holds the same bytes as '
+        f"<code>{esc(run.rel(b))}</code>: prediction correction changed nothing here (every "
+        "subject has the same population prediction in each bin), so the prediction-corrected "
+        "VPC is the VPC and is shown once"
+        + (f"; <code>{esc(', '.join(dropped))}</code> is not shown" if dropped else "")
+        + ".</p>"
+    )
+    return kept, note
 
 
 def _predictions_summary(run: Run, path: Path) -> str:

@@ -15,6 +15,8 @@ from cartpk.report._common import (
     _range,
     _read,
     _Section,
+    _table,
+    _units,
 )
 from cartpk.report._html import (
     banner,
@@ -42,6 +44,94 @@ _NCA_STD = {
 }
 
 
+#: NCA parameters summarised by median and range only: counts, window bounds, fit quality
+#: and times read off the sampling grid (a geometric mean of these means nothing)
+NCA_NO_GEO = frozenset({"LAMZNPT", "LAMZLL", "LAMZUL", "R2", "R2ADJ", "TMAX", "TLST"})
+_NCA_STATS = {"n", "n_missing", "geo_mean", "geo_cv_pct", "mean", "sd", "median", "min", "max"}
+
+
+def _nca_stats_table(rows: list[dict[str, Any]], keys: list[str]) -> str:
+    """The NCA summary: geometric statistics where they mean something, median and range
+    for every parameter; groups where a parameter has no value at all are named once."""
+    shown, empty = [], {}
+    for r in rows:
+        if not r["n"]:
+            group = " ".join(str(r["keys"][k]) for k in keys) or str(r["DVID"])
+            empty.setdefault(group, []).append(str(r["PPTESTCD"]))
+            continue
+        geo = str(r["PPTESTCD"]).upper() not in NCA_NO_GEO
+        shown.append(
+            [
+                *[r["keys"][k] for k in keys],
+                r["DVID"],
+                r["PPTESTCD"],
+                display_unit(r["unit"]) or "—",
+                r["interval"],
+                int(r["n"]),
+                int(r["n_missing"]),
+                r["geo_mean"] if geo else "—",
+                fmt_pct(r["geo_cv_pct"]) if geo else "—",
+                r["median"],
+                _range(r["min"], r["max"]),
+            ]
+        )
+    header = [
+        *keys,
+        "DVID",
+        "PPTESTCD",
+        "Unit",
+        "Interval",
+        "n",
+        "n missing",
+        "Geometric mean",
+        "Geometric CV %",
+        "Median",
+        "Range (min – max)",
+    ]
+    note = (
+        '<p class="note">Geometric mean and CV only for positive, ratio-scale parameters; '
+        f"{', '.join(sorted(NCA_NO_GEO))} (counts, λz window bounds, fit quality, sampling "
+        "times) are given as median and range.</p>"
+    )
+    out = note + table(header, shown)
+    for group, codes in empty.items():
+        out += (
+            f'<p class="note">{esc(group)}: no subject has a value of {esc(", ".join(codes))} '
+            "(reasons in the long NCA table); left out above.</p>"
+        )
+    return out
+
+
+def _count(value: Any) -> int:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return 0
+    return int(x) if math.isfinite(x) else 0
+
+
+def _nca_summary_table(frame: Any) -> str:
+    """``nca_summary.csv`` (one row per group and parameter) as the NCA summary."""
+    keys = [c for c in frame.columns if c not in _NCA_STD and c not in _NCA_STATS]
+    rows = []
+    for _, r in frame.iterrows():
+        st, en = r.get("PPSTINT"), r.get("PPENINT")
+        interval = "–".join(str(x) for x in (st, en) if isinstance(x, str) and x)
+        rows.append(
+            {
+                "keys": {k: r[k] for k in keys},
+                "DVID": r.get("DVID", ""),
+                "PPTESTCD": r.get("PPTESTCD", ""),
+                "unit": r.get("PPORRESU"),
+                "interval": interval,
+                **{c: r.get(c) for c in ("geo_mean", "geo_cv_pct", "median", "min", "max")},
+                "n": _count(r.get("n")),
+                "n_missing": _count(r.get("n_missing")),
+            }
+        )
+    return _nca_stats_table(rows, keys)
+
+
 def _nca_summary_from_long(frame: Any) -> str:
     import pandas as pd
 
@@ -67,39 +157,21 @@ def _nca_summary_from_long(frame: Any) -> str:
         key = key if isinstance(key, tuple) else (key,)
         kd = dict(zip(by, key, strict=True))
         st = _geo_stats(g["_v"])
-        n_missing = int(g["_v"].isna().sum())
         interval = ""
         if "PPSTINT" in kd or "PPENINT" in kd:
             interval = f"{kd.get('PPSTINT', '')}–{kd.get('PPENINT', '')}".strip("–")
         rows.append(
-            [
-                *[kd[k] for k in keys],
-                kd.get("DVID", ""),
-                kd.get("PPTESTCD", ""),
-                display_unit(kd.get("PPORRESU")),
-                interval,
-                int(st["n"]),
-                n_missing,
-                st["geo_mean"],
-                fmt_pct(st["geo_cv_pct"]),
-                st["median"],
-                _range(st["min"], st["max"]) if st["n"] else "—",
-            ]
+            {
+                "keys": {k: kd[k] for k in keys},
+                "DVID": kd.get("DVID", ""),
+                "PPTESTCD": kd.get("PPTESTCD", ""),
+                "unit": kd.get("PPORRESU"),
+                "interval": interval,
+                **st,
+                "n_missing": int(g["_v"].isna().sum()),
+            }
         )
-    header = [
-        *keys,
-        "DVID",
-        "PPTESTCD",
-        "Unit",
-        "Interval",
-        "n",
-        "n missing",
-        "Geometric mean",
-        "Geometric CV %",
-        "Median",
-        "Range",
-    ]
-    return table(header, rows)
+    return _nca_stats_table(rows, keys)
 
 
 def _nca_wide(frame: Any) -> str:
@@ -112,7 +184,12 @@ def _nca_wide(frame: Any) -> str:
     )
     wide = wide.reset_index()
     wide.columns = [str(c) for c in wide.columns]
-    return frame_table(wide)
+    units: dict[str, str] = {}
+    if "PPORRESU" in frame.columns:
+        for code, unit in frame[["PPTESTCD", "PPORRESU"]].itertuples(index=False):
+            if isinstance(unit, str) and unit.strip():
+                units.setdefault(str(code), unit)
+    return frame_table(wide, units=units)
 
 
 #: units of exposure metrics that do not depend on the endpoint's concentration unit
@@ -173,7 +250,7 @@ def _exposure_summary(frame: Any, sec: _Section, units: dict[str, str]) -> list[
     return rows
 
 
-def _exposure_compare(frame: Any, rel: str) -> str:
+def _exposure_compare(frame: Any, rel: str, col_units: dict[str, str] | None = None) -> str:
     """The model-vs-NCA agreement table as written: one row per metric, nothing pooled."""
     head = f"<h4>Model-based vs NCA exposure, per metric (<code>{esc(rel)}</code>)</h4>"
     note = (
@@ -182,10 +259,12 @@ def _exposure_compare(frame: Any, rel: str) -> str:
         "<code>slope_log</code> the regression of ln(model) on ln(NCA); a metric with fewer "
         "than 3 pairs has no statistics and says why in <code>reason</code>.</p>"
     )
-    return head + note + frame_table(frame)
+    return head + note + frame_table(frame, units=col_units)
 
 
-def _exposure_pairs(frame: Any, rel: str, units: dict[str, str]) -> str:
+def _exposure_pairs(
+    frame: Any, rel: str, units: dict[str, str], col_units: dict[str, str] | None = None
+) -> str:
     """Per-metric geometric means of the paired subjects (metrics never pooled)."""
     import pandas as pd
 
@@ -217,7 +296,11 @@ def _exposure_pairs(frame: Any, rel: str, units: dict[str, str]) -> str:
         rows,
         raw_columns=(0, 1),
     )
-    return head + body + _details(f"All pairs ({len(frame)})", frame_table(frame, max_rows=500))
+    return (
+        head
+        + body
+        + _details(f"All pairs ({len(frame)})", frame_table(frame, max_rows=500, units=col_units))
+    )
 
 
 def _exposure_section(runs: list[Run], sec: _Section) -> None:
@@ -230,9 +313,11 @@ def _exposure_section(runs: list[Run], sec: _Section) -> None:
         if not (ncas or sums or expo or figs or cmp_tables):
             continue
         sec.heading("Exposure", run, _anchor("exposure", i))
+        if expo and (source := _exposure_source(run)):
+            sec.add(f'<p class="statement">Model-based exposure source: {esc(source)}.</p>')
         for p in sums:
             sec.add(f"<h4>NCA summary (<code>{esc(run.rel(p))}</code>)</h4>")
-            sec.add(frame_table(_read(p)))
+            sec.add(_nca_summary_table(_read(p)))
         for p in ncas:
             frame = _read(p)
             if not sums:
@@ -288,21 +373,42 @@ def _exposure_section(runs: list[Run], sec: _Section) -> None:
                 )
             elif not summarise:
                 sec.add('<p class="note">The same exposure as above, one row per metric.</p>')
-            sec.add(_details(f"All rows ({len(frame)})", frame_table(frame, max_rows=500)))
+            sec.add(_details(f"All rows ({len(frame)})", _table(run, p, frame, max_rows=500)))
         for p in run.take_tables("exposure_compare"):
-            sec.add(_exposure_compare(_read(p), run.rel(p)))
+            sec.add(_exposure_compare(_read(p), run.rel(p), _units(p)))
         for p in run.take_tables("exposure_pairs"):
-            sec.add(_exposure_pairs(_read(p), run.rel(p), units))
+            sec.add(_exposure_pairs(_read(p), run.rel(p), units, _units(p)))
         if ncas or sums:
             for p in run.take_tables("rules"):
                 frame = _read(p)
                 sec.add(
                     _details(
                         f"NCA derivation rules ({len(frame)} rows, {run.rel(p)})",
-                        frame_table(frame, max_rows=500),
+                        _table(run, p, frame, max_rows=500),
                     )
                 )
         sec.add(_figures(run, figs))
+
+
+def _exposure_source(run: Run) -> str | None:
+    """Where a run's model-based exposure comes from, as its manifest records it."""
+    res = run.manifest.get("results")
+    if isinstance(res, dict) and isinstance(res.get("source"), str):
+        return f"model-based, from {res['source']}"
+    er = run.manifest.get("er")
+    expo = er.get("exposure") if isinstance(er, dict) else None
+    if not isinstance(expo, dict):
+        return None
+    kind = str(expo.get("source", ""))
+    if kind == "model":
+        fit = str(expo.get("fit", "")).replace("\\", "/").rstrip("/").split("/")[-1]
+        parts = [f"model-based, {expo.get('method') or 'from a model fit'}"]
+        if fit:
+            parts.append(f"from the population fit {fit}")
+        if expo.get("model"):
+            parts.append(f"model {expo['model']}")
+        return ", ".join(parts)
+    return _SOURCE_TEXT.get(kind, kind) or None
 
 
 # ----------------------------------------------------------------------------- RECIST
@@ -351,7 +457,7 @@ def _recist_section(runs: list[Run], sec: _Section) -> None:
                 word = "confirmed" if k == "BOR_CONFIRMED" else "unconfirmed"
                 header += [f"n ({word})", f"% ({word})"]
             sec.add(table(header, rows, caption=f"Best overall response, {n} subjects"))
-            sec.add(_details(f"BOR per subject ({n})", frame_table(frame)))
+            sec.add(_details(f"BOR per subject ({n})", _table(run, p, frame)))
         sec.add(_figures(run, figs, stack=True))
         for p in [*tps, *(run.take_tables("rules") if bors or tps else [])]:
             frame = _read(p)
@@ -359,7 +465,7 @@ def _recist_section(runs: list[Run], sec: _Section) -> None:
                 _details(
                     f"{'Derivation rules' if 'RULE' in frame.columns else 'Assessments per time point'}"
                     f" ({len(frame)} rows, {run.rel(p)})",
-                    frame_table(frame),
+                    _table(run, p, frame),
                 )
             )
 
@@ -397,9 +503,30 @@ def _ratio_text(r: Any, fold: str) -> str:
     return f"{fmt(v, 3)}{ci}"
 
 
-def _er_table(frame: Any) -> str:
-    """Estimates grouped by analysis (endpoint ~ exposure, model), one row per term."""
+def _term_per(term: object, units: dict[str, str]) -> str:
+    """What one unit of an E-R term is: ``ln(cmax)`` (e-fold), a covariate in its unit."""
+    import re
+
+    text = "" if term is None else str(term)
+    m = re.fullmatch(r"(log|ln|log10)\((\w+)\)", text)
+    if m:
+        return "per e-fold increase" if m.group(1) != "log10" else "per 10-fold increase"
+    if text not in units:
+        return ""
+    unit = display_unit(units[text]).strip()
+    if unit and not unit.startswith("[") and unit != "1":
+        return f"per 1 {unit}"
+    if unit == "1":
+        return "per 1 (dimensionless)"
+    return f"per 1 {text} unit (as in the data file)"
+
+
+def _er_table(frame: Any, units: dict[str, str] | None = None) -> str:
+    """Estimates grouped by analysis (endpoint ~ exposure, model), one row per term;
+    ``units`` (column -> unit of the subject table) says what one unit of a term is."""
     import pandas as pd
+
+    units = units or {}
 
     def text(v: Any) -> str:
         return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
@@ -408,6 +535,7 @@ def _er_table(frame: Any) -> str:
     header = [
         "Term",
         "Estimate",
+        "Effect",
         "95 % interval",
         "Per 2-fold increase (95 % CI)",
         "Per 10-fold increase (95 % CI)",
@@ -452,6 +580,7 @@ def _er_table(frame: Any) -> str:
                 [
                     display_name(r.get("term")),
                     r.get("estimate"),
+                    _term_per(r.get("term"), units),
                     "—" if lo is None or pd.isna(lo) else _range(lo, hi),
                     r2 if r2 == "—" else f"{word} {r2}".strip(),
                     r10 if r10 == "—" else f"{word} {r10}".strip(),
@@ -476,6 +605,18 @@ def _er_section(runs: list[Run], sec: _Section) -> None:
             run.used.difference_update(extras)
             continue
         sec.heading("Exposure–response", run, _anchor("er", i))
+        if source := _exposure_source(run):
+            others = {
+                o.name: t
+                for o in runs
+                if o is not run and o.tables.get("exposure") and (t := _exposure_source(o))
+            }
+            differ = {k: v for k, v in others.items() if v != source}
+            extra = "".join(
+                f" This is not the model-based exposure of run {k} ({v})."
+                for k, v in differ.items()
+            )
+            sec.add(f'<p class="statement">Exposure source: {esc(source)}.{esc(extra)}</p>')
         info = run.manifest.get("er")
         fits = info.get("fits") if isinstance(info, dict) else None
         if isinstance(fits, list) and fits and all(isinstance(f, dict) for f in fits):
@@ -498,7 +639,8 @@ def _er_section(runs: list[Run], sec: _Section) -> None:
                 frame["exposure_source"].astype(str)
             ):
                 sec.add(f"<p>{esc(ER_SOURCES_NOTE)}</p>")
-            sec.add(_er_table(frame))
+            subjects = [x for x in extras if x.stem == "er_subjects"]
+            sec.add(_er_table(frame, _units(subjects[0]) if subjects else {}))
         sec.add(_figures(run, figs))
         for p in extras:
             frame = _read(p)
@@ -509,4 +651,4 @@ def _er_section(runs: list[Run], sec: _Section) -> None:
                 )
             else:
                 summary = f"{label} ({len(frame)} rows)"
-            sec.add(_details(summary, frame_table(frame, max_rows=200)))
+            sec.add(_details(summary, _table(run, p, frame, max_rows=200)))
