@@ -697,6 +697,7 @@ def run_folder(
     final.parent.mkdir(parents=True, exist_ok=True)
     removed = _sweep_siblings(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; a run folder is shared as usual
     marker = tmp / _TMP_MARKER
     marker.write_text(
         json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}),

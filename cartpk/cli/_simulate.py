@@ -106,7 +106,12 @@ def run(args: argparse.Namespace) -> int:
     )
     write_atomic(out, table.to_csv(index=False), replace=args.force, record=True)
     obs = table[table["EVID"] == 0]
-    limits = ", ".join(f"{k} {v:g}" for k, v in lloq.items()) or "none"
+    from cartpk.data._endpoints import display_unit
+
+    limits = (
+        ", ".join(f"{k} {v:g} {display_unit(model.outputs.get(k, ''))}" for k, v in lloq.items())
+        or "none"
+    )
     print(
         f"{out}: {args.n} subjects, {len(obs)} observations "
         f"({int((obs['CENS'] != 0).sum())} below LLOQ; LLOQ: {limits}) from {model.name}, "
