@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-from cartpk.cli._sse import add_cluster_arguments, cluster_options, emit_table
+from cartpk.cli._sse import add_cluster_arguments, announce, cluster_options, emit_table
 
 __all__ = ["add_parser", "run"]
 
@@ -45,21 +45,28 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk bootstrap``."""
     from cartpk.batch import bootstrap, load_spec
-    from cartpk.cli._common import UsageError
+    from cartpk.cli._common import UsageError, task_progress
 
     cluster = cluster_options(args)
     if args.n_bootstrap is not None and args.n_bootstrap < 2:
         raise UsageError("`-n` must be >= 2")
     spec = load_spec(args.spec, kind="bootstrap")
     n = args.n_bootstrap or spec.values.get("n_bootstrap", DEFAULT_N)
-    result = bootstrap(
-        spec,
-        n,
-        seed=spec.values["seed"],
-        level=spec.values.get("level", 0.95),
-        **cluster,
+    announce(
+        f"cartpk: bootstrap of {spec.model} on {spec.values.get('data')}: the original fit and "
+        f"{n} fits to resampled subjects into {args.out} (rerun the command to resume)",
+        args.quiet,
     )
-    emit_table(result.intervals, args.format)
+    names = ["original", *(f"{i:05d}" for i in range(int(n)))]
+    with task_progress(args.out, names, noun="fits", force=cluster["force"], quiet=args.quiet):
+        result = bootstrap(
+            spec,
+            n,
+            seed=spec.values["seed"],
+            level=spec.values.get("level", 0.95),
+            **cluster,
+        )
+    emit_table(result.intervals, args.format, where=result.path / "intervals.csv")
     if result.problems:
         for line in result.problems:
             print(f"failed check: {line}", file=sys.stderr)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -14,6 +17,7 @@ __all__ = [
     "add_run_folder_arguments",
     "emit",
     "print_error",
+    "task_progress",
     "terminal_table",
     "wants_progress",
 ]
@@ -57,6 +61,101 @@ def emit(obj: Any, fmt: str = "table") -> None:
 def wants_progress(quiet: bool = False) -> bool:
     """Progress bars go to stderr, only on a terminal and not with ``--quiet``."""
     return (not quiet) and sys.stderr.isatty()
+
+
+@contextmanager
+def task_progress(
+    folder: str | Path,
+    names: Collection[str],
+    *,
+    noun: str = "replicates",
+    force: bool = False,
+    quiet: bool = False,
+    poll_s: float = 1.0,
+    every_s: float = 30.0,
+) -> Iterator[None]:
+    """``cartpk: 12/200 replicates done (...)`` lines on stderr while a batch study runs.
+
+    A terminal shows the batch runner's progress bar instead; elsewhere (a log file, a
+    pipe, a job scheduler) this counts the study's task files (``folder/tasks/NAME.json``
+    for each of ``names``, written as each task ends) and prints a line at every tenth or
+    ``every_s`` seconds after the last line, whichever comes first, with the failed tasks
+    and the time left at the rate so far. Tasks found from a resumed study count as done;
+    with ``force`` (the old study discarded) only files written from now on count.
+    Nothing with ``quiet``.
+    """
+    import threading
+    import time
+
+    total = len(names)
+    if quiet or total < 1 or sys.stderr.isatty():
+        yield
+        return
+    stream, tasks, t0, wanted = sys.stderr, Path(folder) / "tasks", time.time(), set(names)
+    status: dict[str, bool] = {}  # task file -> ok
+    step = max(1, -(-total // 10))
+
+    def poll() -> None:
+        try:
+            files = [
+                f
+                for f in tasks.glob("*.json")
+                if f.stem in wanted and (not force or f.stat().st_mtime >= t0)
+            ]
+        except OSError:  # the folder is being created or replaced
+            return
+        for f in files:
+            if f.name not in status:
+                try:
+                    status[f.name] = json.loads(f.read_text(encoding="utf-8"))["status"] == "ok"
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # read it at the next poll
+
+    poll()  # tasks found done when the study resumes: the first line counts them
+    state = {"printed": len(status), "at": t0, "first": len(status)}
+
+    def say(final: bool = False) -> None:
+        done, now = len(status), time.time()
+        if done <= state["printed"]:
+            return
+        due = done >= total or done // step > state["printed"] // step
+        if not final and not due and now - state["at"] < every_s:
+            return
+        failed = sum(not ok for ok in status.values())
+        parts = [_duration(now - t0)]
+        new = done - state["first"]
+        if 0 < new and done < total:
+            parts.append(f"about {_duration((total - done) * (now - t0) / new)} left")
+        if failed:
+            parts.append(f"{failed} failed")
+        print(f"cartpk: {done}/{total} {noun} done ({'; '.join(parts)})", file=stream, flush=True)
+        state["printed"], state["at"] = done, now
+
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(poll_s):
+            poll()
+            say()
+
+    thread = threading.Thread(target=watch, name="cartpk-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+    poll()  # not reached when the study raised: its error is the last line
+    say(final=True)
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3.5 min``, ``2.1 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 #: widest line a command prints in a table (full tables go to files)

@@ -16,7 +16,14 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["add_parser", "add_cluster_arguments", "cluster_options", "run"]
+__all__ = [
+    "add_parser",
+    "add_cluster_arguments",
+    "announce",
+    "cluster_options",
+    "emit_table",
+    "run",
+]
 
 
 def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,7 +43,12 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="worker processes of the local cluster (default: CPU cores)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar or cluster messages")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress (a bar on a terminal, else a 'cartpk: 12/200 replicates done' line "
+        "at every tenth) and no cluster messages",
+    )
     p.add_argument(
         "--force",
         action="store_true",
@@ -77,8 +89,39 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def emit_table(frame: Any, fmt: str) -> None:
-    """Print a result table to stdout in the chosen format."""
+#: the terminal's columns of a result table (``--format csv|json`` and the files have all)
+SSE_COLUMNS = {
+    "parameter": "parameter",
+    "level": "level",
+    "true": "truth",
+    "mean_estimate": "mean estimate",
+    "rel_bias_pct": "bias %",
+    "rel_rmse_pct": "RMSE %",
+    "coverage_pct": "coverage %",
+    "convergence_pct": "converged %",
+    "identified_pct": "identified %",
+}
+ER_CHAIN_COLUMNS = {
+    "route": "route",
+    "endpoint": "endpoint",
+    "model": "model",
+    "exposure": "exposure",
+    "truth": "truth",
+    "median_estimate": "median est.",
+    "median_rel_bias_pct": "bias %",
+    "coverage_pct": "coverage %",
+    "n_replicates_ok": "n ok",
+}
+
+
+def emit_table(
+    frame: Any, fmt: str, *, columns: dict[str, str] | None = None, where: Any = None
+) -> None:
+    """Print a result table to stdout in the chosen format.
+
+    The terminal table (``fmt="table"``) shows ``columns`` (name -> header; default all)
+    within 100 characters and says where the full table is (the file ``where``).
+    """
     import math
 
     if fmt == "json":
@@ -92,35 +135,68 @@ def emit_table(frame: Any, fmt: str) -> None:
     else:
         from cartpk.cli._common import terminal_table
 
-        print(terminal_table(frame, max_rows=None))
-        print("(the full table, with every column: --format csv, or the study folder's CSV files)")
+        shown = frame
+        if columns:
+            keep = {k: v for k, v in columns.items() if k in frame.columns}
+            shown = frame[list(keep)].rename(columns=keep)
+        print(terminal_table(shown, max_rows=None))
+        place = f"{where}" if where is not None else "the study folder's CSV files"
+        print(f"(the full table, with every column: {place}, or --format csv)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk sse``."""
     from cartpk.batch import er_chain_from_spec, er_chain_sse, estimator_from_spec, load_spec, sse
+    from cartpk.cli._common import task_progress
 
     cluster = cluster_options(args)
     spec = load_spec(args.spec, kind="sse")
     v = spec.values
-    if spec.kind == "er_chain":
-        chain = er_chain_sse(**er_chain_from_spec(spec), **cluster, spec_file=args.spec)
-        emit_table(chain.summary, args.format)
-        return _report_failures(chain.replicates, chain.path / "er_sse_replicates.csv")
-    result = sse(
-        spec.model,
-        v["days"],
-        v["n_replicates"],
-        estimator_from_spec(spec),
-        seed=v["seed"],
-        n_subjects=v["n_subjects"],
-        lloq=v.get("lloq"),
-        dose=v.get("dose"),
-        spec_file=args.spec,
-        **cluster,
+    n = int(v["n_replicates"])
+    progress = task_progress(
+        args.out,
+        [f"{i:05d}" for i in range(n)],
+        noun="replicates",
+        force=cluster["force"],
+        quiet=args.quiet,
     )
-    emit_table(result.summary, args.format)
+    what = "E-R chain " if spec.kind == "er_chain" else ""
+    announce(
+        f"cartpk: {what}simulation-estimation of {spec.model}: {n} trials of "
+        f"{v['n_subjects']} subjects into {args.out} (rerun the command to resume)",
+        args.quiet,
+    )
+    if spec.kind == "er_chain":
+        with progress:
+            chain = er_chain_sse(**er_chain_from_spec(spec), **cluster, spec_file=args.spec)
+        emit_table(
+            chain.summary,
+            args.format,
+            columns=ER_CHAIN_COLUMNS,
+            where=chain.path / "er_sse_summary.csv",
+        )
+        return _report_failures(chain.replicates, chain.path / "er_sse_replicates.csv")
+    with progress:
+        result = sse(
+            spec.model,
+            v["days"],
+            v["n_replicates"],
+            estimator_from_spec(spec),
+            seed=v["seed"],
+            n_subjects=v["n_subjects"],
+            lloq=v.get("lloq"),
+            dose=v.get("dose"),
+            spec_file=args.spec,
+            **cluster,
+        )
+    emit_table(result.summary, args.format, columns=SSE_COLUMNS, where=result.path / "summary.csv")
     return _report_failures(result.replicates, result.path / "replicates.csv")
+
+
+def announce(message: str, quiet: bool) -> None:
+    """A line on stderr before a long silent phase (not with ``--quiet``)."""
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
 
 
 def _report_failures(replicates: Any, where: Any) -> int:

@@ -46,3 +46,95 @@ def test_demo_individual_stage_says_why_there_are_no_priors(tmp_path, monkeypatc
     assert "--skip-population" not in err and "population fit left no estimates" in err
     _demo._individual_stage(st, {}, 1, tmp_path, [], skipped=True)
     assert "run without --skip-population" in capsys.readouterr().err
+
+
+def _task(folder, name, status="ok"):
+    import json
+
+    (folder / "tasks" / f"{name}.json").write_text(json.dumps({"index": name, "status": status}))
+
+
+def test_task_progress_prints_a_line_per_tenth_with_failures_and_time_left(tmp_path, capsys):
+    import time
+
+    from cartpk.cli._common import task_progress
+
+    (tmp_path / "tasks").mkdir()
+    names = [f"{i:05d}" for i in range(20)]
+    _task(tmp_path, "00000")  # resumed: done before this run
+    _task(tmp_path, "00099")  # not one of this study's tasks
+    with task_progress(tmp_path, names, noun="replicates", poll_s=0.02):
+        for i in range(1, 20):
+            _task(tmp_path, names[i], "ok" if i != 5 else "error")
+            time.sleep(0.03)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("cartpk: 20/20 replicates done (") and "1 failed" in lines[-1]
+    assert 3 <= len(lines) <= 11  # one line per tenth (2 tasks) at most, not one per task
+    assert all(line.startswith("cartpk: ") and "/20 replicates done" for line in lines)
+    assert any("left" in line for line in lines[:-1])
+
+
+def test_task_progress_is_silent_when_quiet_and_counts_only_new_files_with_force(tmp_path, capsys):
+    from cartpk.cli._common import task_progress
+
+    (tmp_path / "tasks").mkdir()
+    _task(tmp_path, "00000")
+    with task_progress(tmp_path, ["00000", "00001"], quiet=True, poll_s=0.01):
+        _task(tmp_path, "00001")
+    assert capsys.readouterr().err == ""
+    import os
+
+    os.utime(tmp_path / "tasks" / "00000.json", (1, 1))  # an old study's file
+    with task_progress(tmp_path, ["00000", "00001"], force=True, poll_s=0.01):
+        _task(tmp_path, "00001")
+    assert capsys.readouterr().err.strip().startswith("cartpk: 1/2 replicates done")
+
+
+SSE_SPEC = """\
+model = "stein2019"
+days = [1, 3, 7, 14, 28, 60, 90]
+n_subjects = 3
+n_replicates = 2
+seed = 5
+lloq = 20.0
+
+[estimator]
+kind = "individual_fits"
+summary = "median"
+blq = "m3"
+ci = "wald"
+"""
+
+
+def test_sse_says_what_runs_shows_progress_and_a_table_within_100_columns(tmp_path, capsys):
+    import pandas as pd
+
+    from cartpk.cli import main
+
+    spec = tmp_path / "sse.toml"
+    spec.write_text(SSE_SPEC)
+    out = tmp_path / "o"
+    assert main(["sse", str(spec), "--out", str(out), "--workers", "1"]) in (0, 1)
+    printed, err = capsys.readouterr()
+    assert "simulation-estimation of stein2019: 2 trials of 3 subjects" in err
+    assert "cartpk: 2/2 replicates done" in err
+    table = printed.splitlines()[:-1]  # the last line names the file (a long tmp path)
+    assert max(len(line) for line in table) <= 100 and len(table) == 7
+    header = printed.splitlines()[0].split("  ")
+    assert header[0] == "parameter" and "bias %" in printed and "coverage %" in printed
+    assert "…" not in printed  # key columns only: no value cut short
+    assert f"{out / 'summary.csv'}" in printed
+    # the files keep every column
+    assert "median_abs_rel_error_pct" in pd.read_csv(out / "summary.csv").columns
+    # --quiet: the table only
+    assert main(["sse", str(spec), "--out", str(out), "--workers", "1", "--quiet"]) in (0, 1)
+    assert capsys.readouterr().err == ""
+
+
+def test_batch_quiet_help_says_what_it_turns_off(capsys):
+    from cartpk.cli import main
+
+    for command in ("sse", "bootstrap"):
+        assert main([command, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "a bar on a terminal, else a 'cartpk: 12/200 replicates done' line" in text
