@@ -220,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
             folder.status = "failed_checks"
     if not ok:
         print(
-            f"{out}: fit ran but checks failed (see manifest.json and individual.csv)",
+            f"{out}: fit ran but checks failed (see manifest.json and "
+            f"{'individual.csv' if spec.method == 'individual' else 'diagnostics.csv'})",
             file=sys.stderr,
         )
         return 1
