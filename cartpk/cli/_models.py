@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "short_reference"]
 
 
 def add_parser(sub: Any) -> None:
@@ -46,8 +46,34 @@ def run(args: argparse.Namespace) -> int:
         # compact provenance: blocks verified against the publication, and the weakest level
         counts = table["provenance"].str.extract(r"verified (\d+/\d+), weakest (\w+)")
         shown = table.drop(columns=["provenance", "provenance_detail"])
+        shown["reference"] = [short_reference(str(r)) for r in table["reference"]]
+        shown["outputs"] = table["outputs"].str.replace(r" \([^)]*\)", "", regex=True)
         shown["verified"] = counts[0].fillna("-")
         shown["weakest"] = counts[1].fillna("-")
         print(terminal_table(shown, max_rows=None))
-        print("full references and provenance: cartpk models --format csv (or json)")
+        print("full references, output units and provenance: cartpk models --format csv (or json)")
     return 0
+
+
+def short_reference(reference: str) -> str:
+    """First author's surname and year of a catalogue reference (the whole text if it has
+    neither), for a table that fits the terminal.
+
+    Examples
+    --------
+    >>> short_reference("Stein AM et al. 2019, CPT Pharmacometrics Syst Pharmacol 8:285")
+    'Stein 2019'
+    >>> short_reference("Hardiansyah D, Ng CM 2019, Clin Transl Sci 12:343")
+    'Hardiansyah 2019'
+    >>> short_reference("illustration: core of Barros LRC et al. 2021, Cancers 13:2941")
+    'Barros 2021'
+    >>> short_reference("in-house")
+    'in-house'
+    """
+    import re
+
+    m = re.search(
+        r"\b([A-Z][\w'-]+) [A-Z]{1,4}(?: et al\.|, [A-Z][\w'-]+ [A-Z]{1,4})? ((?:19|20)\d\d)\b",
+        reference,
+    )
+    return f"{m.group(1)} {m.group(2)}" if m else reference

@@ -138,3 +138,18 @@ def test_batch_quiet_help_says_what_it_turns_off(capsys):
         assert main([command, "--help"]) == 0
         text = " ".join(capsys.readouterr().out.split())
         assert "a bar on a terminal, else a 'cartpk: 12/200 replicates done' line" in text
+
+
+def test_models_table_shows_first_author_and_year_uncut(capsys):
+    import re
+
+    import cartpk as ck
+    from cartpk.cli import main
+
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100 and "…" not in "\n".join(lines)
+    rows = lines[1 : 1 + len(ck.list_models())]
+    assert all(re.search(r"\b[A-Z][\w'-]+ (19|20)\d\d\b", row) for row in rows), rows
+    assert next(r for r in rows if r.startswith("stein2019 ")).split()[2:4] == ["Stein", "2019"]
+    assert "--format csv" in lines[-1]
