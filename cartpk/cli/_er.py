@@ -24,7 +24,7 @@ from typing import Any
 
 from cartpk.cli._common import add_run_folder_arguments
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "summary_table"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -42,10 +42,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC.toml", help="E-R specification (see fits/er_example.toml)")
     add_run_folder_arguments(p)
     # deprecated spelling of --force, kept working but not shown
-    p.add_argument("--overwrite", dest="force", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--overwrite",
+        dest="force",
+        action=_DeprecatedForce,
+        nargs=0,
+        default=False,
+        help=argparse.SUPPRESS,
+    )
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
     p.set_defaults(func=run)
     return p
+
+
+class _DeprecatedForce(argparse.Action):
+    """``--overwrite``: sets ``--force`` and says, in one line on stderr, to use that."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        print(
+            f"warning [deprecated]: `{option}` is deprecated and will be removed; use `--force`",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,17 +131,57 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     if not args.quiet:
-        shown = report.estimates[report.estimates["or_per_2fold"].notna()]
-        for _, r in shown.iterrows():
-            print(
-                f"{r['endpoint']:<16} {r['exposure']:<10} {r['exposure_source']:<6} "
-                f"{r['model']:<14} "
-                f"{r['ratio'] or 'ratio'} per 2-fold {r['or_per_2fold']:.3g} "
-                f"({r['or_per_2fold_lower']:.3g}-{r['or_per_2fold_upper']:.3g}) "
-                f"[{r['status']}]"
-            )
+        from cartpk.cli._common import terminal_table
+
+        print(terminal_table(summary_table(report.estimates, spec), max_rows=None))
+        print(f"every term, interval and p-value: {final / 'er_estimates.csv'}")
         print(f"run folder: {final}")
     return 1 if failed else 0
+
+
+#: terms of the models without a per-2-fold ratio that the terminal summary shows
+_SHOWN_TERMS = {"emax": ("Emax", "EC50")}
+
+
+def summary_table(estimates: Any, spec: Any) -> Any:
+    """The terminal summary of ``er_estimates.csv``: one row per exposure effect (the ratio
+    per 2-fold exposure with its interval) and per Emax and EC50 of an Emax model, the
+    logistic endpoints with their threshold (``crs_grade >= 3``)."""
+    import pandas as pd
+
+    thresholds = {a.key: a.threshold for a in spec.analyses if a.threshold is not None}
+    rows = []
+    for _, r in estimates.iterrows():
+        if r["or_per_2fold"] == r["or_per_2fold"]:  # not NaN: an exposure slope
+            effect = f"{r['ratio'] if isinstance(r['ratio'], str) else 'ratio'} per 2-fold"
+            est, lo, hi = r["or_per_2fold"], r["or_per_2fold_lower"], r["or_per_2fold_upper"]
+        elif r["term"] in _SHOWN_TERMS.get(str(r["model"]), ()):
+            effect, est, lo, hi = r["term"], r["estimate"], r["lower"], r["upper"]
+        else:
+            continue
+        endpoint = str(r["endpoint"])
+        if r.get("analysis") in thresholds:
+            endpoint += f" ≥ {thresholds[r['analysis']]:g}"
+        rows.append(
+            {
+                "endpoint": endpoint,
+                "exposure": r["exposure"],
+                "source": r.get("exposure_source", ""),
+                "model": r["model"],
+                "effect": effect,
+                "estimate": _sig3(est),
+                f"{spec.level:.0%} CI": f"{_sig3(lo)} to {_sig3(hi)}",
+                "status": r["status"],
+            }
+        )
+    columns = ["endpoint", "exposure", "source", "model", "effect", "estimate"]
+    return pd.DataFrame(rows, columns=[*columns, f"{spec.level:.0%} CI", "status"])
+
+
+def _sig3(x: float) -> str:
+    """Three significant digits without an exponent below a million (8020, not 8.02e+03)."""
+    text = f"{x:.3g}"
+    return f"{float(text):.0f}" if "e+" in text and abs(x) < 1e6 else text
 
 
 def _sourced(report: Any) -> list[tuple[tuple[Any, Any], str]]:

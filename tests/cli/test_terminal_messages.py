@@ -153,3 +153,35 @@ def test_models_table_shows_first_author_and_year_uncut(capsys):
     assert all(re.search(r"\b[A-Z][\w'-]+ (19|20)\d\d\b", row) for row in rows), rows
     assert next(r for r in rows if r.startswith("stein2019 ")).split()[2:4] == ["Stein", "2019"]
     assert "--format csv" in lines[-1]
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def test_er_summary_has_a_header_the_emax_model_and_the_threshold(tmp_path, capsys):
+    from cartpk.cli import main
+
+    out = tmp_path / "er"
+    assert main(["er", str(ROOT / "fits" / "er_example.toml"), "--out", str(out)]) in (0, 1)
+    printed = capsys.readouterr().out.splitlines()
+    header = printed[0].split()
+    assert header[:5] == ["endpoint", "exposure", "source", "model", "effect"]
+    assert "95%" in header and header[-1] == "status"
+    table = printed[:-2]
+    assert max(len(line) for line in table) <= 100 and "…" not in "\n".join(table)
+    emax = [line for line in table if " emax " in line]
+    assert [line.split()[4] for line in emax] == ["Emax", "EC50"]
+    assert any(line.startswith("crs_grade ≥ 3 ") and "logistic" in line for line in table)
+    assert any("OR per 2-fold" in line for line in table)
+    assert printed[-2].endswith("er_estimates.csv") and printed[-1].startswith("run folder:")
+
+
+def test_er_overwrite_still_works_and_says_to_use_force(tmp_path, capsys):
+    from cartpk.cli import build_parser
+
+    args = build_parser().parse_args(["er", "x.toml", "--out", "o", "--overwrite"])
+    err = capsys.readouterr().err
+    assert args.force is True
+    assert err.count("\n") == 1 and "deprecated" in err and "use `--force`" in err
+    assert build_parser().parse_args(["er", "x.toml", "--out", "o"]).force is False
+    assert capsys.readouterr().err == ""
