@@ -1,5 +1,8 @@
 """``cartpk nca DATA.csv --out OUT.csv``: observed NCA, CDISC long table.
 
+The long table goes to ``OUT.csv`` (and to stdout with ``--format csv``); the terminal
+shows a per-subject summary of the main parameters, with their units.
+
 The table is read and validated by the data layer (:func:`cartpk.read_dataset`) with one
 difference that NCA needs: a concentration of exactly 0 (pre-dose, or after the last
 measurable sample in a classic PK table) is a real value, as in :func:`cartpk.nca` on a
@@ -34,14 +37,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Observed NCA of every subject. Writes the CDISC long table (ID, DVID, "
             "PPTESTCD, PPORRES, PPORRESU, PPSTINT, PPENINT, REASON, PPANMETH) to --out and "
-            "prints it. BLQ samples follow PKNCA's default: 0 before the first quantifiable "
+            "prints a per-subject summary, one row per subject and endpoint (Cmax, Tmax, "
+            "Tlast, AUClast, the interval AUC, AUCinf, lambda_z; the first 20 rows, units on "
+            "the first lines); --format csv prints the long table instead. BLQ samples follow PKNCA's default: 0 before the first quantifiable "
             "sample, dropped between quantifiable ones, 0 after the last; PPANMETH says how "
             "each interval AUC was obtained (interpolated, blq_zero, extrapolated_lambda_z, "
             "all_blq)."
         ),
     )
     parser.add_argument("data", metavar="DATA.csv", help="dataset (at least ID, TIME, DV)")
-    parser.add_argument("--out", required=True, metavar="OUT.csv", help="CSV to write")
+    parser.add_argument(
+        "--out", required=True, metavar="OUT.csv", help="CSV to write the CDISC long table to"
+    )
     parser.add_argument(
         "--force", action="store_true", help="replace OUT.csv if it exists (never an input)"
     )
@@ -70,7 +77,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="START,END",
         help="AUC interval in --time-unit (default: 0,28 for days, none for other units)",
     )
-    parser.add_argument("--format", choices=("csv", "table"), default="table", help="stdout format")
+    parser.add_argument(
+        "--format",
+        choices=("csv", "table"),
+        default="table",
+        help="stdout: table, the per-subject summary (default), or csv, the long table "
+        "written to --out",
+    )
     parser.set_defaults(func=run)
     return parser
 

@@ -185,3 +185,14 @@ def test_er_overwrite_still_works_and_says_to_use_force(tmp_path, capsys):
     assert err.count("\n") == 1 and "deprecated" in err and "use `--force`" in err
     assert build_parser().parse_args(["er", "x.toml", "--out", "o"]).force is False
     assert capsys.readouterr().err == ""
+
+
+def test_nca_help_says_what_it_prints_and_where_the_long_table_goes(capsys):
+    from cartpk.cli import main
+
+    assert main(["nca", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "and prints it" not in text
+    assert "to --out and prints a per-subject summary" in text
+    assert "--format csv prints the long table instead" in text
+    assert "CSV to write the CDISC long table to" in text
