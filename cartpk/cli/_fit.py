@@ -116,7 +116,16 @@ def _run_individual(
         opts["prior"] = None
     if "bounds" in opts:
         opts["bounds"] = {k: tuple(v) for k, v in opts["bounds"].items()}
+    if not quiet:
+        print(
+            f"cartpk: per-patient fits of {model.name} on {len(dataset.subjects)} subjects "
+            f"(BLQ: {opts.get('blq', 'm3')}) ...",
+            file=sys.stderr,
+            flush=True,
+        )
     fit = fit_individual(model, dataset, seed=seed, progress=False if quiet else None, **opts)
+    if not quiet:
+        print(_individual_summary(fit), file=sys.stderr, flush=True)
     folder.write_csv("individual.csv", fit.table())
     folder.write_csv("parameters.csv", fit.parameters)
     folder.write_csv("predictions.csv", fit.predictions)
@@ -135,6 +144,31 @@ def _run_individual(
         "status_counts": status["status"].value_counts().to_dict(),
     }
     return bool(fit.converged)
+
+
+def _individual_summary(fit: Any) -> str:
+    """End-of-fit lines: subjects converged, statuses, parameters the data do not identify."""
+    status = fit.status
+    counts = status["status"].value_counts()
+    others = (
+        ""
+        if set(counts.index) <= {"converged"}
+        else " (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")"
+    )
+    lines = [f"cartpk: {int(status['converged'].sum())}/{len(status)} subjects converged{others}"]
+    par = fit.parameters
+    if "identifiable" in par.columns and len(par):
+        weak = (
+            par.assign(n_i=~par["identifiable"].astype(bool))
+            .groupby("parameter", sort=False)["n_i"]
+            .agg(["sum", "size"])
+        )
+        weak = weak[weak["sum"] > 0].sort_values("sum", ascending=False)
+        if len(weak):
+            shown = ", ".join(f"{n} ({int(r['sum'])}/{int(r['size'])})" for n, r in weak.iterrows())
+            lines.append(f"cartpk: not identifiable by the data in some subjects: {shown}")
+    lines.append("cartpk: individual.csv, parameters.csv and individual_fits.png in the run folder")
+    return "\n".join(lines)
 
 
 INDIVIDUAL = FitMethod(options=_individual_options(), run=_run_individual, check=_check_individual)
