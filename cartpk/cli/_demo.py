@@ -394,6 +394,7 @@ def run(args: argparse.Namespace) -> int:
 
     print("\n" + terminal_table(table, max_rows=None))
     print(f"\nreport: {(out / 'report.html').resolve()}")
+    print(f"to rerun a stage by hand: its spec in {out / 'specs'}, its output in {out / 'logs'}")
     return 0 if not failed else 1
 
 
