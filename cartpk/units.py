@@ -236,6 +236,37 @@ _FILE_COLUMNS: dict[tuple[str, str], tuple[str, str]] = {
     ("er_estimates.csv", "n"): (_ONE, "subjects analysed"),
     ("er_exclusions.csv", "model"): (_TEXT, "exposure-response model"),
     ("stages.csv", "status"): (_TEXT, "outcome of the stage (ok, failed_checks, error)"),
+    # bootstrap (cartpk bootstrap): intervals.csv
+    ("intervals.csv", "estimate"): ("[parameter]", "estimate on the original data"),
+    ("intervals.csv", "lower"): ("[parameter]", "lower limit of the percentile interval"),
+    ("intervals.csv", "upper"): ("[parameter]", "upper limit of the percentile interval"),
+    ("intervals.csv", "level"): (_ONE, "level of the percentile interval"),
+    ("intervals.csv", "boot_median"): ("[parameter]", "median over the bootstrap samples"),
+    ("intervals.csv", "boot_se"): ("[parameter]", "standard deviation over the samples"),
+    ("intervals.csv", "n_ok"): (_ONE, "bootstrap samples whose fit converged (used)"),
+    ("intervals.csv", "n"): (_ONE, "bootstrap samples"),
+    # simulation-estimation (cartpk sse): summary.csv, one row per parameter
+    ("summary.csv", "true"): ("[parameter]", "true value the data were simulated with"),
+    ("summary.csv", "n"): (_ONE, "replicates"),
+    ("summary.csv", "n_converged"): (_ONE, "replicates whose fit converged"),
+    ("summary.csv", "convergence_pct"): ("%", "replicates whose fit converged"),
+    ("summary.csv", "mean_estimate"): ("[parameter]", "mean estimate over the replicates"),
+    ("summary.csv", "bias"): ("[parameter]", "mean estimate minus the true value"),
+    ("summary.csv", "rel_bias_pct"): ("%", "bias relative to the true value"),
+    ("summary.csv", "rmse"): ("[parameter]", "root mean squared error"),
+    ("summary.csv", "rel_rmse_pct"): ("%", "RMSE relative to the true value"),
+    ("summary.csv", "median_abs_rel_error_pct"): ("%", "median absolute relative error"),
+    ("summary.csv", "n_ci"): (_ONE, "replicates with an interval"),
+    ("summary.csv", "coverage_pct"): ("%", "intervals covering the true value"),
+    ("summary.csv", "identified_pct"): ("%", "estimates the data identified"),
+    # a folder of specs (cartpk run): summary.csv, one row per spec
+    ("summary.csv", "spec"): (_TEXT, "specification file"),
+    ("summary.csv", "kind"): (_TEXT, "command that ran the spec (fit, er, sse, bootstrap)"),
+    ("summary.csv", "exit_code"): (_TEXT, "exit code (0 done, 1 checks failed, 2 invalid)"),
+    ("summary.csv", "runtime_s"): ("s", "wall time of the spec"),
+    ("summary.csv", "convergence"): (_TEXT, "convergence of the spec's fit, as text"),
+    ("summary.csv", "key_results"): (_TEXT, "the spec's main settings and results, as text"),
+    ("summary.csv", "run_folder"): (_TEXT, "the spec's run folder inside this one"),
 }
 
 #: suffixes of per-parameter columns of wide tables: ``<name>_lower`` has ``<name>``'s unit
