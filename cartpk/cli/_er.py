@@ -195,12 +195,19 @@ def _plots(report: Any, rf: Any, level: float) -> list[str]:
     from cartpk.er import er_plot
 
     plots: list[str] = []
-    for a, fit in report.fits:
+    sources = list(getattr(report, "sources", []) or [])
+    for k, (a, fit) in enumerate(report.fits):
         if fit.status.value == "failed" or not fit.params:
             continue
         name = f"er_{a.label}.png"
         if name in plots:  # two blocks with the same label: number them
             name = f"er_{a.label}_{a.key.replace('[', '').replace(']', '')}.png"
-        er_plot(fit, rf.file(name), level=level, units=report.subjects.attrs.get("units"))
+        er_plot(
+            fit,
+            rf.file(name),
+            level=level,
+            units=report.subjects.attrs.get("units"),
+            source=sources[k] if k < len(sources) else None,
+        )
         plots.append(name)
     return plots

@@ -66,6 +66,7 @@ def er_plot(
     *,
     level: float = 0.95,
     units: Mapping[str, str] | None = None,
+    source: str | None = None,
 ) -> pd.DataFrame:
     """Draw the exposure-quartile plot of a fit and save it.
 
@@ -79,6 +80,9 @@ def er_plot(
         Level of the Clopper-Pearson intervals of the observed rates.
     units : mapping, optional
         Column -> unit (e.g. ``er_subjects(...).attrs["units"]``) for the axis labels.
+    source : str, optional
+        Where the exposure comes from (``"model"``, ``"nca"``, ...: the analysis'
+        ``exposure_source``), said in the title.
 
     Returns
     -------
@@ -189,11 +193,15 @@ def er_plot(
             sf = SurvfuncRight(prep.y[m], prep.event[m])
             t = np.concatenate([[0.0], sf.surv_times])
             s = np.concatenate([[1.0], sf.surv_prob])
-            ax.step(t, s, where="post", color=col, label=f"{g} (KM, n={int(m.sum())})")
+            lo, hi = float(prep.conc[m].min()), float(prep.conc[m].max())
+            unit = units.get(fit.exposure) or ""
+            span = f"{fit.exposure} {lo:.3g}-{hi:.3g}{' ' + display_unit(unit) if unit else ''}"
+            ax.step(t, s, where="post", color=col, label=f"{g}: {span} (KM, n={int(m.sum())})")
             med = float(np.median(prep.conc[m]))
             if curve_ok:
                 tt = np.linspace(0, float(prep.y.max()), 200)
-                ax.plot(tt, fit.predict([med], times=tt)[0], "--", color=col)
+                model_label = "model at each quartile's median exposure" if i == 0 else None
+                ax.plot(tt, fit.predict([med], times=tt)[0], "--", color=col, label=model_label)
             rows.append(
                 {"group": g, "x": med, "n": int(m.sum()), "events": int(prep.event[m].sum())}
             )
@@ -204,8 +212,10 @@ def er_plot(
     if fit.model != "cox":
         ax.set_xscale("log")
         ax.set_xlabel(_with_unit(fit.exposure, units.get(fit.exposure), "log axis"))
+    said = f" ({source} exposure)" if source else ""
     ax.set_title(
-        f"{fit.endpoint} vs {fit.exposure}: {fit.model} [{fit.status.value}]{adj}", fontsize=9
+        f"{fit.endpoint} vs {fit.exposure}{said}: {fit.model} [{fit.status.value}]{adj}",
+        fontsize=9,
     )
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
