@@ -285,40 +285,6 @@ def _population_ini(path: Path) -> dict[str, float]:
     return out
 
 
-def _retarget(root: Path, final: Path) -> None:
-    """Rewrite the stages' manifests so their paths name ``final`` instead of ``root``.
-
-    Every string in a stage's ``manifest.json`` (command, inputs, results) that contains
-    the temporary folder's path gets the final one; the file is replaced atomically.
-    """
-    import json
-    import os
-
-    # the absolute form first: the relative one may be a part of it
-    olds = list(dict.fromkeys([str(root.resolve()), str(root)]))
-    new = str(final)
-
-    def swap(obj: object) -> object:
-        if isinstance(obj, str):
-            for old in olds:
-                if old in obj:
-                    return obj.replace(old, new)
-            return obj
-        if isinstance(obj, list):
-            return [swap(v) for v in obj]
-        if isinstance(obj, dict):
-            return {swap(k): swap(v) for k, v in obj.items()}
-        return obj
-
-    for path in sorted(root.glob("*/manifest.json")):
-        text = path.read_text(encoding="utf-8")
-        if not any(old in text for old in olds):
-            continue
-        tmp = path.with_name(".manifest.json.retarget")
-        tmp.write_text(json.dumps(swap(json.loads(text)), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk demo``."""
     from cartpk import examples
@@ -512,7 +478,9 @@ def _report_stage(st: _Stages, root: Path, out: Path, stages: list[str]) -> None
     st.say("[8/8] report")
     # the stages ran in the demo's temporary folder, renamed to OUT at the end: their
     # manifests (and so the report) name the paths as the user will find them
-    _retarget(root, out.resolve())
+    from cartpk.run import retarget_manifests
+
+    retarget_manifests(root, root, out.resolve())
     runs = [str(root / s) for s in stages if (root / s / "manifest.json").is_file()]
     st.cli(
         "report",

@@ -112,7 +112,7 @@ def test_cli_demo_end_to_end(tmp_path, capsys):
 def test_demo_stage_manifests_name_the_final_folder(tmp_path):
     import json
 
-    from cartpk.cli._demo import _retarget
+    from cartpk.run import retarget_manifests
 
     root = tmp_path / ".demo.tmp-abc"
     (root / "er").mkdir(parents=True)
@@ -122,7 +122,7 @@ def test_demo_stage_manifests_name_the_final_folder(tmp_path):
         "seed": 1,
     }
     (root / "er" / "manifest.json").write_text(json.dumps(manifest))
-    _retarget(root, tmp_path / "demo")
+    retarget_manifests(root, root, tmp_path / "demo")
     got = json.loads((root / "er" / "manifest.json").read_text())
     final = str(tmp_path / "demo")
     assert got["command"][2:] == [f"{final}/specs/er.toml", "--out", f"{final}/er"]
