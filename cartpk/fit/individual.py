@@ -33,6 +33,7 @@ import pandas as pd
 from cartpk.errors import FitError, SpecError, Violation
 from cartpk.fit._individual_result import FitStatus, IndividualFit, SubjectFit
 from cartpk.fit._likelihood import BlqMethod, check_blq
+from cartpk.fit._options import check_choice, choice_problem
 from cartpk.fit._subject_intervals import (
     ProfileFn,
     _best,
@@ -126,16 +127,15 @@ def _exact_engine(
 
     ode = isinstance(model, OdeModel)
     problems = []
-    if gradient not in ("auto", "exact", "fd"):
-        problems.append(
-            Violation(
-                "gradient_kind",
-                "`gradient` must be 'auto', 'exact' or 'fd'",
-                value=repr(gradient),
-                expected="'auto', 'exact' or 'fd'",
-                fix='use gradient="auto"',
-            )
-        )
+    wrong = choice_problem(
+        "gradient",
+        gradient,
+        ("auto", "exact", "fd"),
+        code="gradient_kind",
+        fix='use gradient="auto"',
+    )
+    if wrong is not None:
+        problems.append(wrong)
     elif gradient == "exact" and not ode:
         problems.append(
             Violation(
@@ -263,45 +263,15 @@ def _check_options(blq: str, prior: Any, sigma: Any, ci: Any) -> tuple[BlqMethod
     """The censoring method and prior name; a :class:`SpecError` for an unknown option."""
     method = check_blq(blq)
     prior_name = "population" if prior == "population" else "none"
-    if prior not in (None, "population"):
-        raise SpecError(
-            f"Unknown `prior={prior!r}`.",
-            [
-                Violation(
-                    "prior_kind",
-                    "`prior` must be None or 'population'",
-                    value=repr(prior),
-                    expected="None or 'population'",
-                    fix='use prior="population" for MAP',
-                )
-            ],
-        )
-    if sigma not in ("fixed", "estimate"):
-        raise SpecError(
-            f"Unknown `sigma={sigma!r}`.",
-            [
-                Violation(
-                    "sigma_kind",
-                    "`sigma` must be 'fixed' or 'estimate'",
-                    value=repr(sigma),
-                    expected="'fixed' or 'estimate'",
-                    fix='use sigma="fixed"',
-                )
-            ],
-        )
-    if ci not in ("auto", "wald", "profile"):
-        raise SpecError(
-            f"Unknown `ci={ci!r}`.",
-            [
-                Violation(
-                    "ci_kind",
-                    "`ci` must be 'auto', 'wald' or 'profile'",
-                    value=repr(ci),
-                    expected="'auto', 'wald' or 'profile'",
-                    fix='use ci="auto"',
-                )
-            ],
-        )
+    check_choice(
+        "prior",
+        prior,
+        (None, "population"),
+        code="prior_kind",
+        fix='use prior="population" for MAP',
+    )
+    check_choice("sigma", sigma, ("fixed", "estimate"), code="sigma_kind", fix='use sigma="fixed"')
+    check_choice("ci", ci, ("auto", "wald", "profile"), code="ci_kind", fix='use ci="auto"')
     return method, prior_name
 
 

@@ -111,6 +111,7 @@ import numpy as np
 
 from cartpk.errors import CartpkWarning, SpecError, Violation
 from cartpk.fit._convergence import ConvergenceThresholds
+from cartpk.fit._options import check_choice
 from cartpk.fit._population_graph import (
     _build,
     _Design,
@@ -565,19 +566,14 @@ def _check_options(
 ) -> None:
     """The options of :func:`fit_population` that need no data: raise on the first group
     that has problems (every problem of that group listed)."""
-    if sampler not in ("nutpie", "pymc"):
-        raise SpecError(
-            f"Unknown sampler `sampler={sampler!r}`.",
-            [
-                Violation(
-                    "sampler",
-                    "`sampler` must be 'nutpie' or 'pymc'",
-                    value=repr(sampler),
-                    expected="'nutpie' or 'pymc'",
-                    fix='use sampler="nutpie" (default) or sampler="pymc"',
-                )
-            ],
-        )
+    check_choice(
+        "sampler",
+        sampler,
+        ("nutpie", "pymc"),
+        code="sampler",
+        fix='use sampler="nutpie" (default) or sampler="pymc"',
+        what="sampler ",
+    )
     if isinstance(model, OdeModel):
         _spec_error(
             "Invalid ODE engine options.", ode_option_problems(model, ode_engine, ode_method)
@@ -597,19 +593,14 @@ def _check_options(
                 )
             ],
         )
-    if init not in ("ebe", "jitter", "declared"):
-        raise SpecError(
-            f"Unknown initialisation `init={init!r}`.",
-            [
-                Violation(
-                    "init",
-                    "`init` must be 'ebe', 'jitter' or 'declared'",
-                    value=repr(init),
-                    expected="'ebe', 'jitter' or 'declared'",
-                    fix='use init="ebe" (default), init="jitter" or init="declared"',
-                )
-            ],
-        )
+    check_choice(
+        "init",
+        init,
+        ("ebe", "jitter", "declared"),
+        code="init",
+        fix='use init="ebe" (default), init="jitter" or init="declared"',
+        what="initialisation ",
+    )
     bad = [
         Violation(
             "sampling_option",
