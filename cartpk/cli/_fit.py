@@ -59,22 +59,19 @@ METHODS: dict[str, str] = {
 class FitMethod:
     """A fit method of ``cartpk fit``.
 
+    The method's options are checked with the rest of the specification, before anything
+    runs, by :func:`load_spec` (the rules of each method are
+    :data:`cartpk.fit._spec.METHOD_OPTIONS`).
+
     Attributes
     ----------
-    options : frozenset of str
-        Option keys the method accepts (top level or in ``[options]``).
     run : callable
         ``run(model, dataset, *, seed, options, folder, quiet) -> bool``: fits, writes its
         files into ``folder`` (a :class:`cartpk.run.RunFolder`) and returns whether every
         check passed.
-    check : callable, optional
-        ``check(options) -> list of Violation``: validates option values before anything
-        runs.
     """
 
-    options: frozenset[str]
     run: Callable[..., bool]
-    check: Callable[[Mapping[str, Any]], list[Any]] | None = None
 
 
 def _method(name: str) -> FitMethod:
@@ -84,20 +81,6 @@ def _method(name: str) -> FitMethod:
 
 # ---------------------------------------------------------------------------------------
 # method "individual"
-
-
-def _individual_options() -> frozenset[str]:
-    from cartpk.fit._spec import INDIVIDUAL_OPTIONS
-
-    return frozenset(INDIVIDUAL_OPTIONS)
-
-
-def _check_individual(options: Mapping[str, Any]) -> list[Any]:
-    """Option problems by the shared rules (:data:`cartpk.fit._spec.INDIVIDUAL_OPTIONS`)."""
-    from cartpk.fit._spec import INDIVIDUAL_OPTIONS, OPTION_CODES
-    from cartpk.spec import check_fields
-
-    return check_fields(options, INDIVIDUAL_OPTIONS, codes=OPTION_CODES)
 
 
 def _run_individual(
@@ -171,7 +154,7 @@ def _individual_summary(fit: Any) -> str:
     return "\n".join(lines)
 
 
-INDIVIDUAL = FitMethod(options=_individual_options(), run=_run_individual, check=_check_individual)
+INDIVIDUAL = FitMethod(run=_run_individual)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``method = "population"`` of ``cartpk fit``: a hierarchical Bayesian fit and its checks.
 
-Spec keys (all optional besides ``model``/``data``, validated here before anything runs):
+Spec keys (all optional besides ``model``/``data``, validated with the specification by
+:data:`cartpk.fit._spec.POPULATION_OPTIONS` before anything runs):
 ``dvid``, ``drop_iiv`` (random effects to remove, e.g. ``["foldx"]``), ``blq`` ("m3"),
 ``priors`` (the model's ``default_priors``: "weak" unless the model declares a set, e.g.
 "solid_tumour" for ``stein2019_covariates``), ``sampler`` ("nutpie"), ``draws`` (1000),
@@ -32,9 +33,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from cartpk.cli._fit import FitMethod
-from cartpk.errors import CartpkWarning, Violation
-from cartpk.fit._spec import OPTION_CODES, POPULATION_OPTIONS
-from cartpk.spec import check_fields
+from cartpk.errors import CartpkWarning
+from cartpk.fit._spec import POPULATION_OPTIONS
 
 __all__ = ["OPTIONS", "POPULATION"]
 
@@ -42,11 +42,6 @@ __all__ = ["OPTIONS", "POPULATION"]
 OPTIONS: dict[str, tuple[str, Any]] = {
     k: (f.kind, f.default) for k, f in POPULATION_OPTIONS.items()
 }
-
-
-def _check(options: Mapping[str, Any]) -> list[Violation]:
-    """Type, range and choice checks of the population options (every problem at once)."""
-    return check_fields(options, POPULATION_OPTIONS, codes=OPTION_CODES)
 
 
 def _run(
@@ -69,7 +64,7 @@ def _run(
     seed : int, optional
         Master seed (sampler and simulations); 1 when the spec gives none.
     options : mapping
-        The spec's options (keys of :data:`OPTIONS`, validated by :func:`_check`).
+        The spec's options (keys of :data:`OPTIONS`, validated by :func:`cartpk.cli._fit.load_spec`).
     folder : cartpk.run.RunFolder
         Open run folder.
     quiet : bool, default False
@@ -255,7 +250,7 @@ def convergence_line(summary: Mapping[str, Any], thresholds: Any) -> str:
     )
 
 
-POPULATION = FitMethod(options=frozenset(OPTIONS), run=_run, check=_check)
+POPULATION = FitMethod(run=_run)
 
 
 def _jsonable(obj: Any) -> Any:
