@@ -7,20 +7,7 @@ import subprocess
 import sys
 
 from cartpk.cli import main
-
-TEN = """
-ID,TIME,DV,EVID,AMT,CENS,LLOQ,DVID,WT
-1,0,.,1,,0,,QPCR,70
-1,7,"1,250",0,.,0,20,QPCR,70
-1,-2,100,0,.,0,20,QPCR,70
-1,14,100,0,.,0,20,QPCR,71
-1,14,110,0,.,0,20,QPCR,71
-1,21,100,0,.,3,20,QPCR,71
-1,28,300,0,.,1,20,QPCR,71
-1,60,0,0,.,0,,QPCR,71
-2,x,100,0,.,0,20,QPCR,
-3,0,.,1,1e8,0,,QPCR,60
-"""
+from tests._ten_problems import TEN_CODES, TEN_PROBLEMS
 
 
 def test_cli_validate_valid_table_exit_0(write_csv, capsys):
@@ -38,22 +25,10 @@ def test_cli_validate_json(write_csv, capsys):
 
 
 def test_cli_validate_ten_problems_all_listed_exit_1(write_csv, capsys):
-    p = write_csv(TEN)
+    p = write_csv(TEN_PROBLEMS)
     assert main(["validate", str(p)]) == 1
     out = capsys.readouterr().out
-    codes = [
-        "dose_without_amt",
-        "dv_not_numeric",
-        "time_negative",
-        "duplicate_observation",
-        "cens_invalid",
-        "cens_above_lloq",
-        "dv_nonpositive_log",
-        "time_not_numeric",
-        "covariate_missing",
-        "covariate_not_constant",
-    ]
-    for c in codes:
+    for c in TEN_CODES:
         assert f"[{c}]" in out, c
     assert main(["validate", str(p), "--format", "json"]) == 1
     doc = json.loads(capsys.readouterr().out)

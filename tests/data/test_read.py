@@ -7,6 +7,7 @@ import pytest
 
 from cartpk.data import Endpoint, read_dataset
 from cartpk.errors import DatasetError
+from tests._ten_problems import TEN_CODES, TEN_PROBLEMS
 
 GOOD = """
 ID,TIME,DV,EVID,AMT,MDV,CENS,LLOQ,DVID,TARGET,DOSE
@@ -216,35 +217,10 @@ def test_read_dataset_grade_invalid(write_csv):
 
 
 def test_read_dataset_ten_problems_reported_at_once(write_csv):
-    text = """
-    ID,TIME,DV,EVID,AMT,CENS,LLOQ,DVID,WT
-    1,0,.,1,,0,,QPCR,70
-    1,7,"1,250",0,.,0,20,QPCR,70
-    1,-2,100,0,.,0,20,QPCR,70
-    1,14,100,0,.,0,20,QPCR,71
-    1,14,110,0,.,0,20,QPCR,71
-    1,21,100,0,.,3,20,QPCR,71
-    1,28,300,0,.,1,20,QPCR,71
-    1,60,0,0,.,0,,QPCR,71
-    2,x,100,0,.,0,20,QPCR,
-    3,0,.,1,1e8,0,,QPCR,60
-    4,7,4,0,.,0,,CRS,60
-    """
+    text = TEN_PROBLEMS + "4,7,4,0,.,0,,CRS,60\n"  # and subject 4 with a grade only
     err = _violations(write_csv(text))
     codes = {v.code for v in err.violations}
-    expected = {
-        "dose_without_amt",
-        "dv_not_numeric",
-        "time_negative",
-        "duplicate_observation",
-        "cens_invalid",
-        "cens_above_lloq",
-        "dv_nonpositive_log",
-        "time_not_numeric",
-        "covariate_missing",
-        "covariate_not_constant",
-        "subject_without_observations",
-    }
+    expected = {*TEN_CODES, "subject_without_observations"}
     assert expected <= codes
     assert len(err.violations) >= 10
     assert err.summary.startswith("data.csv has")
