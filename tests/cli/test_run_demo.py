@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pandas as pd
 import pytest
+from _run_specs import individual_spec_folder
 
-import cartpk as ck
 from cartpk.cli import main
 from cartpk.cli._run import spec_kind
 
@@ -21,22 +20,7 @@ def test_spec_kind_reads_the_keys():
 
 
 def test_cli_run_folder_of_specs_summary_and_exit_codes(tmp_path, capsys):
-    sim = ck.simulate(ck.load_model("stein2019"), n=2, seed=3, days=[1, 3, 7, 14, 28, 60, 90])
-    sim.to_csv(tmp_path / "sim.csv", index=False)
-    specs = tmp_path / "fits"
-    specs.mkdir()
-    (specs / "a_ind.toml").write_text(
-        textwrap.dedent(
-            """
-            model = "stein2019"
-            data = "../sim.csv"
-            method = "individual"
-            seed = 1
-            n_starts = 1
-            n_jobs = 1
-            """
-        )
-    )
+    specs = individual_spec_folder(tmp_path)
     (specs / "b_bad.toml").write_text(
         'model = "nope"\ndata = "../sim.csv"\nmethod = "individual"\n'
     )

@@ -3,29 +3,13 @@ run has finished, never its deleted temporary folder (new-user walk)."""
 
 from __future__ import annotations
 
-import textwrap
+from _run_specs import individual_spec_folder
 
-import cartpk as ck
 from cartpk.cli import main
 
 
 def test_nested_manifests_and_logs_name_the_final_folder(tmp_path, capsys):
-    sim = ck.simulate(ck.load_model("stein2019"), n=2, seed=3, days=[1, 3, 7, 14, 28, 60, 90])
-    sim.to_csv(tmp_path / "sim.csv", index=False)
-    specs = tmp_path / "fits"
-    specs.mkdir()
-    (specs / "a_ind.toml").write_text(
-        textwrap.dedent(
-            """
-            model = "stein2019"
-            data = "../sim.csv"
-            method = "individual"
-            seed = 1
-            n_starts = 1
-            n_jobs = 1
-            """
-        )
-    )
+    specs = individual_spec_folder(tmp_path)
     out = tmp_path / "runs"
     main(["run", str(specs), "--out", str(out)])
     capsys.readouterr()
