@@ -24,7 +24,8 @@ spec and the seed. Exit 0 when every check passed, 1 when the fit ran but a chec
 (for ``individual``: a subject did not converge).
 
 Methods dispatch through :data:`METHODS` (``method name -> "module:attribute"`` of a
-:class:`FitMethod`), so another method is added with one line.
+:class:`FitMethod`), so another method is added with one line here and its option rules in
+:data:`cartpk.fit._spec.METHOD_OPTIONS`.
 """
 
 from __future__ import annotations
