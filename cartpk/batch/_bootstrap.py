@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cartpk.batch._replicates import run_study, status_row
+from cartpk.batch._replicates import is_count, run_study, status_row
 from cartpk.batch._runner import StudyFolder, TaskResult, code_inputs, spawn_seeds
 from cartpk.batch._spec import StudySpec, estimator_from_spec, load_spec
 from cartpk.batch._sse import _describe_callable, _records, estimates_frame
@@ -287,9 +287,9 @@ def _settings(
     """The estimator, data, model, study description and spec file of a bootstrap;
     ``SpecError`` listing every invalid setting."""
     problems = []
-    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 2:
+    if not is_count(n, 2):
         problems.append(Violation("bootstrap_n", "`n` must be an integer >= 2", value=repr(n)))
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+    if not is_count(seed, 0):
         problems.append(
             Violation("seed_invalid", "`seed` must be a non-negative integer", value=repr(seed))
         )

@@ -42,8 +42,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cartpk.batch._er_chain_options import EXPOSURES, ChainFit, EROutcomes, _count, _finite
-from cartpk.batch._replicates import run_study, simulate_trial, status_row
+from cartpk.batch._er_chain_options import EXPOSURES, ChainFit, EROutcomes, _finite
+from cartpk.batch._replicates import (
+    is_count,
+    run_study,
+    simulate_trial,
+    status_row,
+    study_size_violations,
+)
 from cartpk.batch._runner import StudyFolder, spawn_seeds
 from cartpk.errors import SpecError, Violation
 
@@ -428,29 +434,10 @@ class ERChainResult:
 def _check_study(
     n_replicates: Any, n_subjects: Any, seed: Any, level: Any, workers: Any
 ) -> list[Violation]:
-    problems = []
-    for name, value in (("n_replicates", n_replicates), ("n_subjects", n_subjects)):
-        if not _count(1)(value):
-            problems.append(
-                Violation(
-                    f"{name}_invalid",
-                    f"`{name}` must be an integer >= 1",
-                    value=repr(value),
-                    fix=f"pass e.g. {name}=100",
-                )
-            )
-    if not _count(0)(seed):
-        problems.append(
-            Violation(
-                "seed_invalid",
-                "`seed` must be a non-negative integer (the master seed of the study)",
-                value=repr(seed),
-                fix="pass e.g. seed=1",
-            )
-        )
+    problems = study_size_violations(n_replicates, n_subjects, seed)
     if not (_finite(level) and 0 < level < 1):
         problems.append(Violation("level_invalid", "`level` must lie in (0, 1)", value=repr(level)))
-    if workers is not None and not _count(1)(workers):
+    if workers is not None and not is_count(workers, 1):
         problems.append(
             Violation("workers_invalid", "`workers` must be an integer >= 1", value=repr(workers))
         )

@@ -1,5 +1,6 @@
-"""What the batch studies (SSE, E-R chain SSE, bootstrap) share: one simulated trial with
-its subjects' true parameters, running the tasks on Dask, and one status row per task."""
+"""What the batch studies (SSE, E-R chain SSE, bootstrap) share: the checks of a study's
+size and seed, one simulated trial with its subjects' true parameters, running the tasks on
+Dask, and one status row per task."""
 
 from __future__ import annotations
 
@@ -9,11 +10,55 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cartpk.batch._runner import StudyFolder, TaskResult, dask_client, run_tasks
+from cartpk.errors import Violation
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["run_study", "simulate_trial", "status_row"]
+__all__ = ["is_count", "run_study", "simulate_trial", "status_row", "study_size_violations"]
+
+
+def is_count(value: Any, low: int) -> bool:
+    """Whether ``value`` is an integer (not a bool) of at least ``low``."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= low
+
+
+def study_size_violations(n_replicates: Any, n_subjects: Any, seed: Any) -> list[Violation]:
+    """The problems of a replicated study's size and master seed.
+
+    Parameters
+    ----------
+    n_replicates, n_subjects : Any
+        Replicates and subjects per replicate; integers >= 1 (``n_replicates_invalid``,
+        ``n_subjects_invalid``).
+    seed : Any
+        The master seed; a non-negative integer (``seed_invalid``).
+
+    Returns
+    -------
+    list of Violation
+        In the order of the arguments; empty when all three are valid.
+    """
+    problems = [
+        Violation(
+            f"{name}_invalid",
+            f"`{name}` must be an integer >= 1",
+            value=repr(value),
+            fix=f"pass e.g. {name}=100",
+        )
+        for name, value in (("n_replicates", n_replicates), ("n_subjects", n_subjects))
+        if not is_count(value, 1)
+    ]
+    if not is_count(seed, 0):
+        problems.append(
+            Violation(
+                "seed_invalid",
+                "`seed` must be a non-negative integer (the master seed of the study)",
+                value=repr(seed),
+                fix="pass e.g. seed=1",
+            )
+        )
+    return problems
 
 
 def simulate_trial(

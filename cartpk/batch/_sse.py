@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from cartpk.batch._replicates import run_study, simulate_trial, status_row
+from cartpk.batch._replicates import (
+    run_study,
+    simulate_trial,
+    status_row,
+    study_size_violations,
+)
 from cartpk.batch._runner import StudyFolder, code_inputs, spawn_seeds
 from cartpk.errors import SpecError, Violation
 
@@ -240,26 +245,7 @@ def _describe_callable(obj: Any) -> str:
 def _check_study(
     n_replicates: Any, n_subjects: Any, seed: Any, estimator: Any, workers: Any
 ) -> None:
-    problems = []
-    for name, value, low in (("n_replicates", n_replicates, 1), ("n_subjects", n_subjects, 1)):
-        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-            problems.append(
-                Violation(
-                    f"{name}_invalid",
-                    f"`{name}` must be an integer >= {low}",
-                    value=repr(value),
-                    fix=f"pass e.g. {name}=100",
-                )
-            )
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-        problems.append(
-            Violation(
-                "seed_invalid",
-                "`seed` must be a non-negative integer (the master seed of the study)",
-                value=repr(seed),
-                fix="pass e.g. seed=1",
-            )
-        )
+    problems = study_size_violations(n_replicates, n_subjects, seed)
     if not callable(estimator):
         problems.append(
             Violation(
