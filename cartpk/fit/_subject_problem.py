@@ -9,7 +9,7 @@ free parameters and search box.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -224,24 +224,29 @@ class _Problem:
                 out[:, m] = np.broadcast_to(f, (h.shape[0], self.s.n_obs))[:, m]
         return out
 
+    def _observed(self) -> Iterator[tuple[str, ErrorModel, np.ndarray]]:
+        """Each output with records of the subject: its name, error model and records' mask."""
+        for name, err in self.errors.items():
+            m = self.s.output == name
+            if m.any():
+                yield name, err, m
+
     def loglik(self, h: np.ndarray) -> np.ndarray:
         """Elementwise log-likelihood ``(k, n_obs)``."""
         f = self.predict(h)
         sig = self.sigmas(h)
         ll = np.empty_like(f)
-        for name, err in self.errors.items():
-            m = self.s.output == name
-            if m.any():
-                ll[:, m] = loglik(
-                    np,
-                    self.s.dv[m],
-                    f[:, m],
-                    self.s.cens[m],
-                    err,
-                    sig or None,
-                    blq=self.blq,
-                    limit=self.limit[m],
-                )
+        for _, err, m in self._observed():
+            ll[:, m] = loglik(
+                np,
+                self.s.dv[m],
+                f[:, m],
+                self.s.cens[m],
+                err,
+                sig or None,
+                blq=self.blq,
+                limit=self.limit[m],
+            )
         return ll
 
     @property
@@ -262,12 +267,10 @@ class _Problem:
         with np.errstate(all="ignore"):
             f = self.predict(h)
             res = np.empty_like(f)
-            for name, err in self.errors.items():
-                m = self.s.output == name
-                if m.any():
-                    res[:, m] = _residual_elements(
-                        np, self.s.dv[m], f[:, m], self.s.cens[m], err, self.blq, self.limit[m]
-                    )
+            for _, err, m in self._observed():
+                res[:, m] = _residual_elements(
+                    np, self.s.dv[m], f[:, m], self.s.cens[m], err, self.blq, self.limit[m]
+                )
         res = np.where(np.isfinite(res), res, 1e6)
         if self.prior:
             res = np.hstack([res, self._prior_z(h)])
@@ -303,10 +306,7 @@ class _Problem:
         )
         f = np.empty(self.s.n_obs)
         jac = np.zeros((self.s.n_obs, len(names)))
-        for name in self.errors:
-            m = self.s.output == name
-            if not m.any():
-                continue
+        for name, _, m in self._observed():
             f[m] = sol.values[name][0, m]
             for j, (n, t) in enumerate(
                 zip(names, self.spec.transforms[: self.n_struct], strict=True)
@@ -324,14 +324,12 @@ class _Problem:
         res = np.full(self.s.n_obs, 1e6)
         jac = np.zeros((self.s.n_obs, n_free))
         if ok:
-            for name, err in self.errors.items():
-                m = self.s.output == name
-                if m.any():
-                    r, dr = _elementwise_derivatives(err, self.blq, "residual")(
-                        self.s.dv[m], f[m], self.s.cens[m], self.limit[m]
-                    )
-                    res[m] = r
-                    jac[m, : self.n_struct] = dr[:, None] * dfdh[m]
+            for _, err, m in self._observed():
+                r, dr = _elementwise_derivatives(err, self.blq, "residual")(
+                    self.s.dv[m], f[m], self.s.cens[m], self.limit[m]
+                )
+                res[m] = r
+                jac[m, : self.n_struct] = dr[:, None] * dfdh[m]
             bad = ~np.isfinite(res) | ~np.all(np.isfinite(jac), axis=1)
             res[bad], jac[bad] = 1e6, 0.0
         if self.prior:
@@ -354,10 +352,7 @@ class _Problem:
         val = 0.0
         sig_names = self.spec.sigma_names
         log_sig = h[self.n_struct :]
-        for name, err in self.errors.items():
-            m = self.s.output == name
-            if not m.any():
-                continue
+        for _, err, m in self._observed():
             mine = [sig_names.index(n) for n in err.names] if sig_names else []
             ll, dll_df, dll_ds = _elementwise_derivatives(err, self.blq, "loglik", bool(mine))(
                 self.s.dv[m],
