@@ -306,10 +306,8 @@ def time_above(
 
     Parameters
     ----------
-    conc : callable
-        ``conc(time, rows)``.
-    rows : ndarray of int, shape (m,)
-        Profile indices.
+    conc, rows
+        As for :func:`peak`.
     times : ndarray, shape (k,)
         Search grid, ``times[-1]`` the horizon.
     values : ndarray, shape (m, k)
