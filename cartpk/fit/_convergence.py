@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -253,6 +253,30 @@ def convergence_summary(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def missed_thresholds(failed: Sequence[str]) -> tuple[str, str]:
+    """How many convergence thresholds were missed, and the first five, for a warning.
+
+    Parameters
+    ----------
+    failed : sequence of str
+        The missed checks, as in :func:`convergence_summary`'s ``failed``.
+
+    Returns
+    -------
+    (str, str)
+        ``"<n> convergence threshold(s)"`` and the first five checks joined by ``"; "``
+        (``"; ..."`` appended where there are more).
+
+    Examples
+    --------
+    >>> missed_thresholds(["rhat of cl = 1.02 > 1.01", "divergences = 3 > 0"])
+    ('2 convergence thresholds', 'rhat of cl = 1.02 > 1.01; divergences = 3 > 0')
+    """
+    n = len(failed)
+    shown = "; ".join(failed[:5]) + ("; ..." if n > 5 else "")
+    return f"{n} convergence threshold{'s' if n > 1 else ''}", shown
+
+
 def check_convergence(
     data: Any,
     *,
@@ -278,14 +302,12 @@ def check_convergence(
     table = convergence_table(data, var_names=var_names, thresholds=thresholds)
     summary = convergence_summary(table)
     if warn and not summary["converged"]:
-        n = len(summary["failed"])
-        shown = "; ".join(summary["failed"][:5]) + ("; ..." if n > 5 else "")
+        missed, shown = missed_thresholds(summary["failed"])
         warnings.warn(
             CartpkWarning(
-                f"sampling did not meet {n} convergence threshold{'s' if n > 1 else ''}: "
-                f"{shown}. Try more `tune`/`draws`, a higher `target_accept`, or more "
-                'informative priors (`priors="literature"`); do not use these estimates as '
-                "converged.",
+                f"sampling did not meet {missed}: {shown}. Try more `tune`/`draws`, a higher "
+                '`target_accept`, or more informative priors (`priors="literature"`); do not '
+                "use these estimates as converged.",
                 code="not_converged",
                 details={"failed": summary["failed"]},
             ),

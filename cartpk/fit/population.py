@@ -110,7 +110,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from cartpk.errors import CartpkWarning, SpecError, Violation
-from cartpk.fit._convergence import ConvergenceThresholds
+from cartpk.fit._convergence import ConvergenceThresholds, missed_thresholds
 from cartpk.fit._options import check_choice
 from cartpk.fit._population_graph import (
     _build,
@@ -533,13 +533,12 @@ def _kept_names(pmm: pymc.Model) -> list[str]:
 def _warn_if_not_converged(model: Model, summary: dict[str, Any], stopped: str, draws: int) -> None:
     """Warn ``not_converged`` listing the missed thresholds and why sampling stopped."""
     if not summary["converged"]:
-        n = len(summary["failed"])
-        shown = "; ".join(summary["failed"][:5]) + ("; ..." if n > 5 else "")
+        missed, shown = missed_thresholds(summary["failed"])
         warnings.warn(
             CartpkWarning(
-                f"population fit of `{model.name}` did not meet {n} convergence "
-                f"threshold{'s' if n > 1 else ''} with {summary['chains']} chains x "
-                f"{draws:,} draws in {len(summary['rounds'])} round(s): {shown}. "
+                f"population fit of `{model.name}` did not meet {missed} with "
+                f"{summary['chains']} chains x {draws:,} draws in "
+                f"{len(summary['rounds'])} round(s): {shown}. "
                 f"Sampling stopped: {stopped}. {advice(stopped)} "
                 "Do not use these estimates as converged.",
                 code="not_converged",
