@@ -74,6 +74,17 @@ class SamplingPlan:
             return self.seed
         return int(np.random.default_rng([self.seed, k]).integers(2**31 - 1))
 
+    def sample_options(self) -> dict[str, Any]:
+        """The keywords ``nutpie.sample`` and ``pymc.sample`` share: ``draws``, ``tune``,
+        ``chains``, ``cores`` and ``target_accept``."""
+        return {
+            "draws": self.draws,
+            "tune": self.tune,
+            "chains": self.chains,
+            "cores": self.cores,
+            "target_accept": self.target_accept,
+        }
+
 
 def _innovations(pmm: pymc.Model) -> list[Any]:
     # random-effect innovations z_* (and centred eta_*): the variables init="declared" jitters
@@ -104,12 +115,8 @@ def _nutpie_runner(pmm: pymc.Model, plan: SamplingPlan) -> Any:
         try:
             idata = nutpie.sample(
                 compiled,
-                draws=plan.draws,
-                tune=plan.tune,
-                chains=plan.chains,
-                cores=plan.cores,
+                **plan.sample_options(),
                 seed=seed,
-                target_accept=plan.target_accept,
                 progress_bar=plan.progress,
                 save_warmup=False,
                 **({"low_rank_modified_mass_matrix": True} if plan.low_rank else {}),
@@ -170,12 +177,8 @@ def _pymc_runner(pmm: pymc.Model, plan: SamplingPlan) -> Any:
             )
         with pmm:
             return pm.sample(
-                draws=plan.draws,
-                tune=plan.tune,
-                chains=plan.chains,
-                cores=plan.cores,
+                **plan.sample_options(),
                 random_seed=seed,
-                target_accept=plan.target_accept,
                 progressbar=plan.progress,
                 compute_convergence_checks=False,
                 return_inferencedata=True,
