@@ -7,10 +7,16 @@ import math
 
 import numpy as np
 import pytest
+from _ode_checks import (
+    assert_matches_central_differences,
+    assert_stein_ode_matches_closed_form,
+    assert_toci_matches_analytic_solution,
+    blowup,
+    central_difference_batch,
+)
 
 import cartpk as ck
 from cartpk.errors import ModelError
-from cartpk.model import OdeModel, additive, omega, theta
 
 # (model, dose, solver, times, rtol, atol): times avoid Stein's tmax (a kink in t)
 CASES = {
@@ -19,8 +25,6 @@ CASES = {
     "cartmath_illustration": (1e5, "BDF", [1.0, 3, 7, 14, 21, 28, 60, 90, 180, 365], 1e-10, 1e-8),
     "hardiansyah2019": (1.1e9, "BDF", [0.5, 1.5, 3, 5, 7, 14, 21, 28], 1e-10, 1e-12),
 }
-FD_REL = 1e-5  # relative central-difference step
-TOL = 1e-4  # relative; absolute floor TOL * max|output| per unit relative change of p
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -40,39 +44,16 @@ def test_gradients_match_central_differences(name):
         t, p, dose=dose, wrt=names, method=method, rtol=rtol, atol=atol
     )
     assert sol.success
-    batch = {k: np.full(2 * len(names), float(v)) for k, v in p.items()}
-    for j, k in enumerate(names):
-        batch[k][2 * j] += FD_REL * abs(p[k])
-        batch[k][2 * j + 1] -= FD_REL * abs(p[k])
+    batch = central_difference_batch(p, names)
     fd_vals = model.evaluate_with_jacobian(
         t, batch, dose=dose, wrt=(), method=method, rtol=rtol, atol=atol
     ).values
-    for dv in model.outputs:
-        scale = np.max(np.abs(sol.values[dv]))
-        for j, k in enumerate(names):
-            fd = (fd_vals[dv][2 * j] - fd_vals[dv][2 * j + 1]) / (2 * FD_REL)
-            fd = fd * np.sign(p[k])
-            exact = sol.jacobian[dv][k][0] * p[k]
-            np.testing.assert_allclose(exact, fd, rtol=TOL, atol=TOL * scale, err_msg=f"{dv} {k}")
+    assert_matches_central_differences(sol, fd_vals, p, names, model.outputs)
 
 
 def test_stein_ode_engine_matches_closed_form_values_and_gradients():
     """Values to 1e-8 relative; gradients against the closed form's central differences."""
-    ode, cf = ck.load_model("stein2019_ode"), ck.load_model("stein2019")
-    t = np.array([0.5, 3.0, 7.0, 9.0, 9.6, 14.0, 21.0, 28.0, 60.0, 90.0, 365.0])
-    p = {k: np.array([v, v * 1.3]) for k, v in cf.typical().items()}  # two subjects
-    p["tmax"] = np.array([9.3, 12.1])
-    sol = ode.evaluate_with_jacobian(t, p, method="LSODA", rtol=1e-11, atol=1e-12)
-    ref = cf.evaluate(np, t, {k: v[:, None] for k, v in p.items()})["QPCR"]
-    np.testing.assert_allclose(sol.values["QPCR"], ref, rtol=1e-8)
-    for k in p:
-        h = 1e-6 * p[k]
-        up = {q: (v + h if q == k else v)[:, None] for q, v in p.items()}
-        dn = {q: (v - h if q == k else v)[:, None] for q, v in p.items()}
-        fd = (cf.evaluate(np, t, up)["QPCR"] - cf.evaluate(np, t, dn)["QPCR"]) / (2 * h[:, None])
-        np.testing.assert_allclose(
-            sol.jacobian["QPCR"][k], fd, rtol=1e-4, atol=1e-6 * ref.max(), err_msg=k
-        )
+    assert_stein_ode_matches_closed_form(method="LSODA")
 
 
 def test_stiff_model_implicit_methods_agree():
@@ -86,34 +67,8 @@ def test_stiff_model_implicit_methods_agree():
         np.testing.assert_allclose(a.jacobian[dv]["r_e"], b.jacobian[dv]["r_e"], rtol=1e-4)
 
 
-def _blowup():
-    class Blowup(OdeModel):
-        """dy/dt = k y^2: finite-time blow-up at t = 1/(k y0)."""
-
-        name = "blowup"
-        outputs = {"Y": "1"}
-        states = ("y",)
-        k = theta(0.1, unit="1/day")
-        iiv = omega(sd={"k": 0.1})
-        error = additive(sigma=1.0)
-
-        @staticmethod
-        def rhs(xp, time, y, *, k):
-            return {"y": k * y["y"] ** 2}
-
-        @staticmethod
-        def initial(xp, *, k):
-            return {"y": 1.0 + 0.0 * k}
-
-        @staticmethod
-        def observe(xp, y):
-            return {"Y": y["y"]}
-
-    return Blowup()
-
-
 def test_solver_failure_is_a_status_per_subject():
-    m = _blowup()
+    m = blowup()
     t = np.array([1.0, 5.0])
     k = np.array([0.1, 1.0, 0.05])  # subject 1 blows up at t = 1 < 5
     sol = m.evaluate_with_jacobian(t, {"k": k}, throw=False, method="LSODA")
@@ -131,45 +86,8 @@ def test_solver_failure_is_a_status_per_subject():
     assert "subject index 1" in str(err.value.violations[0])
 
 
-def _stein_toci():
-    """Stein ODE with tocilizumab multiplying the expansion rate from its start day
-    (Stein 2019 Table 1: Ftoci on rho). rho = log(foldx)/tmax, so rho * F^toci is the
-    Stein right-hand side with foldx ** (F^toci): the equations are reused, not copied."""
-    from cartpk.model._catalogue import _model_class
-
-    base = _model_class("stein2019_ode")
-
-    class SteinToci(base):
-        name = "stein_toci"
-        time_varying = {"toci": 0.0}
-        ftoci = theta(1.2, unit="1", label="tocilizumab multiplier on rho")  # Stein Table 1
-
-        @staticmethod
-        def rhs(xp, time, y, *, foldx, tmax, alpha, fb, beta, ftoci, toci):
-            return base.rhs(
-                xp, time, y, foldx=foldx ** (ftoci**toci), tmax=tmax, alpha=alpha, fb=fb,
-                beta=beta,
-            )  # fmt: skip
-
-    return SteinToci()
-
-
 def test_time_varying_covariate_changes_the_rate_at_its_start_day():
-    m = _stein_toci()
-    p = m.typical()
-    rho = math.log(p["foldx"]) / p["tmax"]
-    r0 = p["cmax"] / p["foldx"]
-    start = np.array([4.0, np.inf])  # subject 2 never receives tocilizumab
-    tv = {"toci": (start[:, None], np.ones((2, 1)))}
-    t = np.array([2.0, 6.0, 9.0])
-    sol = m.evaluate_with_jacobian(t, p, time_varying=tv, method="LSODA", rtol=1e-11, atol=1e-12)
-    expected_1 = r0 * np.exp(np.where(t < 4.0, rho * t, rho * 4.0 + 1.2 * rho * (t - 4.0)))
-    np.testing.assert_allclose(sol.values["QPCR"][0], expected_1, rtol=1e-7)
-    np.testing.assert_allclose(sol.values["QPCR"][1], r0 * np.exp(rho * t), rtol=1e-7)
-    # d/dftoci = C * log(foldx)/tmax * (t - 4) for t > 4, and 0 without tocilizumab
-    dfd = np.where(t > 4.0, expected_1 * rho * (t - 4.0), 0.0)
-    np.testing.assert_allclose(sol.jacobian["QPCR"]["ftoci"][0], dfd, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(sol.jacobian["QPCR"]["ftoci"][1], 0.0, atol=1e-9)
+    m, p, tv, t, sol = assert_toci_matches_analytic_solution(method="LSODA")
     vals = m.evaluate(np, t, p, time_varying=tv)["QPCR"]
     np.testing.assert_allclose(vals, sol.values["QPCR"], rtol=1e-6)
 

@@ -51,9 +51,9 @@ def test_batch_stein_switch_per_subject_matches_closed_form():
 
 
 def test_batch_split_dosing_and_time_varying_covariate():
-    from tests.model.test_ode_grad import _stein_toci
+    from _ode_checks import stein_toci
 
-    m = _stein_toci()
+    m = stein_toci()
     p = m.typical()
     rho, r0 = math.log(p["foldx"]) / p["tmax"], p["cmax"] / p["foldx"]
     t = np.array([2.0, 6.0, 9.0])
@@ -70,9 +70,9 @@ def test_batch_split_dosing_and_time_varying_covariate():
 
 
 def test_batch_failure_is_a_status_not_silent_nan():
-    from tests.model.test_ode_grad import _blowup
+    from _ode_checks import blowup
 
-    sol = simulate_batch(_blowup(), np.array([1.0, 5.0]), {"k": np.array([0.1, 1.0, 0.05])})
+    sol = simulate_batch(blowup(), np.array([1.0, 5.0]), {"k": np.array([0.1, 1.0, 0.05])})
     assert sol.failed_subjects() == [1]
     assert np.all(np.isnan(sol.values["Y"][1]))
     np.testing.assert_allclose(
@@ -90,10 +90,11 @@ def test_batch_workers_give_the_same_result():
 
 
 def test_evaluate_batch_is_the_public_entry_and_raises_for_failures():
-    from cartpk.errors import ModelError
-    from tests.model.test_ode_grad import _blowup
+    from _ode_checks import blowup
 
-    m = _blowup()
+    from cartpk.errors import ModelError
+
+    m = blowup()
     with pytest.raises(ModelError) as err:
         m.evaluate_batch(np.array([1.0, 5.0]), {"k": np.array([0.1, 1.0])})
     assert err.value.code == "ode_failed"

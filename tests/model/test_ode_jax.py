@@ -4,15 +4,18 @@ status; events (switch times, split doses, time-varying covariates); the PyTenso
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
+from _ode_checks import (
+    assert_matches_central_differences,
+    assert_stein_ode_matches_closed_form,
+    assert_toci_matches_analytic_solution,
+    central_difference_batch,
+)
 
 import cartpk as ck
 from cartpk.errors import ModelError
 from cartpk.ode._scipy import OdeStatus
-from tests.model.test_ode_grad import _stein_toci
 
 pytest.importorskip("jax")
 pytest.importorskip("diffrax")
@@ -22,8 +25,6 @@ EXPLICIT = {
     "stein2019_ode": (None, [1.0, 5, 7, 9, 10, 14, 21, 28, 60, 90, 365], 1e-10, 1e-12),
     "claret_tgi": (None, [7.0, 14, 21, 28, 60, 90, 365], 1e-10, 1e-12),
 }
-FD_REL = 1e-5  # relative central-difference step
-TOL = 1e-4  # as tests/model/test_ode_grad.py: relative sensitivities to 4 digits
 
 
 @pytest.mark.parametrize("name", sorted(EXPLICIT))
@@ -40,20 +41,15 @@ def test_jax_engine_matches_scipy_engine_and_central_differences(name):
         t, p, dose=dose, wrt=names, rtol=rtol, atol=atol, engine="jax"
     )
     assert sol.success and sol.status == (OdeStatus.success,)
-    batch = {k: np.full(2 * len(names), float(v)) for k, v in p.items()}
-    for j, k in enumerate(names):
-        batch[k][2 * j] += FD_REL * abs(p[k])
-        batch[k][2 * j + 1] -= FD_REL * abs(p[k])
+    batch = central_difference_batch(p, names)
     fd_vals = model.evaluate_with_jacobian(
         t, batch, dose=dose, wrt=(), rtol=rtol, atol=atol, engine="jax"
     ).values
+    assert_matches_central_differences(sol, fd_vals, p, names, model.outputs)
     for dv in model.outputs:
         np.testing.assert_allclose(sol.values[dv], ref.values[dv], rtol=1e-7)
         scale = np.max(np.abs(sol.values[dv]))
-        for j, k in enumerate(names):
-            fd = (fd_vals[dv][2 * j] - fd_vals[dv][2 * j + 1]) / (2 * FD_REL) * np.sign(p[k])
-            exact = sol.jacobian[dv][k][0] * p[k]
-            np.testing.assert_allclose(exact, fd, rtol=TOL, atol=TOL * scale, err_msg=f"{dv} {k}")
+        for k in names:
             np.testing.assert_allclose(
                 sol.jacobian[dv][k], ref.jacobian[dv][k], rtol=1e-5, atol=1e-6 * scale / abs(p[k])
             )
@@ -63,21 +59,7 @@ def test_jax_stein_ode_matches_closed_form_per_subject_switch_times():
     """Two subjects with different tmax (a parameter-dependent switch): values to 1e-8 and
     d/dp (tmax included: the jump of the sensitivities at the switch) against the closed
     form's central differences."""
-    ode, cf = ck.load_model("stein2019_ode"), ck.load_model("stein2019")
-    t = np.array([0.5, 3.0, 7.0, 9.0, 9.6, 14.0, 21.0, 28.0, 60.0, 90.0, 365.0])
-    p = {k: np.array([v, v * 1.3]) for k, v in cf.typical().items()}
-    p["tmax"] = np.array([9.3, 12.1])
-    sol = ode.evaluate_with_jacobian(t, p, rtol=1e-11, atol=1e-12, engine="jax")
-    ref = cf.evaluate(np, t, {k: v[:, None] for k, v in p.items()})["QPCR"]
-    np.testing.assert_allclose(sol.values["QPCR"], ref, rtol=1e-8)
-    for k in p:
-        h = 1e-6 * p[k]
-        up = {q: (v + h if q == k else v)[:, None] for q, v in p.items()}
-        dn = {q: (v - h if q == k else v)[:, None] for q, v in p.items()}
-        fd = (cf.evaluate(np, t, up)["QPCR"] - cf.evaluate(np, t, dn)["QPCR"]) / (2 * h[:, None])
-        np.testing.assert_allclose(
-            sol.jacobian["QPCR"][k], fd, rtol=1e-4, atol=1e-6 * ref.max(), err_msg=k
-        )
+    assert_stein_ode_matches_closed_form(engine="jax")
 
 
 def test_jax_engine_per_subject_time_grids_in_any_order():
@@ -113,20 +95,7 @@ def test_jax_engine_failure_is_a_status_per_subject_not_a_silent_nan():
 def test_jax_time_varying_covariate_against_its_analytic_solution():
     """Tocilizumab multiplying Stein's expansion rate from its start day (a declared
     time-varying covariate): values and d/d ftoci against the analytic solution."""
-    m = _stein_toci()
-    p = m.typical()
-    rho = math.log(p["foldx"]) / p["tmax"]
-    r0 = p["cmax"] / p["foldx"]
-    start = np.array([4.0, np.inf])  # subject 2 never receives tocilizumab
-    tv = {"toci": (start[:, None], np.ones((2, 1)))}
-    t = np.array([2.0, 6.0, 9.0])
-    sol = m.evaluate_with_jacobian(t, p, time_varying=tv, rtol=1e-11, atol=1e-12, engine="jax")
-    expected_1 = r0 * np.exp(np.where(t < 4.0, rho * t, rho * 4.0 + 1.2 * rho * (t - 4.0)))
-    np.testing.assert_allclose(sol.values["QPCR"][0], expected_1, rtol=1e-7)
-    np.testing.assert_allclose(sol.values["QPCR"][1], r0 * np.exp(rho * t), rtol=1e-7)
-    dfd = np.where(t > 4.0, expected_1 * rho * (t - 4.0), 0.0)
-    np.testing.assert_allclose(sol.jacobian["QPCR"]["ftoci"][0], dfd, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(sol.jacobian["QPCR"]["ftoci"][1], 0.0, atol=1e-9)
+    assert_toci_matches_analytic_solution(engine="jax")
 
 
 def test_jax_split_dose_matches_scipy_engine():
