@@ -175,10 +175,8 @@ def plot_gof(
         Output of :func:`cartpk.diagnostics.predictions`.
     path : path
         PNG file to write.
-    units : mapping, optional
-        Unit of each endpoint (``DVID`` -> unit, e.g. ``model.outputs``) for the axes.
-    time_unit : str, default "day"
-        Unit of ``TIME``.
+    units, time_unit
+        As for :func:`plot_vpc`.
 
     Returns
     -------
