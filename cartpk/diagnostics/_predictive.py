@@ -205,6 +205,7 @@ def vpc(
         for b in np.unique(idx):
             sel = idx == b
             tb = t[sel]
+            where = dict(DVID=dvid, bin=int(b), time=float(np.median(tb)))  # both tables
             o = vpc_percentiles(y[sel], yc[sel], quantiles)
             sp = _censored_percentiles(s[:, sel], sc[:, sel], quantiles)  # (q, R)
             for j, q in enumerate(quantiles):
@@ -212,9 +213,7 @@ def vpc(
                 med, lo, hi = _quantile_nearest(rep, [0.5, lo_q, hi_q])
                 prows.append(
                     dict(
-                        DVID=dvid,
-                        bin=int(b),
-                        time=float(np.median(tb)),
+                        **where,
                         time_lo=float(tb.min()),
                         time_hi=float(tb.max()),
                         n=int(sel.sum()),
@@ -230,9 +229,7 @@ def vpc(
             frac = (sc[:, sel] == 1).mean(axis=1)  # below the lower limit
             brows.append(
                 dict(
-                    DVID=dvid,
-                    bin=int(b),
-                    time=float(np.median(tb)),
+                    **where,
                     n=int(sel.sum()),
                     observed=float((yc[sel] == 1).mean()),
                     sim_median=float(np.median(frac)),
