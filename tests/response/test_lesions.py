@@ -7,6 +7,7 @@ import warnings
 
 import pandas as pd
 import pytest
+from _recist_columns import TIMEPOINT_COLUMNS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -202,17 +203,7 @@ def test_recist_random_tables_raise_only_dataset_error(rows):
             res = recist(t)
         except DatasetError:
             return
-    assert list(res.timepoints.columns[:9]) == [
-        "ID",
-        "DAY",
-        "SOD",
-        "PCHG_BASE",
-        "PCHG_NADIR",
-        "TRGRESP",
-        "NTRGRESP",
-        "NEWLPROG",
-        "OVRLRESP",
-    ]
+    assert list(res.timepoints.columns[:9]) == TIMEPOINT_COLUMNS
     assert set(res.bor["ID"]) == set(res.timepoints["ID"])
     ok = {"CR", "PR", "SD", "PD", "NE", "NON-CR/NON-PD"}
     assert set(res.bor["BOR_CONFIRMED"]) <= ok and set(res.bor["BOR_UNCONFIRMED"]) <= ok

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from _recist_columns import TIMEPOINT_COLUMNS
 
 from cartpk.cli import main
 
@@ -29,17 +30,7 @@ def test_cli_recist_writes_run_folder_exit_0(write_csv, tmp_path, capsys):
     for name in ("timepoints.csv", "bor.csv", "rules.csv", "waterfall.png", "spider.png"):
         assert (out / name).stat().st_size > 0, name
     tp = pd.read_csv(out / "timepoints.csv", dtype={"ID": str})
-    assert list(tp.columns) == [
-        "ID",
-        "DAY",
-        "SOD",
-        "PCHG_BASE",
-        "PCHG_NADIR",
-        "TRGRESP",
-        "NTRGRESP",
-        "NEWLPROG",
-        "OVRLRESP",
-    ]
+    assert list(tp.columns) == TIMEPOINT_COLUMNS
     bor = pd.read_csv(out / "bor.csv", dtype={"ID": str})
     assert list(bor.columns) == ["ID", "BOR_UNCONFIRMED", "BOR_CONFIRMED"]
     # 101: 50 -> 30 (-40 %) at days 56 and 90 with a persisting non-target -> PR, confirmed
