@@ -14,6 +14,13 @@ from cartpk.batch import percentile_intervals, resample_subjects, spawn_seeds
 from cartpk.errors import SpecError
 
 
+def _bootstrap(estimator, n, *, seed, out, data, client):
+    """``ck.bootstrap`` of ``stein2019`` fits on ``data``, quietly, on the test's cluster."""
+    return ck.bootstrap(
+        estimator, n, seed=seed, out=out, data=data, model="stein2019", client=client, quiet=True
+    )
+
+
 @pytest.fixture(scope="module")
 def data():
     model = ck.load_model("stein2019")
@@ -49,16 +56,7 @@ def test_percentile_intervals_hand_computed():
 
 
 def test_bootstrap_intervals_are_quantiles_of_refits(tmp_path, data, client):
-    res = ck.bootstrap(
-        bh.observed_peak,
-        12,
-        seed=7,
-        out=tmp_path / "b",
-        data=data,
-        model="stein2019",
-        client=client,
-        quiet=True,
-    )
+    res = _bootstrap(bh.observed_peak, 12, seed=7, out=tmp_path / "b", data=data, client=client)
     direct = bh.observed_peak(data, ck.load_model("stein2019")).set_index("parameter")
     iv = res.intervals.set_index("parameter")
     assert iv.at["cmax", "estimate"] == direct.at["cmax", "estimate"]
@@ -79,16 +77,7 @@ def test_bootstrap_intervals_are_quantiles_of_refits(tmp_path, data, client):
 
 def test_bootstrap_rejects_per_subject_estimates_and_bad_settings(tmp_path, data, client):
     with pytest.raises(ck.FitError) as err:
-        ck.bootstrap(
-            bh.individual_peaks,
-            3,
-            seed=1,
-            out=tmp_path / "b",
-            data=data,
-            model="stein2019",
-            client=client,
-            quiet=True,
-        )
+        _bootstrap(bh.individual_peaks, 3, seed=1, out=tmp_path / "b", data=data, client=client)
     assert err.value.code == "original_fit_failed" and "typical-value" in str(err.value)
     with pytest.raises(SpecError) as err2:
         ck.bootstrap(bh.observed_peak, 1, seed=-2, out=tmp_path / "c", level=1.5)
@@ -120,19 +109,7 @@ def test_bootstrap_whose_fits_never_converge_is_a_failed_study(tmp_path, data, c
     """Issue 21: NaN intervals from unconverged samples are a failed study, not a result."""
     import json
 
-    def run(estimator, folder):
-        return ck.bootstrap(
-            estimator,
-            4,
-            seed=3,
-            out=tmp_path / folder,
-            data=data,
-            model="stein2019",
-            client=client,
-            quiet=True,
-        )
-
-    res = run(bh.unconverged_peak, "b")
+    res = _bootstrap(bh.unconverged_peak, 4, seed=3, out=tmp_path / "b", data=data, client=client)
     assert res.intervals["lower"].isna().all()
     assert res.problems == [
         "cmax: no interval from 0 converged of 4 bootstrap fits",
@@ -140,5 +117,5 @@ def test_bootstrap_whose_fits_never_converge_is_a_failed_study(tmp_path, data, c
     ]
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["status"] == "failed_checks"
-    ok = run(bh.observed_peak, "c")
+    ok = _bootstrap(bh.observed_peak, 4, seed=3, out=tmp_path / "c", data=data, client=client)
     assert ok.problems == []
