@@ -125,48 +125,23 @@ def test_study_through_a_separate_scheduler_and_worker(tmp_path, client, helper_
     address = f"tcp://127.0.0.1:{port}"
     log = (tmp_path / "dask.log").open("w")
     procs = []
+
+    def start(command: str, *args: str) -> None:
+        """``python -m distributed.cli.COMMAND ARGS`` (dashboard on a free port), logged."""
+        argv = [PYTHON, "-m", f"distributed.cli.{command}", *args]
+        procs.append(
+            subprocess.Popen(
+                [*argv, "--dashboard-address", "127.0.0.1:0"],
+                cwd=tmp_path,
+                env=helper_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
     try:
-        procs.append(
-            subprocess.Popen(
-                [
-                    PYTHON,
-                    "-m",
-                    "distributed.cli.dask_scheduler",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--dashboard-address",
-                    "127.0.0.1:0",
-                ],
-                cwd=tmp_path,
-                env=helper_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        procs.append(
-            subprocess.Popen(
-                [
-                    PYTHON,
-                    "-m",
-                    "distributed.cli.dask_worker",
-                    address,
-                    "--host",
-                    "127.0.0.1",
-                    "--nworkers",
-                    "2",
-                    "--nthreads",
-                    "1",
-                    "--dashboard-address",
-                    "127.0.0.1:0",
-                ],
-                cwd=tmp_path,
-                env=helper_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
+        start("dask_scheduler", "--host", "127.0.0.1", "--port", str(port))
+        start("dask_worker", address, "--host", "127.0.0.1", "--nworkers", "2", "--nthreads", "1")
         from distributed import Client
 
         with Client(address, timeout="60s") as probe:
