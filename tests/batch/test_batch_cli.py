@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pandas as pd
 import pytest
+from _spec_file import write_spec
 
 from cartpk.batch import IndividualFitEstimator, load_spec
 from cartpk.cli import main
@@ -25,14 +24,8 @@ target = "batch_helpers:observed_peak"
 """
 
 
-def _write(tmp_path, text, name="spec.toml"):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text).lstrip())
-    return p
-
-
 def test_unknown_key_exits_2_naming_the_line_and_valid_keys(tmp_path, capsys):
-    spec = _write(tmp_path, GOOD.replace("lloq = 20.0", "lloq = 20.0\nreplicates = 5"))
+    spec = write_spec(tmp_path, GOOD.replace("lloq = 20.0", "lloq = 20.0\nreplicates = 5"))
     rc = main(["sse", str(spec), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2
@@ -54,7 +47,7 @@ def test_every_spec_problem_reported_at_once(tmp_path):
     startz = 3
     """
     with pytest.raises(SpecError) as err:
-        load_spec(_write(tmp_path, text), kind="sse")
+        load_spec(write_spec(tmp_path, text), kind="sse")
     codes = [v.code for v in err.value.violations]
     assert set(codes) == {
         "unknown_model",
@@ -71,10 +64,12 @@ def test_every_spec_problem_reported_at_once(tmp_path):
 def test_estimator_options_are_validated_by_the_estimator(tmp_path):
     bad = GOOD.split("[estimator]")[0] + '[estimator]\nkind = "individual_fits"\nblq = "m9"\n'
     with pytest.raises(SpecError) as err:
-        load_spec(_write(tmp_path, bad), kind="sse")
+        load_spec(write_spec(tmp_path, bad), kind="sse")
     assert err.value.code == "estimator_option" and "m9" in str(err.value)
     ok = load_spec(
-        _write(tmp_path, GOOD.split("[estimator]")[0] + "[estimator]\nsummary = 'individual'\n"),
+        write_spec(
+            tmp_path, GOOD.split("[estimator]")[0] + "[estimator]\nsummary = 'individual'\n"
+        ),
         kind="sse",
     )
     assert ok.estimator == {"kind": "individual_fits", "summary": "individual"}
@@ -83,7 +78,7 @@ def test_estimator_options_are_validated_by_the_estimator(tmp_path):
 def test_import_estimator_must_be_importable(tmp_path):
     bad = GOOD.replace("batch_helpers:observed_peak", "batch_helpers:no_such_thing")
     with pytest.raises(SpecError) as err:
-        load_spec(_write(tmp_path, bad), kind="sse")
+        load_spec(write_spec(tmp_path, bad), kind="sse")
     assert err.value.code == "estimator_import"
 
 
@@ -102,7 +97,7 @@ def test_shipped_sse_specs_validate():
 
 
 def test_sse_command_runs_and_prints_the_dashboard_line(tmp_path, capsys):
-    spec = _write(tmp_path, GOOD)
+    spec = write_spec(tmp_path, GOOD)
     rc = main(["sse", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--format", "csv"])
     out, err = capsys.readouterr()
     assert rc == 0, err
@@ -113,7 +108,7 @@ def test_sse_command_runs_and_prints_the_dashboard_line(tmp_path, capsys):
 
 
 def test_bootstrap_command_on_the_bundled_trial(tmp_path, capsys):
-    spec = _write(
+    spec = write_spec(
         tmp_path,
         """
         model = "stein2019"
@@ -133,7 +128,7 @@ def test_bootstrap_command_on_the_bundled_trial(tmp_path, capsys):
     assert list(iv["parameter"]) == ["cmax", "tmax"] and (iv["n"] == 4).all()
     assert "cmax" in out
     # another seed into the same folder is another study: refused, exit 2
-    other = _write(tmp_path, spec.read_text().replace("seed = 3", "seed = 4"), "other.toml")
+    other = write_spec(tmp_path, spec.read_text().replace("seed = 3", "seed = 4"), "other.toml")
     rc = main(["bootstrap", str(other), "--out", str(tmp_path / "b"), "--quiet"])
     assert rc == 2 and "study_mismatch" in capsys.readouterr().err
 
@@ -146,7 +141,7 @@ def test_unreachable_scheduler_is_a_user_error(tmp_path, capsys):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    spec = _write(tmp_path, GOOD)
+    spec = write_spec(tmp_path, GOOD)
     argv = ["sse", str(spec), "--out", str(tmp_path / "o"), "--quiet"]
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         rc = main([*argv, "--scheduler", f"tcp://127.0.0.1:{port}"])
@@ -155,7 +150,7 @@ def test_unreachable_scheduler_is_a_user_error(tmp_path, capsys):
 
 def test_study_whose_replicates_all_fail_exits_1_with_the_reason(tmp_path, capsys):
     """Issue 21: a study that ran and failed as a whole is a failed run, not a user error."""
-    spec = _write(tmp_path, GOOD.replace("batch_helpers:observed_peak", "batch_helpers:broken"))
+    spec = write_spec(tmp_path, GOOD.replace("batch_helpers:observed_peak", "batch_helpers:broken"))
     rc = main(["sse", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"])
     err = capsys.readouterr().err
     assert rc == 1

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _spec_file import write_spec
 
 import cartpk as ck
 from cartpk.batch import (
@@ -62,12 +63,6 @@ draws = 100
 """
 
 
-def _write(tmp_path, text, name="spec.toml"):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text).lstrip())
-    return p
-
-
 # ------------------------------------------------------------------------ specification
 
 
@@ -96,13 +91,13 @@ def test_parameter_sse_specs_still_load_with_or_without_kind(tmp_path):
     day4 = load_spec(SPEC.parent / "stein2019_sse_day4.toml", kind="sse")
     assert day4.kind == "sse" and day4.estimator["kind"] == "individual_fits"
     text = (SPEC.parent / "stein2019_sse_day4.toml").read_text()
-    explicit = load_spec(_write(tmp_path, 'kind = "parameters"\n' + text), kind="sse")
+    explicit = load_spec(write_spec(tmp_path, 'kind = "parameters"\n' + text), kind="sse")
     assert explicit.kind == "sse" and explicit.values["kind"] == "parameters"
 
 
 def test_unknown_sse_kind_names_the_choices(tmp_path):
     with pytest.raises(SpecError) as err:
-        load_spec(_write(tmp_path, MINIMAL.replace('"er_chain"', '"er"')), kind="sse")
+        load_spec(write_spec(tmp_path, MINIMAL.replace('"er_chain"', '"er"')), kind="sse")
     v = err.value.violations[0]
     assert v.code == "spec_value" and "er_chain, parameters" in v.expected
     assert "line 1" in v.value
@@ -123,7 +118,7 @@ def test_every_er_chain_problem_reported_at_once_with_its_line(tmp_path):
             """
     )
     with pytest.raises(SpecError) as err:
-        load_spec(_write(tmp_path, text), kind="sse")
+        load_spec(write_spec(tmp_path, text), kind="sse")
     found = {(v.code, v.column or "") for v in err.value.violations}
     assert {
         ("spec_value", "level"),
@@ -140,7 +135,7 @@ def test_every_er_chain_problem_reported_at_once_with_its_line(tmp_path):
     assert "spec_unknown_key" in {v.code for v in err.value.violations}  # [estimator]
     by = {(v.code, v.column): v for v in err.value.violations}
     # each problem points at its line in the file and says what was expected
-    lines = _write(tmp_path, text).read_text().splitlines()
+    lines = write_spec(tmp_path, text).read_text().splitlines()
     v = by[("outcomes_option", "il6_sd")]
     assert f"line {lines.index('il6_sd = -1.0') + 1}" in v.value and "positive" in v.expected
     v = by[("fit_option", "chain")]
@@ -303,7 +298,7 @@ def test_zero_true_slope_has_coverage_but_no_relative_bias():
 @pytest.mark.slow
 def test_tiny_study_runs_from_the_cli_resumes_and_grows(tmp_path, client, capsys):
     """2 replicates x 30 subjects through `cartpk sse`, rerun (nothing recomputed), grown to 3."""
-    spec = _write(tmp_path, MINIMAL)
+    spec = write_spec(tmp_path, MINIMAL)
     out = tmp_path / "study"
     rc = main(["sse", str(spec), "--out", str(out), "--workers", "2", "--quiet", "--format", "csv"])
     assert rc == 0
