@@ -207,45 +207,46 @@ def _from_mapping(cls: type, value: Mapping[str, Any], what: str) -> Any:
     return cls(**value)
 
 
-def as_blq_rules(value: BLQRules | Mapping[str, str] | None) -> BLQRules:
-    """Normalise the ``blq=`` argument (``None`` gives PKNCA's defaults)."""
+def _as_options(cls: type, value: Any, what: str, *, expected: str, fix: str) -> Any:
+    """``value`` as an instance of the options class ``cls``: itself, from a mapping, or the
+    defaults for ``None``; anything else raises ``<what>_type`` (``expected``, ``fix``)."""
     if value is None:
-        return BLQRules()
-    if isinstance(value, BLQRules):
+        return cls()
+    if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
-        return _from_mapping(BLQRules, value, "blq")
+        return _from_mapping(cls, value, what)
     raise SpecError(
-        "`blq` must be a BLQRules or a mapping",
+        f"`{what}` must be a {cls.__name__} or a mapping",
         [
             Violation(
-                "blq_type",
-                "`blq` must be a `BLQRules` or a mapping",
+                f"{what}_type",
+                f"`{what}` must be a `{cls.__name__}` or a mapping",
                 value=type(value).__name__,
-                expected="BLQRules(before=..., between=..., after=...) or a dict",
-                fix="pass blq={'between': 'drop'}",
+                expected=expected,
+                fix=fix,
             )
         ],
     )
 
 
+def as_blq_rules(value: BLQRules | Mapping[str, str] | None) -> BLQRules:
+    """Normalise the ``blq=`` argument (``None`` gives PKNCA's defaults)."""
+    return _as_options(
+        BLQRules,
+        value,
+        "blq",
+        expected="BLQRules(before=..., between=..., after=...) or a dict",
+        fix="pass blq={'between': 'drop'}",
+    )
+
+
 def as_lambda_z(value: LambdaZ | Mapping[str, Any] | Sequence[Any] | None) -> LambdaZ:
     """Normalise the ``lambda_z=`` argument (``None`` gives the defaults)."""
-    if value is None:
-        return LambdaZ()
-    if isinstance(value, LambdaZ):
-        return value
-    if isinstance(value, Mapping):
-        return _from_mapping(LambdaZ, value, "lambda_z")
-    raise SpecError(
-        "`lambda_z` must be a LambdaZ or a mapping",
-        [
-            Violation(
-                "lambda_z_type",
-                "`lambda_z` must be a `LambdaZ` or a mapping",
-                value=type(value).__name__,
-                expected="LambdaZ(min_points=3, tolerance=1e-4, manual=...) or a dict",
-                fix="pass lambda_z={'tolerance': 1e-4}",
-            )
-        ],
+    return _as_options(
+        LambdaZ,
+        value,
+        "lambda_z",
+        expected="LambdaZ(min_points=3, tolerance=1e-4, manual=...) or a dict",
+        fix="pass lambda_z={'tolerance': 1e-4}",
     )
