@@ -23,12 +23,10 @@ the same kind of data gave R-hat 1.3-2.5 (chains in different local modes of the
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
+from _warned_fit import fit_population_warned
 
 import cartpk as ck
-from cartpk.errors import CartpkWarning
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +35,30 @@ SUBJECTS, LLOQ, DATA_SEED = 150, 50.0, 2026
 DROP = ["foldx", "tmax", "fb", "beta"]
 
 
+def _assert_clean_convergence(s, warned) -> None:
+    """No warning, and the fit's own thresholds met: R-hat, divergences, bulk and tail ESS."""
+    assert not warned, warned
+    assert s["rhat_max"] <= 1.01 and s["divergences"] == 0, s
+    assert s["ess_bulk_min"] >= 400 and s["ess_tail_min"] >= 400, s
+
+
+def _assert_intervals_cover_truth(model, result) -> None:
+    """Every estimated typical value's interval covers the declared (true) value."""
+    p = result.parameters.set_index("parameter")
+    missed = {
+        name: (p.loc[name, "lower"], p.loc[name, "upper"], value)
+        for name, value in model.typical().items()
+        if not model.thetas[name].fixed
+        and not p.loc[name, "lower"] <= value <= p.loc[name, "upper"]
+    }
+    assert not missed, missed
+
+
 @pytest.fixture(scope="module")
 def fit():
     model = ck.load_model("stein2019_smooth").with_iiv(drop=DROP)
     data = ck.read_dataset(ck.simulate(model, n=SUBJECTS, seed=DATA_SEED, lloq=LLOQ, days=DAYS))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CartpkWarning)
-        result = ck.fit_population(model, data)
-    warned = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
+    result, warned = fit_population_warned(model, data)
     s = result.summary
     print(
         f"\nheld-out seed {DATA_SEED}: R-hat max {s['rhat_max']:.4f}, ESS bulk min "
@@ -68,21 +82,12 @@ def test_default_fit_converges_without_tuning(fit):
     s = result.summary
     assert s["init"] == "ebe" and s["init_ebe"]["subjects"] == SUBJECTS
     assert s["converged"], s["failed"]
-    assert not warned, warned
-    assert s["rhat_max"] <= 1.01 and s["divergences"] == 0, s
-    assert s["ess_bulk_min"] >= 400 and s["ess_tail_min"] >= 400, s
+    _assert_clean_convergence(s, warned)
 
 
 def test_default_fit_intervals_cover_the_truth(fit):
     model, result, _ = fit
-    p = result.parameters.set_index("parameter")
-    missed = {
-        name: (p.loc[name, "lower"], p.loc[name, "upper"], value)
-        for name, value in model.typical().items()
-        if not model.thetas[name].fixed
-        and not p.loc[name, "lower"] <= value <= p.loc[name, "upper"]
-    }
-    assert not missed, missed
+    _assert_intervals_cover_truth(model, result)
 
 
 @pytest.mark.parametrize(
@@ -102,20 +107,8 @@ def test_default_fit_converges_on_trials_of_60_and_300_subjects(subjects, data_s
     data = ck.read_dataset(table)
     blq = data.observations("QPCR")["CENS"].mean()
     assert 0.12 <= blq <= 0.20, blq
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CartpkWarning)
-        result = ck.fit_population(model, data)
-    warned = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
+    result, warned = fit_population_warned(model, data)
     s = result.summary
     assert s["converged"], (s["failed"], s["sampling_stopped"])
-    assert not warned, warned
-    assert s["rhat_max"] <= 1.01 and s["divergences"] == 0, s
-    assert s["ess_bulk_min"] >= 400 and s["ess_tail_min"] >= 400, s
-    p = result.parameters.set_index("parameter")
-    missed = {
-        name: (p.loc[name, "lower"], p.loc[name, "upper"], value)
-        for name, value in model.typical().items()
-        if not model.thetas[name].fixed
-        and not p.loc[name, "lower"] <= value <= p.loc[name, "upper"]
-    }
-    assert not missed, missed
+    _assert_clean_convergence(s, warned)
+    _assert_intervals_cover_truth(model, result)

@@ -28,12 +28,10 @@ through the expansion phase that drags ``cmax`` up 40 % and ``fb`` out of its in
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
+from _warned_fit import fit_population_warned
 
 import cartpk as ck
-from cartpk.errors import CartpkWarning
 
 pytestmark = pytest.mark.slow
 
@@ -52,20 +50,17 @@ def fits():
     data = ck.read_dataset(ck.simulate(truth, n=SUBJECTS, seed=DATA_SEED, lloq=LLOQ, days=DAYS))
     out = {"data": data}
     for priors in (None, "weak"):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", CartpkWarning)
-            fit = ck.fit_population(
-                fitted,
-                data,
-                priors=priors,
-                init="declared",
-                draws=1500,
-                tune=500,
-                chains=4,
-                seed=1,
-                target_accept=0.9,
-            )
-        warned = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
+        fit, warned = fit_population_warned(
+            fitted,
+            data,
+            priors=priors,
+            init="declared",
+            draws=1500,
+            tune=500,
+            chains=4,
+            seed=1,
+            target_accept=0.9,
+        )
         out[fit.summary["priors"]] = (fit, warned)
         p = fit.parameters.set_index("parameter")
         print(f"\n{fit.summary['priors']}: prior_dominated {fit.summary['prior_dominated']}")

@@ -41,14 +41,12 @@ tail ESS came out at 372-387 (< 400) on one replicate: 1,500 draws keep every ES
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
+from _warned_fit import fit_population_warned
 from scipy import stats
 
 import cartpk as ck
-from cartpk.errors import CartpkWarning
 
 pytestmark = pytest.mark.slow
 
@@ -79,22 +77,19 @@ def replicates():
     out = []
     for seed in REPLICATES:
         data = ck.read_dataset(ck.simulate(truth, n=SUBJECTS, seed=seed, lloq=LLOQ, days=DAYS))
-        with warnings.catch_warnings(record=True) as caught:
-            # a `not_converged` warning is asserted on below, with the failed checks
-            warnings.simplefilter("always", CartpkWarning)
-            fit = ck.fit_population(
-                fitted,
-                data,
-                priors="literature",
-                init="declared",
-                draws=1500,
-                tune=500,
-                chains=4,
-                seed=1,
-                target_accept=0.9,
-                ci=CI,
-            )
-        warned = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
+        # a `not_converged` warning is asserted on below, with the failed checks
+        fit, warned = fit_population_warned(
+            fitted,
+            data,
+            priors="literature",
+            init="declared",
+            draws=1500,
+            tune=500,
+            chains=4,
+            seed=1,
+            target_accept=0.9,
+            ci=CI,
+        )
         out.append((seed, data, fit, warned))
     _print_table(out)
     return out
