@@ -178,68 +178,81 @@ def _apply_blq(
     limit = np.where(np.isfinite(LLOQ), LLOQ, np.where(CENS == 1, DV, np.nan))
     C = np.where(quant, DV, np.nan)
     record = _recorder(rules, ROW, T)
-    if blq.before == "zero":
-        C = _zeroed(
-            C,
-            before,
-            record,
-            "blq_before_first",
-            "BLQ before the first quantifiable sample set to 0",
-        )
-    else:
-        record(before, "blq_before_first", "BLQ before the first quantifiable sample dropped")
-    C = _blq_between(C, between, limit, blq.between, record)
-    C = _blq_after(C, after, last_q, blq.after, record)
+    for position, mask in (("before", before), ("between", between), ("after", after)):
+        rule = getattr(blq, position)
+        C = _blq_rule(C, mask, position, rule, record, limit=limit, last_q=last_q)
     zero_dv = is_blq & (CENS != 1)
     if zero_dv.any():
         record(zero_dv, "dv_zero_as_blq", "DV recorded as 0 treated as BLQ (as PKNCA does)")
     return C
 
 
-def _blq_between(
-    C: np.ndarray, between: np.ndarray, limit: np.ndarray, rule: str, record: Record
+#: each BLQ position's recorded rule, the samples it concerns and what "drop" is called
+_BLQ_POSITIONS = {
+    "before": ("blq_before_first", "BLQ before the first quantifiable sample", "dropped"),
+    "between": ("blq_between", "BLQ between quantifiable samples", "dropped"),
+    "after": ("blq_after_last", "BLQ after the last quantifiable sample", "excluded"),
+}
+
+
+def _blq_rule(
+    C: np.ndarray,
+    mask: np.ndarray,
+    position: str,
+    rule: str,
+    record: Record,
+    *,
+    limit: np.ndarray,
+    last_q: np.ndarray,
 ) -> np.ndarray:
-    """Apply the ``between`` rule to the BLQ samples between quantifiable ones."""
+    """Apply the :class:`BLQRules` ``rule`` of ``position`` to the BLQ samples in ``mask``.
+
+    ``"zero"`` and ``"drop"`` work alike at every position; ``limit`` (each sample's limit)
+    serves ``"half_lloq"``/``"lloq"`` and ``last_q`` (each profile's last quantifiable
+    column) ``"first_zero"``.
+    """
+    code, samples, dropped = _BLQ_POSITIONS[position]
     if rule == "zero":
-        C = _zeroed(C, between, record, "blq_between", "BLQ between quantifiable samples set to 0")
-    elif rule in ("half_lloq", "lloq"):
-        factor = 0.5 if rule == "half_lloq" else 1.0
-        known = between & np.isfinite(limit) & (limit > 0)
-        C = np.where(known, factor * limit, C)
-        what = "half the limit" if factor == 0.5 else "the limit"
-        record(known, "blq_between", f"BLQ between quantifiable samples set to {what}")
-        record(
-            between & ~known,
-            "blq_between",
-            "BLQ between quantifiable samples dropped: its limit (LLOQ) is unknown",
-        )
-    else:
-        record(between, "blq_between", "BLQ between quantifiable samples dropped")
+        return _zeroed(C, mask, record, code, f"{samples} set to 0")
+    if rule in ("half_lloq", "lloq"):
+        return _blq_at_limit(C, mask, limit, 0.5 if rule == "half_lloq" else 1.0, record)
+    if rule == "first_zero":
+        return _blq_first_zero(C, mask, last_q, record)
+    record(mask, code, f"{samples} {dropped}")
     return C
 
 
-def _blq_after(
-    C: np.ndarray, after: np.ndarray, last_q: np.ndarray, rule: str, record: Record
+def _blq_at_limit(
+    C: np.ndarray, between: np.ndarray, limit: np.ndarray, factor: float, record: Record
 ) -> np.ndarray:
-    """Apply the ``after`` rule to the BLQ samples after the last quantifiable one."""
-    if rule == "zero":
-        C = _zeroed(
-            C, after, record, "blq_after_last", "BLQ after the last quantifiable sample set to 0"
-        )
-    elif rule == "first_zero":
-        col = np.arange(C.shape[1])[None, :]
-        first_after = after & (col == (last_q[:, None] + 1))
-        # the first BLQ after Tlast is the next present sample after last_q
-        C = _zeroed(
-            C,
-            first_after,
-            record,
-            "blq_after_last",
-            "first BLQ after the last quantifiable set to 0",
-        )
-        record(after & ~first_after, "blq_after_last", "later BLQ after the last dropped")
-    else:
-        record(after, "blq_after_last", "BLQ after the last quantifiable sample excluded")
+    """BLQ samples between quantifiable ones set to ``factor`` times their limit, if known."""
+    known = between & np.isfinite(limit) & (limit > 0)
+    C = np.where(known, factor * limit, C)
+    what = "half the limit" if factor == 0.5 else "the limit"
+    record(known, "blq_between", f"BLQ between quantifiable samples set to {what}")
+    record(
+        between & ~known,
+        "blq_between",
+        "BLQ between quantifiable samples dropped: its limit (LLOQ) is unknown",
+    )
+    return C
+
+
+def _blq_first_zero(
+    C: np.ndarray, after: np.ndarray, last_q: np.ndarray, record: Record
+) -> np.ndarray:
+    """The first BLQ sample after the last quantifiable one set to 0, the later ones dropped."""
+    col = np.arange(C.shape[1])[None, :]
+    # the first BLQ after Tlast is the next present sample after last_q
+    first_after = after & (col == (last_q[:, None] + 1))
+    C = _zeroed(
+        C,
+        first_after,
+        record,
+        "blq_after_last",
+        "first BLQ after the last quantifiable set to 0",
+    )
+    record(after & ~first_after, "blq_after_last", "later BLQ after the last dropped")
     return C
 
 
