@@ -334,14 +334,7 @@ def read_text_table(
     """Read a CSV file or a DataFrame as stripped text cells, index reset.
 
     :func:`read_table` for readers that number rows from 1 themselves; problems of shape
-    are raised.
-
-    Parameters
-    ----------
-    source : path or pandas.DataFrame
-        The table.
-    expected, fix : str
-        What the table should look like and how to fix an unreadable file (for the error).
+    are raised. Parameters are those of :func:`read_table`.
 
     Returns
     -------
