@@ -36,6 +36,14 @@ def _model():
     return ck.load_model("stein2019_smooth").with_iiv(drop=["foldx", "tmax", "fb", "beta"])
 
 
+def _recovery_fit(n, data_seed, **sampling):
+    """A trial of ``n`` subjects simulated at ``TRUTH`` with ``IIV`` (data seed ``data_seed``,
+    LLOQ 50, ``DAYS``), fitted (seed 1) from the declaration at ``GUESS``: data and fit."""
+    sim_model = _model().with_ini(**TRUTH).with_iiv(sd=IIV)
+    data = ck.read_dataset(ck.simulate(sim_model, n=n, seed=data_seed, lloq=50, days=DAYS))
+    return data, ck.fit_population(_model().with_ini(**GUESS), data, seed=1, **sampling)
+
+
 def test_smoke_sampling_output_structure(tmp_path):
     model = ck.load_model("stein2019_smooth").with_iiv(drop=["foldx", "tmax", "fb", "beta"])
     data = ck.read_dataset(ck.simulate(model, n=6, seed=3, lloq=50))
@@ -96,15 +104,12 @@ def test_small_recovery_in_the_default_run():
     """
     from cartpk.diagnostics import ConvergenceThresholds
 
-    sim_model = _model().with_ini(**TRUTH).with_iiv(sd=IIV)
-    data = ck.read_dataset(ck.simulate(sim_model, n=30, seed=1, lloq=50, days=DAYS))
-    fit = ck.fit_population(
-        _model().with_ini(**GUESS),
-        data,
+    _, fit = _recovery_fit(
+        n=30,
+        data_seed=1,
         draws=300,
         tune=500,
         chains=2,
-        seed=1,
         thresholds=ConvergenceThresholds(rhat_max=1.05, ess_bulk_min=100.0, ess_tail_min=100.0),
     )
     s = fit.summary
@@ -122,21 +127,10 @@ REPLICATES = (11, 12, 13)  # data seeds: consecutive, not picked
 
 @pytest.fixture(scope="module")
 def recovery():
-    sim_model = _model().with_ini(**TRUTH).with_iiv(sd=IIV)
-    out = []
-    for seed in REPLICATES:
-        data = ck.read_dataset(ck.simulate(sim_model, n=40, seed=seed, lloq=50, days=DAYS))
-        fit = ck.fit_population(
-            _model().with_ini(**GUESS),
-            data,
-            draws=1000,
-            tune=1000,
-            chains=4,
-            seed=1,
-            target_accept=0.95,
-        )
-        out.append((data, fit))
-    return out
+    return [
+        _recovery_fit(n=40, data_seed=seed, draws=1000, tune=1000, chains=4, target_accept=0.95)
+        for seed in REPLICATES
+    ]
 
 
 @pytest.mark.slow
