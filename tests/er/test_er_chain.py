@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _er_spec_file import write_er_spec
 
 import cartpk as ck
 from cartpk.cli import main
@@ -109,8 +110,9 @@ def test_cli_chain_recovers_the_true_slopes_with_model_based_exposure(tmp_path):
             ["fit", str(tmp_path / "population.toml"), "--out", str(tmp_path / "pop"), "--quiet"]
         )
     assert code == 0, "the population fit did not converge"
-    (tmp_path / "er.toml").write_text(
-        textwrap.dedent("""
+    spec = write_er_spec(
+        tmp_path,
+        """
         data = "trial.csv"
         fit = "pop"
         cytokines = ["IL6"]
@@ -122,9 +124,9 @@ def test_cli_chain_recovers_the_true_slopes_with_model_based_exposure(tmp_path):
         endpoint = "il6_cmax"
         model = "loglinear"
         exposure = "cmax"
-        """)
+        """,
     )
-    assert main(["er", str(tmp_path / "er.toml"), "--out", str(tmp_path / "er"), "--quiet"]) == 0
+    assert main(["er", str(spec), "--out", str(tmp_path / "er"), "--quiet"]) == 0
     est = pd.read_csv(tmp_path / "er" / "er_estimates.csv")
     slope = est[est["term"] == "log(cmax)"].set_index(["endpoint", "exposure_source"])
     oracle = _oracle(true_cmax, outcomes)  # the same E-R fits on each subject's TRUE Cmax

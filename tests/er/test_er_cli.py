@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _er_spec_file import write_er_spec
 from er_helpers import simulate_subjects
 
 from cartpk.cli import main
@@ -24,9 +24,9 @@ def spec(tmp_path, rng) -> Path:
     df["il6_cmax"] = np.exp(1 + 0.5 * np.log(df["cmax"]) + rng.normal(0, 0.3, len(df)))
     df.loc[3, "cmax"] = np.nan  # excluded with a reason
     df.to_csv(tmp_path / "subjects.csv", index=False)
-    p = tmp_path / "er.toml"
-    p.write_text(
-        textwrap.dedent("""
+    p = write_er_spec(
+        tmp_path,
+        """
         subjects = "subjects.csv"
         seed = 3
         [[analysis]]
@@ -47,7 +47,7 @@ def spec(tmp_path, rng) -> Path:
         model = "cox"
         event = "pfs_event"
         exposure = "cmax"
-    """)
+        """,
     )
     return p
 
@@ -140,9 +140,9 @@ def test_cli_er_one_failing_analysis_keeps_the_others(tmp_path, rng, capsys):
     df = simulate_subjects(rng, n=60)
     df["label"] = "x"  # not numeric: this analysis cannot be fitted
     df.to_csv(tmp_path / "s.csv", index=False)
-    p = tmp_path / "er.toml"
-    p.write_text(
-        textwrap.dedent("""
+    p = write_er_spec(
+        tmp_path,
+        """
         subjects = "s.csv"
         [[analysis]]
         endpoint = "label"
@@ -162,7 +162,7 @@ def test_cli_er_one_failing_analysis_keeps_the_others(tmp_path, rng, capsys):
         model = "logistic"
         threshold = 3
         exposure = "cmax"
-        """)
+        """,
     )
     out = tmp_path / "run"
     assert main(["er", str(p), "--out", str(out), "--quiet"]) == 1
@@ -186,15 +186,15 @@ def test_cli_er_data_route_without_qpcr(tmp_path):
 
     trial = pd.read_csv(examples.path("trial.csv"))
     trial[trial["DVID"] != "QPCR"].to_csv(tmp_path / "trial.csv", index=False)
-    p = tmp_path / "er.toml"
-    p.write_text(
-        textwrap.dedent("""
+    p = write_er_spec(
+        tmp_path,
+        """
         data = "trial.csv"
         [[analysis]]
         endpoint = "crs_grade"
         model = "ordinal"
         exposure = "il6_cmax"
-        """)
+        """,
     )
     out = tmp_path / "run"
     assert main(["er", str(p), "--out", str(out), "--quiet"]) == 0

@@ -4,9 +4,9 @@ is a clear error before any fit (the happy path is ``test_er_chain.py``, slow)."
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
+from _er_spec_file import write_er_spec
 
 import cartpk as ck
 from cartpk.cli import main
@@ -99,16 +99,16 @@ def test_read_population_run_without_a_manifest(tmp_path):
 
 def test_cli_er_with_an_individual_fit_folder_exits_2_without_a_run(tmp_path, capsys):
     _folder(tmp_path, {"method": "individual", "model": "stein2019"})
-    spec = tmp_path / "er.toml"
-    spec.write_text(
-        textwrap.dedent("""
+    spec = write_er_spec(
+        tmp_path,
+        """
         data = "example:trial.csv"
         fit = "pop"
         [[analysis]]
         endpoint = "crs_grade"
         model = "ordinal"
         exposure = "cmax"
-        """)
+        """,
     )
     read_er_spec(spec)  # the spec itself is valid: the folder exists
     assert main(["er", str(spec), "--out", str(tmp_path / "run")]) == 2

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from _er_spec_file import write_er_spec
 from er_helpers import simulate_subjects
 
 import cartpk as ck
 from cartpk.er import parse_er_spec, run_er
-
-
-def _spec(tmp_path: Path, text: str) -> Path:
-    p = tmp_path / "er.toml"
-    p.write_text(textwrap.dedent(text))
-    return p
 
 
 @pytest.fixture
@@ -27,7 +21,7 @@ def subjects_csv(tmp_path, rng) -> Path:
 
 
 def test_read_er_spec_valid(tmp_path, subjects_csv):
-    spec = ck.er.read_er_spec(_spec(tmp_path, """
+    spec = ck.er.read_er_spec(write_er_spec(tmp_path, """
         subjects = "subjects.csv"
         [[analysis]]
         endpoint = "orr"
@@ -42,7 +36,7 @@ def test_read_er_spec_valid(tmp_path, subjects_csv):
 
 def test_read_er_spec_lists_every_problem_with_choices(tmp_path, subjects_csv):
     with pytest.raises(ck.SpecError) as info:
-        ck.er.read_er_spec(_spec(tmp_path, """
+        ck.er.read_er_spec(write_er_spec(tmp_path, """
             subjects = "subjects.csv"
             colour = "blue"
             log = "log2"
@@ -85,7 +79,7 @@ def test_parse_er_spec_missing_file_and_unknown_example(tmp_path):
 
 
 def test_run_er_unknown_column_names_key_and_columns(tmp_path, subjects_csv):
-    spec = ck.er.read_er_spec(_spec(tmp_path, """
+    spec = ck.er.read_er_spec(write_er_spec(tmp_path, """
         subjects = "subjects.csv"
         [[analysis]]
         endpoint = "crs"
@@ -102,7 +96,7 @@ def test_run_er_unknown_column_names_key_and_columns(tmp_path, subjects_csv):
 
 
 def test_run_er_table_has_rows_per_term(tmp_path, subjects_csv):
-    spec = ck.er.read_er_spec(_spec(tmp_path, """
+    spec = ck.er.read_er_spec(write_er_spec(tmp_path, """
         subjects = "subjects.csv"
         [[analysis]]
         endpoint = "crs_grade"
@@ -116,7 +110,7 @@ def test_run_er_table_has_rows_per_term(tmp_path, subjects_csv):
 
 
 def test_er_spec_residual_of_emax(tmp_path, subjects_csv):
-    spec = ck.er.read_er_spec(_spec(tmp_path, """
+    spec = ck.er.read_er_spec(write_er_spec(tmp_path, """
         subjects = "subjects.csv"
         [[analysis]]
         endpoint = "pfs_time"
@@ -139,7 +133,7 @@ def test_er_spec_residual_of_emax(tmp_path, subjects_csv):
 
 def test_er_spec_residual_is_checked(tmp_path, subjects_csv):
     with pytest.raises(ck.SpecError) as info:
-        ck.er.read_er_spec(_spec(tmp_path, """
+        ck.er.read_er_spec(write_er_spec(tmp_path, """
             subjects = "subjects.csv"
             [[analysis]]
             endpoint = "pfs_time"
