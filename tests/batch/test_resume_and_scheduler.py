@@ -68,37 +68,30 @@ def test_killed_study_resumes_without_recomputing(tmp_path, client, helper_env):
     assert 3 <= len(done) < N, "kill came too late to test a resume"
     assert not (out / "manifest.json").exists()
 
+    def study(estimator, folder):
+        """The killed script's study, on the test's cluster."""
+        return ck.sse(
+            "stein2019",
+            DAYS,
+            N,
+            estimator,
+            seed=3,
+            n_subjects=8,
+            lloq=50.0,
+            out=folder,
+            client=client,
+            quiet=True,
+        )
+
     for p in counter.iterdir():
         p.unlink()
-    resumed = ck.sse(
-        "stein2019",
-        DAYS,
-        N,
-        bh.SlowPeak(0.5, str(counter)),
-        seed=3,
-        n_subjects=8,
-        lloq=50.0,
-        out=out,
-        client=client,
-        quiet=True,
-    )
+    resumed = study(bh.SlowPeak(0.5, str(counter)), out)
     after = _task_files(out)
     assert {k: after[k] for k in done} == done, "finished tasks were rewritten"
     assert len(after) == N
     assert len(list(counter.iterdir())) == N - len(done), "finished tasks were recomputed"
 
-    fresh = ck.sse(
-        "stein2019",
-        DAYS,
-        N,
-        bh.SlowPeak(0.5),
-        seed=3,
-        n_subjects=8,
-        lloq=50.0,
-        out=tmp_path / "fresh",
-        client=client,
-        quiet=True,
-    )
+    fresh = study(bh.SlowPeak(0.5), tmp_path / "fresh")
     pd.testing.assert_frame_equal(resumed.summary, fresh.summary, check_exact=True)
     pd.testing.assert_frame_equal(resumed.estimates, fresh.estimates, check_exact=True)
 
