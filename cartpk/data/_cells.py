@@ -115,5 +115,34 @@ class Collector:
                 )
             )
 
+    def add_group(
+        self,
+        code: str,
+        message: str,
+        rows: pd.DataFrame,
+        *,
+        column: str | None = None,
+        value: str | None = None,
+        expected: str = "",
+        fix: str = "",
+    ) -> None:
+        """One violation for ``rows``, records of one subject (``ID``, ``ROW``); never muted.
+
+        The counterpart of :meth:`add_rows` for a problem of several records together
+        (repeated ones, a subject's changing value), with a ``value`` that shows them.
+        """
+        self.items.append(
+            Violation(
+                code,
+                message,
+                id=rows["ID"].iat[0],
+                rows=tuple(int(r) for r in rows["ROW"]),
+                column=column,
+                value=value,
+                expected=expected,
+                fix=fix,
+            )
+        )
+
     def add(self, v: Violation) -> None:
         self.items.append(v)

@@ -96,17 +96,13 @@ def check_covariates(
                 if sid == "":
                     continue  # rows without a subject ID (reported as such)
                 grp = present[present["ID"] == sid]
-                vals = pd.unique(grp[c])
-                col.add(
-                    Violation(
-                        "covariate_not_constant",
-                        f"baseline covariate `{c}` changes within the subject",
-                        id=sid,
-                        rows=tuple(int(r) for r in grp["ROW"]),
-                        column=c,
-                        value=f"{c}=" + ", ".join(map(str, vals[:6])),
-                        expected="one value per subject for a baseline covariate",
-                        fix=f"correct {c}, or declare it time-varying (time_varying=['{c}'])",
-                    )
+                col.add_group(
+                    "covariate_not_constant",
+                    f"baseline covariate `{c}` changes within the subject",
+                    grp,
+                    column=c,
+                    value=f"{c}=" + ", ".join(map(str, pd.unique(grp[c])[:6])),
+                    expected="one value per subject for a baseline covariate",
+                    fix=f"correct {c}, or declare it time-varying (time_varying=['{c}'])",
                 )
     return base, tv

@@ -152,34 +152,28 @@ def _check_duplicates(df: pd.DataFrame, col: Collector, keyed: pd.Series) -> Non
     dup[keyed] = df.loc[keyed].duplicated(["ID", "TIME", "DVID"], keep=False)
     if bool(dup.any()):
         sub = df.loc[dup]
-        for (sid, t, d), grp in sub.groupby(["ID", "TIME", "DVID"], sort=False):
-            col.add(
-                Violation(
-                    "duplicate_observation",
-                    "more than one observation at the same `ID`, `TIME` and `DVID`",
-                    id=sid,
-                    rows=tuple(int(r) for r in grp["ROW"]),
-                    column="TIME",
-                    value=f"TIME={t:g}, DVID={d!r}, DV=" + ", ".join(f"{v:g}" for v in grp["DV"]),
-                    expected="one record per subject, time and endpoint",
-                    fix="average replicate measurements, or set MDV=1 on the ones not to use",
-                )
+        for (_, t, d), grp in sub.groupby(["ID", "TIME", "DVID"], sort=False):
+            col.add_group(
+                "duplicate_observation",
+                "more than one observation at the same `ID`, `TIME` and `DVID`",
+                grp,
+                column="TIME",
+                value=f"TIME={t:g}, DVID={d!r}, DV=" + ", ".join(f"{v:g}" for v in grp["DV"]),
+                expected="one record per subject, time and endpoint",
+                fix="average replicate measurements, or set MDV=1 on the ones not to use",
             )
 
 
 def _check_subjects(df: pd.DataFrame, col: Collector, is_obs: pd.Series) -> None:
     """Report subjects without any observation record."""
     has_obs = df.loc[is_obs, "ID"].unique()
-    for sid, grp in df.loc[~df["ID"].isin(has_obs) & (df["ID"] != "")].groupby("ID", sort=False):
-        col.add(
-            Violation(
-                "subject_without_observations",
-                "subject has no observation record (EVID=0, MDV=0)",
-                id=sid,
-                rows=tuple(int(r) for r in grp["ROW"]),
-                expected="at least one observation per subject",
-                fix="remove the subject or add its observations",
-            )
+    for _, grp in df.loc[~df["ID"].isin(has_obs) & (df["ID"] != "")].groupby("ID", sort=False):
+        col.add_group(
+            "subject_without_observations",
+            "subject has no observation record (EVID=0, MDV=0)",
+            grp,
+            expected="at least one observation per subject",
+            fix="remove the subject or add its observations",
         )
 
 

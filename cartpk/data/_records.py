@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from cartpk.data._cells import Collector, is_missing
-from cartpk.errors import Violation
 
 __all__ = ["check_doses", "order_and_exclude"]
 
@@ -67,24 +66,19 @@ def check_doses(raw: pd.DataFrame, df: pd.DataFrame, col: Collector) -> None:
     )
     n_doses = dose.groupby(df["ID"]).transform("sum")
     repeated = dose & (n_doses > 1) & (df["ID"] != "")
-    if bool(repeated.any()):
-        for sid, grp in df.loc[repeated].groupby("ID", sort=False):
-            col.add(
-                Violation(
-                    "dose_repeated",
-                    "more than one dose record (`EVID`=1) for the subject",
-                    id=sid,
-                    rows=tuple(int(r) for r in grp["ROW"]),
-                    column="EVID",
-                    value="; ".join(
-                        f"TIME={t:g}, AMT={a:g}"
-                        for t, a in zip(grp["TIME"], grp["AMT"], strict=True)
-                    ),
-                    expected="one CAR-T infusion per subject (cartpk models a single dose)",
-                    fix="enter a split infusion as one record at TIME 0 with the total AMT; "
-                    "analyse re-infusions as a separate subject or occasion file",
-                )
-            )
+    for _, grp in df.loc[repeated].groupby("ID", sort=False):
+        col.add_group(
+            "dose_repeated",
+            "more than one dose record (`EVID`=1) for the subject",
+            grp,
+            column="EVID",
+            value="; ".join(
+                f"TIME={t:g}, AMT={a:g}" for t, a in zip(grp["TIME"], grp["AMT"], strict=True)
+            ),
+            expected="one CAR-T infusion per subject (cartpk models a single dose)",
+            fix="enter a split infusion as one record at TIME 0 with the total AMT; "
+            "analyse re-infusions as a separate subject or occasion file",
+        )
 
 
 def order_and_exclude(
