@@ -268,19 +268,34 @@ def _fit_record(fit, wall: float) -> dict[str, object]:
     }
 
 
+def _kept(pmm) -> list[str]:
+    """The variables a trace keeps: every free variable and deterministic but the
+    standardized random-effect innovations ``z_*``."""
+    return [v.name for v in [*pmm.free_RVs, *pmm.deterministics] if not v.name.startswith("z_")]
+
+
+def _nutpie_compiled(model, data):
+    """nutpie's own compile of :func:`cartpk.fit.population_model` (literature priors), the
+    innovations ``z_*`` jittered at the start and left out of the trace: (kept, compiled)."""
+    import nutpie
+
+    import cartpk as ck
+
+    pmm = ck.fit.population_model(model, data, priors="literature")
+    keep = _kept(pmm)
+    jitter = {v for v in pmm.free_RVs if v.name.startswith("z_")}
+    return keep, nutpie.compile_pymc_model(pmm, var_names=keep, jitter_rvs=jitter)
+
+
 def _nutpie_direct(model, data, *, chains, tune, draws, seed, low_rank):
     """nutpie on :func:`cartpk.fit.population_model` with ``fit_population``'s declared starts,
     for nutpie options ``fit_population`` does not expose; tables by ``from_idata``."""
     import nutpie
 
-    import cartpk as ck
     from cartpk.fit.population import PopulationFit
 
     t0 = time.perf_counter()
-    pmm = ck.fit.population_model(model, data, priors="literature")
-    keep = [v.name for v in [*pmm.free_RVs, *pmm.deterministics] if not v.name.startswith("z_")]
-    jitter = {v for v in pmm.free_RVs if v.name.startswith("z_")}
-    compiled = nutpie.compile_pymc_model(pmm, var_names=keep, jitter_rvs=jitter)
+    keep, compiled = _nutpie_compiled(model, data)
     t1 = time.perf_counter()
     idata = nutpie.sample(
         compiled,
@@ -572,11 +587,7 @@ def bench_ode(args) -> dict[str, object]:
     }
     ode["ess_per_s_estimated"] = round(jx["ess_per_1000_gradients"] / ode["ms_per_gradient"], 4)
     res["pm_ode_pm_sample_bounded"] = ode
-    pmm = ck.fit.population_model(model, small, priors="literature")
-    keep = [v.name for v in [*pmm.free_RVs, *pmm.deterministics] if not v.name.startswith("z_")]
-    compiled = nutpie.compile_pymc_model(
-        pmm, var_names=keep, jitter_rvs={v for v in pmm.free_RVs if v.name.startswith("z_")}
-    )
+    _, compiled = _nutpie_compiled(model, small)
     t0 = time.perf_counter()
     idata = nutpie.sample(
         compiled,
@@ -897,12 +908,7 @@ def bench_compile(args) -> dict[str, object]:
             for attempt in ("cold", "cached"):
                 t0 = time.perf_counter()
                 pmm = ck.fit.population_model(model, data)
-                keep = [
-                    v.name
-                    for v in [*pmm.free_RVs, *pmm.deterministics]
-                    if not v.name.startswith("z_")
-                ]
-                compiled, info = compile_model(pmm, var_names=keep)
+                compiled, info = compile_model(pmm, var_names=_kept(pmm))
                 gen[f"compile_s_{attempt}"] = round(time.perf_counter() - t0, 2)
                 gen[f"cache_{attempt}"] = info.cache
         finally:
