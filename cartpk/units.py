@@ -28,6 +28,7 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 __all__ = ["COLUMNS", "DICTIONARY_FILE", "describe_columns", "read_header", "write_dictionary"]
 
@@ -38,236 +39,262 @@ _FLAG = ""
 _TEXT = ""
 _ONE = "1"
 
+#: how the tables below write a column that is not a quantity (its unit is ``""``)
+_NO_UNIT = {"text": _TEXT, "flag": _FLAG}
+
+
+def _table(text: str, keys: int = 1) -> dict[Any, tuple[str, str]]:
+    """A registry table: per line ``keys`` names, then the unit and the description.
+
+    One row a line, fields separated by white space, the description the rest of the line;
+    the key is the name (a tuple of the names when ``keys`` > 1). ``text`` and ``flag``
+    stand for no unit (identifiers, labels, free text; yes/no values), ``1`` for a
+    dimensionless number. Blank lines and ``#`` comments are passed over.
+    """
+    out: dict[Any, tuple[str, str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            *names, unit, description = line.split(maxsplit=keys + 1)
+            key = names[0] if keys == 1 else tuple(names)
+            out[key] = (_NO_UNIT.get(unit, unit), description)
+    return out
+
+
 #: units and descriptions of columns that mean the same in every table cartpk writes
-COLUMNS: dict[str, tuple[str, str]] = {
-    # identifiers and records (NONMEM names)
-    "ID": (_TEXT, "subject identifier"),
-    "ROW": (_TEXT, "1-based data record of the input file (row N is on line N + 1)"),
-    "TIME": ("day", "time since infusion"),
-    "DAY": ("day", "assessment day since infusion (negative: before infusion)"),
-    "DV": ("[DVID]", "observed value (for a censored record: the limit)"),
-    "CENS": (_FLAG, "censoring: 0 none, 1 left-censored (below LLOQ), -1 right-censored"),
-    "LLOQ": ("[DVID]", "lower limit of quantification"),
-    "LIMIT": ("[DVID]", "the other bound of a censored record's interval"),
-    "DVID": (_TEXT, "endpoint (observed quantity) of the record"),
-    "OCC": (_TEXT, "occasion"),
-    "PRED": ("[DVID]", "population prediction (random effects at 0)"),
-    "IPRED": ("[DVID]", "individual prediction"),
-    "IPRED_lower": ("[DVID]", "lower limit of the individual prediction's credible interval"),
-    "IPRED_upper": ("[DVID]", "upper limit of the individual prediction's credible interval"),
-    "IWRES": (_ONE, "individual weighted residual on the residual's scale (missing if censored)"),
-    "IWRES_SIM": (_ONE, "IWRES, for censored records drawn from the censored side of the limit"),
-    "NPD": (_ONE, "normalised prediction discrepancy (censoring-aware)"),
-    "USED": (_FLAG, "whether the likelihood used the record (False: discarded by blq='m1')"),
-    "BLQ": (_TEXT, "censoring method of the fit (m3, m4, m1)"),
-    "code": (_TEXT, "condition code"),
-    "reason": (_TEXT, "why the value is missing or the record not used ('' when it is)"),
-    "message": (_TEXT, "message"),
-    "status": (_TEXT, "outcome status"),
-    "converged": (_FLAG, "whether the fit met its convergence criteria"),
-    # parameter tables (STYLE 3.3: parameter, estimate, lower, upper, unit, ...)
-    "parameter": (_TEXT, "parameter name as in the model declaration"),
-    "estimate": ("[unit]", "estimate (natural scale)"),
-    "lower": ("[unit]", "lower limit of the interval"),
-    "upper": ("[unit]", "upper limit of the interval"),
-    "unit": (_TEXT, "unit of the row's values (ASCII: copies/ug)"),
-    "se": ("[unit]", "standard error (posterior SD for a Bayesian fit)"),
-    "rse_pct": ("%", "relative standard error, 100 * se / |estimate|"),
-    "cv_pct": ("%", "between-subject variability as a CV"),
-    "shrinkage_pct": ("%", "eta shrinkage"),
-    "role": (_TEXT, "role of the parameter (structural, iiv, error, covariate, ...)"),
-    "fixed": (_FLAG, "whether the parameter was fixed"),
-    "transform": (_TEXT, "estimation scale (log, logit, none)"),
-    "ci_method": (_TEXT, "how the interval was computed (wald, profile, ...)"),
-    "at_bound": (_FLAG, "whether the estimate is at a bound of the search range"),
-    "identifiable": (_FLAG, "whether the data identify the parameter (see note)"),
-    "note": (_TEXT, "why a parameter is flagged"),
-    "rhat": (_ONE, "R-hat (rank-normalised, split)"),
-    "ess_bulk": (_ONE, "bulk effective sample size"),
-    "ess_tail": (_ONE, "tail effective sample size"),
-    "prior_width_ratio": (_ONE, "posterior SD / prior SD on the estimation scale"),
-    "prior_dominated": (_FLAG, "whether the posterior is mostly the prior"),
-    "blq": (_TEXT, "censoring method (m3, m4, m1)"),
-    "prior": (_TEXT, "prior of the per-subject fit (none: maximum likelihood)"),
-    "sigma": (_TEXT, "residual error: fixed at the declared value or estimated"),
-    "objective": (_ONE, "objective function value (-2 log-likelihood, + prior terms for MAP)"),
-    "n_obs": (_ONE, "number of observations"),
-    "n_censored": (_ONE, "number of censored observations"),
-    "n_discarded": (_ONE, "number of observations discarded (blq='m1')"),
-    "n_starts": (_ONE, "number of optimiser starts"),
-    "n_starts_agree": (_ONE, "starts that reached the best objective"),
-    # priors.csv
-    "distribution": (_TEXT, "prior distribution"),
-    "loc": ("[on]", "location of the prior, on the scale named in `on`"),
-    "scale": ("[on]", "scale of the prior, on the scale named in `on`"),
-    "on": (_TEXT, "the quantity the prior is placed on (e.g. log(foldx))"),
-    # diagnostics.csv
-    "check": (_TEXT, "convergence check (rhat, ess_bulk, ess_tail, divergences, ...)"),
-    "element": (_TEXT, "element of a vector parameter (subject)"),
-    "value": ("[unit]", "value"),
-    "threshold": (_ONE, "threshold the check is held to"),
-    "passed": (_FLAG, "whether the check passed"),
-    # VPC tables
-    "bin": (_ONE, "time bin index (0-based)"),
-    "time": ("day", "bin time (median sample time) since infusion"),
-    "time_lo": ("day", "first sample time of the bin"),
-    "time_hi": ("day", "last sample time of the bin"),
-    "n": (_ONE, "number of values"),
-    "quantile": (_ONE, "percentile of the distribution, as a fraction"),
-    "observed": ("[DVID]", "observed percentile"),
-    "observed_censored": (_FLAG, "whether the observed percentile lies below the LLOQ"),
-    "sim_median": ("[DVID]", "median over simulated replicates"),
-    "sim_lower": ("[DVID]", "lower limit of the simulated interval"),
-    "sim_upper": ("[DVID]", "upper limit of the simulated interval"),
-    "sim_censored": (_FLAG, "whether the simulated percentile lies below the LLOQ"),
-    # NCA (CDISC PP names)
-    "PPTESTCD": (_TEXT, "CDISC parameter code"),
-    "PPTEST": (_TEXT, "CDISC parameter name"),
-    "PPORRES": ("[PPORRESU]", "result"),
-    "PPORRESU": (_TEXT, "unit of the result"),
-    "PPSTINT": (_TEXT, "interval start, ISO 8601 duration"),
-    "PPENINT": (_TEXT, "interval end, ISO 8601 duration"),
-    "REASON": (_TEXT, "why the result is missing"),
-    "PPANMETH": (_TEXT, "how an interval AUC was obtained"),
-    "RULE": (_TEXT, "rule applied"),
-    "DETAIL": (_TEXT, "what the rule did"),
-    "n_missing": (_ONE, "number of missing values (with reasons in the long table)"),
-    "geo_mean": ("[PPORRESU]", "geometric mean"),
-    "geo_cv_pct": ("%", "geometric coefficient of variation"),
-    "mean": ("[PPORRESU]", "arithmetic mean"),
-    "sd": ("[PPORRESU]", "standard deviation"),
-    "median": ("[PPORRESU]", "median"),
-    "min": ("[PPORRESU]", "minimum"),
-    "max": ("[PPORRESU]", "maximum"),
-    "cmax": ("[DVID]", "maximum concentration"),
-    "tmax": ("day", "time of the maximum concentration"),
-    "tlast": ("day", "time of the last quantifiable concentration"),
-    "clast": ("[DVID]", "last quantifiable concentration"),
-    "lambda_z_npoints": (_ONE, "number of points of the lambda_z regression"),
-    "r2": (_ONE, "R squared of the lambda_z regression"),
-    "r2adj": (_ONE, "adjusted R squared of the lambda_z regression"),
-    "aucpext_obs": ("%", "AUC extrapolated beyond Tlast (observed Clast)"),
-    "aucpext_pred": ("%", "AUC extrapolated beyond Tlast (predicted Clast)"),
-    # model-based exposure and its comparison with NCA
-    "metric": (_TEXT, "exposure metric"),
-    "start": ("day", "start of the time window"),
-    "end": ("day", "end of the time window"),
-    "method": (_TEXT, "how the value was computed"),
-    "time_above_lloq": ("day", "time the model profile stays above the LLOQ"),
-    "model": ("[metric]", "model-based value"),
-    "nca": ("[metric]", "NCA value"),
-    "used": (_FLAG, "whether the pair entered the comparison"),
-    "n_excluded": (_ONE, "subjects left out of the comparison (reasons in exposure_pairs.csv)"),
-    "r2_log": (_ONE, "R squared of log(model) on log(NCA)"),
-    "slope_log": (_ONE, "slope of log(model) on log(NCA)"),
-    "intercept_log": (_ONE, "intercept of log(model) on log(NCA), natural log of the unit"),
-    "gmr": (_ONE, "geometric mean ratio model/NCA"),
-    "gmr_lower": (_ONE, "lower limit of the GMR's 95 % interval"),
-    "gmr_upper": (_ONE, "upper limit of the GMR's 95 % interval"),
-    # exposure-response
-    "endpoint": (_TEXT, "response endpoint (a column of er_subjects.csv)"),
-    "exposure": (_TEXT, "exposure metric (a column of er_subjects.csv)"),
-    "term": (_TEXT, "model term"),
-    "ratio": (_TEXT, "kind of ratio reported (OR, HR, ...)"),
-    "p_value": (_ONE, "p-value"),
-    "n_events": (_ONE, "number of events (responders, grade >= 1, PFS events)"),
-    "analysis": (_TEXT, "the spec's [[analysis]] block"),
-    "exposure_source": (_TEXT, "where the exposure comes from (model, nca, true)"),
-    "crs_grade": (_ONE, "maximum CRS grade (0-5)"),
-    "crs_grade3plus": (_FLAG, "CRS grade >= 3 (1/0)"),
-    "ae_grade": (_ONE, "maximum grade over the other graded events"),
-    "ae_grade3plus": (_FLAG, "adverse event grade >= 3 (1/0)"),
-    "bor": (_TEXT, "confirmed best overall response (RECIST 1.1)"),
-    "bor_unconfirmed": (_TEXT, "unconfirmed best overall response"),
-    "orr": (_FLAG, "objective response (1 confirmed CR/PR, 0 otherwise)"),
-    "pfs_time": ("day", "progression-free survival time"),
-    "pfs_event": (_FLAG, "PFS event (1) or censored (0)"),
-    "pfs_exclusion": (_TEXT, "why the subject is left out of the landmark PFS analysis"),
-    "dor_time": ("day", "duration of response"),
-    "dor_event": (_FLAG, "DOR event (1) or censored (0)"),
-    "death_day": ("day", "day of death since infusion"),
-    "os_time": ("day", "overall survival time"),
-    "os_event": (_FLAG, "death (1) or censored (0)"),
-    # RECIST (CDISC RS names)
-    "SOD": ("mm", "sum of target-lesion diameters"),
-    "PCHG_BASE": ("%", "change of SOD from baseline"),
-    "PCHG_NADIR": ("%", "change of SOD from the nadir"),
-    "TRGRESP": (_TEXT, "target response"),
-    "NTRGRESP": (_TEXT, "non-target response"),
-    "NEWLPROG": (_TEXT, "new lesion (Y/N)"),
-    "OVRLRESP": (_TEXT, "overall time-point response"),
-    "BOR_UNCONFIRMED": (_TEXT, "best overall response, unconfirmed"),
-    "BOR_CONFIRMED": (_TEXT, "best overall response, confirmed"),
-    "VARIABLE": (_TEXT, "derived variable"),
-    "VALUE": (_TEXT, "its value (SOD in mm, changes in %)"),
-    # studies and batches
-    "replicate": (_TEXT, "replicate index"),
-    "identified": (_FLAG, "whether the parameter was identified in the replicate"),
-    "true": ("[parameter]", "true value used to simulate"),
-    "level": (_TEXT, "typical value or individual level"),
-    "error": (_TEXT, "exception class of a failed task"),
-    "seconds": ("s", "wall-clock time"),
-    "stage": (_TEXT, "stage of the demo (a run folder of its own)"),
-    "source": (_TEXT, "where the value comes from"),
-    "TARGET": (_TEXT, "target antigen"),
-    "or_per_2fold": (_ONE, "odds (hazard) ratio per doubling of the exposure"),
-    "or_per_10fold": (_ONE, "odds (hazard) ratio per 10-fold exposure"),
-}
+COLUMNS: dict[str, tuple[str, str]] = _table(
+    """
+# identifiers and records (NONMEM names)
+ID           text    subject identifier
+ROW          text    1-based data record of the input file (row N is on line N + 1)
+TIME         day     time since infusion
+DAY          day     assessment day since infusion (negative: before infusion)
+DV           [DVID]  observed value (for a censored record: the limit)
+CENS         flag    censoring: 0 none, 1 left-censored (below LLOQ), -1 right-censored
+LLOQ         [DVID]  lower limit of quantification
+LIMIT        [DVID]  the other bound of a censored record's interval
+DVID         text    endpoint (observed quantity) of the record
+OCC          text    occasion
+PRED         [DVID]  population prediction (random effects at 0)
+IPRED        [DVID]  individual prediction
+IPRED_lower  [DVID]  lower limit of the individual prediction's credible interval
+IPRED_upper  [DVID]  upper limit of the individual prediction's credible interval
+IWRES        1       individual weighted residual on the residual's scale (missing if censored)
+IWRES_SIM    1       IWRES, for censored records drawn from the censored side of the limit
+NPD          1       normalised prediction discrepancy (censoring-aware)
+USED         flag    whether the likelihood used the record (False: discarded by blq='m1')
+BLQ          text    censoring method of the fit (m3, m4, m1)
+code         text    condition code
+reason       text    why the value is missing or the record not used ('' when it is)
+message      text    message
+status       text    outcome status
+converged    flag    whether the fit met its convergence criteria
+# parameter tables (STYLE 3.3: parameter, estimate, lower, upper, unit, ...)
+parameter          text    parameter name as in the model declaration
+estimate           [unit]  estimate (natural scale)
+lower              [unit]  lower limit of the interval
+upper              [unit]  upper limit of the interval
+unit               text    unit of the row's values (ASCII: copies/ug)
+se                 [unit]  standard error (posterior SD for a Bayesian fit)
+rse_pct            %       relative standard error, 100 * se / |estimate|
+cv_pct             %       between-subject variability as a CV
+shrinkage_pct      %       eta shrinkage
+role               text    role of the parameter (structural, iiv, error, covariate, ...)
+fixed              flag    whether the parameter was fixed
+transform          text    estimation scale (log, logit, none)
+ci_method          text    how the interval was computed (wald, profile, ...)
+at_bound           flag    whether the estimate is at a bound of the search range
+identifiable       flag    whether the data identify the parameter (see note)
+note               text    why a parameter is flagged
+rhat               1       R-hat (rank-normalised, split)
+ess_bulk           1       bulk effective sample size
+ess_tail           1       tail effective sample size
+prior_width_ratio  1       posterior SD / prior SD on the estimation scale
+prior_dominated    flag    whether the posterior is mostly the prior
+blq                text    censoring method (m3, m4, m1)
+prior              text    prior of the per-subject fit (none: maximum likelihood)
+sigma              text    residual error: fixed at the declared value or estimated
+objective          1       objective function value (-2 log-likelihood, + prior terms for MAP)
+n_obs              1       number of observations
+n_censored         1       number of censored observations
+n_discarded        1       number of observations discarded (blq='m1')
+n_starts           1       number of optimiser starts
+n_starts_agree     1       starts that reached the best objective
+# priors.csv
+distribution  text  prior distribution
+loc           [on]  location of the prior, on the scale named in `on`
+scale         [on]  scale of the prior, on the scale named in `on`
+on            text  the quantity the prior is placed on (e.g. log(foldx))
+# diagnostics.csv
+check      text    convergence check (rhat, ess_bulk, ess_tail, divergences, ...)
+element    text    element of a vector parameter (subject)
+value      [unit]  value
+threshold  1       threshold the check is held to
+passed     flag    whether the check passed
+# VPC tables
+bin                1       time bin index (0-based)
+time               day     bin time (median sample time) since infusion
+time_lo            day     first sample time of the bin
+time_hi            day     last sample time of the bin
+n                  1       number of values
+quantile           1       percentile of the distribution, as a fraction
+observed           [DVID]  observed percentile
+observed_censored  flag    whether the observed percentile lies below the LLOQ
+sim_median         [DVID]  median over simulated replicates
+sim_lower          [DVID]  lower limit of the simulated interval
+sim_upper          [DVID]  upper limit of the simulated interval
+sim_censored       flag    whether the simulated percentile lies below the LLOQ
+# NCA (CDISC PP names)
+PPTESTCD          text        CDISC parameter code
+PPTEST            text        CDISC parameter name
+PPORRES           [PPORRESU]  result
+PPORRESU          text        unit of the result
+PPSTINT           text        interval start, ISO 8601 duration
+PPENINT           text        interval end, ISO 8601 duration
+REASON            text        why the result is missing
+PPANMETH          text        how an interval AUC was obtained
+RULE              text        rule applied
+DETAIL            text        what the rule did
+n_missing         1           number of missing values (with reasons in the long table)
+geo_mean          [PPORRESU]  geometric mean
+geo_cv_pct        %           geometric coefficient of variation
+mean              [PPORRESU]  arithmetic mean
+sd                [PPORRESU]  standard deviation
+median            [PPORRESU]  median
+min               [PPORRESU]  minimum
+max               [PPORRESU]  maximum
+cmax              [DVID]      maximum concentration
+tmax              day         time of the maximum concentration
+tlast             day         time of the last quantifiable concentration
+clast             [DVID]      last quantifiable concentration
+lambda_z_npoints  1           number of points of the lambda_z regression
+r2                1           R squared of the lambda_z regression
+r2adj             1           adjusted R squared of the lambda_z regression
+aucpext_obs       %           AUC extrapolated beyond Tlast (observed Clast)
+aucpext_pred      %           AUC extrapolated beyond Tlast (predicted Clast)
+# model-based exposure and its comparison with NCA
+metric           text      exposure metric
+start            day       start of the time window
+end              day       end of the time window
+method           text      how the value was computed
+time_above_lloq  day       time the model profile stays above the LLOQ
+model            [metric]  model-based value
+nca              [metric]  NCA value
+used             flag      whether the pair entered the comparison
+n_excluded       1         subjects left out of the comparison (reasons in exposure_pairs.csv)
+r2_log           1         R squared of log(model) on log(NCA)
+slope_log        1         slope of log(model) on log(NCA)
+intercept_log    1         intercept of log(model) on log(NCA), natural log of the unit
+gmr              1         geometric mean ratio model/NCA
+gmr_lower        1         lower limit of the GMR's 95 % interval
+gmr_upper        1         upper limit of the GMR's 95 % interval
+# exposure-response
+endpoint         text  response endpoint (a column of er_subjects.csv)
+exposure         text  exposure metric (a column of er_subjects.csv)
+term             text  model term
+ratio            text  kind of ratio reported (OR, HR, ...)
+p_value          1     p-value
+n_events         1     number of events (responders, grade >= 1, PFS events)
+analysis         text  the spec's [[analysis]] block
+exposure_source  text  where the exposure comes from (model, nca, true)
+crs_grade        1     maximum CRS grade (0-5)
+crs_grade3plus   flag  CRS grade >= 3 (1/0)
+ae_grade         1     maximum grade over the other graded events
+ae_grade3plus    flag  adverse event grade >= 3 (1/0)
+bor              text  confirmed best overall response (RECIST 1.1)
+bor_unconfirmed  text  unconfirmed best overall response
+orr              flag  objective response (1 confirmed CR/PR, 0 otherwise)
+pfs_time         day   progression-free survival time
+pfs_event        flag  PFS event (1) or censored (0)
+pfs_exclusion    text  why the subject is left out of the landmark PFS analysis
+dor_time         day   duration of response
+dor_event        flag  DOR event (1) or censored (0)
+death_day        day   day of death since infusion
+os_time          day   overall survival time
+os_event         flag  death (1) or censored (0)
+# RECIST (CDISC RS names)
+SOD              mm    sum of target-lesion diameters
+PCHG_BASE        %     change of SOD from baseline
+PCHG_NADIR       %     change of SOD from the nadir
+TRGRESP          text  target response
+NTRGRESP         text  non-target response
+NEWLPROG         text  new lesion (Y/N)
+OVRLRESP         text  overall time-point response
+BOR_UNCONFIRMED  text  best overall response, unconfirmed
+BOR_CONFIRMED    text  best overall response, confirmed
+VARIABLE         text  derived variable
+VALUE            text  its value (SOD in mm, changes in %)
+# studies and batches
+replicate      text         replicate index
+identified     flag         whether the parameter was identified in the replicate
+true           [parameter]  true value used to simulate
+level          text         typical value or individual level
+error          text         exception class of a failed task
+seconds        s            wall-clock time
+stage          text         stage of the demo (a run folder of its own)
+source         text         where the value comes from
+TARGET         text         target antigen
+or_per_2fold   1            odds (hazard) ratio per doubling of the exposure
+or_per_10fold  1            odds (hazard) ratio per 10-fold exposure
+"""
+)
 
 #: per-file meanings where a name means something else than in :data:`COLUMNS`
-_FILE_COLUMNS: dict[tuple[str, str], tuple[str, str]] = {
-    ("diagnostics.csv", "value"): (_ONE, "value of the check (R-hat, ESS, count)"),
-    ("diagnostics.csv", "parameter"): (_TEXT, "parameter of the posterior"),
-    ("vpc_blq.csv", "observed"): (_ONE, "observed fraction of BLQ records in the bin"),
-    ("vpc_blq.csv", "sim_median"): (_ONE, "median simulated fraction BLQ"),
-    ("vpc_blq.csv", "sim_lower"): (_ONE, "lower limit of the simulated fraction BLQ"),
-    ("vpc_blq.csv", "sim_upper"): (_ONE, "upper limit of the simulated fraction BLQ"),
-    ("pcvpc.csv", "observed"): ("[DVID]", "observed percentile, prediction-corrected"),
-    ("exposure_vs_nca.csv", "n"): (_ONE, "subjects compared"),
-    ("exposure_vs_nca.csv", "reason"): (_TEXT, "why no comparison was made"),
-    ("exposure_model_long.csv", "value"): ("[unit]", "value of the metric"),
-    ("exposure_model_long.csv", "reason"): (_TEXT, "why the value is missing"),
-    ("er_estimates.csv", "estimate"): ("[scale]", "estimate on the scale named in `scale`"),
-    ("er_estimates.csv", "lower"): ("[scale]", "lower limit of the interval"),
-    ("er_estimates.csv", "upper"): ("[scale]", "upper limit of the interval"),
-    ("er_estimates.csv", "se"): ("[scale]", "standard error"),
-    ("er_estimates.csv", "scale"): (_TEXT, "scale of estimate, lower, upper and se"),
-    ("er_estimates.csv", "model"): (_TEXT, "exposure-response model"),
-    ("er_estimates.csv", "n"): (_ONE, "subjects analysed"),
-    ("er_exclusions.csv", "model"): (_TEXT, "exposure-response model"),
-    ("stages.csv", "status"): (_TEXT, "outcome of the stage (ok, failed_checks, error)"),
-    # bootstrap (cartpk bootstrap): intervals.csv
-    ("intervals.csv", "estimate"): ("[parameter]", "estimate on the original data"),
-    ("intervals.csv", "lower"): ("[parameter]", "lower limit of the percentile interval"),
-    ("intervals.csv", "upper"): ("[parameter]", "upper limit of the percentile interval"),
-    ("intervals.csv", "level"): (_ONE, "level of the percentile interval"),
-    ("intervals.csv", "boot_median"): ("[parameter]", "median over the bootstrap samples"),
-    ("intervals.csv", "boot_se"): ("[parameter]", "standard deviation over the samples"),
-    ("intervals.csv", "n_ok"): (_ONE, "bootstrap samples whose fit converged (used)"),
-    ("intervals.csv", "n"): (_ONE, "bootstrap samples"),
-    # simulation-estimation (cartpk sse): summary.csv, one row per parameter
-    ("summary.csv", "true"): ("[parameter]", "true value the data were simulated with"),
-    ("summary.csv", "n"): (_ONE, "replicates"),
-    ("summary.csv", "n_converged"): (_ONE, "replicates whose fit converged"),
-    ("summary.csv", "convergence_pct"): ("%", "replicates whose fit converged"),
-    ("summary.csv", "mean_estimate"): ("[parameter]", "mean estimate over the replicates"),
-    ("summary.csv", "bias"): ("[parameter]", "mean estimate minus the true value"),
-    ("summary.csv", "rel_bias_pct"): ("%", "bias relative to the true value"),
-    ("summary.csv", "rmse"): ("[parameter]", "root mean squared error"),
-    ("summary.csv", "rel_rmse_pct"): ("%", "RMSE relative to the true value"),
-    ("summary.csv", "median_abs_rel_error_pct"): ("%", "median absolute relative error"),
-    ("summary.csv", "n_ci"): (_ONE, "replicates with an interval"),
-    ("summary.csv", "coverage_pct"): ("%", "intervals covering the true value"),
-    ("summary.csv", "identified_pct"): ("%", "estimates the data identified"),
-    # a folder of specs (cartpk run): summary.csv, one row per spec
-    ("summary.csv", "spec"): (_TEXT, "specification file"),
-    ("summary.csv", "kind"): (_TEXT, "command that ran the spec (fit, er, sse, bootstrap)"),
-    ("summary.csv", "exit_code"): (_TEXT, "exit code (0 done, 1 checks failed, 2 invalid)"),
-    ("summary.csv", "runtime_s"): ("s", "wall time of the spec"),
-    ("summary.csv", "convergence"): (_TEXT, "convergence of the spec's fit, as text"),
-    ("summary.csv", "key_results"): (_TEXT, "the spec's main settings and results, as text"),
-    ("summary.csv", "run_folder"): (_TEXT, "the spec's run folder inside this one"),
-}
+_FILE_COLUMNS: dict[tuple[str, str], tuple[str, str]] = _table(
+    """
+diagnostics.csv          value       1        value of the check (R-hat, ESS, count)
+diagnostics.csv          parameter   text     parameter of the posterior
+vpc_blq.csv              observed    1        observed fraction of BLQ records in the bin
+vpc_blq.csv              sim_median  1        median simulated fraction BLQ
+vpc_blq.csv              sim_lower   1        lower limit of the simulated fraction BLQ
+vpc_blq.csv              sim_upper   1        upper limit of the simulated fraction BLQ
+pcvpc.csv                observed    [DVID]   observed percentile, prediction-corrected
+exposure_vs_nca.csv      n           1        subjects compared
+exposure_vs_nca.csv      reason      text     why no comparison was made
+exposure_model_long.csv  value       [unit]   value of the metric
+exposure_model_long.csv  reason      text     why the value is missing
+er_estimates.csv         estimate    [scale]  estimate on the scale named in `scale`
+er_estimates.csv         lower       [scale]  lower limit of the interval
+er_estimates.csv         upper       [scale]  upper limit of the interval
+er_estimates.csv         se          [scale]  standard error
+er_estimates.csv         scale       text     scale of estimate, lower, upper and se
+er_estimates.csv         model       text     exposure-response model
+er_estimates.csv         n           1        subjects analysed
+er_exclusions.csv        model       text     exposure-response model
+stages.csv               status      text     outcome of the stage (ok, failed_checks, error)
+# bootstrap (cartpk bootstrap): intervals.csv
+intervals.csv  estimate     [parameter]  estimate on the original data
+intervals.csv  lower        [parameter]  lower limit of the percentile interval
+intervals.csv  upper        [parameter]  upper limit of the percentile interval
+intervals.csv  level        1            level of the percentile interval
+intervals.csv  boot_median  [parameter]  median over the bootstrap samples
+intervals.csv  boot_se      [parameter]  standard deviation over the samples
+intervals.csv  n_ok         1            bootstrap samples whose fit converged (used)
+intervals.csv  n            1            bootstrap samples
+# simulation-estimation (cartpk sse): summary.csv, one row per parameter
+summary.csv  true                      [parameter]  true value the data were simulated with
+summary.csv  n                         1            replicates
+summary.csv  n_converged               1            replicates whose fit converged
+summary.csv  convergence_pct           %            replicates whose fit converged
+summary.csv  mean_estimate             [parameter]  mean estimate over the replicates
+summary.csv  bias                      [parameter]  mean estimate minus the true value
+summary.csv  rel_bias_pct              %            bias relative to the true value
+summary.csv  rmse                      [parameter]  root mean squared error
+summary.csv  rel_rmse_pct              %            RMSE relative to the true value
+summary.csv  median_abs_rel_error_pct  %            median absolute relative error
+summary.csv  n_ci                      1            replicates with an interval
+summary.csv  coverage_pct              %            intervals covering the true value
+summary.csv  identified_pct            %            estimates the data identified
+# a folder of specs (cartpk run): summary.csv, one row per spec
+summary.csv  spec         text  specification file
+summary.csv  kind         text  command that ran the spec (fit, er, sse, bootstrap)
+summary.csv  exit_code    text  exit code (0 done, 1 checks failed, 2 invalid)
+summary.csv  runtime_s    s     wall time of the spec
+summary.csv  convergence  text  convergence of the spec's fit, as text
+summary.csv  key_results  text  the spec's main settings and results, as text
+summary.csv  run_folder   text  the spec's run folder inside this one
+""",
+    keys=2,
+)
 
 #: suffixes of per-parameter columns of wide tables: ``<name>_lower`` has ``<name>``'s unit
 _SUFFIXES: dict[str, tuple[bool, str]] = {
