@@ -499,6 +499,19 @@ def _min_ess(idata) -> float:
     return float(min(float(ess[v].min()) for v in ess.data_vars))
 
 
+def _sampling_record(wall, steps, ess, *, wall_digits, ess_per_s_digits) -> dict[str, object]:
+    """Seconds, gradients (leapfrog steps) and smallest bulk ESS of one sampling run, with
+    the costs per gradient and the ESS per second and per 1,000 gradients."""
+    return {
+        "sample_s": round(wall, wall_digits),
+        "gradients": steps,
+        "ms_per_gradient": round(1e3 * wall / steps, 4),
+        "ess_bulk_min": round(ess, 1),
+        "ess_per_s": round(ess / wall, ess_per_s_digits),
+        "ess_per_1000_gradients": round(1e3 * ess / steps, 2),
+    }
+
+
 def bench_ode(args) -> dict[str, object]:
     """pm.ode against the generated closed form: per-gradient cost and ESS per second."""
     import cartpk as ck
@@ -560,14 +573,7 @@ def bench_ode(args) -> dict[str, object]:
         # JAX runs threads: chains in forked processes would deadlock (as fit_population)
         idata, wall, steps = _pm_sample(pmm, **kw, mp_ctx="spawn")
         ess = _min_ess(idata)
-        res[label] = {
-            "sample_s": round(wall, 2),
-            "gradients": steps,
-            "ms_per_gradient": round(1e3 * wall / steps, 4),
-            "ess_bulk_min": round(ess, 1),
-            "ess_per_s": round(ess / wall, 3),
-            "ess_per_1000_gradients": round(1e3 * ess / steps, 2),
-        }
+        res[label] = _sampling_record(wall, steps, ess, wall_digits=2, ess_per_s_digits=3)
     half = max(args.ode_pm_iters // 2, 1)
     _, wall, steps = _pm_sample(
         _pm_ode_model(model, small), chains=2, tune=half, draws=half, seed=1, max_treedepth=5
@@ -595,14 +601,9 @@ def bench_ode(args) -> dict[str, object]:
     wall = time.perf_counter() - t0
     steps = int(idata.warmup_sample_stats["n_steps"].sum() + idata.sample_stats["n_steps"].sum())
     ess = _min_ess(idata)
-    res["closed_form_nutpie"] = {
-        "sample_s": round(wall, 3),
-        "gradients": steps,
-        "ms_per_gradient": round(1e3 * wall / steps, 4),
-        "ess_bulk_min": round(ess, 1),
-        "ess_per_s": round(ess / wall, 2),
-        "ess_per_1000_gradients": round(1e3 * ess / steps, 2),
-    }
+    res["closed_form_nutpie"] = _sampling_record(
+        wall, steps, ess, wall_digits=3, ess_per_s_digits=2
+    )
     res["subjects"], res["chains"], res["tune"], res["draws"] = (
         args.ode_sample_subjects,
         2,
