@@ -77,9 +77,9 @@ def main() -> None:
     lines = ["Subject,METHOD,PPTESTCD,WINNONLIN"]
     for method, table in BY_METHOD.items():
         for subject in range(1, 13):
-            for code, value in zip(SHARED_CODES, SHARED[subject], strict=True):
-                lines.append(f"{subject},{method},{code},{value}")
-            for code, value in zip(METHOD_CODES, table[subject], strict=True):
+            codes = (*SHARED_CODES, *METHOD_CODES)
+            values = (*SHARED[subject], *table[subject])
+            for code, value in zip(codes, values, strict=True):
                 lines.append(f"{subject},{method},{code},{value}")
     out = Path(__file__).with_name("winnonlin_theoph.csv")
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
