@@ -98,24 +98,47 @@ def test_read_dataset_time_missing_and_negative(write_csv):
     assert v.rows == (2,) and v.id == "1" and "shift TIME" in v.fix
 
 
-def test_read_dataset_duplicate_observation(write_csv):
-    err = _violations(write_csv("ID,TIME,DV,DVID\n5,7,100,QPCR\n5,7,110,QPCR\n5,7,3,IL6\n"))
-    v = _one(err, "duplicate_observation")[0]
-    assert v.id == "5" and v.rows == (1, 2) and "average" in v.fix
-
-
-def test_read_dataset_cens_invalid(write_csv):
-    err = _violations(write_csv("ID,TIME,DV,CENS\n1,7,100,0\n1,14,50,2\n"))
-    v = _one(err, "cens_invalid")[0]
-    assert v.rows == (2,) and "CENS=1" in v.fix
-
-
 def test_read_dataset_cens_above_lloq(write_csv):
     err = _violations(write_csv("ID,TIME,DV,CENS,LLOQ\n107,7,100,0,50\n107,14,182,1,50\n"))
     v = _one(err, "cens_above_lloq")[0]
     assert v.id == "107" and v.rows == (2,)
     assert "DV=182.0, LLOQ=50.0" in str(err)
     assert "CENS=0" in v.fix
+
+
+# code, table, (subject of the violation or None where not checked, its rows, a phrase of
+# its fix): the violations that need nothing else checked
+SINGLE_VIOLATIONS = [
+    (
+        "duplicate_observation",
+        "ID,TIME,DV,DVID\n5,7,100,QPCR\n5,7,110,QPCR\n5,7,3,IL6\n",
+        ("5", (1, 2), "average"),
+    ),
+    ("cens_invalid", "ID,TIME,DV,CENS\n1,7,100,0\n1,14,50,2\n", (None, (2,), "CENS=1")),
+    ("dose_without_amt", "ID,TIME,DV,EVID,AMT\n9,0,.,1,\n9,7,100,0,.\n", ("9", (1,), "AMT")),
+    (
+        "subject_without_observations",
+        "ID,TIME,DV,EVID,AMT\n1,0,.,1,1e8\n1,7,100,0,.\n2,0,.,1,1e8\n",
+        ("2", (3,), "remove the subject"),
+    ),
+    (
+        "covariate_missing",
+        "ID,TIME,DV,TARGET\n1,7,100,GD2\n1,14,50,\n2,7,40,MUC1\n",
+        ("1", (2,), "fill in TARGET"),
+    ),
+    ("blq_without_lloq", "ID,TIME,DV\n1,7,100\n1,60,BLQ\n", (None, (2,), "LLOQ")),
+]
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "expected"), SINGLE_VIOLATIONS, ids=[c[0] for c in SINGLE_VIOLATIONS]
+)
+def test_read_dataset_single_violation(write_csv, code, text, expected):
+    subject, rows, fix = expected
+    v = _one(_violations(write_csv(text)), code)[0]
+    if subject is not None:
+        assert v.id == subject
+    assert v.rows == rows and fix in v.fix
 
 
 def test_read_dataset_dv_nonpositive_on_log_scale(write_csv):
@@ -125,18 +148,6 @@ def test_read_dataset_dv_nonpositive_on_log_scale(write_csv):
     # a linear endpoint may be zero
     ds = read_dataset(write_csv("ID,TIME,DV,DVID\n3,7,0,SOD\n3,14,5,SOD\n", "lin.csv"))
     assert ds.observations("SOD")["DV"].tolist() == [0.0, 5.0]
-
-
-def test_read_dataset_dose_without_amt(write_csv):
-    err = _violations(write_csv("ID,TIME,DV,EVID,AMT\n9,0,.,1,\n9,7,100,0,.\n"))
-    v = _one(err, "dose_without_amt")[0]
-    assert v.id == "9" and v.rows == (1,) and "AMT" in v.fix
-
-
-def test_read_dataset_subject_without_observations(write_csv):
-    err = _violations(write_csv("ID,TIME,DV,EVID,AMT\n1,0,.,1,1e8\n1,7,100,0,.\n2,0,.,1,1e8\n"))
-    v = _one(err, "subject_without_observations")[0]
-    assert v.id == "2" and v.rows == (3,) and "remove the subject" in v.fix
 
 
 def test_read_dataset_unknown_dvid_with_map(write_csv):
@@ -158,12 +169,6 @@ def test_read_dataset_baseline_covariate_changes(write_csv):
     assert ds.time_varying["WT"].tolist() == [70, 72, 60]
 
 
-def test_read_dataset_missing_covariate_value(write_csv):
-    err = _violations(write_csv("ID,TIME,DV,TARGET\n1,7,100,GD2\n1,14,50,\n2,7,40,MUC1\n"))
-    v = _one(err, "covariate_missing")[0]
-    assert v.id == "1" and v.rows == (2,) and "fill in TARGET" in v.fix
-
-
 def test_read_dataset_unsorted_time_is_sorted_and_recorded(write_csv):
     ds = read_dataset(write_csv("ID,TIME,DV\n1,14,50\n1,7,100\n2,7,40\n"))
     assert ds.observations()["TIME"].tolist() == [7.0, 14.0, 7.0]
@@ -178,12 +183,6 @@ def test_read_dataset_blq_text_converted_and_recorded(write_csv):
     assert obs["CENS"].tolist() == [0, 1, 1] and obs["DV"].tolist() == [100.0, 20.0, 20.0]
     assert ds.conversions["ROW"].tolist() == [2, 3]
     assert set(ds.conversions["code"]) == {"blq_text"}
-
-
-def test_read_dataset_blq_word_without_lloq_raises(write_csv):
-    err = _violations(write_csv("ID,TIME,DV\n1,7,100\n1,60,BLQ\n"))
-    v = _one(err, "blq_without_lloq")[0]
-    assert v.rows == (2,) and "LLOQ" in v.fix
 
 
 def test_read_dataset_value_below_lloq_is_censored_and_recorded(write_csv):
