@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from cartpk.errors import ModelError, Violation
 from cartpk.model._base import Model
 from cartpk.model._equations import _check_outputs, _kwonly, _raw, _signature_problems
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 __all__ = ["OdeModel"]
 
@@ -163,23 +160,18 @@ class OdeModel(Model):
             (NumPy; the PyTensor Op returns NaN for a failed subject and counts it in
             ``op.failures``).
         """
-        name = getattr(xp, "__name__", "")
-        vals = self._split_params(params)
-        if name.startswith("pytensor"):
-            from cartpk.ode._pytensor_op import evaluate_symbolic
+        from cartpk.ode._request import ode_request
+        from cartpk.ode._solve import check_engine, solve_ode
 
-            _check_engine(self, engine)
+        vals = self._split_params(params)
+        if getattr(xp, "__name__", "").startswith("pytensor"):
+            from cartpk.ode._pytensor_op import evaluate_symbolic, split_symbolic
+
+            check_engine(self, engine)
+            symbolic, numeric = split_symbolic(vals)
+            request = ode_request(self, time, numeric, dose=dose, time_varying=time_varying)
             return _check_outputs(
-                self,
-                evaluate_symbolic(
-                    self,
-                    time,
-                    vals,
-                    dose=dose,
-                    time_varying=time_varying,
-                    engine=engine,
-                    method=method,
-                ),
+                self, evaluate_symbolic(request, symbolic, engine=engine, method=method)
             )
         if xp is not np:
             raise ModelError(
@@ -195,19 +187,13 @@ class OdeModel(Model):
                     )
                 ],
             )
-        # values are the sensitivity engine's ``wrt=()`` case: one driver, which honours
-        # doses, time-varying covariates and the declaration's ``breakpoints``
-        from cartpk.ode._scipy import solve_sensitivities
-
-        sol = solve_sensitivities(self, time, vals, dose=dose, time_varying=time_varying, wrt=())
-        _raise_failed(self, sol)
-        scalar = (
-            all(np.ndim(v) == 0 for v in vals.values())
-            and np.ndim(time) == 1
-            and np.ndim(dose) == 0
-            and len(sol.status) == 1
+        # values are the SciPy engine's ``wrt=()`` case: one driver, which honours doses,
+        # time-varying covariates and the declaration's ``breakpoints``
+        request = ode_request(self, time, vals, dose=dose, time_varying=time_varying)
+        sol = solve_ode(request, throw=True)
+        return _check_outputs(
+            self, {k: (v[0] if request.scalar else v) for k, v in sol.values.items()}
         )
-        return _check_outputs(self, {k: (v[0] if scalar else v) for k, v in sol.values.items()})
 
     def evaluate_with_jacobian(
         self,
@@ -272,37 +258,24 @@ class OdeModel(Model):
         >>> sorted(sol.jacobian["QPCR"])[:2], sol.values["QPCR"].shape
         (['alpha', 'beta'], (1, 2))
         """
-        from cartpk.ode._scipy import solve_sensitivities
+        from cartpk.ode._request import ode_request
+        from cartpk.ode._solve import check_engine, solve_ode
 
         vals = self._split_params(params)
         if wrt is None:
             wrt = [t.name for t in self._block.thetas if not t.fixed and t.name in vals]
         self._unknown([w for w in wrt if w not in self._block.theta_map], "`wrt`")
-        _check_engine(self, engine)
-        if engine == "jax":
-            from cartpk.ode._jax import compile_ode
-
-            eng = compile_ode(self, method=method, rtol=rtol, atol=atol)
-            sol = eng.value_and_jacobian(
-                time, vals, dose=dose, time_varying=time_varying, wrt=list(wrt)
-            )
-            if throw:
-                _raise_failed(self, sol)
-            return sol
-        sol = solve_sensitivities(
-            self,
-            time,
-            vals,
-            dose=dose,
-            time_varying=time_varying,
-            wrt=wrt,
+        check_engine(self, engine)
+        request = ode_request(self, time, vals, dose=dose, time_varying=time_varying)
+        return solve_ode(
+            request,
+            engine=engine,
+            wrt=list(wrt),
             method=method,
             rtol=rtol,
             atol=atol,
+            throw=throw,
         )
-        if throw:
-            _raise_failed(self, sol)
-        return sol
 
     def evaluate_batch(
         self,
@@ -349,71 +322,13 @@ class OdeModel(Model):
         OdeSolution
             ``values`` ``{DVID: (n, n_t)}`` and ``status`` per subject.
         """
-        from cartpk.ode._batch import simulate_batch
+        from cartpk.ode._request import ode_request
+        from cartpk.ode._solve import solve_ode
 
-        sol = simulate_batch(
-            self,
-            time,
-            params,
-            dose=dose,
-            time_varying=time_varying,
-            rtol=rtol,
-            atol=atol,
-            workers=workers,
+        vals = self._split_params(params)
+        request = ode_request(
+            self, time, vals, dose=dose, time_varying=time_varying, shared_time=True
         )
-        if throw:
-            _raise_failed(self, sol)
-        return sol
-
-
-ODE_ENGINES = ("scipy", "jax")
-
-
-def _check_engine(model: Any, engine: str) -> None:
-    """Raise ``ode_engine`` for an unknown engine, ``ode_jax_missing`` without JAX."""
-    if engine not in ODE_ENGINES:
-        raise ModelError(
-            f"Unknown ODE engine `{engine}` for `{model.name}`.",
-            [
-                Violation(
-                    "ode_engine",
-                    f"engine `{engine}` is not one of {list(ODE_ENGINES)}",
-                    value=repr(engine),
-                    expected=" or ".join(repr(e) for e in ODE_ENGINES),
-                    fix='use engine="jax" (compiled, fast gradients) or engine="scipy"',
-                )
-            ],
+        return solve_ode(
+            request, engine="batch", rtol=rtol, atol=atol, workers=workers, throw=throw
         )
-    if engine == "jax":
-        from cartpk.ode._jax import jax_available
-
-        if not jax_available():
-            raise ModelError(
-                "The JAX ODE engine needs the packages jax and diffrax.",
-                [
-                    Violation(
-                        "ode_jax_missing",
-                        "jax or diffrax cannot be imported",
-                        fix='pip install jax diffrax, or use engine="scipy"',
-                    )
-                ],
-            )
-
-
-def _raise_failed(model: Model, sol: Any) -> None:
-    failed = sol.failed_subjects()
-    if not failed:
-        return
-    raise ModelError(
-        f"The ODE solver failed for {len(failed)} subject(s) of `{model.name}`.",
-        [
-            Violation(
-                "ode_failed",
-                f"subject index {i}: {sol.status[i].name}",
-                value=repr(i),
-                expected="a successful integration",
-                fix=sol.status[i].value,
-            )
-            for i in failed
-        ],
-    )

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cartpk.errors import ModelError, Violation
-from cartpk.ode._scipy import OdeSolution, OdeStatus, _func, _kw, _step_values, _subjects
+from cartpk.ode._request import OdeRequest, _func, _kw, ode_request
+from cartpk.ode._solve import OdeSolution, OdeStatus
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model._ode_model import OdeModel
 
-__all__ = ["simulate_batch"]
+__all__ = ["simulate_batch", "simulate_request"]
 
 _H = 1e-30
 _D = 1.0 / (2.0 + np.sqrt(2.0))
@@ -44,14 +44,17 @@ def simulate_batch(
     time: Any,
     params: Mapping[str, Any],
     *,
-    dose: Any = None,
-    time_varying: Mapping[str, Any] | None = None,
     rtol: float = 1e-6,
     atol: float | None = None,
     max_steps: int = 20000,
     workers: int = 1,
+    **design: Any,
 ) -> OdeSolution:
     """Integrate many subjects of ``model`` with per-subject adaptive steps.
+
+    The batch engine on a model's own inputs: ``params`` checked against the declaration
+    (fixed ones may be omitted), ``time`` and ``design`` by
+    :func:`cartpk.ode._request.ode_request`, then :func:`simulate_request`.
 
     Parameters
     ----------
@@ -60,11 +63,36 @@ def simulate_batch(
     time : array
         ``(n_t,)`` output days shared by all subjects (>= 0).
     params : mapping of str to array
-        Every structural parameter by name, scalar or one value per subject.
-    dose : array, optional
-        ``AMT`` (CAR+ cells), scalar or one per subject.
-    time_varying : mapping of str to (times, values), optional
-        Step functions of the model's declared time-varying covariates.
+        Structural parameters by name, scalar or one value per subject.
+    rtol, atol, max_steps, workers
+        As for :func:`simulate_request`.
+    **design
+        ``dose`` and ``time_varying``, as for :func:`cartpk.ode._request.ode_request`.
+
+    Returns
+    -------
+    OdeSolution
+        ``values`` ``{DVID: (n, n_t)}``; ``jacobian`` empty; ``status`` per subject.
+    """
+    request = ode_request(model, time, model._split_params(params), shared_time=True, **design)
+    return simulate_request(request, rtol=rtol, atol=atol, max_steps=max_steps, workers=workers)
+
+
+def simulate_request(
+    request: OdeRequest,
+    *,
+    rtol: float = 1e-6,
+    atol: float | None = None,
+    max_steps: int = 20000,
+    workers: int = 1,
+) -> OdeSolution:
+    """Integrate a request's subjects with per-subject adaptive steps.
+
+    Parameters
+    ----------
+    request : OdeRequest
+        Checked inputs with one shared 1-D grid of times (``ode_request(...,
+        shared_time=True)``).
     rtol : float, default 1e-6
         Relative tolerance per subject (RMS over its states).
     atol : float, optional
@@ -82,12 +110,15 @@ def simulate_batch(
     """
     opts = {"rtol": rtol, "atol": atol, "max_steps": max_steps}
     if workers > 1:
-        split = _parallel(model, time, params, dose, time_varying, opts, workers)
+        split = _parallel(request, opts, workers)
         if split is not None:
             return split
-    vals = model._split_params(params)
-    t_in = _shared_times(model, time)
-    run = _Batch(model, vals, t_in, dose, time_varying or {}, atol)
+    return _simulate(request, rtol, atol, max_steps)
+
+
+def _simulate(request: OdeRequest, rtol: float, atol: float | None, max_steps: int) -> OdeSolution:
+    """One process's batched integration of every subject of ``request``."""
+    run = _Batch(request, atol)
     with np.errstate(all="ignore"):
         run.arrive(np.flatnonzero(run.stops[:, 0] == 0.0))
         while True:
@@ -95,44 +126,20 @@ def simulate_batch(
             if act.size == 0:
                 break
             run.attempt(act, rtol, max_steps)
-    return run.solution(t_in)
-
-
-def _shared_times(model: OdeModel, time: Any) -> np.ndarray:
-    """``time`` as a float array, raising ``ode_time`` unless it is 1-D, finite and >= 0."""
-    t_in = np.asarray(time, dtype=float)
-    if t_in.ndim != 1 or np.any(t_in < 0) or not np.all(np.isfinite(t_in)):
-        raise ModelError(
-            f"`{model.name}`: the batched solver needs one shared grid of times >= 0.",
-            [
-                Violation(
-                    "ode_time",
-                    "`time` must be 1-D, finite and >= 0 for `evaluate_batch`",
-                    value=f"shape {t_in.shape}",
-                    expected="(n_t,) days since infusion",
-                    fix="pass the union of the sampling days (or use `evaluate_with_jacobian`)",
-                )
-            ],
-        )
-    return t_in
+    return run.solution()
 
 
 def _stop_times(
-    grid: np.ndarray,
-    schedule: list[tuple[float, float]],
-    steps: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    f_bp: Any,
-    p: Mapping[str, np.ndarray],
-    n: int,
+    request: OdeRequest, grid: np.ndarray, schedule: list[tuple[float, float]]
 ) -> np.ndarray:
     """Per-subject sorted stops (outputs, doses, covariate changes, switches), ``inf``-padded."""
+    n = request.n
     t_end = float(grid.max()) if grid.size else 0.0
     cols = [np.broadcast_to(grid, (n, grid.size)), np.tile([d for d, _ in schedule], (n, 1))]
-    for tt, _ in steps.values():
+    for tt, _ in request.steps.values():
         cols.append(tt)
-    if f_bp is not None:
-        for v in f_bp(np, **{k: p[k] for k in _kw(f_bp)}).values():
-            cols.append(np.broadcast_to(np.asarray(v, float), (n,))[:, None])
+    for v in request.switch_times().values():
+        cols.append(v[:, None])
     stops = np.sort(np.concatenate(cols, axis=1), axis=1)
     stops = np.where((stops > t_end) | ~np.isfinite(stops), np.inf, stops)
     dup = np.zeros_like(stops, dtype=bool)
@@ -143,25 +150,13 @@ def _stop_times(
 class _Batch:
     """One batched integration: every subject's state, time, step size and next stop."""
 
-    def __init__(
-        self,
-        model: OdeModel,
-        vals: Mapping[str, Any],
-        t_in: np.ndarray,
-        dose: Any,
-        time_varying: Mapping[str, Any],
-        atol: float | None,
-    ) -> None:
-        cls = type(model)
-        self.grid = grid = np.unique(t_in)
-        self.n = n = _subjects(vals, dose, t_in, time_varying)
-        self.p = p = {
-            k: np.broadcast_to(np.asarray(v, float).reshape(-1), (n,)).copy()
-            for k, v in vals.items()
-        }
-        self.dose = (
-            None if dose is None else np.broadcast_to(np.asarray(dose, float).reshape(-1), (n,))
-        )
+    def __init__(self, request: OdeRequest, atol: float | None) -> None:
+        cls = request.model_class
+        self.time = request.time
+        self.grid = grid = np.unique(request.time)
+        self.n = n = request.n
+        self.p = p = request.params
+        self.dose = request.dose
         self.states = states = tuple(cls.states)
         self.ns = ns = len(states)
         self.f_rhs, f_init, self.f_obs = (
@@ -169,14 +164,13 @@ class _Batch:
             _func(cls, "initial"),
             _func(cls, "observe"),
         )
-        f_bp = _func(cls, "breakpoints")
         self.kw_rhs = _kw(self.f_rhs)
         self.tv_now = {k: np.full(n, float(v)) for k, v in dict(cls.time_varying).items()}
-        self.steps = {k: _step_values(v, n, k) for k, v in time_varying.items()}
+        self.steps = request.steps
         self.atol = float(cls.solver.get("atol", 1e-10)) if atol is None else float(atol)
         self._initial_state(cls, f_init)
         self.t_end = float(grid.max()) if grid.size else 0.0
-        self.stops = _stop_times(grid, self.schedule, self.steps, f_bp, p, n)
+        self.stops = _stop_times(request, grid, self.schedule)
         self.kw = {k: p[k] for k in self.kw_rhs if k in p}
         self.out = np.full((ns, n, grid.size), np.nan)
         self.t = np.zeros(n)
@@ -320,9 +314,10 @@ class _Batch:
         blown = act[~np.all(np.isfinite(y[:, act]), axis=0)]
         status[blown] = 3
 
-    def solution(self, t_in: np.ndarray) -> OdeSolution:
-        """The observed outputs at ``t_in`` (NaN for failed subjects) and each subject's status."""
-        n, grid, status = self.n, self.grid, self.status
+    def solution(self) -> OdeSolution:
+        """The observed outputs at the request's times (NaN for failed subjects) and each
+        subject's status."""
+        n, grid, status, t_in = self.n, self.grid, self.status, self.time
         p2 = {k: v[:, None] for k, v in self.p.items()}
         obs = self.f_obs(
             np,
@@ -346,49 +341,18 @@ _JOB: dict[str, Any] = {}
 
 def _chunk(i: int) -> OdeSolution:
     job = _JOB
-    idx = job["chunks"][i]
-    params = {k: (v[idx] if np.size(v) == job["n"] else v) for k, v in job["params"].items()}
-    dose = job["dose"]
-    if dose is not None and np.size(dose) == job["n"]:
-        dose = dose[idx]
-    tv = {
-        k: tuple(
-            np.asarray(a)[idx] if np.ndim(a) == 2 and np.shape(a)[0] == job["n"] else a for a in v
-        )
-        for k, v in (job["tv"] or {}).items()
-    }
-    return simulate_batch(
-        job["model"], job["time"], params, dose=dose, time_varying=tv or None, **job["opts"]
-    )
+    return _simulate(job["request"].subset(job["chunks"][i]), **job["opts"])
 
 
-def _parallel(
-    model: OdeModel,
-    time: Any,
-    params: Mapping[str, Any],
-    dose: Any,
-    time_varying: Mapping[str, Any] | None,
-    opts: Mapping[str, Any],
-    workers: int,
-) -> OdeSolution | None:
+def _parallel(request: OdeRequest, opts: Mapping[str, Any], workers: int) -> OdeSolution | None:
     """Split the subjects over ``workers`` forked processes; ``None`` if not possible."""
     import multiprocessing as mp
 
-    flat = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in params.items()}
-    n = max([v.size for v in flat.values()] + [int(np.size(dose)) if dose is not None else 1])
+    n = request.n
     if n < 2 * workers or "fork" not in mp.get_all_start_methods():
         return None
     chunks = np.array_split(np.arange(n), workers)
-    _JOB.update(
-        model=model,
-        time=time,
-        params=flat,
-        dose=None if dose is None else np.asarray(dose, dtype=float).reshape(-1),
-        tv=time_varying,
-        opts=dict(opts),
-        n=n,
-        chunks=chunks,
-    )
+    _JOB.update(request=request, opts=dict(opts), chunks=chunks)
     try:
         with mp.get_context("fork").Pool(workers) as pool:
             parts = pool.map(_chunk, range(workers))

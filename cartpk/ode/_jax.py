@@ -55,8 +55,9 @@ from cartpk.ode._jax_steps import (
     _rosenbrock23_step,
     _tableau,
 )
-from cartpk.ode._scipy import OdeSolution, OdeStatus, _func, _subjects
-from cartpk.ode._scipy import _kw as _keyword_only
+from cartpk.ode._request import OdeRequest, _func, ode_request
+from cartpk.ode._request import _kw as _keyword_only
+from cartpk.ode._solve import OdeSolution, OdeStatus
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model._ode_model import OdeModel
@@ -165,7 +166,7 @@ class _Setup:
 
 
 def compile_ode(
-    model: OdeModel,
+    model: OdeModel | type[OdeModel],
     *,
     method: str | None = None,
     rtol: float | None = None,
@@ -176,7 +177,7 @@ def compile_ode(
 
     Parameters
     ----------
-    model : OdeModel
+    model : OdeModel or its class
         The declaration; only its class is used (fixed values are passed in ``params``).
     method : str, optional
         SciPy name (``"BDF"``, ``"Radau"``, ``"LSODA"``, ``"RK45"``, ``"DOP853"``,
@@ -196,7 +197,7 @@ def compile_ode(
     ModelError
         ``ode_jax_unsupported`` for a method without a diffrax counterpart.
     """
-    cls = type(model)
+    cls = model if isinstance(model, type) else type(model)
     opts = dict(getattr(cls, "solver", {}) or {})
     name = _solver_name(method or opts.get("method", "BDF"))
     r = float(rtol if rtol is not None else opts.get("rtol", 1e-8))
@@ -252,7 +253,6 @@ class JaxOde:
         for kws in (self.kw_rhs, self.kw_init, self.kw_obs, self.kw_bp):
             names += [k for k in kws if k not in data and k not in names]
         self.parameters = tuple(names)
-        self.needs_dose = "dose" in self.kw_init or "dose" in self.kw_rhs
         dosed = set(cls.dosed_states or self.states)
         self.dosed_mask = np.array([s in dosed for s in self.states], dtype=float)
         sched = sorted((float(t), float(f)) for t, f in cls.dosing) if cls.dosing else []
@@ -297,8 +297,11 @@ class JaxOde:
         Differentiable in ``params`` and ``dose`` (forward or reverse mode); a tangent on
         ``time`` or on the covariates' change times/values raises ``ode_jax_grad``.
         """
-        t, p, d, sched = self._prepare(time, params, dose, time_varying)
-        vals, status = self._batched(t, p, d, sched)
+        _, jnp, _ = _jax()
+        request = ode_request(
+            self.model_class, time, params, dose=dose, time_varying=time_varying, xp=jnp
+        )
+        vals, status = self._batched(*self._inputs(request, jnp))
         return dict(zip(self.outputs, vals, strict=True)), status
 
     @functools.cached_property
@@ -307,23 +310,17 @@ class JaxOde:
         jax, _, _ = _jax()
         return jax.jit(self.solve)
 
-    def value_and_jacobian(
-        self,
-        time: Any,
-        params: Mapping[str, Any],
-        *,
-        dose: Any = None,
-        time_varying: Mapping[str, Any] | None = None,
-        wrt: Sequence[str] | None = None,
-    ) -> OdeSolution:
+    def jacobian(self, request: OdeRequest, wrt: Sequence[str] | None = None) -> OdeSolution:
         """Values, ``d value / d parameter`` by name and status, as NumPy (host helper).
 
         Parameters
         ----------
-        time, params, dose, time_varying
-            As for :meth:`solve`.
+        request : OdeRequest
+            Checked inputs (:func:`cartpk.ode._request.ode_request`) with every name in
+            :attr:`parameters`.
         wrt : sequence of str, optional
-            Parameters to differentiate (default: every name in ``params``).
+            Parameters (or ``"dose"``) to differentiate (default: every parameter of the
+            request).
 
         Returns
         -------
@@ -331,35 +328,61 @@ class JaxOde:
             Same layout as :meth:`OdeModel.evaluate_with_jacobian`; Jacobians of failed
             subjects are NaN and flagged in ``status``.
         """
-        jax, jnp, _ = _jax()
-        wrt_t = tuple(params) if wrt is None else tuple(wrt)
+        jax, _, _ = _jax()
+        wrt_t = tuple(request.params) if wrt is None else tuple(wrt)
         key = ("jac", wrt_t)
         fn = self._jitted.get(key)
         if fn is None:
-
-            def value_jac(time: Any, params: Any, dose: Any, tv: Any) -> Any:
-                t, p, d, sched = self._prepare(time, params, dose, tv)
-                vals, jac, status = self._subject_jacobian(t, p, d, sched, wrt_t)
-                return vals, jac, status
-
-            fn = self._jitted[key] = jax.jit(value_jac)
+            fn = self._jitted[key] = jax.jit(functools.partial(self._subject_jacobian, wrt=wrt_t))
         # one transfer to NumPy: indexing the JAX arrays instead would dispatch an eager
         # XLA op per output and parameter (measured: a third of a 10-subject gradient)
-        vals, jac, status = jax.device_get(fn(time, dict(params), dose, time_varying))
+        vals, jac, status = jax.device_get(fn(*self._inputs(request, np)))
         values = {dv: np.asarray(v) for dv, v in zip(self.outputs, vals, strict=True)}
         jacobian = {
             dv: {w: np.asarray(jac[w][k]) for w in wrt_t} for k, dv in enumerate(self.outputs)
         }
-        n, nt = values[self.outputs[0]].shape
-        tt = np.broadcast_to(np.asarray(time, dtype=float).reshape(-1, np.shape(time)[-1]), (n, nt))
-        return OdeSolution(values, jacobian, status_of(status), np.array(tt))
+        return OdeSolution(values, jacobian, status_of(status), np.array(request.time_rows()))
 
-    # -- preparation (trace time) --------------------------------------------------------
-    def _prepare(
-        self, time: Any, params: Mapping[str, Any], dose: Any, time_varying: Any
+    def value_and_jacobian(
+        self,
+        time: Any,
+        params: Mapping[str, Any],
+        *,
+        wrt: Sequence[str] | None = None,
+        **design: Any,
+    ) -> OdeSolution:
+        """:meth:`jacobian` of the model's inputs, checked by ``ode_request``.
+
+        Parameters
+        ----------
+        time : array
+            ``(n_t,)`` shared or ``(n_subjects, n_t)`` days (>= 0, any order).
+        params : mapping of str to array
+            Every name in :attr:`parameters` (fixed ones included), scalars or one per
+            subject.
+        wrt : sequence of str, optional
+            As for :meth:`jacobian`.
+        **design
+            ``dose`` and ``time_varying``, as for :func:`cartpk.ode._request.ode_request`.
+
+        Returns
+        -------
+        OdeSolution
+        """
+        return self.jacobian(ode_request(self.model_class, time, params, **design), wrt)
+
+    # -- preparation ---------------------------------------------------------------------
+    def _inputs(
+        self, request: OdeRequest, xp: Any
     ) -> tuple[Any, dict[str, Any], Any, tuple[Any, Any, Any]]:
-        jax, jnp, _ = _jax()
-        missing = [k for k in self.parameters if k not in params]
+        """The request as the loop's arrays, in the namespace ``xp``.
+
+        Times ``(n, n_t)``, the parameters the equations take and the dose ``(n,)``, and
+        the covariate changes flattened over covariates: change times ``(n, K)``, new
+        values ``(n, K)`` and which covariate changes, one-hot ``(n, K, n_cov)``. Raises
+        ``missing_parameter`` when the request lacks a parameter of the equations.
+        """
+        missing = [k for k in self.parameters if k not in request.params]
         if missing:
             raise ModelError(
                 f"The JAX engine of `{self.model_class.__name__}` needs every parameter.",
@@ -373,78 +396,24 @@ class JaxOde:
                     for k in missing
                 ],
             )
-        if self.needs_dose and dose is None:
-            dose = getattr(self.model_class, "default_dose", None)
-            if dose is None:
-                raise ModelError(
-                    f"`{self.model_class.__name__}` needs a dose.",
-                    [Violation("missing_dose", "`initial` takes `dose`", fix="pass `dose`")],
-                )
-        tv_in = dict(time_varying or {})
-        unknown = [k for k in tv_in if k not in self.tv_names]
-        if unknown:
-            raise ModelError(
-                f"`{self.model_class.__name__}` has no time-varying covariate {unknown}.",
-                [
-                    Violation(
-                        "time_varying_unknown",
-                        f"`{k}` is not declared in `time_varying`",
-                        value=k,
-                        expected=f"names among {sorted(self.tv_names)}",
-                        fix="declare it (`time_varying = {name: default}`) and take it in `rhs`",
-                    )
-                    for k in unknown
-                ],
-            )
-        t = jnp.asarray(time, dtype=jnp.float64)
-        if t.ndim == 0:
-            t = t.reshape(1)
-        p = {k: jnp.asarray(params[k], dtype=jnp.float64).reshape(-1) for k in self.parameters}
-        d = None if dose is None else jnp.asarray(dose, dtype=jnp.float64).reshape(-1)
-        tv_pairs = []
-        for k in self.tv_names:
-            if k in tv_in:
-                tt, vv = tv_in[k]
-                tt = jnp.atleast_1d(jnp.asarray(tt, dtype=jnp.float64))
-                vv = jnp.atleast_1d(jnp.asarray(vv, dtype=jnp.float64))
-                if tt.shape != vv.shape or tt.ndim > 2:
-                    raise ModelError(
-                        f"Time-varying covariate `{k}`: times and values differ in shape.",
-                        [
-                            Violation(
-                                "time_varying_shape",
-                                "change times and values must have the same (k,) or (n, k) shape",
-                                value=f"{tt.shape} vs {vv.shape}",
-                                fix="give one value per change time",
-                            )
-                        ],
-                    )
-                tv_pairs.append((tt, vv))
-        n = _subjects(p, d, t, dict(enumerate(tv_pairs)))
-        t = jnp.broadcast_to(t.reshape(-1, t.shape[-1]), (n, t.shape[-1]))
-        p = {k: jnp.broadcast_to(v, (n,)) for k, v in p.items()}
-        d = jnp.zeros(n) if d is None else jnp.broadcast_to(d, (n,))
-        # covariate changes flattened over covariates: change times (n, K), new values
-        # (n, K) and which covariate changes, one-hot (n, K, n_cov)
-        tvt = [
-            jnp.broadcast_to(tt.reshape(-1, tt.shape[-1]), (n, tt.shape[-1])) for tt, _ in tv_pairs
-        ]
-        tvv = [
-            jnp.broadcast_to(vv.reshape(-1, vv.shape[-1]), (n, vv.shape[-1])) for _, vv in tv_pairs
-        ]
-        which = [i for i, k in enumerate(self.tv_names) if k in tv_in]
+        n = request.n
+        p = {k: request.params[k] for k in self.parameters}
+        d = xp.zeros(n) if request.dose is None else request.dose
+        given = [k for k in self.tv_names if k in request.steps]
+        tvt = [request.steps[k][0] for k in given]
+        tvv = [request.steps[k][1] for k in given]
         index = np.concatenate(
-            [np.full(x.shape[1], i, dtype=int) for i, x in zip(which, tvt, strict=True)]
+            [np.full(request.steps[k][0].shape[1], self.tv_names.index(k)) for k in given]
             or [np.zeros(0, dtype=int)]
         )
         onehot = np.zeros((index.size, len(self.tv_names)))
         onehot[np.arange(index.size), index] = 1.0
         sched = (
-            jnp.concatenate(tvt, axis=1) if tvt else jnp.zeros((n, 0)),
-            jnp.concatenate(tvv, axis=1) if tvv else jnp.zeros((n, 0)),
-            jnp.broadcast_to(jnp.asarray(onehot), (n, *onehot.shape)),
+            xp.concatenate(tvt, axis=1) if tvt else xp.zeros((n, 0)),
+            xp.concatenate(tvv, axis=1) if tvv else xp.zeros((n, 0)),
+            xp.broadcast_to(xp.asarray(onehot), (n, *onehot.shape)),
         )
-        return t, p, d, sched
+        return request.time_rows(xp), p, d, sched
 
     # -- one subject ---------------------------------------------------------------------
     def _setup(self, t: Any, p: Mapping[str, Any], dose: Any, sched: Any) -> _Setup:

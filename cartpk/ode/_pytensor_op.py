@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytensor.tensor as pt
@@ -23,7 +23,12 @@ from pytensor.gradient import DisconnectedType
 from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.op import Op
 
-__all__ = ["OdeOp", "evaluate_symbolic"]
+from cartpk.ode._solve import solve_ode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cartpk.ode._request import OdeRequest
+
+__all__ = ["OdeOp", "evaluate_symbolic", "split_symbolic"]
 
 # The last point's solution of each Op, per OS thread: a log-density evaluation runs the
 # forward Op and then its vector-Jacobian product on the same point in the same thread
@@ -39,19 +44,15 @@ class OdeOp(Op):
 
     Parameters
     ----------
-    model : OdeModel
-        The declaration.
-    time : ndarray
-        ``(n_t,)`` or ``(n_subjects, n_t)`` days.
+    request : OdeRequest
+        The model's times, numeric parameters (not differentiated), doses and covariates,
+        checked once when the graph is built; each point adds the symbolic inputs' values
+        (:meth:`OdeRequest.with_params`).
     names : tuple of str
         Names of the symbolic inputs, in input order (each a 1-D vector: one value, or one
         per subject).
-    constants : mapping of str to ndarray
-        Numeric parameters (not differentiated).
-    dose, time_varying
-        Design, as for :meth:`OdeModel.evaluate`.
     engine : {"scipy", "jax"}, default "scipy"
-        Engine of :meth:`OdeModel.evaluate_with_jacobian` run at each new point.
+        Engine of :func:`cartpk.ode._solve.solve_ode` run at each new point.
     method : str, optional
         Solver override passed to it (default: the declaration's ``solver``).
 
@@ -66,24 +67,16 @@ class OdeOp(Op):
 
     def __init__(
         self,
-        model: Any,
-        time: np.ndarray,
+        request: OdeRequest,
         names: tuple[str, ...],
-        constants: Mapping[str, np.ndarray],
-        dose: Any,
-        time_varying: Mapping[str, Any] | None,
         engine: str = "scipy",
         method: str | None = None,
     ) -> None:
-        self.model = model
+        self.request = request
         self.engine = engine
         self.method = method
-        self.time = np.asarray(time, dtype=float)
         self.names = tuple(names)
-        self.constants = dict(constants)
-        self.dose = dose
-        self.time_varying = time_varying
-        self.outputs_ = tuple(model.outputs)
+        self.outputs_ = tuple(request.model.outputs)
         self.failures = 0
         self.calls = 0
         # key of this Op's cache entry (see `_LAST`); survives copies and pickling, which
@@ -102,20 +95,8 @@ class OdeOp(Op):
         cached = _LAST.get(slot)
         if cached is not None and cached[0] == key:
             return cached[1]
-        params = dict(self.constants)
-        params.update(
-            {n: np.asarray(x, dtype=float) for n, x in zip(self.names, inputs, strict=True)}
-        )
-        sol = self.model.evaluate_with_jacobian(
-            self.time,
-            params,
-            dose=self.dose,
-            time_varying=self.time_varying,
-            wrt=self.names,
-            throw=False,
-            engine=self.engine,
-            method=self.method,
-        )
+        request = self.request.with_params(dict(zip(self.names, inputs, strict=True)))
+        sol = solve_ode(request, engine=self.engine, wrt=self.names, method=self.method)
         self.calls += 1
         self.failures += len(sol.failed_subjects())
         if len(_LAST) > 256:  # Ops of finished fits: drop them all (a miss costs one solve)
@@ -163,30 +144,39 @@ class _OdeVjpOp(Op):
             outputs[j][0] = np.atleast_1d(total.sum() if size == 1 else total).astype(float)
 
 
+def split_symbolic(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``params`` as ``(symbolic, numeric)``: PyTensor variables and the other values."""
+    symbolic = {k: v for k, v in params.items() if isinstance(v, Variable)}
+    return symbolic, {k: v for k, v in params.items() if k not in symbolic}
+
+
 def evaluate_symbolic(
-    model: Any,
-    time: Any,
-    params: Mapping[str, Any],
+    request: OdeRequest,
+    symbolic: Mapping[str, Any],
     *,
-    dose: Any = None,
-    time_varying: Mapping[str, Any] | None = None,
     engine: str = "scipy",
     method: str | None = None,
 ) -> dict[str, Any]:
-    """Symbolic predictions ``{DVID: tensor}`` of an ODE model (see :class:`OdeOp`)."""
-    symbolic = {k: v for k, v in params.items() if isinstance(v, Variable)}
-    constants = {k: np.asarray(v, dtype=float) for k, v in params.items() if k not in symbolic}
+    """Symbolic predictions ``{DVID: tensor}`` of an ODE model (see :class:`OdeOp`).
+
+    Parameters
+    ----------
+    request : OdeRequest
+        The checked inputs without the symbolic parameters.
+    symbolic : mapping of str to Variable
+        The symbolic parameters by name: scalars or one per subject.
+    engine, method
+        As for :class:`OdeOp`.
+
+    Returns
+    -------
+    dict of str to Variable
+        ``(n_subjects, n_t)``, or ``(n_t,)`` for one subject given by scalars.
+    """
     names = tuple(symbolic)
-    op = OdeOp(
-        model, np.asarray(time, dtype=float), names, constants, dose, time_varying, engine, method
-    )
+    op = OdeOp(request, names, engine, method)
     inputs = [pt.as_tensor_variable(symbolic[n]).flatten() for n in names]
     out = op(*inputs)
     out = list(out) if isinstance(out, list | tuple) else [out]
-    scalar = (
-        all(symbolic[n].ndim == 0 for n in names)
-        and all(v.ndim == 0 for v in constants.values())
-        and np.ndim(time) == 1
-        and (dose is None or np.ndim(dose) == 0)
-    )
-    return {dv: (o[0] if scalar else o) for dv, o in zip(model.outputs, out, strict=True)}
+    scalar = request.scalar and all(symbolic[n].ndim == 0 for n in names)
+    return {dv: (o[0] if scalar else o) for dv, o in zip(op.outputs_, out, strict=True)}

@@ -28,83 +28,24 @@ arithmetic); never ``abs`` of, or branch on, a quantity whose derivative is want
 
 from __future__ import annotations
 
-import enum
-import inspect
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cartpk.errors import ModelError, Violation
+from cartpk.ode._request import _func, _kw
+from cartpk.ode._solve import OdeSolution, OdeStatus
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cartpk.model._ode_model import OdeModel
+    from cartpk.ode._request import OdeRequest
 
+# OdeSolution and OdeStatus live in cartpk.ode._solve; named here for older imports
 __all__ = ["OdeSolution", "OdeStatus", "solve_sensitivities"]
 
 _H = 1e-30  # complex-step size: exact derivatives to rounding error for analytic equations
 _IMPLICIT = ("BDF", "Radau")
-
-
-class OdeStatus(enum.Enum):
-    """Outcome of one subject's integration; each member's value says what to do."""
-
-    success = "The integration succeeded."
-    solver_failed = (
-        "The ODE solver stopped before the last time. Try the implicit method "
-        "(`method='BDF'` or `'Radau'`), loosen `rtol`, or check the parameter values."
-    )
-    nonfinite = (
-        "The solution or its sensitivities became infinite or NaN. Check the parameter "
-        "values (overflowing growth?) or tighten `atol`."
-    )
-
-
-@dataclass(frozen=True)
-class OdeSolution:
-    """Values and parameter derivatives of an ODE model's outputs.
-
-    Attributes
-    ----------
-    values : dict of str to ndarray
-        ``{DVID: (n_subjects, n_t)}`` predictions.
-    jacobian : dict of str to dict of str to ndarray
-        ``{DVID: {parameter: (n_subjects, n_t)}}``: d prediction / d parameter on the
-        natural scale, one subject's prediction depending on that subject's value only.
-    status : tuple of OdeStatus
-        One per subject; predictions of a failed subject are NaN and say so here.
-    time : ndarray
-        ``(n_subjects, n_t)`` times of the predictions (days).
-    """
-
-    values: dict[str, np.ndarray]
-    jacobian: dict[str, dict[str, np.ndarray]]
-    status: tuple[OdeStatus, ...]
-    time: np.ndarray
-    messages: tuple[str, ...] = field(default=())
-
-    @property
-    def success(self) -> bool:
-        """Whether every subject integrated."""
-        return all(s is OdeStatus.success for s in self.status)
-
-    def failed_subjects(self) -> list[int]:
-        """0-based indices of subjects whose integration failed."""
-        return [i for i, s in enumerate(self.status) if s is not OdeStatus.success]
-
-
-def _kw(func: Any) -> list[str]:
-    return [p.name for p in inspect.signature(func).parameters.values() if p.kind == p.KEYWORD_ONLY]
-
-
-def _func(cls: type, attr: str) -> Any:
-    for klass in cls.__mro__:
-        if attr in klass.__dict__:
-            obj = klass.__dict__[attr]
-            return obj.__func__ if isinstance(obj, staticmethod | classmethod) else obj
-    return None
 
 
 class _Problem:
@@ -115,25 +56,17 @@ class _Problem:
     """
 
     def __init__(
-        self,
-        model: OdeModel,
-        params: Mapping[str, np.ndarray],
-        wrt: Sequence[str],
-        dose: np.ndarray | None,
-        tv: Mapping[str, np.ndarray],
-        n: int,
+        self, request: OdeRequest, wrt: Sequence[str], tv: Mapping[str, np.ndarray]
     ) -> None:
-        cls = type(model)
+        cls = request.model_class
         self.cls = cls
         self.states = tuple(cls.states)
         self.ns = len(self.states)
-        self.n = n
+        self.n = request.n
         self.wrt = tuple(wrt)
         self.npar = len(self.wrt)
-        self.params = {
-            k: np.broadcast_to(np.asarray(v, float).reshape(-1), (n,)) for k, v in params.items()
-        }
-        self.dose = dose
+        self.params = request.params
+        self.dose = request.dose
         self.tv = dict(tv)  # current value of each time-varying covariate, (n,)
         self.f_rhs = _func(cls, "rhs")
         self.f_init = _func(cls, "initial")
@@ -174,6 +107,13 @@ class _Problem:
             out[k] = v.reshape((ndir, self.n) + (1,) * (len(shape) - 2))
         return out
 
+    def _rhs_data(self) -> dict[str, Any]:
+        """The data ``rhs`` takes besides parameters: covariates' current values, the dose."""
+        out = {k: self.tv[k] for k in self.kw_rhs if k in self.tv}
+        if "dose" in self.kw_rhs:
+            out["dose"] = self.dose
+        return out
+
     def rhs_directional(
         self, t: float, y: np.ndarray, sens: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -183,12 +123,7 @@ class _Problem:
         yc[:] = y
         if sens is not None:
             yc[1:] += 1j * _H * sens
-        kw = self._cparams(self.kw_rhs, ndir, (ndir, self.n))
-        for k in self.kw_rhs:
-            if k in self.tv:
-                kw[k] = self.tv[k]
-            elif k == "dose":
-                kw[k] = self.dose
+        kw = self._cparams(self.kw_rhs, ndir, (ndir, self.n)) | self._rhs_data()
         d = self.f_rhs(np, t, {s: yc[:, i] for i, s in enumerate(self.states)}, **kw)
         f = np.empty((ndir, self.ns, self.n), dtype=yc.dtype)
         for i, s in enumerate(self.states):
@@ -202,12 +137,7 @@ class _Problem:
         yc[:] = y
         for j in range(self.ns):
             yc[j, j] += 1j * _H
-        kw: dict[str, Any] = {k: self.params[k] for k in self.kw_rhs if k in self.params}
-        for k in self.kw_rhs:
-            if k in self.tv:
-                kw[k] = self.tv[k]
-            elif k == "dose":
-                kw[k] = self.dose
+        kw = {k: self.params[k] for k in self.kw_rhs if k in self.params} | self._rhs_data()
         d = self.f_rhs(np, t, {s: yc[:, i] for i, s in enumerate(self.states)}, **kw)
         jac = np.empty((self.ns, self.ns, self.n))
         for k, s in enumerate(self.states):
@@ -265,105 +195,26 @@ class _Problem:
         return vals, ders
 
 
-def _step_values(spec: Any, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(times, values)`` of a time-varying covariate as ``(n, k)`` arrays."""
-    try:
-        times, values = spec
-    except (TypeError, ValueError):
-        raise ModelError(
-            f"Time-varying covariate `{name}` must be given as (times, values).",
-            [
-                Violation(
-                    "time_varying_format",
-                    f"`time_varying[{name!r}]` is not a (times, values) pair",
-                    expected="(change times (k,) or (n_subjects, k), values of the same shape)",
-                    fix="e.g. time_varying={'toci': ([[5.0], [np.inf]], [[1.0], [1.0]])}",
-                )
-            ],
-        ) from None
-    t = np.atleast_1d(np.asarray(times, dtype=float))
-    v = np.atleast_1d(np.asarray(values, dtype=float))
-    if t.shape != v.shape:
-        raise ModelError(
-            f"Time-varying covariate `{name}`: times and values differ in shape.",
-            [
-                Violation(
-                    "time_varying_shape",
-                    "change times and values must have the same shape",
-                    value=f"{t.shape} vs {v.shape}",
-                    fix="give one value per change time",
-                )
-            ],
-        )
-    if t.ndim == 1:
-        t, v = t[None, :], v[None, :]
-    return np.broadcast_to(t, (n, t.shape[1])), np.broadcast_to(v, (n, v.shape[1]))
-
-
-def _subjects(params: Mapping[str, Any], dose: Any, t: Any, tv: Mapping[Any, Any]) -> int:
-    """The number of subjects the inputs describe (scalars broadcast); raises ``ode_shape``.
-
-    Reads shapes only (``np.size``/``np.shape``), so it serves NumPy arrays and the JAX
-    engine's traced arrays alike.
-    """
-    sizes = {int(np.size(v)) for v in params.values() if np.size(v) != 1}
-    if dose is not None and np.size(dose) != 1:
-        sizes.add(int(np.size(dose)))
-    if np.ndim(t) == 2 and np.shape(t)[0] != 1:
-        sizes.add(int(np.shape(t)[0]))
-    for spec in tv.values():
-        shape = np.shape(spec[0])
-        if len(shape) == 2 and shape[0] != 1:
-            sizes.add(int(shape[0]))
-    if len(sizes) > 1:
-        raise ModelError(
-            "Cannot integrate: subject axes disagree.",
-            [
-                Violation(
-                    "ode_shape",
-                    "parameters, dose, time and time-varying covariates have different "
-                    "numbers of subjects",
-                    value=repr(sorted(sizes)),
-                    fix="give one value per subject, or scalars",
-                )
-            ],
-        )
-    return sizes.pop() if sizes else 1
-
-
 def solve_sensitivities(
-    model: OdeModel,
-    time: Any,
-    params: Mapping[str, Any],
+    request: OdeRequest,
     *,
-    dose: Any = None,
-    time_varying: Mapping[str, Any] | None = None,
     wrt: Sequence[str] | None = None,
     method: str | None = None,
     rtol: float | None = None,
     atol: float | None = None,
 ) -> OdeSolution:
-    """Integrate ``model`` for all subjects with forward sensitivities.
+    """Integrate a request's subjects with forward sensitivities.
 
     Parameters
     ----------
-    model : OdeModel
-        The model declaration (its ``rhs``, ``initial``, ``observe``, optional
-        ``breakpoints``, ``dosing``, ``time_varying``, ``solver``).
-    time : array
-        Days since infusion, ``(n_t,)`` shared or ``(n_subjects, n_t)``; >= 0.
-    params : mapping of str to array
-        Every structural parameter by name (natural scale), scalar or one per subject.
-    dose : array, optional
-        ``AMT`` (CAR+ cells), scalar or one per subject, for models whose ``initial``
-        takes ``dose``.
-    time_varying : mapping of str to (times, values), optional
-        Step functions of the model's declared time-varying covariates: the value changes
-        to ``values[..., k]`` at ``times[..., k]`` (days); before the first change it is
-        the declared default. ``(k,)`` shared or ``(n_subjects, k)``.
+    request : OdeRequest
+        The model (its ``rhs``, ``initial``, ``observe``, optional ``breakpoints``,
+        ``dosing``, ``time_varying``, ``solver``), times, every structural parameter, the
+        doses and the covariates' step functions (before the first change a covariate has
+        its declared default), checked once by :func:`cartpk.ode._request.ode_request`.
     wrt : sequence of str, optional
-        Parameters to differentiate with respect to; default all of ``params``. An empty
-        sequence integrates the states only.
+        Parameters to differentiate with respect to; default all of ``request.params``.
+        An empty sequence integrates the states only.
     method, rtol, atol : optional
         Override the model's ``solver`` options (``"BDF"``, ``"Radau"``, ``"LSODA"``,
         ``"RK45"``, ``"DOP853"``). The absolute tolerance of a sensitivity ``dy/dp`` is
@@ -377,63 +228,12 @@ def solve_sensitivities(
     Raises
     ------
     ModelError
-        ``ode_time`` (negative times), ``ode_shape``, ``ode_initial``,
-        ``time_varying_unknown``/``time_varying_format``/``time_varying_shape``.
+        ``ode_initial`` (``initial`` misses a state).
     """
-    cls = type(model)
-    t = np.asarray(time, dtype=float)
-    if np.any(t < 0) or not np.all(np.isfinite(t)):
-        raise ModelError(
-            f"Cannot integrate `{model.name}` at negative or non-finite times.",
-            [
-                Violation(
-                    "ode_time",
-                    "ODE models start at the infusion (t = 0)",
-                    value=repr(t[(t < 0) | ~np.isfinite(t)][:5].tolist()),
-                    expected="times >= 0",
-                    fix="drop pre-infusion times",
-                )
-            ],
-        )
-    tv_in = dict(time_varying or {})
+    cls = request.model_class
+    n = request.n
+    wrt_list = list(request.params) if wrt is None else list(wrt)
     declared = dict(getattr(cls, "time_varying", {}) or {})
-    unknown = [k for k in tv_in if k not in declared]
-    if unknown:
-        raise ModelError(
-            f"`{model.name}` has no time-varying covariate {unknown}.",
-            [
-                Violation(
-                    "time_varying_unknown",
-                    f"`{k}` is not declared in `{cls.__name__}.time_varying`",
-                    value=k,
-                    expected=f"names among {sorted(declared)}",
-                    fix="declare it (`time_varying = {name: default}`) and take it in `rhs`",
-                )
-                for k in unknown
-            ],
-        )
-    n = _subjects(params, dose, t, tv_in)
-    names = list(params)
-    wrt_list = names if wrt is None else list(wrt)
-    bad = [w for w in wrt_list if w not in params]
-    if bad:
-        raise ModelError(
-            "Cannot differentiate with respect to parameters that were not given.",
-            [
-                Violation(
-                    "unknown_parameter",
-                    f"`{w}` is not among the parameters passed",
-                    value=w,
-                    expected=f"names among {names}",
-                    fix="pass its value in `params`",
-                )
-                for w in bad
-            ],
-        )
-    dose_arr = (
-        None if dose is None else np.broadcast_to(np.asarray(dose, float).reshape(-1), (n,)).copy()
-    )
-    steps = {k: _step_values(v, n, k) for k, v in tv_in.items()}
     opts = dict(cls.solver)
     method = method or opts.pop("method", "BDF")
     opts.pop("method", None)
@@ -441,20 +241,13 @@ def solve_sensitivities(
         opts["rtol"] = rtol
     if atol is not None:
         opts["atol"] = atol
-    grid = np.unique(t)
+    grid = np.unique(request.time)
     t_end = float(grid.max()) if grid.size else 0.0
 
     def run(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, list[OdeStatus], list[str]]:
-        sub = {
-            k: np.broadcast_to(np.asarray(v, float).reshape(-1), (n,))[idx]
-            for k, v in params.items()
-        }
+        sub = request.subset(idx)
         tv0 = {k: np.full(idx.size, float(declared[k])) for k in declared}
-        prob = _Problem(
-            model, sub, wrt_list, None if dose_arr is None else dose_arr[idx], tv0, int(idx.size)
-        )
-        st = {k: (steps[k][0][idx], steps[k][1][idx]) for k in steps}
-        return _integrate(prob, grid, t_end, st, method, opts)
+        return _integrate(_Problem(sub, wrt_list, tv0), grid, t_end, sub.steps, method, opts)
 
     all_idx = np.arange(n)
     ys, ss, status, msgs = run(all_idx)
@@ -470,14 +263,12 @@ def solve_sensitivities(
                 ss[:, :, i : i + 1] = s1
             status.extend(st1)
             msgs.extend(m1)
-    prob = _Problem(model, params, wrt_list, dose_arr, {}, n)
-    vals, ders = prob.observe(ys, ss)
-    if t.ndim <= 1:
-        cols = np.searchsorted(grid, t.reshape(-1))
-        t_out = np.broadcast_to(t.reshape(-1), (n, t.size))
+    vals, ders = _Problem(request, wrt_list, {}).observe(ys, ss)
+    t = request.time
+    if t.ndim == 1:
+        cols = np.searchsorted(grid, t)
     else:
         cols = np.searchsorted(grid, np.broadcast_to(t, (n, t.shape[1])))
-        t_out = np.broadcast_to(t, (n, t.shape[1]))
 
     def pick(a: np.ndarray) -> np.ndarray:
         """Columns of the sorted grid -> the requested times (shared or per subject)."""
@@ -492,7 +283,7 @@ def solve_sensitivities(
         values[dv][bad_rows] = np.nan
         for w in jac[dv]:
             jac[dv][w][bad_rows] = np.nan
-    return OdeSolution(values, jac, tuple(status), np.array(t_out), tuple(msgs))
+    return OdeSolution(values, jac, tuple(status), np.array(request.time_rows()), tuple(msgs))
 
 
 def _integrate(
