@@ -216,17 +216,13 @@ def omega(
             ],
         )
     given = dict(sd if sd is not None else var or {})
-    bad = [
-        Violation(
-            "omega_value",
-            f"random-effect {'SD' if sd is not None else 'variance'} of `{k}` is invalid",
-            value=repr(v),
-            expected="a finite number >= 0",
-            fix=f"drop `{k}` from the omega block or give a non-negative value",
-        )
-        for k, v in given.items()
-        if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0)
-    ]
+    scale = "SD" if sd is not None else "variance"
+    bad = _invalid_scales(
+        given,
+        "omega_value",
+        "random-effect " + scale + " of `{name}` is invalid",
+        "drop `{name}` from the omega block or give a non-negative value",
+    )
     if bad:
         raise ModelError("`omega` has invalid values.", bad)
     entries = tuple(
@@ -332,18 +328,31 @@ class ErrorModel:
         return f + sd * eps
 
 
-def _check_sigma(**values: float) -> None:
-    bad = [
+def _invalid_scales(
+    values: Mapping[str, Any], code: str, message: str, fix: str
+) -> list[Violation]:
+    """A violation ``code`` for each value that is not a finite number >= 0 (an SD or a
+    variance); ``message`` and ``fix`` name the value by ``{name}``."""
+    return [
         Violation(
-            "sigma_value",
-            f"residual-error parameter `{k}` is invalid",
+            code,
+            message.format(name=k),
             value=repr(v),
             expected="a finite number >= 0",
-            fix=f"give `{k}` as a non-negative SD",
+            fix=fix.format(name=k),
         )
         for k, v in values.items()
         if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0)
     ]
+
+
+def _check_sigma(**values: float) -> None:
+    bad = _invalid_scales(
+        values,
+        "sigma_value",
+        "residual-error parameter `{name}` is invalid",
+        "give `{name}` as a non-negative SD",
+    )
     if bad:
         raise ModelError("Invalid residual-error declaration.", bad)
 
