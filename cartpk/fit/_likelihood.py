@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -176,12 +176,17 @@ def censoring_interval(dv: Any, cens: Any, limit: Any = None) -> tuple[np.ndarra
     return lower, upper
 
 
+def _eq(xp: Any, a: Any, value: int) -> Any:
+    """``a == value`` elementwise (PyTensor variables compare with ``eq``; data stay NumPy)."""
+    return xp.eq(a, value) if hasattr(a, "type") and hasattr(xp, "eq") else a == value
+
+
 def _other_bound(xp: Any, limit: Any, cens: Any, dv: Any, log_scale: bool) -> tuple[Any, Any]:
     """Where the other bound applies (``LIMIT`` finite, on the open side of ``DV``; for a
     log-scale error a lower bound only if positive) and a finite stand-in value elsewhere."""
     if hasattr(limit, "type") or _is_jax(xp):  # symbolic: elementwise in xp
-        has = xp.isfinite(limit) & (cens != 0)
-        has = has & xp.where(cens == 1, limit < dv, limit > dv)
+        has = xp.isfinite(limit) & ~_eq(xp, cens, 0)
+        has = has & xp.where(_eq(xp, cens, 1), limit < dv, limit > dv)
         if log_scale:
             has = has & (limit > 0)
         return has, xp.where(has, limit, dv)
@@ -210,6 +215,7 @@ def loglik(
     blq: BlqMethod = "m3",
     lloq: Any = None,
     limit: Any = None,
+    kinds: Collection[int] | None = None,
 ) -> Any:
     """Elementwise log-likelihood of observations given predictions, with censoring.
 
@@ -242,8 +248,13 @@ def loglik(
         of a ``cens = 1`` record (``y`` in ``(LIMIT, DV)``), the upper bound of a
         ``cens = -1`` record (``y`` in ``(DV, LIMIT)``). NaN, or a bound on the wrong side
         of the limit, means none; for ``log_additive`` error a lower bound ``<= 0`` is none
-        (``y > 0`` already). Ignored where ``cens == 0``. Must be data (not symbolic) for
-        ``pytensor``.
+        (``y > 0`` already). Ignored where ``cens == 0``. Data: NumPy arrays or, for
+        ``pytensor``, data containers (``pm.Data``), as ``dv`` and ``cens``.
+    kinds : collection of int, optional
+        The ``CENS`` values the records hold, for a graph whose ``cens`` is an input
+        (``pm.Data``) with values unknown while it is built: the terms of values not listed
+        are left out of the graph (as a compiler drops them for constant data). Default:
+        all of ``0, 1, -1``.
 
     Returns
     -------
@@ -305,7 +316,7 @@ def loglik(
         pred = np.asarray(pred, dtype=float)
     symbolic = hasattr(cens, "type") or _is_jax(xp)  # a PyTensor variable or a JAX tracer
     cens_arr = cens if symbolic else np.asarray(cens)
-    bound = dv if lloq is None else xp.where(cens_arr != 0, lloq, dv)
+    bound = dv if lloq is None else xp.where(~_eq(xp, cens_arr, 0), lloq, dv)
     if limit is not None and not symbolic and not hasattr(limit, "type"):
         with np.errstate(invalid="ignore"):
             if not np.any(np.isfinite(np.asarray(limit, dtype=float)) & (cens_arr != 0)):
@@ -356,6 +367,10 @@ def loglik(
                 left = xp.where(has_other, _log_diff_ndtr(xp, z, z_lo), left)
                 right = xp.where(has_other, _log_diff_ndtr(xp, z_hi, z), right)
         if method == "m1":  # censored records contribute exactly 0
-            return xp.where(cens_arr != 0, 0.0, quant)
-        out = xp.where(cens_arr == 1, left, xp.where(cens_arr == -1, right, quant))
+            return xp.where(_eq(xp, cens_arr, 0), quant, 0.0)
+        out = quant
+        if kinds is None or -1 in kinds:
+            out = xp.where(_eq(xp, cens_arr, -1), right, out)
+        if kinds is None or 1 in kinds:
+            out = xp.where(_eq(xp, cens_arr, 1), left, out)
     return out

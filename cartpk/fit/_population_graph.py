@@ -391,7 +391,11 @@ def population_model(
     -------
     pymc.Model
         Variables named as in the module documentation, coordinate ``subject`` holding the
-        subject IDs (strings, input order).
+        subject IDs (strings, input order). The records are constants of the graph;
+        :func:`fit_population` with nutpie samples the same model with the records of a
+        closed-form model in data containers (``cartpk_time``, ``cartpk_dv_<DVID>``, ...),
+        so that its compiled code serves other data sets of the same design: the same
+        log-density.
     """
     pmm, _ = _build(
         model,
@@ -416,7 +420,15 @@ def _build(
     ode_engine: str | None = None,
     ode_method: str | None = None,
     centered: Sequence[str] = (),
+    data_inputs: bool = False,
 ) -> tuple[pymc.Model, _Design]:
+    """The PyMC model and its design.
+
+    ``data_inputs``: a closed-form model's records (times, subject index, doses, DV, CENS,
+    LIMIT) enter as ``pm.Data`` containers (graph inputs) instead of constants, so that one
+    compiled log-density serves every data set of the same structure
+    (:mod:`cartpk.fit._compiled`); the values are the same either way.
+    """
     from cartpk._deps import require
 
     centered = (centered,) if isinstance(centered, str) else tuple(centered)
@@ -430,7 +442,12 @@ def _build(
     const = _constant_values(model)
     init = model.initial_values()
     obs = design.obs
-    subj = obs["SUBJ"].to_numpy()
+    as_inputs = data_inputs and not isinstance(model, OdeModel)
+
+    def data(name: str, values: np.ndarray) -> Any:
+        # a static shape: the compiled loops know their lengths (as for constants)
+        return pm.Data(f"cartpk_{name}", values, shape=values.shape) if as_inputs else values
+
     with pm.Model(coords={"subject": design.subjects}) as pmm:
 
         def rv(name: str) -> Any:
@@ -478,23 +495,29 @@ def _build(
             pt,
             model,
             nat,
-            subj,
-            obs["TIME"].to_numpy(dtype=float),
-            design.dose,
+            data("subject_index", obs["SUBJ"].to_numpy(dtype=int)),
+            data("time", obs["TIME"].to_numpy(dtype=float)),
+            data("dose", design.dose.astype(float)),
             ode_engine=default_ode_engine(ode_engine, model, ode_method),
             ode_method=ode_method,
         )
         for dv in design.outputs:
             rows = np.flatnonzero(obs["DVID"].to_numpy() == dv)
+            f = pred[dv] if len(rows) == len(obs) else pred[dv][data(f"rows_{dv}", rows)]
+            cens = obs["CENS"].to_numpy(dtype=int)[rows]
+            limit = obs["LIMIT"].to_numpy(dtype=float)[rows]
+            with np.errstate(invalid="ignore"):
+                interval = bool(np.any(np.isfinite(limit) & (cens != 0)))
             ll = loglik(
                 pt,
-                obs["DV"].to_numpy(dtype=float)[rows],
-                pred[dv][rows],
-                obs["CENS"].to_numpy(dtype=int)[rows],
+                data(f"dv_{dv}", obs["DV"].to_numpy(dtype=float)[rows]),
+                f,
+                data(f"cens_{dv}", cens),
                 model.error[dv],
                 sigmas[dv],
                 blq=method,  # type: ignore[arg-type]
-                limit=obs["LIMIT"].to_numpy(dtype=float)[rows],
+                limit=data(f"limit_{dv}", limit) if interval else None,
+                kinds=set(np.unique(cens).tolist()),
             )
             pm.Potential(f"loglik_{dv}", ll.sum())
     return pmm, design

@@ -441,6 +441,7 @@ def fit_population(
         ode_engine=ode_engine,
         ode_method=ode_method,
         centered=centered,
+        data_inputs=sampler == "nutpie",  # one compiled model for data sets of one shape
     )
     keep = _kept_names(pmm)
     n_cores = cores or max(1, min(chains, os.cpu_count() or 1))
