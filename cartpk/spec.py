@@ -190,13 +190,12 @@ COMMON: dict[str, Field] = {
     "description": Field("str", "free text"),
     "title": Field("str", "free text"),
     "level": _open_unit("confidence level, e.g. 0.95", 0.95),
-    "ci_level": _open_unit("confidence level, e.g. 0.95", 0.95),
     "dvid": Field("str|list[str]", "one DVID or a list of them"),
     "blq": Field(
         "str", "censoring method of BLQ records", choices=("m3", "m4", "m1"), default="m3"
     ),
     "n_starts": Field("int", "starts of each optimisation", low=1, default=4),
-    "n_jobs": Field("int", "parallel processes", low=1),
+    "workers": Field("int", "parallel processes", low=1),
     "sigma": Field("str", "residual error", choices=("fixed", "estimate"), default="fixed"),
     "ode_engine": Field("str", "ODE engine", choices=("jax", "scipy")),
     "ode_method": Field("str", "ODE solver name, e.g. 'Tsit5'"),

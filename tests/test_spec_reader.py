@@ -216,7 +216,7 @@ CASES = [
     ("fit_individual", 'bounds = "tmax>2"', None, "bounds"),
     ("fit_individual", "bounds = { tmax = [20.0, 2.0] }", None, "bounds"),
     ("fit_individual", "bounds = { nope = [1.0, 2.0] }", None, "bounds"),
-    ("fit_individual", "ci_level = 2.5", None, "ci_level"),
+    ("fit_individual", "level = 2.5", None, "level"),
     ("fit_individual", "n_starts = 0", None, "n_starts"),
     ("fit_individual", "seed = -1", None, "seed"),
     ("fit_individual", 'fix = "cmax"', None, "fix"),
@@ -308,13 +308,13 @@ def test_run_lists_every_specs_problems_before_running_any(tmp_path, capsys, mon
     good = tmp_path / "a.toml"
     good.write_text(KINDS["bootstrap"][0])
     bad1 = tmp_path / "b.toml"
-    bad1.write_text(_with("fit_individual", "ci_level = 2.5"))
+    bad1.write_text(_with("fit_individual", "level = 2.5"))
     bad2 = tmp_path / "c.toml"
     bad2.write_bytes(("# é\n" + KINDS["er"][0]).encode("latin-1"))
     monkeypatch.setattr("cartpk.cli.main", lambda argv: 0)  # the valid spec "runs"
     assert main(["run", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert "b.toml, line 1: ci_level = 2.5" in err and "c.toml is not UTF-8" in err
+    assert "b.toml, line 1: level = 2.5" in err and "c.toml is not UTF-8" in err
     assert err.index("c.toml is not UTF-8") < err.index("run folder:")
     rows = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert list(rows["status"]) == ["ok", "invalid", "invalid"]
@@ -328,7 +328,7 @@ def test_fit_and_fit_many_read_the_same_keys_the_same_way(tmp_path):
     raw["fix"] = ["beta"]
     spec = parse_fit_spec(raw, method="individual")
     assert spec.ini["cmax"] == 455.0 and spec.fix == ("beta",)
-    bad = {**raw, "ci_level": 2.5, "n_startz": 2}
+    bad = {**raw, "level": 2.5, "n_startz": 2}
     (tmp_path / "bad.toml").write_text(to_toml(bad))
     with pytest.raises(SpecError) as by_cli:
         read_fit_spec(tmp_path / "bad.toml")

@@ -210,7 +210,7 @@ class _ERChainTask:
                 draws=self.fit.draws,
                 target_accept=self.fit.target_accept,
                 init=self.fit.init,  # type: ignore[arg-type]
-                cores=self.fit.cores,
+                workers=self.fit.cores,
                 seed=sampler_seed,
                 extend=self.fit.extend,
             )

@@ -78,8 +78,8 @@ def median_interval(values: Any, level: float = 0.95) -> tuple[float, float]:
 def _fits(model: Model, dataset: Dataset, options: dict[str, Any]) -> list[Any]:
     from cartpk.fit import fit_individual
 
-    # serial on purpose (n_jobs=1): the study already runs one task per worker process
-    return list(fit_individual(model, dataset, n_jobs=1, progress=False, **options).fits)
+    # serial on purpose (workers=1): the study already runs one task per worker process
+    return list(fit_individual(model, dataset, workers=1, progress=False, **options).fits)
 
 
 def fit_table(model: Model, dataset: Dataset, **options: Any) -> pd.DataFrame:
@@ -91,8 +91,8 @@ def fit_table(model: Model, dataset: Dataset, **options: Any) -> pd.DataFrame:
     dataset : Dataset
     **options
         Keyword arguments of :func:`cartpk.fit_individual` (``blq``, ``prior``,
-        ``sigma``, ``n_starts``, ``seed``, ``ci_level``...); it runs in this process
-        (``n_jobs=1``) because the batch already runs one task per worker.
+        ``sigma``, ``n_starts``, ``seed``, ``level``...); it runs in this process
+        (``workers=1``) because the batch already runs one task per worker.
 
     Returns
     -------
@@ -102,7 +102,7 @@ def fit_table(model: Model, dataset: Dataset, **options: Any) -> pd.DataFrame:
     """
     from cartpk.fit import fit_individual
 
-    return fit_individual(model, dataset, n_jobs=1, progress=False, **options).table()
+    return fit_individual(model, dataset, workers=1, progress=False, **options).table()
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,10 @@ class IndividualFitEstimator:
     level : float, default 0.95
         Confidence level of the intervals.
     ci : {"auto", "wald", "profile"}, default "auto"
-        Per-subject interval method of :func:`cartpk.fit_individual` (``"profile"`` is
-        slower and holds its coverage better when an early sample makes the Wald interval
-        optimistic; see ``docs/design_day3.md``).
+        Per-subject interval method, :func:`cartpk.fit_individual`'s ``interval`` (the
+        name stays ``ci`` here: it is part of a study's identity, which a resumed study
+        must match). ``"profile"`` is slower and holds its coverage better when an early
+        sample makes the Wald interval optimistic (``docs/design_day3.md``).
     parameters : list of str, optional
         Report only these parameters (default: every estimated structural parameter).
 
@@ -182,8 +183,8 @@ class IndividualFitEstimator:
                 "prior": None if self.prior == "none" else self.prior,
                 "sigma": self.sigma,
                 "n_starts": self.n_starts,
-                "ci_level": self.level,
-                "ci": self.ci,
+                "level": self.level,
+                "interval": self.ci,
             },
         )
         structural = [n for n in model.parameter_names("structural", free=True)]

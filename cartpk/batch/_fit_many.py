@@ -32,8 +32,8 @@ def run_individual_spec(spec: Mapping[str, Any], out: Path) -> dict[str, Any]:
         name), ``data`` (CSV path, relative to the spec file, or ``example:<file>``),
         optional ``seed``, ``name``, ``description``, ``[ini]``, ``fix`` and options of
         :func:`cartpk.fit_individual` (``blq``, ``dvid``, ``prior``, ``sigma``,
-        ``n_starts``, ``ci_level``...), at the top level or in an ``[options]`` table.
-        ``n_jobs`` is ignored: each fit runs on one Dask worker.
+        ``n_starts``, ``level``...), at the top level or in an ``[options]`` table.
+        ``workers`` is ignored: each fit runs on one Dask worker.
     out : Path
         The run folder to create (atomically, with a manifest).
 
@@ -60,7 +60,7 @@ def run_individual_spec(spec: Mapping[str, Any], out: Path) -> dict[str, Any]:
     # the reader of `cartpk fit`: the same keys (`[ini]`, `fix`, options) mean the same
     parsed = parse_fit_spec(raw, base=base, method="individual")
     options = dict(parsed.options)
-    options.pop("n_jobs", None)
+    options.pop("workers", None)
     if options.get("prior") == "none":
         options["prior"] = None
     if "bounds" in options:

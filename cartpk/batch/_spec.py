@@ -123,7 +123,7 @@ def _estimator_rules() -> dict[str, Field]:
         "sigma": IND["sigma"],
         "n_starts": IND["n_starts"],
         "level": COMMON["level"],
-        "ci": IND["ci"],
+        "ci": IND["interval"],  # fit_individual's `interval`, under the estimator's name
         "parameters": Field("list[str]", "parameters reported"),
     }
 

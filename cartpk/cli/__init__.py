@@ -153,7 +153,8 @@ def _compile_messages(quiet: bool) -> Iterator[None]:
 
 @contextmanager
 def _cartpk_warnings() -> Iterator[None]:
-    """Show cartpk's warnings as ``warning [code]: message`` lines on stderr."""
+    """Show cartpk's warnings as ``warning [code]: message`` lines on stderr (a renamed
+    option or spec key, a ``FutureWarning``: ``warning [deprecated]: message``)."""
     import warnings
 
     from cartpk.errors import CartpkWarning
@@ -165,6 +166,8 @@ def _cartpk_warnings() -> Iterator[None]:
         def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
             if isinstance(message, CartpkWarning):
                 print(f"warning [{message.code}]: {message.message}", file=sys.stderr)
+            elif isinstance(message, FutureWarning):
+                print(f"warning [deprecated]: {message}", file=sys.stderr)
             else:
                 shown(message, category, *args, **kwargs)
 

@@ -341,8 +341,8 @@ def fit_stacked(
     bounds: Mapping[str, tuple[float, float]] | None,
     n_starts: int,
     seed: int | None,
-    ci: CiKind,
-    ci_level: float,
+    interval: CiKind,
+    level: float,
     done: Callable[[int], Any] | None = None,
 ) -> list[SubjectFit] | None:
     """Every subject's :class:`SubjectFit`, optimised in stacks; None when not batchable.
@@ -361,7 +361,7 @@ def fit_stacked(
     results: list[list[tuple[np.ndarray, float, bool]]] = []
     for k in range(0, len(problems), _CHUNK):
         results += minimize_stack(problems[k : k + _CHUNK], starts[k : k + _CHUNK])
-    q = float(chi2.ppf(ci_level, 1))
+    q = float(chi2.ppf(level, 1))
     curvatures: list[_Curvature | None] = []
     requests: list[tuple[int, np.ndarray, int, int, float]] = []
     for i, (p, res) in enumerate(zip(problems, results, strict=True)):
@@ -371,7 +371,7 @@ def fit_stacked(
             continue
         cur = _curvature(p, h, q)
         curvatures.append(cur)
-        for j in cur.profiled(ci):
+        for j in cur.profiled(interval):
             requests += [(i, h, j, d, float(cur.step0[j])) for d in (-1, 1)]
     ends: dict[tuple[int, int, int], tuple[float, bool]] = {}
     for k in range(0, len(requests), _CHUNK):
@@ -393,8 +393,8 @@ def fit_stacked(
                     sub,
                     keep,
                     results[i],
-                    ci=ci,
-                    ci_level=ci_level,
+                    interval=interval,
+                    level=level,
                     curvature=curvatures[i],
                     profile=partial(_lookup, ends, i),
                 )

@@ -218,14 +218,14 @@ def population_priors(model: Model, priors: PriorChoice | str | None = None) -> 
     return out
 
 
-def _prior_interval(prior: Mapping[str, Any], ci: float) -> tuple[float, float]:
-    """Equal-tailed ``ci`` interval of one row of :func:`population_priors`, exactly.
+def _prior_interval(prior: Mapping[str, Any], level: float) -> tuple[float, float]:
+    """Equal-tailed ``level`` interval of one row of :func:`population_priors`, exactly.
 
     Parameters
     ----------
     prior : mapping
         A row of :func:`population_priors` (``distribution, loc, scale, lower, upper``).
-    ci : float
+    level : float
         Probability of the interval, in (0, 1).
 
     Returns
@@ -235,7 +235,7 @@ def _prior_interval(prior: Mapping[str, Any], ci: float) -> tuple[float, float]:
     """
     from scipy import stats
 
-    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
     dist, loc, scale = str(prior["distribution"]), float(prior["loc"]), float(prior["scale"])
     if dist == "Normal":
         frozen = stats.norm(loc=loc, scale=scale)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from cartpk.fit._convergence import ConvergenceThresholds, check_convergence, eta_shrinkage
 from cartpk.fit._likelihood import check_blq
+from cartpk.fit._options import accepts_renamed
 from cartpk.model import Model, OdeModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,7 +54,7 @@ class PopulationFit:
     parameters : pandas.DataFrame
         Population table ``parameter, estimate, lower, upper, unit, se, rse_pct, cv_pct,
         shrinkage_pct`` then ``role, fixed, rhat, ess_bulk, ess_tail, prior_width_ratio,
-        prior_dominated``: posterior median, equal-tailed interval (``ci``), posterior SD as
+        prior_dominated``: posterior median, equal-tailed interval (``level``), posterior SD as
         ``se``; posterior / prior interval width on the prior's scale and whether it exceeds
         :data:`PRIOR_DOMINATED_RATIO` (module documentation).
     individual : pandas.DataFrame
@@ -92,6 +93,7 @@ class PopulationFit:
     dose: np.ndarray = field(repr=False)
 
     @classmethod
+    @accepts_renamed
     def from_idata(
         cls,
         model: Model,
@@ -102,14 +104,15 @@ class PopulationFit:
         blq: Literal["m3", "m4", "m1"] = "m3",
         priors: PriorChoice | str | None = None,
         thresholds: ConvergenceThresholds | None = None,
-        ci: float = 0.95,
+        level: float = 0.95,
     ) -> PopulationFit:
         """Rebuild a fit from a posterior sample (e.g. a saved ``posterior.nc``).
 
         Parameters
         ----------
-        model, dataset, dvid, blq, priors, thresholds, ci
-            As given to :func:`fit_population`; ``dataset`` must be the one fitted.
+        model, dataset, dvid, blq, priors, thresholds, level
+            As given to :func:`fit_population`; ``dataset`` must be the one fitted
+            (``level``'s deprecated alias ``ci`` still works, with a ``FutureWarning``).
         idata : arviz.InferenceData
             Posterior with the variables of :func:`population_model` (``mu_<P>``,
             ``omega_<P>``, ``eta_<P>`` with dim ``subject``, sigmas, ``cov_*``).
@@ -128,7 +131,7 @@ class PopulationFit:
         design = _design(model, dataset, dvid, check_blq(blq))
         if "constant_data" not in idata.groups():
             _attach_data(idata, design, model, blq=blq, priors=priors)
-        return _assemble(model, design, idata, priors=priors, thresholds=thresholds, ci=ci)
+        return _assemble(model, design, idata, priors=priors, thresholds=thresholds, level=level)
 
     @property
     def converged(self) -> bool:
@@ -343,11 +346,11 @@ def _parameter_table(
     idata: arviz.InferenceData,
     conv: pd.DataFrame,
     shrink: Mapping[str, float],
-    ci: float,
+    level: float,
     prior: pd.DataFrame,
 ) -> pd.DataFrame:
     post = idata.posterior
-    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
     prior_rows = prior.set_index("parameter")
     table = model.parameters.to_dict("records")
     units = {r["name"]: r["unit"] for r in table}
@@ -389,7 +392,9 @@ def _parameter_table(
             s = shrink.get(p, math.nan)
             row["shrinkage_pct"] = 100.0 * s if math.isfinite(s) else math.nan
         ratio = (
-            _prior_width_ratio(model, post, prior_rows, name, ci) if not fixed[name] else math.nan
+            _prior_width_ratio(model, post, prior_rows, name, level)
+            if not fixed[name]
+            else math.nan
         )
         row["prior_width_ratio"] = ratio
         row["prior_dominated"] = bool(math.isfinite(ratio) and ratio > PRIOR_DOMINATED_RATIO)
@@ -420,9 +425,9 @@ def _prior_width_ratio(
     post: Any,
     prior: pd.DataFrame,
     name: str,
-    ci: float,
+    level: float,
 ) -> float:
-    """Posterior / prior ``ci``-interval width of parameter ``name``, on the prior's scale.
+    """Posterior / prior ``level``-interval width of parameter ``name``, on the prior's scale.
 
     Parameters
     ----------
@@ -434,7 +439,7 @@ def _prior_width_ratio(
         :func:`population_priors` indexed by ``parameter``.
     name : str
         Parameter-table name (``tmax``, ``omega_cmax``, ``sigma``, ``cov_cmax_dose``).
-    ci : float
+    level : float
         Probability of both equal-tailed intervals.
 
     Returns
@@ -453,15 +458,15 @@ def _prior_width_ratio(
         )
     else:
         return math.nan
-    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
-    p_lo, p_hi = _prior_interval(prior.loc[key], ci)
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    p_lo, p_hi = _prior_interval(prior.loc[key], level)
     width = float(np.quantile(x, hi_q) - np.quantile(x, lo_q))
     return width / (p_hi - p_lo)
 
 
-def _individual_table(fit_like: PopulationFit, ci: float) -> pd.DataFrame:
+def _individual_table(fit_like: PopulationFit, level: float) -> pd.DataFrame:
     ind = fit_like.individual_draws(None)
-    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
     out = pd.DataFrame({"ID": fit_like.subjects})
     for name, v in ind.items():
         out[name] = np.median(v, axis=0)
@@ -480,7 +485,7 @@ def _assemble(
     *,
     priors: str,
     thresholds: ConvergenceThresholds | None,
-    ci: float,
+    level: float,
     **info: Any,
 ) -> PopulationFit:
     """Tables, diagnostics and summary of a posterior sample on ``design``."""
@@ -511,7 +516,7 @@ def _assemble(
     )
     diag = pd.concat([conv, shrink_rows], ignore_index=True) if len(shrink_rows) else conv
     prior_table = population_priors(model, priors)
-    parameters = _parameter_table(model, idata, conv, shrink, ci, prior_table)
+    parameters = _parameter_table(model, idata, conv, shrink, level, prior_table)
     summary.update(
         model=model.name,
         blq=design.blq,
@@ -540,7 +545,7 @@ def _assemble(
         covariates=design.covariates,
         dose=design.dose,
     )
-    object.__setattr__(fit, "individual", _individual_table(fit, ci))
+    object.__setattr__(fit, "individual", _individual_table(fit, level))
     return fit
 
 

@@ -8,12 +8,15 @@ specification here, so a key means the same in both::
     method = "individual"           # a key of METHOD_OPTIONS
     seed   = 20261125               # integer >= 0
     blq    = "m3"                   # options of the method: top level or [options], not both
+    level  = 0.95                   # (renamed keys, e.g. ci_level, still work: RENAMED)
     fix    = ["phi"]                # parameters held fixed at their (ini) values
     [ini]                           # initial / typical values by parameter name
     cmax = 600.0
 
 The rules are data (:class:`cartpk.spec.Field`): :data:`TOP_KEYS`,
-:data:`INDIVIDUAL_OPTIONS` and :data:`POPULATION_OPTIONS`.
+:data:`INDIVIDUAL_OPTIONS` and :data:`POPULATION_OPTIONS`. An option under its deprecated
+name (``ci_level``, ``ci``, ``n_jobs``; :data:`cartpk.fit._options.RENAMED`) works as its
+new one, with a ``FutureWarning``; written with its new name too it is a problem.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from cartpk.errors import Violation
 from cartpk.fit._likelihood import BLQ_METHODS
+from cartpk.fit._options import RENAMED, renamed
 from cartpk.spec import COMMON, Field, SpecText, check_fields, raise_problems, read_toml
 
 __all__ = [
@@ -54,10 +58,12 @@ INDIVIDUAL_OPTIONS: dict[str, Field] = {
     "sigma": Field("str", "residual error", choices=("fixed", "estimate"), default="fixed"),
     # left out: 8 for stacked closed-form fits, 4 per subject (see fit_individual)
     "n_starts": Field("int", "starts of each subject's optimisation", low=1),
-    "n_jobs": Field("int", "parallel processes", low=1),
-    "ci_level": COMMON["ci_level"],
+    "workers": COMMON["workers"],
+    "level": COMMON["level"],
     "bounds": Field("table[bounds]", "natural-scale [lower, upper] by parameter name"),
-    "ci": Field("str", "interval method", choices=("auto", "wald", "profile"), default="auto"),
+    "interval": Field(
+        "str", "interval method", choices=("auto", "wald", "profile"), default="auto"
+    ),
     "gradient": Field("str", "gradient", choices=("auto", "exact", "fd"), default="auto"),
     "ode_engine": _ENGINE,
     "ode_method": _SOLVER,
@@ -219,6 +225,38 @@ def _model_checks(
     return problems
 
 
+def _method_options(
+    raw: Mapping[str, Any], rules: Mapping[str, Field], renames: Mapping[str, str], source: str
+) -> tuple[dict[str, Any], list[Violation]]:
+    """The method's options (top level and ``[options]``) under their new names, and their
+    problems; a key under its deprecated name is checked as written, then renamed (one
+    ``FutureWarning``)."""
+    aliases = {old: rules[new] for old, new in renames.items() if new in rules}
+    nested = raw.get("options", {})
+    nested = nested if isinstance(nested, dict) else {}
+    top_opts = {k: v for k, v in raw.items() if k in rules or k in aliases}
+    problems: list[Violation] = []
+    for table, prefix in ((top_opts, ""), (nested, "options")):
+        current = {k: v for k, v in table.items() if k not in aliases}
+        old = {k: v for k, v in table.items() if k in aliases}
+        problems += check_fields(current, rules, prefix=prefix, codes=OPTION_CODES)
+        problems += check_fields(old, aliases, prefix=prefix, codes=OPTION_CODES)
+    top_opts, found = renamed(top_opts, renames, source=source, stacklevel=3)
+    problems += found
+    nested, found = renamed(nested, renames, where="options", source=source, stacklevel=3)
+    problems += found
+    for key in sorted(set(top_opts) & set(nested)):
+        problems.append(
+            Violation(
+                "spec_duplicate_key",
+                f"`{key}` is given both at the top level and in [options]",
+                column=key,
+                fix="keep one",
+            )
+        )
+    return {**top_opts, **{k: v for k, v in nested.items() if k in rules}}, problems
+
+
 def parse_fit_spec(
     raw: Mapping[str, Any],
     *,
@@ -249,12 +287,20 @@ def parse_fit_spec(
     SpecError
         ``spec_unknown_key``, ``spec_missing_key``, ``spec_type``, ``spec_value``,
         ``unknown_method``, ``spec_method``, ``spec_option_value``, ``spec_duplicate_key``,
-        ``spec_ini``, ``spec_fix``, ``unknown_model``, ``spec_data_missing``; no data are
-        read.
+        ``spec_ini``, ``spec_fix``, ``unknown_model``, ``spec_data_missing``,
+        ``option_renamed`` (an option under its deprecated and its new name); no data
+        are read.
+
+    Warns
+    -----
+    FutureWarning
+        For each option under its deprecated name (:data:`cartpk.fit._options.RENAMED`),
+        which works as the new one.
     """
     raw = dict(raw)
     problems: list[Violation] = []
     chosen = raw.get("method", "individual")
+    renames = RENAMED.get(method or chosen, {}) if isinstance(chosen, str) else {}
     rules = METHOD_OPTIONS.get(chosen, {}) if isinstance(chosen, str) else {}
     if method is not None:
         rules = METHOD_OPTIONS[method]
@@ -281,23 +327,12 @@ def parse_fit_spec(
             )
         )
     top_rules = {**TOP_KEYS, "method": TOP_KEYS["method"].replace(choices=())}
-    top = {k: v for k, v in raw.items() if k not in rules}
+    top = {k: v for k, v in raw.items() if k not in rules and k not in renames}
     problems += check_fields(top, top_rules, allowed=rules)
-    nested = raw.get("options", {})
-    nested = nested if isinstance(nested, dict) else {}
-    top_opts = {k: v for k, v in raw.items() if k in rules}
-    problems += check_fields(top_opts, rules, codes=OPTION_CODES)
-    problems += check_fields(nested, rules, prefix="options", codes=OPTION_CODES)
-    for key in sorted(set(top_opts) & set(nested)):
-        problems.append(
-            Violation(
-                "spec_duplicate_key",
-                f"`{key}` is given both at the top level and in [options]",
-                column=key,
-                fix="keep one",
-            )
-        )
-    options = {**top_opts, **{k: v for k, v in nested.items() if k in rules}}
+    options, found = _method_options(
+        raw, rules, renames, f" ({text.name})" if text is not None else ""
+    )
+    problems += found
 
     def valid(key: str, value: Any, table: Mapping[str, Field]) -> bool:
         return key in table and not check_fields({key: value}, {key: table[key]})

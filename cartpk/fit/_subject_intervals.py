@@ -104,11 +104,11 @@ class _Curvature:
         """Whether parameter ``j`` can have a Wald interval."""
         return self.pd_ok and not self.at_bound[j]
 
-    def profiled(self, ci: CiKind) -> list[int]:
-        """Parameters whose interval comes from the profile likelihood under ``ci``."""
-        if ci == "wald":
+    def profiled(self, interval: CiKind) -> list[int]:
+        """Parameters whose interval comes from the profile likelihood under ``interval``."""
+        if interval == "wald":
             return []
-        return [j for j in range(self.se_h.size) if ci == "profile" or not self.wald(j)]
+        return [j for j in range(self.se_h.size) if interval == "profile" or not self.wald(j)]
 
 
 def _best(results: Sequence[tuple[np.ndarray, float, bool]]) -> tuple[np.ndarray, float, bool, int]:

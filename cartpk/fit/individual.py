@@ -33,7 +33,7 @@ import pandas as pd
 from cartpk.errors import FitError, SpecError, Violation
 from cartpk.fit._individual_result import FitStatus, IndividualFit, SubjectFit
 from cartpk.fit._likelihood import BlqMethod, check_blq
-from cartpk.fit._options import check_choice, choice_problem
+from cartpk.fit._options import accepts_renamed, check_choice, choice_problem
 from cartpk.fit._subject_intervals import (
     ProfileFn,
     _best,
@@ -162,6 +162,7 @@ def _exact_engine(
     return default_ode_engine(ode_engine, model, ode_method)
 
 
+@accepts_renamed
 def fit_subject(
     model: Model,
     subject: SubjectData,
@@ -171,10 +172,10 @@ def fit_subject(
     sigma: SigmaKind = "fixed",
     n_starts: int = 4,
     seed: int | None = 0,
-    ci_level: float = 0.95,
+    level: float = 0.95,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     max_nfev: int = 4000,
-    ci: CiKind = "auto",
+    interval: CiKind = "auto",
     gradient: GradientKind = "auto",
     ode_engine: str | None = None,
     ode_method: str | None = None,
@@ -203,20 +204,22 @@ def fit_subject(
     n_starts : int, default 4
         Local optimisations: from the typical values and from the best points of a
         seeded screen of the population distribution.
-    seed : int, optional
-        Master seed; the subject's stream is derived from ``(seed, ID)``.
-    ci_level : float, default 0.95
-        Confidence level of ``lower``/``upper``.
+    seed : int, default 0
+        Master seed; the subject's stream is derived from ``(seed, ID)`` (the default
+        differs from :func:`cartpk.fit_population`'s, 1, and is kept so that fits repeat).
+    level : float, default 0.95
+        Confidence level of ``lower``/``upper`` (deprecated alias: ``ci_level``).
     bounds : mapping of str to (float, float), optional
         Natural-scale search range per parameter, replacing the default (typical value
         +- max(8 omega, log 1000) on the transformed scale, within declared bounds).
     max_nfev : int, default 4000
         Objective evaluations per start.
-    ci : {"auto", "wald", "profile"}, default "auto"
-        ``"auto"``: Wald intervals where the Hessian is positive definite, profile
-        likelihood otherwise (and for parameters on a bound). ``"wald"`` never profiles
-        (fast; where the Hessian is not positive definite the interval is NaN and the
-        parameter flagged). ``"profile"`` profiles every parameter.
+    interval : {"auto", "wald", "profile"}, default "auto"
+        Interval method (deprecated alias: ``ci``). ``"auto"``: Wald intervals where the
+        Hessian is positive definite, profile likelihood otherwise (and for parameters on
+        a bound). ``"wald"`` never profiles (fast; where the Hessian is not positive
+        definite the interval is NaN and the parameter flagged). ``"profile"`` profiles
+        every parameter.
     gradient : {"auto", "exact", "fd"}, default "auto"
         Derivatives given to the optimiser. ``"exact"``: the ODE engine's forward
         sensitivities chained with the likelihood's derivatives (JAX), as the Jacobian of
@@ -239,15 +242,19 @@ def fit_subject(
     scale where it is positive definite, mapped to the natural scale by the delta method;
     the CI is the Wald interval on the transformed scale, back-transformed (asymmetric,
     inside the parameter's domain). Otherwise each parameter gets a profile-likelihood
-    interval (``-2 log L`` rising by ``chi2(1).ppf(ci_level)``, other parameters
+    interval (``-2 log L`` rising by ``chi2(1).ppf(level)``, other parameters
     re-optimised) and an SE of NaN.
+
+    The deprecated names ``ci_level`` and ``ci`` still work, with a ``FutureWarning``;
+    passing one with its new name raises :class:`~cartpk.errors.SpecError`
+    (``option_renamed``).
 
     A parameter is flagged ``identifiable=False`` when its estimate lies on the search
     range's bound, its profile does not close inside the range, its transformed-scale SE
     exceeds 1 (a 95 % CI wider than x/÷ 7), its CI covers more than half of the search
     range, or, for MAP, its SE exceeds 0.8 ``omega`` (the data add little to the prior).
     """
-    method, prior_name = _check_options(blq, prior, sigma, ci)
+    method, prior_name = _check_options(blq, prior, sigma, interval)
     engine = _exact_engine(model, gradient, ode_engine, ode_method)
     prepared = _prepare(model, subject, method, prior_name, sigma, bounds, engine, ode_method)
     if isinstance(prepared, SubjectFit):
@@ -256,10 +263,10 @@ def fit_subject(
     rng = _seed_for(seed, subject.id)
     starts = _starts(problem, rng, max(int(n_starts), 1))
     results = [_minimize(problem, s, max_nfev=max_nfev) for s in starts]
-    return _finish(problem, subject, sub, keep, results, ci=ci, ci_level=ci_level)
+    return _finish(problem, subject, sub, keep, results, interval=interval, level=level)
 
 
-def _check_options(blq: str, prior: Any, sigma: Any, ci: Any) -> tuple[BlqMethod, str]:
+def _check_options(blq: str, prior: Any, sigma: Any, interval: Any) -> tuple[BlqMethod, str]:
     """The censoring method and prior name; a :class:`SpecError` for an unknown option."""
     method = check_blq(blq)
     prior_name = "population" if prior == "population" else "none"
@@ -271,7 +278,13 @@ def _check_options(blq: str, prior: Any, sigma: Any, ci: Any) -> tuple[BlqMethod
         fix='use prior="population" for MAP',
     )
     check_choice("sigma", sigma, ("fixed", "estimate"), code="sigma_kind", fix='use sigma="fixed"')
-    check_choice("ci", ci, ("auto", "wald", "profile"), code="ci_kind", fix='use ci="auto"')
+    check_choice(
+        "interval",
+        interval,
+        ("auto", "wald", "profile"),
+        code="ci_kind",
+        fix='use interval="auto"',
+    )
     return method, prior_name
 
 
@@ -326,8 +339,8 @@ def _finish(
     keep: np.ndarray,
     results: Sequence[tuple[np.ndarray, float, bool]],
     *,
-    ci: CiKind,
-    ci_level: float,
+    interval: CiKind,
+    level: float,
     curvature: _Curvature | None = None,
     profile: ProfileFn | None = None,
 ) -> SubjectFit:
@@ -346,14 +359,14 @@ def _finish(
     if best >= _BIG:
         return _empty_fit(subject, FitStatus.nonfinite, model, method, prior_name, n_disc)
 
-    q = float(chi2.ppf(ci_level, 1))
+    q = float(chi2.ppf(level, 1))
     cur = curvature if curvature is not None else _curvature(problem, h, q)
     if profile is None:
 
         def profile(j: int, direction: int, step: float) -> tuple[float, bool]:
             return _profile_bound(problem, h, j, best, q, direction, step)
 
-    iv = _intervals(spec, h, cur, ci, math.sqrt(q), profile)
+    iv = _intervals(spec, h, cur, interval, math.sqrt(q), profile)
     tables = _parameter_tables(spec, h, cur, iv, population=prior_name == "population")
     est, se, lower, upper, ci_map, bound_flag, ident, notes = tables
     status, message = _status(spec, sub, ok, cur.at_bound, prior_name, ident, notes)
@@ -394,7 +407,12 @@ class _Intervals:
 
 
 def _intervals(
-    spec: _Spec, h: np.ndarray, cur: _Curvature, ci: CiKind, zq: float, profile: ProfileFn
+    spec: _Spec,
+    h: np.ndarray,
+    cur: _Curvature,
+    interval: CiKind,
+    zq: float,
+    profile: ProfileFn,
 ) -> _Intervals:
     """Profile-likelihood or Wald intervals of the free parameters at the optimum ``h``."""
     n_free = len(spec.names)
@@ -402,7 +420,7 @@ def _intervals(
     hi_h = np.full(n_free, np.nan)
     ci_method = ["none"] * n_free
     closed = np.ones(n_free, dtype=bool)
-    profiled = cur.profiled(ci)
+    profiled = cur.profiled(interval)
     se_h = cur.se_h
     for j in range(n_free):
         if j in profiled:
@@ -414,7 +432,7 @@ def _intervals(
             lo_h[j] = max(h[j] - zq * se_h[j], spec.lo[j])
             hi_h[j] = min(h[j] + zq * se_h[j], spec.hi[j])
             ci_method[j] = "wald"
-        # else: no interval (ci="wald" where the Hessian is not positive definite), flagged
+        # else: no interval (interval="wald" where the Hessian is not positive definite), flagged
     return _Intervals(lo_h, hi_h, ci_method, closed)
 
 
@@ -430,7 +448,7 @@ def _not_identified(
     if not iv.closed[j]:
         why.append("profile likelihood does not close inside the search range")
     if iv.method[j] == "none":
-        why.append("Hessian not positive definite: no Wald interval (ci='auto' profiles)")
+        why.append("Hessian not positive definite: no Wald interval (interval='auto' profiles)")
     if np.isfinite(se_h[j]) and se_h[j] > _SE_HUGE:
         why.append(f"SE on the {t or 'natural'} scale is {se_h[j]:.2g} (> {_SE_HUGE:g})")
     if np.isfinite(iv.lo[j]) and (iv.hi[j] - iv.lo[j]) > 0.5 * (spec.hi - spec.lo)[j]:
@@ -531,13 +549,14 @@ def _predictions(
     return ipred, pred
 
 
-def _n_workers(n_jobs: int | None, n: int) -> int:
+def _n_workers(workers: int | None, n: int) -> int:
     cpu = os.cpu_count() or 1
-    if n_jobs is None or n_jobs < 0:
-        n_jobs = cpu
-    return max(1, min(int(n_jobs), n))
+    if workers is None or workers < 0:
+        workers = cpu
+    return max(1, min(int(workers), n))
 
 
+@accepts_renamed
 def fit_individual(
     model: Model,
     dataset: Dataset | pd.DataFrame | str | os.PathLike[str],
@@ -548,11 +567,11 @@ def fit_individual(
     sigma: SigmaKind = "fixed",
     n_starts: int | None = None,
     seed: int | None = 0,
-    n_jobs: int | None = None,
+    workers: int | None = None,
     progress: bool | None = None,
-    ci_level: float = 0.95,
+    level: float = 0.95,
     bounds: Mapping[str, tuple[float, float]] | None = None,
-    ci: CiKind = "auto",
+    interval: CiKind = "auto",
     gradient: GradientKind = "auto",
     ode_engine: str | None = None,
     ode_method: str | None = None,
@@ -584,20 +603,22 @@ def fit_individual(
         design 8 starts end at an objective at least as low as a Nelder-Mead fit from
         the typical values for 99 % of subjects (4 starts: 96 %; the hard switch at
         ``tmax`` makes the objective kinked where ``tmax`` equals a sampling day).
-    seed : int, optional
+    seed : int, default 0
         Master seed; each subject's stream derives from ``(seed, ID)``, so results do not
-        depend on subject order or on ``n_jobs``.
-    n_jobs : int, optional
-        Worker processes (default: all cores; 1 runs in this process).
+        depend on subject order or on ``workers``. (:func:`cartpk.fit_population`'s
+        default is 1; each default is kept so that fits repeat.)
+    workers : int, optional
+        Worker processes (default: all cores; 1 runs in this process; deprecated alias:
+        ``n_jobs``).
     progress : bool, optional
         Progress bar on stderr; default only when stderr is a terminal.
-    ci_level : float, default 0.95
-        Confidence level.
+    level : float, default 0.95
+        Confidence level (deprecated alias: ``ci_level``).
     bounds : mapping of str to (float, float), optional
         Natural-scale search range per parameter (see :func:`fit_subject`).
-    ci : {"auto", "wald", "profile"}, default "auto"
-        Confidence intervals (see :func:`fit_subject`); ``"wald"`` skips the profile
-        likelihoods, which dominate the run time for sparse designs.
+    interval : {"auto", "wald", "profile"}, default "auto"
+        Interval method (see :func:`fit_subject`; deprecated alias: ``ci``); ``"wald"``
+        skips the profile likelihoods, which dominate the run time for sparse designs.
     gradient, ode_engine, ode_method
         Exact derivatives for ODE models through the ODE engine (see :func:`fit_subject`).
         Worker processes are spawned, not forked, when the JAX engine runs.
@@ -612,7 +633,9 @@ def fit_individual(
     ------
     SpecError
         ``blq_method``, ``prior_kind``, ``sigma_kind``, ``dvid_*``, ``covariate_missing``,
-        ``gradient_kind``, ``gradient_exact``, ``ode_engine``, ``ode_method``.
+        ``gradient_kind``, ``gradient_exact``, ``ode_engine``, ``ode_method``;
+        ``option_renamed`` when a deprecated name (``n_jobs``, ``ci_level``, ``ci``) is
+        passed with its new one (alone it works, with a ``FutureWarning``).
     DatasetError
         When ``dataset`` is a table or path that does not validate.
 
@@ -627,7 +650,7 @@ def fit_individual(
     >>> model = ck.load_model("stein2019")
     >>> days = [1, 2, 3, 5, 7, 10, 14, 21, 28, 42, 60, 90, 180, 365]
     >>> sim = ck.simulate(model, n=2, seed=4, lloq=50, days=days)
-    >>> fit = ck.fit_individual(model, sim, n_jobs=1, n_starts=1)
+    >>> fit = ck.fit_individual(model, sim, workers=1, n_starts=1)
     >>> fit.table()[["ID", "converged"]].shape
     (2, 2)
     """
@@ -636,7 +659,7 @@ def fit_individual(
     from cartpk.data import Dataset as _Dataset
     from cartpk.data import read_dataset
 
-    method, prior_name = _check_options(blq, prior, sigma, ci)
+    method, prior_name = _check_options(blq, prior, sigma, interval)
     engine = _exact_engine(model, gradient, ode_engine, ode_method)  # checked before any work
     ds = dataset if isinstance(dataset, _Dataset) else read_dataset(dataset)
     subjects = subjects_from_dataset(model, ds, dvid=dvid)
@@ -653,15 +676,15 @@ def fit_individual(
         sigma=sigma,
         n_starts=4 if n_starts is None else n_starts,
         seed=seed,
-        ci_level=ci_level,
+        level=level,
         bounds=dict(bounds) if bounds else None,
-        ci=ci,
+        interval=interval,
         gradient=gradient,
         ode_engine=ode_engine,
         ode_method=ode_method,
     )
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    workers = _n_workers(n_jobs, len(subjects))
+    n_workers = _n_workers(workers, len(subjects))
     bar = tqdm(
         total=len(subjects),
         desc="fit_individual",
@@ -683,22 +706,22 @@ def fit_individual(
                 bounds=dict(bounds) if bounds else None,
                 n_starts=8 if n_starts is None else n_starts,
                 seed=seed,
-                ci=ci,
-                ci_level=ci_level,
+                interval=interval,
+                level=level,
                 done=bar.update,
             )
         if fits is not None:
             pass
-        elif workers == 1:
+        elif n_workers == 1:
             fits = []
             for s in subjects:
                 fits.append(work(s))
                 bar.update(1)
         else:
-            chunk = max(1, len(subjects) // (workers * 8))
+            chunk = max(1, len(subjects) // (n_workers * 8))
             # JAX runs threads of its own: forked workers could deadlock in it
             ctx = multiprocessing.get_context("spawn") if engine == "jax" else None
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+            with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as ex:
                 fits = []
                 for f in ex.map(work, subjects, chunksize=chunk):
                     fits.append(f)

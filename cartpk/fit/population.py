@@ -70,7 +70,7 @@ prior's. Every row of the parameter table with a prior therefore carries
 
 ``prior_width_ratio = width of the posterior ci-interval / width of the prior ci-interval``
 
-(equal-tailed, ``ci`` of the fit, 95 % by default), both on the scale the prior is declared
+(equal-tailed, ``level`` of the fit, 95 % by default), both on the scale the prior is declared
 on (the ``on`` column of :func:`population_priors`: ``log(tmax)`` for a typical value, the SD
 itself for ``omega_<P>`` and ``sigma``, the shift for a covariate effect). Prior quantiles are
 exact (``scipy.stats``: ``norm``, ``truncnorm`` for bounded thetas, ``halfnorm``).
@@ -111,7 +111,7 @@ import numpy as np
 
 from cartpk.errors import CartpkWarning, SpecError, Violation
 from cartpk.fit._convergence import ConvergenceThresholds, missed_thresholds
-from cartpk.fit._options import check_choice
+from cartpk.fit._options import accepts_renamed, check_choice
 from cartpk.fit._population_graph import (
     _build,
     _Design,
@@ -210,9 +210,9 @@ def _ebe_starts(
         dvid=dvid,
         blq=blq,  # type: ignore[arg-type]
         prior="population",
-        ci="wald",
+        interval="wald",
         seed=seed,
-        n_jobs=1,
+        workers=1,
         progress=False,
     )
     estimates = {str(f.id): f.estimate for f in ebe.fits}
@@ -246,6 +246,7 @@ def _ebe_starts(
     }
 
 
+@accepts_renamed
 def fit_population(
     model: Model,
     dataset: Dataset,
@@ -259,9 +260,9 @@ def fit_population(
     seed: int = 1,
     sampler: Sampler = "nutpie",
     target_accept: float = 0.9,
-    cores: int | None = None,
+    workers: int | None = None,
     thresholds: ConvergenceThresholds | None = None,
-    ci: float = 0.95,
+    level: float = 0.95,
     progress: bool = False,
     init: Init = "ebe",
     ode_engine: str | None = None,
@@ -295,18 +296,21 @@ def fit_population(
     chains : int, default 4
         Number of chains.
     seed : int, default 1
-        Seed of the sampler; the same seed, data and options give the same draws.
+        Seed of the sampler; the same seed, data and options give the same draws. (The
+        per-patient fits' default is 0; each default is kept so that fits repeat.)
     sampler : {"nutpie", "pymc"}, default "nutpie"
         nutpie (model compiled with numba; fast) or PyMC's NUTS (``pm.sample``).
     target_accept : float, default 0.9
         Target acceptance rate of NUTS (higher: smaller steps, fewer divergences).
-    cores : int, optional
-        Chains run in parallel (default ``min(chains, CPU count)``).
+    workers : int, optional
+        Chains run in parallel (default ``min(chains, CPU count)``; deprecated alias:
+        ``cores``).
     thresholds : ConvergenceThresholds, optional
         Convergence thresholds (default R-hat <= 1.01, ESS >= 400, 0 divergences,
         BFMI >= 0.3).
-    ci : float, default 0.95
-        Probability of the equal-tailed intervals in the tables.
+    level : float, default 0.95
+        Probability of the equal-tailed intervals in the tables (deprecated alias:
+        ``ci``).
     progress : bool, default False
         Show the sampler's progress bar.
     init : {"ebe", "jitter", "declared"}, default "ebe"
@@ -376,7 +380,9 @@ def fit_population(
         ``population_model_kind`` (not a closed-form model), ``no_observations``.
     SpecError
         ``blq_method``, ``priors``, ``sampler``, ``init``, ``unknown_output``, ``covariate_missing``,
-        ``covariate_time_varying``, ``covariate_value`` - every problem at once.
+        ``covariate_time_varying``, ``covariate_value`` - every problem at once;
+        ``option_renamed`` when a deprecated name (``cores``, ``ci``) is passed with its
+        new one (alone it works, with a ``FutureWarning``).
 
     Warns
     -----
@@ -424,7 +430,7 @@ def fit_population(
         chains=chains,
         extend=extend,
         target_accept=target_accept,
-        ci=ci,
+        level=level,
     )
     _warn_if_not_smooth(model)
     centered = [centered] if isinstance(centered, str) else list(centered)
@@ -444,7 +450,7 @@ def fit_population(
         data_inputs=sampler == "nutpie",  # one compiled model for data sets of one shape
     )
     keep = _kept_names(pmm)
-    n_cores = cores or max(1, min(chains, os.cpu_count() or 1))
+    n_cores = workers or max(1, min(chains, os.cpu_count() or 1))
     init_ebe = (
         _ebe_starts(
             pmm, model, dataset, design, dvid=dvid, blq=blq, seed=int(seed), centered=centered
@@ -479,7 +485,7 @@ def fit_population(
         idata,
         priors=priors,
         thresholds=thresholds,
-        ci=ci,
+        level=level,
         sampler=sampler,
         draws=int(draws),
         tune=int(tune),
@@ -562,7 +568,7 @@ def _check_options(
     chains: Any,
     extend: Any,
     target_accept: float,
-    ci: float,
+    level: float,
 ) -> None:
     """The options of :func:`fit_population` that need no data: raise on the first group
     that has problems (every problem of that group listed)."""
@@ -622,6 +628,6 @@ def _check_options(
                 "sampling_option", "`target_accept` must lie in (0, 1)", value=repr(target_accept)
             )
         )
-    if not 0 < ci < 1:
-        bad.append(Violation("sampling_option", "`ci` must lie in (0, 1)", value=repr(ci)))
+    if not 0 < level < 1:
+        bad.append(Violation("sampling_option", "`level` must lie in (0, 1)", value=repr(level)))
     _spec_error("Invalid sampling options.", bad)

@@ -23,7 +23,7 @@ def individual_spec_folder(tmp_path: Path) -> Path:
             method = "individual"
             seed = 1
             n_starts = 1
-            n_jobs = 1
+            workers = 1
             """
         )
     )

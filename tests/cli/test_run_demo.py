@@ -44,7 +44,7 @@ def test_cli_run_messages_name_the_final_folder(tmp_path, capsys):
     # maximum likelihood on the trial design: most subjects underdetermined, exit 1
     (specs / "ml.toml").write_text(
         'model = "stein2019"\ndata = "example:trial.csv"\nmethod = "individual"\n'
-        'seed = 1\nn_starts = 1\nci = "wald"\n'
+        'seed = 1\nn_starts = 1\ninterval = "wald"\n'
     )
     out = tmp_path / "runs"
     assert main(["run", str(specs), "--out", str(out), "--quiet"]) == 1

@@ -46,7 +46,6 @@ def test_open_unit_rules_of_common_keys() -> None:
         default=0.95,
     )
     assert COMMON["level"] == level
-    assert COMMON["ci_level"] == level
     assert COMMON["target_accept"] == Field(
         "number",
         "NUTS target acceptance",

@@ -18,7 +18,7 @@ STEIN = ck.load_model("stein2019")
 
 def test_exposure_from_individual_uses_the_fit_table():
     sim = ck.simulate(STEIN, n=2, seed=1, lloq=50, days=[1, 3, 7, 14, 28, 60, 90])
-    fit = ck.fit_individual(STEIN, sim, n_jobs=1, n_starts=1)
+    fit = ck.fit_individual(STEIN, sim, workers=1, n_starts=1)
     res = ck.exposure.exposure_from_individual(fit, lloq=50)
     table = fit.table()
     assert list(res.wide["ID"]) == list(table["ID"].astype(str))

@@ -168,7 +168,7 @@ def test_individual_fit_recovers_cmax_under_an_upper_limit_and_ignoring_it_is_bi
     ignored.loc[above, "CENS"] = 0
     err = {}
     for name, table in (("handled", handled), ("ignored", ignored)):
-        fit = ck.fit_individual(m, table, n_jobs=1, seed=2, n_starts=3)
+        fit = ck.fit_individual(m, table, workers=1, seed=2, n_starts=3)
         tb = fit.table().set_index("ID")
         err[name] = np.log(tb["cmax"] / truth["cmax"])
     handled_bias = float(np.median(err["handled"]))
@@ -192,7 +192,7 @@ def test_individual_residuals_of_censored_records_fall_in_their_interval():
         dict(ID="1", TIME=float(t), DV=y, EVID=0, AMT=0.0, CENS=c, LIMIT=lim)
         for t, y, c, lim in zip(days, dv, cens, limit, strict=True)
     ]
-    fit = ck.fit_individual(model, pd.DataFrame(rows), n_jobs=1, n_starts=2)
+    fit = ck.fit_individual(model, pd.DataFrame(rows), workers=1, n_starts=2)
     pr = fit.predictions.set_index("TIME")
     s = 0.4  # fixed (the declared value)
     for t, lo, hi in ((10.0, 0.5, 0.8), (90.0, 1.5, 2.0)):

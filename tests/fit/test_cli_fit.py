@@ -44,7 +44,7 @@ def test_fit_individual_writes_run_folder(tmp_path, small_data, capsys):
         [options]
         blq = "m3"
         n_starts = 2
-        n_jobs = 1
+        workers = 1
         """,
     )
     out = tmp_path / "run"
@@ -82,7 +82,7 @@ def test_fit_exit_1_when_a_subject_does_not_converge(tmp_path, small_data):
     extra.loc[obs, "DV"] = extra.loc[obs, "LLOQ"]
     pd.concat([sim, extra]).to_csv(small_data, index=False)
     spec = _spec(
-        tmp_path, 'model = "stein2019"\ndata = "data/sim.csv"\nseed = 1\nn_starts = 1\nn_jobs = 1'
+        tmp_path, 'model = "stein2019"\ndata = "data/sim.csv"\nseed = 1\nn_starts = 1\nworkers = 1'
     )
     out = tmp_path / "run"
     assert main(["fit", str(spec), "--out", str(out), "--quiet"]) == 1

@@ -53,7 +53,7 @@ def _log_errors(model, n, seed, sigma, days, **kw):
     m = model.with_ini(sigma=sigma)
     sim = ck.simulate(m, n=n, seed=seed, days=days)
     truth = simulate_parameters(m, n=n, seed=seed).set_index("ID")
-    fit = ck.fit_individual(m, sim, n_jobs=1, seed=1, **kw)
+    fit = ck.fit_individual(m, sim, workers=1, seed=1, **kw)
     tb = fit.table().set_index("ID")
     return fit, tb, truth
 
@@ -131,7 +131,7 @@ def test_m3_recovers_beta_with_less_bias_than_m1(model):
     assert late["CENS"].mean() >= 0.3
     err = {}
     for blq in ("m3", "m1"):
-        tb = ck.fit_individual(m, sim, blq=blq, n_jobs=1, seed=2, n_starts=3).table()
+        tb = ck.fit_individual(m, sim, blq=blq, workers=1, seed=2, n_starts=3).table()
         tb = tb.set_index("ID")
         assert (tb["blq"] == blq).all()
         err[blq] = np.log(tb["beta"] / truth["beta"])
@@ -144,7 +144,7 @@ def test_m3_recovers_beta_with_less_bias_than_m1(model):
 
 def test_m1_records_discarded_rows_everywhere(model):
     sim = ck.simulate(model, n=3, seed=4, days=RICH, lloq=2000.0)
-    fit = ck.fit_individual(model, sim, blq="m1", n_jobs=1, n_starts=2)
+    fit = ck.fit_individual(model, sim, blq="m1", workers=1, n_starts=2)
     n_cens = int((sim["CENS"] == 1).sum())
     assert n_cens > 0
     assert len(fit.excluded) == n_cens
@@ -240,7 +240,7 @@ def test_population_prior_shrinks_towards_typical(model):
 
 def test_estimated_sigma_is_reported(model):
     sim = ck.simulate(model.with_ini(sigma=0.3), n=1, seed=8, days=RICH)
-    fit = ck.fit_individual(model, sim, sigma="estimate", n_jobs=1, n_starts=1)
+    fit = ck.fit_individual(model, sim, sigma="estimate", workers=1, n_starts=1)
     tb = fit.table()
     assert "sigma_estimate" in tb.columns and (tb["sigma"] == "estimate").all()
     assert (tb["sigma_estimate"] > 0.05).all() and (tb["sigma_estimate"] < 1.5).all()
@@ -253,19 +253,19 @@ def test_estimated_sigma_is_reported(model):
 
 def test_same_seed_same_result_independent_of_order_and_jobs(model):
     sim = ck.simulate(model, n=3, seed=9, days=RICH, lloq=50.0)
-    a = ck.fit_individual(model, sim, n_jobs=1, seed=3, n_starts=2).table()
-    b = ck.fit_individual(model, sim, n_jobs=2, seed=3, n_starts=2).table()
+    a = ck.fit_individual(model, sim, workers=1, seed=3, n_starts=2).table()
+    b = ck.fit_individual(model, sim, workers=2, seed=3, n_starts=2).table()
     pd.testing.assert_frame_equal(a, b)
     ids = sim["ID"].unique()[::-1]
     rev = pd.concat([sim[sim["ID"] == i] for i in ids], ignore_index=True)
-    c = ck.fit_individual(model, rev, n_jobs=1, seed=3, n_starts=2).table()
+    c = ck.fit_individual(model, rev, workers=1, seed=3, n_starts=2).table()
     c = c.set_index("ID").loc[a["ID"]].reset_index()
     pd.testing.assert_frame_equal(a, c)
 
 
 def test_tables_have_documented_columns(model):
     sim = ck.simulate(model, n=2, seed=2, days=RICH, lloq=200.0)
-    fit = ck.fit_individual(model, sim, n_jobs=1, n_starts=2)
+    fit = ck.fit_individual(model, sim, workers=1, n_starts=2)
     names = list(model.thetas)
     tb = fit.table()
     head = ["ID", *names, *[f"{n}_{s}" for n in names for s in ("lower", "upper")], "converged"]
@@ -301,7 +301,7 @@ def test_tables_have_documented_columns(model):
 
 def test_plots_are_written(model, tmp_path):
     sim = ck.simulate(model, n=3, seed=2, days=RICH, lloq=200.0)
-    fit = ck.fit_individual(model, sim, n_jobs=1, n_starts=2)
+    fit = ck.fit_individual(model, sim, workers=1, n_starts=2)
     a = fit.plot_fits(tmp_path / "fits.png")
     b = fit.plot_residuals(tmp_path / "iwres.png")
     assert a.stat().st_size > 1000 and b.stat().st_size > 1000
@@ -320,7 +320,7 @@ def test_invalid_options_raise_spec_error(model):
 
 def test_ci_wald_never_profiles_and_flags_missing_intervals(model):
     sub = _one_subject(model, [28, 60, 90], [500.0, 100.0, 80.0])
-    res = fit_subject(model, sub, n_starts=1, ci="wald")
+    res = fit_subject(model, sub, n_starts=1, interval="wald")
     assert set(res.ci_method.values()) <= {"wald", "none"}
     missing = [p for p, m in res.ci_method.items() if m == "none"]
     assert missing
@@ -328,4 +328,4 @@ def test_ci_wald_never_profiles_and_flags_missing_intervals(model):
         assert math.isnan(res.lower[p]) and not res.identifiable[p]
         assert "Hessian" in res.notes[p]
     with pytest.raises(ck.SpecError):
-        fit_subject(model, sub, ci="bootstrap")
+        fit_subject(model, sub, interval="bootstrap")

@@ -80,8 +80,10 @@ def test_exact_ode_fits_equal_the_closed_form_fits(data):
     closed-form subjects into another optimiser, compared in ``test_individual_stacked``)."""
     closed = ck.load_model("stein2019")
     subjects = subjects_from_dataset(closed, data)
-    cf = {f.id: f for f in (fit_subject(closed, s, seed=1, ci="wald") for s in subjects)}
-    ode = ck.fit_individual(ck.load_model("stein2019_ode"), data, n_jobs=1, seed=1, ci="wald")
+    cf = {f.id: f for f in (fit_subject(closed, s, seed=1, interval="wald") for s in subjects)}
+    ode = ck.fit_individual(
+        ck.load_model("stein2019_ode"), data, workers=1, seed=1, interval="wald"
+    )
     b = ode.parameters.set_index(["ID", "parameter"])
     ok = ode.table().set_index("ID")["converged"]
     ok &= ok.index.map(lambda sid: cf[sid].converged).to_numpy(dtype=bool)
@@ -101,9 +103,9 @@ def test_map_with_estimated_sigma_runs_with_both_derivatives():
     model = ck.load_model("stein2019")
     sim = ck.simulate(model.with_ini(sigma=0.3), n=1, seed=8, days=RICH)
     sub = subjects_from_dataset(model, ck.read_dataset(sim))[0]
-    fd = fit_subject(model, sub, prior="population", sigma="estimate", n_starts=2, ci="wald")
+    fd = fit_subject(model, sub, prior="population", sigma="estimate", n_starts=2, interval="wald")
     ode = ck.load_model("stein2019_ode")
-    ex = fit_subject(ode, sub, prior="population", sigma="estimate", n_starts=2, ci="wald")
+    ex = fit_subject(ode, sub, prior="population", sigma="estimate", n_starts=2, interval="wald")
     assert fd.status.name == ex.status.name
     for p in ("cmax", "alpha", "sigma"):
         assert ex.estimate[p] == pytest.approx(fd.estimate[p], rel=5e-3)
@@ -114,8 +116,8 @@ def test_scipy_engine_exact_fit_and_a_failing_candidate_do_not_stop_the_fit(data
     (the start screen draws extreme ones) count as a huge objective, not an error."""
     ode = ck.load_model("stein2019_ode")
     sub = subjects_from_dataset(ode, data)[0]
-    fit = fit_subject(ode, sub, ode_engine="scipy", n_starts=2, ci="wald")
-    ref = fit_subject(ck.load_model("stein2019"), sub, n_starts=2, ci="wald")
+    fit = fit_subject(ode, sub, ode_engine="scipy", n_starts=2, interval="wald")
+    ref = fit_subject(ck.load_model("stein2019"), sub, n_starts=2, interval="wald")
     assert fit.estimate["cmax"] == pytest.approx(ref.estimate["cmax"], rel=1e-3)
     spec = ind._spec(ode, sub, sigma="fixed", bounds=None)
     problem = ind._Problem(ode, sub, spec, blq="m3", prior=False, engine="jax")
@@ -151,7 +153,7 @@ def test_spec_options_reach_the_fitter(tmp_path, data):
     spec.write_text(
         f'model = "stein2019_ode"\ndata = "{csv}"\nmethod = "individual"\nseed = 1\n'
         '[options]\ngradient = "exact"\node_engine = "jax"\node_method = "Tsit5"\n'
-        'n_starts = 1\nci = "wald"\n'
+        'n_starts = 1\ninterval = "wald"\n'
     )
     assert main(["fit", str(spec), "--out", str(tmp_path / "run"), "--quiet"]) in (0, 1)
     assert (tmp_path / "run" / "individual.csv").exists()
@@ -187,10 +189,10 @@ def test_mechanistic_joint_model_is_recovered_per_patient():
         data,
         dvid=["QPCR", "SOD"],
         prior="population",
-        n_jobs=1,
+        workers=1,
         seed=1,
         n_starts=2,
-        ci="wald",
+        interval="wald",
     )
     assert fit.table()["converged"].all()
     est = fit.parameters[fit.parameters["parameter"].isin(["rho", "eps", "mu", "gamma", "tumour0"])]
@@ -210,7 +212,7 @@ def test_worker_processes_give_the_serial_result_with_the_jax_engine(data):
     """With JAX in use the workers are spawned (a forked child can deadlock in JAX's
     threads); each compiles its own engine and the results equal the serial run's."""
     ode = ck.load_model("stein2019_ode")
-    kw = dict(seed=1, n_starts=1, ci="wald", prior="population")
-    par = ck.fit_individual(ode, data, n_jobs=2, **kw).table()
-    ser = ck.fit_individual(ode, data, n_jobs=1, **kw).table()
+    kw = dict(seed=1, n_starts=1, interval="wald", prior="population")
+    par = ck.fit_individual(ode, data, workers=2, **kw).table()
+    ser = ck.fit_individual(ode, data, workers=1, **kw).table()
     pd.testing.assert_frame_equal(par, ser, rtol=1e-8)

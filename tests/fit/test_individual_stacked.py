@@ -21,11 +21,16 @@ RICH = (1, 2, 3, 5, 7, 10, 14, 21, 28, 42, 60, 90, 180, 365)
 TRIAL = (7, 14, 21, 28, 60, 90)
 
 
-def _both(days, n, prior=None, ci="wald"):
+def _both(days, n, prior=None, interval="wald"):
     model = ck.load_model("stein2019")
     data = ck.read_dataset(ck.simulate(model, n=n, seed=11, days=days, lloq=50.0))
-    stacked = ck.fit_individual(model, data, n_jobs=1, prior=prior, ci=ci, progress=False)
-    loop = [fit_subject(model, s, prior=prior, ci=ci) for s in subjects_from_dataset(model, data)]
+    stacked = ck.fit_individual(
+        model, data, workers=1, prior=prior, interval=interval, progress=False
+    )
+    loop = [
+        fit_subject(model, s, prior=prior, interval=interval)
+        for s in subjects_from_dataset(model, data)
+    ]
     return stacked.fits, loop
 
 
@@ -56,7 +61,7 @@ def test_stacked_fits_reach_the_per_subject_objective(days, prior):
 
 
 def test_stacked_profile_intervals_contain_the_estimate_and_match_the_loop():
-    stacked, loop = _both(TRIAL, 8, prior=None, ci="profile")
+    stacked, loop = _both(TRIAL, 8, prior=None, interval="profile")
     n_profiled = 0
     for fa, fb in zip(stacked, loop, strict=True):
         if fa.status == ind.FitStatus.underdetermined or abs(fa.objective - fb.objective) > 1e-3:
@@ -99,13 +104,13 @@ def test_models_that_are_not_sums_of_squares_take_the_per_subject_path():
     est, _, _ = ind._prepare(model, sub, "m3", "none", "estimate", None, None, None)
     assert batchable([fixed])
     assert not batchable([est])  # sigma estimated: -2 log L is not a plain sum of squares
-    fit = ck.fit_individual(model, data, n_jobs=1, sigma="estimate", progress=False)
+    fit = ck.fit_individual(model, data, workers=1, sigma="estimate", progress=False)
     assert fit.table()["converged"].any()
 
 
 def test_table_keeps_the_sigma_option_next_to_an_estimated_sigma():
     model = ck.load_model("stein2019")  # log-additive error whose parameter is `sigma`
     data = ck.read_dataset(ck.simulate(model, n=2, seed=2, days=RICH, lloq=50.0))
-    table = ck.fit_individual(model, data, n_jobs=1, sigma="estimate", progress=False).table()
+    table = ck.fit_individual(model, data, workers=1, sigma="estimate", progress=False).table()
     assert (table["sigma"] == "estimate").all()
     assert (table["sigma_estimate"] > 0).all()

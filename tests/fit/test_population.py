@@ -452,7 +452,7 @@ def test_ebe_init_starts_each_subject_at_its_map_and_population_at_declared_valu
     info = _ebe_starts(pmm, model, data, design, dvid=None, blq="m3", seed=1, centered=["alpha"])
     assert info["subjects"] == 5 and info["not_converged"] == [] and info["seconds"] >= 0
     fixed = {"foldx": 3900.0, "tmax": 9.3, "fb": 0.0079, "beta": 0.0032}
-    ebe = ck.fit_individual(model.fix(**fixed), data, prior="population", ci="wald", seed=1)
+    ebe = ck.fit_individual(model.fix(**fixed), data, prior="population", interval="wald", seed=1)
     table = ebe.table().set_index(ebe.table()["ID"].astype(str))
     point = pmm.initial_point()
     cmax = np.log(table.loc[design.subjects, "cmax"].to_numpy())

@@ -118,7 +118,7 @@ def test_population_fit_is_calibrated_sbc():
                 draws=DRAWS,
                 tune=300,
                 chains=2,
-                cores=1,
+                workers=1,
                 seed=rep + 1,
                 thresholds=THRESHOLDS,
                 extend=0,  # ranks need the same number of draws in every replicate

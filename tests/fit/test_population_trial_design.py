@@ -88,7 +88,7 @@ def replicates():
             chains=4,
             seed=1,
             target_accept=0.9,
-            ci=CI,
+            level=CI,
         )
         out.append((seed, data, fit, warned))
     _print_table(out)
