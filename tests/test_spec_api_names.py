@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from pathlib import Path
 
 import cartpk as ck
 from cartpk.diagnostics import ConvergenceThresholds
+from cartpk.fit._options import RENAMED
 from cartpk.fit._spec import INDIVIDUAL_OPTIONS, POPULATION_OPTIONS
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+#: the README's table: deprecated name -> its name now (issue 18), in specs and the API
+DEPRECATED = {
+    "fit_individual": {"ci_level": "level", "ci": "interval", "n_jobs": "workers"},
+    "fit_population": {"ci": "level", "cores": "workers"},
+}
 
 
 def _arguments(func: object) -> set[str]:
@@ -25,3 +35,17 @@ def test_population_spec_options_are_fit_population_arguments_or_the_documented_
     assert other == thresholds | {"vpc_replicates"}  # the README's table
     assert {"thresholds"} <= _arguments(ck.fit_population)
     assert "n" in _arguments(ck.vpc)
+
+
+def test_deprecated_names_are_the_readme_table_and_no_longer_arguments():
+    for func, table in DEPRECATED.items():
+        assert RENAMED[func] == table
+        arguments = _arguments(getattr(ck, func))
+        assert set(table.values()) <= arguments and not set(table) & arguments
+    assert RENAMED["individual"] == DEPRECATED["fit_individual"]  # the fit spec's keys
+    assert set(DEPRECATED["fit_individual"].values()) <= set(INDIVIDUAL_OPTIONS)
+    assert not set(DEPRECATED["fit_individual"]) & set(INDIVIDUAL_OPTIONS)
+    readme = README.read_text(encoding="utf-8")
+    for table in DEPRECATED.values():
+        for old, new in table.items():
+            assert f"`{old}` (now `{new}`)" in readme
