@@ -6,7 +6,7 @@ Run: ``python benchmarks/bench_fit_individual.py [--n 200] [--jobs 2] [--design 
 Simulates ``--n`` subjects of Stein 2019 (declared IIV, residual SD 0.56, LLOQ 50
 copies/ug, seeded) on the trial design (days 7, 14, 21, 28, 60, 90) or a rich one (days 1
 to 365), fits them with :func:`cartpk.fit_individual` (M3, fixed sigma, 4 starts) once with
-``n_jobs=1`` and once with ``n_jobs=--jobs``, and prints seconds per subject and the ratio
+``workers=1`` and once with ``workers=--jobs``, and prints seconds per subject and the ratio
 serial / parallel. The naive baseline is the loop the issue compares against:
 ``scipy.optimize.least_squares`` on log residuals (no censoring: BLQ records dropped) with
 predictions from the ODE form of the same model (``stein2019_ode``, ``solve_ivp``), one
@@ -75,7 +75,7 @@ def bench_ode(args) -> None:  # noqa: ANN001
     sim = ck.simulate(closed, n=args.ode_subjects, seed=20261125, days=days, lloq=50.0)
     subs = subjects_from_dataset(ode, ck.read_dataset(sim))
     prior = None if args.ode_prior == "none" else "population"
-    kw = dict(n_starts=args.ode_starts, seed=1, ci="wald", prior=prior)
+    kw = dict(n_starts=args.ode_starts, seed=1, interval="wald", prior=prior)
     print(
         f"stein2019_ode, {len(subs)} subjects, design {args.design}, prior {args.ode_prior}, "
         f"{args.ode_starts} starts, "
@@ -154,17 +154,19 @@ def main() -> None:
     days = TRIAL if args.design == "trial" else RICH
     sim = ck.simulate(model, n=args.n, seed=20261125, days=days, lloq=50.0)
     ds = ck.read_dataset(sim)
-    print(f"{args.n} subjects, design {args.design} {days}, ci={args.ci}, cores {os.cpu_count()}")
+    print(
+        f"{args.n} subjects, design {args.design} {days}, interval={args.ci}, cores {os.cpu_count()}"
+    )
 
     timings = {}
     for jobs in (1, args.jobs):
         t0 = time.perf_counter()
-        fit = ck.fit_individual(model, ds, n_jobs=jobs, seed=1, progress=False, ci=args.ci)
+        fit = ck.fit_individual(model, ds, workers=jobs, seed=1, progress=False, interval=args.ci)
         timings[jobs] = time.perf_counter() - t0
         counts = fit.status["status"].value_counts().to_dict()
         ci = fit.parameters["ci_method"].value_counts().to_dict()
         print(
-            f"n_jobs={jobs}: {timings[jobs]:.1f} s total, "
+            f"workers={jobs}: {timings[jobs]:.1f} s total, "
             f"{1000 * timings[jobs] / args.n:.1f} ms/subject; status {counts}; CI {ci}"
         )
     print(f"serial / parallel ({args.jobs} processes): {timings[1] / timings[args.jobs]:.2f}x")

@@ -6,10 +6,10 @@ Run: ``python benchmarks/bench_fit_individual_scale.py [--n 1000] [--design rich
 Simulates ``--n`` subjects of Stein 2019 (declared IIV, residual SD 0.56, LLOQ 50 copies/ug,
 seed 20261203) and fits them three ways, in this one run:
 
-* ``cartpk.fit_individual`` with its defaults (M3, fixed sigma, 4 starts, ``ci="auto"``:
+* ``cartpk.fit_individual`` with its defaults (M3, fixed sigma, 4 starts, ``interval="auto"``:
   Wald intervals, profile likelihood where the Hessian is not positive definite) - the
   stacked Levenberg-Marquardt path every closed-form model with fixed sigma takes;
-* the same with ``ci="wald"`` (no profiles);
+* the same with ``interval="wald"`` (no profiles);
 * the baseline of issue 17: a plain per-subject loop of SciPy's Nelder-Mead on the same
   censored objective (the same transformed scale and search box), started from the
   declared typical values, no intervals; on ``--nm-subjects`` subjects (default all).
@@ -73,7 +73,7 @@ def main() -> None:
     fit = ck.fit_individual(model, data, prior=prior, progress=False)
     t_auto = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ck.fit_individual(model, data, prior=prior, progress=False, ci="wald")
+    ck.fit_individual(model, data, prior=prior, progress=False, interval="wald")
     t_wald = time.perf_counter() - t0
 
     subjects = subjects_from_dataset(model, data)[: args.nm_subjects or args.n]
@@ -86,8 +86,8 @@ def main() -> None:
     print(
         f"Stein 2019, {args.n} subjects, {args.design} design, prior={args.prior}, M3, default starts (8)"
     )
-    print(f"  cartpk fit_individual (ci='auto', default): {t_auto:7.1f} s")
-    print(f"  cartpk fit_individual (ci='wald'):          {t_wald:7.1f} s")
+    print(f"  cartpk fit_individual (interval='auto', default): {t_auto:7.1f} s")
+    print(f"  cartpk fit_individual (interval='wald'):    {t_wald:7.1f} s")
     print(f"  Nelder-Mead loop ({n} subjects):           {t_nm:7.1f} s")
     print(
         f"  ratio NM per subject / cartpk per subject: {per_nm / (t_auto / args.n):.1f}x (ci auto)"

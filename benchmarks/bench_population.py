@@ -365,7 +365,7 @@ def bench_trial(args) -> dict[str, object]:
             chains=chains,
             tune=tune,
             draws=draws,
-            cores=2,
+            workers=2,
             seed=1,
             target_accept=0.9,
             extend=0,  # the same work per variant: ESS per second compares samplers
