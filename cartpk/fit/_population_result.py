@@ -65,7 +65,9 @@ class PopulationFit:
         ``shrinkage`` row per random effect (not a pass/fail check).
     summary : dict
         ``converged``, ``failed`` (list of failed checks), worst R-hat/ESS, divergences,
-        BFMI, data counts, options and timings; ``prior_dominated`` (parameter names whose
+        BFMI, ``population_converged`` (every failed check, if any, concerns one subject's
+        random effects), ``subjects_not_mixed`` (the subjects those checks name: the worst
+        one of each random effect), data counts, options and timings; ``prior_dominated`` (parameter names whose
         ``prior_width_ratio`` exceeds ``prior_dominated_ratio``, information only).
     priors : pandas.DataFrame
         :func:`population_priors` of the fit.
@@ -478,6 +480,22 @@ def _individual_table(fit_like: PopulationFit, level: float) -> pd.DataFrame:
     return out
 
 
+def _levels_failed(conv: pd.DataFrame, post: Any) -> dict[str, Any]:
+    """Which failed checks concern the population level and which one subject's random
+    effects (variables with a ``subject`` dimension; the worst subject of each is named).
+
+    Returns ``population_converged`` (no failed check but per-subject ones) and
+    ``subjects_not_mixed`` (IDs, sorted as they appear).
+    """
+    failed = conv.loc[~conv["passed"].astype(bool)]
+    per_subject = {str(v) for v in post.data_vars if "subject" in post[v].dims}
+    subject_rows = failed.loc[failed["parameter"].isin(per_subject)]
+    return {
+        "population_converged": len(subject_rows) == len(failed),
+        "subjects_not_mixed": list(dict.fromkeys(subject_rows["element"].astype(str))),
+    }
+
+
 def _assemble(
     model: Model,
     design: _Design,
@@ -492,6 +510,7 @@ def _assemble(
     post = idata.posterior
     keep = [str(v) for v in post.data_vars]
     conv, summary = check_convergence(idata, var_names=keep, thresholds=thresholds, warn=False)
+    summary.update(_levels_failed(conv, post))
     shrink = {
         n: eta_shrinkage(
             post[f"eta_{n}"].mean(("chain", "draw")).values,

@@ -546,13 +546,31 @@ def _warn_if_not_converged(model: Model, summary: dict[str, Any], stopped: str, 
                 f"population fit of `{model.name}` did not meet {missed} with "
                 f"{summary['chains']} chains x {draws:,} draws in "
                 f"{len(summary['rounds'])} round(s): {shown}. "
-                f"Sampling stopped: {stopped}. {advice(stopped)} "
+                f"Sampling stopped: {stopped}. {_levels_said(summary)}{advice(stopped)} "
                 "Do not use these estimates as converged.",
                 code="not_converged",
-                details={"failed": summary["failed"], "stopped": stopped},
+                details={
+                    "failed": summary["failed"],
+                    "stopped": stopped,
+                    "subjects_not_mixed": summary.get("subjects_not_mixed", []),
+                },
             ),
             stacklevel=3,
         )
+
+
+def _levels_said(summary: dict[str, Any]) -> str:
+    """A sentence for a fit whose only failures are some subjects' random effects."""
+    subjects = summary.get("subjects_not_mixed", [])
+    if not (summary.get("population_converged") and subjects):
+        return ""
+    who = ", ".join(subjects[:5]) + (", ..." if len(subjects) > 5 else "")
+    return (
+        "The population-level variables (typical values, IIV, residual error) met every "
+        f"threshold; what failed are the random effects of subject(s) {who}, whose posterior "
+        "can have two modes (two explanations of the samples) that chains visit rarely "
+        "(docs/population_convergence.md): check those subjects' data and individual fits. "
+    )
 
 
 def _check_options(
