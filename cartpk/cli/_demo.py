@@ -62,8 +62,8 @@ priors = "weak"
 sampler = "nutpie"
 chains = 4
 tune = {tune}
-# 2,000 draws per chain by default: subject 114's posterior has two modes that chains visit
-# rarely; longer chains mix them (1,000 draws converged with 1-2 of 3 seeds, 2,000 with 3 of 3)
+# 2,000 draws per chain by default: subject 114's random effects mix slowly (chains move
+# between regions rarely); longer chains mix them (1,000 draws converged with 1-2 of 3 seeds, 2,000 with 3 of 3)
 draws = {draws}
 target_accept = 0.95
 vpc_replicates = 100
@@ -125,7 +125,7 @@ def add_parser(sub: Any) -> None:
         type=int,
         default=2000,
         help="posterior draws per chain (population fit; 2,000 converge on the bundled trial "
-        "whatever the seed, 1,000 in 1-2 of 3 seeds: one subject's posterior has two modes)",
+        "whatever the seed, 1,000 in 1-2 of 3 seeds: one subject's random effects mix slowly)",
     )
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     p.add_argument(
