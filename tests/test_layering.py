@@ -11,7 +11,9 @@ import cartpk
 STAGES = [
     ("foundation", ["errors", "_deps", "units", "run", "spec"]),
     ("data", ["data", "examples"]),
+    ("cdisc", ["cdisc"]),  # SDTM/ADaM in: writes the tables data reads
     ("model", ["model", "_catalogue", "ode"]),  # ode: the engines of model declarations
+    ("export", ["export"]),  # declarations and data out: NONMEM, Monolix, nlmixr2
     ("simulate", ["simulation"]),
     ("fit", ["fit"]),
     ("diagnostics", ["diagnostics"]),
