@@ -58,13 +58,15 @@ class ConversionLog:
         rows = [None] * len(pos) if table_rows is None else list(table_rows)
         seq_col = _seq_column(domain)
         f = domain.frame
+        seqs = f[seq_col] if seq_col else None  # looked up once, not once per record
+        subjects = f["USUBJID"] if "USUBJID" in f.columns else None
         for p, r in zip(pos, rows, strict=True):
             key = (domain.name, p)
             if key in self._seen:
                 raise AssertionError(f"record {p + 1} of {domain.name} logged twice")
             self._seen.add(key)
-            seq = f[seq_col].iat[p] if seq_col else None
-            subject = f["USUBJID"].iat[p] if "USUBJID" in f.columns else None
+            seq = seqs.iat[p] if seqs is not None else None
+            subject = subjects.iat[p] if subjects is not None else None
             self._rows.append(
                 {
                     "DOMAIN": domain.name,

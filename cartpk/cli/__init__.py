@@ -30,12 +30,14 @@ COMMANDS: dict[str, str] = {
     "models": "cartpk.cli._models",
     "nca": "cartpk.cli._nca",
     "recist": "cartpk.cli._recist",
+    "convert": "cartpk.cli._convert",
     "fit": "cartpk.cli._fit",
     "er": "cartpk.cli._er",
     "report": "cartpk.cli._report",
     "sse": "cartpk.cli._sse",
     "bootstrap": "cartpk.cli._bootstrap",
     "run": "cartpk.cli._run",
+    "export-data": "cartpk.cli._export_data",
 }
 
 
