@@ -1,0 +1,323 @@
+"""ADaM into cartpk's tables: :func:`read_adam`.
+
+The datasets present are read (:func:`cartpk.cdisc.read_domains`) and converted:
+
+* doses: ADEX (``PARAMCD`` ``DOSE``), else the dose records of ADPC, else ADSL ``TRTSDTM``
+  with ``DOSE01A``; the first of each subject is ``TIME = 0``
+  (:mod:`cartpk.cdisc._adam_events`);
+* ADPC (every analyte) and ADLB (the tests the analyte map knows): one observation per
+  sample, ``TIME`` from ``AFRLT`` (:mod:`cartpk.cdisc._adam_conc`);
+* ADAE: graded events (``CRS``, ``ICANS``, ``AE_<AEDECOD>``, ``DV`` = grade) at onset;
+* ADSL: baseline covariates and the day of death (``DEATH_DAY`` of ``lesions.csv``);
+* ADTR: the RECIST 1.1 lesion table (:func:`cartpk.cdisc._lesions.adam_lesions`);
+* ADRS, ADTTE, ADPP: derived results, not input data (every record not used, with the
+  reason; ``docs/cdisc_peer_check.md`` compares them with cartpk's own results);
+* any other dataset: every record not used, with the reason.
+
+The rows go through the SDTM converter's :func:`~cartpk.cdisc._sdtm.assemble_trial` and
+:func:`~cartpk.cdisc._sdtm_find.unit_problems`, so both write the same tables.
+``docs/cdisc.md`` (section ADaM) gives the rules, variable by variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+
+from cartpk.cdisc._adam_conc import ADLB, ADPC, measurements
+from cartpk.cdisc._adam_events import adverse_events, doses
+from cartpk.cdisc._adam_rows import Pending, clip, fmt, text_column
+from cartpk.cdisc._adam_time import record_days
+from cartpk.cdisc._files import Domain, read_domains
+from cartpk.cdisc._log import ConversionLog
+from cartpk.cdisc._map import AnalyteMap, read_map
+from cartpk.cdisc._result import LESION_COLUMNS, Conversion
+from cartpk.cdisc._sdtm import ENDPOINT_COLUMNS, assemble_trial
+from cartpk.cdisc._sdtm_events import COVARIATES as DM_COVARIATES
+from cartpk.cdisc._sdtm_find import unit_problems
+from cartpk.cdisc._time import FirstDose
+from cartpk.data._endpoints import endpoint_for
+from cartpk.errors import CartpkWarning, DatasetError, Violation
+
+__all__ = ["COVARIATES", "DERIVED", "read_adam"]
+
+#: ADSL variable -> covariate column of ``trial.csv`` (DM's, and ADSL's baseline body size)
+COVARIATES = {**DM_COVARIATES, "WEIGHTBL": "WT", "HEIGHTBL": "HT", "BMIBL": "BMI"}
+
+_PEER = "compared in docs/cdisc_peer_check.md, not input data"
+#: derived ADaM datasets: why their records are not used (ADRS: by the lesion reader)
+DERIVED = {
+    "ADTTE": f"derived time-to-event parameter (cartpk recist derives PFS, OS); {_PEER}",
+    "ADPP": f"derived PK parameter (cartpk nca derives Cmax, AUC, ...); {_PEER}",
+}
+#: the datasets read_adam converts (any other: not used, with the reason)
+CONVERTED = ("ADSL", "ADEX", "ADPC", "ADLB", "ADAE", "ADTR", "ADRS", *DERIVED)
+
+
+def _deaths(adsl: Domain | None, first: FirstDose) -> tuple[pd.Series, pd.Series]:
+    """Day of death by subject (``DTHDT``, else ``DTHDTC``; ``DTHFL`` Y where present), and
+    the variable each came from."""
+    if adsl is None:
+        return pd.Series(dtype=float, name="DEATH_DAY"), pd.Series(dtype=object)
+    f = adsl.frame
+    col = "DTHDT" if "DTHDT" in f.columns else "DTHDTC"
+    flagged = text_column(f, "DTHFL").str.upper().eq("Y") | ("DTHFL" not in f.columns)
+    day, how = record_days(f, first, datetime_col=None, date_col=col, tmf_col=None,
+                           day_col="DTHADY")  # fmt: skip
+    keep = flagged & day.notna()
+    ids = text_column(f, "USUBJID")[keep].to_numpy()
+    out = pd.Series(day[keep].to_numpy(), index=pd.Index(ids, name="ID"), dtype=float)
+    src = pd.Series((col + ", " + how[keep]).to_numpy(), index=ids, dtype=object)
+    return out.rename("DEATH_DAY"), src
+
+
+def _covariates(adsl: Domain, subjects: list[str], pend: Pending) -> tuple[pd.DataFrame, list[str]]:
+    """Covariates (:data:`COVARIATES`) of ``subjects`` by ``ID``; a covariate missing for
+    some subject is left out with a ``cdisc_covariate_incomplete`` warning, as for DM."""
+    f = adsl.frame
+    ids = text_column(f, "USUBJID")
+    dup = ids.duplicated(keep=False) & (ids != "")
+    if dup.any():
+        pend.problem("cdisc_duplicate_subject", adsl, f.index[dup],
+                     "more than one record of a subject", column="USUBJID",
+                     value=clip(ids[dup]), expected="one ADSL record per USUBJID",
+                     fix="remove the repeated ADSL records")  # fmt: skip
+    present = [c for c in COVARIATES if c in f.columns]
+    table = pd.DataFrame({COVARIATES[c]: f[c].to_numpy() for c in present}, index=ids.to_numpy())
+    wanted = table[~table.index.duplicated()].reindex(subjects)
+    kept = []
+    for c in wanted.columns:
+        gaps = wanted.index[wanted[c].isna()].tolist()
+        if gaps:
+            pend.warnings.append(
+                CartpkWarning(
+                    f"covariate {c} (ADSL) has no value for {len(gaps)} subject(s) of trial.csv "
+                    f"({', '.join(gaps[:5])}); it is left out of trial.csv",
+                    code="cdisc_covariate_incomplete",
+                    details={"covariate": c, "subjects": gaps},
+                )
+            )
+        else:
+            kept.append(c)
+    out = wanted[kept]
+    out.index.name = "ID"
+    return out, kept
+
+
+def _adsl_reasons(
+    adsl: Domain,
+    subjects: set[str],
+    first: FirstDose,
+    kept: list[str],
+    deaths: tuple[pd.Series, pd.Series],
+    pend: Pending,
+) -> pd.Series:
+    """What became of each ADSL record (covariates, death day, or why the subject is out)."""
+    ids = text_column(adsl.frame, "USUBJID")
+    day, src = deaths
+    out = pd.Series("", index=adsl.frame.index, dtype=object)
+    for k, sid in ids.items():
+        if sid in subjects:
+            why = f"covariates {', '.join(kept) or '(none)'} of subject {sid}"
+            if sid in day.index:
+                why += f"; death on day {fmt(day[sid])} ({src[sid]}) -> DEATH_DAY of lesions.csv"
+        elif sid in first.when.index:
+            why = "subject has doses but no result used: not in trial.csv"
+        else:
+            note = pend.notes.get(int(k))
+            why = "subject has no dose" + (f" ({note})" if note else "") + ": not in trial.csv"
+        out[k] = why
+    return out
+
+
+def _endpoints(rows: pd.DataFrame) -> pd.DataFrame:
+    """``endpoints.csv``: one row per DVID (doses: blank DVID, scale ``dose``), as for SDTM."""
+    out = []
+    for dvid, g in rows.groupby("DVID", sort=True):
+        if g["EVID"].iat[0] == 1:
+            scale = "dose"
+        elif g["UNIT"].iat[0] == "grade":
+            scale = "grade"
+        else:
+            scale = endpoint_for(str(dvid)).scale
+        out.append(
+            {
+                "DVID": dvid,
+                "UNIT": ", ".join(dict.fromkeys(g["UNIT"].astype(str))),
+                "SCALE": scale,
+                "SOURCE": "; ".join(dict.fromkeys(g["SOURCE"].astype(str))),
+            }
+        )
+    return pd.DataFrame(out, columns=list(ENDPOINT_COLUMNS))
+
+
+def _lesions(
+    domains: dict[str, Domain],
+    first: FirstDose,
+    deaths: pd.Series,
+    log: ConversionLog,
+    pend: Pending,
+    evaluator: str | None,
+) -> pd.DataFrame:
+    """``lesions.csv`` from ADTR (ADRS logged as not used); no rows without them."""
+    if not {"ADTR", "ADRS"} & set(domains):
+        return pd.DataFrame(columns=list(LESION_COLUMNS))
+    from cartpk.cdisc._lesions import adam_lesions
+
+    kwargs = {} if evaluator is None else {"evaluator": evaluator}
+    try:
+        return adam_lesions(domains, first, deaths, log, **kwargs)
+    except DatasetError as err:
+        pend.problems.extend(err.violations)
+        return pd.DataFrame(columns=list(LESION_COLUMNS))
+
+
+def _no_adam(names: Iterable[str]) -> DatasetError:
+    found = ", ".join(sorted(names)) or "none"
+    return DatasetError(
+        "no ADaM dataset to convert",
+        [
+            Violation(
+                "cdisc_no_adam",
+                "the folder holds no ADaM dataset (ADSL, ADEX, ADPC, ADLB, ADAE, ADTR)",
+                value=f"datasets found: {found}",
+                expected="ADaM datasets named adsl, adpc, ... (.xpt, .csv, .json, .sas7bdat)",
+                fix="give the folder of the ADaM datasets; SDTM folders: cartpk convert sdtm",
+            )
+        ],
+    )
+
+
+def _log_unused(pend: Pending, log: ConversionLog) -> None:
+    for dom, pos, why in pend.skipped:
+        frame = pd.DataFrame({"p": pos, "w": why})
+        for reason, g in frame.groupby("w", sort=False):
+            log.add(dom, g["p"].tolist(), used=False, reason=str(reason))
+
+
+def _other_datasets(domains: dict[str, Domain], log: ConversionLog) -> None:
+    for name in sorted((set(domains) - set(CONVERTED)) | (set(DERIVED) & set(domains))):
+        d = domains[name]
+        why = DERIVED.get(name) or (
+            f"dataset {name} is not converted (read_adam converts "
+            + ", ".join(c for c in CONVERTED if c not in DERIVED)
+            + ("; SDTM domains: cartpk convert sdtm" if not name.startswith("AD") else "")
+            + ")"
+        )
+        log.add(d, range(len(d.frame)), used=False, reason=why)
+
+
+def read_adam(
+    folder: str | os.PathLike[str] | Mapping[str, Domain],
+    *,
+    map: str | os.PathLike[str] | AnalyteMap | None = None,  # noqa: A002 - the CLI's --map
+    treatment: Iterable[str] | None = None,
+    evaluator: str | None = None,
+) -> Conversion:
+    """Convert a folder of ADaM datasets into cartpk's long table and lesion table.
+
+    Parameters
+    ----------
+    folder : path or mapping of str to Domain
+        The folder holding the datasets (``adsl.xpt``, ``adpc.csv``, ``adae.json``, ...;
+        any of :data:`cartpk.cdisc.FORMATS`), or datasets already read
+        (:func:`cartpk.cdisc.read_domains`).
+    map : path or AnalyteMap, optional
+        Analyte map (CSV ``DOMAIN, TESTCD, SPEC, DVID, UNIT``; ``DOMAIN`` ``ADPC`` or
+        ``ADLB``, ``TESTCD`` the ``PARAMCD``) before the built-in rows.
+    treatment : iterable of str, optional
+        ``EXTRT`` values of the CAR-T product, when ADEX holds doses of other treatments.
+    evaluator : str, optional
+        Whose tumour assessments make ``lesions.csv`` (default the investigator's).
+
+    Returns
+    -------
+    Conversion
+        ``trial`` (``ID, TIME, DV, EVID, AMT, MDV, CENS, LLOQ, DVID`` and the ADSL
+        covariates; ``TIME`` in days since the first dose), ``lesions``, ``conversion``
+        (one row per source record), ``endpoints`` and ``warnings`` (not yet emitted).
+
+    Raises
+    ------
+    DatasetError
+        Every problem at once: unreadable files, no ADaM dataset (``cdisc_no_adam``), no
+        dose (``cdisc_no_doses``), several treatments (``cdisc_several_treatments``), units
+        mixed within a DVID (``cdisc_mixed_units``) or other than the map's
+        (``cdisc_unit_mismatch``), BLQ results without ``ALLOQ``
+        (``cdisc_blq_without_lloq``), records without relative time or date
+        (``cdisc_no_time``), an unknown ``FRLTU`` (``cdisc_time_unit_unknown``), two
+        values of one sample (``cdisc_duplicate_sample``), invalid grades
+        (``cdisc_grade_invalid``), ...
+
+    Examples
+    --------
+    >>> from cartpk.cdisc import read_adam  # doctest: +SKIP
+    >>> conv = read_adam("adam/")  # doctest: +SKIP
+    >>> conv.trial.to_csv("trial.csv", index=False)  # doctest: +SKIP
+    """
+    domains = dict(folder) if isinstance(folder, Mapping) else read_domains(folder)
+    amap = map if isinstance(map, AnalyteMap) else read_map(map)
+    if not any(n.startswith("AD") for n in domains):
+        raise _no_adam(domains)
+    pend, log = Pending(), ConversionLog()
+    first, copies = doses(domains, pend, list(treatment or []) or None)
+    if "ADPC" in domains:
+        measurements(domains["ADPC"], ADPC, first, amap, pend, handled=copies)
+    if "ADLB" in domains:
+        measurements(domains["ADLB"], ADLB, first, amap, pend)
+    found = pend.candidates()
+    pend.problems.extend(unit_problems(found[found["EVID"] == 0]))
+    if "ADAE" in domains:
+        adverse_events(domains["ADAE"], first, pend)
+    if not {"ADPC", "ADLB", "ADAE"} & set(domains):
+        pend.problems.append(
+            Violation(
+                "cdisc_no_results",
+                "no ADPC, ADLB or ADAE in the folder: nothing to observe",
+                expected="ADPC (concentrations), ADLB (cytokines) or ADAE (graded events)",
+                fix="add the datasets of the results",
+            )
+        )
+    rows = pend.candidates()
+    subjects = sorted(set(rows.loc[rows["EVID"] == 0, "ID"]))
+    lone = ~rows["ID"].isin(subjects) & (rows["_DOMAIN"] != "ADSL")
+    for name, g in rows[lone].groupby("_DOMAIN"):
+        pend.skip(domains[str(name)], g["_POS"].astype(int),
+                  "subject has no result used (ADPC, ADLB or ADAE): dose not converted")  # fmt: skip
+    rows = rows[rows["ID"].isin(subjects)].reset_index(drop=True)
+    deaths = _deaths(domains.get("ADSL"), first)
+    covariates = pd.DataFrame(index=pd.Index(subjects, name="ID"))
+    if "ADSL" in domains:
+        adsl = domains["ADSL"]
+        covariates, kept = _covariates(adsl, subjects, pend)
+        why = _adsl_reasons(adsl, set(subjects), first, kept, deaths, pend)
+        at = rows["_DOMAIN"] == "ADSL"  # doses read from ADSL: one row per record
+        rows.loc[at, "_REASON"] += "; " + why[rows.loc[at, "_POS"].astype(int)].to_numpy()
+        rest = adsl.frame.index.difference(rows.loc[at, "_POS"].astype(int))
+        ids = text_column(adsl.frame, "USUBJID")
+        inside = rest[ids[rest].isin(subjects).to_numpy()]
+        for reason, g in why[inside].groupby(why[inside], sort=False):
+            log.add(adsl, g.index.tolist(), used=True, reason=str(reason), table="trial.csv")
+        pend.skip(adsl, rest.difference(inside), why[rest.difference(inside)].tolist())
+    lesions = _lesions(domains, first, deaths[0], log, pend, evaluator)
+    _other_datasets(domains, log)
+    if pend.problems:
+        n = len(pend.problems)
+        raise DatasetError(
+            f"the ADaM datasets have {n} problem{'s' if n != 1 else ''}; nothing was converted",
+            pend.problems,
+        )
+    _log_unused(pend, log)
+    trial = assemble_trial(rows, covariates, domains, log)
+    missing = log.missing(domains.values())
+    if missing:  # pragma: no cover - a bug: every record must have its row
+        raise AssertionError(f"records without a row in conversion.csv: {missing[:10]}")
+    return Conversion(
+        trial=trial,
+        lesions=lesions,
+        conversion=log.frame(),
+        endpoints=_endpoints(rows),
+        warnings=pend.warnings,
+    )
