@@ -6,6 +6,7 @@ Stage ``cdisc`` sits right after ``data``: it reads the datasets of a folder
 every source record.
 """
 
+from cartpk.cdisc._adam import read_adam
 from cartpk.cdisc._files import FORMATS, Domain, read_domain_file, read_domains
 from cartpk.cdisc._log import ConversionLog
 from cartpk.cdisc._map import DEFAULT_MAP, AnalyteMap, read_map
@@ -16,6 +17,7 @@ __all__ = [
     "AnalyteMap",
     "ConversionLog",
     "Domain",
+    "read_adam",
     "read_domain_file",
     "read_domains",
     "read_map",
