@@ -53,6 +53,9 @@ _LAZY: dict[str, str] = {
     "check_dataset": "cartpk.data",
     "read_dataset": "cartpk.data",
     "examples": "cartpk.examples",
+    # cdisc (SDTM / ADaM in)
+    "read_adam": "cartpk.cdisc",
+    "read_sdtm": "cartpk.cdisc",
     # model
     "ClosedFormModel": "cartpk.model",
     "Model": "cartpk.model",
@@ -107,6 +110,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.batch import bootstrap as bootstrap
     from cartpk.batch import fit_many as fit_many
     from cartpk.batch import sse as sse
+    from cartpk.cdisc import read_adam as read_adam
+    from cartpk.cdisc import read_sdtm as read_sdtm
     from cartpk.data import Dataset as Dataset
     from cartpk.data import check_dataset as check_dataset
     from cartpk.data import read_dataset as read_dataset

@@ -10,15 +10,19 @@ from cartpk.cdisc._adam import read_adam
 from cartpk.cdisc._files import FORMATS, Domain, read_domain_file, read_domains
 from cartpk.cdisc._log import ConversionLog
 from cartpk.cdisc._map import DEFAULT_MAP, AnalyteMap, read_map
+from cartpk.cdisc._result import Conversion
+from cartpk.cdisc._sdtm import read_sdtm
 
 __all__ = [
     "DEFAULT_MAP",
     "FORMATS",
     "AnalyteMap",
+    "Conversion",
     "ConversionLog",
     "Domain",
     "read_adam",
     "read_domain_file",
     "read_domains",
     "read_map",
+    "read_sdtm",
 ]

@@ -57,8 +57,12 @@ def _texts(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def no_first_dose() -> FirstDose:
     """A :class:`FirstDose` without subjects (no EX dataset or no usable dose)."""
-    empty = pd.Series(dtype=object)
-    return FirstDose.from_records(empty, empty, empty)
+    index = pd.Index([], dtype=object, name="ID")
+    return FirstDose(
+        when=pd.Series(dtype="datetime64[ns]", index=index),
+        clock=pd.Series(dtype=bool, index=index),
+        day=pd.Series(dtype=float, index=index),
+    )
 
 
 def _row(**values: object) -> dict[str, object]:
@@ -408,6 +412,9 @@ def dm_covariates(
         )
     present = [c for c in COVARIATES if c in f.columns]
     table = pd.DataFrame({COVARIATES[c]: f[c].to_numpy() for c in present}, index=ids.to_numpy())
+    if "AGE" in table.columns:  # a number, whether read from XPT or from CSV text
+        age, bad = numbers(table["AGE"])
+        table["AGE"] = age.where(~bad, table["AGE"])
     table = table[~table.index.duplicated()]
     wanted = table.reindex(subjects)
     kept = []

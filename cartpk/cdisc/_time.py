@@ -101,9 +101,14 @@ def days_since_first_dose(
         if dtc is not None
         else (pd.Series(pd.NaT, index=idx), pd.Series(False, index=idx))
     )
-    ref_when = ids.map(first.when)
-    ref_clock = ids.map(first.clock).fillna(False).astype(bool)
-    ref_day = ids.map(first.day).astype(float)
+
+    # reindex, not map: pandas casts an empty datetime mapper to float (no subject dosed)
+    def ref(s: pd.Series) -> pd.Series:
+        return pd.Series(s.reindex(ids.to_numpy()).to_numpy(), index=idx)
+
+    ref_when = ref(first.when)
+    ref_clock = ref(first.clock.astype(object)).fillna(False).astype(bool)
+    ref_day = ref(first.day).astype(float)
     by_date = (when - pd.to_datetime(ref_when)).dt.total_seconds() / 86400.0
     day = elapsed_study_days(dy) if dy is not None else pd.Series(np.nan, index=idx)
     by_day = day - ref_day

@@ -99,21 +99,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             help="analyte map CSV (DOMAIN, TESTCD, SPEC, DVID, UNIT) whose rows come before "
             "the built-in ones",
         )
-        if name == "sdtm":
-            k.add_argument(
-                "--treatment",
-                action="append",
-                default=None,
-                metavar="EXTRT",
-                help="EXTRT of the CAR-T product when EX holds other treatments too (repeatable)",
-            )
-            k.add_argument(
-                "--evaluator",
-                default=None,
-                metavar="NAME",
-                help="whose tumour assessments make lesions.csv (TREVAL or TREVALID; "
-                "default the investigator's)",
-            )
+        k.add_argument(
+            "--treatment",
+            action="append",
+            default=None,
+            metavar="EXTRT",
+            help="EXTRT of the CAR-T product when the dosing dataset holds other treatments "
+            "too (repeatable)",
+        )
+        k.add_argument(
+            "--evaluator",
+            default=None,
+            metavar="NAME",
+            help="whose tumour assessments make lesions.csv (TREVAL or TREVALID; default the "
+            "investigator's)",
+        )
         k.set_defaults(func=run)
     return p
 
@@ -137,15 +137,14 @@ def _inputs(folder: Path, map_path: str | None) -> list[Path]:
 
 def _convert(args: argparse.Namespace) -> Any:
     """The :class:`~cartpk.cdisc._result.Conversion` of the folder (raises DatasetError)."""
+    options = {"map": args.map, "treatment": args.treatment, "evaluator": args.evaluator}
     if args.standard == "sdtm":
         from cartpk.cdisc._sdtm import read_sdtm
 
-        return read_sdtm(
-            args.folder, map=args.map, treatment=args.treatment, evaluator=args.evaluator
-        )
+        return read_sdtm(args.folder, **options)
     from cartpk.cdisc._adam import read_adam
 
-    return read_adam(args.folder, map=args.map)
+    return read_adam(args.folder, **options)
 
 
 def _check_tables(folder: Path, n_lesions: int) -> tuple[list[str], list[str]]:
@@ -234,7 +233,8 @@ def run(args: argparse.Namespace) -> int:
         rf.manifest["settings"] = {
             "standard": args.standard,
             "map": args.map,
-            **{k: getattr(args, k, None) for k in ("treatment", "evaluator")},
+            "treatment": args.treatment,
+            "evaluator": args.evaluator,
         }
         rf.manifest["warnings"] = [{"code": w.code, "message": w.message} for w in conv.warnings]
         rf.manifest["checks"] = problems
