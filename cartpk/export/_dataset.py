@@ -23,6 +23,13 @@ import numpy as np
 import pandas as pd
 
 from cartpk.errors import DatasetError, Violation
+from cartpk.export._dataset_model import (
+    EXCLUSION_CODES,
+    EXCLUSION_TEXT,
+    apply_model,
+    change,
+    model_facts,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.data import Dataset
@@ -43,19 +50,6 @@ __all__ = [
 TARGETS = ("nonmem", "monolix", "nlmixr2")
 #: the text of a missing value in each tool's CSV (NONMEM reads "." as 0; R reads "NA")
 MISSING = {"nonmem": ".", "monolix": ".", "nlmixr2": "NA"}
-#: ``EXCL``: why a record is not used (0: used); the reader's exclusion codes, then the export's
-EXCLUSION_CODES = {
-    "evid_other": 1,  # EVID=2, an other-type event
-    "mdv": 2,  # MDV=1 in the input
-    "pre_dose": 3,  # an observation before the infusion (set to MDV=1)
-    "not_an_output": 4,  # with a model: an endpoint the model does not predict (set to MDV=1)
-}
-_EXCLUSION_TEXT = {
-    "evid_other": "EVID=2 (other-type event), not used by cartpk",
-    "mdv": "MDV=1 in the input: the DV is not to be used",
-    "pre_dose": "pre-dose observation (baseline), not used in kinetic analyses: MDV=1",
-    "not_an_output": "observation of an endpoint the model does not predict: MDV=1",
-}
 _NUMERIC = ("TIME", "DV", "EVID", "AMT", "MDV", "CENS", "LLOQ", "LIMIT", "OCC")
 #: names NONMEM's abbreviated code reserves (a data item may not take them)
 _NONMEM_RESERVED = frozenset(
@@ -153,25 +147,19 @@ def _records(
         other["ROW"], other["ID"], other["EXCL"], other["MDV"], strict=True
     ):
         if excl == EXCLUSION_CODES["pre_dose"] and mdv == 0:
-            changes.append(_change(r, sid, "mdv_set", "MDV 0 -> 1: " + _EXCLUSION_TEXT["pre_dose"]))
+            changes.append(change(r, sid, "mdv_set", "MDV 0 -> 1: " + EXCLUSION_TEXT["pre_dose"]))
     other.loc[other["EXCL"] > 0, "MDV"] = 1
     return ds, pd.concat([used.assign(DV_TEXT=""), other], ignore_index=True), changes
 
 
-def _change(row: Any, sid: Any, code: str, message: str) -> dict[str, Any]:
-    return {"ROW": int(row), "ID": str(sid), "code": code, "message": message}
-
-
-def _ordered(ds: Dataset, rec: pd.DataFrame, changes: list[dict[str, Any]]) -> pd.DataFrame:
-    """Subjects in input order (each one's records together), then TIME, then ROW."""
-    order = {sid: k for k, sid in enumerate(ds.subjects)}
-    rec = rec.assign(_s=rec["ID"].map(order).fillna(len(order)))
+def _grouped(ds: Dataset, rec: pd.DataFrame, changes: list[dict[str, Any]]) -> None:
+    """Note the subjects whose records are not next to each other in the input."""
     by_row = rec.sort_values("ROW", kind="stable")
-    split = by_row["_s"].ne(by_row["_s"].shift()).groupby(by_row["ID"], sort=False).sum() > 1
-    for sid in split.index[split.to_numpy()]:
+    runs = by_row["ID"].ne(by_row["ID"].shift()).groupby(by_row["ID"], sort=False).sum()
+    for sid in runs.index[(runs > 1).to_numpy()]:
         first = int(by_row.loc[by_row["ID"] == sid, "ROW"].iloc[0])
         changes.append(
-            _change(
+            change(
                 first,
                 sid,
                 "subject_grouped",
@@ -179,76 +167,28 @@ def _ordered(ds: Dataset, rec: pd.DataFrame, changes: list[dict[str, Any]]) -> p
                 "together (the tools start a new subject at every change of ID)",
             )
         )
-    out = rec.sort_values(["_s", "TIME", "ROW"], kind="stable").drop(columns="_s")
+
+
+def _ordered(ds: Dataset, rec: pd.DataFrame) -> pd.DataFrame:
+    """Subjects in input order (each one's records together), then TIME, then input order."""
+    order = {sid: k for k, sid in enumerate(ds.subjects)}
+    rec = rec.assign(_s=rec["ID"].map(order).fillna(len(order)))
+    out = rec.sort_values(["_s", "TIME", "_KEY"], kind="stable").drop(columns="_s")
     return out.reset_index(drop=True)
 
 
-# ---------------------------------------------------------------------------------------
-# conventions that a model declaration sets
-
-
-def _model_facts(model: Model | str | None) -> dict[str, Any]:
-    """Outputs, categorical levels and compartments of a declaration (empty without one)."""
-    if model is None:
-        return {
-            "outputs": [],
-            "levels": {},
-            "columns": [],
-            "dose_cmt": 1,
-            "obs_cmt": {},
-            "name": None,
-        }
-    if isinstance(model, str):
-        from cartpk.model import load_model
-
-        model = load_model(model)
-    from cartpk.model import Categorical
-
-    levels = {e.on: list(e.levels) for e in model.covariates if isinstance(e, Categorical)}
-    dose_cmt, obs_cmt = _compartments(model)
-    return {
-        "outputs": list(model.outputs),
-        "levels": levels,
-        "columns": list(model.covariate_columns),
-        "dose_cmt": dose_cmt,
-        "obs_cmt": obs_cmt,
-        "name": model.name,
-    }
-
-
-def _compartments(model: Model) -> tuple[int, dict[str, int]]:
-    """The dose compartment and the compartment of each output (1-based, states in order).
-
-    A closed form has no compartments: 1 on every record (``$PRED`` ignores ``CMT``). An
-    ODE model's dose goes to the first state its declaration doses (``dosed_states``, else
-    the first state whose initial value changes with the dose, else the first state); an
-    output that is one state is observed in that state's compartment, any other output in
-    the dose compartment. Both are read from the declaration's own ``initial`` and
-    ``observe`` at the typical values.
-    """
-    if getattr(model, "kind", "") != "ode":
-        return 1, {str(o): 1 for o in model.outputs}
-    from cartpk.model._equations import _kwonly_cached
-
-    cls = type(model)
-    states = [str(s) for s in cls.states]  # type: ignore[attr-defined]
-    typical = model.typical()
-    dosed = [str(s) for s in (getattr(cls, "dosed_states", None) or ())]
-    _, kw_init, _ = _kwonly_cached(cls.initial)  # type: ignore[attr-defined]
-    if not dosed and "dose" in kw_init:
-        args = {k: typical[k] for k in kw_init if k != "dose"}
-        y0 = cls.initial(np, **args, dose=0.0)  # type: ignore[attr-defined]
-        y1 = cls.initial(np, **args, dose=1.0)  # type: ignore[attr-defined]
-        dosed = [s for s in states if float(np.asarray(y1[s] - y0[s])) != 0.0]
-    dose_cmt = states.index(dosed[0]) + 1 if dosed else 1
-    probe = {s: np.arange(1.0, 4.0) * (k + 2) ** 0.5 for k, s in enumerate(states)}
-    _, kw_obs, _ = _kwonly_cached(cls.observe)  # type: ignore[attr-defined]
-    seen = cls.observe(np, probe, **{k: typical[k] for k in kw_obs})  # type: ignore[attr-defined]
-    obs: dict[str, int] = {}
-    for name, value in seen.items():
-        same = [s for s in states if np.array_equal(np.asarray(value), probe[s])]
-        obs[str(name)] = states.index(same[0]) + 1 if same else dose_cmt
-    return dose_cmt, obs
+def _note_changes(rec: pd.DataFrame, changes: list[dict[str, Any]]) -> None:
+    """Text in ``DV`` of records not used (written as missing); an input ``CMT`` replaced."""
+    text_dv = (rec["DV_TEXT"] != "") & rec["DV"].isna() & (rec["EXCL"] > 0)
+    text_dv &= ~rec["DV_TEXT"].str.upper().isin({".", "NA", "NULL", "NONE"})
+    for r, sid, t in zip(
+        rec.loc[text_dv, "ROW"], rec.loc[text_dv, "ID"], rec.loc[text_dv, "DV_TEXT"], strict=True
+    ):
+        message = f"DV {t!r} of a record not used written as missing"
+        changes.append(change(r, sid, "dv_text_missing", message))
+    if "CMT" in rec.columns:
+        message = "the input's CMT column is replaced by the export's compartments"
+        changes.append(change(rec["ROW"].iat[0], rec["ID"].iat[0], "cmt_replaced", message))
 
 
 # ---------------------------------------------------------------------------------------
@@ -275,46 +215,6 @@ def _text_columns(rec: pd.DataFrame, skip: set[str]) -> list[str]:
         for c in rec.columns
         if c not in skip and not pd.api.types.is_numeric_dtype(rec[c]) and rec[c].notna().any()
     ]
-
-
-def _check_levels(
-    rec: pd.DataFrame,
-    levels: Mapping[str, Sequence[str]],
-    columns: Sequence[str],
-    model: str,
-) -> None:
-    """Every covariate column of the model is here, with the categorical levels it declares."""
-    problems = [
-        Violation(
-            "covariate_column_missing",
-            f"the model `{model}` has a covariate effect on `{col}`, not a column here",
-            column=col,
-            value="columns found: " + ", ".join(map(str, rec.columns)),
-            expected=f"a column `{col}`"
-            + (f" with levels {list(levels[col])}" if col in levels else ""),
-            fix=f"add `{col}` to the data, or export without the model",
-        )
-        for col in columns
-        if col not in rec.columns
-    ]
-    for col, declared in levels.items():
-        if col not in rec.columns:
-            continue
-        bad = rec[col].notna() & ~rec[col].astype(str).isin([str(x) for x in declared])
-        if bool(bad.any()):
-            problems.append(
-                Violation(
-                    "covariate_level",
-                    f"`{col}` holds levels the model `{model}` does not declare",
-                    rows=tuple(int(r) for r in rec.loc[bad, "ROW"]),
-                    column=col,
-                    value=", ".join(map(repr, pd.unique(rec.loc[bad, col].astype(str)))),
-                    expected=f"one of {list(declared)}",
-                    fix="correct the values, or export without the model",
-                )
-            )
-    if problems:
-        raise DatasetError(f"the data do not match the model `{model}`", problems)
 
 
 def _check_labels(columns: Sequence[str], to: str) -> None:
@@ -350,18 +250,19 @@ def _base(rec: pd.DataFrame, facts: Mapping[str, Any], to: str) -> pd.DataFrame:
             "ID": rec["ID"].astype(str),
             "TIME": rec["TIME"].astype(float),
             "DV": rec["DV"].where(~dose).astype(float),
-            "MDV": rec["MDV"].astype(int),
             "EVID": rec["EVID"].astype(int),
             "AMT": rec["AMT"].astype(float),
+            "MDV": rec["MDV"].astype(int),
+            "CENS": rec["CENS"].astype(int),
         }
     )
-    cmt = pd.Series(facts["dose_cmt"], index=rec.index)
-    cmt[obs] = rec.loc[obs, "DVID"].map(facts["obs_cmt"]).fillna(facts["dose_cmt"])
-    out["CMT"] = cmt.astype(int)
-    out["DVID"] = rec["DVID"].astype(str).where(obs)
-    out["CENS"] = rec["CENS"].astype(int)
-    if rec["LLOQ"].notna().any():
+    if rec["LLOQ"].notna().any() or facts["nonmem_columns"]:
         out["LLOQ"] = rec["LLOQ"].astype(float)
+    out["DVID"] = rec["DVID"].astype(str).where(obs)
+    first = float(facts["doses"][0][0])  # the (first) dose compartment
+    cmt = rec["_CMT"].where(dose, first)
+    cmt[obs] = rec.loc[obs, "DVID"].map(facts["obs_cmt"]).fillna(first)
+    out["CMT"] = cmt.astype(int)
     if rec["LIMIT"].notna().any():
         limit = rec["LIMIT"].astype(float)
         if to == "nlmixr2":  # an open side is -Inf (CENS=1) or Inf (CENS=-1) in R
@@ -373,38 +274,20 @@ def _base(rec: pd.DataFrame, facts: Mapping[str, Any], to: str) -> pd.DataFrame:
     if (rec["OCC"] != 1).any():
         out["OCC"] = rec["OCC"].astype(int)
     skip = {*out.columns, *_NUMERIC, "ROW", "ID", "DVID", "EXCL", "DV_TEXT", "CMT", "LIMFL"}
+    skip |= {"_CMT", "_KEY"}
     for c in rec.columns:
         if c not in skip:
             out[c] = rec[c]
-    out["ROW"] = rec["ROW"].astype(int)
+    out["ROW"] = rec["ROW"].astype(float)  # missing on a record the export adds
     out["EXCL"] = rec["EXCL"].astype(int)
+    if to == "nonmem" and facts["nonmem_columns"]:  # the control stream's $INPUT first
+        lead = list(facts["nonmem_columns"])
+        out = out[lead + [c for c in out.columns if c not in lead]]
     if to == "monolix":  # ADMINISTRATION ID and OBSERVATION ID instead of CMT
         adm = pd.Series(np.where(dose, 1.0, np.nan), index=out.index)
         out.insert(out.columns.get_loc("AMT") + 1, "ADM", adm)
         out = out.drop(columns="CMT").rename(columns={"DVID": "YTYPE"})
     return out
-
-
-def _mark(rec: pd.DataFrame, facts: Mapping[str, Any], changes: list[dict[str, Any]]) -> None:
-    """Set ``MDV``/``EXCL`` of records a model does not predict; note the other changes."""
-    if facts["name"] is not None:
-        _check_levels(rec, facts["levels"], facts["columns"], facts["name"])
-        other = (rec["EVID"] == 0) & (rec["EXCL"] == 0) & ~rec["DVID"].isin(facts["outputs"])
-        note = "MDV 0 -> 1: " + _EXCLUSION_TEXT["not_an_output"]
-        for r, sid in zip(rec.loc[other, "ROW"], rec.loc[other, "ID"], strict=True):
-            changes.append(_change(r, sid, "mdv_set", note))
-        rec.loc[other, "EXCL"] = EXCLUSION_CODES["not_an_output"]
-        rec.loc[other, "MDV"] = 1
-    text_dv = (rec["DV_TEXT"] != "") & rec["DV"].isna() & (rec["EXCL"] > 0)
-    text_dv &= ~rec["DV_TEXT"].str.upper().isin({".", "NA", "NULL", "NONE"})
-    for r, sid, t in zip(
-        rec.loc[text_dv, "ROW"], rec.loc[text_dv, "ID"], rec.loc[text_dv, "DV_TEXT"], strict=True
-    ):
-        message = f"DV {t!r} of a record not used written as missing"
-        changes.append(_change(r, sid, "dv_text_missing", message))
-    if "CMT" in rec.columns:
-        message = "the input's CMT column is replaced by the export's compartments"
-        changes.append(_change(rec["ROW"].iat[0], rec["ID"].iat[0], "cmt_replaced", message))
 
 
 def export_dataset(
@@ -469,9 +352,10 @@ def export_dataset(
     if to not in TARGETS:
         raise ValueError(f"unknown target {to!r}: one of {', '.join(TARGETS)}")
     ds, rec, changes = _records(data, default_dvid, time_varying)
-    rec = _ordered(ds, rec, changes)
-    facts = _model_facts(model)
-    _mark(rec, facts, changes)
+    _grouped(ds, rec, changes)
+    _note_changes(rec, changes)
+    facts = model_facts(model)
+    rec = _ordered(ds, apply_model(rec, facts, to, changes))
     out = _base(rec, facts, to)
     out.attrs["target"] = to
     out.attrs["changes"] = pd.DataFrame(changes, columns=["ROW", "ID", "code", "message"])
@@ -503,7 +387,7 @@ def _nonmem_coding(
         table = _codes(out[c], facts["levels"].get(c))
         out[c] = out[c].map(lambda v, t=table: np.nan if pd.isna(v) else t[str(v)]).astype(float)
         codes += [{"COLUMN": c, "CODE": k, "VALUE": v} for v, k in table.items()]
-    used = {k: v for k, v in _EXCLUSION_TEXT.items() if EXCLUSION_CODES[k] in set(out["EXCL"])}
+    used = {k: v for k, v in EXCLUSION_TEXT.items() if EXCLUSION_CODES[k] in set(out["EXCL"])}
     codes += [{"COLUMN": "EXCL", "CODE": EXCLUSION_CODES[k], "VALUE": v} for k, v in used.items()]
     out.attrs = attrs
     return out, codes, ids

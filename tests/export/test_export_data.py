@@ -218,7 +218,14 @@ def test_model_conventions_codes_outputs_and_compartments():
     others = (out["EVID"] == 0) & ~qpcr
     assert (out.loc[others, "MDV"] == 1).all()
     assert (out.loc[others, "EXCL"] == EXCLUSION_CODES["not_an_output"]).all()
-    assert len(out.attrs["changes"]) == int(others.sum())
+    changes = out.attrs["changes"]
+    assert (changes["code"] == "mdv_set").sum() == int(others.sum())
+    # NONMEM: log-additive QPCR as log(DV) (the control stream compares LOG(IPRED))
+    ds = read_dataset(TRIAL)
+    raw = ds.table.set_index("ROW").loc[out.loc[qpcr, "ROW"].astype(int), "DV"]
+    assert np.allclose(out.loc[qpcr, "DV"], np.log(raw.to_numpy()), rtol=0, atol=1e-15)
+    assert (out.loc[qpcr & (out["CENS"] == 1), "LLOQ"] == 20).all()  # natural scale
+    assert changes.loc[changes["code"] == "dv_log", "message"].str.contains("192 QPCR").all()
     # compartments from the declaration: hardiansyah2019 doses cart_e_pb (state 2) and
     # observes IL-6 as the state il6 (6); stein2019_ode observes effector + memory
     hard = export_dataset(TRIAL, "nlmixr2", model="hardiansyah2019")
@@ -226,6 +233,24 @@ def test_model_conventions_codes_outputs_and_compartments():
     assert hard.loc[(hard["DVID"] == "IL6") & (hard["EVID"] == 0), "CMT"].unique().tolist() == [6]
     ode = export_dataset(TRIAL, "nonmem", model="stein2019_ode")
     assert ode["CMT"].unique().tolist() == [1]
+    assert list(ode.columns[:10]) == "ID TIME DV EVID AMT MDV CENS LLOQ DVID CMT".split()
+
+
+def test_model_dose_split_one_record_per_part(hand):
+    """hardiansyah2019 gives 10/30/60 % of the dose on days 0, 1, 2 into cart_e_pb (CMT 2)."""
+    t = pd.read_csv(io.StringIO(HAND)).assign(DVID=lambda d: d["DVID"].replace("QPCR", "CART"))
+    for to in ("nonmem", "nlmixr2"):
+        out = export_dataset(t, to, model="hardiansyah2019")
+        doses = out[out["EVID"] == 1]
+        assert doses["AMT"].tolist() == pytest.approx([3e6, 9e6, 1.8e7, 1e7, 3e7, 6e7])
+        assert doses["TIME"].tolist() == [0, 1, 2, 0, 1, 2] and (doses["CMT"] == 2).all()
+        assert doses["ROW"].isna().tolist() == [False, True, True, False, True, True]
+        split = out.attrs["changes"].query("code == 'dose_split'")
+        assert sorted(split["ROW"]) == [2, 8]
+        for _, g in out.groupby("ID"):
+            assert g["TIME"].is_monotonic_increasing
+    mlx = export_dataset(t, "monolix", model="hardiansyah2019")  # the model file splits it
+    assert mlx.loc[mlx["EVID"] == 1, "AMT"].tolist() == [3e7, 1e8]
 
 
 def test_model_levels_and_columns_are_checked(tmp_path):
@@ -288,6 +313,24 @@ def test_pharmpy_reads_the_nonmem_export_back(tmp_path, hand):
         obs = (table["EVID"] == 0).to_numpy()
         assert _same(used.loc[obs, "DV"], table.loc[obs, "DV"]), name
         assert _same(used.loc[obs, "DVID"], table.loc[obs, "DVID"]), name
+
+
+@pytest.mark.parametrize("name", ["stein2019_covariates", "stein2019_ode"])
+def test_pharmpy_reads_the_data_with_the_exported_control_stream(tmp_path, name):
+    """The stream of `cartpk export --to nonmem` reads the data of `export-data --model`."""
+    read_model = pytest.importorskip("pharmpy.modeling").read_model
+    from cartpk.export._nonmem import to_nonmem
+    from cartpk.model import load_model
+
+    files = write_dataset(TRIAL, tmp_path / "data.csv", "nonmem", model=name)
+    (tmp_path / "run.ctl").write_text(to_nonmem(load_model(name), data="data.csv"))
+    back = read_model(str(tmp_path / "run.ctl")).dataset
+    out = export_dataset(TRIAL, "nonmem", model=name)
+    assert len(back) == len(out) and set(back.columns) <= set(out.columns)
+    for c in back.columns:
+        want = np.nan_to_num(out[c].to_numpy(dtype=float), nan=0.0)
+        assert np.array_equal(back[c].to_numpy(dtype=float), want), c
+    assert files["table"].read_text().startswith(",".join(back.columns))
 
 
 def test_cli_export_data_exit_codes(tmp_path, hand, capsys):
