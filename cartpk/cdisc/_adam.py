@@ -29,7 +29,7 @@ import pandas as pd
 from cartpk.cdisc._adam_conc import ADLB, ADPC, measurements
 from cartpk.cdisc._adam_events import adverse_events, doses
 from cartpk.cdisc._adam_rows import Pending, clip, fmt, text_column
-from cartpk.cdisc._adam_time import record_days
+from cartpk.cdisc._adam_time import numbers, record_days
 from cartpk.cdisc._files import Domain, read_domains
 from cartpk.cdisc._log import ConversionLog
 from cartpk.cdisc._map import AnalyteMap, read_map
@@ -86,6 +86,10 @@ def _covariates(adsl: Domain, subjects: list[str], pend: Pending) -> tuple[pd.Da
                      fix="remove the repeated ADSL records")  # fmt: skip
     present = [c for c in COVARIATES if c in f.columns]
     table = pd.DataFrame({COVARIATES[c]: f[c].to_numpy() for c in present}, index=ids.to_numpy())
+    for c in ("AGE", "WT", "HT", "BMI"):  # numbers, whether read from XPT or from CSV text
+        if c in table.columns:
+            value, bad = numbers(table[c])
+            table[c] = value.where(~bad, table[c]) if bad.any() else value
     wanted = table[~table.index.duplicated()].reindex(subjects)
     kept = []
     for c in wanted.columns:

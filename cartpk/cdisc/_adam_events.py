@@ -72,8 +72,9 @@ def _amounts(d: Domain) -> tuple[pd.Series, pd.Series, str]:
 def _dates(d: Domain) -> tuple[pd.Series, pd.Series | None]:
     """ISO dates of the dose records and their study days."""
     f = d.frame
-    if d.name == "ADSL":
-        return adam_dates(f, "TRTSDTM", "TRTSDT", "TRTSTMF"), None
+    if d.name == "ADSL":  # TRTSDT is day 1 of ADaM's relative days (ADY, ASTDY)
+        dtc = adam_dates(f, "TRTSDTM", "TRTSDT", "TRTSTMF")
+        return dtc, pd.Series(1.0, index=f.index).where(dtc.notna())
     if d.name == "ADPC":
         dy = numbers(f["ADY"])[0] if "ADY" in f.columns else None
         return adam_dates(f, "ADTM", "ADT", "ATMF"), dy
@@ -167,14 +168,16 @@ def doses(
         rel = relative_days(f, "AFRLT", "FRLTU")[0]
         has_time |= rel.notna()
     ok = is_dose & (reason == "")
+    if src.name == "ADSL":
+        reason[ok & ~has_time] = "no treatment start (TRTSDTM, TRTSDT): no dose"
+        ok &= has_time
     ok = _treatment_of(src, pend, ok, reason, treatment)
     _dose_problems(src, pend, ok, amount, unit, col)
     trt = text_column(f, "EXTRT")
     zero = ok & (amount == 0)
     reason[zero] = f"{col} 0 (placebo or dose not given): no dose record"
     blank = ok & ~has_time & (amount > 0)
-    reason[blank] = ("no treatment start (TRTSDTM, TRTSDT): no dose" if src.name == "ADSL"
-                     else "no start: no date, study day or relative time")  # fmt: skip
+    reason[blank] = "no start: no date, study day or relative time"
     ok &= (amount > 0) & has_time
     ids = text_column(f, "USUBJID")
     first = FirstDose.from_records(ids[ok], dtc[ok], dy[ok] if dy is not None else None)
