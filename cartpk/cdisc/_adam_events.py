@@ -186,18 +186,7 @@ def doses(
         how = ("AFRLT " + each(rel * 24) + " h").where(
             rel.notna(), how)  # fmt: skip
         time = rel.where(rel.notna(), time)
-    order = pd.DataFrame({"ID": ids, "T": time})[ok].sort_values(["ID", "T"], kind="stable")
-    later = pd.Series(False, index=f.index)
-    later[order.index[order["ID"].duplicated()]] = True
-    reason[later] = ("a later dose (TIME " + each(time[later]) + " d): cartpk models one CAR-T "
-                     "infusion per subject, at TIME 0; not converted")  # fmt: skip
-    ok &= ~later
-    if later.any():
-        pend.warnings.append(CartpkWarning(
-            f"{int(later.sum())} later dose record(s) of {ids[later].nunique()} subject(s) in "
-            f"{src.name} were not converted: trial.csv holds each subject's first dose only "
-            "(cartpk models one CAR-T infusion)", "cdisc_later_doses",
-            {"subjects": sorted(set(ids[later]))}))  # fmt: skip
+    ok &= ~_later_doses(src, pend, ok, ids, time, amount, reason)
     freq = text_column(f, "EXDOSFRQ").str.upper()
     what = pd.Series(f"dose {col} ", index=f.index, dtype=object) + each(amount) + " " + unit
     what += " of " + trt.where(trt != "", text_column(f, "PARAM")).replace("", src.name)
@@ -222,6 +211,41 @@ def doses(
         pend.skip(src, f.index[rest], why[rest].tolist())
     _compare_adsl(domains, src, first, pend)
     return first, copies
+
+
+def _later_doses(
+    d: Domain,
+    pend: Pending,
+    ok: pd.Series,
+    ids: pd.Series,
+    time: pd.Series,
+    amount: pd.Series,
+    reason: pd.Series,
+) -> pd.Series:
+    """Doses after the first (``TIME > 0``): not used, as for SDTM (cartpk models one CAR-T
+    infusion at ``TIME`` 0); two records at the first dose are a problem."""
+    later = ok & (time > 0)
+    reason[later] = ("dose after the first (TIME > 0): cartpk models one CAR-T infusion at "
+                     "TIME 0, later doses are not in trial.csv")  # fmt: skip
+    if later.any():
+        who = sorted(set(ids[later]))
+        pend.warnings.append(CartpkWarning(
+            f"{int(later.sum())} {d.name} dose record(s) of {len(who)} subject(s) after the first "
+            "dose are not in trial.csv (one infusion at TIME 0 per subject); conversion.csv "
+            "lists them", "cdisc_later_doses_not_used", {"subjects": who}))  # fmt: skip
+    first = ok & ~later
+    twice = first & ids.where(first).duplicated(keep=False) & (ids != "")
+    for sid in sorted(set(ids[twice])):
+        at = twice & (ids == sid)
+        pend.problem(
+            "cdisc_first_dose_repeated", d, d.frame.index[at],
+            "more than one dose record at the subject's first dose", subject=sid,
+            column="EXDOSE", value=", ".join(each(amount[at])),
+            expected="one dose record of the CAR-T infusion (TIME 0)",
+            fix="give the infusion as one record (the total dose), or correct the start of the "
+            "record that is not the infusion",
+        )  # fmt: skip
+    return later
 
 
 def _no_doses(where: str) -> Violation:

@@ -276,9 +276,9 @@ def test_later_doses_and_other_treatments(tmp_path: Path) -> None:
         "cdisc_mixed_dose_units",
     }
     conv = read_adam(folder, treatment=["tisacel"])
-    assert _log(conv, "ADEX", 4)["REASON"].startswith("a later dose (TIME 14 d)")
+    assert _log(conv, "ADEX", 4)["REASON"].startswith("dose after the first (TIME > 0)")
     assert "'FLUDARABINE' is not the treatment converted" in _log(conv, "ADEX", 5)["REASON"]
-    assert [w.code for w in conv.warnings] == ["cdisc_later_doses"]
+    assert [w.code for w in conv.warnings] == ["cdisc_later_doses_not_used"]
     assert (conv.trial["EVID"] == 1).sum() == 2
 
 
@@ -294,8 +294,9 @@ def test_every_problem_in_one_error(tmp_path: Path) -> None:
     ]
     adlb = [{**ADLB[0], "AVALU": "ng/mL"}]  # the map wants pg/mL
     adae = [{**ADAE[0], "ATOXGR": "7"}]
+    adex = [*ADEX, {**ADEX[2], "ASEQ": "2", "EXDOSE": "50"}]  # two records at S2's infusion
     with pytest.raises(DatasetError) as err:
-        read_adam(write_adam(tmp_path / "adam", adpc=adpc, adlb=adlb, adae=adae))
+        read_adam(write_adam(tmp_path / "adam", adpc=adpc, adlb=adlb, adae=adae, adex=adex))
     got = {v.code: v for v in err.value.violations}
     assert set(got) == {
         "cdisc_mixed_units",
@@ -305,7 +306,9 @@ def test_every_problem_in_one_error(tmp_path: Path) -> None:
         "cdisc_duplicate_sample",
         "cdisc_unit_mismatch",
         "cdisc_grade_invalid",
+        "cdisc_first_dose_repeated",
     }
+    assert got["cdisc_first_dose_repeated"].rows == (3, 4)
     assert got["cdisc_blq_without_lloq"].rows == (4,)
     assert got["cdisc_no_time"].rows == (5,)
     assert got["cdisc_duplicate_sample"].rows == (7, 8)
