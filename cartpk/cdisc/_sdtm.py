@@ -296,11 +296,9 @@ def read_sdtm(
         (``cdisc_blq_without_lloq``), invalid grades (``cdisc_grade_invalid``), text in
         numeric variables (``cdisc_not_numeric``), ...
 
-    Examples
+    See Also
     --------
-    >>> from cartpk.cdisc import read_sdtm  # doctest: +SKIP
-    >>> conv = read_sdtm("sdtm/")  # doctest: +SKIP
-    >>> conv.trial.to_csv("trial.csv", index=False)  # doctest: +SKIP
+    cartpk.cdisc.read_adam : the same tables from ADaM datasets.
     """
     domains = dict(folder) if isinstance(folder, Mapping) else read_domains(folder)
     amap = map if isinstance(map, AnalyteMap) else read_map(map)

@@ -93,6 +93,52 @@ def _treatments(
     )
 
 
+def _dose_problems(
+    f: pd.DataFrame, dose: pd.Series, bad: pd.Series, use: pd.Series, unit: pd.Series
+) -> list[Violation]:
+    """Text in ``EXDOSE``, negative doses, and doses used in more than one unit."""
+    out = []
+    if bad.any():
+        pos = np.flatnonzero(bad.to_numpy())
+        out.append(
+            Violation(
+                "cdisc_not_numeric",
+                "EX `EXDOSE` holds text that is not a number",
+                rows=tuple(int(k) + 1 for k in pos),
+                column="EXDOSE",
+                value=", ".join(repr(v) for v in pd.unique(f["EXDOSE"].iloc[pos])[:5]),
+                expected="the dose as a number",
+                fix="correct EXDOSE",
+            )
+        )
+    negative = dose < 0
+    if negative.any():
+        out.append(
+            Violation(
+                "cdisc_dose_negative",
+                "EX `EXDOSE` is negative",
+                rows=tuple(int(k) + 1 for k in np.flatnonzero(negative.to_numpy())),
+                column="EXDOSE",
+                expected="a dose >= 0",
+                fix="correct EXDOSE",
+            )
+        )
+    units = sorted(set(unit[use]))
+    if len({u.replace(" ", "").lower() for u in units}) > 1:
+        out.append(
+            Violation(
+                "cdisc_mixed_dose_units",
+                "EX doses are in more than one unit (`EXDOSU`); cartpk does not convert them",
+                rows=tuple(int(k) + 1 for k in np.flatnonzero(use.to_numpy())),
+                column="EXDOSU",
+                value=", ".join(repr(u or "(blank)") for u in units),
+                expected="one dose unit (e.g. all CAR+ cells, or all cells/kg)",
+                fix="convert EXDOSE to one unit in EX before converting",
+            )
+        )
+    return out
+
+
 def ex_doses(
     domain: Domain,
     log: ConversionLog,
@@ -128,55 +174,17 @@ def ex_doses(
         )
         return pd.DataFrame(columns=list(ROW_COLUMNS)), no_first_dose()
     dose, bad = numbers(f["EXDOSE"])
-    if bad.any():
-        pos = np.flatnonzero(bad.to_numpy())
-        problems.append(
-            Violation(
-                "cdisc_not_numeric",
-                "EX `EXDOSE` holds text that is not a number",
-                rows=tuple(int(k) + 1 for k in pos),
-                column="EXDOSE",
-                value=", ".join(repr(v) for v in pd.unique(f["EXDOSE"].iloc[pos])[:5]),
-                expected="the dose as a number",
-                fix="correct EXDOSE",
-            )
-        )
     trt, ids = _texts(f, "EXTRT"), _texts(f, "USUBJID")
     mine, several = _treatments(domain, trt, dose > 0, treatment)
-    if several is not None:
-        problems.append(several)
+    problems.extend([several] if several is not None else [])
     dated = parse_dtc(column(f, "EXSTDTC"))[0].notna() | numbers(column(f, "EXSTDY"))[0].notna()
     use = mine & (dose > 0) & dated
     first = FirstDose.from_records(
         ids[use], column(f, "EXSTDTC")[use], numbers(column(f, "EXSTDY"))[0][use]
     )
     time, how = days_since_first_dose(ids, column(f, "EXSTDTC"), column(f, "EXSTDY"), first)
-    negative = dose < 0
-    if negative.any():
-        problems.append(
-            Violation(
-                "cdisc_dose_negative",
-                "EX `EXDOSE` is negative",
-                rows=tuple(int(k) + 1 for k in np.flatnonzero(negative.to_numpy())),
-                column="EXDOSE",
-                expected="a dose >= 0",
-                fix="correct EXDOSE",
-            )
-        )
     unit, freq = _texts(f, "EXDOSU"), _texts(f, "EXDOSFRQ").str.upper()
-    units = sorted(set(unit[use]))
-    if len({u.replace(" ", "").lower() for u in units}) > 1:
-        problems.append(
-            Violation(
-                "cdisc_mixed_dose_units",
-                "EX doses are in more than one unit (`EXDOSU`); cartpk does not convert them",
-                rows=tuple(int(k) + 1 for k in np.flatnonzero(use.to_numpy())),
-                column="EXDOSU",
-                value=", ".join(repr(u or "(blank)") for u in units),
-                expected="one dose unit (e.g. all CAR+ cells, or all cells/kg)",
-                fix="convert EXDOSE to one unit in EX before converting",
-            )
-        )
+    problems.extend(_dose_problems(f, dose, bad, use, unit))
     rows = []
     for k in range(len(f)):
         if not mine.iat[k]:
@@ -213,7 +221,7 @@ def ex_doses(
                     _POS=k,
                     _ROW=k + 1,
                     _REASON="; ".join(parts),
-                )  # fmt: skip
+                )
             )
             continue
         log.add(domain, k, used=False, reason=why)
@@ -300,7 +308,7 @@ def adverse_events(
                 _ROW=k + 1,
                 _REASON=f"{decod.iat[k] or term.iat[k]} -> DVID {dvid}, grade {g:g}; "
                 f"onset TIME from {how.iat[k]}",
-            )  # fmt: skip
+            )
         )
     if bad:
         problems.append(

@@ -17,6 +17,7 @@ the text, else ``--ULOQ`` (``CENS=-1``).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -202,7 +203,7 @@ def _result(
     return np.nan, 0, "", "unused"
 
 
-def _censoring_problem(domain: Domain, code: str, pos: list[int], texts: list[str]) -> Violation:
+def _censoring_problem(domain: Domain, code: str, pos: list[int], texts: pd.Series) -> Violation:
     p = domain.name[:2]
     shown = ", ".join(repr(t) for t in dict.fromkeys(texts).keys() if t)
     if code == "cdisc_blq_without_lloq":
@@ -224,6 +225,63 @@ def _censoring_problem(domain: Domain, code: str, pos: list[int], texts: list[st
         expected=f"the limit in the text ('> 5000') or in `{p}ULOQ`",
         fix=f"fill in `{p}ULOQ`; such a record is censored above it (CENS=-1)",
     )
+
+
+def _record_table(
+    domain: Domain,
+    amap: AnalyteMap,
+    first: FirstDose,
+    problems: list[Violation],
+    keep_unmapped: bool,
+) -> pd.DataFrame:
+    """One row per record: what :func:`findings` decides on (text in numeric variables
+    goes to ``problems``)."""
+    p = domain.name[:2]
+    f = domain.frame
+    dvid, map_unit, source = _dvids(domain, amap, keep_unmapped)
+    stresn, bad_n = numbers(column(f, f"{p}STRESN"))
+    lloq, bad_l = numbers(column(f, f"{p}LLOQ"))
+    uloq, bad_u = numbers(column(f, f"{p}ULOQ"))
+    for name, bad in ((f"{p}STRESN", bad_n), (f"{p}LLOQ", bad_l), (f"{p}ULOQ", bad_u)):
+        if bad.any():
+            problems.append(_not_numeric(domain, name, bad, column(f, name)))
+    stresc = column(f, f"{p}STRESC").map(_text)
+    ids = column(f, "USUBJID").map(_text)
+    time, how = days_since_first_dose(ids, column(f, f"{p}DTC"), column(f, f"{p}DY"), first)
+    return pd.DataFrame(
+        {
+            "ID": ids,
+            "CODE": column(f, f"{p}TESTCD").map(_text).str.upper(),
+            "DVID": dvid,
+            "MAP_UNIT": map_unit,
+            "SOURCE": source,
+            "STRESN": stresn,
+            "VALUE": stresn.where(stresn.notna(), pd.to_numeric(stresc, errors="coerce")),
+            "TEXT": stresc.where(stresc != "", column(f, f"{p}ORRES").map(_text)),
+            "LLOQ": lloq,
+            "ULOQ": uloq,
+            "STAT": column(f, f"{p}STAT").map(_text).str.upper(),
+            "REASND": column(f, f"{p}REASND").map(_text),
+            "UNIT": column(f, f"{p}STRESU").map(_text),
+            "TIME": time,
+            "HOW": how,
+        }
+    )
+
+
+def _why_not(r: Any, domain: Domain) -> str | None:
+    """Why a record is not used before its result is read (not mapped, not done)."""
+    p = domain.name[:2]
+    if not isinstance(r.DVID, str):
+        code = r.CODE
+        return (
+            f"{domain.name} test {code or '(blank)'} is not in the analyte map (add a row "
+            f"{domain.name},{code},,DVID,UNIT to a --map file to convert it)"
+        )
+    if r.STAT == "NOT DONE":
+        nd = r.REASND
+        return f"{p}STAT NOT DONE" + (f" ({p}REASND: {nd})" if nd else "")
+    return None
 
 
 def findings(
@@ -259,80 +317,53 @@ def findings(
         One row per record used, ``_POS`` its 0-based position in the dataset.
     """
     p = domain.name[:2]
-    f = domain.frame
     missing = _missing_variables(domain, ["USUBJID", f"{p}TESTCD"])
     if missing:
         problems.extend(missing)
         return pd.DataFrame(columns=list(ROW_COLUMNS))
-    dvid, map_unit, source = _dvids(domain, amap, keep_unmapped)
-    stresn, bad_n = numbers(column(f, f"{p}STRESN"))
-    lloq, bad_l = numbers(column(f, f"{p}LLOQ"))
-    uloq, bad_u = numbers(column(f, f"{p}ULOQ"))
-    for name, bad in ((f"{p}STRESN", bad_n), (f"{p}LLOQ", bad_l), (f"{p}ULOQ", bad_u)):
-        if bad.any():
-            problems.append(_not_numeric(domain, name, bad, column(f, name)))
-    stresc = column(f, f"{p}STRESC").map(_text)
-    text = stresc.where(stresc != "", column(f, f"{p}ORRES").map(_text))
-    value = stresn.where(stresn.notna(), pd.to_numeric(stresc, errors="coerce"))
-    stat = column(f, f"{p}STAT").map(_text).str.upper()
-    why_nd = column(f, f"{p}REASND").map(_text)
-    unit = column(f, f"{p}STRESU").map(_text)
-    ids = column(f, "USUBJID").map(_text)
-    time, how = days_since_first_dose(ids, column(f, f"{p}DTC"), column(f, f"{p}DY"), first)
+    records = _record_table(domain, amap, first, problems, keep_unmapped)
     unused: dict[str, list[int]] = {}
     bad_cens: dict[str, list[int]] = {}
     rows: list[dict[str, object]] = []
-    no_unit: list[int] = []
-    codes = column(f, f"{p}TESTCD").map(_text).str.upper()
-    for k in range(len(f)):
-        if dvid.iat[k] is None:
-            why = (
-                f"{domain.name} test {codes.iat[k] or '(blank)'} is not in the analyte map "
-                f"(add a row {domain.name},{codes.iat[k]},,DVID,UNIT to a --map file to "
-                "convert it)"
-            )
+    for k, r in enumerate(records.itertuples(index=False)):
+        why = _why_not(r, domain)
+        if why is not None:
             unused.setdefault(why, []).append(k)
             continue
-        if stat.iat[k] == "NOT DONE":
-            nd = f" ({p}REASND: {why_nd.iat[k]})" if why_nd.iat[k] else ""
-            unused.setdefault(f"{p}STAT NOT DONE{nd}", []).append(k)
-            continue
-        dv, cens, done, code = _result(text.iat[k], value.iat[k], lloq.iat[k], uloq.iat[k], p)
+        dv, cens, done, code = _result(r.TEXT, r.VALUE, r.LLOQ, r.ULOQ, p)
         if code == "unused":
             why = (
-                f"result text {text.iat[k]!r} is neither a number nor below/above-limit text"
-                if text.iat[k]
+                f"result text {r.TEXT!r} is neither a number nor below/above-limit text"
+                if r.TEXT
                 else f"no result ({p}STRESN, {p}STRESC and {p}ORRES blank)"
             )
-            unused.setdefault(why, []).append(k)
-            continue
-        if code is not None:
+        elif code is not None:
             bad_cens.setdefault(code, []).append(k)
             continue
-        if np.isnan(time.iat[k]):
-            unused.setdefault(f"no time: {how.iat[k]}", []).append(k)
+        elif np.isnan(r.TIME):
+            why = f"no time: {r.HOW}"
+        if why is not None:
+            unused.setdefault(why, []).append(k)
             continue
-        if not unit.iat[k]:
-            no_unit.append(k)
-        parts = [f"{source.iat[k]} -> DVID {dvid.iat[k]}"]
-        if not np.isfinite(stresn.iat[k]) and cens == 0:
+        parts = [f"{r.SOURCE} -> DVID {r.DVID}"]
+        if not np.isfinite(r.STRESN) and cens == 0:
             parts.append(f"value from {p}STRESC")
         parts += [done] if done else []
-        parts.append(f"TIME from {how.iat[k]}")
+        parts.append(f"TIME from {r.HOW}")
         rows.append(
             {
-                "ID": ids.iat[k],
-                "TIME": float(time.iat[k]),
+                "ID": r.ID,
+                "TIME": float(r.TIME),
                 "DV": float(dv),
                 "EVID": 0,
                 "AMT": 0.0,
                 "MDV": 0,
                 "CENS": cens,
-                "LLOQ": float(lloq.iat[k]),
-                "DVID": dvid.iat[k],
-                "UNIT": unit.iat[k],
-                "MAP_UNIT": map_unit.iat[k],
-                "SOURCE": source.iat[k],
+                "LLOQ": float(r.LLOQ),
+                "DVID": r.DVID,
+                "UNIT": r.UNIT,
+                "MAP_UNIT": r.MAP_UNIT,
+                "SOURCE": r.SOURCE,
                 "_DOMAIN": domain.name,
                 "_POS": k,
                 "_ROW": k + 1,
@@ -342,13 +373,14 @@ def findings(
     for why, pos in unused.items():
         log.add(domain, pos, used=False, reason=why)
     for code, pos in bad_cens.items():
-        problems.append(_censoring_problem(domain, code, pos, [text.iat[k] for k in pos]))
+        problems.append(_censoring_problem(domain, code, pos, records["TEXT"].iloc[pos]))
+    no_unit = [int(r["_ROW"]) for r in rows if not r["UNIT"]]
     if no_unit:
         problems.append(
             Violation(
                 "cdisc_unit_missing",
                 f"{domain.name} results without a unit (`{p}STRESU` blank)",
-                rows=tuple(k + 1 for k in no_unit),
+                rows=tuple(no_unit),
                 column=f"{p}STRESU",
                 expected="the unit of the standard result on every record used",
                 fix=f"fill in `{p}STRESU`",

@@ -268,3 +268,44 @@ def test_a_covariate_missing_for_a_subject_is_left_out_with_a_warning(tmp_path: 
     conv = read_sdtm(write_study(tmp_path / "x", d))
     assert "ETHNIC" not in conv.trial.columns and "RACE" in conv.trial.columns
     assert [w.code for w in conv.warnings] == ["cdisc_covariate_incomplete"]
+
+
+PHARMAVERSE = Path(__file__).parent / "data" / "pharmaverse" / "sdtm"
+
+
+def test_pharmaverse_cdisc_pilot_extract(tmp_path: Path, capsys) -> None:
+    """The CDISC pilot's DM, EX, PC, AE, DS (+ PP, TU, TR, RS) as pharmaversesdtm ships
+    them, for a few subjects: converted, every record accounted for, and valid."""
+    from cartpk.cli import main
+
+    out = tmp_path / "out"
+    assert main(["convert", "sdtm", str(PHARMAVERSE), "--out", str(out)]) == 0
+    capsys.readouterr()
+    log = pd.read_csv(out / "conversion.csv", dtype=str, keep_default_na=False)
+    src = {f.stem: pd.read_csv(f, dtype=str) for f in sorted(PHARMAVERSE.glob("*.csv"))}
+    for stem, frame in src.items():
+        rows = log.loc[log["DOMAIN"] == stem.upper(), "SOURCE_ROW"].astype(int)
+        assert sorted(rows) == list(range(1, len(frame) + 1)), stem
+    ds = read_dataset(out / "trial.csv")
+    ex = src["ex"].assign(EXDOSE=pd.to_numeric(src["ex"]["EXDOSE"]))
+    dosed = set(ex.loc[ex["EXDOSE"] > 0, "USUBJID"])  # xanomeline, not placebo
+    pc = src["pc"]
+    mine = pc["USUBJID"].isin(dosed) & (pc["PCTPT"] != "Pre-dose")
+    subjects = sorted(set(pc.loc[mine, "USUBJID"]))  # dosed, with a sample after the dose
+    assert ds.subjects == subjects and len(subjects) >= 2
+    assert ds.doses["TIME"].eq(0).all() and ds.doses["ID"].tolist() == subjects
+    assert (log["REASON"].str.startswith("EXDOSE 0")).sum() == (ex["EXDOSE"] == 0).sum()
+    no_pc = log["REASON"].str.startswith("subject has no result used")
+    assert set(log.loc[no_pc, "USUBJID"]) == dosed - set(subjects)
+    obs = ds.observations()
+    assert sorted(obs["DVID"].unique()) == ["XAN_PLASMA", "XAN_URINE"]
+    assert len(obs) == mine.sum()
+    assert obs["CENS"].sum() == (mine & (pc["PCSTRESC"] == "<BLQ")).sum()
+    assert set(obs.loc[obs["CENS"] == 1, "DV"]) == {0.01}  # PCLLOQ
+    first = obs[(obs["ID"] == "01-701-1028") & (obs["DVID"] == "XAN_PLASMA")].iloc[0]
+    assert first["TIME"] == pytest.approx(5 / 1440)  # 5 min after the patch of 2013-07-19
+    assert first["DV"] == pytest.approx(0.101566224882241)
+    used_pc = log[(log["DOMAIN"] == "PC") & (log["USED"] == "N")]
+    assert used_pc["REASON"].str.contains("no dose|before the first").all()
+    assert log.loc[log["DOMAIN"] == "AE", "REASON"].str.contains("no AETOXGR").all()
+    assert (log.loc[log["DOMAIN"] == "PP", "USED"] == "N").all()
