@@ -95,3 +95,16 @@ def test_unreadable_input_and_usage_errors_exit_2(
     err = capsys.readouterr().err
     assert "error [" in err and "Traceback" not in err
     assert not (out / "trial.csv").exists()
+
+
+def test_convert_adam_writes_the_same_tables(tmp_path: Path, capsys) -> None:
+    """``convert adam`` goes through read_adam into the same run folder (pharmaverse ADaM)."""
+    folder = Path(__file__).parent / "data" / "pharmaverse" / "adam"
+    out = tmp_path / "out"
+    assert main(["convert", "adam", str(folder), "--out", str(out)]) == 0
+    assert "source records used / not used" in capsys.readouterr().out
+    log = pd.read_csv(out / "conversion.csv", dtype=str, keep_default_na=False)
+    n = sum(len(pd.read_csv(f, dtype=str)) for f in folder.glob("*.csv"))
+    assert len(log) == n and set(log["DOMAIN"]) == {f.stem.upper() for f in folder.glob("*.csv")}
+    assert json.loads((out / "manifest.json").read_text())["settings"]["standard"] == "adam"
+    assert main(["validate", str(out / "trial.csv")]) == 0
