@@ -9,7 +9,8 @@ The datasets present are read (:func:`cartpk.cdisc.read_domains`) and converted:
   sample, ``TIME`` from ``AFRLT`` (:mod:`cartpk.cdisc._adam_conc`);
 * ADAE: graded events (``CRS``, ``ICANS``, ``AE_<AEDECOD>``, ``DV`` = grade) at onset;
 * ADSL: baseline covariates and the day of death (``DEATH_DAY`` of ``lesions.csv``);
-* ADTR: the RECIST 1.1 lesion table (:func:`cartpk.cdisc._lesions.adam_lesions`);
+* ADTR: the RECIST 1.1 lesion table (:func:`cartpk.cdisc._lesions.adam_lesions`), days
+  since the first dose, or since ADSL ``TRTSDTM`` for subjects without a dose record;
 * ADRS, ADTTE, ADPP: derived results, not input data (every record not used, with the
   reason; ``docs/cdisc_peer_check.md`` compares them with cartpk's own results);
 * any other dataset: every record not used, with the reason.
@@ -29,7 +30,7 @@ import pandas as pd
 from cartpk.cdisc._adam_conc import ADLB, ADPC, measurements
 from cartpk.cdisc._adam_events import adverse_events, doses
 from cartpk.cdisc._adam_rows import Pending, clip, fmt, text_column
-from cartpk.cdisc._adam_time import numbers, record_days
+from cartpk.cdisc._adam_time import adam_dates, numbers, record_days
 from cartpk.cdisc._files import Domain, read_domains
 from cartpk.cdisc._log import ConversionLog
 from cartpk.cdisc._map import AnalyteMap, read_map
@@ -54,6 +55,26 @@ DERIVED = {
 }
 #: the datasets read_adam converts (any other: not used, with the reason)
 CONVERTED = ("ADSL", "ADEX", "ADPC", "ADLB", "ADAE", "ADTR", "ADRS", *DERIVED)
+
+
+def _treatment_start(first: FirstDose, adsl: Domain | None) -> FirstDose:
+    """``first``, and ADSL's ``TRTSDTM`` (else ``TRTSDT``) for subjects it lacks: the time
+    origin of ``lesions.csv`` and of the days of death (placebo or other treatment arms,
+    subjects whose doses no dataset gives)."""
+    if adsl is None:
+        return first
+    f = adsl.frame
+    ids = text_column(f, "USUBJID")
+    dtc = adam_dates(f, "TRTSDTM", "TRTSDT", "TRTSTMF")
+    extra = dtc.notna() & ~ids.isin(first.when.index) & ~ids.duplicated()
+    if not extra.any():
+        return first
+    start = FirstDose.from_records(ids[extra], dtc[extra], pd.Series(1.0, index=f.index)[extra])
+    return FirstDose(
+        pd.concat([first.when, start.when]),
+        pd.concat([first.clock, start.clock]).astype(bool),
+        pd.concat([first.day, start.day]).astype(float),
+    )
 
 
 def _deaths(adsl: Domain | None, first: FirstDose) -> tuple[pd.Series, pd.Series]:
@@ -116,24 +137,59 @@ def _adsl_reasons(
     first: FirstDose,
     kept: list[str],
     deaths: tuple[pd.Series, pd.Series],
+    lesion_ids: set[str],
     pend: Pending,
-) -> pd.Series:
-    """What became of each ADSL record (covariates, death day, or why the subject is out)."""
+) -> tuple[pd.Series, pd.Series]:
+    """What became of each ADSL record, and the table it went to (``""``: not used)."""
     ids = text_column(adsl.frame, "USUBJID")
     day, src = deaths
     out = pd.Series("", index=adsl.frame.index, dtype=object)
+    table = pd.Series("", index=adsl.frame.index, dtype=object)
     for k, sid in ids.items():
+        died = (
+            f"death on day {fmt(day[sid])} ({src[sid]}) -> DEATH_DAY of lesions.csv"
+            if sid in day.index
+            else ""
+        )
         if sid in subjects:
-            why = f"covariates {', '.join(kept) or '(none)'} of subject {sid}"
-            if sid in day.index:
-                why += f"; death on day {fmt(day[sid])} ({src[sid]}) -> DEATH_DAY of lesions.csv"
-        elif sid in first.when.index:
-            why = "subject has doses but no result used: not in trial.csv"
+            why = "; ".join(filter(None, [f"covariates {', '.join(kept) or '(none)'} of "
+                                          f"subject {sid}", died]))  # fmt: skip
+            table[k] = "trial.csv"
         else:
             note = pend.notes.get(int(k))
-            why = "subject has no dose" + (f" ({note})" if note else "") + ": not in trial.csv"
+            why = (
+                "subject has doses but no result used: not in trial.csv"
+                if sid in first.when.index
+                else "subject has no dose" + (f" ({note})" if note else "") + ": not in trial.csv"
+            )
+            if sid in lesion_ids and sid not in first.when.index:
+                why += "; TRTSDTM (TRTSDT) is DAY 0 of its lesions.csv rows"
+                table[k] = "lesions.csv"
+            if sid in lesion_ids and died:
+                why += "; " + died
+                table[k] = "lesions.csv"
         out[k] = why
-    return out
+    return out, table
+
+
+def _log_adsl(
+    adsl: Domain,
+    rows: pd.DataFrame,
+    why: pd.Series,
+    table: pd.Series,
+    pend: Pending,
+    log: ConversionLog,
+) -> None:
+    """Log every ADSL record; a dose read from ADSL carries its covariates in the row's
+    reason (one row per record)."""
+    at = rows["_DOMAIN"] == "ADSL"
+    rows.loc[at, "_REASON"] += "; " + why[rows.loc[at, "_POS"].astype(int)].to_numpy()
+    rest = adsl.frame.index.difference(rows.loc[at, "_POS"].astype(int))
+    for (name, reason), g in why[rest].groupby([table[rest], why[rest]], sort=False):
+        if name:
+            log.add(adsl, g.index.tolist(), used=True, reason=str(reason), table=str(name))
+        else:
+            pend.skip(adsl, g.index, str(reason))
 
 
 def _endpoints(rows: pd.DataFrame) -> pd.DataFrame:
@@ -291,21 +347,16 @@ def read_adam(
         pend.skip(domains[str(name)], g["_POS"].astype(int),
                   "subject has no result used (ADPC, ADLB or ADAE): dose not converted")  # fmt: skip
     rows = rows[rows["ID"].isin(subjects)].reset_index(drop=True)
-    deaths = _deaths(domains.get("ADSL"), first)
+    start = _treatment_start(first, domains.get("ADSL"))
+    deaths = _deaths(domains.get("ADSL"), start)
+    lesions = _lesions(domains, start, deaths[0], log, pend, evaluator)
     covariates = pd.DataFrame(index=pd.Index(subjects, name="ID"))
     if "ADSL" in domains:
         adsl = domains["ADSL"]
         covariates, kept = _covariates(adsl, subjects, pend)
-        why = _adsl_reasons(adsl, set(subjects), first, kept, deaths, pend)
-        at = rows["_DOMAIN"] == "ADSL"  # doses read from ADSL: one row per record
-        rows.loc[at, "_REASON"] += "; " + why[rows.loc[at, "_POS"].astype(int)].to_numpy()
-        rest = adsl.frame.index.difference(rows.loc[at, "_POS"].astype(int))
-        ids = text_column(adsl.frame, "USUBJID")
-        inside = rest[ids[rest].isin(subjects).to_numpy()]
-        for reason, g in why[inside].groupby(why[inside], sort=False):
-            log.add(adsl, g.index.tolist(), used=True, reason=str(reason), table="trial.csv")
-        pend.skip(adsl, rest.difference(inside), why[rest.difference(inside)].tolist())
-    lesions = _lesions(domains, first, deaths[0], log, pend, evaluator)
+        lesion_ids = set(lesions["ID"].astype(str)) if len(lesions) else set()
+        why, table = _adsl_reasons(adsl, set(subjects), first, kept, deaths, lesion_ids, pend)
+        _log_adsl(adsl, rows, why, table, pend, log)
     _other_datasets(domains, log)
     if pend.problems:
         n = len(pend.problems)

@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cartpk.cdisc import read_adam
+from cartpk.cdisc import read_adam, read_domains
+from cartpk.cdisc._sdtm import read_sdtm
 from cartpk.data import read_dataset
 from cartpk.errors import DatasetError
+from cartpk.response import recist
 
 ADSL = [
     {"USUBJID": "S1", "AGE": "63", "SEX": "F", "RACE": "WHITE", "ETHNIC": "NOT HISPANIC",
@@ -321,3 +323,38 @@ def test_not_an_adam_folder(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as err:
         read_adam(folder)
     assert [v.code for v in err.value.violations] == ["cdisc_no_adam"]
+
+
+PHARMAVERSE = Path(__file__).parent / "data" / "pharmaverse"
+
+
+def test_pharmaverse_adam_extract_matches_its_sdtm() -> None:
+    """The pharmaverse ADaM extract (ADSL, ADPC, ADRS, ADTR, ADPP): a valid trial table whose
+    concentrations are those read_sdtm gives from the SDTM extract's PC."""
+    conv = read_adam(PHARMAVERSE / "adam")
+    log = conv.conversion
+    sizes = {n.upper(): len(pd.read_csv(p)) for n, p in
+             ((p.stem, p) for p in (PHARMAVERSE / "adam").glob("*.csv"))}  # fmt: skip
+    assert log.groupby("DOMAIN").size().to_dict() == sizes
+    assert not log.duplicated(["DOMAIN", "SOURCE_ROW"]).any()
+    pc = log[log["DOMAIN"] == "ADPC"]
+    why = pc["REASON"].str.extract(r"^(derived record \(DTYPE [A-Z/]+\)|dose after the first|"
+                                   r"before the first dose)")[0]  # fmt: skip
+    assert why.value_counts().to_dict() == {
+        "derived record (DTYPE HALFLLOQ)": 6,
+        "derived record (DTYPE COPY)": 4,
+        "dose after the first": 4,
+        "before the first dose": 2,
+        "derived record (DTYPE COPY/HALFLLOQ)": 2,
+    }
+    assert (pc["USED"] == "Y").sum() == 36 and (log["DOMAIN"].isin(["ADRS", "ADPP"])
+                                                 & (log["USED"] == "Y")).sum() == 0  # fmt: skip
+    ds = read_dataset(conv.trial)
+    assert ds.subjects == ["01-701-1028", "01-701-1034"]
+    sdtm = read_domains(PHARMAVERSE / "sdtm")
+    ref = read_sdtm({k: sdtm[k] for k in ("DM", "EX", "PC")}).trial
+    cols = ["ID", "TIME", "DV", "EVID", "AMT", "CENS", "LLOQ", "DVID"]
+    pd.testing.assert_frame_equal(conv.trial[cols].round(9), ref[cols].round(9))
+    assert (conv.trial["EVID"] == 0).sum() == 34
+    assert conv.lesions["ID"].nunique() == 6 and len(conv.lesions) == 78
+    recist(conv.lesions)  # the lesion table cartpk recist reads
