@@ -8,6 +8,7 @@ every source record.
 
 from cartpk.cdisc._adam import read_adam
 from cartpk.cdisc._files import FORMATS, Domain, read_domain_file, read_domains
+from cartpk.cdisc._lesions import adam_lesions, sdtm_lesions
 from cartpk.cdisc._log import ConversionLog
 from cartpk.cdisc._map import DEFAULT_MAP, AnalyteMap, read_map
 from cartpk.cdisc._result import Conversion
@@ -20,9 +21,11 @@ __all__ = [
     "Conversion",
     "ConversionLog",
     "Domain",
+    "adam_lesions",
     "read_adam",
     "read_domain_file",
     "read_domains",
     "read_map",
     "read_sdtm",
+    "sdtm_lesions",
 ]
