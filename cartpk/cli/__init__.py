@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "bootstrap": "cartpk.cli._bootstrap",
     "run": "cartpk.cli._run",
     "export-data": "cartpk.cli._export_data",
+    "export": "cartpk.cli._export",
 }
 
 

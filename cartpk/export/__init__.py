@@ -1,11 +1,64 @@
 """Export a model declaration to other tools: NONMEM, Monolix (Mlxtran), nlmixr2.
 
 The symbolic core (:mod:`cartpk.export._symbolic`, :func:`trace`) turns a declaration into
-SymPy expressions by calling its own equations; each writer translates that one form.
-SymPy is imported on first use.
+SymPy expressions by calling its own equations; each writer translates that one form
+(``docs/export.md``: what is written how, and what was verified). SymPy is imported on
+first use.
+
+The writers are functions of a model, not methods of it: the model stage comes before the
+export stage (``tests/test_layering.py``), so ``cartpk.model`` never imports
+``cartpk.export``; ``cartpk.export.to_nonmem(model)`` is the call.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from cartpk.export._symbolic import SymbolicModel as SymbolicModel
 from cartpk.export._symbolic import trace as trace
 
-__all__ = ["SymbolicModel", "trace"]
+if TYPE_CHECKING:  # pragma: no cover
+    from cartpk.model import Model
+
+__all__ = ["SymbolicModel", "to_monolix", "to_nlmixr2", "to_nonmem", "trace"]
+
+
+def to_nonmem(model: Model, *, data: str | None = None) -> str:
+    """The model as a NONMEM control stream (:func:`cartpk.export._nonmem.to_nonmem`).
+
+    Parameters
+    ----------
+    model : Model
+        A closed-form (``$PRED``) or ODE (``ADVAN13``/``$DES``) model.
+    data : str, optional
+        File name for ``$DATA`` (default ``<model name>.csv``).
+
+    Returns
+    -------
+    str
+        The control stream.
+
+    Examples
+    --------
+    >>> import cartpk as ck
+    >>> from cartpk.export import to_nonmem
+    >>> "$THETA (0.0, 9.3) ; tmax [day]" in to_nonmem(ck.load_model("stein2019"))
+    True
+    """
+    from cartpk.export._nonmem import to_nonmem as write
+
+    return write(model, data=data)
+
+
+def to_monolix(model: Model) -> str:
+    """The model as a Monolix Mlxtran file (:func:`cartpk.export._mlxtran.to_mlxtran`)."""
+    from cartpk.export._mlxtran import to_mlxtran
+
+    return to_mlxtran(model)
+
+
+def to_nlmixr2(model: Model) -> str:
+    """The model as an nlmixr2 model function (:func:`cartpk.export._nlmixr2.to_nlmixr2`)."""
+    from cartpk.export._nlmixr2 import to_nlmixr2 as write
+
+    return write(model)

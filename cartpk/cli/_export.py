@@ -1,0 +1,95 @@
+"""``cartpk export MODEL --to nonmem|monolix|nlmixr2 --out FILE``: a catalogue model as a
+NONMEM control stream, a Monolix Mlxtran file or an nlmixr2 model function.
+
+The file is written from the model's declaration (``cartpk.export``); ``docs/export.md``
+says what is written how and what was verified. Exit 0 done, 2 for a usage error (unknown
+model - the valid names are listed -, bad options, an output that exists without
+``--force``), 1 when the declaration cannot be expressed in the tool (every problem
+listed).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cartpk.cli._common import UsageError
+
+__all__ = ["add_parser", "run"]
+
+_TOOLS = {"nonmem": "a NONMEM control stream", "monolix": "Mlxtran", "nlmixr2": "nlmixr2"}
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``export`` command."""
+    p = sub.add_parser(
+        "export",
+        help="write a catalogue model for NONMEM, Monolix or nlmixr2",
+        description="Translate a catalogue model's declaration (parameters with bounds and "
+        "units, IIV as variances, residual error, M3 censoring, covariate effects, the "
+        "equations) into a NONMEM control stream ($PRED or ADVAN13 $DES), a Monolix Mlxtran "
+        "file or an nlmixr2 model function. `cartpk models` lists the models; "
+        "`cartpk export-data` writes the matching data set.",
+    )
+    p.add_argument("model", help="catalogue model name, e.g. stein2019")
+    p.add_argument("--to", required=True, choices=tuple(_TOOLS), help="the tool")
+    p.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="FILE",
+        help="data file the NONMEM control stream reads ($DATA; default: --out's name with "
+        ".csv); --to nonmem only",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace an earlier, unchanged output of cartpk"
+    )
+    p.set_defaults(func=run)
+
+
+def export_text(model: Any, to: str, data: str | None = None) -> str:
+    """The export of ``model`` for tool ``to`` (``nonmem``, ``monolix``, ``nlmixr2``)."""
+    if to == "nonmem":
+        from cartpk.export import to_nonmem
+
+        return to_nonmem(model, data=data)
+    if to == "monolix":
+        from cartpk.export import to_monolix
+
+        return to_monolix(model)
+    from cartpk.export import to_nlmixr2
+
+    return to_nlmixr2(model)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit code."""
+    from cartpk.errors import ModelError
+    from cartpk.model import load_model
+    from cartpk.run import check_out, write_atomic
+
+    if args.data is not None and args.to != "nonmem":
+        raise UsageError("`--data` names the data file of a NONMEM control stream (--to nonmem)")
+    out = Path(args.out)
+    check_out(
+        out,
+        force=args.force,
+        kind="file",
+        written_by_cartpk=lambda head: b"cartpk" in head[:4096],  # every export's header
+        recorded=True,  # and only bytes cartpk recorded writing
+        what=f"{_TOOLS[args.to]} written by `cartpk export`",
+    )
+    if not out.parent.exists():
+        raise UsageError(f"the folder of `--out` does not exist: {out.parent}")
+    model = load_model(args.model)  # unknown model: ModelError -> exit 2, names listed
+    try:
+        text = export_text(model, args.to, data=args.data or f"{out.stem}.csv")
+    except ModelError as err:  # the declaration cannot be expressed in the tool: exit 1
+        from cartpk.cli._common import print_error
+
+        print_error(err)
+        return 1
+    write_atomic(out, text, replace=args.force, record=True)
+    print(f"{out}: {model.name} ({model.kind.replace('_', ' ')}) as {_TOOLS[args.to]}")
+    return 0
