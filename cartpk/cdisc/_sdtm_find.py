@@ -118,7 +118,9 @@ def _dvids(domain: Domain, amap: AnalyteMap, keep_unmapped: bool) -> tuple[pd.Se
     """``DVID`` (``NaN`` where not mapped and not kept), the map's unit and the source text.
 
     A test code whose records come from several specimens that the map gives one DVID
-    (or does not map) gets one DVID per specimen: ``<DVID>_<SPEC>``.
+    through a row without ``SPEC`` (or does not map) gets one DVID per specimen:
+    ``<DVID>_<SPEC>``. Map rows that name the specimens decide for themselves (two
+    specimens mapped to one DVID stay together).
     """
     p = domain.name[:2]
     f = domain.frame
@@ -126,10 +128,13 @@ def _dvids(domain: Domain, amap: AnalyteMap, keep_unmapped: bool) -> tuple[pd.Se
     specs = column(f, f"{p}SPEC").map(_text).str.upper()
     pairs = pd.unique(pd.Series(list(zip(codes, specs, strict=True)), dtype=object))
     base: dict[tuple[str, str], tuple[str | None, str]] = {}
+    by_spec: set[tuple[str, str]] = set()  # mapped by a row that names the specimen
     for code, spec in pairs:
         hit = amap.lookup(domain.name, code, spec)
         if hit is not None:
             base[(code, spec)] = (hit[0], hit[1])
+            if amap.lookup(domain.name, code, "\x00no specimen") != hit:
+                by_spec.add((code, spec))
         else:
             base[(code, spec)] = (code if keep_unmapped and code else None, "")
     # one DVID from several specimens of one test code: separate them by specimen
@@ -137,7 +142,7 @@ def _dvids(domain: Domain, amap: AnalyteMap, keep_unmapped: bool) -> tuple[pd.Se
     for code in pd.unique(codes):
         by_dvid: dict[str, list[str]] = {}
         for (c, s), (d, _) in base.items():
-            if c == code and d is not None and s:
+            if c == code and d is not None and s and (c, s) not in by_spec:
                 by_dvid.setdefault(d, []).append(s)
         for d, ss in by_dvid.items():
             if len(ss) > 1:

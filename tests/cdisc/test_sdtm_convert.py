@@ -189,6 +189,16 @@ def test_one_test_code_in_two_specimens_gets_two_dvids(tmp_path: Path) -> None:
     conv = read_sdtm(write_study(tmp_path / "x", d))
     s2 = conv.trial[(conv.trial["ID"] == "S2") & (conv.trial["EVID"] == 0)]
     assert s2["DVID"].tolist() == ["IL6", "ICANS", "CARQPCR_BLOOD", "CARQPCR_BONE_MARROW"]
+    m = tmp_path / "map.csv"
+    m.write_text("DOMAIN,TESTCD,SPEC,DVID,UNIT\nPC,CARQPCR,,QPCR,\n")
+    conv = read_sdtm(tmp_path / "x", map=m)  # a row without SPEC: still one DVID per specimen
+    assert {"QPCR_BLOOD", "QPCR_BONE_MARROW"} <= set(conv.trial["DVID"])
+    m.write_text(
+        "DOMAIN,TESTCD,SPEC,DVID,UNIT\nPC,CARQPCR,BLOOD,QPCR,\nPC,CARQPCR,BONE MARROW,QPCR,\n"
+    )
+    conv = read_sdtm(tmp_path / "x", map=m)  # rows naming both specimens: kept together
+    s2 = conv.trial[(conv.trial["ID"] == "S2") & (conv.trial["EVID"] == 0)]
+    assert s2["DVID"].tolist() == ["IL6", "ICANS", "QPCR", "QPCR"]
 
 
 def test_several_treatments_need_treatment(tmp_path: Path) -> None:
