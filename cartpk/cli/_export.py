@@ -90,6 +90,11 @@ def run(args: argparse.Namespace) -> int:
 
         print_error(err)
         return 1
+    except ImportError as err:  # SymPy missing: the message says how to install it
+        from cartpk.cli._common import print_error
+
+        print_error(err, code="missing_dependency")
+        return 2
     write_atomic(out, text, replace=args.force, record=True)
     print(f"{out}: {model.name} ({model.kind.replace('_', ' ')}) as {_TOOLS[args.to]}")
     return 0

@@ -107,3 +107,15 @@ def test_a_declaration_the_tool_cannot_express_exits_1(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err
     assert "export_unsupported" in err and "xp.sin" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_missing_sympy_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    def missing(module, *, purpose=""):
+        raise ImportError(f"`{module}` is needed for {purpose} but is not installed")
+
+    monkeypatch.setattr("cartpk.export._symbolic.require", missing)
+    out = tmp_path / "m.ctl"
+    assert main(["export", "stein2019", "--to", "nonmem", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "missing_dependency" in err and "`sympy` is needed" in err and "Traceback" not in err
+    assert not out.exists()
