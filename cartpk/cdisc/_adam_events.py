@@ -172,6 +172,7 @@ def doses(
         reason[ok & ~has_time] = "no treatment start (TRTSDTM, TRTSDT): no dose"
         ok &= has_time
     ok = _treatment_of(src, pend, ok, reason, treatment)
+    known = len(pend.problems)
     _dose_problems(src, pend, ok, amount, unit, col)
     trt = text_column(f, "EXTRT")
     zero = ok & (amount == 0)
@@ -179,6 +180,8 @@ def doses(
     blank = ok & ~has_time & (amount > 0)
     reason[blank] = "no start: no date, study day or relative time"
     ok &= (amount > 0) & has_time
+    if not ok.any() and len(pend.problems) == known:
+        pend.problems.append(_no_doses(f"no {src.name} record of a dose > 0 with its start"))
     ids = text_column(f, "USUBJID")
     first = FirstDose.from_records(ids[ok], dtc[ok], dy[ok] if dy is not None else None)
     time, how = days_since_first_dose(ids, dtc, dy, first)

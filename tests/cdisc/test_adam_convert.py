@@ -316,6 +316,13 @@ def test_every_problem_in_one_error(tmp_path: Path) -> None:
     assert got["cdisc_duplicate_sample"].rows == (7, 8)
 
 
+def test_no_dose_given(tmp_path: Path) -> None:
+    placebo = [{**r, "EXDOSE": "0"} for r in ADEX]
+    with pytest.raises(DatasetError) as err:
+        read_adam(write_adam(tmp_path / "adam", adex=placebo))
+    assert [v.code for v in err.value.violations] == ["cdisc_no_doses"]
+
+
 def test_not_an_adam_folder(tmp_path: Path) -> None:
     folder = tmp_path / "sdtm"
     folder.mkdir()
