@@ -93,15 +93,17 @@ def run(args: argparse.Namespace) -> int:
         f"({s['doses']} doses, {s['observations']} observations used, {s['not_used']} records "
         f"not used: MDV=1, EXCL > 0)"
     )
-    names = files
-    print(f"  {names['changes']}: {len(s['changes'])} change(s) to records")
+    print(f"  {files['changes']}: {len(s['changes'])} change(s) to records")
     for c in s["changes"][:10]:
-        print(f"    row {c['ROW']} (ID {c['ID']}): {c['message']}")
+        row = "-" if c["ROW"] != c["ROW"] else c["ROW"]
+        print(f"    row {row} (ID {c['ID'] or '-'}): {c['message']}")
     if len(s["changes"]) > 10:
-        print(f"    ... {len(s['changes']) - 10} more in {names['changes']}")
-    if args.to == "nonmem":
+        print(f"    ... {len(s['changes']) - 10} more in {files['changes']}")
+    if "codes" in files:
         coded = list(dict.fromkeys(table.attrs["codes"]["COLUMN"]))
-        print(f"  {names['codes']}: integer codes of {', '.join(coded) or '-'}")
-        print(f"  {names['ids']}: ID -> the input's ID")
+        print(f"  {files['codes']}: integer codes of {', '.join(coded) or '-'}")
+    if "ids" in files:
+        print(f"  {files['ids']}: ID -> the input's ID")
+    if args.to == "nonmem":
         print("$INPUT " + " ".join(s["columns"]))
     return 0

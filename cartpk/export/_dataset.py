@@ -324,7 +324,8 @@ def export_dataset(
     pandas.DataFrame
         One row per record, values as numbers (NaN: missing; NONMEM: every column numeric).
         ``attrs`` holds ``"target"``, ``"codes"`` (``COLUMN, CODE, VALUE``: the integer code
-        of each text value; NONMEM), ``"ids"`` (``ID, SOURCE_ID``; NONMEM) and ``"changes"``
+        of each text value for NONMEM; of a model's categorical covariates for nlmixr2),
+        ``"ids"`` (``ID, SOURCE_ID``; NONMEM) and ``"changes"``
         (``ROW, ID, code, message``: every change to a record).
 
     Raises
@@ -363,6 +364,11 @@ def export_dataset(
     if to == "nonmem":
         out, codes, ids = _nonmem_coding(out, facts, ds.subjects)
         out.attrs["ids"] = ids
+    elif to == "nlmixr2":  # the model's categorical covariates as its numeric codes
+        for c, levels in facts["levels"].items():
+            table = _codes(out[c], levels)
+            out[c] = out[c].map(lambda v, t=table: np.nan if pd.isna(v) else t[str(v)])
+            codes += [{"COLUMN": c, "CODE": k, "VALUE": v} for v, k in table.items()]
     out.attrs["codes"] = pd.DataFrame(codes, columns=["COLUMN", "CODE", "VALUE"])
     _check_labels([str(c) for c in out.columns], to)
     return out
@@ -449,7 +455,8 @@ def sidecar_paths(out: str | os.PathLike[str], to: str) -> dict[str, Path]:
     """The files :func:`write_dataset` writes for ``out``: the table and its tables.
 
     ``<stem>.changes.csv`` always; NONMEM also ``<stem>.codes.csv`` (integer codes of text
-    values, DVIDs and ``EXCL``) and ``<stem>.ids.csv`` (``ID`` -> the input's ID).
+    values, DVIDs and ``EXCL``) and ``<stem>.ids.csv`` (``ID`` -> the input's ID); nlmixr2
+    also ``<stem>.codes.csv`` (the codes of a model's categorical covariates).
 
     Examples
     --------
@@ -459,8 +466,9 @@ def sidecar_paths(out: str | os.PathLike[str], to: str) -> dict[str, Path]:
     path = Path(out)
     stem = path.with_suffix("") if path.suffix else path
     files = {"table": path, "changes": Path(f"{stem}.changes.csv")}
-    if to == "nonmem":
+    if to in ("nonmem", "nlmixr2"):
         files["codes"] = Path(f"{stem}.codes.csv")
+    if to == "nonmem":
         files["ids"] = Path(f"{stem}.ids.csv")
     return files
 
