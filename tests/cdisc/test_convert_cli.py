@@ -50,6 +50,15 @@ def test_the_map_option(folder: Path, tmp_path: Path) -> None:
     assert str(m) in manifest["inputs"] and manifest["settings"]["map"] == str(m)
 
 
+def test_force_replaces_an_earlier_conversion(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["convert", "sdtm", str(folder), "--out", str(out)]) == 0
+    (folder / "sv.csv").unlink()
+    assert main(["convert", "sdtm", str(folder), "--out", str(out), "--force"]) == 0
+    log = pd.read_csv(out / "conversion.csv", dtype=str, keep_default_na=False)
+    assert "SV" not in set(log["DOMAIN"])
+
+
 def test_problems_in_the_datasets_exit_1_and_write_nothing(tmp_path: Path, capsys) -> None:
     d = study()
     d["PC"].loc[5, "PCSTRESU"] = "copies/mL"
