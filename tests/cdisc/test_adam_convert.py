@@ -234,6 +234,31 @@ def test_dataset_json_gives_the_same_table(conv, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(read_adam(folder).trial, conv.trial)
 
 
+def test_xpt_with_sas_dates_gives_the_same_table(conv, tmp_path: Path) -> None:
+    """SAS transport files hold dates as numbers: days (``*DT``) or seconds (``*DTM``) since
+    1960-01-01."""
+    import pyreadstat
+
+    epoch = pd.Timestamp("1960-01-01")
+    numeric = {"AVAL", "ALLOQ", "AFRLT", "ASEQ", "EXDOSE", "AGE", "WEIGHTBL", "ADY", "ASTDY"}
+    folder = tmp_path / "xpt"
+    folder.mkdir()
+    for p in write_adam(tmp_path / "csv").glob("*.csv"):
+        f = pd.read_csv(p, dtype=str, keep_default_na=False)
+        for c in f.columns:
+            if c.endswith("DTM"):
+                f[c] = [(pd.Timestamp(v) - epoch).total_seconds() if v else None for v in f[c]]
+            elif c.endswith("DT"):
+                f[c] = [(pd.Timestamp(v) - epoch).days if v else None for v in f[c]]
+            elif c in numeric:
+                f[c] = pd.to_numeric(f[c])
+        pyreadstat.write_xport(f, str(folder / f"{p.stem}.xpt"), table_name=p.stem.upper(),
+                               file_format_version=5)  # fmt: skip
+    stored = pd.read_sas(folder / "adex.xpt", format="xport", encoding="latin-1")
+    assert isinstance(stored["ASTDTM"][0], float)
+    pd.testing.assert_frame_equal(read_adam(folder).trial, conv.trial)
+
+
 def test_analyte_map_names_the_dvid(tmp_path: Path) -> None:
     amap = tmp_path / "map.csv"
     amap.write_text("DOMAIN,TESTCD,SPEC,DVID,UNIT\nADPC,CARQPCR,,QPCR,copies/ug\n")
