@@ -291,7 +291,20 @@ def measurements(
 ) -> None:
     """Observation rows of ADPC or ADLB into ``pend``; every other record with its reason.
 
-    ``handled`` marks records another reader logs (ADPC's dose records).
+    Parameters
+    ----------
+    dom : Domain
+        ADPC or ADLB.
+    kind : Kind
+        :data:`ADPC` or :data:`ADLB`: where the dataset keeps specimen, texts, limits, units.
+    first : FirstDose
+        Each subject's first dose (``TIME = 0``); records of other subjects are not used.
+    amap : AnalyteMap
+        ``PARAMCD`` (and specimen) -> DVID and unit.
+    pend : Pending
+        Receives the rows, the records not used with their reasons, and the problems.
+    handled : pandas.Series of bool, optional
+        Records another reader logs (ADPC's dose records), left alone here.
     """
     f = dom.frame
     idx = f.index

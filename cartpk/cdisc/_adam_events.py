@@ -137,6 +137,17 @@ def doses(
 ) -> tuple[FirstDose, pd.Series]:
     """Dose rows into ``pend``; each subject's first dose and ADPC's dose records.
 
+    Parameters
+    ----------
+    domains : dict of str to Domain
+        The datasets read: ADEX, else ADPC's dose records, else ADSL give the doses.
+    pend : Pending
+        Receives the dose rows, the records not used with their reasons, the problems and
+        warnings.
+    treatment : list of str, optional
+        ``EXTRT`` values of the CAR-T product (others are not used); without it, doses of
+        several treatments are a problem.
+
     Returns
     -------
     first : FirstDose
@@ -316,7 +327,18 @@ def _grades(f: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
 
 
 def adverse_events(dom: Domain, first: FirstDose, pend: Pending) -> None:
-    """Graded adverse events of ADAE as rows into ``pend``; other records with reasons."""
+    """Graded adverse events of ADAE as rows into ``pend``; other records with reasons.
+
+    Parameters
+    ----------
+    dom : Domain
+        ADAE.
+    first : FirstDose
+        Each subject's first dose; onsets count from it.
+    pend : Pending
+        Receives one row per graded event (the highest grade of a term and onset), the
+        records not used with their reasons, and invalid grades as problems.
+    """
     f = dom.frame
     idx = f.index
     ids = text_column(f, "USUBJID")

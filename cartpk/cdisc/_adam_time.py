@@ -101,6 +101,22 @@ def adam_dates(
     not ``H``); otherwise the date, as a date without clock time. Missing or unreadable:
     ``None``.
 
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The records.
+    datetime_col : str or None
+        Date-time variable (``ADTM``): timestamps, ISO text, or SAS seconds since 1960.
+    date_col : str or None
+        Date variable (``ADT``): dates, ISO text, or SAS days since 1960.
+    tmf_col : str or None
+        Time imputation flag (``ATMF``); ``H`` means the clock time was imputed.
+
+    Returns
+    -------
+    pandas.Series
+        ``YYYY-MM-DDThh:mm:ss``, ``YYYY-MM-DD`` or ``None`` per record.
+
     Examples
     --------
     >>> f = pd.DataFrame({"ADTM": ["2014-01-02 06:30:00", None, "2014-01-03T00:00:00"],
@@ -176,8 +192,21 @@ def record_days(
 ) -> tuple[pd.Series, pd.Series]:
     """Days since the subject's first dose from the record's date(-time) or study day.
 
-    ``day_col`` (``ADY``, ``ASTDY``) follows the no-day-0 convention. Returns the time and
-    how it was obtained, as :func:`~cartpk.cdisc._time.days_since_first_dose`.
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Records with ``USUBJID``.
+    first : FirstDose
+        Each subject's first dose.
+    datetime_col, date_col, tmf_col : str or None
+        As in :func:`adam_dates`.
+    day_col : str or None
+        Relative day (``ADY``, ``ASTDY``), no day 0.
+
+    Returns
+    -------
+    time, how : pandas.Series
+        As :func:`~cartpk.cdisc._time.days_since_first_dose`.
     """
     dtc = adam_dates(frame, datetime_col, date_col, tmf_col)
     dy = numbers(frame[day_col])[0] if day_col in frame.columns else None
