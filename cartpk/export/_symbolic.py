@@ -90,6 +90,7 @@ __all__ = [
     "ThetaInfo",
     "backward",
     "forward",
+    "lambdify_individual",
     "sympy_namespace",
     "trace",
 ]
@@ -679,6 +680,15 @@ def trace(model: Model) -> SymbolicModel:
         _check_keys(model, "predict", preds, list(model.outputs))
         return SymbolicModel(**base, predictions=preds)
     assert isinstance(model, OdeModel)
+    return SymbolicModel(**base, **_ode_equations(model, xp, kw, equations, states))
+
+
+def _ode_equations(
+    model: OdeModel, xp: _SympyNamespace, kw: dict[str, Any], equations: list[str], states: list
+) -> dict[str, Any]:
+    """``states``, ``rhs``, ``initial``, ``observe``, ``breakpoints``, ``dose_inputs``."""
+    sp = xp._sp
+    time = sp.Symbol("t")
     y = {s: sp.Symbol(s) for s in states}
     rhs = _call(xp, model, "rhs", (time, y), kw)
     _check_keys(model, "rhs", rhs, states)
@@ -687,15 +697,14 @@ def trace(model: Model) -> SymbolicModel:
     obs = _call(xp, model, "observe", (y,), kw)
     _check_keys(model, "observe", obs, list(model.outputs))
     bps = _call(xp, model, "breakpoints", (), kw) if "breakpoints" in equations else {}
-    return SymbolicModel(
-        **base,
-        states=y,
-        rhs=rhs,
-        initial=init,
-        observe=obs,
-        breakpoints=bps,
-        dose_inputs=_dose_inputs(model, sp, init, dose),
-    )
+    return {
+        "states": y,
+        "rhs": rhs,
+        "initial": init,
+        "observe": obs,
+        "breakpoints": bps,
+        "dose_inputs": _dose_inputs(model, sp, init, kw.get("dose")),
+    }
 
 
 def _check_keys(model: Model, attr: str, out: Any, expected: list[str]) -> None:
@@ -716,8 +725,26 @@ def _check_keys(model: Model, attr: str, out: Any, expected: list[str]) -> None:
 def lambdify_individual(sm: SymbolicModel) -> Callable[..., dict[str, float]]:
     """A NumPy function ``f(**values) -> {param: value}`` of :attr:`SymbolicModel.individual`.
 
-    ``values`` names every free symbol: ``tv_<p>``, ``eta_<p>``, coefficients, covariate
-    columns. Used to check the trace against ``Model.individual_parameters``.
+    Parameters
+    ----------
+    sm : SymbolicModel
+        A traced model.
+
+    Returns
+    -------
+    callable
+        ``f(**values)``; ``values`` names every free symbol (``tv_<p>``, ``eta_<p>``,
+        coefficients, covariate columns). Used to check the trace against
+        ``Model.individual_parameters``.
+
+    Examples
+    --------
+    >>> import cartpk as ck
+    >>> f = lambdify_individual(trace(ck.load_model("stein2019")))
+    >>> names = ("foldx", "tmax", "cmax", "alpha", "fb", "beta")
+    >>> values = {f"tv_{n}": 0.5 for n in names} | {f"eta_{n}": 0.0 for n in names}
+    >>> f(**values)["fb"], f(**values | {"eta_tmax": 1.0})["tmax"] / 0.5
+    (0.5, 2.718281828459045)
     """
     sp = _sympy()
     funcs = {}
