@@ -68,7 +68,7 @@ def _summary(table: Any, files: dict[str, Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk export-data``."""
-    from cartpk.errors import DatasetError
+    from cartpk.errors import DatasetError, compress_rows
     from cartpk.export._dataset import check_outputs, export_dataset, write_export
 
     tv = [c.strip() for c in args.time_varying.split(",") if c.strip()]
@@ -94,11 +94,11 @@ def run(args: argparse.Namespace) -> int:
         f"not used: MDV=1, EXCL > 0)"
     )
     print(f"  {files['changes']}: {len(s['changes'])} change(s) to records")
-    for c in s["changes"][:10]:
-        row = "-" if c["ROW"] != c["ROW"] else c["ROW"]
-        print(f"    row {row} (ID {c['ID'] or '-'}): {c['message']}")
-    if len(s["changes"]) > 10:
-        print(f"    ... {len(s['changes']) - 10} more in {files['changes']}")
+    changes = table.attrs["changes"]
+    for (code, message), grp in changes.groupby(["code", "message"], sort=False):
+        rows = compress_rows(grp["ROW"])
+        rows = rows if len(rows) <= 60 else rows[:57].rsplit(",", 1)[0] + ", ..."
+        print(f"    {code} x {len(grp)} ({rows}): {message}")
     if "codes" in files:
         coded = list(dict.fromkeys(table.attrs["codes"]["COLUMN"]))
         print(f"  {files['codes']}: integer codes of {', '.join(coded) or '-'}")

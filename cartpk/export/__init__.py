@@ -14,13 +14,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cartpk.export._dataset import export_dataset as export_dataset
+from cartpk.export._dataset import write_dataset as write_dataset
 from cartpk.export._symbolic import SymbolicModel as SymbolicModel
 from cartpk.export._symbolic import trace as trace
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model import Model
 
-__all__ = ["SymbolicModel", "to_monolix", "to_nlmixr2", "to_nonmem", "trace"]
+__all__ = [
+    "SymbolicModel",
+    "export_dataset",
+    "to_monolix",
+    "to_nlmixr2",
+    "to_nonmem",
+    "trace",
+    "write_dataset",
+]
 
 
 def to_nonmem(model: Model, *, data: str | None = None) -> str:
