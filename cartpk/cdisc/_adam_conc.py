@@ -5,8 +5,9 @@ One row per sample. BDS datasets repeat a sample: derived records (``DTYPE`` set
 record under each ``BASETYPE``. The record kept is the observed one (``DTYPE`` blank), once
 per sample (``SRCDOM``/``SRCSEQ``, else ``PCSEQ``/``LBSEQ``, else subject, DVID and time);
 ``conversion.csv`` names, for every other record, the record of the sample that was used.
-Records whose ``ANL01FL`` is not ``Y`` (where the dataset has the flag) are left out, as
-their producer left them out of the analysis.
+A sample none of whose records has ``ANL01FL = Y`` (where the dataset has the flag) is left
+out, as its producer left it out of the analysis; a sample whose imputed copy alone is
+flagged (a BLQ sample imputed for NCA) is in, as its observed record.
 
 Time: ``AFRLT`` (actual time since the first dose) in ``FRLTU`` converted to days; without
 it the analysis date-time (``ADTM``/``ADT``) minus the first dose; then ``NFRLT`` (nominal);
@@ -177,28 +178,17 @@ def _values(dom: Domain, kind: Kind, pend: Pending, use: pd.Series) -> pd.DataFr
     )
 
 
-def _times(
-    dom: Domain, first: FirstDose, pend: Pending, use: pd.Series
-) -> tuple[pd.Series, pd.Series]:
-    """TIME in days and where it came from; violations for unknown units and no time."""
+def _times(dom: Domain, first: FirstDose) -> pd.DataFrame:
+    """Per record: ``TIME`` in days, where it came from (``SRC``), whether its relative-time
+    unit is unknown (``BAD_UNIT``) and whether ``AFRLT`` and the date disagree (``OFF``)."""
     f = dom.frame
     actual, unit, unknown = relative_days(f, "AFRLT", "FRLTU")
     nominal, _, unknown_nom = relative_days(f, "NFRLT", "FRLTU")
     dated, how = record_days(f, first, datetime_col="ADTM", date_col="ADT", tmf_col="ATMF",
                              day_col="ADY")  # fmt: skip
-    bad_unit = use & (unknown | (unknown_nom & actual.isna() & dated.isna()))
-    if bad_unit.any():
-        pend.problem(
-            "cdisc_time_unit_unknown", dom, f.index[bad_unit],
-            "the unit of a relative time (`FRLTU`) is blank or not known",
-            column="FRLTU", value=clip(unit[bad_unit].replace("", "(blank)")),
-            expected="one of HOURS, DAYS, MINUTES, WEEKS (or H, D, MIN, W)",
-            fix="fill in FRLTU",
-        )  # fmt: skip
     time = actual.copy()
     src = "TIME from AFRLT " + each(numbers(f.get("AFRLT", unit))[0]) + " " + unit
-    src += " (actual time since the"
-    src += " first dose)"
+    src += " (actual time since the first dose)"
     take = time.isna() & dated.notna()
     time[take] = dated[take]
     src[take] = "TIME from " + how[take] + " (ADTM, ADT or ADY)"
@@ -206,7 +196,25 @@ def _times(
     time[take] = nominal[take]
     src[take] = "TIME from NFRLT " + each(numbers(f.get("NFRLT", unit))[0][take]) + " " + unit[take]
     src[take] += " (nominal: no AFRLT or date)"
-    no_time = use & time.isna() & ~bad_unit
+    off = actual.notna() & dated.notna() & (how == "date-time") & ((actual - dated).abs() > 1 / 24)
+    bad_unit = unknown | (unknown_nom & actual.isna() & dated.isna())
+    return pd.DataFrame({"TIME": time, "SRC": src, "UNIT": unit, "BAD_UNIT": bad_unit,
+                         "OFF": off})  # fmt: skip
+
+
+def _time_problems(dom: Domain, pend: Pending, use: pd.Series, t: pd.DataFrame) -> None:
+    """Unknown units and records without time (violations), AFRLT against the date (warning)."""
+    f = dom.frame
+    bad_unit = use & t["BAD_UNIT"]
+    if bad_unit.any():
+        pend.problem(
+            "cdisc_time_unit_unknown", dom, f.index[bad_unit],
+            "the unit of a relative time (`FRLTU`) is blank or not known",
+            column="FRLTU", value=clip(t["UNIT"][bad_unit].replace("", "(blank)")),
+            expected="one of HOURS, DAYS, MINUTES, WEEKS (or H, D, MIN, W)",
+            fix="fill in FRLTU",
+        )  # fmt: skip
+    no_time = use & t["TIME"].isna() & ~bad_unit
     if no_time.any():
         pend.problem(
             "cdisc_no_time", dom, f.index[no_time],
@@ -215,8 +223,7 @@ def _times(
             expected="AFRLT with FRLTU, or ADTM/ADT, on every record",
             fix="fill in AFRLT (or the sample's date-time)",
         )  # fmt: skip
-    off = use & actual.notna() & dated.notna() & (how == "date-time")
-    off &= (actual - dated).abs() > 1 / 24
+    off = use & t["OFF"]
     if off.any():
         pend.warnings.append(
             CartpkWarning(
@@ -226,7 +233,16 @@ def _times(
                 {"dataset": dom.name, "records": [int(i) + 1 for i in f.index[off][:20]]},
             )
         )
-    return time, src
+
+
+def _left_out(f: pd.DataFrame, keys: pd.Series, considered: pd.Series) -> pd.Series:
+    """Records of samples with no record flagged ``ANL01FL = Y`` (where the dataset has
+    the flag): an imputed copy flagged for the analysis keeps its sample in."""
+    if "ANL01FL" not in f.columns:
+        return pd.Series(False, index=f.index)
+    flag = text_column(f, "ANL01FL").str.upper() == "Y"
+    kept = set(keys[considered & flag])
+    return ~keys.isin(kept)
 
 
 def _derived_reasons(
@@ -329,12 +345,15 @@ def measurements(
     )
     dtype = text_column(f, "DTYPE")
     derived = considered & (reason == "") & (dtype != "")
-    anl = text_column(f, "ANL01FL")
-    flagged = considered & (reason == "") & ~derived & ("ANL01FL" in f.columns) & (anl != "Y")
-    reason[flagged] = ("ANL01FL " + anl[flagged].replace("", "blank") + ": the dataset's "
-                       "producer left this record out of the analysis")  # fmt: skip
+    times = _times(dom, first)
+    time, how = times["TIME"], times["SRC"]
+    keys = _sample_keys(f, kind, dvid, time)
+    flagged = considered & (reason == "") & ~derived & _left_out(f, keys, considered)
+    reason[flagged] = ("ANL01FL " + text_column(f, "ANL01FL")[flagged].replace("", "blank")
+                       + ", on every record of this sample: the dataset's producer left it out "
+                       "of the analysis")  # fmt: skip
     live = considered & (reason == "") & ~derived
-    time, how = _times(dom, first, pend, live)
+    _time_problems(dom, pend, live, times)
     vals = _values(dom, kind, pend, live)
     reason[live & ~vals["HAS"]] = "no result (AVAL blank, no BLQ or ALQ text)"
     live &= vals["HAS"]
@@ -342,7 +361,6 @@ def measurements(
     reason[pre] = ("before the first dose (TIME " + each(time[pre])
                    + " d): trial.csv starts at the first dose")  # fmt: skip
     live &= ~pre
-    keys = _sample_keys(f, kind, dvid, time)
     rows = pd.DataFrame({"ID": ids, "TIME": time, "DV": vals["DV"], "EVID": 0, "AMT": 0.0,
                          "MDV": 0, "CENS": vals["CENS"], "LLOQ": vals["LLOQ"], "DVID": dvid})  # fmt: skip
     reason[derived] = _derived_reasons(f, derived, considered & (dtype == ""), keys)[derived]

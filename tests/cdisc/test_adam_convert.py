@@ -169,7 +169,7 @@ def test_adpc_copies_and_flags_say_which_record_was_used(conv) -> None:
     assert _log(conv, "ADPC", 5)["REASON"] == (
         "derived record (DTYPE HALFLLOQ), not data: record 4 is this sample's observed record"
     )
-    assert _log(conv, "ADPC", 6)["REASON"].startswith("ANL01FL N: ")
+    assert _log(conv, "ADPC", 6)["REASON"].startswith("ANL01FL N, on every record of this sample")
     assert _log(conv, "ADPC", 10)["REASON"].endswith("the doses are read from ADEX")
     assert _log(conv, "ADPC", 11)["REASON"] == "subject has no dose: not in trial.csv"
     blq = _log(conv, "ADPC", 4)
@@ -265,6 +265,22 @@ def test_analyte_map_names_the_dvid(tmp_path: Path) -> None:
     conv = read_adam(write_adam(tmp_path / "adam"), map=amap)
     assert sorted(set(conv.trial["DVID"])) == ["", "AE_NEUTROPENIA", "CRS", "ICANS", "IL6", "QPCR"]
     assert "via" not in conv.endpoints.set_index("DVID").loc["QPCR", "SOURCE"]
+
+
+def test_a_sample_flagged_through_its_imputed_copy_is_used(tmp_path: Path) -> None:
+    """Some producers flag the imputed record (HALFLLOQ) for the analysis, not the BLQ record
+    it was imputed from: the sample is in the analysis, and its observed record is used."""
+    rows = [
+        *ADPC[:2],
+        _pc("S1", 3, 3, "168", "", PCSTRESC="<BLQ", ANL01FL=""),
+        _pc("S1", 4, 3, "168", "10", PCSTRESC="<BLQ", DTYPE="HALFLLOQ"),
+        _pc("S1", 5, 4, "336", "42", ANL01FL=""),  # no record of this sample flagged
+    ]
+    conv = read_adam(write_adam(tmp_path / "adam", adpc=rows))
+    blq = _log(conv, "ADPC", 3)
+    assert blq["USED"] == "Y" and "CENS=1 at ALLOQ 20" in blq["REASON"]
+    assert _log(conv, "ADPC", 4)["REASON"].startswith("derived record (DTYPE HALFLLOQ)")
+    assert _log(conv, "ADPC", 5)["REASON"].startswith("ANL01FL blank, on every record")
 
 
 def test_afrlt_is_preferred_to_the_date(tmp_path: Path) -> None:
