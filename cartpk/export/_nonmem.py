@@ -291,7 +291,6 @@ def _unsupported(name: str, what: str) -> ModelError:
 
 
 def _ode(sm: SymbolicModel, code: NmCode, eta_no: dict[str, int], tol: int) -> list[str]:
-    sp = code.sp
     for expr in [*sm.rhs.values(), *sm.observe.values(), *sm.breakpoints.values()]:
         if sm.dose is not None and expr.has(sm.dose):
             raise _unsupported(sm.name, "`rhs`, `observe` or `breakpoints` use the dose")
@@ -317,7 +316,6 @@ def _ode(sm: SymbolicModel, code: NmCode, eta_no: dict[str, int], tol: int) -> l
         out += code.assign(f"DADT({comp[s]})", expr)
     out += ["$ERROR", "; the declaration's observe"]
     lines, preds = _outputs(sm, code, sm.observe)
-    del sp
     return out + lines + _error_block(sm, code, preds)
 
 
