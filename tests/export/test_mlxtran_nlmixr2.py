@@ -267,3 +267,30 @@ def test_nlmixr2_data_codes_match_the_model(tmp_path):
             assert f"cov_cmax_target_{level.lower()}*(TARGET == {code})" in text
     raw = pd.read_csv(trial).set_index(np.arange(1, 822))["TARGET"]
     assert (out["TARGET"].to_numpy() == raw.loc[out["ROW"].astype(int)].map(table)).all()
+
+
+@pytest.mark.parametrize(
+    ("writer", "old", "new"),
+    [
+        ("nlmixr2", "exp(-beta*", "exp(-alpha*"),  # one term with the wrong rate
+        ("mlxtran", "(1 - fb)", "(1 - 2*fb)"),
+        ("nlmixr2", "lcmax + eta.cmax", "lcmax + eta.tmax"),  # the wrong random effect
+    ],
+)
+def test_the_checks_detect_a_wrong_text(monkeypatch, rng, writer, old, new):
+    """The interpreter checks fail on a text with one change (they test, not only run)."""
+    module = __import__(__name__, fromlist=["_"])
+    real = {"nlmixr2": to_nlmixr2, "mlxtran": to_mlxtran}[writer]
+    assert old in real(load_model("stein2019"))
+    monkeypatch.setattr(module, f"to_{writer}", lambda m: real(m).replace(old, new))
+    with pytest.raises(AssertionError):
+        test_closed_form_text_computes_cartpk_predictions("stein2019", rng)
+
+
+def test_the_ode_check_detects_a_wrong_rhs(monkeypatch, rng):
+    module = __import__(__name__, fromlist=["_"])
+    real = to_nlmixr2
+    old, new = "effector*fb*(alpha - beta)", "effector*fb*alpha"  # the memory inflow
+    monkeypatch.setattr(module, "to_nlmixr2", lambda m: real(m).replace(old, new))
+    with pytest.raises(AssertionError):
+        test_ode_text_has_cartpk_rhs_initial_and_solution(rng)
