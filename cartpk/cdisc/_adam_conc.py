@@ -251,16 +251,21 @@ def _derived_reasons(
     """Why each derived record is not used, naming the sample's observed record."""
     dtype = text_column(f, "DTYPE")
     where: dict[str, int] = {}
-    for p in f.index[observed]:
-        where.setdefault(keys[p], int(p))
+    for p, k in zip(f.index[observed], keys[observed], strict=True):
+        where.setdefault(k, int(p))
     out = pd.Series("", index=f.index, dtype=object)
-    for p in f.index[derived]:
-        q = where.get(keys[p])
-        out[p] = f"derived record (DTYPE {dtype[p]}), not data: " + (
-            f"record {q + 1} is this sample's observed record"
-            if q is not None
-            else "no observed record (DTYPE blank) of this sample"
+    text = []
+    for k, d in zip(keys[derived], dtype[derived], strict=True):
+        q = where.get(k)
+        text.append(
+            f"derived record (DTYPE {d}), not data: "
+            + (
+                f"record {q + 1} is this sample's observed record"
+                if q is not None
+                else "no observed record (DTYPE blank) of this sample"
+            )
         )
+    out[derived] = text
     return out
 
 

@@ -33,7 +33,9 @@ def text_column(frame: pd.DataFrame, *names: str) -> pd.Series:
     """
     for n in names:
         if n in frame.columns:
-            return each(frame[n], lambda v: "" if pd.isna(v) else str(v).strip())
+            s = frame[n]
+            cells = s.astype(object).where(s.notna(), "").to_numpy()
+            return pd.Series([str(v).strip() for v in cells], index=frame.index, dtype=object)
     return pd.Series("", index=frame.index, dtype=object)
 
 
@@ -141,4 +143,4 @@ def each(values: pd.Series, func: Callable[[Any], str] | None = None) -> pd.Seri
     (['1.5', '2'], dtype('O'))
     """
     f = fmt if func is None else func
-    return pd.Series([f(v) for v in values], index=values.index, dtype=object)
+    return pd.Series([f(v) for v in values.to_numpy()], index=values.index, dtype=object)

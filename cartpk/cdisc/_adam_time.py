@@ -128,17 +128,16 @@ def adam_dates(
     ['2014-01-02']
     """
     out: list[str | None] = [None] * len(frame)
-    dtm = frame[datetime_col] if datetime_col in frame.columns else None
-    dt = frame[date_col] if date_col in frame.columns else None
-    tmf = frame[tmf_col] if tmf_col in frame.columns else None
+    none = [None] * len(frame)
+    dtm = frame[datetime_col].to_numpy(object) if datetime_col in frame.columns else none
+    dt = frame[date_col].to_numpy(object) if date_col in frame.columns else none
+    tmf = frame[tmf_col].to_numpy(object) if tmf_col in frame.columns else none
     for i in range(len(frame)):
-        stamp, clock = (None, False)
-        if dtm is not None:
-            stamp, clock = _one_date(dtm.iat[i], seconds=True)
-            if tmf is not None and str(tmf.iat[i]).strip().upper() == "H":
-                clock = False
-        if stamp is None and dt is not None:
-            stamp, clock = _one_date(dt.iat[i], seconds=False)
+        stamp, clock = _one_date(dtm[i], seconds=True)
+        if str(tmf[i]).strip().upper() == "H":
+            clock = False
+        if stamp is None:
+            stamp, clock = _one_date(dt[i], seconds=False)
             clock = False
         if stamp is not None:
             out[i] = stamp.strftime("%Y-%m-%dT%H:%M:%S" if clock else "%Y-%m-%d")
