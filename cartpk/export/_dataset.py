@@ -458,6 +458,18 @@ def sidecar_paths(out: str | os.PathLike[str], to: str) -> dict[str, Path]:
     values, DVIDs and ``EXCL``) and ``<stem>.ids.csv`` (``ID`` -> the input's ID); nlmixr2
     also ``<stem>.codes.csv`` (the codes of a model's categorical covariates).
 
+    Parameters
+    ----------
+    out : path
+        The table's file.
+    to : str
+        The tool.
+
+    Returns
+    -------
+    dict of str to Path
+        ``table``, ``changes`` and, per tool, ``codes``, ``ids``.
+
     Examples
     --------
     >>> sorted(p.name for p in sidecar_paths("run/trial_nm.csv", "nonmem").values())

@@ -60,12 +60,32 @@ NO_MODEL: dict[str, Any] = {
 
 
 def change(row: Any, sid: Any, code: str, message: str) -> dict[str, Any]:
-    """One entry of an export's ``changes`` table."""
+    """One entry of an export's ``changes`` table.
+
+    Parameters
+    ----------
+    row : int
+        The input record number (``ROW``).
+    sid : object
+        The subject's ID as in the input (``""``: several subjects).
+    code, message : str
+        What changed: a stable code and a sentence.
+
+    Returns
+    -------
+    dict
+        ``{"ROW", "ID", "code", "message"}``.
+    """
     return {"ROW": int(row), "ID": str(sid), "code": code, "message": message}
 
 
 def model_facts(model: Model | str | None) -> dict[str, Any]:
     """What a declaration sets for its data (module docstring), from its trace.
+
+    Parameters
+    ----------
+    model : Model, str or None
+        A declaration or catalogue name.
 
     Returns
     -------
@@ -189,9 +209,9 @@ def _nonmem_values(
     """``LLOQ`` = the limit on ``CENS=1`` records; ``DV`` of log-additive outputs as log(DV)."""
     cens = (rec["EVID"] == 0) & (rec["CENS"] == 1) & rec["DVID"].isin(facts["outputs"])
     differ = cens & ~(rec["LLOQ"] == rec["DV"])
-    for r, sid, old, dv in zip(
-        rec.loc[differ, "ROW"], rec.loc[differ, "ID"], rec.loc[differ, "LLOQ"], rec.loc[differ, "DV"], strict=True
-    ):  # fmt: skip
+    for _, row in rec.loc[differ].iterrows():
+        old, dv = row["LLOQ"], row["DV"]
+        r, sid = row["ROW"], row["ID"]
         was = "missing" if pd.isna(old) else f"{old:g}"
         message = f"LLOQ {was} -> {dv:g}: the limit of the censored record (its DV)"
         changes.append(change(r, sid, "lloq_set", message))
@@ -234,7 +254,22 @@ def apply_model(
 ) -> pd.DataFrame:
     """The records as the model's data: checks, ``MDV``/``EXCL``, doses, NONMEM values.
 
-    Adds ``_CMT`` (the dose records' compartment) and ``_KEY`` (the order within a time).
+    Parameters
+    ----------
+    rec : pandas.DataFrame
+        Every record (``ROW, ID, TIME, DV, EVID, AMT, MDV, CENS, LLOQ, DVID, EXCL``, ...).
+    facts : mapping
+        :func:`model_facts` of the model (:data:`NO_MODEL` without one).
+    to : str
+        The tool.
+    changes : list of dict
+        Receives every change made (:func:`change`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The records, with ``_CMT`` (the dose records' compartment) and ``_KEY`` (the order
+        of records at the same time: the input's, an added dose part after its record).
 
     Raises
     ------

@@ -22,6 +22,15 @@ __all__ = ["MLXTRAN", "RXODE2", "Language", "lower", "number", "printer"]
 def number(x: float) -> str:
     """A float as the shortest text that reads back exactly (whole numbers without ``.0``).
 
+    Parameters
+    ----------
+    x : float
+        The number.
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> number(24000.0), number(0.0079), number(1e-09), number(3.0e7)
@@ -107,8 +116,20 @@ def _unsupported(what: str) -> ModelError:
 
 
 def printer(lang: Language, names: Mapping[str, str] | None = None) -> Any:
-    """A SymPy printer of ``lang`` expressions; ``names`` renames symbols (``dose`` ->
-    ``amtDose``).
+    """A SymPy printer of ``lang`` expressions.
+
+    Parameters
+    ----------
+    lang : Language
+        :data:`MLXTRAN` or :data:`RXODE2`.
+    names : mapping of str to str, optional
+        Symbols renamed in the text (Mlxtran: ``dose`` -> ``amtDose``).
+
+    Returns
+    -------
+    sympy.printing.str.StrPrinter
+        Its ``doprint(expr)`` gives the text; a conditional expression (other than an
+        rxode2 indicator) or an unknown function raises ``export_unsupported``.
 
     Examples
     --------
@@ -228,6 +249,24 @@ def lower(
     A ``Piecewise`` becomes an ``if`` block assigning ``target`` in each branch; one inside
     a larger expression is first assigned to ``<temp>_<k>`` (``k = 1, 2, ...``; ``temp``
     defaults to ``target``, which must then be a name).
+
+    Parameters
+    ----------
+    lang : Language
+        The language.
+    target : str
+        What is assigned (``QPCR_pred``, ``d/dt(effector)``).
+    expr : sympy.Expr
+        The traced expression.
+    names : mapping of str to str, optional
+        Symbols renamed (:func:`printer`).
+    temp : str, optional
+        Stem of the variables of inner conditional expressions.
+
+    Returns
+    -------
+    list of str
+        The statements, unindented (block bodies indented by two spaces).
 
     Examples
     --------

@@ -50,6 +50,16 @@ def error_parameters(sm: SymbolicModel) -> dict[str, tuple[str, str, list[str]]]
     Monolix names the parameters of an error model ``a`` (constant part) and ``b``
     (proportional part), numbered by output when there are several.
 
+    Parameters
+    ----------
+    sm : SymbolicModel
+        The traced declaration.
+
+    Returns
+    -------
+    dict
+        Per output: the distribution, Monolix's error model and its parameters.
+
     Examples
     --------
     >>> import cartpk as ck
@@ -87,6 +97,15 @@ def renamed(sm: SymbolicModel) -> dict[str, str]:
     """Parameters renamed because Mlxtran gives their names a meaning (``il6_0`` is the
     initial value of the state ``il6``; ``t``, ``t_0``, ``amtDose``): ``name -> name_par``;
     and ``dose`` -> ``amtDose`` (the amount of the last dose).
+
+    Parameters
+    ----------
+    sm : SymbolicModel
+        The traced declaration.
+
+    Returns
+    -------
+    dict of str to str
 
     Examples
     --------

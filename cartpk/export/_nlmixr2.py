@@ -43,6 +43,15 @@ def theta_names(sm: SymbolicModel) -> dict[str, str]:
     """``{declared name: nlmixr2 ini name}``: a structural theta on its estimation scale
     (``lfoldx``, ``logitfb``, ``tgate``), a covariate coefficient under its own name.
 
+    Parameters
+    ----------
+    sm : SymbolicModel
+        The traced declaration.
+
+    Returns
+    -------
+    dict of str to str
+
     Examples
     --------
     >>> import cartpk as ck

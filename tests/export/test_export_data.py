@@ -352,3 +352,33 @@ def test_cli_export_data_exit_codes(tmp_path, hand, capsys):
     assert "Traceback" not in capsys.readouterr().err
     assert main(["export-data", str(hand), "--to", "sas", "--out", "x"]) == 2
     assert main(["export-data", str(hand), "--to", "nonmem", "--out", "y", "--model", "nope"]) == 2
+
+
+def test_nonmem_model_values_lloq_and_log_dv():
+    """With a log-additive model: LLOQ = the limit of each censored record, DV as log(DV);
+    a value <= 0 (a linear endpoint's zero) cannot be logged and is listed."""
+    from cartpk.data import Endpoint
+
+    t = pd.DataFrame(
+        {
+            "ID": [1, 1, 1, 1],
+            "TIME": [0, 7, 14, 21],
+            "DV": [None, 100, 15, 50],
+            "EVID": [1, 0, 0, 0],
+            "AMT": [1e8, 0, 0, 0],
+            "CENS": [0, 0, 1, 0],
+            "LLOQ": [None, None, 20, None],
+        }
+    )
+    out = export_dataset(t, "nonmem", model="stein2019").set_index("ROW")
+    assert out.loc[3, "LLOQ"] == 15 and out.loc[3, "DV"] == pytest.approx(np.log(15))
+    assert out.loc[[2, 4], "DV"].tolist() == pytest.approx(np.log([100, 50]).tolist())
+    changes = out.attrs["changes"]
+    assert changes.loc[changes["code"] == "lloq_set", "ROW"].tolist() == [3]
+    assert export_dataset(t, "nonmem").set_index("ROW").loc[3, "LLOQ"] == 20  # no model
+    linear = {"QPCR": Endpoint("QPCR", "copies/ug", "linear", "qPCR")}
+    ds = read_dataset(t.assign(DV=[None, 100, 15, 0]), endpoints=linear)
+    with pytest.raises(DatasetError) as err:
+        export_dataset(ds, "nonmem", model="stein2019")
+    assert err.value.violations[0].code == "dv_not_positive"
+    assert err.value.violations[0].rows == (4,)
