@@ -88,7 +88,6 @@ CLASSES: dict[str, str] = {
     "absolute 5 mm increase",
     "nodal_cr": "cartpk's target CR allows lymph nodes < 10 mm short axis (RECIST 1.1 4.3.1); "
     "the rs_onco generator needs a sum of 0 mm",
-    "no_new_lesion_row": "the peer counts a new lesion cartpk has no row for",
     "nominal_time": "PP uses nominal sample times (PCTPTNUM, 0.08 h for the 5-minute sample, "
     "pre-dose set to 0); cartpk the actual times of PCDTC (5 min = 0.0833 h)",
     "lambda_z_points": "PP regresses on every quantifiable sample from Tmax on (Tmax "
@@ -194,6 +193,9 @@ def tumour(domains: dict[str, Domain], kind: str, evaluator: str = "INVESTIGATOR
         parts = {k: domains[k] for k in ("ADTR", "ADRS") if k in domains}
         lesions = adam_lesions(parts, first, pd.Series(dtype=float), log)
         source, col = domains["ADTR"], "AVISIT"
+    missing = log.missing(parts.values())
+    if missing:  # every source record must have its row in conversion.csv
+        raise AssertionError(f"records without a conversion row: {missing[:10]}")
     conversion = log.frame()
     result, codes = derive(lesions)
     tp = result.timepoints

@@ -117,7 +117,7 @@ def _check_evaluator(
         problems.add(
             "cdisc_evaluator_unknown",
             domain,
-            0,
+            None,
             "",
             f"no record of evaluator {evaluator}",
             f"evaluators: {present}",
@@ -250,12 +250,15 @@ def _new_from_tu(
     rows: list[dict[str, Any]],
     notes: list[str],
     sources: list[tuple[Domain, int]],
+    assessed: set[tuple[str, str, str]],
 ) -> None:
     """A row for every new lesion TU identifies that TR never assessed (RECIST 1.1: a new
-    lesion is progression unless equivocal)."""
+    lesion is progression unless equivocal); ``assessed`` holds the lesions TR has records
+    of."""
     for r in recs.itertuples(index=False):
-        les = lesions.get((r.ID, r.READER, r.LNK))
-        if les is None or les.kind != "NEW" or les.rows or not r.SELECTED:
+        key = (r.ID, r.READER, r.LNK)
+        les = lesions.get(key)
+        if les is None or les.kind != "NEW" or les.rows or not r.SELECTED or key in assessed:
             continue
         if r.TEST not in ("", "TUMIDENT") or math.isnan(r.DAY):
             continue
@@ -411,12 +414,15 @@ def sdtm_lesions(
         "UNIT": "TRSTRESU",
         "READERS": _readers_text(evaluator),
     }
+    assessed: set[tuple[str, str, str]] = set()
     if tr is not None:
         recs = _tr_records(tr, first, evaluator, "TRDTC", "TRDY")
         _check_evaluator(tr, recs, evaluator, problems)
         rows, notes, sources = lesion_rows(tr, recs, lesions, problems, pending, names)
+        sel = recs[recs["SELECTED"]]
+        assessed = set(zip(sel["ID"], sel["READER"], sel["LNK"], strict=True))
     if tu is not None:
-        _new_from_tu(tu, tu_recs, lesions, rows, notes, sources)
+        _new_from_tu(tu, tu_recs, lesions, rows, notes, sources, assessed)
     problems.raise_if_any("the tumour datasets (TU, TR) cannot be converted")
     if tu is None and tr is None:
         pending.flush(log, {})
@@ -571,7 +577,7 @@ def adam_lesions(
         problems.add(
             "cdisc_adtr_columns",
             adtr,
-            0,
+            None,
             "",
             f"ADTR has no column {c}: its records cannot be told apart by lesion and test",
             c,

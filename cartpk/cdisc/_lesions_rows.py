@@ -134,7 +134,7 @@ class Problems:
         self,
         code: str,
         domain: Domain,
-        pos: int,
+        pos: int | None,
         subject: str,
         message: str,
         value: str,
@@ -143,12 +143,15 @@ class Problems:
         expected: str,
         fix: str,
     ) -> None:
+        """Add one problem of record ``pos`` (0-based; ``None``: of the dataset as a whole)."""
         g = self._groups.setdefault(
             (code, domain.name, message),
             {"rows": [], "values": [], "ids": set(), "column": column, "e": expected, "f": fix},
         )
-        g["rows"].append(domain.row(pos))
-        g["ids"].add(subject)
+        if pos is not None:
+            g["rows"].append(domain.row(pos))
+        if subject:
+            g["ids"].add(subject)
         if value not in g["values"]:
             g["values"].append(value)
 
@@ -340,9 +343,12 @@ class _Builder:
             )
             return
         status = self.state(rec, _NT_STATES, "non-target")
-        if status is not None:
-            extra = " (not done)" if status == "NE" and rec.TEXT not in _NT_STATES else ""
-            self.row(rec, les, math.nan, status, f"{rec.TEXT or 'blank'}{extra}{note}")
+        if status == "NE":
+            why = f" ({rec.WHYND})" if rec.WHYND else ""
+            self.row(rec, les, math.nan, "NE", f"not done{why} -> STATUS NE{note}")
+        elif status is not None:
+            how = rec.TEXT if status == rec.TEXT else f"{rec.TEXT} -> {status}"
+            self.row(rec, les, math.nan, status, f"{how}{note}")
 
     def new(self, rec: Any, les: Lesion, note: str) -> None:
         pos = int(rec.POS)
@@ -438,10 +444,10 @@ class _Builder:
 
 def _skip_reason(rec: Any, names: dict[str, str]) -> str | None:
     """Why a record is not used whatever it holds, or None."""
-    if not rec.SELECTED:
-        return f"evaluator {rec.READER}: {names['READERS']}"
     if rec.SKIP:
         return str(rec.SKIP)
+    if not rec.SELECTED:
+        return f"evaluator {rec.READER}: {names['READERS']}"
     if rec.LNK == "":
         return (
             f"no {names['LNK']}: {rec.TEST or 'the record'} is not the assessment of one "
