@@ -75,8 +75,10 @@ ARGV: dict[str, Callable[[dict[str, Path]], list[str]]] = {
     "nca": lambda i: ["nca", str(i["trial"])],
     "simulate": lambda i: ["simulate", "stein2019", "--n", "2", "--seed", "1"],
     "report": lambda i: ["report", str(i["trial"].parent)],
+    "export": lambda i: ["export", "stein2019", "--to", "nonmem"],
+    "export-data": lambda i: ["export-data", str(i["trial"]), "--to", "nonmem"],
 }
-FILE_COMMANDS = {"nca", "simulate", "report"}
+FILE_COMMANDS = {"nca", "simulate", "report", "export", "export-data"}
 # the input each command reads (simulate and demo read none: a file of the user's instead)
 OWN_INPUT = {
     "fit": "fit",
@@ -89,6 +91,8 @@ OWN_INPUT = {
     "nca": "trial",
     "simulate": "lesions",
     "report": "trial",
+    "export": "lesions",  # reads no file of the user's: another file of theirs instead
+    "export-data": "trial",
 }
 STUDY_COMMANDS = {"sse", "bootstrap"}
 
