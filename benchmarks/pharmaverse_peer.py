@@ -164,7 +164,9 @@ def derive(lesions: pd.DataFrame) -> tuple[object, list[str]]:
     return result, sorted({getattr(w.message, "code", "") for w in caught})
 
 
-def _visit_of_days(lesions: pd.DataFrame, conversion: pd.DataFrame, source: Domain, col: str):
+def _visit_of_days(
+    lesions: pd.DataFrame, conversion: pd.DataFrame, source: Domain, col: str
+) -> pd.Series:
     """(ID, DAY) -> the visit of the source records of those lesion rows."""
     used = conversion[(conversion["DOMAIN"] == source.name) & (conversion["USED"] == "Y")]
     rows = used["TABLE_ROW"].astype(int).to_numpy() - 1

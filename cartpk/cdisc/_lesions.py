@@ -133,8 +133,9 @@ def _tr_records(
     """TR records in the shape of :data:`RECORD_COLUMNS`."""
     f = tr.frame
     reader, selected = _readers(f, prefix, evaluator)
+    # the standard result in its standard unit, else the original result in its own unit
     num = _number(f, f"{prefix}STRESN")
-    unit = _text(f, f"{prefix}STRESU", f"{prefix}ORRESU")
+    unit = _text(f, f"{prefix}STRESU")
     for col, ucol in (
         (f"{prefix}STRESC", f"{prefix}STRESU"),
         (f"{prefix}ORRES", f"{prefix}ORRESU"),
@@ -475,7 +476,7 @@ def _adtr_records(adtr: Domain, first: FirstDose, evaluator: str) -> pd.DataFram
             "TEST": _text(f, "TRTESTCD").str.upper(),
             "NUM": num,
             "TEXT": _text(f, "AVALC", "TRSTRESC").str.upper(),
-            "UNIT": _text(f, "AVALU", "TRSTRESU", "TRORRESU"),
+            "UNIT": _text(f, "AVALU", "TRSTRESU"),
             "NOTDONE": _text(f, "TRSTAT").str.upper() == "NOT DONE",
             "WHYND": _text(f, "TRREASND"),
             "DAY": day,

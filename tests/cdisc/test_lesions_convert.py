@@ -39,7 +39,9 @@ def _tr(*rows: tuple) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=TR_COLS)
 
 
-def _m(sid, seq, grp, lnk, test, value, unit, visit, dtc, stat="", why="", ev="INVESTIGATOR"):
+def _m(
+    sid, seq, grp, lnk, test, value, unit, visit, dtc, stat="", why="", ev="INVESTIGATOR"
+) -> tuple:
     """A TR record: ``value`` a number (a diameter) or a text (a state)."""
     num = value if isinstance(value, int | float) else ""
     text = "" if value is None else str(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 import pytest
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXTRACTS = Path(__file__).parent / "data" / "pharmaverse"
 
 
-def _load_benchmark():
+def _load_benchmark() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "pharmaverse_peer", ROOT / "benchmarks" / "pharmaverse_peer.py"
     )
@@ -34,7 +35,8 @@ pv = _load_benchmark()
 
 
 @pytest.fixture(scope="module")
-def peer():
+def peer() -> object:
+    """The whole comparison on the extracts, run once for the module."""
     return pv.run(EXTRACTS)
 
 
