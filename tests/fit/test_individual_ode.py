@@ -208,6 +208,7 @@ def test_mechanistic_joint_model_is_recovered_per_patient():
     assert ratio.between(1 / 1.6, 1.6).all(), well.assign(ratio=ratio)
 
 
+@pytest.mark.slow  # > 20 s on one core (compiles); CI runs it with -m slow
 def test_worker_processes_give_the_serial_result_with_the_jax_engine(data):
     """With JAX in use the workers are spawned (a forked child can deadlock in JAX's
     threads); each compiles its own engine and the results equal the serial run's."""

@@ -60,6 +60,7 @@ def test_stacked_fits_reach_the_per_subject_objective(days, prior):
                 )
 
 
+@pytest.mark.slow  # > 20 s on one core (compiles); CI runs it with -m slow
 def test_stacked_profile_intervals_contain_the_estimate_and_match_the_loop():
     stacked, loop = _both(TRIAL, 8, prior=None, interval="profile")
     n_profiled = 0

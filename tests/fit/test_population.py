@@ -166,6 +166,7 @@ def test_unknown_priors_choice_raises():
     assert "literature" in str(err.value)
 
 
+@pytest.mark.slow  # > 20 s on one core (compiles); CI runs it with -m slow
 @pytest.mark.parametrize("engine", ["jax", "scipy"])
 def test_ode_model_gives_the_closed_form_log_density_and_gradient(engine):
     # stein2019_ode is stein2019 as an ODE (same names, same hard switch at tmax): the
@@ -317,6 +318,7 @@ def test_hard_gate_model_warns_towards_smooth_variant():
 #    the prior") --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # > 20 s on one core (compiles); CI runs it with -m slow
 def test_prior_intervals_match_draws_from_the_generated_model():
     """The quantiles behind `prior_width_ratio` are those of the priors PyMC samples from,
     truncation included (`mu_k` is bounded to [0.01, 1] on the natural scale)."""

@@ -37,6 +37,7 @@ def test_joint_spec_is_valid_and_fixes_what_the_data_cannot_inform():
         assert not 0.75 < spec.ini[name] / _make.MECH_TRUTH[name] < 1.3, name
 
 
+@pytest.mark.slow  # > 20 s on one core (compiles); CI runs it with -m slow
 def test_joint_population_model_has_both_endpoints_and_only_free_inputs():
     spec = load_spec(SPEC)
     model = (
