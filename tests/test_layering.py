@@ -12,8 +12,9 @@ STAGES = [
     ("foundation", ["errors", "_deps", "units", "run", "spec"]),
     ("data", ["data", "examples"]),
     ("cdisc", ["cdisc"]),  # SDTM/ADaM in: writes the tables data reads
-    ("model", ["model", "_catalogue", "ode"]),  # ode: the engines of model declarations
-    ("export", ["export"]),  # declarations and data out: NONMEM, Monolix, nlmixr2
+    # ode: the engines of model declarations; export: its writers for other tools (NONMEM,
+    # Monolix, nlmixr2), reached as model.to_nonmem() etc.
+    ("model", ["model", "_catalogue", "ode", "export"]),
     ("simulate", ["simulation"]),
     ("fit", ["fit"]),
     ("diagnostics", ["diagnostics"]),

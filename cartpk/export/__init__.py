@@ -5,9 +5,9 @@ SymPy expressions by calling its own equations; each writer translates that one 
 (``docs/export.md``: what is written how, and what was verified). SymPy is imported on
 first use.
 
-The writers are functions of a model, not methods of it: the model stage comes before the
-export stage (``tests/test_layering.py``), so ``cartpk.model`` never imports
-``cartpk.export``; ``cartpk.export.to_nonmem(model)`` is the call.
+The writers are also methods of every model (``model.to_nonmem()``, ``model.to_monolix()``,
+``model.to_nlmixr2()``, :mod:`cartpk.model._export_methods`): the export stage is ranked with
+the model stage (``tests/test_layering.py``), as the ODE engines are.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import numpy as np
 
 from cartpk.errors import ModelError, Violation
 from cartpk.model._equations import _DATA_ARGS, _EvalPlan, _raw
+from cartpk.model._export_methods import ExportMethods
 from cartpk.model._individual_inputs import individual_inputs
 from cartpk.model._parameter_table import parameter_rows
 from cartpk.model._params import (
@@ -191,7 +192,7 @@ def _rebuild_catalogue_model(module: str, qualname: str, block: ParameterBlock) 
 # the base class
 
 
-class Model:
+class Model(ExportMethods):
     """Base of every cartpk model; subclass :class:`ClosedFormModel` or :class:`OdeModel`.
 
     Class attributes a model declares: ``name`` (catalogue name), ``reference`` (citation),

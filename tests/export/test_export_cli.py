@@ -119,3 +119,11 @@ def test_missing_sympy_is_a_clear_error(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "missing_dependency" in err and "`sympy` is needed" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_model_methods_are_the_export_functions():
+    model = ck.load_model("stein2019_ode")
+    assert model.to_nonmem(data="trial_nm.csv") == to_nonmem(model, data="trial_nm.csv")
+    assert "$DATA trial_nm.csv" in model.to_nonmem(data="trial_nm.csv")
+    assert model.to_monolix() == to_monolix(model)
+    assert model.to_nlmixr2() == to_nlmixr2(model)
