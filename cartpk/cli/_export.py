@@ -16,35 +16,59 @@ from typing import Any
 
 from cartpk.cli._common import UsageError
 
-__all__ = ["add_parser", "run"]
+__all__ = ["TOOLS", "add_parser", "run", "tool_parser"]
 
-_TOOLS = {"nonmem": "a NONMEM control stream", "monolix": "Mlxtran", "nlmixr2": "nlmixr2"}
+#: the tools both export commands write for: ``--to`` value -> name
+TOOLS = {"nonmem": "NONMEM", "monolix": "Monolix", "nlmixr2": "nlmixr2"}
+_FILES = {"nonmem": "a NONMEM control stream", "monolix": "Mlxtran", "nlmixr2": "nlmixr2"}
+
+
+#: per command: its help line, description, positional argument (name, help), and the help
+#: of ``--out`` and ``--force``
+_TEXTS = {
+    "export": (
+        "write a catalogue model for NONMEM, Monolix or nlmixr2",
+        "Translate a catalogue model's declaration (parameters with bounds and units, IIV as "
+        "variances, residual error, M3 censoring, covariate effects, the equations) into a "
+        "NONMEM control stream ($PRED or ADVAN13 $DES), a Monolix Mlxtran file or an nlmixr2 "
+        "model function. `cartpk models` lists the models; `cartpk export-data` writes the "
+        "matching data set.",
+        ("model", "catalogue model name, e.g. stein2019"),
+        "the file to write",
+        "replace an earlier, unchanged output of cartpk",
+    ),
+    "export-data": (
+        "write a long table in NONMEM, Monolix or nlmixr2 dataset conventions",
+        "Validate a long table and write it for NONMEM (numbers only: IDs, DVIDs and text "
+        "covariates as integer codes), Monolix or nlmixr2. Every input record appears once; "
+        "every change to a record is listed in <stem>.changes.csv.",
+        ("data", "CSV file (ID, TIME, DV, [EVID, AMT, MDV, CENS, LLOQ, ...])"),
+        "the CSV file to write",
+        "replace earlier, unchanged outputs of this command",
+    ),
+}
+
+
+def tool_parser(sub: Any, command: str) -> Any:
+    """The parser of ``cartpk export`` or ``cartpk export-data`` (``command``) with what both
+    take: the positional argument, ``--to TOOL``, ``--out FILE`` and ``--force``.
+
+    Returns the parser, for the command's own options.
+    """
+    summary, description, (positional, what), out, force = _TEXTS[command]
+    p = sub.add_parser(command, help=summary, description=description)
+    p.add_argument(positional, help=what)
+    p.add_argument("--to", required=True, choices=tuple(TOOLS), help="the tool")
+    p.add_argument("--out", required=True, metavar="FILE", help=out)
+    p.add_argument("--force", action="store_true", help=force)
+    return p
 
 
 def add_parser(sub: Any) -> None:
     """Register the ``export`` command."""
-    p = sub.add_parser(
-        "export",
-        help="write a catalogue model for NONMEM, Monolix or nlmixr2",
-        description="Translate a catalogue model's declaration (parameters with bounds and "
-        "units, IIV as variances, residual error, M3 censoring, covariate effects, the "
-        "equations) into a NONMEM control stream ($PRED or ADVAN13 $DES), a Monolix Mlxtran "
-        "file or an nlmixr2 model function. `cartpk models` lists the models; "
-        "`cartpk export-data` writes the matching data set.",
-    )
-    p.add_argument("model", help="catalogue model name, e.g. stein2019")
-    p.add_argument("--to", required=True, choices=tuple(_TOOLS), help="the tool")
-    p.add_argument("--out", required=True, metavar="FILE", help="the file to write")
-    p.add_argument(
-        "--data",
-        default=None,
-        metavar="FILE",
-        help="data file the NONMEM control stream reads ($DATA; default: --out's name with "
-        ".csv); --to nonmem only",
-    )
-    p.add_argument(
-        "--force", action="store_true", help="replace an earlier, unchanged output of cartpk"
-    )
+    p = tool_parser(sub, "export")
+    data = "data file the NONMEM control stream reads ($DATA; default: --out's name with .csv)"
+    p.add_argument("--data", metavar="FILE", help=data + "; --to nonmem only")
     p.set_defaults(func=run)
 
 
@@ -78,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         kind="file",
         written_by_cartpk=lambda head: b"cartpk" in head[:4096],  # every export's header
         recorded=True,  # and only bytes cartpk recorded writing
-        what=f"{_TOOLS[args.to]} written by `cartpk export`",
+        what=f"{_FILES[args.to]} written by `cartpk export`",
     )
     if not out.parent.exists():
         raise UsageError(f"the folder of `--out` does not exist: {out.parent}")
@@ -96,5 +120,5 @@ def run(args: argparse.Namespace) -> int:
         print_error(err, code="missing_dependency")
         return 2
     write_atomic(out, text, replace=args.force, record=True)
-    print(f"{out}: {model.name} ({model.kind.replace('_', ' ')}) as {_TOOLS[args.to]}")
+    print(f"{out}: {model.name} ({model.kind.replace('_', ' ')}) as {_FILES[args.to]}")
     return 0

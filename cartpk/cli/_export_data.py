@@ -15,26 +15,16 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_parser", "run"]
+from cartpk.cli._export import TOOLS, tool_parser
 
-_TOOL = {"nonmem": "NONMEM", "monolix": "Monolix", "nlmixr2": "nlmixr2"}
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
     """Register the ``export-data`` command."""
-    p = sub.add_parser(
-        "export-data",
-        help="write a long table in NONMEM, Monolix or nlmixr2 dataset conventions",
-        description="Validate a long table and write it for NONMEM (numbers only: IDs, "
-        "DVIDs and text covariates as integer codes), Monolix or nlmixr2. Every input "
-        "record appears once; every change to a record is listed in <stem>.changes.csv.",
-    )
-    p.add_argument("data", help="CSV file (ID, TIME, DV, [EVID, AMT, MDV, CENS, LLOQ, ...])")
-    p.add_argument("--to", required=True, choices=tuple(_TOOL), help="the tool")
-    p.add_argument("--out", required=True, metavar="FILE", help="the CSV file to write")
+    p = tool_parser(sub, "export-data")
     p.add_argument(
         "--model",
-        default=None,
         help="catalogue model whose conventions the table follows (DVID and covariate "
         "codes, compartments; observations of other endpoints get MDV=1)",
     )
@@ -45,16 +35,13 @@ def add_parser(sub: Any) -> None:
         help="comma-separated time-varying covariate columns",
     )
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
-    p.add_argument(
-        "--force", action="store_true", help="replace earlier, unchanged outputs of this command"
-    )
     p.set_defaults(func=run)
 
 
 def _summary(table: Any, files: dict[str, Any]) -> dict[str, Any]:
     """What was written: files, records by kind, changes, columns."""
     return {
-        "tool": _TOOL[str(table.attrs["target"])],
+        "tool": TOOLS[str(table.attrs["target"])],
         "files": {k: str(v) for k, v in files.items()},
         "records": int(len(table)),
         "subjects": int(table["ID"].nunique()),
@@ -66,9 +53,40 @@ def _summary(table: Any, files: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _lines(table: Any, files: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    """The table output: the files written, the changes by kind, NONMEM's ``$INPUT``."""
+    from cartpk.errors import compress_rows
+
+    out = [
+        f"{files['table']}: {s['records']} records of {s['subjects']} subjects for {s['tool']} "
+        f"({s['doses']} doses, {s['observations']} observations used, {s['not_used']} records "
+        f"not used: MDV=1, EXCL > 0)",
+        f"  {files['changes']}: {len(s['changes'])} change(s) to records",
+    ]
+    changes = table.attrs["changes"]
+    for (code, message), grp in changes.groupby(["code", "message"], sort=False):
+        rows = compress_rows(grp["ROW"])
+        rows = rows if len(rows) <= 60 else rows[:57].rsplit(",", 1)[0] + ", ..."
+        out.append(f"    {code} x {len(grp)} ({rows}): {message}")
+    if "codes" in files:
+        coded = list(dict.fromkeys(table.attrs["codes"]["COLUMN"]))
+        out.append(f"  {files['codes']}: integer codes of {', '.join(coded) or '-'}")
+    if "ids" in files:
+        out.append(f"  {files['ids']}: ID -> the input's ID")
+    if table.attrs["target"] == "nonmem":
+        out.append("$INPUT " + " ".join(s["columns"]))
+    return out
+
+
+def _said(fmt: str, obj: dict[str, Any], lines: list[str], code: int) -> int:
+    """Print the outcome as JSON (``obj``) or as text (``lines``); return the exit code."""
+    print(json.dumps(obj, indent=2, default=str) if fmt == "json" else "\n".join(lines))
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cartpk export-data``."""
-    from cartpk.errors import DatasetError, compress_rows
+    from cartpk.errors import DatasetError
     from cartpk.export._dataset import check_outputs, export_dataset, write_export
 
     tv = [c.strip() for c in args.time_varying.split(",") if c.strip()]
@@ -78,32 +96,7 @@ def run(args: argparse.Namespace) -> int:
     except DatasetError as err:
         if err.code == "unreadable":
             raise  # not a table at all: a usage error (exit 2)
-        if args.format == "json":
-            print(json.dumps({"written": False, **err.to_dict()}, indent=2, default=str))
-        else:
-            print(f"NOT WRITTEN: {err}")
-        return 1
+        return _said(args.format, {"written": False, **err.to_dict()}, [f"NOT WRITTEN: {err}"], 1)
     files = write_export(table, args.out, force=args.force, inputs=[args.data])
     s = _summary(table, files)
-    if args.format == "json":
-        print(json.dumps({"written": True, **s}, indent=2, default=str))
-        return 0
-    print(
-        f"{files['table']}: {s['records']} records of {s['subjects']} subjects for {s['tool']} "
-        f"({s['doses']} doses, {s['observations']} observations used, {s['not_used']} records "
-        f"not used: MDV=1, EXCL > 0)"
-    )
-    print(f"  {files['changes']}: {len(s['changes'])} change(s) to records")
-    changes = table.attrs["changes"]
-    for (code, message), grp in changes.groupby(["code", "message"], sort=False):
-        rows = compress_rows(grp["ROW"])
-        rows = rows if len(rows) <= 60 else rows[:57].rsplit(",", 1)[0] + ", ..."
-        print(f"    {code} x {len(grp)} ({rows}): {message}")
-    if "codes" in files:
-        coded = list(dict.fromkeys(table.attrs["codes"]["COLUMN"]))
-        print(f"  {files['codes']}: integer codes of {', '.join(coded) or '-'}")
-    if "ids" in files:
-        print(f"  {files['ids']}: ID -> the input's ID")
-    if args.to == "nonmem":
-        print("$INPUT " + " ".join(s["columns"]))
-    return 0
+    return _said(args.format, {"written": True, **s}, _lines(table, files, s), 0)

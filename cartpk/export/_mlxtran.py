@@ -26,7 +26,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cartpk.errors import ModelError, Violation
+from cartpk.errors import ModelError
+from cartpk.export._forms import error_form, unsupported
 from cartpk.export._infix import MLXTRAN, lower, number
 from cartpk.export._symbolic import SymbolicModel, trace
 from cartpk.model import Model
@@ -36,12 +37,18 @@ __all__ = ["error_parameters", "renamed", "to_mlxtran"]
 _DISTRIBUTION = {"log": "lognormal", "logit": "logitnormal", None: "normal"}
 
 
+#: error form -> (distribution, Monolix error model, its parameters' letters)
+_MONOLIX = {
+    "log_additive": ("lognormal", "constant", "a"),
+    "additive": ("normal", "constant", "a"),
+    "proportional": ("normal", "proportional", "b"),
+    "combined2": ("normal", "combined2", "ab"),
+    "combined1": ("normal", "combined1", "ab"),
+}
+
+
 def _unsupported(name: str, what: str) -> ModelError:
-    return ModelError(
-        f"Model `{name}` cannot be written as a Monolix model file: {what}.",
-        [Violation("export_unsupported", what, fix="see docs/export.md, limitations")],
-        code="export_unsupported",
-    )
+    return unsupported(name, "as a Monolix model file", what)
 
 
 def error_parameters(sm: SymbolicModel) -> dict[str, tuple[str, str, list[str]]]:
@@ -53,7 +60,7 @@ def error_parameters(sm: SymbolicModel) -> dict[str, tuple[str, str, list[str]]]
     Parameters
     ----------
     sm : SymbolicModel
-        The traced declaration.
+        The traced declaration: its ``errors`` (:func:`cartpk.export._forms.error_form`).
 
     Returns
     -------
@@ -66,30 +73,15 @@ def error_parameters(sm: SymbolicModel) -> dict[str, tuple[str, str, list[str]]]
     >>> error_parameters(trace(ck.load_model("stein2019")))
     {'QPCR': ('lognormal', 'constant', [('a', 'sigma')])}
     """
-    import sympy
-
     multi = len(sm.errors) > 1
     out: dict[str, Any] = {}
     for k, (dv, e) in enumerate(sm.errors.items(), start=1):
-        suffix = str(k) if multi else ""
-        names = [n for n, _ in e.sigmas]
-        if e.kind in ("log_additive", "additive"):
-            dist = "lognormal" if e.kind == "log_additive" else "normal"
-            out[dv] = (dist, "constant", [(f"a{suffix}", names[0])])
-        elif e.kind == "proportional":
-            out[dv] = ("normal", "proportional", [(f"b{suffix}", names[0])])
-        elif e.kind == "combined":
-            roles = dict(zip(e.roles, names, strict=True))
-            a, b = sympy.Symbol(roles["sigma_add"]), sympy.Symbol(roles["sigma_prop"])
-            at = {a: 0.7, b: 0.3, e.f: 2.5}
-            sd = float(e.sd.subs(at))
-            pair = [(f"a{suffix}", str(a)), (f"b{suffix}", str(b))]
-            if math.isclose(sd, float(sympy.sqrt(a**2 + (b * e.f) ** 2).subs(at)), rel_tol=1e-12):
-                out[dv] = ("normal", "combined2", pair)
-            elif math.isclose(sd, float((a + b * e.f).subs(at)), rel_tol=1e-12):
-                out[dv] = ("normal", "combined1", pair)
-        if dv not in out:
+        form = error_form(e)
+        if form is None:
             raise _unsupported(sm.name, f"the residual error `{e.kind}` of `{dv}`")
+        dist, kind, letters = _MONOLIX[form[0]]
+        suffix = str(k) if multi else ""
+        out[dv] = (dist, kind, [(x + suffix, n) for x, n in zip(letters, form[1], strict=True)])
     return out
 
 
@@ -101,11 +93,12 @@ def renamed(sm: SymbolicModel) -> dict[str, str]:
     Parameters
     ----------
     sm : SymbolicModel
-        The traced declaration.
+        The traced declaration: its parameter and state names.
 
     Returns
     -------
     dict of str to str
+        Declared name -> the name in the model file.
 
     Examples
     --------
@@ -218,24 +211,29 @@ def to_mlxtran(model: Model) -> str:
     Parameters
     ----------
     model : Model
-        A closed-form or ODE model.
+        A closed-form model (one that takes the dose reads ``amtDose``) or an ODE model.
 
     Returns
     -------
     str
-        The model file (module docstring), with the population model as comments.
+        ``DESCRIPTION:``, then ``[LONGITUDINAL]`` with ``input``, ``PK:`` (a dose macro),
+        ``EQUATION:``, ``DEFINITION:`` and ``OUTPUT:`` (module docstring); the population
+        model as comments.
 
     Raises
     ------
     ModelError
-        ``export_unsupported`` for a declaration without an Mlxtran form.
+        ``export_unsupported``: a residual error without a Monolix error model, parameters
+        named like Monolix's error parameters (``a``, ``b``), an expression without an
+        Mlxtran form.
 
     Examples
     --------
     >>> import cartpk as ck
     >>> text = to_mlxtran(ck.load_model("stein2019"))
-    >>> "errorModel=constant(a)" in text, "output = {QPCR}" in text
-    (True, True)
+    >>> print(text[text.index("DEFINITION:") : text.index("OUTPUT:")].strip())
+    DEFINITION:
+    QPCR = {distribution=lognormal, prediction=QPCR_pred, errorModel=constant(a)}
     """
     import cartpk
 

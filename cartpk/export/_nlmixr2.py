@@ -28,6 +28,7 @@ import math
 from typing import Any
 
 from cartpk.errors import ModelError, Violation
+from cartpk.export._forms import error_form, unsupported
 from cartpk.export._infix import RXODE2, lower, number, printer
 from cartpk.export._symbolic import SymbolicModel, forward, trace
 from cartpk.model import Model
@@ -37,6 +38,14 @@ __all__ = ["theta_names", "to_nlmixr2"]
 _PREFIX = {"log": "l", "logit": "logit", None: "t"}
 _FORWARD = {"log": "log({})", "logit": "logit({})", None: "{}"}
 _BACKWARD = {"log": "exp({})", "logit": "expit({})", None: "{}"}
+#: error form -> nlmixr2 residual model ({0}, {1}: the sigma names, additive first)
+_NLMIXR2 = {
+    "log_additive": "lnorm({0})",
+    "additive": "add({0})",
+    "proportional": "prop({0})",
+    "combined2": "add({0}) + prop({1})",
+    "combined1": "add({0}) + prop({1}) + combined1()",
+}
 
 
 def theta_names(sm: SymbolicModel) -> dict[str, str]:
@@ -46,11 +55,12 @@ def theta_names(sm: SymbolicModel) -> dict[str, str]:
     Parameters
     ----------
     sm : SymbolicModel
-        The traced declaration.
+        The traced declaration: its ``thetas``.
 
     Returns
     -------
     dict of str to str
+        In the order of ``sm.thetas``.
 
     Examples
     --------
@@ -123,31 +133,11 @@ def _ini(sm: SymbolicModel, names: dict[str, str]) -> list[str]:
 
 def _error_call(sm: SymbolicModel, dv: str) -> str:
     """The nlmixr2 residual model of one output, from the traced SD."""
-    import sympy
-
     e = sm.errors[dv]
-    names = [n for n, _ in e.sigmas]
-    if e.kind == "log_additive":
-        return f"lnorm({names[0]})"
-    if e.kind == "additive":
-        return f"add({names[0]})"
-    if e.kind == "proportional":
-        return f"prop({names[0]})"
-    if e.kind == "combined":
-        roles = dict(zip(e.roles, names, strict=True))
-        a, b = sympy.Symbol(roles["sigma_add"]), sympy.Symbol(roles["sigma_prop"])
-        f = e.f
-        values = {a: 0.7, b: 0.3, f: 2.5}
-        sd = float(e.sd.subs(values))
-        if math.isclose(sd, float(sympy.sqrt(a**2 + (b * f) ** 2).subs(values)), rel_tol=1e-12):
-            return f"add({a}) + prop({b})"
-        if math.isclose(sd, float((a + b * f).subs(values)), rel_tol=1e-12):
-            return f"add({a}) + prop({b}) + combined1()"
-    raise ModelError(
-        f"Model `{sm.name}`: the residual error of `{dv}` has no nlmixr2 form.",
-        [Violation("export_unsupported", f"error model `{e.kind}`", value=str(e.sd))],
-        code="export_unsupported",
-    )
+    form = error_form(e)
+    if form is None:
+        raise unsupported(sm.name, "for nlmixr2", f"the residual error `{e.kind}` of `{dv}`")
+    return _NLMIXR2[form[0]].format(*form[1])
 
 
 def _individual(sm: SymbolicModel, names: dict[str, str]) -> list[str]:
@@ -161,11 +151,8 @@ def _individual(sm: SymbolicModel, names: dict[str, str]) -> list[str]:
         shifts = [c.shift for c in sm.covariates if c.param == p]
         # the trace's mu is h(tv) + the shifts; the ini theta is h(tv)
         if sympy.expand(sm.mu[p] - forward(t, sm.typical[p]) - sum(shifts)) != 0:
-            raise ModelError(  # pragma: no cover - the trace builds mu so
-                f"Model `{sm.name}`: mu of `{p}` is not h(typical) + covariate shifts",
-                [Violation("export_unsupported", f"mu of `{p}`", value=str(sm.mu[p]))],
-                code="export_unsupported",
-            )
+            what = f"mu of `{p}` is not h(typical) + covariate shifts"
+            raise unsupported(sm.name, "for nlmixr2", what, str(sm.mu[p]))  # pragma: no cover
         text = names[p]
         for part in [pr.doprint(x) for x in shifts] + ([f"eta.{p}"] if p in sm.etas else []):
             text += f" - {part[1:]}" if part.startswith("-") else f" + {part}"
@@ -178,11 +165,7 @@ def _structure(sm: SymbolicModel) -> list[str]:
     out: list[str] = []
     if sm.kind == "closed_form":
         if sm.dose is not None:
-            raise ModelError(
-                f"Model `{sm.name}` cannot be written for nlmixr2: its closed form uses the dose.",
-                [Violation("export_unsupported", "a closed form of the dose (AMT)")],
-                code="export_unsupported",
-            )
+            raise unsupported(sm.name, "for nlmixr2", "its closed form uses the dose (AMT)")
         out.append("    # the declaration's predict")
         for dv, expr in sm.predictions.items():
             out += _lines(dv, expr, dv)
@@ -219,7 +202,7 @@ def to_nlmixr2(model: Model) -> str:
     Parameters
     ----------
     model : Model
-        A closed-form or ODE model.
+        An ODE model, or a closed-form model that does not take the dose.
 
     Returns
     -------
@@ -229,14 +212,16 @@ def to_nlmixr2(model: Model) -> str:
     Raises
     ------
     ModelError
-        ``export_unsupported`` for a declaration without an nlmixr2 form.
+        ``export_unsupported``: a residual error nlmixr2 has no model for, a closed form
+        that takes the dose, an expression without an rxode2 form; ``export_name_clash``
+        when an ``ini`` name is also a name of the model.
 
     Examples
     --------
     >>> import cartpk as ck
-    >>> text = to_nlmixr2(ck.load_model("stein2019"))
-    >>> "QPCR ~ lnorm(sigma)" in text, "eta.foldx ~ 2.4" in text
-    (True, True)
+    >>> lines = to_nlmixr2(ck.load_model("stein2019")).splitlines()
+    >>> lines[2], lines[12].strip()[:16], lines[-3].strip()
+    ('stein2019 <- function() {', 'eta.foldx ~ 2.4 ', 'QPCR ~ lnorm(sigma)')
     """
     import cartpk
 

@@ -38,6 +38,7 @@ import textwrap
 from typing import Any
 
 from cartpk.errors import ModelError, Violation
+from cartpk.export._forms import unsupported
 from cartpk.export._nonmem_code import NmCode, nm_number
 from cartpk.export._symbolic import SymbolicModel, backward, trace
 from cartpk.model import Model
@@ -283,11 +284,7 @@ def _ode_dose_lines(sm: SymbolicModel, code: NmCode) -> list[str]:
 
 
 def _unsupported(name: str, what: str) -> ModelError:
-    return ModelError(
-        f"Model `{name}` cannot be written as a NONMEM control stream: {what}.",
-        [Violation("export_unsupported", what, fix="see docs/export.md, limitations")],
-        code="export_unsupported",
-    )
+    return unsupported(name, "as a NONMEM control stream", what)
 
 
 def _ode(sm: SymbolicModel, code: NmCode, eta_no: dict[str, int], tol: int) -> list[str]:

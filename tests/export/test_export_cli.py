@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from _export_checks import Sine
 
 import cartpk as ck
 from cartpk.cli import main
 from cartpk.export import to_monolix, to_nlmixr2, to_nonmem
-from cartpk.model import ClosedFormModel, list_models, log_additive, theta
+from cartpk.model import list_models
 
 pytest.importorskip("sympy")
 
@@ -89,21 +90,10 @@ def test_usage_errors_exit_2(tmp_path, capsys, args):
     assert "Traceback" not in capsys.readouterr().err
 
 
-class _Sine(ClosedFormModel):
-    name = "sine_cli_test"
-    outputs = {"QPCR": "copies/ug"}
-    a = theta(2.0)
-    error = log_additive(sigma=0.3)
-
-    @staticmethod
-    def predict(xp, time, *, a):
-        return {"QPCR": a + xp.sin(time)}
-
-
 def test_a_declaration_the_tool_cannot_express_exits_1(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("cartpk.model.load_model", lambda name: _Sine())
+    monkeypatch.setattr("cartpk.model.load_model", lambda name: Sine())
     out = tmp_path / "sine.ctl"
-    assert main(["export", "sine_cli_test", "--to", "nonmem", "--out", str(out)]) == 1
+    assert main(["export", "sine_test", "--to", "nonmem", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "export_unsupported" in err and "xp.sin" in err and "Traceback" not in err
     assert not out.exists()

@@ -17,6 +17,7 @@ import re
 
 import numpy as np
 import pytest
+from _export_checks import covariate_values
 
 import cartpk as ck
 from cartpk.export import trace
@@ -67,17 +68,6 @@ def _etas(model):
     return {n: 0.1 * (-1) ** i * (1 + i % 3) for i, n in enumerate(_eta_order(model))}
 
 
-def _covariates(model):
-    """Covariates away from the reference: DOSE 3.3 x ref, TARGET its second non-reference."""
-    values = {}
-    for eff in model.covariates:
-        if hasattr(eff, "levels"):
-            values[eff.on] = [lv for lv in eff.levels if lv != eff.reference][1]
-        else:
-            values[eff.on] = 3.3 * eff.ref
-    return values
-
-
 def _data_values(model, pm):
     """Substitutions for Pharmpy's symbols: $THETA/$OMEGA inits, ETAs, covariates."""
     subs = {sympy.Symbol(k): v for k, v in pm.parameters.inits.items()}
@@ -87,7 +77,7 @@ def _data_values(model, pm):
     subs |= {sympy.Symbol(e): etas[n] for e, n in zip(eta_names, _eta_order(model), strict=True)}
     sm = trace(model)
     for c in sm.covariates:
-        value = _covariates(model)[c.column]
+        value = covariate_values(model)[c.column]
         subs[sympy.Symbol(c.column)] = c.codes[value] if c.kind == "categorical" else value
     return subs
 
@@ -107,7 +97,7 @@ def cartpk_prediction(model, times, dvid: str):
     inits = theta_inits(sm)
     coefs = {t.name: inits[t.name] for t in sm.thetas if t.role == "covariate"}
     model = model.with_ini(**coefs) if coefs else model
-    cov = _covariates(model)
+    cov = covariate_values(model)
     params = model.individual_parameters(
         eta={k: [v] for k, v in _etas(model).items()},
         covariates={k: [v] for k, v in cov.items()} if cov else None,

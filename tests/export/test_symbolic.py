@@ -12,12 +12,13 @@ import math
 
 import numpy as np
 import pytest
+from _export_checks import PythonIf, Sine, covariate_values
 
 import cartpk as ck
 from cartpk.errors import ModelError
 from cartpk.export import trace
 from cartpk.export._symbolic import backward, forward, lambdify_individual, sympy_namespace
-from cartpk.model import ClosedFormModel, list_models, log_additive, omega, theta
+from cartpk.model import list_models
 from cartpk.model._equations import _kwonly, _raw
 
 sympy = pytest.importorskip("sympy")
@@ -31,17 +32,6 @@ TIMES = [0.5, 1.0, 3.0, 7.0, 9.3, 14.0, 28.0, 60.0, 90.0, 180.0, 365.0]
 def _etas(model):
     """Non-zero random effects, one per parameter with IIV (deterministic)."""
     return {n: 0.1 * (-1) ** i * (1 + i % 3) for i, n in enumerate(model.iiv.names)}
-
-
-def _covariates(model):
-    """Covariate values away from the reference: DOSE 1e8, TARGET MUC1."""
-    values = {}
-    for eff in model.covariates:
-        if hasattr(eff, "levels"):
-            values[eff.on] = [lv for lv in eff.levels if lv != eff.reference][1]
-        else:
-            values[eff.on] = 3.3 * eff.ref
-    return values
 
 
 def _with_coefficients(model):
@@ -72,7 +62,7 @@ def _symbol_values(model, sm, cov):
 def test_individual_parameters_match_the_engine(name):
     model = _with_coefficients(ck.load_model(name))
     sm = trace(model)
-    cov = _covariates(model)
+    cov = covariate_values(model)
     got = lambdify_individual(sm)(**_symbol_values(model, sm, cov))
     ref = model.individual_parameters(
         eta={k: [v] for k, v in _etas(model).items()},
@@ -179,31 +169,8 @@ def test_transforms_round_trip():
     assert math.isclose(float(backward("logit", sympy.Float(0.0))), 0.5)
 
 
-class _Sine(ClosedFormModel):
-    name = "sine_test"
-    outputs = {"QPCR": "copies/ug"}
-    a = theta(2.0)
-    iiv = omega(sd={"a": 0.1})
-    error = log_additive(sigma=0.3)
-
-    @staticmethod
-    def predict(xp, time, *, a):
-        return {"QPCR": a + xp.sin(time)}
-
-
-class _PythonIf(ClosedFormModel):
-    name = "python_if_test"
-    outputs = {"QPCR": "copies/ug"}
-    a = theta(2.0)
-    error = log_additive(sigma=0.3)
-
-    @staticmethod
-    def predict(xp, time, *, a):
-        return {"QPCR": a if time < a else 2 * a}
-
-
 @pytest.mark.parametrize(
-    ("cls", "what"), [(_Sine, "xp.sin"), (_PythonIf, "an operation SymPy cannot trace")]
+    ("cls", "what"), [(Sine, "xp.sin"), (PythonIf, "an operation SymPy cannot trace")]
 )
 def test_untraceable_declarations_fail_clearly(cls, what):
     with pytest.raises(ModelError) as err:
