@@ -15,7 +15,7 @@ The datasets present are read (:func:`cartpk.cdisc.read_domains`) and converted:
   reason; ``docs/cdisc_peer_check.md`` compares them with cartpk's own results);
 * any other dataset: every record not used, with the reason.
 
-The rows go through the SDTM converter's :func:`~cartpk.cdisc._sdtm.assemble_trial` and
+The rows go through the SDTM converter's :func:`~cartpk.cdisc._sdtm.finish_conversion` and
 :func:`~cartpk.cdisc._sdtm_find.unit_problems`, so both write the same tables.
 ``docs/cdisc.md`` (section ADaM) gives the rules, variable by variable.
 """
@@ -34,13 +34,13 @@ from cartpk.cdisc._adam_time import adam_dates, numbers, record_days
 from cartpk.cdisc._files import Domain, read_domains
 from cartpk.cdisc._log import ConversionLog
 from cartpk.cdisc._map import AnalyteMap, read_map
-from cartpk.cdisc._result import LESION_COLUMNS, Conversion
-from cartpk.cdisc._sdtm import ENDPOINT_COLUMNS, assemble_trial
+from cartpk.cdisc._result import Conversion
+from cartpk.cdisc._sdtm import finish_conversion, lesion_table, raise_problems
 from cartpk.cdisc._sdtm_events import COVARIATES as DM_COVARIATES
+from cartpk.cdisc._sdtm_events import complete_covariates
 from cartpk.cdisc._sdtm_find import unit_problems
 from cartpk.cdisc._time import FirstDose
-from cartpk.data._endpoints import endpoint_for
-from cartpk.errors import CartpkWarning, DatasetError, Violation
+from cartpk.errors import DatasetError, Violation
 
 __all__ = ["COVARIATES", "DERIVED", "read_adam"]
 
@@ -112,20 +112,7 @@ def _covariates(adsl: Domain, subjects: list[str], pend: Pending) -> tuple[pd.Da
             value, bad = numbers(table[c])
             table[c] = value.where(~bad, table[c]) if bad.any() else value
     wanted = table[~table.index.duplicated()].reindex(subjects)
-    kept = []
-    for c in wanted.columns:
-        gaps = wanted.index[wanted[c].isna()].tolist()
-        if gaps:
-            pend.warnings.append(
-                CartpkWarning(
-                    f"covariate {c} (ADSL) has no value for {len(gaps)} subject(s) of trial.csv "
-                    f"({', '.join(gaps[:5])}); it is left out of trial.csv",
-                    code="cdisc_covariate_incomplete",
-                    details={"covariate": c, "subjects": gaps},
-                )
-            )
-        else:
-            kept.append(c)
+    kept = complete_covariates(wanted, "ADSL", pend.warnings)
     out = wanted[kept]
     out.index.name = "ID"
     return out, kept
@@ -192,48 +179,6 @@ def _log_adsl(
             pend.skip(adsl, g.index, str(reason))
 
 
-def _endpoints(rows: pd.DataFrame) -> pd.DataFrame:
-    """``endpoints.csv``: one row per DVID (doses: blank DVID, scale ``dose``), as for SDTM."""
-    out = []
-    for dvid, g in rows.groupby("DVID", sort=True):
-        if g["EVID"].iat[0] == 1:
-            scale = "dose"
-        elif g["UNIT"].iat[0] == "grade":
-            scale = "grade"
-        else:
-            scale = endpoint_for(str(dvid)).scale
-        out.append(
-            {
-                "DVID": dvid,
-                "UNIT": ", ".join(dict.fromkeys(g["UNIT"].astype(str))),
-                "SCALE": scale,
-                "SOURCE": "; ".join(dict.fromkeys(g["SOURCE"].astype(str))),
-            }
-        )
-    return pd.DataFrame(out, columns=list(ENDPOINT_COLUMNS))
-
-
-def _lesions(
-    domains: dict[str, Domain],
-    first: FirstDose,
-    deaths: pd.Series,
-    log: ConversionLog,
-    pend: Pending,
-    evaluator: str | None,
-) -> pd.DataFrame:
-    """``lesions.csv`` from ADTR (ADRS logged as not used); no rows without them."""
-    if not {"ADTR", "ADRS"} & set(domains):
-        return pd.DataFrame(columns=list(LESION_COLUMNS))
-    from cartpk.cdisc._lesions import adam_lesions
-
-    kwargs = {} if evaluator is None else {"evaluator": evaluator}
-    try:
-        return adam_lesions(domains, first, deaths, log, **kwargs)
-    except DatasetError as err:
-        pend.problems.extend(err.violations)
-        return pd.DataFrame(columns=list(LESION_COLUMNS))
-
-
 def _no_adam(names: Iterable[str]) -> DatasetError:
     found = ", ".join(sorted(names)) or "none"
     return DatasetError(
@@ -295,9 +240,8 @@ def read_adam(
     Returns
     -------
     Conversion
-        ``trial`` (``ID, TIME, DV, EVID, AMT, MDV, CENS, LLOQ, DVID`` and the ADSL
-        covariates; ``TIME`` in days since the first dose), ``lesions``, ``conversion``
-        (one row per source record), ``endpoints`` and ``warnings`` (not yet emitted).
+        The tables of :func:`~cartpk.cdisc.read_sdtm`, with the ADSL covariates in
+        ``trial``.
 
     Raises
     ------
@@ -349,7 +293,7 @@ def read_adam(
     rows = rows[rows["ID"].isin(subjects)].reset_index(drop=True)
     start = _treatment_start(first, domains.get("ADSL"))
     deaths = _deaths(domains.get("ADSL"), start)
-    lesions = _lesions(domains, start, deaths[0], log, pend, evaluator)
+    lesions = lesion_table("adam", domains, start, deaths[0], log, pend.problems, evaluator)
     covariates = pd.DataFrame(index=pd.Index(subjects, name="ID"))
     if "ADSL" in domains:
         adsl = domains["ADSL"]
@@ -358,21 +302,6 @@ def read_adam(
         why, table = _adsl_reasons(adsl, set(subjects), first, kept, deaths, lesion_ids, pend)
         _log_adsl(adsl, rows, why, table, pend, log)
     _other_datasets(domains, log)
-    if pend.problems:
-        n = len(pend.problems)
-        raise DatasetError(
-            f"the ADaM datasets have {n} problem{'s' if n != 1 else ''}; nothing was converted",
-            pend.problems,
-        )
+    raise_problems("ADaM", pend.problems)
     _log_unused(pend, log)
-    trial = assemble_trial(rows, covariates, domains, log)
-    missing = log.missing(domains.values())
-    if missing:  # pragma: no cover - a bug: every record must have its row
-        raise AssertionError(f"records without a row in conversion.csv: {missing[:10]}")
-    return Conversion(
-        trial=trial,
-        lesions=lesions,
-        conversion=log.frame(),
-        endpoints=_endpoints(rows),
-        warnings=pend.warnings,
-    )
+    return finish_conversion(rows, covariates, lesions, domains, log, pend.warnings)

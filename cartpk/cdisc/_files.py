@@ -12,26 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cartpk.errors import DatasetError, Violation
 
-__all__ = ["FORMATS", "Domain", "read_domain_file", "read_domains"]
-
-#: file suffix -> what it is (the order also decides which suffixes are looked for)
-FORMATS: dict[str, str] = {
-    ".xpt": "SAS transport (XPORT v5)",
-    ".sas7bdat": "SAS dataset",
-    ".csv": "CSV",
-    ".json": "CDISC Dataset-JSON (1.0 or 1.1)",
-    ".ndjson": "CDISC Dataset-JSON 1.1 (NDJSON)",
-    ".rda": "R data (pyreadr)",
-    ".rds": "R data (pyreadr)",
-}
+__all__ = ["FORMATS", "Domain", "one_problem", "read_domain_file", "read_domains"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +95,39 @@ def _r_data(path: Path) -> pd.DataFrame:
     return next(iter(objects.values()))
 
 
+def _xpt(path: Path) -> pd.DataFrame:
+    return pd.read_sas(path, format="xport", encoding="latin-1")
+
+
+def _sas7bdat(path: Path) -> pd.DataFrame:
+    return pd.read_sas(path, format="sas7bdat", encoding="latin-1")
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+#: file suffix -> what it is and its reader (the order also decides which suffixes are
+#: looked for)
+_READERS: dict[str, tuple[str, Callable[[Path], pd.DataFrame]]] = {
+    ".xpt": ("SAS transport (XPORT v5)", _xpt),
+    ".sas7bdat": ("SAS dataset", _sas7bdat),
+    ".csv": ("CSV", _csv),
+    ".json": ("CDISC Dataset-JSON (1.0 or 1.1)", _dataset_json),
+    ".ndjson": ("CDISC Dataset-JSON 1.1 (NDJSON)", _dataset_json),
+    ".rda": ("R data (pyreadr)", _r_data),
+    ".rds": ("R data (pyreadr)", _r_data),
+}
+#: file suffix -> what it is (the order also decides which suffixes are looked for)
+FORMATS: dict[str, str] = {suffix: what for suffix, (what, _) in _READERS.items()}
+
+
+def one_problem(title: str, code: str, message: str, **fields: Any) -> DatasetError:
+    """A :class:`~cartpk.errors.DatasetError` ``title`` of one
+    :class:`~cartpk.errors.Violation` (``code``, ``message`` and ``fields``)."""
+    return DatasetError(title, [Violation(code, message, **fields)])
+
+
 def read_domain_file(path: str | os.PathLike[str]) -> Domain:
     """Read one dataset file (any of :data:`FORMATS`).
 
@@ -115,30 +139,17 @@ def read_domain_file(path: str | os.PathLike[str]) -> Domain:
     p = Path(path)
     suffix = p.suffix.lower()
     try:
-        if suffix == ".xpt":
-            frame = pd.read_sas(p, format="xport", encoding="latin-1")
-        elif suffix == ".sas7bdat":
-            frame = pd.read_sas(p, format="sas7bdat", encoding="latin-1")
-        elif suffix == ".csv":
-            frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        elif suffix in (".json", ".ndjson"):
-            frame = _dataset_json(p)
-        elif suffix in (".rda", ".rds"):
-            frame = _r_data(p)
-        else:
+        if suffix not in _READERS:
             raise ValueError(f"suffix {p.suffix!r} is not one of {', '.join(FORMATS)}")
+        frame = _READERS[suffix][1](p)
     except Exception as exc:  # noqa: BLE001 - every reader's failure is the user's file
-        raise DatasetError(
+        raise one_problem(
             f"cannot read {p}",
-            [
-                Violation(
-                    "cdisc_unreadable",
-                    f"`{p.name}` could not be read: {exc}",
-                    value=str(p),
-                    expected=FORMATS.get(suffix, "one of " + ", ".join(FORMATS)),
-                    fix="export the dataset again in one of these formats",
-                )
-            ],
+            "cdisc_unreadable",
+            f"`{p.name}` could not be read: {exc}",
+            value=str(p),
+            expected=FORMATS.get(suffix, "one of " + ", ".join(FORMATS)),
+            fix="export the dataset again in one of these formats",
         ) from None
     frame = _tidy(frame)
     name = p.stem.upper()
@@ -169,17 +180,13 @@ def read_domains(folder: str | os.PathLike[str]) -> dict[str, Domain]:
     """
     root = Path(folder)
     if not root.is_dir():
-        raise DatasetError(
+        raise one_problem(
             f"{root} is not a folder",
-            [
-                Violation(
-                    "cdisc_no_folder",
-                    f"`{root}` is not a folder",
-                    value=str(root),
-                    expected="a folder holding SDTM or ADaM datasets (dm.xpt, pc.xpt, ...)",
-                    fix="give the folder the datasets are in",
-                )
-            ],
+            "cdisc_no_folder",
+            f"`{root}` is not a folder",
+            value=str(root),
+            expected="a folder holding SDTM or ADaM datasets (dm.xpt, pc.xpt, ...)",
+            fix="give the folder the datasets are in",
         )
     files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in FORMATS)
     problems: list[Violation] = []

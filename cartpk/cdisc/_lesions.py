@@ -109,6 +109,39 @@ def _visit(frame: pd.DataFrame, *names: str) -> pd.Series:
     return _text(frame, *names)
 
 
+#: ``cdisc_lesion_kind_conflict`` by dataset: message, link variable, and the fields
+#: ``column``, ``expected`` and ``fix`` of the violation
+_CONFLICT: dict[str, tuple[str, str, dict[str, str]]] = {
+    "TU": (
+        "one lesion identified with two kinds",
+        "TULNKID",
+        {
+            "column": "TUSTRESC",
+            "expected": "one kind per lesion (a new lesion keeps its own TULNKID)",
+            "fix": "give the lesions distinct TULNKID values or correct the kind",
+        },
+    ),
+    "ADTR": (
+        "one lesion with two kinds (TRGRPID)",
+        "TRLNKID",
+        {
+            "column": "TRGRPID",
+            "expected": "one kind per lesion",
+            "fix": "give the lesions distinct TRLNKID values or correct TRGRPID",
+        },
+    ),
+}
+
+
+def _kind_conflict(
+    problems: Problems, name: str, domain: Domain, r: Any, old: str, new: str
+) -> None:
+    """A record of lesion ``r.LNK`` giving kind ``new`` where an earlier one gave ``old``."""
+    message, link, fields = _CONFLICT[name]
+    value = f"{link}={r.LNK}: {old} and {new}"
+    problems.add("cdisc_lesion_kind_conflict", domain, int(r.POS), r.ID, message, value, **fields)
+
+
 def _check_evaluator(
     domain: Domain, records: pd.DataFrame, evaluator: str, problems: Problems
 ) -> None:
@@ -230,17 +263,7 @@ def _identify_tu(
             organ = r.LOC
             lesions[key] = Lesion(kind, organ, nodal_of(organ), "TU")
         elif known.kind != kind:
-            problems.add(
-                "cdisc_lesion_kind_conflict",
-                tu,
-                int(r.POS),
-                r.ID,
-                "one lesion identified with two kinds",
-                f"TULNKID={r.LNK}: {known.kind} and {kind}",
-                column="TUSTRESC",
-                expected="one kind per lesion (a new lesion keeps its own TULNKID)",
-                fix="give the lesions distinct TULNKID values or correct the kind",
-            )
+            _kind_conflict(problems, "TU", tu, r, known.kind, kind)
     return lesions, recs
 
 
@@ -511,17 +534,7 @@ def _identify_adtr(
             lesions[key] = Lesion(kind, organ, nodal_of(organ, grp), "ADTR TRGRPID")
             continue
         if kind is not None and kind != les.kind:
-            problems.add(
-                "cdisc_lesion_kind_conflict",
-                adtr,
-                int(r.POS),
-                r.ID,
-                "one lesion with two kinds (TRGRPID)",
-                f"TRLNKID={r.LNK}: {les.kind} and {kind}",
-                column="TRGRPID",
-                expected="one kind per lesion",
-                fix="give the lesions distinct TRLNKID values or correct TRGRPID",
-            )
+            _kind_conflict(problems, "ADTR", adtr, r, les.kind, kind)
         if not les.organ and organ:
             les.organ = organ
         if les.nodal is None:

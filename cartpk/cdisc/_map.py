@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from cartpk.cdisc._files import one_problem
 from cartpk.errors import DatasetError, Violation
 
 __all__ = ["DEFAULT_MAP", "AnalyteMap", "read_map", "same_unit"]
@@ -99,17 +100,13 @@ def read_map(path: str | os.PathLike[str] | None = None) -> AnalyteMap:
     try:
         user = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise DatasetError(
+        raise one_problem(
             f"cannot read the analyte map {path}",
-            [
-                Violation(
-                    "map_unreadable",
-                    f"the analyte map could not be read: {exc}",
-                    value=str(path),
-                    expected="a CSV file with columns " + ", ".join(MAP_COLUMNS),
-                    fix="give a readable CSV file to --map",
-                )
-            ],
+            "map_unreadable",
+            f"the analyte map could not be read: {exc}",
+            value=str(path),
+            expected="a CSV file with columns " + ", ".join(MAP_COLUMNS),
+            fix="give a readable CSV file to --map",
         ) from None
     user.columns = [c.strip().upper() for c in user.columns]
     problems = [
@@ -133,16 +130,12 @@ def read_map(path: str | os.PathLike[str] | None = None) -> AnalyteMap:
         user[c] = user[c].str.upper()
     blank = user.index[(user[["DOMAIN", "TESTCD", "DVID"]] == "").any(axis=1)]
     if len(blank):
-        raise DatasetError(
+        raise one_problem(
             f"the analyte map {path} has rows without DOMAIN, TESTCD or DVID",
-            [
-                Violation(
-                    "map_blank",
-                    "a map row lacks DOMAIN, TESTCD or DVID",
-                    rows=tuple(int(i) + 1 for i in blank),
-                    expected="DOMAIN (PC, LB, ADPC, ADLB or *), TESTCD and DVID on every row",
-                    fix="fill in or delete these rows",
-                )
-            ],
+            "map_blank",
+            "a map row lacks DOMAIN, TESTCD or DVID",
+            rows=tuple(int(i) + 1 for i in blank),
+            expected="DOMAIN (PC, LB, ADPC, ADLB or *), TESTCD and DVID on every row",
+            fix="fill in or delete these rows",
         )
     return AnalyteMap(pd.concat([user, DEFAULT_MAP], ignore_index=True))

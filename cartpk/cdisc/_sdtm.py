@@ -38,7 +38,17 @@ from cartpk.cdisc._sdtm_find import ROW_COLUMNS, findings, unit_problems
 from cartpk.cdisc._time import FirstDose
 from cartpk.errors import CartpkWarning, DatasetError, Violation
 
-__all__ = ["TRIAL_COLUMNS", "ENDPOINT_COLUMNS", "assemble_trial", "read_sdtm"]
+__all__ = [
+    "ENDPOINT_COLUMNS",
+    "LESION_DATASETS",
+    "TRIAL_COLUMNS",
+    "assemble_trial",
+    "endpoint_table",
+    "finish_conversion",
+    "lesion_table",
+    "raise_problems",
+    "read_sdtm",
+]
 
 #: the standard columns of ``trial.csv`` (covariates follow)
 TRIAL_COLUMNS = ("ID", "TIME", "DV", "EVID", "AMT", "MDV", "CENS", "LLOQ", "DVID")
@@ -52,7 +62,12 @@ def _empty_rows() -> pd.DataFrame:
     return pd.DataFrame(columns=list(ROW_COLUMNS))
 
 
-def _lesion_table(
+#: the datasets of each standard's lesion reader (:mod:`cartpk.cdisc._lesions`)
+LESION_DATASETS = {"sdtm": ("TU", "TR", "RS"), "adam": ("ADTR", "ADRS")}
+
+
+def lesion_table(
+    standard: str,
     domains: Mapping[str, Domain],
     first: FirstDose,
     deaths: pd.Series,
@@ -60,14 +75,40 @@ def _lesion_table(
     problems: list[Violation],
     evaluator: str | None,
 ) -> pd.DataFrame:
-    """``lesions.csv`` from TU/TR (RS records logged as not used); no rows without them."""
-    if not {"TU", "TR", "RS"} & set(domains):
-        return pd.DataFrame(columns=list(LESION_COLUMNS))
-    from cartpk.cdisc._lesions import sdtm_lesions
+    """``lesions.csv`` by the lesion reader of ``standard`` (``"sdtm"``: TU/TR, RS logged as
+    not used; ``"adam"``: ADTR, ADRS logged as not used); no rows without these datasets.
 
+    Parameters
+    ----------
+    standard : {"sdtm", "adam"}
+        Which reader: :func:`~cartpk.cdisc._lesions.sdtm_lesions` or
+        :func:`~cartpk.cdisc._lesions.adam_lesions`.
+    domains : mapping of str to Domain
+        The datasets read.
+    first : FirstDose
+        Each subject's first dose (``DAY`` counts from it).
+    deaths : pandas.Series
+        Day of death by subject (``DEATH_DAY``).
+    log : ConversionLog
+        Receives one row per record of the lesion datasets.
+    problems : list of Violation
+        Receives the reader's problems (the table then has no rows).
+    evaluator : str or None
+        Whose assessments to convert (``None``: the investigator's).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lesions.csv`` (:data:`~cartpk.cdisc._result.LESION_COLUMNS`).
+    """
+    if not set(LESION_DATASETS[standard]) & set(domains):
+        return pd.DataFrame(columns=list(LESION_COLUMNS))
+    from cartpk.cdisc import _lesions
+
+    read = _lesions.sdtm_lesions if standard == "sdtm" else _lesions.adam_lesions
     kwargs = {} if evaluator is None else {"evaluator": evaluator}
     try:
-        return sdtm_lesions(dict(domains), first, deaths, log, **kwargs)
+        return read(dict(domains), first, deaths, log, **kwargs)
     except DatasetError as err:
         problems.extend(err.violations)
         return pd.DataFrame(columns=list(LESION_COLUMNS))
@@ -133,8 +174,20 @@ def assemble_trial(
     return trial
 
 
-def _endpoints(rows: pd.DataFrame) -> pd.DataFrame:
-    """``endpoints.csv``: one row per DVID (doses: blank DVID, scale ``dose``)."""
+def endpoint_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """``endpoints.csv``: one row per DVID (doses: blank DVID, scale ``dose``).
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        The candidate rows of ``trial.csv`` (:data:`cartpk.cdisc._sdtm_find.ROW_COLUMNS`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`ENDPOINT_COLUMNS`: the units and sources of each DVID in order of first
+        appearance, the scale from the first row (``dose``, ``grade``, else the endpoint's).
+    """
     from cartpk.data._endpoints import endpoint_for
 
     out = []
@@ -149,6 +202,74 @@ def _endpoints(rows: pd.DataFrame) -> pd.DataFrame:
         sources = "; ".join(dict.fromkeys(g["SOURCE"].astype(str)))
         out.append({"DVID": dvid, "UNIT": units, "SCALE": scale, "SOURCE": sources})
     return pd.DataFrame(out, columns=list(ENDPOINT_COLUMNS))
+
+
+def raise_problems(standard: str, problems: list[Violation]) -> None:
+    """Raise every problem of a conversion at once (none: nothing happens).
+
+    Parameters
+    ----------
+    standard : str
+        ``SDTM`` or ``ADaM``, for the message.
+    problems : list of Violation
+        Everything found.
+
+    Raises
+    ------
+    DatasetError
+        ``problems``, when there are any; nothing is converted.
+    """
+    if problems:
+        n = len(problems)
+        raise DatasetError(
+            f"the {standard} datasets have {n} problem{'s' if n != 1 else ''}; "
+            "nothing was converted",
+            problems,
+        )
+
+
+def finish_conversion(
+    rows: pd.DataFrame,
+    covariates: pd.DataFrame,
+    lesions: pd.DataFrame,
+    domains: Mapping[str, Domain],
+    log: ConversionLog,
+    warnings: list[CartpkWarning],
+) -> Conversion:
+    """The tables of a conversion without problems: ``trial.csv`` (:func:`assemble_trial`),
+    ``endpoints.csv`` (:func:`endpoint_table`) and the conversion record.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        The candidate rows of ``trial.csv``.
+    covariates : pandas.DataFrame
+        Baseline covariates by ``ID``.
+    lesions : pandas.DataFrame
+        ``lesions.csv``.
+    domains : mapping of str to Domain
+        The datasets read; every record must be in ``log`` once the rows are added.
+    log : ConversionLog
+        The record of every source record (the rows of ``trial.csv`` are added here).
+    warnings : list of CartpkWarning
+        Usable but suspicious input.
+
+    Returns
+    -------
+    Conversion
+        The tables, and ``warnings`` (not yet emitted).
+    """
+    trial = assemble_trial(rows, covariates, domains, log)
+    missing = log.missing(domains.values())
+    if missing:  # pragma: no cover - a bug: every record must have its row
+        raise AssertionError(f"records without a row in conversion.csv: {missing[:10]}")
+    return Conversion(
+        trial=trial,
+        lesions=lesions,
+        conversion=log.frame(),
+        endpoints=endpoint_table(rows),
+        warnings=warnings,
+    )
 
 
 def _no_doses(ex: Domain | None) -> Violation:
@@ -331,19 +452,9 @@ def read_sdtm(
         covariates = dm_covariates(
             domains["DM"], subjects, set(first.when.index), deaths, log, problems, warns
         )
-    lesions = _lesion_table(domains, first, deaths, log, problems, evaluator)
+    lesions = lesion_table("sdtm", domains, first, deaths, log, problems, evaluator)
     _other_domains(domains, CONVERTED, log)
-    if problems:
-        raise DatasetError(
-            f"the SDTM datasets have {len(problems)} problem"
-            f"{'s' if len(problems) != 1 else ''}; nothing was converted",
-            problems,
-        )
-    rows = pd.concat([doses, obs], ignore_index=True)
-    trial = assemble_trial(rows, covariates, domains, log)
-    missing = log.missing(domains.values())
-    if missing:  # pragma: no cover - a bug: every record must have its row
-        raise AssertionError(f"records without a row in conversion.csv: {missing[:10]}")
+    raise_problems("SDTM", problems)
     expanded = doses["_REASON"].str.contains("not expanded", regex=False)
     if expanded.any():
         warns.append(
@@ -353,10 +464,5 @@ def read_sdtm(
                 code="cdisc_dosing_not_expanded",
             )
         )
-    return Conversion(
-        trial=trial,
-        lesions=lesions,
-        conversion=log.frame(),
-        endpoints=_endpoints(rows),
-        warnings=warns,
-    )
+    rows = pd.concat([doses, obs], ignore_index=True)
+    return finish_conversion(rows, covariates, lesions, domains, log, warns)

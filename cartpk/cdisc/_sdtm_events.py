@@ -23,6 +23,7 @@ __all__ = [
     "COVARIATES",
     "adverse_events",
     "ae_dvid",
+    "complete_covariates",
     "death_days",
     "dm_covariates",
     "ex_doses",
@@ -93,50 +94,34 @@ def _treatments(
     )
 
 
+def _records(mask: pd.Series) -> tuple[int, ...]:
+    """The 1-based record numbers where ``mask`` holds."""
+    return tuple(int(k) + 1 for k in np.flatnonzero(mask.to_numpy()))
+
+
 def _dose_problems(
     f: pd.DataFrame, dose: pd.Series, bad: pd.Series, use: pd.Series, unit: pd.Series
 ) -> list[Violation]:
     """Text in ``EXDOSE``, negative doses, and doses used in more than one unit."""
-    out = []
-    if bad.any():
-        pos = np.flatnonzero(bad.to_numpy())
-        out.append(
-            Violation(
-                "cdisc_not_numeric",
-                "EX `EXDOSE` holds text that is not a number",
-                rows=tuple(int(k) + 1 for k in pos),
-                column="EXDOSE",
-                value=", ".join(repr(v) for v in pd.unique(f["EXDOSE"].iloc[pos])[:5]),
-                expected="the dose as a number",
-                fix="correct EXDOSE",
-            )
-        )
-    negative = dose < 0
-    if negative.any():
-        out.append(
-            Violation(
-                "cdisc_dose_negative",
-                "EX `EXDOSE` is negative",
-                rows=tuple(int(k) + 1 for k in np.flatnonzero(negative.to_numpy())),
-                column="EXDOSE",
-                expected="a dose >= 0",
-                fix="correct EXDOSE",
-            )
-        )
+    text = pd.unique(f["EXDOSE"].iloc[np.flatnonzero(bad.to_numpy())])[:5]
     units = sorted(set(unit[use]))
-    if len({u.replace(" ", "").lower() for u in units}) > 1:
-        out.append(
-            Violation(
-                "cdisc_mixed_dose_units",
-                "EX doses are in more than one unit (`EXDOSU`); cartpk does not convert them",
-                rows=tuple(int(k) + 1 for k in np.flatnonzero(use.to_numpy())),
-                column="EXDOSU",
-                value=", ".join(repr(u or "(blank)") for u in units),
-                expected="one dose unit (e.g. all CAR+ cells, or all cells/kg)",
-                fix="convert EXDOSE to one unit in EX before converting",
-            )
-        )
-    return out
+    mixed = use & (len({u.replace(" ", "").lower() for u in units}) > 1)
+    checks = (  # code, records, message, column, value, expected, fix
+        ("cdisc_not_numeric", bad, "EX `EXDOSE` holds text that is not a number", "EXDOSE",
+         ", ".join(repr(v) for v in text), "the dose as a number", "correct EXDOSE"),
+        ("cdisc_dose_negative", dose < 0, "EX `EXDOSE` is negative", "EXDOSE", None,
+         "a dose >= 0", "correct EXDOSE"),
+        ("cdisc_mixed_dose_units", mixed,
+         "EX doses are in more than one unit (`EXDOSU`); cartpk does not convert them",
+         "EXDOSU", ", ".join(repr(u or "(blank)") for u in units),
+         "one dose unit (e.g. all CAR+ cells, or all cells/kg)",
+         "convert EXDOSE to one unit in EX before converting"),
+    )  # fmt: skip
+    return [
+        Violation(code, message, rows=_records(hit), column=col, value=value, expected=e, fix=fix)
+        for code, hit, message, col, value, e, fix in checks
+        if hit.any()
+    ]
 
 
 def ex_doses(
@@ -387,6 +372,44 @@ def death_days(domains: Mapping[str, Domain], first: FirstDose, log: ConversionL
     return out.astype(float).rename("DEATH_DAY")
 
 
+def complete_covariates(
+    wanted: pd.DataFrame, source: str, warnings: list[CartpkWarning]
+) -> list[str]:
+    """The covariates with a value for every subject of ``trial.csv``; each other one gets a
+    ``cdisc_covariate_incomplete`` warning (``cartpk validate`` requires a value on every
+    row, so it is left out).
+
+    Parameters
+    ----------
+    wanted : pandas.DataFrame
+        One row per subject of ``trial.csv`` (index ``ID``), one column per covariate.
+    source : str
+        The dataset the covariates come from (``DM``, ``ADSL``), for the message.
+    warnings : list of CartpkWarning
+        Receives the warnings.
+
+    Returns
+    -------
+    list of str
+        The columns of ``wanted`` to keep, in order.
+    """
+    kept = []
+    for c in wanted.columns:
+        gaps = wanted.index[wanted[c].isna()].tolist()
+        if gaps:
+            warnings.append(
+                CartpkWarning(
+                    f"covariate {c} ({source}) has no value for {len(gaps)} subject(s) of "
+                    f"trial.csv ({', '.join(gaps[:5])}); it is left out of trial.csv",
+                    code="cdisc_covariate_incomplete",
+                    details={"covariate": c, "subjects": gaps},
+                )
+            )
+        else:
+            kept.append(c)
+    return kept
+
+
 def dm_covariates(
     dm: Domain,
     subjects: list[str],
@@ -411,7 +434,7 @@ def dm_covariates(
             Violation(
                 "cdisc_duplicate_subject",
                 "DM has more than one record of a subject",
-                rows=tuple(int(k) + 1 for k in np.flatnonzero(dup.to_numpy())),
+                rows=_records(dup),
                 column="USUBJID",
                 value=", ".join(sorted(set(ids[dup]))[:5]),
                 expected="one DM record per USUBJID",
@@ -425,20 +448,7 @@ def dm_covariates(
         table["AGE"] = age.where(~bad, table["AGE"])
     table = table[~table.index.duplicated()]
     wanted = table.reindex(subjects)
-    kept = []
-    for c in wanted.columns:
-        gaps = wanted.index[wanted[c].isna()].tolist()
-        if gaps:
-            warnings.append(
-                CartpkWarning(
-                    f"covariate {c} (DM) has no value for {len(gaps)} subject(s) of trial.csv "
-                    f"({', '.join(gaps[:5])}); it is left out of trial.csv",
-                    code="cdisc_covariate_incomplete",
-                    details={"covariate": c, "subjects": gaps},
-                )
-            )
-        else:
-            kept.append(c)
+    kept = complete_covariates(wanted, "DM", warnings)
     inside = set(subjects)
     dated = set(deaths.index)
     for k in range(len(f)):

@@ -208,27 +208,35 @@ def _result(
     return np.nan, 0, "", "unused"
 
 
+#: censoring problems: what the results lack, the variable, expected and fix (``{p}``: the
+#: domain's prefix, PC or LB)
+_CENSORING = {
+    "cdisc_blq_without_lloq": (
+        "below the limit of quantitation without `{p}LLOQ`",
+        "{p}LLOQ",
+        "the assay's LLOQ in `{p}LLOQ` (in `{p}STRESU`) on every BLQ record",
+        "fill in `{p}LLOQ`; a BLQ record is censored at its LLOQ (DV = LLOQ, CENS=1)",
+    ),
+    "cdisc_alq_without_limit": (
+        "above the limit of quantitation without a limit",
+        "{p}ULOQ",
+        "the limit in the text ('> 5000') or in `{p}ULOQ`",
+        "fill in `{p}ULOQ`; such a record is censored above it (CENS=-1)",
+    ),
+}
+
+
 def _censoring_problem(domain: Domain, code: str, pos: list[int], texts: pd.Series) -> Violation:
-    p = domain.name[:2]
+    what, col, expected, fix = (t.format(p=domain.name[:2]) for t in _CENSORING[code])
     shown = ", ".join(repr(t) for t in dict.fromkeys(texts).keys() if t)
-    if code == "cdisc_blq_without_lloq":
-        return Violation(
-            code,
-            f"{domain.name} results below the limit of quantitation without `{p}LLOQ`",
-            rows=tuple(k + 1 for k in pos),
-            column=f"{p}LLOQ",
-            value=shown[:200],
-            expected=f"the assay's LLOQ in `{p}LLOQ` (in `{p}STRESU`) on every BLQ record",
-            fix=f"fill in `{p}LLOQ`; a BLQ record is censored at its LLOQ (DV = LLOQ, CENS=1)",
-        )
     return Violation(
         code,
-        f"{domain.name} results above the limit of quantitation without a limit",
+        f"{domain.name} results {what}",
         rows=tuple(k + 1 for k in pos),
-        column=f"{p}ULOQ",
+        column=col,
         value=shown[:200],
-        expected=f"the limit in the text ('> 5000') or in `{p}ULOQ`",
-        fix=f"fill in `{p}ULOQ`; such a record is censored above it (CENS=-1)",
+        expected=expected,
+        fix=fix,
     )
 
 

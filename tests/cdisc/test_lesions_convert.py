@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
+from conversion_checks import log_row, raised
 
 from cartpk.cdisc import ConversionLog, Domain, adam_lesions, read_domains, sdtm_lesions
 from cartpk.cdisc._result import LESION_COLUMNS
 from cartpk.cdisc._time import FirstDose
-from cartpk.errors import DatasetError
 from cartpk.response import recist
 from cartpk.response._lesions import validate_lesions
 
@@ -63,9 +62,7 @@ def _convert(domains: dict[str, Domain], **kw) -> tuple[pd.DataFrame, pd.DataFra
 
 
 def _reason(conv: pd.DataFrame, domain: str, seq: int) -> str:
-    row = conv[(conv["DOMAIN"] == domain) & (conv["SEQ"] == str(seq))]
-    assert len(row) == 1
-    return str(row["REASON"].iloc[0])
+    return str(log_row(conv, domain, SEQ=str(seq))["REASON"])
 
 
 # --- one subject, the usual records -------------------------------------------------------
@@ -180,10 +177,9 @@ def test_the_investigator_by_default_another_on_request(tmp_path: Path) -> None:
     table, conv = _convert(domains, evaluator="independent assessor")
     assert table["DIAM_MM"].tolist() == [44.0]
     assert _reason(conv, "TU", 1).startswith("evaluator INVESTIGATOR")
-    with pytest.raises(DatasetError) as err:
-        _convert(domains, evaluator="RADIOLOGIST 9")
-    assert [v.code for v in err.value.violations] == ["cdisc_evaluator_unknown"]
-    assert "INDEPENDENT ASSESSOR, INVESTIGATOR" in str(err.value.violations[0].value)
+    found = raised(_convert, domains, evaluator="RADIOLOGIST 9")
+    assert [v.code for v in found] == ["cdisc_evaluator_unknown"]
+    assert "INDEPENDENT ASSESSOR, INVESTIGATOR" in str(found[0].value)
 
 
 # --- every problem at once ----------------------------------------------------------------------
@@ -202,9 +198,8 @@ def test_every_problem_is_reported_together(tmp_path: Path) -> None:
         _m("S1", 4, "NON-TARGET", "NT01", "TUMSTATE", "SHRINKING", "", 2, "2024-05-05"),
         _m("S1", 5, "", "Q01", "LDIAM", 12, "mm", 2, "2024-05-05"),
     )
-    with pytest.raises(DatasetError) as err:
-        _convert(_domains(tmp_path, tu=tu, tr=tr))
-    by_code = {v.code: v for v in err.value.violations}
+    found = raised(_convert, _domains(tmp_path, tu=tu, tr=tr))
+    by_code = {v.code: v for v in found}
     assert set(by_code) == {
         "cdisc_lesion_kind_unknown",
         "cdisc_lesion_kind_conflict",
@@ -217,7 +212,7 @@ def test_every_problem_is_reported_together(tmp_path: Path) -> None:
     assert by_code["cdisc_lesion_unit"].value == "TRSTRESU=in"
     assert by_code["cdisc_lesion_kind_unknown"].rows == (3,)
     assert by_code["cdisc_lesion_unidentified"].value == "TRLNKID=Q01, TRGRPID=(blank)"
-    results = [v for v in err.value.violations if v.code == "cdisc_lesion_result_unknown"]
+    results = [v for v in found if v.code == "cdisc_lesion_result_unknown"]
     assert sorted(r for v in results for r in v.rows) == [3, 4]
 
 
@@ -244,9 +239,8 @@ def test_exact_duplicates_are_not_used_twice(tmp_path: Path) -> None:
     table, conv = _convert(_domains(tmp_path, tu=tu, tr=tr))
     assert table["STATUS"].tolist() == ["PRESENT", "ABSENT"]
     assert _reason(conv, "TR", 2).startswith("exact duplicate of record 1")
-    with pytest.raises(DatasetError) as err:  # the two different results stay a problem
-        validate_lesions(table)
-    assert [v.code for v in err.value.violations] == ["duplicate_assessment"]
+    found = raised(validate_lesions, table)  # the two different results stay a problem
+    assert [v.code for v in found] == ["duplicate_assessment"]
 
 
 def test_scans_of_one_visit_share_its_first_day(tmp_path: Path) -> None:
@@ -368,7 +362,6 @@ def test_adtr_rows_and_what_is_not_used(tmp_path: Path) -> None:
 
 def test_adtr_without_lesion_columns(tmp_path: Path) -> None:
     domains = _domains(tmp_path, adtr=_adtr().drop(columns=["TRLNKID", "TRTESTCD"]))
-    with pytest.raises(DatasetError) as err:
-        adam_lesions(domains, FIRST, NO_DEATHS, ConversionLog())
-    assert [v.column for v in err.value.violations] == ["TRLNKID", "TRTESTCD"]
-    assert {v.code for v in err.value.violations} == {"cdisc_adtr_columns"}
+    found = raised(adam_lesions, domains, FIRST, NO_DEATHS, ConversionLog())
+    assert [v.column for v in found] == ["TRLNKID", "TRTESTCD"]
+    assert {v.code for v in found} == {"cdisc_adtr_columns"}
