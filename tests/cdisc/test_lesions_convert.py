@@ -34,6 +34,14 @@ def _tu(*rows: tuple) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=TU_COLS)
 
 
+def _id(
+    seq: int, lnk: str, kind: str, loc: str, dtc: str = "2024-03-07", ev: str = "INVESTIGATOR"
+) -> tuple:
+    """A TU record of S1 identifying lesion ``lnk`` (``TUTESTCD`` ``TUMIDENT``); ``dtc``
+    defaults to the baseline scan."""
+    return ("S1", seq, lnk, "TUMIDENT", kind, loc, ev, dtc)
+
+
 def _tr(*rows: tuple) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=TR_COLS)
 
@@ -68,19 +76,10 @@ def _reason(conv: pd.DataFrame, domain: str, seq: int) -> str:
 # --- one subject, the usual records -------------------------------------------------------
 def _study() -> dict[str, pd.DataFrame]:
     tu = _tu(
-        ("S1", 1, "T01", "TUMIDENT", "TARGET", "LIVER", "INVESTIGATOR", "2024-03-07"),
-        (
-            "S1",
-            2,
-            "T02",
-            "TUMIDENT",
-            "TARGET",
-            "LYMPH NODE, AXILLARY",
-            "INVESTIGATOR",
-            "2024-03-07",
-        ),
-        ("S1", 3, "NT01", "TUMIDENT", "NON-TARGET", "BONE", "INVESTIGATOR", "2024-03-07"),
-        ("S1", 4, "NEW01", "TUMIDENT", "NEW", "LUNG", "INVESTIGATOR", "2024-05-05"),
+        _id(1, "T01", "TARGET", "LIVER"),
+        _id(2, "T02", "TARGET", "LYMPH NODE, AXILLARY"),
+        _id(3, "NT01", "NON-TARGET", "BONE"),
+        _id(4, "NEW01", "NEW", "LUNG", "2024-05-05"),
     )
     tr = _tr(
         _m("S1", 1, "TARGET", "T01", "LDIAM", 40, "mm", 1, "2024-03-07"),
@@ -159,8 +158,8 @@ def test_deaths_fill_the_subject_rows(tmp_path: Path) -> None:
 # --- evaluators -------------------------------------------------------------------------------
 def _two_readers() -> dict[str, pd.DataFrame]:
     tu = _tu(
-        ("S1", 1, "T01", "TUMIDENT", "TARGET", "LIVER", "INVESTIGATOR", "2024-03-07"),
-        ("S1", 2, "T01", "TUMIDENT", "TARGET", "LIVER", "INDEPENDENT ASSESSOR", "2024-03-07"),
+        _id(1, "T01", "TARGET", "LIVER"),
+        _id(2, "T01", "TARGET", "LIVER", ev="INDEPENDENT ASSESSOR"),
     )
     tr = _tr(
         _m("S1", 1, "TARGET", "T01", "LDIAM", 40, "mm", 1, "2024-03-07"),
@@ -185,11 +184,11 @@ def test_the_investigator_by_default_another_on_request(tmp_path: Path) -> None:
 # --- every problem at once ----------------------------------------------------------------------
 def test_every_problem_is_reported_together(tmp_path: Path) -> None:
     tu = _tu(
-        ("S1", 1, "T01", "TUMIDENT", "TARGET", "LIVER", "INVESTIGATOR", "2024-03-07"),
-        ("S1", 2, "T02", "TUMIDENT", "TARGET", "LUNG", "INVESTIGATOR", "2024-03-07"),
-        ("S1", 3, "X01", "TUMIDENT", "SPLIT", "LUNG", "INVESTIGATOR", "2024-03-07"),
-        ("S1", 4, "T01", "TUMIDENT", "NON-TARGET", "LIVER", "INVESTIGATOR", "2024-03-07"),
-        ("S1", 5, "NT01", "TUMIDENT", "NON-TARGET", "BONE", "INVESTIGATOR", "2024-03-07"),
+        _id(1, "T01", "TARGET", "LIVER"),
+        _id(2, "T02", "TARGET", "LUNG"),
+        _id(3, "X01", "SPLIT", "LUNG"),
+        _id(4, "T01", "NON-TARGET", "LIVER"),
+        _id(5, "NT01", "NON-TARGET", "BONE"),
     )
     tr = _tr(
         _m("S1", 1, "TARGET", "T01", "LDIAM", 3.0, "in", 1, "2024-03-07"),
@@ -218,7 +217,7 @@ def test_every_problem_is_reported_together(tmp_path: Path) -> None:
 
 # --- dates, duplicates and visits ---------------------------------------------------------------
 def test_a_partial_date_falls_back_to_the_study_day_or_is_not_used(tmp_path: Path) -> None:
-    tu = _tu(("S1", 1, "T01", "TUMIDENT", "TARGET", "LIVER", "INVESTIGATOR", "2024-03"))
+    tu = _tu(_id(1, "T01", "TARGET", "LIVER", "2024-03"))
     tr = _tr(
         _m("S1", 1, "TARGET", "T01", "LDIAM", 40, "mm", 1, "2024-03"),
         _m("S1", 2, "TARGET", "T01", "LDIAM", 30, "mm", 2, "2024-05"),
@@ -230,7 +229,7 @@ def test_a_partial_date_falls_back_to_the_study_day_or_is_not_used(tmp_path: Pat
 
 
 def test_exact_duplicates_are_not_used_twice(tmp_path: Path) -> None:
-    tu = _tu(("S1", 1, "NT01", "TUMIDENT", "NON-TARGET", "BONE", "INVESTIGATOR", "2024-03-07"))
+    tu = _tu(_id(1, "NT01", "NON-TARGET", "BONE"))
     tr = _tr(
         _m("S1", 1, "NON-TARGET", "NT01", "TUMSTATE", "PRESENT", "", 1, "2024-03-07"),
         _m("S1", 2, "NON-TARGET", "NT01", "TUMSTATE", "PRESENT", "", 1, "2024-03-07"),
@@ -245,8 +244,8 @@ def test_exact_duplicates_are_not_used_twice(tmp_path: Path) -> None:
 
 def test_scans_of_one_visit_share_its_first_day(tmp_path: Path) -> None:
     tu = _tu(
-        ("S1", 1, "T01", "TUMIDENT", "TARGET", "LIVER", "INVESTIGATOR", "2024-03-07"),
-        ("S1", 2, "NT01", "TUMIDENT", "NON-TARGET", "BRAIN", "INVESTIGATOR", "2024-03-07"),
+        _id(1, "T01", "TARGET", "LIVER"),
+        _id(2, "NT01", "NON-TARGET", "BRAIN"),
     )
     tr = _tr(
         _m("S1", 1, "TARGET", "T01", "LDIAM", 40, "mm", 1, "2024-03-07"),
@@ -267,10 +266,10 @@ def test_scans_of_one_visit_share_its_first_day(tmp_path: Path) -> None:
 # --- lesion kinds and states ------------------------------------------------------------------
 def test_states_of_non_target_and_new_lesions(tmp_path: Path) -> None:
     tu = _tu(
-        ("S1", 1, "NT01", "TUMIDENT", "NON-TARGET", "", "INVESTIGATOR", "2024-03-07"),
-        ("S1", 2, "NEW01", "TUMIDENT", "NEW", "LIVER", "INVESTIGATOR", "2024-05-05"),
-        ("S1", 3, "NEW02", "TUMIDENT", "NEW", "LUNG", "INVESTIGATOR", "2024-05-05"),
-        ("S1", 4, "NEW03", "TUMIDENT", "NEW", "SKIN", "INVESTIGATOR", "2024-05-05"),
+        _id(1, "NT01", "NON-TARGET", ""),
+        _id(2, "NEW01", "NEW", "LIVER", "2024-05-05"),
+        _id(3, "NEW02", "NEW", "LUNG", "2024-05-05"),
+        _id(4, "NEW03", "NEW", "SKIN", "2024-05-05"),
     )
     tr = _tr(
         _m("S1", 1, "NON-TARGET", "NT01", "TUMSTATE", "PRESENT", "", 1, "2024-03-07"),
