@@ -73,8 +73,12 @@ _DESCRIPTIONS = {
 }
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``convert`` command and its ``sdtm`` and ``adam`` forms."""
+def add_parser(subparsers: Any) -> None:
+    """Register the ``convert`` command and its ``sdtm`` and ``adam`` forms.
+
+    Both forms take FOLDER, the run folder (``--out``, ``--force``) and the options of
+    ``read_sdtm`` and ``read_adam`` (``--map``, ``--treatment``, ``--evaluator``).
+    """
     p = subparsers.add_parser(
         "convert",
         help="CDISC SDTM or ADaM datasets into trial.csv, lesions.csv and conversion.csv",
@@ -115,7 +119,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "investigator's)",
         )
         k.set_defaults(func=run)
-    return p
 
 
 def _inputs(folder: Path, map_path: str | None) -> list[Path]:
@@ -135,9 +138,14 @@ def _inputs(folder: Path, map_path: str | None) -> list[Path]:
     return files
 
 
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``read_sdtm`` / ``read_adam`` given on the command line."""
+    return {"map": args.map, "treatment": args.treatment, "evaluator": args.evaluator}
+
+
 def _convert(args: argparse.Namespace) -> Any:
     """The :class:`~cartpk.cdisc._result.Conversion` of the folder (raises DatasetError)."""
-    options = {"map": args.map, "treatment": args.treatment, "evaluator": args.evaluator}
+    options = _options(args)
     if args.standard == "sdtm":
         from cartpk.cdisc._sdtm import read_sdtm
 
@@ -230,12 +238,7 @@ def run(args: argparse.Namespace) -> int:
         rf.write_csv("endpoints.csv", conv.endpoints, descriptions=_DESCRIPTIONS["endpoints.csv"])
         problems, lesion_warnings = _check_tables(rf.path, len(conv.lesions))
         rf.status = "failed_checks" if problems else "ok"
-        rf.manifest["settings"] = {
-            "standard": args.standard,
-            "map": args.map,
-            "treatment": args.treatment,
-            "evaluator": args.evaluator,
-        }
+        rf.manifest["settings"] = {"standard": args.standard, **_options(args)}
         rf.manifest["warnings"] = [{"code": w.code, "message": w.message} for w in conv.warnings]
         rf.manifest["checks"] = problems
         final = rf.final
