@@ -5,7 +5,9 @@ The file is written from the model's declaration (``cartpk.export``); ``docs/exp
 says what is written how and what was verified. Exit 0 done, 2 for a usage error (unknown
 model - the valid names are listed -, bad options, an output that exists without
 ``--force``), 1 when the declaration cannot be expressed in the tool (every problem
-listed).
+listed). A NONMEM control stream handles interval censoring (``LIMIT LIMFL`` in
+``$INPUT``) when the data file it names exists and has ``LIMFL=1`` records
+(:func:`interval_data`).
 """
 
 from __future__ import annotations
@@ -68,16 +70,18 @@ def add_parser(sub: Any) -> None:
     """Register the ``export`` command."""
     p = tool_parser(sub, "export")
     data = "data file the NONMEM control stream reads ($DATA; default: --out's name with .csv)"
-    p.add_argument("--data", metavar="FILE", help=data + "; --to nonmem only")
+    data += "; with LIMFL=1 records (export-data), interval censoring; --to nonmem only"
+    p.add_argument("--data", metavar="FILE", help=data)
     p.set_defaults(func=run)
 
 
-def export_text(model: Any, to: str, data: str | None = None) -> str:
-    """The export of ``model`` for tool ``to`` (``nonmem``, ``monolix``, ``nlmixr2``)."""
+def export_text(model: Any, to: str, data: str | None = None, interval: bool = False) -> str:
+    """The export of ``model`` for tool ``to`` (``nonmem``, ``monolix``, ``nlmixr2``);
+    ``data``, ``interval``: NONMEM's (:func:`cartpk.export.to_nonmem`)."""
     if to == "nonmem":
         from cartpk.export import to_nonmem
 
-        return to_nonmem(model, data=data)
+        return to_nonmem(model, data=data, interval=interval)
     if to == "monolix":
         from cartpk.export import to_monolix
 
@@ -85,6 +89,40 @@ def export_text(model: Any, to: str, data: str | None = None) -> str:
     from cartpk.export import to_nlmixr2
 
     return to_nlmixr2(model)
+
+
+def interval_data(out: Path, data: str) -> Path | None:
+    """The data file of a NONMEM control stream if it has interval-censored records.
+
+    ``data`` is looked up next to ``out`` (where NONMEM reads ``$DATA``), else from the
+    current folder. The file has them when its ``LIMFL`` column (``cartpk export-data --to
+    nonmem`` writes ``LIMIT`` and ``LIMFL`` when a record has another bound) holds a 1.
+
+    Parameters
+    ----------
+    out : Path
+        The control stream.
+    data : str
+        Its ``$DATA``.
+
+    Returns
+    -------
+    Path or None
+        The file, or None when it does not exist or has no ``LIMFL=1`` record.
+    """
+    import csv
+
+    path = next((p for p in (out.parent / data, Path(data)) if p.is_file()), None)
+    if path is None:
+        return None
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        rows = csv.reader(f)
+        header = [c.strip() for c in next(rows, [])]
+        if "LIMFL" not in header:
+            return None
+        k = header.index("LIMFL")
+        flagged = any(len(r) > k and r[k].strip() in ("1", "1.0") for r in rows)
+    return path if flagged else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,8 +145,10 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise UsageError(f"the folder of `--out` does not exist: {out.parent}")
     model = load_model(args.model)  # unknown model: ModelError -> exit 2, names listed
+    data = args.data or f"{out.stem}.csv"
+    limits = interval_data(out, data) if args.to == "nonmem" else None
     try:
-        text = export_text(model, args.to, data=args.data or f"{out.stem}.csv")
+        text = export_text(model, args.to, data=data, interval=limits is not None)
     except ModelError as err:  # the declaration cannot be expressed in the tool: exit 1
         from cartpk.cli._common import print_error
 
@@ -121,4 +161,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     write_atomic(out, text, replace=args.force, record=True)
     print(f"{out}: {model.name} ({model.kind.replace('_', ' ')}) as {_FILES[args.to]}")
+    if limits is not None:
+        print(f"  interval censoring: $INPUT ends with LIMIT LIMFL ({limits} has LIMFL=1 records)")
     return 0

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-def to_nonmem(model: Model, *, data: str | None = None) -> str:
+def to_nonmem(model: Model, *, data: str | None = None, interval: bool = False) -> str:
     """The model as a NONMEM control stream (:func:`cartpk.export._nonmem.to_nonmem`).
 
     Parameters
@@ -42,6 +42,9 @@ def to_nonmem(model: Model, *, data: str | None = None) -> str:
         A closed-form (``$PRED``) or ODE (``ADVAN13``/``$DES``) model.
     data : str, optional
         File name for ``$DATA`` (default ``<model name>.csv``).
+    interval : bool, default False
+        Interval censoring: ``LIMIT LIMFL`` in ``$INPUT`` and the probability of the
+        interval for a censored record with ``LIMFL=1`` (``docs/export.md``).
 
     Returns
     -------
@@ -57,7 +60,7 @@ def to_nonmem(model: Model, *, data: str | None = None) -> str:
     """
     from cartpk.export._nonmem import to_nonmem as write
 
-    return write(model, data=data)
+    return write(model, data=data, interval=interval)
 
 
 def to_monolix(model: Model) -> str:

@@ -281,7 +281,8 @@ def _base(rec: pd.DataFrame, facts: Mapping[str, Any], to: str) -> pd.DataFrame:
     out["ROW"] = rec["ROW"].astype(float)  # missing on a record the export adds
     out["EXCL"] = rec["EXCL"].astype(int)
     if to == "nonmem" and facts["nonmem_columns"]:  # the control stream's $INPUT first
-        lead = list(facts["nonmem_columns"])
+        # with LIMIT: the $INPUT of to_nonmem(..., interval=True), LIMIT LIMFL last
+        lead = list(facts["nonmem_interval_columns" if "LIMFL" in out else "nonmem_columns"])
         out = out[lead + [c for c in out.columns if c not in lead]]
     if to == "monolix":  # ADMINISTRATION ID and OBSERVATION ID instead of CMT
         adm = pd.Series(np.where(dose, 1.0, np.nan), index=out.index)

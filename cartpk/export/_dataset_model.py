@@ -14,7 +14,8 @@ model writer translates, so that the data set and the exported model agree:
   (``AMT = fraction x dose`` at each time of the declaration's ``dosing``); Monolix keeps
   the one record (its model file splits it);
 * NONMEM only, matching ``cartpk export --to nonmem``: the control stream's ``$INPUT``
-  columns first and in its order, ``DV`` of a log-additive output as the natural log of the
+  columns first and in its order (a table with a ``LIMIT`` column: the ``$INPUT`` of
+  ``to_nonmem(..., interval=True)``, ending ``LIMIT LIMFL``), ``DV`` of a log-additive output as the natural log of the
   value (the stream compares ``LOG(IPRED)``), ``LLOQ`` on every ``CENS=1`` record equal to
   the limit in ``DV`` (the stream's M3 term reads ``LLOQ``).
 """
@@ -56,6 +57,7 @@ NO_MODEL: dict[str, Any] = {
     "doses": [(1, 0.0, 1.0)],
     "obs_cmt": {},
     "nonmem_columns": [],
+    "nonmem_interval_columns": [],
 }
 
 
@@ -94,7 +96,8 @@ def model_facts(model: Model | str | None) -> dict[str, Any]:
         declared levels), ``columns`` (covariate columns), ``log_outputs`` (log-additive
         error), ``doses`` (``(compartment, time, fraction)`` of every part of the dose),
         ``obs_cmt`` (output -> compartment), ``nonmem_columns`` (the ``$INPUT`` of
-        :func:`cartpk.export._nonmem.to_nonmem`). Without a model: :data:`NO_MODEL`.
+        :func:`cartpk.export._nonmem.to_nonmem`), ``nonmem_interval_columns`` (its
+        ``$INPUT`` with ``interval=True``). Without a model: :data:`NO_MODEL`.
 
     Examples
     --------
@@ -129,6 +132,7 @@ def model_facts(model: Model | str | None) -> dict[str, Any]:
         "doses": doses,
         "obs_cmt": obs_cmt or {dv: 1 for dv in sm.outputs},
         "nonmem_columns": data_columns(sm),
+        "nonmem_interval_columns": data_columns(sm, interval=True),
     }
 
 

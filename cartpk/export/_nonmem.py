@@ -21,6 +21,13 @@ ones ``cartpk export-data --to nonmem`` writes):
   residual's scale (``LOG(LLOQ)`` vs ``LOG(IPRED)`` for log-additive error); ``CENS=-1``
   (above a limit held in ``DV``): ``Y = 1 - PHI((DV - IPRED)/W)``; ``$ESTIMATION
   METHOD=COND LAPLACE INTER`` (M3 needs LAPLACE).
+* interval censoring (``to_nonmem(..., interval=True)``; ``cartpk export --data FILE`` when
+  FILE has ``LIMFL=1`` records): ``$INPUT`` ends with ``LIMIT LIMFL`` (``LIMIT`` the other
+  bound, natural scale; ``LIMFL=1`` where it holds one: NONMEM reads ``.`` as 0), and a
+  censored record with ``LIMFL=1`` has the probability of its interval, as
+  :func:`cartpk.fit.loglik`: ``CENS=1`` ``Y = PHI(z(LLOQ)) - PHI(z(LIMIT))``, ``CENS=-1``
+  ``Y = PHI(z(LIMIT)) - PHI(z(DV))``, ``z`` on the residual's scale; on the log scale a
+  ``LIMIT <= 0`` excludes nothing (``Y = PHI(z(LLOQ))``).
 * closed form: ``$PRED``; ODE: ``$SUBROUTINES ADVAN13``, ``$MODEL`` (one compartment per
   state), ``$PK`` (individual parameters, ``MTIME`` at the declared switch times, ``A_0``
   initial conditions, bioavailability ``F`` of the dosed states), ``$DES``, ``$ERROR``.
@@ -43,26 +50,40 @@ from cartpk.export._nonmem_code import NmCode, nm_number
 from cartpk.export._symbolic import SymbolicModel, backward, trace
 from cartpk.model import Model
 
-__all__ = ["data_columns", "theta_inits", "to_nonmem"]
+__all__ = ["INTERVAL_COLUMNS", "data_columns", "theta_inits", "to_nonmem"]
 
 _BASE_COLUMNS = ("ID", "TIME", "DV", "EVID", "AMT", "MDV", "CENS", "LLOQ", "DVID")
+#: the other bound of a censored record and its flag (NONMEM reads "." as 0): last in $INPUT
+INTERVAL_COLUMNS = ("LIMIT", "LIMFL")
 #: value written for an estimated theta declared exactly 0 (a covariate coefficient):
 #: NONMEM scales estimates by their initial values; Pharmpy's add_covariate_effect uses it
 ZERO_INIT = 0.001
 
 
-def data_columns(sm: SymbolicModel) -> list[str]:
+def data_columns(sm: SymbolicModel, *, interval: bool = False) -> list[str]:
     """The ``$INPUT`` columns of the exported control stream, in order.
+
+    Parameters
+    ----------
+    sm : SymbolicModel
+        The traced declaration: its kind and covariate columns.
+    interval : bool, default False
+        With the interval-censoring columns ``LIMIT LIMFL`` last.
+
+    Returns
+    -------
+    list of str
 
     Examples
     --------
     >>> import cartpk as ck
     >>> from cartpk.export import trace
-    >>> data_columns(trace(ck.load_model("stein2019_ode")))
-    ['ID', 'TIME', 'DV', 'EVID', 'AMT', 'MDV', 'CENS', 'LLOQ', 'DVID', 'CMT']
+    >>> data_columns(trace(ck.load_model("stein2019_ode")), interval=True)[-4:]
+    ['DVID', 'CMT', 'LIMIT', 'LIMFL']
     """
     cols = list(_BASE_COLUMNS) + (["CMT"] if sm.kind == "ode" else [])
-    return cols + [c for c in sm.covariate_symbols if c not in cols]
+    cols += [c for c in sm.covariate_symbols if c not in cols]
+    return cols + (list(INTERVAL_COLUMNS) if interval else [])
 
 
 def theta_inits(sm: SymbolicModel) -> dict[str, float]:
@@ -173,7 +194,9 @@ def _chain(branches: list[tuple[str | None, list[str]]]) -> list[str]:
     return out + ["END IF"]
 
 
-def _error_block(sm: SymbolicModel, code: NmCode, preds: dict[str, str]) -> list[str]:
+def _error_block(
+    sm: SymbolicModel, code: NmCode, preds: dict[str, str], interval: bool
+) -> list[str]:
     """Residual error and M3 censoring per output (``DVID``), as flat IF chains."""
     if not sm.errors:
         raise ModelError(
@@ -210,8 +233,8 @@ def _error_block(sm: SymbolicModel, code: NmCode, preds: dict[str, str]) -> list
     scales = {e.scale for e in errors}
     if len(scales) == 1:  # one scale: the censoring chain does not depend on DVID
         log = scales == {"log"}
-        pred, lloq = ("LOG(IPRED)", "LOG(LLOQ)") if log else ("IPRED", "LLOQ")
-        censored = [("CENS.EQ.1", ["F_FLAG = 1", f"Y = PHI(({lloq} - {pred})/W)"])]
+        pred = "LOG(IPRED)" if log else "IPRED"
+        censored = _m3(pred, [(None, log)], interval)
     else:  # mixed scales: LOGY flags the log-additive outputs (Y's chain without DVID)
         logs = [e for e in errors if e.scale == "log"]
         out += _chain(
@@ -221,16 +244,50 @@ def _error_block(sm: SymbolicModel, code: NmCode, preds: dict[str, str]) -> list
             [("LOGY.EQ.1.AND.MDV.EQ.0", ["TPRED = LOG(IPRED)"]), (None, ["TPRED = IPRED"])]
         )
         pred = "TPRED"
-        censored = [
-            ("CENS.EQ.1.AND.LOGY.EQ.1", ["F_FLAG = 1", "Y = PHI((LOG(LLOQ) - TPRED)/W)"]),
-            ("CENS.EQ.1", ["F_FLAG = 1", "Y = PHI((LLOQ - TPRED)/W)"]),
-        ]
+        censored = _m3(pred, [("LOGY.EQ.1", True), (None, False)], interval)
     ys: list[tuple[str | None, list[str]]] = censored + [
-        ("CENS.EQ.-1", ["F_FLAG = 1", f"Y = 1.0 - PHI((DV - {pred})/W)"]),
         ("MDV.EQ.0", ["F_FLAG = 0", f"Y = {pred} + W*EPS(1)"]),
         (None, ["F_FLAG = 0", "Y = IPRED ; no observation (a dose record): not used"]),
     ]
     return out + _chain(ys)
+
+
+def _m3(
+    pred: str, scales: list[tuple[str | None, bool]], interval: bool
+) -> list[tuple[str | None, list[str]]]:
+    """The censored records' ``Y`` (M3): below ``LLOQ`` (``CENS=1``), above ``DV``
+    (``CENS=-1``), and with ``interval`` the other bound ``LIMIT`` where ``LIMFL=1``.
+
+    ``scales``: ``(condition selecting the scale or None, log scale)`` per residual scale;
+    ``pred`` is the prediction on that scale. The likelihood is
+    :func:`cartpk.fit.loglik`'s: ``PHI(z(LLOQ)) - PHI(z(LIMIT))`` for ``CENS=1`` and
+    ``PHI(z(LIMIT)) - PHI(z(DV))`` for ``CENS=-1`` (``DV`` of a log-scale output is
+    already its log; ``LLOQ`` and ``LIMIT`` are natural); on the log scale a ``LIMIT <= 0``
+    excludes nothing (the one-sided form).
+    """
+
+    def phi(value: str) -> str:
+        return f"PHI(({value} - {pred})/W)"
+
+    out: list[tuple[str | None, list[str]]] = []
+    for cens in (1, -1):
+        for select, log in scales:
+            nat = "LOG({})" if log else "{}"
+            conds = [f"CENS.EQ.{cens}", *([select] if select else [])]
+            if interval:
+                other = ["LIMFL.EQ.1", *(["LIMIT.GT.0"] if log else [])]
+                z_other = phi(nat.format("LIMIT"))
+                y = (
+                    f"{phi(nat.format('LLOQ'))} - {z_other}"
+                    if cens == 1
+                    else f"{z_other} - {phi('DV')}"
+                )
+                out.append((".AND.".join(conds + other), ["F_FLAG = 1", f"Y = {y}"]))
+            if cens == 1:
+                out.append((".AND.".join(conds), ["F_FLAG = 1", f"Y = {phi(nat.format('LLOQ'))}"]))
+            elif interval or select is None:  # without LIMIT, the same on every scale
+                out.append((".AND.".join(conds), ["F_FLAG = 1", f"Y = 1.0 - {phi('DV')}"]))
+    return out
 
 
 def _outputs(sm: SymbolicModel, code: NmCode, exprs: dict[str, Any]) -> tuple[list, dict]:
@@ -244,7 +301,7 @@ def _outputs(sm: SymbolicModel, code: NmCode, exprs: dict[str, Any]) -> tuple[li
     return lines, preds
 
 
-def _pred(sm: SymbolicModel, code: NmCode, eta_no: dict[str, int]) -> list[str]:
+def _pred(sm: SymbolicModel, code: NmCode, eta_no: dict[str, int], interval: bool) -> list[str]:
     code.bind(sm.time, "TIME")
     out = ["$PRED"]
     if sm.dose is not None:
@@ -254,7 +311,7 @@ def _pred(sm: SymbolicModel, code: NmCode, eta_no: dict[str, int]) -> list[str]:
     out += _individual(sm, code, eta_no)
     out.append("; structural model: the declaration's predict")
     lines, preds = _outputs(sm, code, sm.predictions)
-    return out + lines + _error_block(sm, code, preds)
+    return out + lines + _error_block(sm, code, preds, interval)
 
 
 def _ode_dose_lines(sm: SymbolicModel, code: NmCode) -> list[str]:
@@ -287,7 +344,9 @@ def _unsupported(name: str, what: str) -> ModelError:
     return unsupported(name, "as a NONMEM control stream", what)
 
 
-def _ode(sm: SymbolicModel, code: NmCode, eta_no: dict[str, int], tol: int) -> list[str]:
+def _ode(
+    sm: SymbolicModel, code: NmCode, eta_no: dict[str, int], tol: int, interval: bool
+) -> list[str]:
     for expr in [*sm.rhs.values(), *sm.observe.values(), *sm.breakpoints.values()]:
         if sm.dose is not None and expr.has(sm.dose):
             raise _unsupported(sm.name, "`rhs`, `observe` or `breakpoints` use the dose")
@@ -313,10 +372,10 @@ def _ode(sm: SymbolicModel, code: NmCode, eta_no: dict[str, int], tol: int) -> l
         out += code.assign(f"DADT({comp[s]})", expr)
     out += ["$ERROR", "; the declaration's observe"]
     lines, preds = _outputs(sm, code, sm.observe)
-    return out + lines + _error_block(sm, code, preds)
+    return out + lines + _error_block(sm, code, preds, interval)
 
 
-def to_nonmem(model: Model, *, data: str | None = None) -> str:
+def to_nonmem(model: Model, *, data: str | None = None, interval: bool = False) -> str:
     """The model declaration as a NONMEM control stream.
 
     Parameters
@@ -325,6 +384,10 @@ def to_nonmem(model: Model, *, data: str | None = None) -> str:
         A closed-form (``$PRED``) or ODE (``ADVAN13``, ``$DES``) model.
     data : str, optional
         File name for ``$DATA`` (default ``<model name>.csv``).
+    interval : bool, default False
+        Interval censoring: ``$INPUT`` ends with ``LIMIT LIMFL`` (as ``cartpk export-data
+        --to nonmem --model`` writes a table with a ``LIMIT``) and a censored record with
+        ``LIMFL=1`` has the probability of its interval (module docstring).
 
     Returns
     -------
@@ -349,10 +412,10 @@ def to_nonmem(model: Model, *, data: str | None = None) -> str:
     code = NmCode(sm.name)
     theta_lines, eta_no = _symbols(sm, code)
     if sm.kind == "closed_form":
-        body = _pred(sm, code, eta_no)
+        body = _pred(sm, code, eta_no, interval)
     else:
         rtol = float(getattr(type(model), "solver", {}).get("rtol", 1e-8))
-        body = _ode(sm, code, eta_no, max(6, min(12, round(-math.log10(rtol)))))
+        body = _ode(sm, code, eta_no, max(6, min(12, round(-math.log10(rtol)))), interval)
     head = [f"$PROBLEM cartpk {sm.name} ({sm.kind.replace('_', ' ')})"]
     head += _comment(f"Written by cartpk {cartpk.__version__} from the declaration of "
                      f"`{sm.name}` (cartpk export --to nonmem). {sm.reference}")  # fmt: skip
@@ -363,6 +426,9 @@ def to_nonmem(model: Model, *, data: str | None = None) -> str:
         head += _comment(f"DV of {', '.join(logs)} (log-additive error): natural log of the "
                          "measurement; LLOQ on the natural scale.")  # fmt: skip
     head += _comment("CENS: 0 quantified, 1 below LLOQ (M3), -1 above the limit held in DV.")
+    if interval:
+        head += _comment("LIMIT (natural scale) where LIMFL=1: the other bound of a censored "
+                         "record, CENS=1 in (LIMIT, LLOQ), CENS=-1 in (DV, LIMIT).")  # fmt: skip
     for c in sm.covariates:
         if c.kind == "categorical":
             codes = ", ".join(f"{v} = {lv}" for lv, v in c.codes.items())
@@ -370,7 +436,7 @@ def to_nonmem(model: Model, *, data: str | None = None) -> str:
     for old, new, why in code.renamed:
         head += _comment(f"renamed: `{old}` -> {new} ({why})")
     head += [
-        "$INPUT " + " ".join(data_columns(sm)),
+        "$INPUT " + " ".join(data_columns(sm, interval=interval)),
         f"$DATA {data or sm.name + '.csv'} IGNORE=@",
     ]
     tail = theta_lines

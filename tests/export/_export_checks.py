@@ -1,5 +1,5 @@
-"""Values and declarations the export tests share (test_symbolic.py, test_nonmem_export.py,
-test_export_cli.py)."""
+"""Values, declarations and readers the export tests share (test_symbolic.py,
+test_nonmem_export.py, test_nonmem_interval.py, test_export_cli.py)."""
 
 from __future__ import annotations
 
@@ -40,3 +40,25 @@ class PythonIf(Sine):
     @staticmethod
     def predict(xp, time, *, a):
         return {"QPCR": a if time < a else 2 * a}
+
+
+def parse_stream(text: str):
+    """A NONMEM control stream as Pharmpy reads it."""
+    from pharmpy.modeling import read_model_from_string
+
+    return read_model_from_string(text)
+
+
+def with_phi(expr):
+    """A SymPy expression with Pharmpy's ``PHI`` as the standard normal CDF."""
+    import sympy
+
+    return sympy.sympify(expr).replace(
+        lambda e: isinstance(e, sympy.Function) and type(e).__name__ == "PHI",
+        lambda e: (1 + sympy.erf(e.args[0] / sympy.sqrt(2))) / 2,
+    )
+
+
+def assignment(pm, name: str):
+    """The right-hand side of the (last) assignment to ``name``, in its own symbols."""
+    return with_phi(pm.statements.find_assignment(name).expression)

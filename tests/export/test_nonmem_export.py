@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 import pytest
-from _export_checks import covariate_values
+from _export_checks import assignment, covariate_values, parse_stream, with_phi
 
 import cartpk as ck
 from cartpk.export import trace
@@ -35,28 +35,10 @@ TIMES = [0.5, 1.0, 3.0, 7.0, 9.3, 14.0, 28.0, 60.0, 90.0, 180.0, 365.0]
 REL = 1e-8
 
 
-def _parse(text: str):
-    from pharmpy.modeling import read_model_from_string
-
-    return read_model_from_string(text)
-
-
 @functools.cache
 def _exported(name: str):
     text = to_nonmem(ck.load_model(name))
-    return text, _parse(text)
-
-
-def _phi(expr):
-    """Pharmpy's ``PHI`` as the standard normal CDF."""
-    return expr.replace(
-        lambda e: isinstance(e, sympy.Function) and type(e).__name__ == "PHI",
-        lambda e: (1 + sympy.erf(e.args[0] / sympy.sqrt(2))) / 2,
-    )
-
-
-def _sym(expr):
-    return _phi(sympy.sympify(expr))
+    return text, parse_stream(text)
 
 
 def _eta_order(model):
@@ -84,7 +66,7 @@ def _data_values(model, pm):
 
 def exported_ipred(model, pm, times, dvid: str):
     """``IPRED`` of the parsed control stream at ``times`` (SymPy, 30 digits)."""
-    expr = _sym(pm.statements.full_expression("IPRED"))
+    expr = with_phi(pm.statements.full_expression("IPRED"))
     subs = _data_values(model, pm) | {sympy.Symbol("DVID"): trace(model).dvid_codes[dvid]}
     expr = expr.subs(subs)
     assert expr.free_symbols <= {sympy.Symbol("TIME")}, expr.free_symbols
@@ -135,7 +117,7 @@ def test_comparison_detects_a_wrong_export(old, new):
     model = ck.load_model("stein2019")
     text, _ = _exported("stein2019")
     assert old in text
-    assert max_rel_difference(model, _parse(text.replace(old, new))) > 1e-4
+    assert max_rel_difference(model, parse_stream(text.replace(old, new))) > 1e-4
 
 
 def _parameters(pm):
@@ -173,17 +155,12 @@ def test_zero_covariate_coefficients_are_written_as_documented():
     assert "(declared 0)" in text and "TARGET coded 1 = GD2, 2 = PSMA, 3 = MUC1" in text
 
 
-def _statement(pm, name):
-    """The right-hand side of the (last) assignment to ``name``, in its own symbols."""
-    return _sym(pm.statements.find_assignment(name).expression)
-
-
 def _m3_y(name, cens, lloq, dv):
     """``Y`` of a stein2019 record at day 28: the $PRED's Y with its IPRED and W."""
     model = ck.load_model(name)
     _, pm = _exported(name)
     f = float(exported_ipred(model, pm, [28.0], "QPCR")[0])
-    w = _statement(pm, "W").subs(_data_values(model, pm))
+    w = assignment(pm, "W").subs(_data_values(model, pm))
     subs = {
         sympy.Symbol("CENS"): cens,
         sympy.Symbol("LLOQ"): lloq,
@@ -193,7 +170,7 @@ def _m3_y(name, cens, lloq, dv):
         sympy.Symbol("IPRED"): f,
         sympy.Symbol("W"): w,
     }
-    y = float(_statement(pm, "Y").subs(subs).evalf(30))
+    y = float(assignment(pm, "Y").subs(subs).evalf(30))
     assert f == pytest.approx(float(cartpk_prediction(model, [28.0], "QPCR")[0]), rel=REL)
     return y, f
 
@@ -217,7 +194,7 @@ def test_m3_on_the_linear_scale_for_proportional_error():
 
     model = ck.load_model("cartmath_illustration")
     _, pm = _exported("cartmath_illustration")
-    y = _statement(pm, "Y")
+    y = assignment(pm, "Y")
     ipred, w = sympy.symbols("IPRED W")
     subs = {sympy.Symbol("CENS"): 1, sympy.Symbol("LLOQ"): 2.0, sympy.Symbol("MDV"): 0}
     subs |= {sympy.Symbol("DVID"): 2, sympy.Symbol("LOGY"): 0, sympy.Symbol("TPRED"): ipred}
@@ -250,7 +227,7 @@ def _definitions(statements, defs):
     """Assignments in order, each with the earlier ones substituted."""
     defs = dict(defs)
     for s in statements:
-        defs[_sym(s.symbol)] = _sym(s.expression).subs(defs)
+        defs[with_phi(s.symbol)] = with_phi(s.expression).subs(defs)
     return defs
 
 
@@ -271,7 +248,7 @@ def _amount(k: int):
 def des_rhs_difference(name: str, text: str | None = None) -> float:
     """Largest relative difference of the $DES rhs and the declaration's rhs."""
     model = ck.load_model(name)
-    pm = _parse(text) if text is not None else _exported(name)[1]
+    pm = parse_stream(text) if text is not None else _exported(name)[1]
     pk = _definitions(_record(pm, "PK"), _code_values(model, pm))
     params = _individual(model)
     states = list(type(model).states)
@@ -303,7 +280,7 @@ def test_pharmpy_ode_system_equals_the_declared_rhs(name):
     text, pm = _exported(name)
     defs = dict(_data_values(model, pm))
     for s in pm.statements.before_odes:
-        defs[_sym(s.symbol)] = _sym(s.expression).subs(defs)
+        defs[with_phi(s.symbol)] = with_phi(s.expression).subs(defs)
     found = re.findall(r"COMP=\((\w+)[^)]*\) ; A\(\d+\) (\w+)", text)
     t = sympy.Symbol("t")
     amount = {state: sympy.Function(f"A_{comp}")(t) for comp, state in found}
@@ -313,8 +290,8 @@ def test_pharmpy_ode_system_equals_the_declared_rhs(name):
         ref = _declared(model, "rhs", time, y, **params)
         point = {amount[s]: v for s, v in y.items()} | {t: time}
         for eq in pm.statements.ode_system.eqs:
-            state = next(s for s, a in amount.items() if _sym(eq.lhs).args[0] == a)
-            got = float(_sym(eq.rhs).subs(defs).subs(point).evalf(30))
+            state = next(s for s, a in amount.items() if with_phi(eq.lhs).args[0] == a)
+            got = float(with_phi(eq.rhs).subs(defs).subs(point).evalf(30))
             assert got == pytest.approx(ref[state], rel=1e-10), (state, time)
 
 
