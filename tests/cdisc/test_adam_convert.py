@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from conversion_checks import log_row, raised, trial_rows
 
 from cartpk.cdisc import read_adam, read_domains
@@ -101,13 +100,12 @@ def write_adam(folder: Path, **replace: list[dict[str, str]] | None) -> Path:
     return folder
 
 
+#: the study of the ``conv`` fixture (conftest.py)
+STUDY = (write_adam, read_adam)
+
+
 def _log(conv, domain: str, row: int) -> pd.Series:
     return log_row(conv.conversion, domain, SOURCE_ROW=row)
-
-
-@pytest.fixture
-def conv(tmp_path: Path):
-    return read_adam(write_adam(tmp_path / "adam"))
 
 
 def test_known_trial_table(conv) -> None:

@@ -17,6 +17,9 @@ from cartpk.cdisc._sdtm import read_sdtm
 from cartpk.cdisc._sdtm_find import is_blq
 from cartpk.data import read_dataset
 
+#: the study of the ``conv`` fixture (conftest.py)
+STUDY = (write_study, read_sdtm)
+
 
 def _codes(*args: Any, **kwargs: Any) -> list[str]:
     """The codes of the violations ``read_sdtm(*args, **kwargs)`` raises."""
@@ -25,11 +28,6 @@ def _codes(*args: Any, **kwargs: Any) -> list[str]:
 
 def _reason(conv, domain: str, seq: int | str, subject: str) -> pd.Series:
     return log_row(conv.conversion, domain, SEQ=str(seq), USUBJID=subject)
-
-
-@pytest.fixture
-def conv(tmp_path: Path):
-    return read_sdtm(write_study(tmp_path / "sdtm"))
 
 
 def test_known_trial_table(conv) -> None:
@@ -65,7 +63,7 @@ def test_the_converted_table_validates(conv) -> None:
 
 
 def test_every_source_record_has_exactly_one_row(conv, tmp_path: Path) -> None:
-    domains = read_domains(tmp_path / "sdtm")
+    domains = read_domains(write_study(tmp_path / "sdtm"))  # the study of conv
     log = conv.conversion
     for name, d in domains.items():
         rows = log.loc[log["DOMAIN"] == name, "SOURCE_ROW"].tolist()
