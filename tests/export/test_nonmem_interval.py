@@ -75,9 +75,10 @@ def _ipred(dv: float, k: int) -> float:
     return dv * (1.3 if k % 2 else 0.85)
 
 
-def _stream_y(pm, row: dict[str, float], f: float) -> float:
-    """``Y`` of the parsed stream for one data record (Pharmpy's values) and ``IPRED = f``."""
-    values = {sympy.Symbol(k): v for k, v in pm.parameters.inits.items()}
+def _stream_y(pm, row: dict[str, float], f: float, sigmas: dict[str, float]) -> float:
+    """``Y`` of the parsed stream for one data record (Pharmpy's values), ``IPRED = f`` and
+    the residual SDs (``$THETA`` named as declared) at ``sigmas`` (else their inits)."""
+    values = {sympy.Symbol(k): v for k, v in (pm.parameters.inits | sigmas).items()}
     values |= {sympy.Symbol(k): v for k, v in row.items()}
     values |= {sympy.Symbol("IPRED"): f, sympy.Symbol("EPS_1"): 0.0}
     for name in ("W", "LOGY", "TPRED", "Y"):  # the $ERROR/$PRED chain after IPRED
@@ -100,9 +101,11 @@ def _exported(tmp_path, name: str, text: str | None = None):
     return model, out, read_model(str(folder / "run.ctl"))
 
 
-def _compare(tmp_path, name: str, text: str | None = None) -> tuple[float, int]:
+def _compare(tmp_path, name: str, text: str | None = None, sigmas=None) -> tuple[float, int]:
     """Largest relative difference of the stream's ``Y`` and cartpk's likelihood over the
-    censored records of the case; and how many censored records there were."""
+    censored records of the case (residual SDs ``sigmas``, else the declared); and how many
+    censored records there were."""
+    sigmas = sigmas or {}
     model, out, pm = _exported(tmp_path, name, text)
     back = pm.dataset
     records = read_dataset(CASES[name]).table.set_index("ROW")
@@ -111,35 +114,63 @@ def _compare(tmp_path, name: str, text: str | None = None) -> tuple[float, int]:
         row = {c: float(back[c].iat[k]) for c in back.columns}
         rec = records.loc[int(out["ROW"].iat[k])]
         f = _ipred(float(rec["DV"]), k)
-        got = _stream_y(pm, row, f)
-        ll = loglik(
-            np, [rec["DV"]], [f], [rec["CENS"]], model.error[rec["DVID"]], limit=[rec["LIMIT"]]
-        )
+        got = _stream_y(pm, row, f, sigmas)
+        error = model.error[rec["DVID"]]
+        mine = {n: sigmas.get(n, v) for n, v in error.sigmas}
+        ll = loglik(np, [rec["DV"]], [f], [rec["CENS"]], error, mine, limit=[rec["LIMIT"]])
         want = math.exp(float(ll[0]))
         worst, n = max(worst, abs(got - want) / want), n + 1
     return worst, n
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_censored_y_is_cartpks_likelihood(tmp_path, name):
-    worst, n = _compare(tmp_path, name)
+#: claret_tgi's declared SD (10 % of f) puts y < 0 at z = -10: a wider one (70 %) makes
+#: its LIMIT 0 record's lower bound count (P(y < 0) = 0.077)
+WIDE = {"sigma": 0.7}
+
+
+@pytest.mark.parametrize(
+    ("name", "sigmas"),
+    [
+        ("stein2019", None),
+        ("claret_tgi", None),
+        ("claret_tgi", WIDE),
+        ("cartmath_illustration", None),
+    ],
+)
+def test_censored_y_is_cartpks_likelihood(tmp_path, name, sigmas):
+    worst, n = _compare(tmp_path, name, sigmas=sigmas)
     assert n == {"cartmath_illustration": 10}.get(name, 5)
     assert worst < 1e-10
 
 
-def test_the_comparison_detects_a_wrong_interval_term(tmp_path):
-    model = ck.load_model("stein2019")
-    text = to_nonmem(model, data="data.csv", interval=True)
-    for old, new in [
-        ("PHI((LOG(LIMIT) - LOG(IPRED))/W) - PHI((DV", "PHI((LIMIT - LOG(IPRED))/W) - PHI((DV"),
-        ("CENS.EQ.1.AND.LIMFL.EQ.1.AND.LIMIT.GT.0", "CENS.EQ.1.AND.LIMFL.EQ.1"),
-    ]:
-        assert old in text
-        try:
-            worst, _ = _compare(tmp_path, "stein2019", text.replace(old, new))
-        except TypeError:  # LOG(0) for LIMIT 0: the record cannot be evaluated
-            worst = math.inf
-        assert worst > 1e-4
+@pytest.mark.parametrize(
+    ("name", "old", "new"),
+    [
+        (  # the upper bound of a log-scale record not logged
+            "stein2019",
+            "PHI((LOG(LIMIT) - LOG(IPRED))/W) - PHI((DV",
+            "PHI((LIMIT - LOG(IPRED))/W) - PHI((DV",
+        ),
+        (  # LIMIT 0 on the log scale taken as a bound: LOG(0)
+            "stein2019",
+            "CENS.EQ.1.AND.LIMFL.EQ.1.AND.LIMIT.GT.0",
+            "CENS.EQ.1.AND.LIMFL.EQ.1",
+        ),
+        (  # LIMIT 0 on the linear scale ignored
+            "claret_tgi",
+            "(CENS.EQ.1.AND.LIMFL.EQ.1)",
+            "(CENS.EQ.1.AND.LIMFL.EQ.1.AND.LIMIT.GT.0)",
+        ),
+    ],
+)
+def test_the_comparison_detects_a_wrong_interval_term(tmp_path, name, old, new):
+    text = to_nonmem(ck.load_model(name), data="data.csv", interval=True)
+    assert old in text
+    try:
+        worst, _ = _compare(tmp_path, name, text.replace(old, new), sigmas=WIDE)
+    except TypeError:  # LOG(0) for LIMIT 0: the record cannot be evaluated
+        worst = math.inf
+    assert worst > 1e-2
 
 
 def test_stream_and_data_have_the_same_columns(tmp_path):
