@@ -354,6 +354,19 @@ def _readers_text(evaluator: str) -> str:
     )
 
 
+def _names(result: str, unit: str, evaluator: str) -> dict[str, str]:
+    """The variables :func:`~cartpk.cdisc._lesions_rows.lesion_rows` names in its messages
+    (TR's, with the result and unit variables of the source) and the evaluator note."""
+    return {
+        "LNK": "TRLNKID",
+        "GROUP": "TRGRPID",
+        "TEST": "TRTESTCD",
+        "RESULT": result,
+        "UNIT": unit,
+        "READERS": _readers_text(evaluator),
+    }
+
+
 def _order(
     rows: list[dict[str, Any]],
     notes: list[str],
@@ -430,14 +443,7 @@ def sdtm_lesions(
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     sources: list[tuple[Domain, int]] = []
-    names = {
-        "LNK": "TRLNKID",
-        "GROUP": "TRGRPID",
-        "TEST": "TRTESTCD",
-        "RESULT": "TRSTRESC",
-        "UNIT": "TRSTRESU",
-        "READERS": _readers_text(evaluator),
-    }
+    names = _names("TRSTRESC", "TRSTRESU", evaluator)
     assessed: set[tuple[str, str, str]] = set()
     if tr is not None:
         recs = _tr_records(tr, first, evaluator, "TRDTC", "TRDY")
@@ -603,14 +609,7 @@ def adam_lesions(
     recs = _adtr_records(adtr, first, evaluator)
     _check_evaluator(adtr, recs, evaluator, problems)
     lesions = _identify_adtr(adtr, recs, problems)
-    names = {
-        "LNK": "TRLNKID",
-        "GROUP": "TRGRPID",
-        "TEST": "TRTESTCD",
-        "RESULT": "AVAL",
-        "UNIT": "AVALU",
-        "READERS": _readers_text(evaluator),
-    }
+    names = _names("AVAL", "AVALU", evaluator)
     rows, notes, sources = lesion_rows(adtr, recs, lesions, problems, pending, names)
     problems.raise_if_any("ADTR cannot be converted")
     table, number = _order(rows, notes, sources, pending, deaths)
