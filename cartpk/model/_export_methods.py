@@ -14,13 +14,16 @@ __all__ = ["ExportMethods"]
 class ExportMethods:
     """Mixed into :class:`cartpk.model.Model`."""
 
-    def to_nonmem(self, *, data: str | None = None) -> str:
+    def to_nonmem(self, *, data: str | None = None, interval: bool = False) -> str:
         """This model as a NONMEM control stream (:func:`cartpk.export.to_nonmem`).
 
         Parameters
         ----------
         data : str, optional
             File name for ``$DATA`` (default ``<model name>.csv``).
+        interval : bool, default False
+            Read ``LIMIT LIMFL`` and write the interval-censored likelihood of records with
+            a second bound (``docs/export.md``).
 
         Returns
         -------
@@ -29,7 +32,7 @@ class ExportMethods:
         """
         from cartpk.export import to_nonmem
 
-        return to_nonmem(self, data=data)  # type: ignore[arg-type]
+        return to_nonmem(self, data=data, interval=interval)  # type: ignore[arg-type]
 
     def to_monolix(self) -> str:
         """This model as a Monolix Mlxtran file (:func:`cartpk.export.to_monolix`).

@@ -115,5 +115,6 @@ def test_model_methods_are_the_export_functions():
     model = ck.load_model("stein2019_ode")
     assert model.to_nonmem(data="trial_nm.csv") == to_nonmem(model, data="trial_nm.csv")
     assert "$DATA trial_nm.csv" in model.to_nonmem(data="trial_nm.csv")
+    assert model.to_nonmem(interval=True) == to_nonmem(model, interval=True)
     assert model.to_monolix() == to_monolix(model)
     assert model.to_nlmixr2() == to_nlmixr2(model)
