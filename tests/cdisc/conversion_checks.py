@@ -1,18 +1,21 @@
-"""Checks the CDISC conversion tests share: rows of ``conversion.csv``, the rows of
-``trial.csv`` as tuples, and the violations a converter raises."""
+"""Checks the CDISC conversion tests share: the converted study of a test module, rows of
+``conversion.csv``, the rows of ``trial.csv`` as tuples, and the violations a converter
+raises."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from cartpk.cdisc import Conversion
 from cartpk.errors import DatasetError, Violation
 
-__all__ = ["log_row", "raised", "trial_rows"]
+__all__ = ["log_row", "raised", "study_fixture", "trial_rows"]
 
 
 def log_row(log: pd.DataFrame, domain: str, **where: object) -> pd.Series:
@@ -40,3 +43,14 @@ def raised(convert: Callable[..., object], *args: Any, **kwargs: Any) -> list[Vi
     with pytest.raises(DatasetError) as err:
         convert(*args, **kwargs)
     return list(err.value.violations)
+
+
+def study_fixture(write: Callable[[Path], Path], read: Callable[[Path], Conversion]) -> Any:
+    """A module-scoped fixture: the study ``write`` puts into a folder, converted once by
+    ``read``; the tests only read the conversion (``conv = study_fixture(write, read)``)."""
+
+    @pytest.fixture(scope="module")
+    def conv(tmp_path_factory: pytest.TempPathFactory) -> Conversion:
+        return read(write(tmp_path_factory.mktemp("study")))
+
+    return conv

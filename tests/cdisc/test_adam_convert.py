@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from conversion_checks import log_row, raised, trial_rows
+from conversion_checks import log_row, raised, study_fixture, trial_rows
 
 from cartpk.cdisc import read_adam, read_domains
 from cartpk.cdisc._sdtm import read_sdtm
@@ -100,8 +100,7 @@ def write_adam(folder: Path, **replace: list[dict[str, str]] | None) -> Path:
     return folder
 
 
-#: the study of the ``conv`` fixture (conftest.py)
-STUDY = (write_adam, read_adam)
+conv = study_fixture(write_adam, read_adam)
 
 
 def _log(conv, domain: str, row: int) -> pd.Series:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conversion_checks import log_row, raised, trial_rows
+from conversion_checks import log_row, raised, study_fixture, trial_rows
 from sdtm_fixtures import study, write_study
 
 from cartpk.cdisc import read_domains
@@ -17,8 +17,7 @@ from cartpk.cdisc._sdtm import read_sdtm
 from cartpk.cdisc._sdtm_find import is_blq
 from cartpk.data import read_dataset
 
-#: the study of the ``conv`` fixture (conftest.py)
-STUDY = (write_study, read_sdtm)
+conv = study_fixture(write_study, read_sdtm)
 
 
 def _codes(*args: Any, **kwargs: Any) -> list[str]:
