@@ -149,6 +149,7 @@ def test_invalid_settings_listed_at_once(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow  # 12-17 s on one core (compiles, or Dask workers); CI runs it with -m slow
 def test_same_results_on_one_and_two_workers(tmp_path):
     """The issue's acceptance test: identical numbers whatever the number of workers."""
     out = {}

@@ -99,6 +99,7 @@ def test_cache_root_env(monkeypatch, tmp_path):
         assert cache_root() == tmp_path / "xdg" / "cartpk"
 
 
+@pytest.mark.slow  # 12-17 s on one core (compiles, or Dask workers); CI runs it with -m slow
 def test_compile_model_miss_then_hit_matches_pymc_logp_and_gradient(cache):
     pmm = _small_model(Y)
     first, info = compile_model(pmm, var_names=KEEP)
@@ -162,6 +163,7 @@ def _data_model(y: np.ndarray) -> pm.Model:
     return m
 
 
+@pytest.mark.slow  # 12-17 s on one core (compiles, or Dask workers); CI runs it with -m slow
 def test_data_inputs_one_compiled_model_serves_every_data_set_of_the_same_shape(cache):
     """Records as graph inputs (``_build(data_inputs=True)``): the key holds their types
     and shapes, not their values; a model loaded for new data reads the new data."""

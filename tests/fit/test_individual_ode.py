@@ -144,6 +144,7 @@ def test_derivative_options_are_validated_before_any_work(data):
     assert err.value.violations[0].code == "ode_engine"
 
 
+@pytest.mark.slow  # 12-17 s on one core (compiles, or Dask workers); CI runs it with -m slow
 def test_spec_options_reach_the_fitter(tmp_path, data):
     from cartpk.cli import main
 
