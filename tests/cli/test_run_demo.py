@@ -37,6 +37,7 @@ def test_cli_run_folder_of_specs_summary_and_exit_codes(tmp_path, capsys):
     assert json.loads((out / "manifest.json").read_text())["status"] == "failed_checks"
 
 
+@pytest.mark.slow  # 15 s on one core; CI runs it with -m slow
 def test_cli_run_messages_name_the_final_folder(tmp_path, capsys):
     """A spec's stderr names ``--out``, not the temporary folder it ran in (issue 21)."""
     specs = tmp_path / "fits"

@@ -112,6 +112,7 @@ def test_censoring_interval_bounds_follow_nlmixr2_and_monolix():
     np.testing.assert_array_equal(hi, [80.0, 50.0, 50.0, 50.0, np.inf, 5000.0, np.inf])
 
 
+@pytest.mark.slow  # 77 s on one core over its 8 cases (PyTensor and JAX compiles); CI: -m slow
 @pytest.mark.parametrize("blq", ["m3", "m4"])
 @pytest.mark.parametrize("kind", list(ERRORS))
 def test_pytensor_and_jax_equal_numpy_with_finite_gradients(kind, blq):
