@@ -18,6 +18,7 @@ import datetime as _dt
 import numpy as np
 import pandas as pd
 
+from cartpk.cdisc._sdtm_find import numbers as sdtm_numbers
 from cartpk.cdisc._time import FirstDose, days_since_first_dose
 
 __all__ = [
@@ -53,15 +54,17 @@ _SAS_EPOCH = pd.Timestamp("1960-01-01")
 def numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """A column as floats, and which non-blank cells are not numbers.
 
+    SDTM's reading (:func:`cartpk.cdisc._sdtm_find.numbers`) with ``.`` (SAS's missing
+    numeric, as CSV exports of ADaM write it) also read as blank.
+
     Examples
     --------
     >>> v, bad = numbers(pd.Series(["1.5", None, "x", 2]))
     >>> v.tolist(), bad.tolist()
     ([1.5, nan, nan, 2.0], [False, False, True, False])
     """
-    v = pd.to_numeric(values, errors="coerce").astype(float)
     blank = values.isna() | values.astype(str).str.strip().isin(["", "."])
-    return v, v.isna() & ~blank
+    return sdtm_numbers(values.mask(blank))
 
 
 def _one_date(v: object, seconds: bool) -> tuple[pd.Timestamp | None, bool]:
