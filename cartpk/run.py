@@ -119,6 +119,7 @@ _TRACKED = (
     "jaxlib",
     "diffrax",
     "equinox",
+    "sympy",
     "numba",
     "tqdm",
     "threadpoolctl",
