@@ -3,8 +3,10 @@ lambda_z, half-life, AUCinf, with CDISC ``PPTESTCD`` names and recorded BLQ rule
 
 :func:`nca` is re-exported as :func:`cartpk.nca`; :func:`nca_summary` is used from here.
 Layout: ``_core`` (pure NumPy kernels, vectorised over profiles), ``_registry`` (one entry
-per parameter: code, wide name, label, unit), ``_options`` (BLQ and lambda_z rules),
-``_nca`` (the table API) and ``_summary`` (label-style descriptive statistics).
+per parameter: code, wide name, label, unit, what it depends on and how it is computed),
+``_calc`` (the compute functions), ``_options`` (BLQ and lambda_z rules), ``_nca`` (the
+table API; ``_nca_steps`` walks the registry in dependency order) and ``_summary``
+(label-style descriptive statistics).
 
 BLQ samples and interval AUCs (issue 22; details in ``docs/nca_blq.md``)
 ------------------------------------------------------------------------

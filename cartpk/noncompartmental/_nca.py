@@ -19,14 +19,11 @@ from cartpk.noncompartmental._nca_input import (
 from cartpk.noncompartmental._nca_rules import _TIME_UNITS, _Rules
 from cartpk.noncompartmental._nca_steps import (
     _apply_blq,
+    _evaluate,
     _impute_c0,
-    _interval_auc,
-    _parameters,
-    _profile_ends,
     _profiles,
     _sample_grid,
     _tables,
-    _with_reasons,
 )
 from cartpk.noncompartmental._options import BLQRules, LambdaZ, as_blq_rules, as_lambda_z
 
@@ -52,7 +49,10 @@ class NCAResult:
         "analysis method") says how each present ``AUCINT`` was obtained:
         ``"interpolated"``, ``"blq_zero"``, ``"extrapolated_lambda_z"`` or ``"all_blq"``
         (see :func:`cartpk.nca`, Notes); it is empty for other parameters and for missing
-        values.
+        values. A parameter missing because one it is computed from is missing (the
+        registry's ``depends``) keeps that reason's code and names the parameter where it
+        arose, e.g. ``LAMZHL``: ``"[lambda_z_too_few_points] LAMZ is missing: 2 positive
+        point(s) after Tmax at or before Tlast; lambda_z needs 3"``.
     wide : DataFrame
         One row per profile: ``ID, DVID`` and one snake_case column per parameter
         (``cmax``, ``tmax``, ``auclast``, ``auc_0_28d``, ``lambda_z``, ``half_life``, ...).
@@ -286,7 +286,7 @@ def _compute(
     impute_c0: bool,
 ) -> NCAResult:
     """Run the steps of :mod:`._nca_steps` on checked observations (``ROW, ID, DVID, TIME,
-    DV, CENS, LLOQ``)."""
+    DV, CENS, LLOQ``); the parameters come from walking the registry (``_evaluate``)."""
     obs, codes, keys = _profiles(obs)
     rules = _Rules(keys)
     T, DV, ROW, CENS, LLOQ = _sample_grid(obs, codes, len(keys), rules)
@@ -295,28 +295,22 @@ def _compute(
         T, C, ROW = _impute_c0(T, C, ROW, rules)
     T, C, count, (ROW,) = _core.compact(T, C, ROW)
 
-    values, term = _parameters(T, C, ROW, keys, method, lz, rules)
-    ends = _profile_ends(T, C, count, term)
-    interval_values = [
-        _interval_auc(
-            T,
-            C,
-            count,
-            interval,
-            term,
-            ends,
-            method=method,
-            extrapolate=extrapolate,
-            time_unit=time_unit,
-            rules=rules,
-        )
-        for interval in intervals
-    ]
-    # values present without reason must be finite, and vice versa
-    values = {testcd: _with_reasons(v, r) for testcd, (v, r) in values.items()}
-    long, wide = _tables(
-        keys, values, interval_values, units=units, conc_unit=conc_unit, time_unit=time_unit
+    values = _evaluate(
+        {
+            "time": T,
+            "conc": C,
+            "row": ROW,
+            "count": count,
+            "profiles": keys,
+            "auc_method": method,
+            "lambda_z_rule": lz,
+            "intervals": intervals,
+            "extrapolate": extrapolate,
+            "time_unit": time_unit,
+            "rules": rules,
+        }
     )
+    long, wide = _tables(keys, values, units=units, conc_unit=conc_unit, time_unit=time_unit)
     options = {
         "auc_method": method,
         "intervals": intervals,

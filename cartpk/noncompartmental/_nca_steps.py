@@ -1,30 +1,28 @@
 """The steps of observed NCA on a table, in order: the records as padded per-profile arrays
-(samples not used recorded), the BLQ rules by position, C0 at infusion, the per-profile
-parameters with lambda_z (hand-picked points included), the interval AUCs, and the long and
-wide tables. :func:`cartpk.noncompartmental._nca._compute` runs them."""
+(samples not used recorded), the BLQ rules by position, C0 at infusion, the parameters
+computed by walking the registry in dependency order (:func:`_evaluate`; how each is
+computed is in :mod:`._calc`), and the long and wide tables.
+:func:`cartpk.noncompartmental._nca._compute` runs them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cartpk.errors import SpecError, Violation
-from cartpk.noncompartmental import _core
+from cartpk.noncompartmental._calc import Deps, _with_reasons
 from cartpk.noncompartmental._nca_rules import (
-    _first_reason,
     _fmt,
     _iso,
     _pad,
-    _reasons,
     _Rules,
     _wide_interval_name,
 )
-from cartpk.noncompartmental._options import BLQRules, LambdaZ
-from cartpk.noncompartmental._registry import PARAMETERS, Parameter, unit_for
+from cartpk.noncompartmental._options import BLQRules
+from cartpk.noncompartmental._registry import ORDER, PARAMETERS, Parameter, Quantity, unit_for
 
 __all__: list[str] = []
 
@@ -40,34 +38,6 @@ _LONG_COLUMNS = [
     "REASON",
     "PPANMETH",
 ]
-
-#: one interval's AUC: start, end, values, reasons and methods (PPANMETH) per profile
-IntervalValues = tuple[float, float, np.ndarray, np.ndarray, np.ndarray]
-
-
-@dataclass(frozen=True)
-class _Terminal:
-    """What interval AUCs need of each profile's parameters: Tlast, lambda_z, reasons."""
-
-    tlast: np.ndarray
-    ilast: np.ndarray
-    no_q: np.ndarray
-    lam: np.ndarray
-    r_noq: np.ndarray
-    r_lz: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Ends:
-    """How each profile's samples end: first and last sample, a trailing BLQ zero, all BLQ."""
-
-    first_t: np.ndarray
-    last_t: np.ndarray
-    last_c: np.ndarray
-    zero_tail: np.ndarray
-    t_zero: np.ndarray
-    all_blq: np.ndarray
-
 
 # ----------------------------------------------------------------------------- profiles
 
@@ -274,325 +244,84 @@ def _impute_c0(
 # ----------------------------------------------------------------------------- parameters
 
 
-def _parameters(
-    T: np.ndarray,
-    C: np.ndarray,
-    ROW: np.ndarray,
-    keys: pd.DataFrame,
-    method: _core.AucMethod,
-    lz: LambdaZ,
-    rules: _Rules,
-) -> tuple[dict[str, Any], _Terminal]:
-    """Every non-interval parameter as ``PPTESTCD -> (values, reasons)``, and what intervals
-    need of them."""
-    cmax, tmax, imax = _core.peak(T, C)
-    tlast, clast, ilast = _core.last_positive(T, C)
-    auclast = _core.auc_last(T, C, ilast, method)
-    no_q = ilast < 0
-    r_noq = _reasons(no_q, "no_quantifiable", "no quantifiable (positive) concentration")
-    fit, r_lz = _terminal_fit(T, C, ROW, keys, imax, (tlast, clast, ilast), r_noq, lz, rules)
-    lam = fit.lambda_z
-    with np.errstate(divide="ignore", invalid="ignore"):
-        half_life = np.log(2.0) / lam
-        aucifo = auclast + clast / lam
-        aucifp = auclast + fit.clast_pred / lam
-        aucpeo = 100.0 * (aucifo - auclast) / aucifo
-        aucpep = 100.0 * (aucifp - auclast) / aucifp
+@dataclass
+class _Missing:
+    """Reasons of missing parameter values so far: ``reasons`` as each parameter where a
+    reason arose gave it, and ``origin``, that parameter's ``PPTESTCD``."""
 
-    values: dict[str, Any] = {
-        "CMAX": (cmax, r_noq),
-        "TMAX": (tmax, r_noq),
-        "TLST": (tlast, r_noq),
-        "CLST": (clast, r_noq),
-        "AUCLST": (auclast, r_noq),
-        "LAMZ": (lam, r_lz),
-        "LAMZHL": (half_life, r_lz),
-        "LAMZNPT": (np.where(np.isfinite(lam), fit.npoints, np.nan), r_lz),
-        "LAMZLL": (fit.lower, r_lz),
-        "LAMZUL": (fit.upper, r_lz),
-        "R2": (fit.r2, r_lz),
-        "R2ADJ": (fit.r2adj, r_lz),
-        "CLSTP": (fit.clast_pred, r_lz),
-        "AUCIFO": (aucifo, r_lz),
-        "AUCIFP": (aucifp, r_lz),
-        "AUCPEO": (aucpeo, r_lz),
-        "AUCPEP": (aucpep, r_lz),
-    }
-    return values, _Terminal(tlast, ilast, no_q, lam, r_noq, r_lz)
+    reasons: dict[str, np.ndarray] = field(default_factory=dict)
+    origin: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def inherit(self, depends: tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first reason among the parameters in ``depends`` (in that order)."""
+        reason = np.full(n, None, dtype=object)
+        origin = np.full(n, None, dtype=object)
+        for d in depends:
+            if d in self.reasons:
+                take = np.equal(reason, None) & ~np.equal(self.reasons[d], None)
+                reason[take] = self.reasons[d][take]
+                origin[take] = self.origin[d][take]
+        return reason, origin
+
+    def explained(self, testcd: str) -> np.ndarray:
+        """Reasons of ``testcd`` for the long table: one inherited from a dependency names
+        it, ``"[code] LAMZ is missing: message"``."""
+        reason, origin = self.reasons[testcd], self.origin[testcd]
+        out = reason.copy()
+        memo: dict[tuple[str, str], str] = {}
+        for i in np.flatnonzero(~np.equal(reason, None) & (origin != testcd)):
+            key = (reason[i], origin[i])
+            if key not in memo:
+                j = key[0].find("]")
+                memo[key] = f"{key[0][: j + 1]} {key[1]} is missing: {key[0][j + 2 :]}"
+            out[i] = memo[key]
+        return out
 
 
-def _terminal_fit(
-    T: np.ndarray,
-    C: np.ndarray,
-    ROW: np.ndarray,
-    keys: pd.DataFrame,
-    imax: np.ndarray,
-    last: tuple[np.ndarray, np.ndarray, np.ndarray],
-    r_noq: np.ndarray,
-    lz: LambdaZ,
-    rules: _Rules,
-) -> tuple[_core.LambdaZFit, np.ndarray]:
-    """The lambda_z regression of each profile (``last``: Tlast, Clast, its column) and the
-    reason where it is missing."""
-    tlast, clast, ilast = last
-    no_q = ilast < 0
-    colc = np.arange(T.shape[1])[None, :]
-    start = imax[:, None] if lz.allow_tmax else imax[:, None] + 1
-    cand = np.isfinite(C) & (C > 0) & (colc >= start) & (colc <= ilast[:, None]) & ~no_q[:, None]
-    fixed = np.zeros(len(keys), dtype=bool)
-    if lz.manual is not None and len(lz.manual):
-        cand, fixed = _apply_manual(lz.manual, keys, T, C, ROW, cand, rules)
-    fit = _core.lambda_z(
-        T, C, cand, tlast, clast, min_points=lz.min_points, tolerance=lz.tolerance, fixed=fixed
-    )
-    too_few = ~no_q & (fit.ncandidates < lz.min_points)
-    where = np.where(fixed, "chosen by hand", "after Tmax" if not lz.allow_tmax else "")
-    r_few = _reasons(
-        too_few,
-        "lambda_z_too_few_points",
-        [
-            f"{k} positive point(s) {w} at or before Tlast; lambda_z needs {lz.min_points}".replace(
-                "  ", " "
-            )
-            for k, w in zip(fit.ncandidates, where, strict=True)
-        ],
-    )
-    notpos = ~no_q & ~too_few & ~np.isfinite(fit.lambda_z)
-    r_notpos = _reasons(
-        notpos,
-        "lambda_z_not_positive",
-        "no terminal regression has a negative slope (lambda_z > 0)",
-    )
-    return fit, _first_reason(r_noq, r_few, r_notpos)
+def _evaluate(
+    inputs: Mapping[str, Any], order: tuple[Quantity | Parameter, ...] = ORDER
+) -> dict[str, Any]:
+    """Every parameter of the registry, computed in dependency order from ``inputs`` (the
+    basic inputs of :data:`cartpk.noncompartmental._registry.INPUTS`).
 
-
-def _apply_manual(
-    manual: pd.DataFrame,
-    keys: pd.DataFrame,
-    T: np.ndarray,
-    C: np.ndarray,
-    ROW: np.ndarray,
-    cand: np.ndarray,
-    rules: _Rules,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Apply hand-picked lambda_z points; every unmatched row is reported at once."""
-    cand = cand.copy()
-    fixed = np.zeros(len(keys), dtype=bool)
-    ids = keys["ID"].to_numpy()
-    dvids = keys["DVID"].to_numpy()
-    include: dict[int, list[int]] = {}
-    problems = []
-    for i, rec in enumerate(manual.to_dict("records")):
-        sid = str(rec["ID"])
-        mask = ids == sid
-        if "DVID" in rec and rec["DVID"] is not None and rec["DVID"] == rec["DVID"]:
-            mask &= dvids == str(rec["DVID"])
-        profiles = np.flatnonzero(mask)
-        t = float(rec["TIME"])
-        hit = None
-        for p in profiles:
-            cols = np.flatnonzero(np.isclose(T[p], t, rtol=1e-9, atol=1e-12) & (C[p] > 0))
-            if len(cols):
-                hit = (int(p), int(cols[0]))
-                break
-        if hit is None:
-            problems.append(
-                Violation(
-                    "lambda_z_manual_unmatched",
-                    "a manual lambda_z point is not a positive concentration of that subject",
-                    id=sid,
-                    rows=(i + 1,),
-                    value=f"TIME={t:g}",
-                    expected="the TIME of a quantifiable sample of the subject",
-                    fix="correct `TIME`/`ID` in the manual table",
-                )
-            )
-            continue
-        p, c = hit
-        rule = f"lambda_z_manual_{rec['ACTION']}"
-        rules.add(np.array([p]), ROW[p, c : c + 1], T[p, c : c + 1], rule, str(rec["REASON"]))
-        if rec["ACTION"] == "exclude":
-            cand[p, c] = False
-        else:
-            include.setdefault(p, []).append(c)
-    if problems:
-        raise SpecError("manual lambda_z selection does not match the data", problems)
-    for p, cols in include.items():
-        cand[p, :] = False
-        cand[p, cols] = True
-        fixed[p] = True
-    return cand, fixed
-
-
-def _with_reasons(v: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Values present exactly where there is no reason (a non-finite one gets a reason)."""
-    bad = ~np.isfinite(v) & np.equal(r, None)
-    if bad.any():  # pragma: no cover - a guard against silent gaps
-        r = r.copy()
-        r[bad] = "[not_computable] value is not finite"
-    return np.where(np.equal(r, None), v, np.nan), r
-
-
-# ----------------------------------------------------------------------------- intervals
-
-
-def _profile_ends(T: np.ndarray, C: np.ndarray, count: np.ndarray, term: _Terminal) -> _Ends:
-    """Where each compacted profile starts and ends, for the interval AUCs."""
-    rows_i = np.arange(T.shape[0])
-    # a BLQ sample kept as 0 after Tlast (the samples after Tlast are all zeros)
-    zero_tail = (term.ilast >= 0) & (count - 1 > term.ilast)
-    return _Ends(
-        first_t=T[:, 0],
-        last_t=T[rows_i, np.maximum(count - 1, 0)],
-        last_c=C[rows_i, np.maximum(count - 1, 0)],
-        zero_tail=zero_tail,
-        t_zero=np.where(zero_tail, T[rows_i, np.minimum(term.ilast + 1, T.shape[1] - 1)], np.nan),
-        # no quantifiable sample but BLQ samples kept as 0 (PKNCA: AUC 0)
-        all_blq=term.no_q & (count > 0),
-    )
-
-
-def _interval_auc(
-    T: np.ndarray,
-    C: np.ndarray,
-    count: np.ndarray,
-    interval: tuple[float, float],
-    term: _Terminal,
-    ends: _Ends,
-    *,
-    method: _core.AucMethod,
-    extrapolate: bool,
-    time_unit: str,
-    rules: _Rules,
-) -> IntervalValues:
-    """AUC over one interval for every profile, with reasons and methods; rules recorded."""
-    a, b = interval
-    n = T.shape[0]
-    lam, no_q = term.lam, term.no_q
-    fa = _core.auc_at(T, C, count, np.full(n, a), method, lambda_z=lam, extrapolate=extrapolate)
-    fb = _core.auc_at(T, C, count, np.full(n, b), method, lambda_z=lam, extrapolate=extrapolate)
-    val = fb - fa
-    early = ~no_q & (a < ends.first_t)
-    r_early = _reasons(
-        early,
-        "interval_before_first_sample",
-        [
-            f"interval start {_fmt(a)} {time_unit} is before the first sample at "
-            f"{_fmt(t)} {time_unit}"
-            for t in ends.first_t
-        ],
-    )
-    beyond = ~no_q & ~early & (b > ends.last_t) & (ends.last_c > 0)
-    r_late = _late_reason(a, b, beyond, term, extrapolate, time_unit, rules)
-    r_noq_int = np.where(ends.all_blq, None, term.r_noq)
-    reason = _first_reason(r_noq_int, r_early, r_late)
-    val = np.where(ends.all_blq, 0.0, val)
-    how = _interval_method(b, term, ends)
-    val, reason = _with_reasons(val, reason)
-    ok = np.equal(reason, None)
-    how = np.where(ok, how, None)
-    blq_zero, all_blq = ok & (how == "blq_zero"), ok & (how == "all_blq")
-    _record_interval_methods(a, b, blq_zero, all_blq, term.tlast, ends, time_unit, rules)
-    return a, b, val, reason, how
-
-
-def _late_reason(
-    a: float,
-    b: float,
-    beyond: np.ndarray,
-    term: _Terminal,
-    extrapolate: bool,
-    time_unit: str,
-    rules: _Rules,
-) -> np.ndarray:
-    """Reasons for intervals ending after Tlast that cannot be completed; extrapolations
-    with lambda_z recorded as rule ``aucint_extrapolated``."""
-    tlast = term.tlast
-    if not extrapolate:
-        return _reasons(
-            beyond,
-            "interval_after_tlast",
-            [
-                f"interval end {_fmt(b)} {time_unit} is after Tlast {_fmt(t)} {time_unit}, "
-                "the last sample used (no BLQ sample kept as 0 follows it), and extrapolation is off"
-                for t in tlast
-            ],
+    Returns
+    -------
+    dict
+        ``PPTESTCD -> (values, reasons)``; an interval parameter -> what its ``compute``
+        returns (a list of :data:`IntervalValues`). A value is ``NaN`` exactly where its
+        reason is set; a parameter with a missing dependency (``propagate=True``) has the
+        dependency's reason, naming the parameter where the reason arose.
+    """
+    values: dict[str, Any] = dict(inputs)
+    missing = _Missing()
+    for entry in order:
+        deps = Deps(
+            {d: values[d] for d in entry.depends},
+            {d: missing.reasons[d] for d in entry.depends if d in missing.reasons},
         )
-    r_late = _reasons(
-        beyond & ~np.isfinite(term.lam),
-        "interval_needs_lambda_z",
-        [
-            f"interval end {_fmt(b)} {time_unit} is after Tlast {_fmt(t)} {time_unit}, "
-            "the last sample used (no BLQ sample kept as 0 follows it), and lambda_z is missing: "
-            f"{str(rz)[str(rz).find(']') + 2 :]}"
-            for t, rz in zip(tlast, term.r_lz, strict=True)
-        ],
-    )
-    used = beyond & np.isfinite(term.lam)
-    _add_at_end(
-        rules,
-        used,
-        b,
-        "aucint_extrapolated",
-        [
-            f"AUC {_fmt(a)}-{_fmt(b)} {time_unit} extrapolated from Tlast {_fmt(t)} with lambda_z"
-            for t in tlast[used]
-        ]
-        if used.any()
-        else "",
-    )
-    return r_late
-
-
-def _interval_method(b: float, term: _Terminal, ends: _Ends) -> np.ndarray:
-    """``PPANMETH`` of each profile's AUC up to ``b``: how the interval end is reached."""
-    with np.errstate(invalid="ignore"):
-        after_tlast = b > term.tlast
-    how = np.full(len(term.tlast), None, dtype=object)
-    how[~after_tlast & ~term.no_q] = "interpolated"
-    how[after_tlast & ends.zero_tail] = "blq_zero"
-    how[after_tlast & ~ends.zero_tail & ~term.no_q] = "extrapolated_lambda_z"
-    how[ends.all_blq] = "all_blq"
-    return how
-
-
-def _record_interval_methods(
-    a: float,
-    b: float,
-    blq_zero: np.ndarray,
-    all_blq: np.ndarray,
-    tlast: np.ndarray,
-    ends: _Ends,
-    time_unit: str,
-    rules: _Rules,
-) -> None:
-    """Record the interval AUCs ended through a BLQ zero and those of all-BLQ profiles."""
-    span = f"AUC {_fmt(a)}-{_fmt(b)} {time_unit}"
-    _add_at_end(
-        rules,
-        blq_zero,
-        b,
-        "aucint_blq_zero",
-        [
-            f"{span}: linear from Clast at Tlast {_fmt(t)} {time_unit} to the BLQ sample "
-            f"kept as 0 at {_fmt(z)} {time_unit}" + ("" if b <= z else ", 0 after it")
-            for t, z in zip(tlast[blq_zero], ends.t_zero[blq_zero], strict=True)
-        ]
-        if blq_zero.any()
-        else "",
-    )
-    _add_at_end(
-        rules,
-        all_blq,
-        b,
-        "aucint_all_blq",
-        f"{span} is 0: every sample is BLQ, kept as 0 (PKNCA: an all-zero profile has AUC 0)",
-    )
-
-
-def _add_at_end(rules: _Rules, used: np.ndarray, b: float, rule: str, detail: Any) -> None:
-    """Record a profile-level ``rule`` at interval end ``b`` for the profiles in ``used``."""
-    rules.add(np.flatnonzero(used), None, np.full(int(used.sum()), b), rule, detail)
+        out = entry.compute(deps)  # type: ignore[misc]
+        if isinstance(entry, Quantity) or entry.interval:
+            values[entry.key] = out
+            continue
+        value, own = out if isinstance(out, tuple) else (out, None)
+        if entry.propagate:
+            reason, origin = missing.inherit(entry.depends, len(value))
+        else:
+            reason, origin = np.full((2, len(value)), None, dtype=object)
+        if own is not None:
+            take = np.equal(reason, None) & ~np.equal(own, None)
+            reason[take], origin[take] = own[take], entry.key
+        value, reason = _with_reasons(value, reason)
+        origin[np.equal(origin, None) & ~np.equal(reason, None)] = entry.key
+        values[entry.key] = value
+        missing.reasons[entry.key], missing.origin[entry.key] = reason, origin
+    return {
+        p.testcd: values[p.testcd]
+        if p.interval
+        else (values[p.testcd], missing.explained(p.testcd))
+        for p in order
+        if isinstance(p, Parameter)
+    }
 
 
 # ----------------------------------------------------------------------------- tables
@@ -600,14 +329,17 @@ def _add_at_end(rules: _Rules, used: np.ndarray, b: float, rule: str, detail: An
 
 def _tables(
     keys: pd.DataFrame,
-    values: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    interval_values: list[IntervalValues],
+    values: Mapping[str, Any],
     *,
     units: Mapping[str, str],
     conc_unit: str | None,
     time_unit: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The long (CDISC) table and the wide one (units and descriptions in its ``attrs``)."""
+    """The long (CDISC) table and the wide one (units and descriptions in its ``attrs``).
+
+    ``values`` maps each ``PPTESTCD`` to ``(values, reasons)``, an interval parameter to a
+    list of :data:`IntervalValues`, as :func:`_evaluate` returns them.
+    """
     n = len(keys)
     dvids = keys["DVID"].to_numpy()
     uniq_dvid = pd.unique(dvids)
@@ -622,7 +354,7 @@ def _tables(
             for d in uniq_dvid
         }
         unit_col = np.array([unit_map[d] for d in dvids], dtype=object)
-        blocks = interval_values if p.interval else [(None, None, *values[p.testcd], no_method)]
+        blocks = values[p.testcd] if p.interval else [(None, None, *values[p.testcd], no_method)]
         for a, b, v, r, how in blocks:
             parts.append(_long_part(keys, p, a, b, v, r, how, unit_col, time_unit))
             name = p.name if a is None else _wide_interval_name(a, b, time_unit)
