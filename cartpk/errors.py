@@ -8,8 +8,10 @@ found, what was ``expected`` and how to ``fix`` it.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
 __all__ = [
     "CartpkError",
@@ -17,6 +19,7 @@ __all__ = [
     "DatasetError",
     "FitError",
     "ModelError",
+    "Outcome",
     "SpecError",
     "Violation",
     "compress_rows",
@@ -181,3 +184,48 @@ class CartpkWarning(UserWarning):
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
+
+
+class Outcome(enum.StrEnum):
+    """Base of every status in cartpk: a stable code that carries its remedy.
+
+    A member is declared as ``name = code, text`` (a status that needs action) or
+    ``name = code, text, True`` (a success). The member *is* its code: it compares equal
+    to the string, is written as the string to CSV and JSON, and ``.value`` is the code.
+
+    Examples
+    --------
+    >>> class Demo(Outcome):
+    ...     done = "done", "The work is done.", True
+    ...     stuck = "stuck", "It stopped early. Try a larger `max_steps`."
+    >>> Demo.stuck == "stuck", Demo.stuck.ok, Demo.stuck.remedy
+    (True, False, 'It stopped early. Try a larger `max_steps`.')
+    >>> Demo.done.ok, Demo.done.remedy, Demo.done.description
+    (True, '', 'The work is done.')
+    """
+
+    _description: str
+    _ok: bool
+
+    def __new__(cls, code: str, description: str = "", ok: bool = False) -> Self:
+        member = str.__new__(cls, code)
+        member._value_ = code
+        member._description = description
+        member._ok = ok
+        return member
+
+    # enum.property: a member may itself be called ``ok`` (``ERStatus.ok.ok``)
+    @enum.property
+    def ok(self) -> bool:
+        """Whether this is a success (nothing for the user to do)."""
+        return self._ok
+
+    @enum.property
+    def description(self) -> str:
+        """What the status means (for a status that needs action, also what to do)."""
+        return self._description
+
+    @enum.property
+    def remedy(self) -> str:
+        """What the user should do about this status; empty for a success."""
+        return "" if self._ok else self._description

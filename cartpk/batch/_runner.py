@@ -37,13 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from cartpk._deps import require
-from cartpk.errors import SpecError, Violation
+from cartpk.errors import Outcome, SpecError, Violation
 from cartpk.run import dependency_versions, sha256_file, typed_command, write_atomic
 
 __all__ = [
     "Portable",
     "StudyFolder",
     "TaskResult",
+    "TaskStatus",
     "code_inputs",
     "dask_client",
     "run_tasks",
@@ -142,6 +143,18 @@ def _unwrap_portable(data: bytes) -> Portable:
 # the study folder
 
 
+class TaskStatus(Outcome):
+    """Outcome of one task of a study (the ``status`` column of its replicates table)."""
+
+    ok = "ok", "The task ran and stored its result.", True
+    error = (
+        "error",
+        "The task raised an exception (the `error` and `message` columns name it); it is "
+        "counted as failed and the other tasks are unaffected. Fix the cause, then rerun "
+        "with `force=True` (`--force`): a rerun into the same folder keeps the stored error.",
+    )
+
+
 @dataclass(frozen=True)
 class TaskResult:
     """The stored outcome of one task.
@@ -150,8 +163,8 @@ class TaskResult:
     ----------
     index : int or str
         Task key: its number (0-based, the order of the study) or its name.
-    status : {"ok", "error"}
-        ``"error"``: the task raised; ``error`` and ``message`` say what.
+    status : TaskStatus
+        ``"ok"``, or ``"error"``: the task raised; ``error`` and ``message`` say what.
     result : object
         What the task returned (JSON data), ``None`` on error.
     error, message : str
@@ -161,7 +174,7 @@ class TaskResult:
     """
 
     index: int | str
-    status: str
+    status: TaskStatus
     result: Any
     error: str = ""
     message: str = ""
@@ -377,7 +390,7 @@ class StudyFolder:
         """
         from cartpk.errors import FitError
 
-        n_failed = int((replicates["status"] != "ok").sum())
+        n_failed = int((replicates["status"] != TaskStatus.ok).sum())
         status = "ok" if n_failed == 0 else "failed_checks"
         files = [self.write_csv(name, frame).name for name, frame in tables.items()]
         files.append(self.write_csv(replicates_file, replicates).name)
@@ -488,7 +501,7 @@ def read_task(path: Path) -> TaskResult:
     rec = json.loads(path.read_text(encoding="utf-8"))
     return TaskResult(
         index=rec["index"],
-        status=rec["status"],
+        status=TaskStatus(rec["status"]),
         result=rec.get("result"),
         error=rec.get("error", ""),
         message=rec.get("message", ""),
@@ -510,10 +523,10 @@ def _execute(func: Callable[[Any], Any], index: int | str, payload: Any, path: s
         result = func(payload)
         # allow_nan: NaN estimates (e.g. no CI) round-trip as NaN
         body = json.dumps(result, allow_nan=True, default=_json_default)
-        rec["status"] = "ok"
+        rec["status"] = TaskStatus.ok
     except Exception as err:  # a failed replicate is data (counted), not the end of the study
         body = "null"
-        rec.update(status="error", error=type(err).__name__, message=str(err))
+        rec.update(status=TaskStatus.error, error=type(err).__name__, message=str(err))
     rec["seconds"] = time.perf_counter() - t0
     head = json.dumps(rec)
     write_atomic(path, head[:-1] + ', "result": ' + body + "}\n")
@@ -701,7 +714,7 @@ def run_tasks(
                 )
             failed = 0
             for fut in distributed.as_completed(futures):
-                if fut.result() != "ok":
+                if fut.result() != TaskStatus.ok:
                     failed += 1
                     bar.set_postfix(failed=failed)
                 bar.update(1)

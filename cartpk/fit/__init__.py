@@ -4,6 +4,7 @@ The likelihood is generic over the array namespace so every engine evaluates the
 censored terms of the same declaration.
 """
 
+from cartpk.fit._convergence import PopulationStatus as PopulationStatus
 from cartpk.fit._likelihood import BLQ_METHODS as BLQ_METHODS
 from cartpk.fit._likelihood import BlqMethod as BlqMethod
 from cartpk.fit._likelihood import censoring_interval as censoring_interval
@@ -41,6 +42,7 @@ __all__ = [
     "IndividualFit",
     "POPULATION_METHODS",
     "PopulationFit",
+    "PopulationStatus",
     "SubjectData",
     "SubjectFit",
     "censoring_interval",

@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cartpk.errors import CartpkWarning
+from cartpk.errors import CartpkWarning, Outcome
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz
 
 __all__ = [
     "ConvergenceThresholds",
+    "PopulationStatus",
     "check_convergence",
     "convergence_summary",
     "convergence_table",
@@ -47,6 +48,19 @@ __all__ = [
 ]
 
 _TABLE_COLUMNS = ["check", "parameter", "element", "value", "threshold", "passed"]
+
+
+class PopulationStatus(Outcome):
+    """Outcome of a sampling fit (:attr:`cartpk.fit.PopulationFit.status`)."""
+
+    converged = "converged", "Every convergence threshold was met.", True
+    not_converged = (
+        "not_converged",
+        "At least one convergence threshold was missed (`summary['failed']` lists them; "
+        "the `not_converged` warning says what to try): sample longer (`extend`, `draws`, "
+        "`tune`), raise `target_accept`, or drop random effects the design cannot inform. "
+        "Do not use these estimates as converged.",
+    )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ result (:class:`SubjectFit`) and the tables and plots of many (:class:`Individua
 
 from __future__ import annotations
 
-import enum
 import math
 import zlib
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cartpk.errors import Outcome
 from cartpk.fit._likelihood import censoring_interval
 from cartpk.fit._subject_problem import _standardise
 from cartpk.fit._subjects import SubjectData
@@ -24,33 +24,42 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FitStatus", "IndividualFit", "SubjectFit"]
 
 
-class FitStatus(enum.Enum):
-    """Outcome of one subject's fit; each member's value is the remedy shown to the user."""
+class FitStatus(Outcome):
+    """Outcome of one subject's fit: the code (``status`` column) and its remedy.
 
-    converged = "converged: the best start met the optimizer's tolerance"
+    :attr:`message` is the text shown to the user (``message`` column), for every member.
+    """
+
+    converged = "converged", "converged: the best start met the optimizer's tolerance", True
     at_bound = (
+        "at_bound",
         "converged at the bound of the search range for some parameter; its value is not "
-        'determined by the data. Try `prior="population"`, fix the parameter, or widen `bounds`'
+        'determined by the data. Try `prior="population"`, fix the parameter, or widen `bounds`',
     )
     not_converged = (
+        "not_converged",
         "the optimizer stopped before meeting its tolerance. Try increasing `n_starts` or "
-        '`max_nfev`, or use `prior="population"`'
+        '`max_nfev`, or use `prior="population"`',
     )
     underdetermined = (
-        "fewer quantified observations than free parameters: the maximum-likelihood estimate is not "
-        'unique. Use `prior="population"` or fix parameters with `model.fix(...)`'
+        "underdetermined",
+        "fewer quantified observations than free parameters: the maximum-likelihood estimate is "
+        'not unique. Use `prior="population"` or fix parameters with `model.fix(...)`',
     )
     all_censored = (
+        "all_censored",
         "every observation is censored, so the likelihood has no interior maximum. Use "
-        '`prior="population"` to get a MAP estimate shrunk to the typical values'
+        '`prior="population"` to get a MAP estimate shrunk to the typical values',
     )
     no_observations = (
+        "no_observations",
         'no usable observation (none for this DVID, or all discarded by `blq="m1"`); '
-        'nothing was fitted. Check `dvid` or use `blq="m3"`'
+        'nothing was fitted. Check `dvid` or use `blq="m3"`',
     )
     nonfinite = (
+        "nonfinite",
         "the likelihood was not finite at any start. Check the data (DV > 0 for a "
-        "log-scale error model) and the model's initial values"
+        "log-scale error model) and the model's initial values",
     )
 
     @property
@@ -60,8 +69,8 @@ class FitStatus(enum.Enum):
 
     @property
     def message(self) -> str:
-        """The remedy text."""
-        return self.value
+        """The text shown to the user: the remedy, or for ``converged`` what it means."""
+        return self.description
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from cartpk.fit._convergence import ConvergenceThresholds, check_convergence, eta_shrinkage
+from cartpk.fit._convergence import (
+    ConvergenceThresholds,
+    PopulationStatus,
+    check_convergence,
+    eta_shrinkage,
+)
 from cartpk.fit._likelihood import check_blq
 from cartpk.fit._options import accepts_renamed
 from cartpk.model import Model, OdeModel
@@ -139,6 +144,11 @@ class PopulationFit:
     def converged(self) -> bool:
         """Whether every convergence threshold was met."""
         return bool(self.summary["converged"])
+
+    @property
+    def status(self) -> PopulationStatus:
+        """:attr:`converged` as a status that carries its remedy."""
+        return PopulationStatus.converged if self.converged else PopulationStatus.not_converged
 
     @property
     def subjects(self) -> list[str]:

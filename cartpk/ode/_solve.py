@@ -10,14 +10,13 @@ this; the PyTensor Op calls it at each point. Engines are imported on first use.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cartpk.errors import ModelError, Violation
+from cartpk.errors import ModelError, Outcome, Violation
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.ode._request import OdeRequest
@@ -28,17 +27,19 @@ __all__ = ["ODE_ENGINES", "OdeSolution", "OdeStatus", "check_engine", "solve_ode
 ODE_ENGINES = ("scipy", "jax")
 
 
-class OdeStatus(enum.Enum):
-    """Outcome of one subject's integration; each member's value says what to do."""
+class OdeStatus(Outcome):
+    """Outcome of one subject's integration: the code and what to do about it."""
 
-    success = "The integration succeeded."
+    success = "success", "The integration succeeded.", True
     solver_failed = (
+        "solver_failed",
         "The ODE solver stopped before the last time. Try the implicit method "
-        "(`method='BDF'` or `'Radau'`), loosen `rtol`, or check the parameter values."
+        "(`method='BDF'` or `'Radau'`), loosen `rtol`, or check the parameter values.",
     )
     nonfinite = (
+        "nonfinite",
         "The solution or its sensitivities became infinite or NaN. Check the parameter "
-        "values (overflowing growth?) or tighten `atol`."
+        "values (overflowing growth?) or tighten `atol`.",
     )
 
 
@@ -214,7 +215,7 @@ def raise_failed(name: str, sol: OdeSolution) -> None:
                 f"subject index {i}: {sol.status[i].name}",
                 value=repr(i),
                 expected="a successful integration",
-                fix=sol.status[i].value,
+                fix=sol.status[i].remedy,
             )
             for i in failed
         ],

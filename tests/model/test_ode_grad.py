@@ -79,7 +79,7 @@ def test_solver_failure_is_a_status_per_subject():
     assert np.all(np.isnan(sol.values["Y"][1])) and np.all(np.isfinite(sol.values["Y"][[0, 2]]))
     np.testing.assert_allclose(sol.values["Y"][0], 1.0 / (1.0 - 0.1 * t), rtol=1e-6)
     np.testing.assert_allclose(sol.jacobian["Y"]["k"][2], t / (1.0 - 0.05 * t) ** 2, rtol=1e-5)
-    assert "parameter values" in sol.status[1].value  # the status carries its remedy
+    assert "parameter values" in sol.status[1].remedy  # the status carries its remedy
     with pytest.raises(ModelError) as err:
         m.evaluate_with_jacobian(t, {"k": k}, method="LSODA")
     assert err.value.code == "ode_failed"
