@@ -112,6 +112,7 @@ def _run(
             target_accept=float(opt["target_accept"]),
             init=str(opt["init"]),
             extend=int(opt["extend"]),
+            resample=bool(opt["resample"]),
             ode_engine=opt["ode_engine"],
             ode_method=opt["ode_method"],
             mass_matrix=str(opt["mass_matrix"]),
@@ -129,6 +130,14 @@ def _run(
             f"started every chain at {ebe['subjects']} subjects' empirical Bayes estimates "
             f"({ebe['seconds']:.1f} s; {bad} of the subject fits did not converge: those "
             f"start at the best point found)"
+        )
+    resampled = fit.summary.get("resampled") or {}
+    if resampled:
+        rates = ", ".join(f"{k} ({v:.0%} accepted)" for k, v in list(resampled.items())[:5])
+        say(
+            f"the random effects of {len(resampled)} subject(s) did not mix under NUTS and "
+            f"were resampled from their conditional posterior given each draw: {rates}"
+            f"{', ...' if len(resampled) > 5 else ''} (`resample = false` turns this off)"
         )
     n = int(opt["vpc_replicates"])
     say(
@@ -180,6 +189,7 @@ def _run(
         "chains": fit.summary["chains"],
         "rounds": fit.summary["rounds"],
         "sampling_stopped": fit.summary["sampling_stopped"],
+        "resampled": fit.summary.get("resampled", {}),
     }
     say(convergence_line(fit.summary, thresholds))
     return fit.converged

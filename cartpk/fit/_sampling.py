@@ -17,6 +17,12 @@ A round is added only when it can help:
 * an ESS shortfall is extended only when the rounds left could close it, since bulk and
   tail ESS grow in proportion to the number of chains of equal length.
 
+When after a round only some subjects' random effects miss a threshold (every population-level
+variable passes), those are resampled from their conditional posterior given each pooled
+draw and the checks rerun (:mod:`cartpk.fit._conditional`; ``plan.resampler``): a subject
+whose data allow two curve shapes has two separated modes that NUTS crosses rarely, which
+no number of chains mixes.
+
 What happened is returned as data (``rounds``: chains, failed checks and seconds of each
 round; ``stopped``: why sampling ended) and logged on ``cartpk.fit._sampling`` (the CLI
 shows it).
@@ -40,7 +46,16 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pymc
 
-__all__ = ["RHAT_EXTENDABLE", "SamplingPlan", "advice", "sample_rounds", "why_stop"]
+    from cartpk.fit._conditional import SubjectResampler
+
+__all__ = [
+    "RHAT_EXTENDABLE",
+    "SamplingPlan",
+    "advice",
+    "resample_unmixed",
+    "sample_rounds",
+    "why_stop",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -67,6 +82,7 @@ class SamplingPlan:
     low_rank: bool = False
     extend: int = 0
     thresholds: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
+    resampler: SubjectResampler | None = None
 
     def round_seed(self, k: int) -> int:
         """The sampler seed of round ``k`` (0: the fit's own seed)."""
@@ -286,6 +302,7 @@ def sample_rounds(
         run, compile_s = _pymc_runner(pmm, plan), 0.0
     pooled: arviz.InferenceData | None = None
     rounds: list[dict[str, Any]] = []
+    resampled: dict[str, Any] = {}
     sample_s = 0.0
     stopped = "converged"
     for k in range(plan.extend + 1):
@@ -304,6 +321,10 @@ def sample_rounds(
         table, summary = check_convergence(
             pooled, var_names=plan.keep, thresholds=plan.thresholds, warn=False
         )
+        if resample_unmixed(pooled, plan, k, table, resampled):
+            table, summary = check_convergence(
+                pooled, var_names=plan.keep, thresholds=plan.thresholds, warn=False
+            )
         n_chains = plan.chains * (k + 1)
         rounds.append(
             dict(
@@ -348,5 +369,45 @@ def sample_rounds(
         chains=plan.chains * len(rounds),
         rounds=rounds,
         stopped=stopped,
+        resampled=resampled,
     )
     return pooled, info
+
+
+def resample_unmixed(
+    pooled: arviz.InferenceData,
+    plan: SamplingPlan,
+    k: int,
+    table: pd.DataFrame,
+    resampled: dict[str, Any],
+) -> bool:
+    """Resample the random effects of subjects that miss a threshold (in place).
+
+    Only when every failed check of ``table`` is an R-hat or ESS check of a random effect
+    (``eta_*``): a subject's random effects cannot mix better than the population-level
+    draws they are conditioned on, so while those miss a threshold more chains come first.
+    See :mod:`cartpk.fit._conditional`; ``resampled`` collects ``{subject: acceptance}``.
+    Returns whether any subject was resampled.
+    """
+    failed = table[table["passed"].eq(False)]
+    only_eta = failed["check"].isin(["rhat", "ess_bulk", "ess_tail"]) & failed[
+        "parameter"
+    ].str.startswith("eta_")
+    if plan.resampler is None or failed.empty or not only_eta.all():
+        return False
+    subjects = plan.resampler.unmixed(pooled.posterior, plan.thresholds)
+    if not subjects:
+        return False
+    t0 = time.perf_counter()
+    rates = plan.resampler(pooled.posterior, subjects, call=k)
+    resampled.update(rates)
+    _log.info(
+        "round %d: the random effects of %d subject(s) missed a threshold (%s); resampled "
+        "from their conditional posterior given each draw (acceptance %s; %.1f s)",
+        k + 1,
+        len(rates),
+        ", ".join(list(rates)[:5]) + (", ..." if len(rates) > 5 else ""),
+        ", ".join(f"{v:.2f}" for v in list(rates.values())[:5]),
+        time.perf_counter() - t0,
+    )
+    return True

@@ -84,6 +84,9 @@ POPULATION_OPTIONS: dict[str, Field] = {
     "target_accept": COMMON["target_accept"],
     "init": Field("str", "chain starts", choices=("ebe", "jitter", "declared"), default="ebe"),
     "extend": Field("int", "extra rounds of chains when a threshold is missed", low=0, default=2),
+    "resample": Field(
+        "bool", "resample unmixed subjects' random effects given each draw", default=True
+    ),
     "ode_method": _SOLVER,
     "ode_engine": _ENGINE,
     "mass_matrix": Field("str", "nutpie mass matrix", choices=("diag", "low_rank"), default="diag"),

@@ -593,9 +593,18 @@ def _sampling_line(run: Run) -> str:
         if extra
         else ""
     )
+    resampled = res.get("resampled") or {}
+    kernel = (
+        f" The random effects of {len(resampled)} subject(s) did not mix under NUTS and were "
+        "resampled from their conditional posterior given each draw (subject: acceptance "
+        + esc(", ".join(f"{k}: {float(v):.0%}" for k, v in resampled.items()))
+        + ")."
+        if isinstance(resampled, dict) and resampled
+        else ""
+    )
     return (
         f"<p>Sampled {esc(str(res.get('chains')))} chains in {len(rounds)} round(s){more}; "
-        f"sampling stopped: {esc(str(res.get('sampling_stopped')))}.</p>"
+        f"sampling stopped: {esc(str(res.get('sampling_stopped')))}.{kernel}</p>"
     )
 
 

@@ -437,3 +437,9 @@ def test_convergence_section_says_how_the_population_fit_sampled(tmp_path):
     assert "Sampled 8 chains in 2 round(s)" in line and "1 extra round(s)" in line
     assert "sampling stopped: converged" in line
     assert _sampling_line(Run(path=tmp_path, name="ind", manifest={}, tables={}, figures={})) == ""
+    assert "resampled" not in line
+    res = {**res, "resampled": {"121": 0.093}}
+    line = _sampling_line(
+        Run(path=tmp_path, name="pop", manifest={"results": res}, tables={}, figures={})
+    )
+    assert "1 subject(s) did not mix" in line and "121: 9%" in line
