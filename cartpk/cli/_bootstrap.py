@@ -14,6 +14,7 @@ import argparse
 import sys
 from typing import Any
 
+from cartpk.cli._common import add_command
 from cartpk.cli._sse import add_cluster_arguments, announce, cluster_options, emit_table
 
 __all__ = ["add_parser", "run"]
@@ -23,13 +24,14 @@ DEFAULT_N = 200
 
 def add_parser(sub: Any) -> None:
     """Register the ``bootstrap`` command."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "bootstrap",
         help="nonparametric bootstrap of a typical-value fit on Dask",
         description="Resample subjects with replacement, refit, and report percentile "
         "intervals of the typical values.",
+        first=("spec", "bootstrap specification (TOML)"),
     )
-    p.add_argument("spec", help="bootstrap specification (TOML)")
     p.add_argument(
         "-n",
         "--n-bootstrap",

@@ -22,14 +22,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import add_run_folder_arguments
+from cartpk.cli._common import add_command
 
 __all__ = ["add_parser", "run", "summary_table"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``er`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "er",
         help="exposure-response models (ordinal, logistic, Emax/log-linear, Cox) from a spec",
         description=(
@@ -38,9 +39,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "the safety summaries); report odds / hazard ratios per 2-fold and 10-fold "
             "exposure with 95 % intervals and exposure-quartile plots."
         ),
+        first=("spec", "E-R specification (see fits/er_example.toml)"),
+        metavar="SPEC.toml",
+        run_folder=True,
+        quiet="no summary on stdout",
     )
-    p.add_argument("spec", metavar="SPEC.toml", help="E-R specification (see fits/er_example.toml)")
-    add_run_folder_arguments(p)
     # deprecated spelling of --force, kept working but not shown
     p.add_argument(
         "--overwrite",
@@ -50,7 +53,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=False,
         help=argparse.SUPPRESS,
     )
-    p.add_argument("--quiet", action="store_true", help="no summary on stdout")
     p.set_defaults(func=run)
     return p
 

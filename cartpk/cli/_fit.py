@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cartpk.cli._common import add_run_folder_arguments
+from cartpk.cli._common import add_command
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.data import Dataset
@@ -187,15 +187,17 @@ def load_spec(path: str | Path) -> FitSpec:
 
 def add_parser(sub: Any) -> None:
     """Register the ``fit`` command."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "fit",
         help="fit a model to data from a TOML specification (fits/*.toml)",
         description="Fit a catalogue model to a dataset as a TOML specification says "
         "(model, data, method, seed, options) and write a run folder.",
+        first=("spec", "fit specification"),
+        metavar="SPEC.toml",
+        run_folder=True,
+        quiet="no progress bar",
     )
-    p.add_argument("spec", metavar="SPEC.toml", help="fit specification")
-    add_run_folder_arguments(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 

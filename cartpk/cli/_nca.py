@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import UsageError
+from cartpk.cli._common import UsageError, add_command
 
 __all__ = ["TIME_UNITS", "add_parser", "read_for_nca", "run"]
 
@@ -31,7 +31,8 @@ TIME_UNITS = ("day", "h", "week", "min")
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``nca`` command."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "nca",
         help="non-compartmental analysis (Cmax, Tmax, AUC0-28d, lambda_z, ...)",
         description=(
@@ -44,8 +45,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "each interval AUC was obtained (interpolated, blq_zero, extrapolated_lambda_z, "
             "all_blq)."
         ),
+        first=("data", "dataset (at least ID, TIME, DV)"),
+        metavar="DATA.csv",
     )
-    parser.add_argument("data", metavar="DATA.csv", help="dataset (at least ID, TIME, DV)")
     parser.add_argument(
         "--out", required=True, metavar="OUT.csv", help="CSV to write the CDISC long table to"
     )

@@ -14,14 +14,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import UsageError, add_run_folder_arguments
+from cartpk.cli._common import UsageError, add_command
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``recist`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "recist",
         help="RECIST 1.1 time-point and best overall responses from lesion measurements",
         description=(
@@ -29,14 +30,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "and overall responses per assessment, and best overall response (unconfirmed "
             "and confirmed) per subject, by RECIST 1.1."
         ),
-    )
-    p.add_argument(
-        "lesions",
+        first=(
+            "lesions",
+            "one row per lesion per assessment: ID, DAY, LESION, KIND, NODAL, DIAM_MM, "
+            "STATUS[, ORGAN]",
+        ),
         metavar="LESIONS.csv",
-        help="one row per lesion per assessment: ID, DAY, LESION, KIND, NODAL, DIAM_MM, "
-        "STATUS[, ORGAN]",
+        run_folder=True,
     )
-    add_run_folder_arguments(p)
     p.add_argument(
         "--min-sd-days",
         type=float,

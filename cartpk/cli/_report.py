@@ -13,22 +13,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import UsageError
+from cartpk.cli._common import UsageError, add_command
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``report`` command."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "report",
         help="one self-contained HTML report of run folders",
         description=(
             "Collect run folders (data summary, fits, diagnostics, NCA, RECIST, E-R) into one "
             "HTML file with every figure embedded; it opens offline and runs no script."
         ),
+        first=("rundirs", "run folder(s) written by --out"),
+        metavar="RUNDIR",
+        nargs="+",
     )
-    p.add_argument("rundirs", nargs="+", metavar="RUNDIR", help="run folder(s) written by --out")
     p.add_argument("--out", required=True, metavar="REPORT.html", help="HTML file to write")
     p.add_argument("--force", action="store_true", help="replace REPORT.html if it exists")
     p.add_argument("--title", default=None, help="report title (default: from the run specs)")

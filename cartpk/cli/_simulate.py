@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import UsageError
+from cartpk.cli._common import UsageError, add_command
 
 __all__ = ["QPCR_LLOQ", "add_parser", "run"]
 
@@ -23,13 +23,14 @@ QPCR_LLOQ = 50.0
 
 def add_parser(sub: Any) -> None:
     """Register the ``simulate`` command."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "simulate",
         help="simulate a virtual trial from a catalogue model",
         description="Simulate N virtual patients (IIV, residual error, LLOQ censoring) and "
         "write the long table as CSV. `cartpk models` lists the models.",
+        first=("model", "catalogue model name, e.g. stein2019"),
     )
-    p.add_argument("model", help="catalogue model name, e.g. stein2019")
     p.add_argument("--n", type=int, required=True, help="number of subjects")
     p.add_argument("--seed", type=int, required=True, help="random seed (reproducible)")
     p.add_argument("--out", required=True, help="output CSV file")

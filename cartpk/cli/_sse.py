@@ -16,6 +16,8 @@ import json
 import sys
 from typing import Any
 
+from cartpk.cli._common import add_command
+
 __all__ = [
     "add_parser",
     "add_cluster_arguments",
@@ -76,14 +78,13 @@ def cluster_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_parser(sub: Any) -> None:
     """Register the ``sse`` command."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "sse",
         help="simulation-estimation study of a design (bias, RMSE, coverage) on Dask",
         description="Simulate replicate trials from a model, estimate, and summarise bias, "
         "relative RMSE, CI coverage and convergence per parameter.",
-    )
-    p.add_argument(
-        "spec", help="study specification (TOML), e.g. fits/long/stein2019_sse_seed.toml"
+        first=("spec", "study specification (TOML), e.g. fits/long/stein2019_sse_seed.toml"),
     )
     add_cluster_arguments(p)
     p.set_defaults(func=run)
