@@ -37,13 +37,13 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cartpk.batch._er_chain_options import EXPOSURES, ChainFit, EROutcomes, _finite
 from cartpk.batch._replicates import (
+    ReplicateStudyResult,
     is_count,
     run_study,
     simulate_trial,
@@ -406,29 +406,16 @@ def summarise_er_chain(estimates: pd.DataFrame, *, n_replicates: int) -> pd.Data
 
 
 @dataclass(frozen=True)
-class ERChainResult:
-    """Outcome of :func:`er_chain_sse`.
+class ERChainResult(ReplicateStudyResult):
+    """Outcome of :func:`er_chain_sse`: ``summary``, ``estimates``, ``replicates``, ``path``,
+    ``status``.
 
-    Attributes
-    ----------
-    summary : pandas.DataFrame
-        :data:`SUMMARY_COLUMNS` (``er_sse_summary.csv``).
-    estimates : pandas.DataFrame
-        :data:`ESTIMATE_COLUMNS`: every slope of every replicate (``er_sse_estimates.csv``).
-    replicates : pandas.DataFrame
-        :data:`REPLICATE_COLUMNS`: status, wall time, BLQ fraction and the population
-        fit's convergence per replicate (``er_sse_replicates.csv``).
-    path : Path
-        The study folder.
-    status : {"ok", "failed_checks"}
-        ``"failed_checks"`` when a replicate raised.
+    ``summary`` has :data:`SUMMARY_COLUMNS` (``er_sse_summary.csv``); ``estimates``
+    :data:`ESTIMATE_COLUMNS`, every slope of every replicate (``er_sse_estimates.csv``);
+    ``replicates`` :data:`REPLICATE_COLUMNS`, status, wall time, BLQ fraction and the
+    population fit's convergence per replicate (``er_sse_replicates.csv``); ``path`` is the
+    study folder; ``status`` is ``"failed_checks"`` when a replicate raised, else ``"ok"``.
     """
-
-    summary: pd.DataFrame
-    estimates: pd.DataFrame
-    replicates: pd.DataFrame
-    path: Path
-    status: str
 
 
 def _check_study(

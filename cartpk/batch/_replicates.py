@@ -5,6 +5,8 @@ Dask, and one status row per task."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,7 +17,39 @@ from cartpk.errors import Violation
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["is_count", "run_study", "simulate_trial", "status_row", "study_size_violations"]
+__all__ = [
+    "ReplicateStudyResult",
+    "is_count",
+    "run_study",
+    "simulate_trial",
+    "status_row",
+    "study_size_violations",
+]
+
+
+@dataclass(frozen=True)
+class ReplicateStudyResult:
+    """Outcome of a study of simulated replicates (:func:`cartpk.sse`, E-R chain SSE).
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        The study's summary table.
+    estimates : pandas.DataFrame
+        Every estimate of every replicate.
+    replicates : pandas.DataFrame
+        One row per replicate, from ``replicate, status, error, message, seconds``.
+    path : Path
+        The study folder.
+    status : {"ok", "failed_checks"}
+        ``"failed_checks"`` when a replicate raised.
+    """
+
+    summary: pd.DataFrame
+    estimates: pd.DataFrame
+    replicates: pd.DataFrame
+    path: Path
+    status: str
 
 
 def is_count(value: Any, low: int) -> bool:

@@ -12,12 +12,12 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from cartpk.batch._replicates import (
+    ReplicateStudyResult,
     run_study,
     simulate_trial,
     status_row,
@@ -136,29 +136,15 @@ class _SSETask:
 
 
 @dataclass(frozen=True)
-class SSEResult:
-    """Outcome of :func:`sse`.
+class SSEResult(ReplicateStudyResult):
+    """Outcome of :func:`sse`: ``summary``, ``estimates``, ``replicates``, ``path``, ``status``.
 
-    Attributes
-    ----------
-    summary : pandas.DataFrame
-        One row per parameter and level (see :func:`summarise_sse`).
-    estimates : pandas.DataFrame
-        ``replicate, parameter, ID, estimate, lower, upper, converged, identified, true``.
-    replicates : pandas.DataFrame
-        ``replicate, status, error, message, seconds``; replicate ``r`` drew from
-        ``SeedSequence(seed).spawn(n_replicates)[r]``.
-    path : Path
-        The study folder.
-    status : {"ok", "failed_checks"}
-        ``"failed_checks"`` when a replicate raised.
+    ``summary`` has one row per parameter and level (see :func:`summarise_sse`);
+    ``estimates`` the columns ``replicate, parameter, ID, estimate, lower, upper, converged,
+    identified, true``; ``replicates`` ``replicate, status, error, message, seconds``
+    (replicate ``r`` drew from ``SeedSequence(seed).spawn(n_replicates)[r]``); ``path`` is
+    the study folder; ``status`` is ``"failed_checks"`` when a replicate raised, else ``"ok"``.
     """
-
-    summary: pd.DataFrame
-    estimates: pd.DataFrame
-    replicates: pd.DataFrame
-    path: Path
-    status: str
 
 
 def summarise_sse(estimates: pd.DataFrame, *, n_replicates: int, n_subjects: int) -> pd.DataFrame:
