@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _er_spec_file import write_er_spec
+from _er_spec_file import analysis, write_er_spec
 
 import cartpk as ck
 from cartpk.cli import main
@@ -112,19 +112,9 @@ def test_cli_chain_recovers_the_true_slopes_with_model_based_exposure(tmp_path):
     assert code == 0, "the population fit did not converge"
     spec = write_er_spec(
         tmp_path,
-        """
-        data = "trial.csv"
-        fit = "pop"
-        cytokines = ["IL6"]
-        [[analysis]]
-        endpoint = "crs_grade"
-        model = "ordinal"
-        exposure = "cmax"
-        [[analysis]]
-        endpoint = "il6_cmax"
-        model = "loglinear"
-        exposure = "cmax"
-        """,
+        'data = "trial.csv"\nfit = "pop"\ncytokines = ["IL6"]\n'
+        + analysis("crs_grade", "ordinal")
+        + analysis("il6_cmax", "loglinear"),
     )
     assert main(["er", str(spec), "--out", str(tmp_path / "er"), "--quiet"]) == 0
     est = pd.read_csv(tmp_path / "er" / "er_estimates.csv")

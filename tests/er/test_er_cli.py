@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _er_spec_file import write_er_spec
+from _er_spec_file import analysis, write_er_spec
 from er_helpers import simulate_subjects
 
 from cartpk.cli import main
@@ -24,32 +24,14 @@ def spec(tmp_path, rng) -> Path:
     df["il6_cmax"] = np.exp(1 + 0.5 * np.log(df["cmax"]) + rng.normal(0, 0.3, len(df)))
     df.loc[3, "cmax"] = np.nan  # excluded with a reason
     df.to_csv(tmp_path / "subjects.csv", index=False)
-    p = write_er_spec(
+    return write_er_spec(
         tmp_path,
-        """
-        subjects = "subjects.csv"
-        seed = 3
-        [[analysis]]
-        endpoint = "crs_grade"
-        model = "ordinal"
-        exposure = "cmax"
-        covariates = ["SLD0"]
-        [[analysis]]
-        endpoint = "orr"
-        model = "logistic"
-        exposure = "cmax"
-        [[analysis]]
-        endpoint = "il6_cmax"
-        model = "loglinear"
-        exposure = "cmax"
-        [[analysis]]
-        endpoint = "pfs_time"
-        model = "cox"
-        event = "pfs_event"
-        exposure = "cmax"
-        """,
+        'subjects = "subjects.csv"\nseed = 3\n'
+        + analysis("crs_grade", "ordinal", covariates=["SLD0"])
+        + analysis("orr", "logistic")
+        + analysis("il6_cmax", "loglinear")
+        + analysis("pfs_time", "cox", event="pfs_event"),
     )
-    return p
 
 
 def test_cli_er_writes_estimates_with_exact_leading_columns(tmp_path, spec, capsys):
@@ -142,27 +124,11 @@ def test_cli_er_one_failing_analysis_keeps_the_others(tmp_path, rng, capsys):
     df.to_csv(tmp_path / "s.csv", index=False)
     p = write_er_spec(
         tmp_path,
-        """
-        subjects = "s.csv"
-        [[analysis]]
-        endpoint = "label"
-        model = "logistic"
-        exposure = "cmax"
-        [[analysis]]
-        endpoint = "crs_grade"
-        model = "ordinal"
-        exposure = "cmax"
-        [[analysis]]
-        endpoint = "crs_grade"
-        model = "ordinal"
-        exposure = "cmax"
-        covariates = ["SLD0"]
-        [[analysis]]
-        endpoint = "crs_grade"
-        model = "logistic"
-        threshold = 3
-        exposure = "cmax"
-        """,
+        'subjects = "s.csv"\n'
+        + analysis("label", "logistic")
+        + analysis("crs_grade", "ordinal")
+        + analysis("crs_grade", "ordinal", covariates=["SLD0"])
+        + analysis("crs_grade", "logistic", threshold=3),
     )
     out = tmp_path / "run"
     assert main(["er", str(p), "--out", str(out), "--quiet"]) == 1
@@ -187,14 +153,7 @@ def test_cli_er_data_route_without_qpcr(tmp_path):
     trial = pd.read_csv(examples.path("trial.csv"))
     trial[trial["DVID"] != "QPCR"].to_csv(tmp_path / "trial.csv", index=False)
     p = write_er_spec(
-        tmp_path,
-        """
-        data = "trial.csv"
-        [[analysis]]
-        endpoint = "crs_grade"
-        model = "ordinal"
-        exposure = "il6_cmax"
-        """,
+        tmp_path, 'data = "trial.csv"\n' + analysis("crs_grade", "ordinal", "il6_cmax")
     )
     out = tmp_path / "run"
     assert main(["er", str(p), "--out", str(out), "--quiet"]) == 0

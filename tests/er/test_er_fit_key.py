@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _er_spec_file import write_er_spec
+from _er_spec_file import analysis, write_er_spec
 
 import cartpk as ck
 from cartpk.cli import main
@@ -100,15 +100,7 @@ def test_read_population_run_without_a_manifest(tmp_path):
 def test_cli_er_with_an_individual_fit_folder_exits_2_without_a_run(tmp_path, capsys):
     _folder(tmp_path, {"method": "individual", "model": "stein2019"})
     spec = write_er_spec(
-        tmp_path,
-        """
-        data = "example:trial.csv"
-        fit = "pop"
-        [[analysis]]
-        endpoint = "crs_grade"
-        model = "ordinal"
-        exposure = "cmax"
-        """,
+        tmp_path, 'data = "example:trial.csv"\nfit = "pop"\n' + analysis("crs_grade", "ordinal")
     )
     read_er_spec(spec)  # the spec itself is valid: the folder exists
     assert main(["er", str(spec), "--out", str(tmp_path / "run")]) == 2

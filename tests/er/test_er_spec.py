@@ -6,11 +6,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _er_spec_file import write_er_spec
+from _er_spec_file import analysis, write_er_spec
 from er_helpers import simulate_subjects
 
 import cartpk as ck
 from cartpk.er import parse_er_spec, run_er
+
+
+def _read(tmp_path: Path, *analyses: str) -> ck.er.ERSpec:
+    """The specification ``subjects = "subjects.csv"`` with ``analyses``, read."""
+    return ck.er.read_er_spec(
+        write_er_spec(tmp_path, 'subjects = "subjects.csv"\n' + "".join(analyses))
+    )
 
 
 @pytest.fixture
@@ -21,14 +28,7 @@ def subjects_csv(tmp_path, rng) -> Path:
 
 
 def test_read_er_spec_valid(tmp_path, subjects_csv):
-    spec = ck.er.read_er_spec(write_er_spec(tmp_path, """
-        subjects = "subjects.csv"
-        [[analysis]]
-        endpoint = "orr"
-        model = "logistic"
-        exposure = ["cmax", "auc"]
-        covariates = ["SLD0"]
-    """))  # fmt: skip
+    spec = _read(tmp_path, analysis("orr", "logistic", ["cmax", "auc"], covariates=["SLD0"]))
     assert spec.subjects == subjects_csv
     assert [a.exposure for a in spec.analyses] == ["cmax", "auc"]
     assert spec.analyses[0].log == "ln"
@@ -79,14 +79,7 @@ def test_parse_er_spec_missing_file_and_unknown_example(tmp_path):
 
 
 def test_run_er_unknown_column_names_key_and_columns(tmp_path, subjects_csv):
-    spec = ck.er.read_er_spec(write_er_spec(tmp_path, """
-        subjects = "subjects.csv"
-        [[analysis]]
-        endpoint = "crs"
-        model = "ordinal"
-        exposure = "cmax"
-        covariates = ["SLD"]
-    """))  # fmt: skip
+    spec = _read(tmp_path, analysis("crs", "ordinal", covariates=["SLD"]))
     with pytest.raises(ck.SpecError) as info:
         run_er(spec)
     err = info.value
@@ -96,32 +89,16 @@ def test_run_er_unknown_column_names_key_and_columns(tmp_path, subjects_csv):
 
 
 def test_run_er_table_has_rows_per_term(tmp_path, subjects_csv):
-    spec = ck.er.read_er_spec(write_er_spec(tmp_path, """
-        subjects = "subjects.csv"
-        [[analysis]]
-        endpoint = "crs_grade"
-        model = "logistic"
-        threshold = 2
-        exposure = "cmax"
-    """))  # fmt: skip
+    spec = _read(tmp_path, analysis("crs_grade", "logistic", threshold=2))
     report = run_er(spec)
     assert list(report.estimates["term"]) == ["intercept", "log(cmax)"]
     assert isinstance(report.subjects, pd.DataFrame) and len(report.subjects) == 60
 
 
 def test_er_spec_residual_of_emax(tmp_path, subjects_csv):
-    spec = ck.er.read_er_spec(write_er_spec(tmp_path, """
-        subjects = "subjects.csv"
-        [[analysis]]
-        endpoint = "pfs_time"
-        model = "emax"
-        exposure = "cmax"
-        [[analysis]]
-        endpoint = "pfs_time"
-        model = "emax"
-        exposure = "cmax"
-        residual = "natural"
-    """))  # fmt: skip
+    spec = _read(
+        tmp_path, analysis("pfs_time", "emax"), analysis("pfs_time", "emax", residual="natural")
+    )
     log, nat = spec.analyses
     assert (log.residual, nat.residual) == ("log", "natural")
     assert log.label == "pfs_time_cmax_emax" and nat.label == "pfs_time_cmax_emax_natural"
@@ -133,19 +110,11 @@ def test_er_spec_residual_of_emax(tmp_path, subjects_csv):
 
 def test_er_spec_residual_is_checked(tmp_path, subjects_csv):
     with pytest.raises(ck.SpecError) as info:
-        ck.er.read_er_spec(write_er_spec(tmp_path, """
-            subjects = "subjects.csv"
-            [[analysis]]
-            endpoint = "pfs_time"
-            model = "emax"
-            exposure = "cmax"
-            residual = "additive"
-            [[analysis]]
-            endpoint = "orr"
-            model = "logistic"
-            exposure = "cmax"
-            residual = "log"
-        """))  # fmt: skip
+        _read(
+            tmp_path,
+            analysis("pfs_time", "emax", residual="additive"),
+            analysis("orr", "logistic", residual="log"),
+        )
     keys = {v.column: v for v in info.value.violations}
     assert set(keys) == {"analysis[1].residual", "analysis[2].residual"}
     assert all(v.code == "value_invalid" for v in keys.values())
