@@ -22,6 +22,12 @@ def _spec(tmp_path: Path, body: str, name: str = "spec.toml") -> Path:
     return p
 
 
+def _sim_spec(tmp_path: Path, body: str, name: str = "spec.toml") -> Path:
+    """An individual fit of stein2019 to ``data/sim.csv`` (:func:`small_data`), then ``body``."""
+    head = 'model = "stein2019"\ndata = "data/sim.csv"\nmethod = "individual"\n'
+    return _spec(tmp_path, head + textwrap.dedent(body), name)
+
+
 @pytest.fixture
 def small_data(tmp_path: Path) -> Path:
     sim = ck.simulate(
@@ -34,12 +40,9 @@ def small_data(tmp_path: Path) -> Path:
 
 
 def test_fit_individual_writes_run_folder(tmp_path, small_data, capsys):
-    spec = _spec(
+    spec = _sim_spec(
         tmp_path,
         """
-        model = "stein2019"
-        data = "data/sim.csv"
-        method = "individual"
         seed = 7
         [options]
         blq = "m3"
@@ -127,12 +130,9 @@ def test_shipped_spec_runs_on_bundled_example(tmp_path):
 
 
 def test_fit_spec_ini_sets_typical_values_and_rejects_unknown_names(tmp_path, small_data, capsys):
-    bad = _spec(
+    bad = _sim_spec(
         tmp_path,
         """
-        model = "stein2019"
-        data = "data/sim.csv"
-        method = "individual"
         [ini]
         cmax = 600.0
         cmaxx = 1.0
@@ -145,12 +145,9 @@ def test_fit_spec_ini_sets_typical_values_and_rejects_unknown_names(tmp_path, sm
     assert not (tmp_path / "r0").exists()
     from cartpk.cli._fit import load_spec
 
-    good = _spec(
+    good = _sim_spec(
         tmp_path,
         """
-        model = "stein2019"
-        data = "data/sim.csv"
-        method = "individual"
         prior = "population"
         [ini]
         cmax = 600.0
