@@ -228,16 +228,26 @@ def test_build_report_er_estimates_grouped_by_analysis(report):
     assert "auc_0_28d" not in data
 
 
-def test_build_report_long_convergence_table_marks_failed_checks(tmp_path):
-    table = pd.DataFrame(
+def _checks(value: list[float], passed: list[bool], **columns: list[object]) -> pd.DataFrame:
+    """A convergence table of the checks R-hat, bulk ESS and divergences (thresholds 1.01,
+    400, 0) with their values, whether each passed, and ``columns`` after ``check``."""
+    return pd.DataFrame(
         {
             "check": ["rhat", "ess_bulk", "divergences"],
-            "parameter": ["cmax", "omega_cmax", ""],
-            "element": ["", "", ""],
-            "value": [1.003, 120.0, 0.0],
+            **columns,
+            "value": value,
             "threshold": [1.01, 400.0, 0.0],
-            "passed": [True, False, True],
+            "passed": passed,
         }
+    )
+
+
+def test_build_report_long_convergence_table_marks_failed_checks(tmp_path):
+    table = _checks(
+        [1.003, 120.0, 0.0],
+        [True, False, True],
+        parameter=["cmax", "omega_cmax", ""],
+        element=["", "", ""],
     )
     with run_folder(tmp_path / "pop", command=["cartpk", "fit", "x.toml"]) as rf:
         rf.write_csv("convergence.csv", table)
@@ -368,14 +378,7 @@ def test_converged_fit_with_weak_parameters_is_flagged_where_they_are_shown(tmp_
             "prior_dominated": [False, True, True, False],
         }
     )
-    checks = pd.DataFrame(
-        {
-            "check": ["rhat", "ess_bulk", "divergences"],
-            "value": [1.004, 800.0, 0.0],
-            "threshold": [1.01, 400.0, 0.0],
-            "passed": [True, True, True],
-        }
-    )
+    checks = _checks([1.004, 800.0, 0.0], [True, True, True])
     with run_folder(tmp_path / "pop", command=["cartpk", "fit", "pop.toml"]) as rf:
         rf.write_csv("population.csv", pop)
         rf.write_csv("diagnostics.csv", checks)
