@@ -24,9 +24,10 @@ from cartpk.noncompartmental._nca_rules import (
 from cartpk.noncompartmental._options import BLQRules
 from cartpk.noncompartmental._registry import ORDER, PARAMETERS, Parameter, Quantity, unit_for
 
-__all__: list[str] = []
+__all__ = ["LONG_COLUMNS"]
 
-_LONG_COLUMNS = [
+#: the columns of NCA's CDISC long table (``nca.csv``), in order
+LONG_COLUMNS = [
     "ID",
     "DVID",
     "PPTESTCD",
@@ -371,7 +372,7 @@ def _tables(
     wide_frame = pd.DataFrame(wide)
     wide_frame.attrs["units"] = wide_units
     wide_frame.attrs["descriptions"] = wide_text
-    return long[_LONG_COLUMNS], wide_frame
+    return long[LONG_COLUMNS], wide_frame
 
 
 def _long_part(

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from cartpk.er._run import REPORT_COLUMNS
+from cartpk.noncompartmental._nca_steps import LONG_COLUMNS
 from cartpk.report._collect import Run
 from cartpk.report._common import (
     _anchor,
@@ -30,18 +31,7 @@ from cartpk.report._html import (
 )
 
 # ----------------------------------------------------------------------------- exposure
-_NCA_STD = {
-    "ID",
-    "DVID",
-    "PPTESTCD",
-    "PPTEST",
-    "PPORRES",
-    "PPORRESU",
-    "PPANMETH",
-    "PPSTINT",
-    "PPENINT",
-    "REASON",
-}
+_NCA_STD = set(LONG_COLUMNS)
 
 
 #: NCA parameters summarised by median and range only: counts, window bounds, fit quality
