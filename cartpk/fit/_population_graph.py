@@ -16,6 +16,7 @@ import pandas as pd
 from cartpk.errors import CartpkWarning, FitError, SpecError, Violation
 from cartpk.fit._likelihood import check_blq, loglik
 from cartpk.model import ClosedFormModel, Model, OdeModel
+from cartpk.model._outputs import unknown_outputs
 from cartpk.ode._options import default_ode_engine
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -126,17 +127,7 @@ def _outputs(model: Model, dvid: str | Sequence[str] | None) -> list[str]:
     outputs = (
         list(model.outputs) if dvid is None else [dvid] if isinstance(dvid, str) else list(dvid)
     )
-    problems = [
-        Violation(
-            "unknown_output",
-            f"`{o}` is not an output of `{model.name}`",
-            value=o,
-            expected=f"one of {list(model.outputs)}",
-            fix="pass `dvid=` naming one of the model's outputs",
-        )
-        for o in outputs
-        if o not in model.outputs
-    ]
+    problems = unknown_outputs(model, outputs, fix="pass `dvid=` naming one of the model's outputs")
     _spec_error("Cannot fit: unknown outputs.", problems)
     return outputs
 

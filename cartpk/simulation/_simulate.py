@@ -16,6 +16,7 @@ import pandas as pd
 
 from cartpk.errors import ModelError, Violation
 from cartpk.model import Model
+from cartpk.model._outputs import unknown_outputs
 
 __all__ = ["SEED_DESIGN", "simulate", "simulate_parameters", "simulate_typical"]
 
@@ -195,21 +196,11 @@ def simulate(
     """
     n, covariates = _resolve_subjects(model, n, covariates)
     outs = list(model.outputs) if outputs is None else list(outputs)
-    bad_out = [o for o in outs if o not in model.outputs]
     if isinstance(days, Mapping):
         design = {o: days[o] for o in outs if o in days}
     else:
         design = {o: days for o in outs}
-    problems = [
-        Violation(
-            "unknown_output",
-            f"`{o}` is not an output of `{model.name}`",
-            value=o,
-            expected=f"one of {list(model.outputs)}",
-            fix="choose outputs among the model's DVIDs",
-        )
-        for o in bad_out
-    ]
+    problems = unknown_outputs(model, outs, fix="choose outputs among the model's DVIDs")
     for o in outs:
         d = np.asarray(design.get(o, ()), dtype=float)
         if o not in design or d.ndim != 1 or d.size == 0 or not np.all(np.isfinite(d)):
