@@ -120,28 +120,30 @@ def _no_quantifiable(column: np.ndarray) -> np.ndarray:
     return _reasons(column < 0, "no_quantifiable", "no quantifiable (positive) concentration")
 
 
-def cmax(v: Deps) -> tuple[np.ndarray, np.ndarray]:
-    """CMAX: the largest concentration."""
-    value, _, column = v["peak"]
-    return value, _no_quantifiable(column)
+def located(point: str, index: int) -> Any:
+    """A compute function of one value of a located sample.
 
+    Parameters
+    ----------
+    point : {"peak", "last"}
+        The step that locates the sample: ``peak`` gives (Cmax, Tmax, column), ``last``
+        (Tlast, Clast, column).
+    index : {0, 1}
+        Which of its two values.
 
-def tmax(v: Deps) -> tuple[np.ndarray, np.ndarray]:
-    """TMAX: the first time of the largest concentration."""
-    _, value, column = v["peak"]
-    return value, _no_quantifiable(column)
+    Returns
+    -------
+    callable
+        ``compute(v) -> (values, reasons)``: the values, missing with the reason
+        ``no_quantifiable`` for a profile without a positive concentration.
+    """
 
+    def compute(v: Deps) -> tuple[np.ndarray, np.ndarray]:
+        found = v[point]
+        return found[index], _no_quantifiable(found[2])
 
-def tlast(v: Deps) -> tuple[np.ndarray, np.ndarray]:
-    """TLST: the time of the last positive concentration."""
-    value, _, column = v["last"]
-    return value, _no_quantifiable(column)
-
-
-def clast(v: Deps) -> tuple[np.ndarray, np.ndarray]:
-    """CLST: the last positive concentration."""
-    _, value, column = v["last"]
-    return value, _no_quantifiable(column)
+    compute.__doc__ = f"Value {index} of ``{point}``."
+    return compute
 
 
 def auclast(v: Deps) -> tuple[np.ndarray, np.ndarray]:

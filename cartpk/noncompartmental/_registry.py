@@ -147,12 +147,28 @@ QUANTITIES: tuple[Quantity, ...] = (
 _FIT = ("LAMZ", "lambda_z_fit")
 
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("CMAX", "cmax", "Max Conc", "conc", depends=("peak",), compute=_calc.cmax),
-    Parameter("TMAX", "tmax", "Time of CMAX", "time", depends=("peak",), compute=_calc.tmax),
     Parameter(
-        "TLST", "tlast", "Time of Last Nonzero Conc", "time", depends=("last",), compute=_calc.tlast
+        "CMAX", "cmax", "Max Conc", "conc", depends=("peak",), compute=_calc.located("peak", 0)
     ),
-    Parameter("CLST", "clast", "Last Nonzero Conc", "conc", depends=("last",), compute=_calc.clast),
+    Parameter(
+        "TMAX", "tmax", "Time of CMAX", "time", depends=("peak",), compute=_calc.located("peak", 1)
+    ),
+    Parameter(
+        "TLST",
+        "tlast",
+        "Time of Last Nonzero Conc",
+        "time",
+        depends=("last",),
+        compute=_calc.located("last", 0),
+    ),
+    Parameter(
+        "CLST",
+        "clast",
+        "Last Nonzero Conc",
+        "conc",
+        depends=("last",),
+        compute=_calc.located("last", 1),
+    ),
     Parameter(
         "AUCLST",
         "auclast",
