@@ -59,6 +59,7 @@ def _unique_columns(raw: pd.DataFrame, col: Collector) -> pd.DataFrame:
     seen: dict[str, int] = {}
     keep: list[int] = []
     repeated: dict[str, list[str]] = {}
+    found = "columns found: " + ", ".join(map(repr, names))
     for k, c in enumerate(names):
         if c == "":
             if bool((raw.iloc[:, k] != "").any()):
@@ -67,7 +68,7 @@ def _unique_columns(raw: pd.DataFrame, col: Collector) -> pd.DataFrame:
                         "column_unnamed",
                         f"column {k + 1} has values but no name in the header",
                         column=None,
-                        value="columns found: " + ", ".join(map(repr, names)),
+                        value=found,
                         expected="a name for every column",
                         fix="name the column in the header line, or delete it",
                     )
@@ -84,7 +85,7 @@ def _unique_columns(raw: pd.DataFrame, col: Collector) -> pd.DataFrame:
                 "duplicate_column",
                 f"column `{first}` appears more than once",
                 column=first,
-                value="columns found: " + ", ".join(map(repr, names)),
+                value=found,
                 expected="unique column names (case is ignored)",
                 fix="rename or remove the repeated column"
                 + ("s " if len(others) > 1 else " ")
