@@ -19,16 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+from cartpk.report._pdf import BROWSERS, find_browser
 
-
-def find_browser() -> str | None:
-    """Path of a Chromium executable on PATH, or ``None``."""
-    for name in BROWSERS:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+# the browsers `cartpk report --pdf` looks for are the ones the harness drives
+__all__ = ["BROWSERS", "Browser", "find_browser"]
 
 
 class Browser:
