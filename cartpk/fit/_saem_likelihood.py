@@ -1,0 +1,317 @@
+"""After SAEM: conditional distributions, -2LL by importance sampling, standard errors, EBEs.
+
+* **Conditional distributions.** The E-step's kernels run on at the final estimates; the
+  draws give each subject's conditional mean and SD of its random effects (and of its
+  parameters on the natural scale), as Monolix's "conditional distribution" task.
+* **-2LL by importance sampling** (Monolix's method): per subject,
+  ``p(y_i) = E_q[p(y_i | phi) p(phi) / q(phi)]`` with ``q`` a Student-t (5 df) at the
+  subject's conditional mean and SD; its Monte-Carlo standard error by the delta method
+  from the spread of the weights.
+* **Standard errors** from the observed Fisher information: the Hessian of the importance
+  sampled log-likelihood by central differences with common random numbers (the same
+  proposal draws at every evaluation, which makes the estimate a smooth function of the
+  parameters), in the estimation parameterisation (typical values and coefficients on the
+  transformed scale, ``log omega``, ``log sigma``); the standard errors of reported values
+  by the delta method.
+* **EBEs**: each subject's conditional mode of its random effects (L-BFGS on the separable
+  sum, gradients by central differences), and eta-shrinkage from them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaln, logsumexp
+
+from cartpk.fit._saem import SaemState, _Sampler
+from cartpk.fit._saem_problem import SaemProblem
+
+__all__ = ["Conditional", "conditional", "ebe_modes", "fisher", "importance_loglik"]
+
+_T_DF = 5.0
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """Each subject's conditional distribution of its random-effect parameters.
+
+    ``mean``/``sd``: ``(n, q)`` on the transformed scale (columns :attr:`SaemProblem.iiv`);
+    ``natural``: per parameter ``(draws, n)`` on the natural scale.
+    """
+
+    mean: np.ndarray
+    sd: np.ndarray
+    natural: dict[str, np.ndarray]
+
+
+def conditional(
+    problem: SaemProblem, state: SaemState, blq: str, rng: np.random.Generator, sweeps: int = 200
+) -> Conditional:
+    """Run the E-step kernels ``sweeps`` times at the final estimates and keep the draws."""
+    rec = problem.records(state.phi.shape[0] // problem.n)
+    sampler = _Sampler(problem, rec, blq, rng)
+    cols = [problem.free.index(p) for p in problem.iiv]
+    keep: list[np.ndarray] = []
+    nat: dict[str, list[np.ndarray]] = {p: [] for p in problem.free}
+    for k in range(sweeps + 50):
+        sampler.sweep(state, (2, 2, 2))
+        if k < 50:  # the kernels' scales settle at the final estimates first
+            continue
+        chains = state.phi.reshape(-1, problem.n, len(problem.free))
+        keep.append(chains[:, :, cols])
+        values = problem.natural(state.phi)
+        for p in problem.free:
+            nat[p].append(np.broadcast_to(values[p], (state.phi.shape[0],)).reshape(-1, problem.n))
+    draws = np.concatenate(keep, axis=0) if keep else np.zeros((1, problem.n, 0))
+    return Conditional(
+        mean=draws.mean(axis=0),
+        sd=draws.std(axis=0),
+        natural={p: np.concatenate(v, axis=0) for p, v in nat.items()},
+    )
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """Fixed proposal draws (common random numbers): ``t`` of shape ``(M, n, q)``."""
+
+    t: np.ndarray
+
+    @classmethod
+    def make(cls, m: int, n: int, q: int, rng: np.random.Generator) -> _Draws:
+        z = rng.standard_normal((m, n, q))
+        w = rng.chisquare(_T_DF, size=(m, n, 1)) / _T_DF
+        return cls(z / np.sqrt(w))
+
+    def log_density(self) -> np.ndarray:
+        """``log t_5`` of each standardised draw, summed over components: ``(M, n)``."""
+        q = self.t.shape[2]
+        one = (
+            gammaln((_T_DF + 1) / 2)
+            - gammaln(_T_DF / 2)
+            - 0.5 * math.log(_T_DF * math.pi)
+            - (_T_DF + 1) / 2 * np.log1p(self.t**2 / _T_DF)
+        )
+        return one.sum(axis=2) if q else np.zeros(self.t.shape[:2])
+
+
+def _proposal_phi(
+    problem: SaemProblem, state: SaemState, cond: Conditional, draws: _Draws
+) -> np.ndarray:
+    """The proposal draws as ``phi`` of ``M`` stacked copies of the subjects."""
+    m, n, q = draws.t.shape
+    phi = np.tile(problem.mean(state.beta), (m, 1))
+    if q:
+        cols = [problem.free.index(p) for p in problem.iiv]
+        sd = np.maximum(cond.sd, 1e-8)
+        phi[:, cols] = (cond.mean[None] + sd[None] * draws.t).reshape(m * n, q)
+    return phi
+
+
+def observation_part(
+    problem: SaemProblem, state: SaemState, cond: Conditional, draws: _Draws, blq: str
+) -> np.ndarray:
+    """``log p(y_i | phi_m)`` of every proposal draw: ``(M, n)``. Depends on the population
+    parameters only through those without random effects and the residual error."""
+    m = draws.t.shape[0]
+    phi = _proposal_phi(problem, state, cond, draws)
+    return problem.obs_loglik(phi, state.sigma, problem.records(m), blq).reshape(m, problem.n)
+
+
+def importance_loglik(
+    problem: SaemProblem,
+    state: SaemState,
+    cond: Conditional,
+    draws: _Draws,
+    blq: str,
+    obs: np.ndarray | None = None,
+) -> tuple[float, np.ndarray, float]:
+    """``log p(y)`` by importance sampling: the total, per subject, and its MC standard error.
+
+    ``obs``: :func:`observation_part` at ``state`` when already known.
+    """
+    m, n, q = draws.t.shape
+    if obs is None:
+        obs = observation_part(problem, state, cond, draws, blq)
+    if not q:
+        per = obs[0]
+        return float(per.sum()), per, 0.0
+    cols = [problem.free.index(p) for p in problem.iiv]
+    mean = problem.mean(state.beta)
+    sd = np.maximum(cond.sd, 1e-8)
+    phi_iiv = cond.mean[None] + sd[None] * draws.t
+    om2 = np.array([state.omega2[p] for p in problem.iiv])
+    x = phi_iiv - mean[None][:, :, cols]
+    log_prior = -0.5 * np.sum(x**2 / om2 + np.log(2 * np.pi * om2), axis=2)
+    log_q = draws.log_density() - np.sum(np.log(sd), axis=1)[None]
+    log_w = obs + log_prior - log_q
+    per = logsumexp(log_w, axis=0) - math.log(m)
+    w = np.exp(log_w - per[None])  # weights relative to their mean
+    var = np.var(w, axis=0) / m  # of the mean of the relative weights (delta method)
+    return float(per.sum()), per, float(math.sqrt(np.sum(var)))
+
+
+# ---------------------------------------------------------------------------------------
+# the estimation parameterisation psi, and the observed Fisher information
+
+
+def psi_names(problem: SaemProblem) -> list[str]:
+    """Names of the estimated parameters in ``psi`` order (``mu_<p>``, coefficients,
+    ``omega_<p>``, sigmas)."""
+    names: list[str] = []
+    for p in problem.free:
+        names.append(f"mu_{p}")
+        names.extend(problem.coefs[p])
+    names += [f"omega_{p}" for p in problem.iiv if p not in problem.omega_fixed]
+    names += [s for s in problem.sigma_names.values() if s not in problem.sigma_fixed]
+    return names
+
+
+def to_psi(problem: SaemProblem, state: SaemState) -> np.ndarray:
+    """``psi``: typical values and coefficients (transformed), log omega, log sigma."""
+    out: list[float] = []
+    for p in problem.free:
+        out.extend(float(v) for v in state.beta[p])
+    out += [0.5 * math.log(state.omega2[p]) for p in problem.iiv if p not in problem.omega_fixed]
+    out += [
+        math.log(state.sigma[dv])
+        for dv, s in problem.sigma_names.items()
+        if s not in problem.sigma_fixed
+    ]
+    return np.array(out)
+
+
+def from_psi(problem: SaemProblem, state: SaemState, psi: np.ndarray) -> SaemState:
+    """A copy of ``state`` with the population parameters of ``psi``."""
+    beta, k = {}, 0
+    for p in problem.free:
+        size = len(state.beta[p])
+        beta[p] = np.array(psi[k : k + size])
+        k += size
+    omega2 = dict(state.omega2)
+    for p in problem.iiv:
+        if p not in problem.omega_fixed:
+            omega2[p] = math.exp(2 * psi[k])
+            k += 1
+    sigma = dict(state.sigma)
+    for dv, s in problem.sigma_names.items():
+        if s not in problem.sigma_fixed:
+            sigma[dv] = math.exp(psi[k])
+            k += 1
+    return SaemState(beta=beta, omega2=omega2, sigma=sigma, phi=state.phi)
+
+
+def fisher(
+    problem: SaemProblem,
+    state: SaemState,
+    cond: Conditional,
+    draws: _Draws,
+    blq: str,
+    step: float = 1e-3,
+) -> np.ndarray:
+    """Observed Fisher information in ``psi``: minus the central-difference Hessian of the
+    importance-sampled log-likelihood (common random numbers)."""
+    psi = to_psi(problem, state)
+    k = len(psi)
+    # the observation part depends only on the parameters without random effects and the
+    # residual error: computed once per distinct value of those (most evaluations reuse it)
+    moving = _observation_coordinates(problem)
+    cache: dict[bytes, np.ndarray] = {}
+
+    def ll(x: np.ndarray) -> float:
+        st = from_psi(problem, state, x)
+        key = np.asarray(x[moving]).tobytes()
+        if key not in cache:
+            cache[key] = observation_part(problem, st, cond, draws, blq)
+        return importance_loglik(problem, st, cond, draws, blq, obs=cache[key])[0]
+
+    h = step * np.maximum(1.0, np.abs(psi))
+    f0 = ll(psi)
+    hess = np.empty((k, k))
+    e = np.eye(k)
+    for a in range(k):
+        fp, fm = ll(psi + h[a] * e[a]), ll(psi - h[a] * e[a])
+        hess[a, a] = (fp - 2 * f0 + fm) / h[a] ** 2
+        for b in range(a):
+            d = (
+                ll(psi + h[a] * e[a] + h[b] * e[b])
+                - ll(psi + h[a] * e[a] - h[b] * e[b])
+                - ll(psi - h[a] * e[a] + h[b] * e[b])
+                + ll(psi - h[a] * e[a] - h[b] * e[b])
+            ) / (4 * h[a] * h[b])
+            hess[a, b] = hess[b, a] = d
+    return -hess
+
+
+def _observation_coordinates(problem: SaemProblem) -> np.ndarray:
+    """Indices in ``psi`` of the parameters the observation part depends on."""
+    names = psi_names(problem)
+    obs_names = {f"mu_{p}" for p in problem.noiiv}
+    obs_names |= {c for p in problem.noiiv for c in problem.coefs[p]}
+    obs_names |= set(problem.sigma_names.values())
+    return np.array([k for k, n in enumerate(names) if n in obs_names], dtype=int)
+
+
+def ebe_modes(problem: SaemProblem, state: SaemState, cond: Conditional, blq: str) -> np.ndarray:
+    """Each subject's conditional mode of its random-effect parameters: ``(n, q)``."""
+    from scipy.optimize import minimize
+
+    n, q = cond.mean.shape
+    if not q:
+        return cond.mean
+    mean = problem.mean(state.beta)
+    cols = [problem.free.index(p) for p in problem.iiv]
+    om2 = np.array([state.omega2[p] for p in problem.iiv])
+    rec = problem.records(1)
+    scale = np.sqrt(om2)
+
+    def per_subject(x: np.ndarray) -> np.ndarray:
+        phi = mean.copy()
+        phi[:, cols] = x
+        obs = problem.obs_loglik(phi, state.sigma, rec, blq)
+        return obs - 0.5 * np.sum((x - mean[:, cols]) ** 2 / om2, axis=1)
+
+    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        x = flat.reshape(n, q)
+        f = per_subject(x)
+        grad = np.empty((n, q))
+        for j in range(q):
+            h = 1e-5 * scale[j]
+            up, dn = x.copy(), x.copy()
+            up[:, j] += h
+            dn[:, j] -= h
+            grad[:, j] = (per_subject(up) - per_subject(dn)) / (2 * h)
+        bad = ~np.isfinite(f)
+        f = np.where(bad, -1e10, f)
+        grad[bad | ~np.all(np.isfinite(grad), axis=1)] = 0.0
+        return -float(f.sum()), -grad.reshape(-1)
+
+    res = minimize(objective, cond.mean.reshape(-1), jac=True, method="L-BFGS-B")
+    x = res.x.reshape(n, q)
+    better = per_subject(x) >= per_subject(cond.mean)
+    return np.where(better[:, None], x, cond.mean)
+
+
+def shrinkage(problem: SaemProblem, state: SaemState, modes: np.ndarray) -> dict[str, float]:
+    """Eta-shrinkage per random effect: ``1 - SD(mode eta) / omega``."""
+    mean = problem.mean(state.beta)
+    out: dict[str, float] = {}
+    for j, p in enumerate(problem.iiv):
+        eta = modes[:, j] - mean[:, problem.free.index(p)]
+        om = math.sqrt(state.omega2[p])
+        out[p] = float(1 - np.std(eta, ddof=1) / om) if len(eta) > 1 and om > 0 else math.nan
+    return out
+
+
+def summary_numbers(ll: float, mc_se: float, k: int, n: int) -> dict[str, Any]:
+    """``-2LL``, its MC error, AIC and BIC (BIC with the number of subjects)."""
+    m2ll = -2.0 * ll
+    return {
+        "minus2ll": m2ll,
+        "minus2ll_mc_se": 2.0 * mc_se,
+        "aic": m2ll + 2 * k,
+        "bic": m2ll + k * math.log(n),
+        "n_parameters": k,
+    }

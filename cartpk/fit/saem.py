@@ -1,0 +1,458 @@
+"""Population maximum likelihood by SAEM from the same declaration (``method = "saem"``).
+
+:func:`fit_saem` estimates typical values, covariate coefficients, IIV SDs and residual
+error of a closed-form declaration by the stochastic approximation EM algorithm (Kuhn &
+Lavielle 2005, as Monolix), with left- and right-censored records in the likelihood (M3;
+Samson, Lavielle & Mentré 2006) or discarded (M1), then computes -2LL by importance
+sampling with its Monte-Carlo error, AIC and BIC, standard errors from the observed Fisher
+information (:mod:`cartpk.fit._saem_likelihood`), each subject's conditional mode and
+mean (EBEs) and eta-shrinkage. The algorithm is in :mod:`cartpk.fit._saem`.
+
+Not yet: ODE models, combined error models, block IIV (cartpk declarations are diagonal).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cartpk.errors import CartpkWarning, SpecError, Violation
+from cartpk.fit._population_graph import _design
+from cartpk.fit._saem import SaemSettings, SaemState, run_saem
+from cartpk.fit._saem_likelihood import (
+    Conditional,
+    _Draws,
+    conditional,
+    ebe_modes,
+    fisher,
+    importance_loglik,
+    psi_names,
+    shrinkage,
+    summary_numbers,
+    to_psi,
+)
+from cartpk.fit._saem_problem import SaemProblem, check_saem_model
+from cartpk.model import Model
+from cartpk.model._transforms import transform_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cartpk.data import Dataset
+
+__all__ = ["SaemFit", "fit_saem"]
+
+POPULATION_COLUMNS = [
+    "parameter",
+    "estimate",
+    "se",
+    "rse_pct",
+    "lower",
+    "upper",
+    "unit",
+    "cv_pct",
+    "shrinkage_pct",
+    "role",
+    "fixed",
+]
+
+
+@dataclass
+class SaemFit:
+    """A population fit by SAEM.
+
+    Attributes
+    ----------
+    model : Model
+        The declaration fitted.
+    subjects : list of str
+        Subject IDs in table order.
+    parameters : pandas.DataFrame
+        ``population.csv``: ``parameter, estimate, se, rse_pct, lower, upper, unit``
+        (Wald intervals on the estimation scale, back-transformed), ``cv_pct`` (IIV as a
+        CV for log-transformed parameters), ``shrinkage_pct``, ``role``, ``fixed``.
+    individual : pandas.DataFrame
+        ``individual.csv``: per subject, each parameter's conditional mode (EBE; natural
+        scale), ``<P>_mean`` (conditional mean), ``<P>_lower``/``<P>_upper`` (conditional
+        quantiles at ``level``) and ``eta_<P>`` (the mode's random effect).
+    summary : dict
+        ``minus2ll``, ``minus2ll_mc_se``, ``aic``, ``bic``, ``n_parameters``, ``n_subjects``,
+        ``n_observations``, iterations, ``converged`` (the stochastic approximation settled:
+        ``sa_drift``), ``fim_positive_definite``, seconds per step, settings.
+    trace : pandas.DataFrame
+        The population parameters at every iteration (estimation scale).
+    covariance : pandas.DataFrame
+        Covariance of the estimates in the estimation parameterisation.
+    """
+
+    model: Model
+    subjects: list[str]
+    parameters: pd.DataFrame
+    individual: pd.DataFrame
+    summary: dict[str, Any]
+    trace: pd.DataFrame
+    covariance: pd.DataFrame
+    excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def converged(self) -> bool:
+        """Whether the SA phase settled and the Fisher information is positive definite."""
+        return bool(self.summary.get("converged"))
+
+
+def fit_saem(
+    model: Model,
+    dataset: Dataset,
+    *,
+    dvid: str | Sequence[str] | None = None,
+    blq: Literal["m3", "m1"] = "m3",
+    drop_iiv: Sequence[str] = (),
+    explore: int = 300,
+    smooth: int = 200,
+    chains: int | None = None,
+    is_samples: int = 2000,
+    fim_samples: int = 500,
+    level: float = 0.95,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> SaemFit:
+    """Fit a closed-form population model by maximum likelihood (SAEM).
+
+    Parameters
+    ----------
+    model : Model
+        A closed-form declaration (``log_additive``, ``additive`` or ``proportional``
+        residual error); random effects, covariate effects and fixed parameters as declared.
+        The declared values are the starting point.
+    dataset : Dataset
+        Validated data (:func:`cartpk.read_dataset`).
+    dvid : str or sequence of str, optional
+        Outputs to fit (default every output of the model).
+    blq : {"m3", "m1"}, default "m3"
+        Censored records in the likelihood (Beal's M3; in the E-step's conditional
+        densities, and drawn from their truncated distribution to complete the data) or
+        discarded (M1; listed in :attr:`SaemFit.excluded`).
+    drop_iiv : sequence of str, default ()
+        Parameters fitted without a random effect (``model.with_iiv(drop=...)``).
+    explore, smooth : int, default 300, 200
+        Iterations of the exploratory (step 1) and smoothing (step ``1/k``) phases.
+    chains : int, optional
+        Chains per subject in the E-step (default: enough for 50 subject-chains, 1-10).
+    is_samples : int, default 2000
+        Importance samples per subject for -2LL.
+    fim_samples : int, default 500
+        Importance samples per subject for the Fisher information (common random numbers).
+    level : float, default 0.95
+        Probability of the Wald intervals and of the conditional quantiles.
+    seed : int, default 0
+        Seed of every random draw (same seed, data and options: same result).
+    progress : callable, optional
+        Called as ``progress(iteration, total)`` after each SAEM iteration.
+
+    Returns
+    -------
+    SaemFit
+
+    Raises
+    ------
+    FitError
+        ``saem_model_kind`` (an ODE model), ``saem_error_model``,
+        ``saem_covariate_on_fixed``, ``no_observations``.
+    SpecError
+        ``saem_option`` for invalid settings (every problem at once).
+
+    Warns
+    -----
+    CartpkWarning
+        ``fim_not_positive_definite`` (standard errors NaN) and ``saem_not_settled`` (the
+        parameters still drift over the smoothing phase).
+
+    References
+    ----------
+    Kuhn E, Lavielle M. Comput Stat Data Anal 2005;49:1020-1038.
+    Samson A, Lavielle M, Mentré F. Comput Stat Data Anal 2006;51:1562-1574.
+    Savic RM, Karlsson MO. AAPS J 2009;11:558-569 (shrinkage).
+
+    Examples
+    --------
+    >>> import cartpk as ck                                                # doctest: +SKIP
+    >>> model = ck.load_model("stein2019_smooth").with_iiv(drop=["foldx", "tmax", "fb", "beta"])
+    >>> data = ck.read_dataset(ck.simulate(model, n=100, seed=1, lloq=50))  # doctest: +SKIP
+    >>> fit = ck.fit.fit_saem(model, data)                                 # doctest: +SKIP
+    >>> fit.parameters[["parameter", "estimate", "rse_pct"]]               # doctest: +SKIP
+    """
+    import time
+
+    _check_options(blq, explore, smooth, chains, is_samples, fim_samples, level)
+    if drop_iiv:
+        model = model.with_iiv(drop=[str(p) for p in drop_iiv])
+    check_saem_model(model)
+    design = _design(model, dataset, dvid, blq)
+    problem = SaemProblem(model, design)
+    settings = SaemSettings(explore=int(explore), smooth=int(smooth), chains=chains, seed=seed)
+    state, info = run_saem(problem, settings, blq=blq, progress=progress)
+    rng = np.random.default_rng([seed, 1])
+    t0 = time.perf_counter()
+    cond = conditional(problem, state, blq, rng)
+    q = len(problem.iiv)
+    ll, _, mc = importance_loglik(
+        problem, state, cond, _Draws.make(int(is_samples), problem.n, q, rng), blq
+    )
+    t_ll = time.perf_counter() - t0
+    info_matrix = fisher(
+        problem, state, cond, _Draws.make(int(fim_samples), problem.n, q, rng), blq
+    )
+    t_fim = time.perf_counter() - t0 - t_ll
+    cov, pd_ok = _covariance(info_matrix)
+    modes = ebe_modes(problem, state, cond, blq)
+    shrink = shrinkage(problem, state, modes)
+    names = psi_names(problem)
+    drift = _drift(pd.DataFrame(state.trace), settings)
+    at_bound = _at_bound(problem, state)
+    summary = {
+        **summary_numbers(ll, mc, len(names), problem.n),
+        "n_subjects": problem.n,
+        "n_observations": int(len(design.obs)),
+        "blq": blq,
+        "method": "saem",
+        "seed": int(seed),
+        **{k: v for k, v in info.items() if k != "seconds"},
+        "saem_s": info["seconds"],
+        "loglik_s": round(t_ll, 2),
+        "fim_s": round(t_fim, 2),
+        "is_samples": int(is_samples),
+        "fim_samples": int(fim_samples),
+        "fim_positive_definite": pd_ok,
+        "sa_drift": drift,
+        "at_bound": at_bound,
+        "converged": bool(pd_ok and drift <= _DRIFT_MAX and not at_bound),
+        "shrinkage": shrink,
+    }
+    _warn(summary)
+    return SaemFit(
+        model=model,
+        subjects=list(design.subjects),
+        parameters=_population_table(problem, state, cov, shrink, level),
+        individual=_individual_table(problem, state, cond, modes, level),
+        summary=summary,
+        trace=pd.DataFrame(state.trace),
+        covariance=pd.DataFrame(cov, index=names, columns=names),
+        excluded=design.excluded,
+    )
+
+
+#: largest relative change of any parameter (estimation scale, relative to 1 + |value|)
+#: between the means of the two halves of the smoothing phase that counts as settled
+_DRIFT_MAX = 0.02
+
+
+def _drift(trace: pd.DataFrame, settings: SaemSettings) -> float:
+    tail = trace.iloc[settings.explore :]
+    if len(tail) < 4:
+        return math.inf
+    half = len(tail) // 2
+    a, b = tail.iloc[:half].mean(), tail.iloc[half:].mean()
+    return float(((b - a).abs() / (1 + a.abs())).max())
+
+
+def _at_bound(problem: SaemProblem, state: SaemState) -> list[str]:
+    """Typical values without IIV that ended on the edge of their search box."""
+    lo, hi = problem.noiiv_bounds()
+    return [
+        p
+        for p in problem.noiiv
+        if min(abs(state.beta[p][0] - lo[p][0]), abs(state.beta[p][0] - hi[p][0])) < 1e-6
+    ]
+
+
+def _covariance(info: np.ndarray) -> tuple[np.ndarray, bool]:
+    try:
+        np.linalg.cholesky(info)
+        return np.linalg.inv(info), True
+    except np.linalg.LinAlgError:
+        return np.full_like(info, np.nan), False
+
+
+def _warn(summary: dict[str, Any]) -> None:
+    import warnings
+
+    if not summary["fim_positive_definite"]:
+        warnings.warn(
+            CartpkWarning(
+                "the observed Fisher information is not positive definite: standard errors "
+                "are NaN. A parameter is not identified by these data: fix it or drop its "
+                "random effect (`drop_iiv`), then refit.",
+                code="fim_not_positive_definite",
+            ),
+            stacklevel=3,
+        )
+    if summary["at_bound"]:
+        warnings.warn(
+            CartpkWarning(
+                f"{', '.join(summary['at_bound'])} ran to the edge of the search box (the data "
+                "do not bound them): fix them at literature values (`model.fix(...)`) or add "
+                "data that inform them (later samples for a terminal rate), then refit.",
+                code="saem_at_bound",
+                details={"parameters": summary["at_bound"]},
+            ),
+            stacklevel=3,
+        )
+    if summary["sa_drift"] > _DRIFT_MAX:
+        warnings.warn(
+            CartpkWarning(
+                f"SAEM's parameters still drift over the smoothing phase (largest relative "
+                f"change {summary['sa_drift']:.3f} > {_DRIFT_MAX}): raise `explore` and "
+                "`smooth` (e.g. 600 and 300) and refit.",
+                code="saem_not_settled",
+                details={"sa_drift": summary["sa_drift"]},
+            ),
+            stacklevel=3,
+        )
+
+
+def _check_options(
+    blq: str,
+    explore: Any,
+    smooth: Any,
+    chains: Any,
+    is_samples: Any,
+    fim_samples: Any,
+    level: Any,
+) -> None:
+    def count(v: Any, low: int) -> bool:
+        return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= low
+
+    problems = []
+    checks = [
+        ("blq", blq in ("m3", "m1"), "'m3' or 'm1'"),
+        ("explore", count(explore, 1), "an integer >= 1"),
+        ("smooth", count(smooth, 4), "an integer >= 4"),
+        ("chains", chains is None or count(chains, 1), "an integer >= 1 or None"),
+        ("is_samples", count(is_samples, 10), "an integer >= 10"),
+        ("fim_samples", count(fim_samples, 10), "an integer >= 10"),
+        (
+            "level",
+            isinstance(level, float | int) and not isinstance(level, bool) and 0 < level < 1,
+            "a number in (0, 1)",
+        ),
+    ]
+    for name, ok, expected in checks:
+        if not ok:
+            problems.append(
+                Violation(
+                    "saem_option",
+                    f"`{name}` must be {expected}",
+                    column=name,
+                    value=repr(
+                        locals_value(
+                            name, blq, explore, smooth, chains, is_samples, fim_samples, level
+                        )
+                    ),
+                    expected=expected,
+                    fix=f"give `{name}` as {expected}",
+                )
+            )
+    if problems:
+        raise SpecError("Invalid SAEM options.", problems)
+
+
+def locals_value(name: str, *values: Any) -> Any:
+    order = ("blq", "explore", "smooth", "chains", "is_samples", "fim_samples", "level")
+    return values[order.index(name)]
+
+
+def _population_table(
+    problem: SaemProblem,
+    state: SaemState,
+    cov: np.ndarray,
+    shrink: dict[str, float],
+    level: float,
+) -> pd.DataFrame:
+    from scipy.stats import norm
+
+    model = problem.model
+    z = float(norm.ppf(0.5 + level / 2))
+    psi = to_psi(problem, state)
+    index = {n: k for k, n in enumerate(psi_names(problem))}
+    meta = model.parameters.set_index("name")
+    rows = []
+    for name in meta.index:
+        row: dict[str, Any] = dict(
+            parameter=name,
+            unit=meta.loc[name, "unit"],
+            role=meta.loc[name, "role"],
+            fixed=True,
+        )
+        key = f"mu_{name}" if name in model.thetas else name
+        if key in index:
+            k = index[key]
+            se_h = math.sqrt(cov[k, k]) if np.isfinite(cov[k, k]) and cov[k, k] >= 0 else math.nan
+            back, dnat = _scale(model, name)
+            est = back(psi[k])
+            row.update(
+                estimate=est,
+                se=abs(dnat(est)) * se_h,
+                lower=back(psi[k] - z * se_h),
+                upper=back(psi[k] + z * se_h),
+                fixed=False,
+            )
+            row["rse_pct"] = 100 * row["se"] / abs(est) if est else math.nan
+        else:
+            row.update(estimate=_fixed_value(problem, state, name))
+        if name.startswith("omega_"):
+            p = name[len("omega_") :]
+            om = float(row["estimate"])
+            if model.thetas[p].transform == "log":
+                row["cv_pct"] = 100 * math.sqrt(math.expm1(om * om))
+            row["shrinkage_pct"] = 100 * shrink.get(p, math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows).reindex(columns=POPULATION_COLUMNS)
+
+
+def _scale(model: Model, name: str) -> tuple[Callable[[float], float], Callable[[float], float]]:
+    """The back-transform of ``name``'s estimation scale and ``d natural / d h``."""
+    if name in model.thetas:
+        t = transform_of(model.thetas[name].transform)
+        return (lambda h: float(t.backward(np, h))), (lambda v: float(t.dnat_dh(v)))
+    if name.startswith("omega_") or name in {s for e in model.error.values() for s in e.names}:
+        return (lambda h: math.exp(h)), (lambda v: v)
+    return (lambda h: float(h)), (lambda v: 1.0)
+
+
+def _fixed_value(problem: SaemProblem, state: SaemState, name: str) -> float:
+    init = problem.model.initial_values()
+    if name.startswith("omega_") and name[6:] in state.omega2:
+        return math.sqrt(state.omega2[name[6:]])
+    for dv, s in problem.sigma_names.items():
+        if s == name:
+            return state.sigma[dv]
+    return float(init.get(name, math.nan))
+
+
+def _individual_table(
+    problem: SaemProblem,
+    state: SaemState,
+    cond: Conditional,
+    modes: np.ndarray,
+    level: float,
+) -> pd.DataFrame:
+    mean = problem.mean(state.beta)
+    phi = mean.copy()
+    cols = [problem.free.index(p) for p in problem.iiv]
+    if cols:
+        phi[:, cols] = modes
+    nat = problem.natural(phi)
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    out = pd.DataFrame({"ID": problem.design.subjects})
+    for p in problem.free:
+        out[p] = np.broadcast_to(nat[p], (problem.n,))
+        draws = cond.natural[p]
+        out[f"{p}_mean"] = draws.mean(axis=0)
+        out[f"{p}_lower"] = np.quantile(draws, lo_q, axis=0)
+        out[f"{p}_upper"] = np.quantile(draws, hi_q, axis=0)
+    for j, p in enumerate(problem.iiv):
+        out[f"eta_{p}"] = modes[:, j] - mean[:, problem.free.index(p)]
+    return out
