@@ -13,6 +13,7 @@ Quick start
 >>> data = ck.read_dataset(table)                  # validated long table (or a CSV path)
 >>> fits = ck.fit_individual(model, data)          # per-patient M3 fits  # doctest: +SKIP
 >>> pop = ck.fit_population(model, data)           # Bayesian population  # doctest: +SKIP
+>>> ml = ck.fit_saem(model, data)                 # maximum likelihood (SAEM)  # doctest: +SKIP
 >>> exposure = ck.calibrated_exposure(pop)         # model-based Cmax, AUC  # doctest: +SKIP
 >>> observed = ck.nca(data, interval=(0, 28))      # NCA with PKNCA's rules
 >>> sorted(set(observed.wide.columns) & {"cmax", "tmax"})
@@ -70,6 +71,7 @@ _LAZY: dict[str, str] = {
     "fit_individual": "cartpk.fit",
     "PopulationFit": "cartpk.fit.population",
     "fit_population": "cartpk.fit.population",
+    "fit_saem": "cartpk.fit.saem",
     # diagnostics
     "diagnostics": "cartpk.diagnostics",
     "check_convergence": "cartpk.diagnostics",
@@ -138,6 +140,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.fit import fit_individual as fit_individual
     from cartpk.fit.population import PopulationFit as PopulationFit
     from cartpk.fit.population import fit_population as fit_population
+    from cartpk.fit.saem import fit_saem as fit_saem
     from cartpk.model import ClosedFormModel as ClosedFormModel
     from cartpk.model import Model as Model
     from cartpk.model import OdeModel as OdeModel

@@ -37,7 +37,7 @@ def test_top_level_holds_what_an_analysis_needs_and_stages_hold_the_rest():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     count, names = r.stdout.split("\n")[:2]
-    assert int(count) <= 48  # 46 + read_sdtm, read_adam (issue 19)
+    assert int(count) <= 49  # 46 + read_sdtm, read_adam (issue 19) + fit_saem (issue 20)
     assert names.split() == [
         "theta",
         "simulate_parameters",

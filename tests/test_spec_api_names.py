@@ -49,3 +49,9 @@ def test_deprecated_names_are_the_readme_table_and_no_longer_arguments():
     for table in DEPRECATED.values():
         for old, new in table.items():
             assert f"`{old}` (now `{new}`)" in readme
+
+
+def test_saem_spec_options_are_fit_saem_arguments():
+    from cartpk.fit._spec import SAEM_OPTIONS
+
+    assert set(SAEM_OPTIONS) <= _arguments(ck.fit_saem)

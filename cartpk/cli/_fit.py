@@ -53,7 +53,12 @@ METHODS: dict[str, str] = {
     "individual": "cartpk.cli._fit:INDIVIDUAL",
     "population": "cartpk.cli._fit_population:POPULATION",
     "bayes": "cartpk.cli._fit_population:POPULATION",  # the name for the same method
+    "saem": "cartpk.cli._fit_saem:SAEM",
 }
+
+
+#: the file that says why a method's checks failed
+_CHECKS_FILE = {"individual": "individual.csv", "saem": "diagnostics.json"}
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     if not ok:
         print(
             f"{out}: fit ran but checks failed (see manifest.json and "
-            f"{'individual.csv' if spec.method == 'individual' else 'diagnostics.csv'})",
+            f"{_CHECKS_FILE.get(spec.method, 'diagnostics.csv')})",
             file=sys.stderr,
         )
         return 1

@@ -99,11 +99,25 @@ POPULATION_OPTIONS: dict[str, Field] = {
     "bfmi_min": Field("number", "smallest BFMI that passes", low=0, default=0.3),
 }
 
+#: options of ``method = "saem"`` (:func:`cartpk.fit.saem.fit_saem`)
+SAEM_OPTIONS: dict[str, Field] = {
+    "dvid": COMMON["dvid"],
+    "drop_iiv": POPULATION_OPTIONS["drop_iiv"],
+    "blq": Field("str", "censoring method of BLQ records", choices=("m3", "m1"), default="m3"),
+    "explore": Field("int", "SAEM iterations with step 1 (K1)", low=1, default=300),
+    "smooth": Field("int", "SAEM iterations with step 1/k (K2)", low=4, default=200),
+    "chains": Field("int", "E-step chains per subject (default: 50 subject-chains)", low=1),
+    "is_samples": Field("int", "importance samples per subject for -2LL", low=10, default=2000),
+    "fim_samples": Field("int", "importance samples per subject for the FIM", low=10, default=500),
+    "level": COMMON["level"],
+}
+
 #: fit method -> its options
 METHOD_OPTIONS: dict[str, dict[str, Field]] = {
     "individual": INDIVIDUAL_OPTIONS,
     "population": POPULATION_OPTIONS,
     "bayes": POPULATION_OPTIONS,  # the name for the same method
+    "saem": SAEM_OPTIONS,
 }
 
 #: top-level keys of a fit specification (besides the method's options)
