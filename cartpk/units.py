@@ -304,6 +304,14 @@ _SUFFIXES: dict[str, tuple[bool, str]] = {
     "_nca": (True, "{} by NCA"),
     "_identifiable": (False, "whether the data identify {}"),
     "_at_bound": (False, "whether {} is at a bound of the search range"),
+    "_mean": (True, "conditional mean of {} (SAEM)"),
+}
+
+#: tables of SAEM runs whose columns are parameters on the estimation scale (cartpk fit,
+#: method = "saem"): every column but the first is described by the file
+_ESTIMATION_SCALE = {
+    "covariance.csv": ("parameter", "covariance of the estimates with `{}` (estimation scale)"),
+    "trace.csv": ("iteration", "`{}` at each SAEM iteration (estimation scale)"),
 }
 
 
@@ -329,6 +337,11 @@ def _one(
             found = _one(file, stem, units, descriptions)
             if found is not None:
                 return (found[0] if same_unit else _FLAG), text.format(f"`{stem}`")
+    if file in _ESTIMATION_SCALE:
+        first, text = _ESTIMATION_SCALE[file]
+        if column == first:
+            return "", "SAEM iteration" if first == "iteration" else "parameter name (row)"
+        return _ONE, text.format(column)
     if column.startswith("eta_") and column[4:]:
         return _ONE, f"random effect of `{column[4:]}` (posterior mean, estimation scale)"
     return None
