@@ -25,6 +25,7 @@ from cartpk.fit._sampling import SamplingPlan, resample_unmixed
 
 DAYS = (7.0, 14.0, 21.0, 28.0, 60.0, 90.0)
 CHAINS, DRAWS = 4, 2000
+SHORT = 500  # draws of the tests that only check which subjects are resampled
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,9 @@ def trial():
     return model, _design(model, data, None, "m3")
 
 
-def _posterior(model, design, start: dict[str, float], subject: int) -> xr.Dataset:
+def _posterior(
+    model, design, start: dict[str, float], subject: int, draws: int = DRAWS
+) -> xr.Dataset:
     """Every draw at the declared population values; ``subject``'s etas at ``start``."""
     init = model.initial_values()
     n_subj = len(design.subjects)
@@ -42,9 +45,9 @@ def _posterior(model, design, start: dict[str, float], subject: int) -> xr.Datas
     scalar["mu_fb"] = float(np.log(init["fb"] / (1 - init["fb"])))
     scalar |= {f"omega_{n}": init[f"omega_{n}"] for n in model.iiv.names}
     scalar["sigma"] = init["sigma"]
-    data = {k: (("chain", "draw"), np.full((CHAINS, DRAWS), v)) for k, v in scalar.items()}
+    data = {k: (("chain", "draw"), np.full((CHAINS, draws), v)) for k, v in scalar.items()}
     for n in model.iiv.names:
-        eta = np.zeros((CHAINS, DRAWS, n_subj))
+        eta = np.zeros((CHAINS, draws, n_subj))
         eta[..., subject] = start[n]
         data[f"eta_{n}"] = (("chain", "draw", "subject"), eta)
     return xr.Dataset(data, coords={"subject": design.subjects})
@@ -133,10 +136,10 @@ def test_only_the_listed_subject_and_its_random_effects_change(trial):
 def test_unmixed_finds_the_subject_whose_chains_disagree(trial):
     model, design = trial
     i = design.subjects.index("121")
-    post = _posterior(model, design, {"cmax": 0.0, "alpha": 0.0}, i)
+    post = _posterior(model, design, {"cmax": 0.0, "alpha": 0.0}, i, draws=SHORT)
     rng = np.random.default_rng(3)
     for n in model.iiv.names:
-        eta = rng.normal(size=(CHAINS, DRAWS, len(design.subjects)))
+        eta = rng.normal(size=(CHAINS, SHORT, len(design.subjects)))
         eta[1, :, i] += 2.0  # one chain in another mode
         post[f"eta_{n}"] = (("chain", "draw", "subject"), eta)
     kernel = SubjectResampler(model, design, _constant_values(model), seed=7)
@@ -147,7 +150,7 @@ def test_unmixed_finds_the_subject_whose_chains_disagree(trial):
 def _mixed_posterior(model, design, subject: int, displaced: str) -> az.InferenceData:
     """Well-mixed draws everywhere except one chain of ``displaced`` (an eta of ``subject``
     or a population-level variable), which sits 2 SDs away."""
-    post = _posterior(model, design, {"cmax": 0.0, "alpha": 0.0}, subject)
+    post = _posterior(model, design, {"cmax": 0.0, "alpha": 0.0}, subject, draws=SHORT)
     rng = np.random.default_rng(5)
     for name in post.data_vars:
         v = post[name].values
@@ -171,7 +174,7 @@ def test_only_unmixed_random_effects_with_a_converged_population_are_resampled(t
     plan = SamplingPlan(
         sampler="nutpie",
         keep=list(idata.posterior.data_vars),
-        draws=DRAWS,
+        draws=SHORT,
         tune=0,
         chains=CHAINS,
         cores=1,
