@@ -114,7 +114,7 @@ def fit_saem(
     smooth: int = 200,
     chains: int | None = None,
     is_samples: int = 2000,
-    fim_samples: int = 500,
+    fim_samples: int = 300,
     level: float = 0.95,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
@@ -143,7 +143,7 @@ def fit_saem(
         Chains per subject in the E-step (default: enough for 50 subject-chains, 1-10).
     is_samples : int, default 2000
         Importance samples per subject for -2LL.
-    fim_samples : int, default 500
+    fim_samples : int, default 300
         Importance samples per subject for the Fisher information (common random numbers).
     level : float, default 0.95
         Probability of the Wald intervals and of the conditional quantiles.
