@@ -29,6 +29,7 @@ from cartpk.batch._fit_many import fit_many as fit_many
 from cartpk.batch._fit_many import run_individual_spec as run_individual_spec
 from cartpk.batch._runner import dask_client as dask_client
 from cartpk.batch._runner import spawn_seeds as spawn_seeds
+from cartpk.batch._saem_estimator import SaemEstimator as SaemEstimator
 from cartpk.batch._spec import ESTIMATORS as ESTIMATORS
 from cartpk.batch._spec import StudySpec as StudySpec
 from cartpk.batch._spec import estimator_from_spec as estimator_from_spec
@@ -48,6 +49,7 @@ __all__ = [
     "Estimator",
     "FitManyResult",
     "IndividualFitEstimator",
+    "SaemEstimator",
     "SSEResult",
     "StudySpec",
     "bootstrap",

@@ -69,6 +69,7 @@ __all__ = ["ESTIMATORS", "KEYS", "StudySpec", "estimator_from_spec", "load_spec"
 # estimator kind -> "module:attribute"; options are the dataclass fields of the class
 ESTIMATORS: dict[str, str] = {
     "individual_fits": "cartpk.batch._estimators:IndividualFitEstimator",
+    "saem": "cartpk.batch._saem_estimator:SaemEstimator",
 }
 
 _POSITIVE = {"low": 0, "low_open": True}
