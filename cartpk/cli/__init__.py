@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "recist": "cartpk.cli._recist",
     "convert": "cartpk.cli._convert",
     "fit": "cartpk.cli._fit",
+    "compare": "cartpk.cli._compare",
     "er": "cartpk.cli._er",
     "report": "cartpk.cli._report",
     "sse": "cartpk.cli._sse",
