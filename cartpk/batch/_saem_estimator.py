@@ -43,7 +43,7 @@ class SaemEstimator:
     explore: int = 300
     smooth: int = 200
     is_samples: int = 2000
-    fim_samples: int = 300
+    fim_samples: int = 500
     level: float = 0.95
     parameters: tuple[str, ...] | None = None
 

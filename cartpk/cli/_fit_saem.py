@@ -3,7 +3,7 @@
 Spec keys (all optional besides ``model``/``data``; rules in
 :data:`cartpk.fit._spec.SAEM_OPTIONS`): ``dvid``, ``drop_iiv``, ``blq`` ("m3" or "m1"),
 ``explore`` (300), ``smooth`` (200), ``chains``, ``is_samples`` (2000), ``fim_samples``
-(300), ``level`` (0.95).
+(500), ``level`` (0.95).
 
 Files written to the run folder: ``population.csv`` (``parameter, estimate, se, rse_pct,
 lower, upper, unit``, then ``cv_pct``, ``shrinkage_pct``, ``role``, ``fixed``),

@@ -108,7 +108,7 @@ SAEM_OPTIONS: dict[str, Field] = {
     "smooth": Field("int", "SAEM iterations with step 1/k (K2)", low=4, default=200),
     "chains": Field("int", "E-step chains per subject (default: 50 subject-chains)", low=1),
     "is_samples": Field("int", "importance samples per subject for -2LL", low=10, default=2000),
-    "fim_samples": Field("int", "importance samples per subject for the FIM", low=10, default=300),
+    "fim_samples": Field("int", "importance samples per subject for the FIM", low=10, default=500),
     "level": COMMON["level"],
 }
 

@@ -114,7 +114,7 @@ def fit_saem(
     smooth: int = 200,
     chains: int | None = None,
     is_samples: int = 2000,
-    fim_samples: int = 300,
+    fim_samples: int = 500,
     level: float = 0.95,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
@@ -143,8 +143,10 @@ def fit_saem(
         Chains per subject in the E-step (default: enough for 50 subject-chains, 1-10).
     is_samples : int, default 2000
         Importance samples per subject for -2LL.
-    fim_samples : int, default 300
-        Importance samples per subject for the Fisher information (common random numbers).
+    fim_samples : int, default 500
+        Importance samples per subject for the Fisher information (common random numbers);
+        when the information is not positive definite it is recomputed once with 4x as
+        many (``summary["fim_samples"]`` says how many were used).
     level : float, default 0.95
         Probability of the Wald intervals and of the conditional quantiles.
     seed : int, default 0
@@ -202,11 +204,14 @@ def fit_saem(
         problem, state, cond, _Draws.make(int(is_samples), problem.n, q, rng), blq
     )
     t_ll = time.perf_counter() - t0
-    info_matrix = fisher(
-        problem, state, cond, _Draws.make(int(fim_samples), problem.n, q, rng), blq
-    )
+    # the importance-sampled curvature of a weakly determined omega is noisy: a Fisher
+    # information that is not positive definite is recomputed once with 4x the samples
+    for samples in (int(fim_samples), 4 * int(fim_samples)):
+        info_matrix = fisher(problem, state, cond, _Draws.make(samples, problem.n, q, rng), blq)
+        cov, pd_ok = _covariance(info_matrix)
+        if pd_ok:
+            break
     t_fim = time.perf_counter() - t0 - t_ll
-    cov, pd_ok = _covariance(info_matrix)
     modes = ebe_modes(problem, state, cond, blq)
     shrink = shrinkage(problem, state, modes)
     names = psi_names(problem)
@@ -225,7 +230,7 @@ def fit_saem(
         "loglik_s": round(t_ll, 2),
         "fim_s": round(t_fim, 2),
         "is_samples": int(is_samples),
-        "fim_samples": int(fim_samples),
+        "fim_samples": samples,
         "fim_positive_definite": pd_ok,
         "sa_drift": drift,
         "at_bound": at_bound,
@@ -436,10 +441,16 @@ def _scale(model: Model, name: str) -> tuple[Callable[[float], float], Callable[
     """The back-transform of ``name``'s estimation scale and ``d natural / d h``."""
     if name in model.thetas:
         t = transform_of(model.thetas[name].transform)
-        return (lambda h: float(t.backward(np, h))), (lambda v: float(t.dnat_dh(v)))
+        return (lambda h: _quiet(t.backward, h)), (lambda v: float(t.dnat_dh(v)))
     if name.startswith("omega_") or name in {s for e in model.error.values() for s in e.names}:
-        return (lambda h: math.exp(h)), (lambda v: v)
+        return (lambda h: _quiet(lambda xp, x: xp.exp(x), h)), (lambda v: v)
     return (lambda h: float(h)), (lambda v: 1.0)
+
+
+def _quiet(backward: Callable[[Any, Any], Any], h: float) -> float:
+    """A back-transformed interval end; beyond the float range it is ``inf`` (or 0)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return float(backward(np, np.float64(h)))
 
 
 def _fixed_value(problem: SaemProblem, state: SaemState, name: str) -> float:

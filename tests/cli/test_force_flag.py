@@ -60,7 +60,24 @@ def _write_inputs(where: Path) -> dict[str, Path]:
     )
     boot = where / "boot.toml"
     boot.write_text('model = "stein2019"\ndata = "trial.csv"\nseed = 1\nn_bootstrap = 2\n')
-    return {"trial": trial, "lesions": lesions, "fit": fit, "er": er, "sse": sse, "boot": boot}
+    # a run folder of an SAEM fit, as `cartpk compare` reads it (beside `where`: the tests
+    # compare the files in `where` before and after)
+    run = where.parent / f"{where.name}_saem_run"
+    run.mkdir()
+    results = {"method": "saem", "minus2ll": 100.0, "minus2ll_mc_se": 0.1, "aic": 104.0}
+    results.update(bic=106.0, n_parameters=2, n_observations=10, blq="m3", converged=True)
+    (run / "manifest.json").write_text(json.dumps({"cartpk_run": 1, "results": results}))
+    (run / "population.csv").write_text("parameter,estimate,fixed\ncl,1,False\nsigma,1,False\n")
+    return {
+        "trial": trial,
+        "lesions": lesions,
+        "fit": fit,
+        "er": er,
+        "sse": sse,
+        "boot": boot,
+        "run": run,
+        "population": run / "population.csv",
+    }
 
 
 # command -> argv without --out/--force, from the inputs; "file" commands write one file
@@ -77,8 +94,9 @@ ARGV: dict[str, Callable[[dict[str, Path]], list[str]]] = {
     "report": lambda i: ["report", str(i["trial"].parent)],
     "export": lambda i: ["export", "stein2019", "--to", "nonmem"],
     "export-data": lambda i: ["export-data", str(i["trial"]), "--to", "nonmem"],
+    "compare": lambda i: ["compare", str(i["run"])],
 }
-FILE_COMMANDS = {"nca", "simulate", "report", "export", "export-data"}
+FILE_COMMANDS = {"nca", "simulate", "report", "export", "export-data", "compare"}
 # the input each command reads (simulate and demo read none: a file of the user's instead)
 OWN_INPUT = {
     "fit": "fit",
@@ -93,6 +111,7 @@ OWN_INPUT = {
     "report": "trial",
     "export": "lesions",  # reads no file of the user's: another file of theirs instead
     "export-data": "trial",
+    "compare": "population",  # a file inside the run folder it reads
 }
 STUDY_COMMANDS = {"sse", "bootstrap"}
 
