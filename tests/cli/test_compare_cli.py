@@ -14,6 +14,8 @@ from cartpk.cli import main
 from cartpk.cli._common import TERMINAL_WIDTH
 from cartpk.cli._compare import COLUMNS
 
+pytestmark = pytest.mark.slow  # two or more SAEM fits through the CLI (quick-suite time)
+
 # a short SAEM fit of the bundled example trial (fits/stein2019_saem.toml, fewer iterations
 # and samples: the comparison is tested, not the fit)
 SPEC = """

@@ -165,7 +165,9 @@ def _mixed_posterior(model, design, subject: int, displaced: str) -> az.Inferenc
     return az.InferenceData(posterior=post)
 
 
-@pytest.mark.parametrize("displaced", ["eta_alpha", "mu_cmax"])
+@pytest.mark.parametrize(
+    "displaced", [pytest.param("eta_alpha", marks=pytest.mark.slow), "mu_cmax"]
+)
 def test_only_unmixed_random_effects_with_a_converged_population_are_resampled(trial, displaced):
     model, design = trial
     i = design.subjects.index("121")

@@ -11,6 +11,8 @@ import pytest
 
 from cartpk.cli import main
 
+pytestmark = pytest.mark.slow  # two or more SAEM fits through the CLI (quick-suite time)
+
 REPO = Path(__file__).resolve().parents[2]
 SHORT = "explore = 80\nsmooth = 40\nis_samples = 300\nfim_samples = 150\n"
 
