@@ -181,7 +181,8 @@ def fit_saem(
     Examples
     --------
     >>> import cartpk as ck                                                # doctest: +SKIP
-    >>> model = ck.load_model("stein2019_smooth").with_iiv(drop=["foldx", "tmax", "fb", "beta"])
+    >>> model = ck.load_model("stein2019_smooth")                          # doctest: +SKIP
+    >>> model = model.with_iiv(drop=["foldx", "tmax", "fb", "beta"])       # doctest: +SKIP
     >>> data = ck.read_dataset(ck.simulate(model, n=100, seed=1, lloq=50))  # doctest: +SKIP
     >>> fit = ck.fit.fit_saem(model, data)                                 # doctest: +SKIP
     >>> fit.parameters[["parameter", "estimate", "rse_pct"]]               # doctest: +SKIP

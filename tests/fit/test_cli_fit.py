@@ -100,7 +100,7 @@ def test_fit_exit_1_when_a_subject_does_not_converge(tmp_path, small_data):
     [
         ('model = "stein2019"\ndata = "data/sim.csv"\nbql = "m3"', "`bql`"),
         ('model = "stein2020"\ndata = "data/sim.csv"', "stein2019"),
-        ('model = "stein2019"\ndata = "data/sim.csv"\nmethod = "saem"', "'individual'"),
+        ('model = "stein2019"\ndata = "data/sim.csv"\nmethod = "foce"', "'individual'"),
         ('model = "stein2019"\ndata = "data/sim.csv"\nblq = "m5"', "'m3'"),
         ('model = "stein2019"\ndata = "nope.csv"', "spec_data_missing"),
         ('data = "data/sim.csv"', "`model`"),
