@@ -348,46 +348,35 @@ def _check_options(
     fim_samples: Any,
     level: Any,
 ) -> None:
+    """Raise :class:`SpecError` listing every invalid option (code ``saem_option``)."""
+
     def count(v: Any, low: int) -> bool:
         return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= low
 
-    problems = []
+    number = isinstance(level, float | int) and not isinstance(level, bool)
     checks = [
-        ("blq", blq in ("m3", "m1"), "'m3' or 'm1'"),
-        ("explore", count(explore, 1), "an integer >= 1"),
-        ("smooth", count(smooth, 4), "an integer >= 4"),
-        ("chains", chains is None or count(chains, 1), "an integer >= 1 or None"),
-        ("is_samples", count(is_samples, 10), "an integer >= 10"),
-        ("fim_samples", count(fim_samples, 10), "an integer >= 10"),
-        (
-            "level",
-            isinstance(level, float | int) and not isinstance(level, bool) and 0 < level < 1,
-            "a number in (0, 1)",
-        ),
+        ("blq", blq, blq in ("m3", "m1"), "'m3' or 'm1'"),
+        ("explore", explore, count(explore, 1), "an integer >= 1"),
+        ("smooth", smooth, count(smooth, 4), "an integer >= 4"),
+        ("chains", chains, chains is None or count(chains, 1), "an integer >= 1 or None"),
+        ("is_samples", is_samples, count(is_samples, 10), "an integer >= 10"),
+        ("fim_samples", fim_samples, count(fim_samples, 10), "an integer >= 10"),
+        ("level", level, number and 0 < level < 1, "a number in (0, 1)"),
     ]
-    for name, ok, expected in checks:
-        if not ok:
-            problems.append(
-                Violation(
-                    "saem_option",
-                    f"`{name}` must be {expected}",
-                    column=name,
-                    value=repr(
-                        locals_value(
-                            name, blq, explore, smooth, chains, is_samples, fim_samples, level
-                        )
-                    ),
-                    expected=expected,
-                    fix=f"give `{name}` as {expected}",
-                )
-            )
+    problems = [
+        Violation(
+            "saem_option",
+            f"`{name}` must be {expected}",
+            column=name,
+            value=repr(given),
+            expected=expected,
+            fix=f"give `{name}` as {expected}",
+        )
+        for name, given, ok, expected in checks
+        if not ok
+    ]
     if problems:
         raise SpecError("Invalid SAEM options.", problems)
-
-
-def locals_value(name: str, *values: Any) -> Any:
-    order = ("blq", "explore", "smooth", "chains", "is_samples", "fim_samples", "level")
-    return values[order.index(name)]
 
 
 def _population_table(
