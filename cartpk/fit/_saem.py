@@ -111,6 +111,7 @@ class _Sampler:
     def __init__(self, problem: SaemProblem, rec: _Records, blq: str, rng: np.random.Generator):
         self.problem, self.rec, self.blq, self.rng = problem, rec, blq, rng
         self.cols = [problem.free.index(p) for p in problem.iiv]
+        self.fixed_cols = [k for k in range(len(problem.free)) if k not in self.cols]
         self.scale_joint = 0.4
         self.scale_one = np.full(len(self.cols), 0.6)
 
@@ -120,9 +121,7 @@ class _Sampler:
         copies = self.rec.n // p.n
         mean = np.tile(p.mean(state.beta), (copies, 1))
         phi = state.phi
-        phi[:, [k for k in range(len(p.free)) if k not in self.cols]] = mean[
-            :, [k for k in range(len(p.free)) if k not in self.cols]
-        ]
+        phi[:, self.fixed_cols] = mean[:, self.fixed_cols]
         ll = p.obs_loglik(phi, state.sigma, self.rec, self.blq)
         if not self.cols:
             return ll
@@ -160,50 +159,69 @@ class _Sampler:
         return ll
 
 
+def _on_scale(kind: str, y: np.ndarray) -> np.ndarray:
+    """An observation on its error model's scale: ``log y`` (log_additive), else ``y``."""
+    return np.log(y) if kind == "log_additive" else y
+
+
+def _residual(kind: str, ty: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """The standardised-scale residual of ``ty`` (on the error scale, :func:`_on_scale`)
+    from prediction ``f``: ``ty - log f``, ``ty - f`` or ``(ty - f) / f`` (proportional)."""
+    with np.errstate(all="ignore"):
+        if kind == "log_additive":
+            return ty - np.log(f)
+        if kind == "additive":
+            return ty - f
+        return (ty - f) / f
+
+
+def _complete(kind: str, f: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The observation on its error scale whose residual from ``f`` is ``r``."""
+    with np.errstate(all="ignore"):
+        if kind == "log_additive":
+            return np.log(f) + r
+        if kind == "additive":
+            return f + r
+        return f * (1 + r)
+
+
 def complete_residuals(
     problem: SaemProblem,
     phi: np.ndarray,
     sigma: dict[str, float],
     rec: _Records,
     rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """Residuals of the completed data per output: censored records drawn (Samson et al.).
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Residuals of the completed data per output, censored records drawn (Samson et al.),
+    and the completed observations on their error scale (:func:`_on_scale`).
 
-    For each output, the standardised scale of its error model: ``log y - log f``
-    (log_additive), ``y - f`` (additive) or ``(y - f) / f`` (proportional); a censored
-    record's residual is drawn from ``N(0, sigma)`` truncated to its interval.
+    Residuals are on the standardised scale of each error model (:func:`_residual`); a
+    censored record's residual is drawn from ``N(0, sigma)`` truncated to its interval.
     """
     pred = problem.predictions(phi, rec)
-    out: dict[str, np.ndarray] = {}
+    resid: dict[str, np.ndarray] = {}
+    completed: dict[str, np.ndarray] = {}
     for dv, rows, data in rec.outputs:
         kind = problem.model.error[dv].kind
         f = np.asarray(pred[dv][rows], dtype=float)
         y = data["dv"]
         cens = data["cens"]
         with np.errstate(all="ignore"):
-            if kind == "log_additive":
-                r = np.log(y) - np.log(f)
-            elif kind == "additive":
-                r = y - f
-            else:
-                r = (y - f) / f
-        out[dv] = r.copy()
+            r = _residual(kind, _on_scale(kind, y), f)
+        resid[dv] = r.copy()
         if np.any(cens != 0):
             lim = data["limit"] if data["limit"] is not None else np.full(len(y), np.nan)
             with np.errstate(all="ignore"):
-                other = (
-                    np.log(lim) - np.log(f)
-                    if kind == "log_additive"
-                    else (lim - f if kind == "additive" else (lim - f) / f)
-                )
+                other = _residual(kind, _on_scale(kind, lim), f)
             s = sigma[dv]
             z_lim = r / s
             z_other = np.where(np.isfinite(other), other / s, np.nan)
             lo = np.where(cens == 1, np.where(np.isfinite(z_other), z_other, -np.inf), z_lim)
             hi = np.where(cens == 1, z_lim, np.where(np.isfinite(z_other), z_other, np.inf))
             draw = s * _truncated_normal(lo, hi, rng)
-            out[dv] = np.where(cens != 0, draw, r)
-    return out
+            resid[dv] = np.where(cens != 0, draw, r)
+        completed[dv] = _complete(kind, f, resid[dv])
+    return resid, completed
 
 
 def _truncated_normal(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -275,11 +293,11 @@ def run_saem(
     t0 = time.perf_counter()
     for k in range(total):
         sampler.sweep(state, settings.kernels)
-        resid = complete_residuals(problem, state.phi, state.sigma, rec, rng)
+        resid, completed = complete_residuals(problem, state.phi, state.sigma, rec, rng)
         new = _statistics(problem, state.phi, resid, chains)
         gamma = 1.0 if k < settings.explore else 1.0 / (k - settings.explore + 2)
         stats = new if stats is None else _approximate(stats, new, gamma)
-        _maximise(problem, state, stats, rec, resid, gamma, k < settings.explore, chains)
+        _maximise(problem, state, stats, rec, completed, gamma, k < settings.explore, chains)
         state.trace.append(_flat(problem, state))
         if progress is not None:
             progress(k + 1, total)
@@ -320,7 +338,7 @@ def _maximise(
     state: SaemState,
     stats: dict[str, Any],
     rec: _Records,
-    resid: dict[str, np.ndarray],
+    completed: dict[str, np.ndarray],
     gamma: float,
     exploring: bool,
     chains: int,
@@ -341,27 +359,18 @@ def _maximise(
         state.sigma[dv] = math.sqrt(max(stats["ss"][dv] / count, 1e-12))
     if problem.noiiv:
         steps = 2 if exploring else 1
-        fitted = _fit_noiiv(problem, state, _completed_residuals(problem, state, rec, resid), steps)
+        fitted = _fit_noiiv(
+            problem, state, _completed_residuals(problem, state, rec, completed), steps
+        )
         for p, b in fitted.items():
             state.beta[p] = b if exploring else state.beta[p] + gamma * (b - state.beta[p])
 
 
 def _completed_residuals(
-    problem: SaemProblem, state: SaemState, rec: _Records, resid: dict[str, np.ndarray]
+    problem: SaemProblem, state: SaemState, rec: _Records, completed: dict[str, np.ndarray]
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Standardised residuals of this iteration's completed data as a function of the
     parameters without random effects (``[beta_p for p in noiiv]`` concatenated)."""
-    pred = problem.predictions(state.phi, rec)
-    completed: dict[str, np.ndarray] = {}
-    for dv, rows, _ in rec.outputs:
-        kind = problem.model.error[dv].kind
-        f = np.asarray(pred[dv][rows], dtype=float)
-        r = resid[dv]
-        completed[dv] = (
-            np.log(f) + r
-            if kind == "log_additive"
-            else (f + r if kind == "additive" else f * (1 + r))
-        )
     cols = [problem.free.index(p) for p in problem.noiiv]
     sizes = [len(state.beta[p]) for p in problem.noiiv]
     phi = state.phi.copy()
@@ -375,15 +384,8 @@ def _completed_residuals(
         pred = problem.predictions(phi, rec)
         parts = []
         for dv, rows, _ in rec.outputs:
-            kind = problem.model.error[dv].kind
-            f = np.asarray(pred[dv][rows], dtype=float)
-            with np.errstate(all="ignore"):
-                if kind == "log_additive":
-                    e = completed[dv] - np.log(f)
-                elif kind == "additive":
-                    e = completed[dv] - f
-                else:  # proportional: relative residual (the log f term is left out)
-                    e = (completed[dv] - f) / f
+            # proportional: the relative residual (the log f term is left out)
+            e = _residual(problem.model.error[dv].kind, completed[dv], pred[dv][rows])
             parts.append(e / state.sigma[dv])
         out = np.concatenate(parts)
         return np.where(np.isfinite(out), out, 1e150)

@@ -48,16 +48,22 @@ class Conditional:
 
 
 def conditional(
-    problem: SaemProblem, state: SaemState, blq: str, rng: np.random.Generator, sweeps: int = 200
+    problem: SaemProblem,
+    state: SaemState,
+    blq: str,
+    rng: np.random.Generator,
+    kernels: tuple[int, int, int],
+    sweeps: int = 200,
 ) -> Conditional:
-    """Run the E-step kernels ``sweeps`` times at the final estimates and keep the draws."""
+    """Run the E-step kernels (steps ``kernels``, as SAEM's) ``sweeps`` times at the final
+    estimates and keep the draws."""
     rec = problem.records(state.phi.shape[0] // problem.n)
     sampler = _Sampler(problem, rec, blq, rng)
     cols = [problem.free.index(p) for p in problem.iiv]
     keep: list[np.ndarray] = []
     nat: dict[str, list[np.ndarray]] = {p: [] for p in problem.free}
     for k in range(sweeps + 50):
-        sampler.sweep(state, (2, 2, 2))
+        sampler.sweep(state, kernels)
         if k < 50:  # the kernels' scales settle at the final estimates first
             continue
         chains = state.phi.reshape(-1, problem.n, len(problem.free))

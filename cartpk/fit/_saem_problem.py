@@ -118,6 +118,7 @@ class SaemProblem:
         self.sigma_fixed = {s for s in self.sigma_names.values() if s in fixed_pars}
         self._records: dict[int, _Records] = {}
         self._back = {p: transform_of(model.thetas[p].transform).backward for p in self.free}
+        self._bounds = self._search_box()
 
     # -- layout -----------------------------------------------------------------------
 
@@ -150,7 +151,10 @@ class SaemProblem:
     def noiiv_bounds(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Search box of the parameters without random effects: a typical value within
         :data:`BOX` of its declared value on the transformed scale and within its declared
-        bounds; covariate coefficients unbounded."""
+        bounds; covariate coefficients unbounded (computed once, at construction)."""
+        return self._bounds
+
+    def _search_box(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         lo: dict[str, np.ndarray] = {}
         hi: dict[str, np.ndarray] = {}
         for p in self.noiiv:

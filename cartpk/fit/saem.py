@@ -199,7 +199,7 @@ def fit_saem(
     state, info = run_saem(problem, settings, blq=blq, progress=progress)
     rng = np.random.default_rng([seed, 1])
     t0 = time.perf_counter()
-    cond = conditional(problem, state, blq, rng)
+    cond = conditional(problem, state, blq, rng, settings.kernels)
     q = len(problem.iiv)
     ll, _, mc = importance_loglik(
         problem, state, cond, _Draws.make(int(is_samples), problem.n, q, rng), blq
