@@ -139,10 +139,11 @@ class SubjectResampler:
         n_draws, q = eta.shape
         omega = self._omega(values, n_draws)
         target = self._target(values, i)
-        loc, laplace = self._laplace(values, i, eta)
+        lp_cur = target(eta)
+        loc, laplace = self._laplace(values, i, eta[int(np.argmax(lp_cur))], eta.mean(axis=0))
         cov = _SPREAD**2 * (laplace + np.atleast_2d(np.cov(eta, rowvar=False)))
         proposal = _Proposal(loc, np.linalg.cholesky(cov), omega)
-        cur, lp_cur, lq_cur = eta.copy(), target(eta), proposal.logpdf(eta)
+        cur, lq_cur = eta.copy(), proposal.logpdf(eta)
         accepted = 0
         for _ in range(STEPS):
             prop = proposal.draw(rng)
@@ -155,21 +156,20 @@ class SubjectResampler:
         return cur, accepted / (STEPS * n_draws)
 
     def _laplace(
-        self, values: Mapping[str, np.ndarray], i: int, eta: np.ndarray
+        self, values: Mapping[str, np.ndarray], i: int, best: np.ndarray, mean: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mode and inverse Hessian of ``eta``'s conditional posterior at the median draw.
 
-        The mode is searched from the draws' mean and from the draw of highest density; the
-        curvature by central differences. Where it is not positive definite the random
-        effects' prior variance stands in.
+        The mode is searched from the draws' mean and from the draw of highest density
+        (``best``); the curvature by central differences. Where it is not positive definite
+        the random effects' prior variance stands in.
         """
         from scipy.optimize import minimize
 
         median = {k: np.median(v, keepdims=True) for k, v in values.items()}
         target = self._target(median, i)
         omega2 = self._omega(median, 1)[0] ** 2
-        best = eta[int(np.argmax(self._target(values, i)(eta)))]
-        starts = [eta.mean(axis=0), best]
+        starts = [mean, best]
         fits = [
             minimize(lambda x: -float(target(x[None, :])[0]), x0, method="Nelder-Mead")
             for x0 in starts
