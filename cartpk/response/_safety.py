@@ -20,17 +20,17 @@ __all__ = ["ae_summary", "astct_grade", "crs_summary", "cytokine_peaks"]
 
 MAX_CTCAE_GRADE = 5  # CTCAE v4.0: grades 1-5 (5 = death related to the event); 0 = none
 
-_AE_COLUMNS = [
-    "ID",
-    "EVENT",
-    "MAX_GRADE",
-    "GRADE3PLUS",
-    "ONSET",
-    "TIME_MAX_GRADE",
-    "DURATION",
-    "N_RECORDS",
-    "REASON",
-]
+#: the summary of a term that a listed subject has no record of (grade 0 assumed)
+_NO_RECORD: dict[str, Any] = {
+    "MAX_GRADE": 0,
+    "GRADE3PLUS": False,
+    "ONSET": math.nan,
+    "TIME_MAX_GRADE": math.nan,
+    "DURATION": math.nan,
+    "N_RECORDS": 0,
+    "REASON": "no record: grade 0 assumed",
+}
+_AE_COLUMNS = ["ID", "EVENT", *_NO_RECORD]
 _PEAK_COLUMNS = [
     "ID",
     "DVID",
@@ -227,6 +227,32 @@ def _duration(g: pd.DataFrame) -> tuple[float, str]:
     return float(total), ""
 
 
+def _term_summary(g: pd.DataFrame) -> dict[str, Any]:
+    """The summary of one subject's records of one term: the columns of :data:`_NO_RECORD`."""
+    g = g.sort_values(["TIME", "ROW"])
+    mx = int(g["GRADE"].max())
+    pos = g[g["GRADE"] >= 1]
+    reasons = []
+    if pos.empty:
+        onset, t_max, dur = math.nan, math.nan, math.nan
+        reasons.append("no record with grade >= 1")
+    else:
+        onset = float(pos["TIME"].iloc[0])
+        t_max = float(g.loc[g["GRADE"] == mx, "TIME"].iloc[0])
+        dur, why = _duration(pos)
+        if why:
+            reasons.append(f"DURATION: {why}")
+    return {
+        "MAX_GRADE": mx,
+        "GRADE3PLUS": mx >= 3,
+        "ONSET": onset,
+        "TIME_MAX_GRADE": t_max,
+        "DURATION": dur,
+        "N_RECORDS": len(g),
+        "REASON": "; ".join(reasons),
+    }
+
+
 def _summarise(ev: pd.DataFrame, subjects: list[str] | None, terms: list[str]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     groups = {k: g for k, g in ev.groupby(["ID", "EVENT"], sort=False)}
@@ -234,49 +260,10 @@ def _summarise(ev: pd.DataFrame, subjects: list[str] | None, terms: list[str]) -
     for sid in ids:
         for term in terms:
             g = groups.get((sid, term))
-            if g is None:
-                if subjects is None:
-                    continue
-                rows.append(
-                    {
-                        "ID": sid,
-                        "EVENT": term,
-                        "MAX_GRADE": 0,
-                        "GRADE3PLUS": False,
-                        "ONSET": math.nan,
-                        "TIME_MAX_GRADE": math.nan,
-                        "DURATION": math.nan,
-                        "N_RECORDS": 0,
-                        "REASON": "no record: grade 0 assumed",
-                    }
-                )
+            if g is None and subjects is None:
                 continue
-            g = g.sort_values(["TIME", "ROW"])
-            mx = int(g["GRADE"].max())
-            pos = g[g["GRADE"] >= 1]
-            reasons = []
-            if pos.empty:
-                onset, t_max, dur = math.nan, math.nan, math.nan
-                reasons.append("no record with grade >= 1")
-            else:
-                onset = float(pos["TIME"].iloc[0])
-                t_max = float(g.loc[g["GRADE"] == mx, "TIME"].iloc[0])
-                dur, why = _duration(pos)
-                if why:
-                    reasons.append(f"DURATION: {why}")
-            rows.append(
-                {
-                    "ID": sid,
-                    "EVENT": term,
-                    "MAX_GRADE": mx,
-                    "GRADE3PLUS": mx >= 3,
-                    "ONSET": onset,
-                    "TIME_MAX_GRADE": t_max,
-                    "DURATION": dur,
-                    "N_RECORDS": len(g),
-                    "REASON": "; ".join(reasons),
-                }
-            )
+            summary = _NO_RECORD if g is None else _term_summary(g)
+            rows.append({"ID": sid, "EVENT": term, **summary})
     out = pd.DataFrame(rows, columns=_AE_COLUMNS)
     out["MAX_GRADE"] = out["MAX_GRADE"].astype(int)
     out["GRADE3PLUS"] = out["GRADE3PLUS"].astype(bool)
