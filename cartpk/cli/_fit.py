@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model import Model
     from cartpk.run import RunFolder
 
-__all__ = ["METHODS", "FitMethod", "add_parser", "load_spec", "run"]
+__all__ = ["METHODS", "FitJob", "FitMethod", "add_parser", "load_spec", "run"]
 
 #: fit method -> "module:attribute" of its :class:`FitMethod` (imported on use)
 METHODS: dict[str, str] = {
@@ -62,6 +62,40 @@ _CHECKS_FILE = {"individual": "individual.csv", "saem": "diagnostics.json"}
 
 
 @dataclass(frozen=True)
+class FitJob:
+    """What a fit method is given: the model, the data, the spec's seed and options, and the
+    open run folder to write into.
+
+    Attributes
+    ----------
+    model : cartpk.model.Model
+        The loaded declaration (the spec's ``ini`` and ``fix`` applied).
+    dataset : cartpk.data.Dataset
+        The validated data.
+    seed : int, optional
+        The spec's seed (each method has its default when it is None).
+    options : mapping
+        The spec's options of the method, validated by :func:`load_spec`.
+    folder : cartpk.run.RunFolder
+        The open run folder.
+    quiet : bool, default False
+        No progress bar or status lines (``--quiet``).
+    """
+
+    model: Model
+    dataset: Dataset
+    seed: int | None
+    options: Mapping[str, Any]
+    folder: RunFolder
+    quiet: bool = False
+
+    def settings(self, defaults: Mapping[str, tuple[str, Any]]) -> dict[str, Any]:
+        """Every option of ``defaults`` (name -> (kind, default)): the spec's value or the
+        default."""
+        return {k: self.options.get(k, default) for k, (_, default) in defaults.items()}
+
+
+@dataclass(frozen=True)
 class FitMethod:
     """A fit method of ``cartpk fit``.
 
@@ -72,12 +106,11 @@ class FitMethod:
     Attributes
     ----------
     run : callable
-        ``run(model, dataset, *, seed, options, folder, quiet) -> bool``: fits, writes its
-        files into ``folder`` (a :class:`cartpk.run.RunFolder`) and returns whether every
-        check passed.
+        ``run(job) -> bool``: fits ``job.model`` to ``job.dataset`` (a :class:`FitJob`),
+        writes its files into ``job.folder`` and returns whether every check passed.
     """
 
-    run: Callable[..., bool]
+    run: Callable[[FitJob], bool]
 
 
 def _method(name: str) -> FitMethod:
@@ -89,18 +122,11 @@ def _method(name: str) -> FitMethod:
 # method "individual"
 
 
-def _run_individual(
-    model: Model,
-    dataset: Dataset,
-    *,
-    seed: int | None,
-    options: Mapping[str, Any],
-    folder: RunFolder,
-    quiet: bool = False,
-) -> bool:
+def _run_individual(job: FitJob) -> bool:
     from cartpk.fit import fit_individual
 
-    opts = dict(options)
+    model, dataset, folder, quiet = job.model, job.dataset, job.folder, job.quiet
+    opts = dict(job.options)
     if opts.get("prior") == "none":
         opts["prior"] = None
     if "bounds" in opts:
@@ -112,7 +138,7 @@ def _run_individual(
             file=sys.stderr,
             flush=True,
         )
-    fit = fit_individual(model, dataset, seed=seed, progress=False if quiet else None, **opts)
+    fit = fit_individual(model, dataset, seed=job.seed, progress=False if quiet else None, **opts)
     if not quiet:
         print(_individual_summary(fit), file=sys.stderr, flush=True)
     folder.write_csv("individual.csv", fit.table())
@@ -234,12 +260,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.force,
     ) as folder:
         ok = method.run(
-            model,
-            dataset,
-            seed=spec.seed,
-            options=spec.options,
-            folder=folder,
-            quiet=bool(args.quiet),
+            FitJob(model, dataset, spec.seed, spec.options, folder, quiet=bool(args.quiet))
         )
         if not ok:
             folder.status = "failed_checks"

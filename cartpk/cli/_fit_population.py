@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from cartpk.cli._fit import FitMethod
+from cartpk.cli._fit import FitJob, FitMethod
 from cartpk.errors import CartpkWarning
 from cartpk.fit._spec import POPULATION_OPTIONS
 
@@ -44,54 +44,73 @@ OPTIONS: dict[str, tuple[str, Any]] = {
 }
 
 
-def _run(
-    model: Any,
-    dataset: Any,
-    *,
-    seed: int | None,
-    options: Mapping[str, Any],
-    folder: Any,
-    quiet: bool = False,
-) -> bool:
+def _run(job: FitJob) -> bool:
     """Fit, check and write a population fit into an open run folder.
 
     Parameters
     ----------
-    model : cartpk.model.Model
-        The loaded declaration.
-    dataset : cartpk.data.Dataset
-        The validated data.
-    seed : int, optional
-        Master seed (sampler and simulations); 1 when the spec gives none.
-    options : mapping
-        The spec's options (keys of :data:`OPTIONS`, validated by :func:`cartpk.cli._fit.load_spec`).
-    folder : cartpk.run.RunFolder
-        Open run folder.
-    quiet : bool, default False
-        Hide the sampler's progress bar (it is shown only on a terminal otherwise).
+    job : cartpk.cli._fit.FitJob
+        The model, the data, the master seed (sampler and simulations; 1 when the spec
+        gives none), the spec's options (keys of :data:`OPTIONS`, validated by
+        :func:`cartpk.cli._fit.load_spec`), the open run folder and ``quiet`` (hide the
+        sampler's progress bar, shown only on a terminal otherwise).
 
     Returns
     -------
     bool
         Whether every convergence threshold was met.
     """
-    import cartpk as ck
-    from cartpk import diagnostics as dg
-    from cartpk.cli._common import wants_progress
+    opt = job.settings(OPTIONS)
+    seed = 1 if job.seed is None else int(job.seed)
+    thresholds = _thresholds(opt)
+    say = _Say(job.quiet)
+    fit, notes = _sample(job, opt, seed=seed, thresholds=thresholds, say=say)
+    _write_results(job.folder, fit, notes)
+    _write_checks(job.folder, fit, n=int(opt["vpc_replicates"]), seed=seed)
+    job.folder.manifest["results"] = _manifest_results(fit)
+    say(convergence_line(fit.summary, thresholds))
+    return fit.converged
 
-    opt = {k: options.get(k, default) for k, (_, default) in OPTIONS.items()}
-    seed = 1 if seed is None else int(seed)
-    thresholds = dg.ConvergenceThresholds(
+
+def _thresholds(opt: Mapping[str, Any]) -> Any:
+    """The convergence thresholds the spec's options set."""
+    from cartpk import diagnostics as dg
+
+    return dg.ConvergenceThresholds(
         rhat_max=float(opt["rhat_max"]),
         ess_bulk_min=float(opt["ess_bulk_min"]),
         ess_tail_min=float(opt["ess_tail_min"]),
         divergences_max=int(opt["divergences_max"]),
         bfmi_min=float(opt["bfmi_min"]),
     )
-    say = _Say(quiet)
+
+
+def _fit_arguments(opt: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's options as the arguments of :func:`cartpk.fit_population` they are."""
+    given = {k: opt[k] for k in ("dvid", "blq", "priors", "sampler", "ode_engine", "ode_method")}
+    counts = {k: int(opt[k]) for k in ("draws", "tune", "chains", "extend")}
+    return {
+        **given,
+        **counts,
+        "target_accept": float(opt["target_accept"]),
+        "init": str(opt["init"]),
+        "resample": bool(opt["resample"]),
+        "mass_matrix": str(opt["mass_matrix"]),
+        "centered": list(opt["centered"] or ()),
+        "drop_iiv": [str(p) for p in opt["drop_iiv"] or ()],
+    }
+
+
+def _sample(
+    job: FitJob, opt: Mapping[str, Any], *, seed: int, thresholds: Any, say: _Say
+) -> tuple[Any, list[str]]:
+    """Sample the posterior, saying what runs and what ran; the fit and its warnings (printed)."""
+    import cartpk as ck
+    from cartpk.cli._common import wants_progress
+
     say(
-        f"population fit of {model.name} on {len(dataset.subjects)} subjects: building the "
-        f"model and compiling it (numba: 20-70 s, about 1 s from the compile cache), then "
+        f"population fit of {job.model.name} on {len(job.dataset.subjects)} subjects: building "
+        f"the model and compiling it (numba: 20-70 s, about 1 s from the compile cache), then "
         f"sampling "
         f"{int(opt['chains'])} chains x ({int(opt['tune'])} warm-up + {int(opt['draws'])} draws)"
         f" (up to {int(opt['extend'])} more rounds of {int(opt['chains'])} chains while a "
@@ -100,30 +119,24 @@ def _run(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CartpkWarning)
         fit = ck.fit_population(
-            model,
-            dataset,
-            dvid=opt["dvid"],
-            blq=opt["blq"],
-            priors=opt["priors"],
-            sampler=opt["sampler"],
-            draws=int(opt["draws"]),
-            tune=int(opt["tune"]),
-            chains=int(opt["chains"]),
-            target_accept=float(opt["target_accept"]),
-            init=str(opt["init"]),
-            extend=int(opt["extend"]),
-            resample=bool(opt["resample"]),
-            ode_engine=opt["ode_engine"],
-            ode_method=opt["ode_method"],
-            mass_matrix=str(opt["mass_matrix"]),
-            centered=list(opt["centered"] or ()),
-            drop_iiv=[str(p) for p in opt["drop_iiv"] or ()],
+            job.model,
+            job.dataset,
+            **_fit_arguments(opt),
             seed=seed,
             thresholds=thresholds,
-            progress=wants_progress(quiet),
+            progress=wants_progress(job.quiet),
         )
     say.newline()  # the sampler's progress row ends without one
-    ebe = fit.summary.get("init_ebe")
+    _say_sampled(say, fit.summary, n=int(opt["vpc_replicates"]))
+    notes = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
+    for note in notes:
+        print(f"warning {note}", file=sys.stderr)
+    return fit, notes
+
+
+def _say_sampled(say: _Say, summary: Mapping[str, Any], *, n: int) -> None:
+    """Status lines after sampling: EBE starts, resampled subjects, times, what comes next."""
+    ebe = summary.get("init_ebe")
     if ebe:
         bad = len(ebe["not_converged"])
         say(
@@ -131,7 +144,7 @@ def _run(
             f"({ebe['seconds']:.1f} s; {bad} of the subject fits did not converge: those "
             f"start at the best point found)"
         )
-    resampled = fit.summary.get("resampled") or {}
+    resampled = summary.get("resampled") or {}
     if resampled:
         rates = ", ".join(f"{k} ({v:.0%} accepted)" for k, v in list(resampled.items())[:5])
         say(
@@ -139,15 +152,15 @@ def _run(
             f"were resampled from their conditional posterior given each draw: {rates}"
             f"{', ...' if len(resampled) > 5 else ''} (`resample = false` turns this off)"
         )
-    n = int(opt["vpc_replicates"])
     say(
-        f"sampled in {_secs(fit.summary.get('sample_s'))} (compiled in "
-        f"{_secs(fit.summary.get('compile_s'))}); writing the posterior, diagnostics and "
+        f"sampled in {_secs(summary.get('sample_s'))} (compiled in "
+        f"{_secs(summary.get('compile_s'))}); writing the posterior, diagnostics and "
         f"{n} VPC replicates"
     )
-    notes = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
-    for note in notes:
-        print(f"warning {note}", file=sys.stderr)
+
+
+def _write_results(folder: Any, fit: Any, notes: list[str]) -> None:
+    """The posterior, the estimates, the diagnostics (with ``notes``) and the priors."""
     fit.idata.to_netcdf(str(folder.file("posterior.nc")))
     folder.write_csv("population.csv", fit.parameters)
     folder.write_csv("individual_parameters.csv", fit.individual)
@@ -159,6 +172,11 @@ def _run(
     summary = dict(fit.summary)
     summary["warnings"] = notes
     folder.write_json("diagnostics.json", _jsonable(summary))
+
+
+def _write_checks(folder: Any, fit: Any, *, n: int, seed: int) -> None:
+    """Predictions, VPC and pcVPC of ``n`` simulated replicates, GOF and individual plots."""
+    from cartpk import diagnostics as dg
 
     sims = fit.simulate(n, seed=seed)
     pred = dg.predictions(fit, n=n, seed=seed, simulations=sims)
@@ -177,22 +195,25 @@ def _run(
     for page, start in enumerate(range(0, len(ids), 24), start=1):
         name = "individual_fits.png" if page == 1 else f"individual_fits_{page}.png"
         dg.plot_individual(fit, folder.file(name), ids=ids[start : start + 24])
-    folder.manifest["results"] = {
+
+
+def _manifest_results(fit: Any) -> dict[str, Any]:
+    """The ``results`` of the run's manifest."""
+    s = fit.summary
+    return {
         "method": "population",
         "converged": fit.converged,
-        "failed": fit.summary["failed"],
-        "blq": fit.summary["blq"],
-        "priors": fit.summary["priors"],
-        "sampler": fit.summary["sampler"],
-        "init": fit.summary["init"],
-        "init_ebe": fit.summary.get("init_ebe"),
-        "chains": fit.summary["chains"],
-        "rounds": fit.summary["rounds"],
-        "sampling_stopped": fit.summary["sampling_stopped"],
-        "resampled": fit.summary.get("resampled", {}),
+        "failed": s["failed"],
+        "blq": s["blq"],
+        "priors": s["priors"],
+        "sampler": s["sampler"],
+        "init": s["init"],
+        "init_ebe": s.get("init_ebe"),
+        "chains": s["chains"],
+        "rounds": s["rounds"],
+        "sampling_stopped": s["sampling_stopped"],
+        "resampled": s.get("resampled", {}),
     }
-    say(convergence_line(fit.summary, thresholds))
-    return fit.converged
 
 
 _INIT_SAID = {

@@ -23,10 +23,9 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from collections.abc import Mapping
 from typing import Any
 
-from cartpk.cli._fit import FitMethod
+from cartpk.cli._fit import FitJob, FitMethod
 from cartpk.errors import CartpkWarning
 from cartpk.fit._spec import SAEM_OPTIONS
 
@@ -35,20 +34,13 @@ __all__ = ["OPTIONS", "SAEM"]
 OPTIONS: dict[str, tuple[str, Any]] = {k: (f.kind, f.default) for k, f in SAEM_OPTIONS.items()}
 
 
-def _run(
-    model: Any,
-    dataset: Any,
-    *,
-    seed: int | None,
-    options: Mapping[str, Any],
-    folder: Any,
-    quiet: bool = False,
-) -> bool:
+def _run(job: FitJob) -> bool:
     """Fit by SAEM and write the run folder; returns whether every check passed."""
     from cartpk.fit.saem import fit_saem
 
-    opt = {k: options.get(k, default) for k, (_, default) in OPTIONS.items()}
-    seed = 0 if seed is None else int(seed)
+    model, dataset, quiet = job.model, job.dataset, job.quiet
+    opt = job.settings(OPTIONS)
+    seed = 0 if job.seed is None else int(job.seed)
     say = (lambda *_: None) if quiet else (lambda m: print(f"cartpk: {m}", file=sys.stderr))
     say(
         f"SAEM fit of {model.name} on {len(dataset.subjects)} subjects: {opt['explore']} + "
@@ -75,7 +67,7 @@ def _run(
     notes = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
     for note in notes:
         print(f"warning {note}", file=sys.stderr)
-    _write(folder, fit, notes)
+    _write(job.folder, fit, notes)
     s = fit.summary
     say(
         f"-2LL {s['minus2ll']:.2f} (Monte-Carlo SE {s['minus2ll_mc_se']:.2f}), AIC "
