@@ -29,6 +29,7 @@ through the expansion phase that drags ``cmax`` up 40 % and ``fb`` out of its in
 from __future__ import annotations
 
 import pytest
+from _recovery_sampling import RECOVERY_SAMPLING
 from _warned_fit import fit_population_warned
 
 import cartpk as ck
@@ -50,17 +51,7 @@ def fits():
     data = ck.read_dataset(ck.simulate(truth, n=SUBJECTS, seed=DATA_SEED, lloq=LLOQ, days=DAYS))
     out = {"data": data}
     for priors in (None, "weak"):
-        fit, warned = fit_population_warned(
-            fitted,
-            data,
-            priors=priors,
-            init="declared",
-            draws=1500,
-            tune=500,
-            chains=4,
-            seed=1,
-            target_accept=0.9,
-        )
+        fit, warned = fit_population_warned(fitted, data, priors=priors, **RECOVERY_SAMPLING)
         out[fit.summary["priors"]] = (fit, warned)
         p = fit.parameters.set_index("parameter")
         print(f"\n{fit.summary['priors']}: prior_dominated {fit.summary['prior_dominated']}")

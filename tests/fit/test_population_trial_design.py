@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _recovery_sampling import RECOVERY_SAMPLING
 from _warned_fit import fit_population_warned
 from scipy import stats
 
@@ -79,16 +80,7 @@ def replicates():
         data = ck.read_dataset(ck.simulate(truth, n=SUBJECTS, seed=seed, lloq=LLOQ, days=DAYS))
         # a `not_converged` warning is asserted on below, with the failed checks
         fit, warned = fit_population_warned(
-            fitted,
-            data,
-            priors="literature",
-            init="declared",
-            draws=1500,
-            tune=500,
-            chains=4,
-            seed=1,
-            target_accept=0.9,
-            level=CI,
+            fitted, data, priors="literature", **RECOVERY_SAMPLING, level=CI
         )
         out.append((seed, data, fit, warned))
     _print_table(out)
