@@ -138,16 +138,11 @@ def test_joint_population_fit_recovers_the_truth():
     example = _make.make_mechanistic()
     keep = [str(i) for i in range(1, 17)]
     data = ck.read_dataset(example[example["ID"].astype(str).isin(keep)])
+    as_shipped = ("dvid", "blq", "priors", "sampler", "ode_method", "centered", "mass_matrix")
     fit = ck.fit_population(
         model,
         data,
-        dvid=o["dvid"],
-        blq=o["blq"],
-        priors=o["priors"],
-        sampler=o["sampler"],
-        ode_method=o["ode_method"],
-        centered=o["centered"],
-        mass_matrix=o["mass_matrix"],
+        **{k: o[k] for k in as_shipped},
         init="declared",
         chains=2,
         tune=500,
