@@ -21,6 +21,25 @@ __all__ = ["censoring_bounds", "check_censored", "read_dv", "record"]
 
 _BLQ_WORDS = {"BLQ", "BQL", "BLOQ", "<LLOQ", "<LOQ", "LLOQ", "BLD", "<LOD", "ND"}
 _LT = re.compile(r"^\s*<\s*=?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
+#: the problems of ``DV`` as written: message, expected and fix by code
+_DV_PROBLEMS = {
+    "blq_without_lloq": (
+        "`DV` says below the limit but no limit is given",
+        "'<50' (limit in the text) or an LLOQ column value on the row",
+        "write the limit in DV as '<LLOQ value' or fill the LLOQ column",
+    ),
+    "dv_not_numeric": (
+        "`DV` is not a number",
+        "a number, or '<LLOQ'/'BLQ' for a value below the limit",
+        "remove units and thousands separators ('1,250' -> 1250); "
+        "'<50' or 'BLQ' would be read as censored",
+    ),
+    "dv_missing": (
+        "observation record without `DV`",
+        "a DV on every observation record (EVID=0, MDV=0)",
+        "fill in DV, or set MDV=1 if the sample was not taken or not analysed",
+    ),
+}
 
 
 def record(
@@ -42,32 +61,32 @@ def record(
         )
 
 
+def _dv_problem(col: Collector, shown: pd.DataFrame, code: str, mask: pd.Series) -> None:
+    """Report the :data:`_DV_PROBLEMS` entry ``code`` at the rows in ``mask`` (``shown``
+    holds ``DV`` as written)."""
+    message, expected, fix = _DV_PROBLEMS[code]
+    col.add_rows(code, message, shown, mask, column="DV", expected=expected, fix=fix)
+
+
 def _blq_text(
     dv_raw: pd.Series,
-    df: pd.DataFrame,
+    shown: pd.DataFrame,
     col: Collector,
     is_obs: pd.Series,
     lloq: pd.Series,
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Observations whose DV says below the limit: without a limit (reported), with one.
 
-    Returns the rows without a limit, the rows to read as censored and the limit written
-    in the text (``<50``; NaN for a word such as ``BLQ``).
+    ``shown`` is the table with ``DV`` as written. Returns the rows without a limit, the
+    rows to read as censored and the limit written in the text (``<50``; NaN for a word
+    such as ``BLQ``).
     """
     lt = dv_raw.str.extract(_LT)[0]
     lt_num = pd.to_numeric(lt, errors="coerce")
     word = dv_raw.str.upper().str.replace(" ", "", regex=False).isin(_BLQ_WORDS)
     text_blq = is_obs & (lt_num.notna() | word)
     no_limit = text_blq & lt_num.isna() & lloq.isna()
-    col.add_rows(
-        "blq_without_lloq",
-        "`DV` says below the limit but no limit is given",
-        df.assign(DV=dv_raw),
-        no_limit,
-        column="DV",
-        expected="'<50' (limit in the text) or an LLOQ column value on the row",
-        fix="write the limit in DV as '<LLOQ value' or fill the LLOQ column",
-    )
+    _dv_problem(col, shown, "blq_without_lloq", no_limit)
     return no_limit, text_blq & ~no_limit, lt_num
 
 
@@ -88,7 +107,8 @@ def read_dv(
     """
     dv_raw = raw["DV"].astype(str).str.strip()
     dv, bad = to_num(dv_raw)
-    no_limit, conv, lt_num = _blq_text(dv_raw, df, col, is_obs, lloq)
+    shown = df.assign(DV=dv_raw)
+    no_limit, conv, lt_num = _blq_text(dv_raw, shown, col, is_obs, lloq)
     if bool(conv.any()):
         limit = lt_num.where(lt_num.notna(), lloq)
         record(
@@ -102,26 +122,8 @@ def read_dv(
         cens = cens.where(~conv, 1.0)
         lloq = lloq.where(~(conv & lloq.isna()), limit)
         bad = bad & ~conv
-    col.add_rows(
-        "dv_not_numeric",
-        "`DV` is not a number",
-        df.assign(DV=dv_raw),
-        bad & is_obs & ~no_limit,
-        column="DV",
-        expected="a number, or '<LLOQ'/'BLQ' for a value below the limit",
-        fix="remove units and thousands separators ('1,250' -> 1250); "
-        "'<50' or 'BLQ' would be read as censored",
-    )
-    dv_missing = is_obs & dv.isna() & ~bad & ~no_limit
-    col.add_rows(
-        "dv_missing",
-        "observation record without `DV`",
-        df.assign(DV=dv_raw),
-        dv_missing,
-        column="DV",
-        expected="a DV on every observation record (EVID=0, MDV=0)",
-        fix="fill in DV, or set MDV=1 if the sample was not taken or not analysed",
-    )
+    _dv_problem(col, shown, "dv_not_numeric", bad & is_obs & ~no_limit)
+    _dv_problem(col, shown, "dv_missing", is_obs & dv.isna() & ~bad & ~no_limit)
     df["DV"] = dv
     df["CENS"] = cens.astype(int)
     df["LLOQ"] = lloq
