@@ -22,7 +22,7 @@ new one, with a ``FutureWarning``; written with its new name too it is a problem
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,12 +212,12 @@ def _model_checks(
     known = prior_set_names(loaded)
     if isinstance(priors, str) and priors not in known:
         problems.append(
-            Violation(
+            _not_a_choice(
                 "spec_option_value",
                 f"`priors` names no prior set of model `{raw['model']}`",
-                column="priors",
-                value=repr(priors),
-                expected="one of " + ", ".join(map(repr, known)),
+                "priors",
+                priors,
+                known,
                 fix=f"correct the name, or leave `priors` out for the model's default "
                 f"({loaded.default_priors!r})",
             )
@@ -240,6 +240,20 @@ def _model_checks(
                 )
             )
     return problems
+
+
+def _not_a_choice(
+    code: str, message: str, key: str, value: str, choices: Iterable[str], *, fix: str
+) -> Violation:
+    """The problem of ``key = value`` where ``value`` is none of ``choices``."""
+    return Violation(
+        code,
+        message,
+        column=key,
+        value=repr(value),
+        expected="one of " + ", ".join(map(repr, choices)),
+        fix=fix,
+    )
 
 
 def _method_options(
@@ -334,12 +348,12 @@ def parse_fit_spec(
             )
     elif isinstance(chosen, str) and chosen not in METHOD_OPTIONS:
         problems.append(
-            Violation(
+            _not_a_choice(
                 "unknown_method",
                 f"`method` {chosen!r} is not a fit method",
-                column="method",
-                value=repr(chosen),
-                expected="one of " + ", ".join(repr(m) for m in METHOD_OPTIONS),
+                "method",
+                chosen,
+                METHOD_OPTIONS,
                 fix="set `method` to a valid choice",
             )
         )
