@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -60,6 +60,10 @@ class SaemEstimator:
         if self.parameters is not None:
             object.__setattr__(self, "parameters", tuple(str(p) for p in self.parameters))
 
+    def _fit_options(self) -> dict[str, Any]:
+        """The options passed to :func:`cartpk.fit_saem`: every field but ``parameters``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "parameters"}
+
     def __call__(self, dataset: Dataset, model: Model) -> pd.DataFrame:
         """Fit ``dataset`` by SAEM and return the estimates table (see the class notes)."""
         import pandas as pd
@@ -70,17 +74,7 @@ class SaemEstimator:
         with warnings.catch_warnings():
             # the verdict is in `converged`; a study must not stop on a replicate's warning
             warnings.simplefilter("ignore", CartpkWarning)
-            fit = fit_saem(
-                model,
-                dataset,
-                blq=self.blq,
-                drop_iiv=self.drop_iiv,
-                explore=self.explore,
-                smooth=self.smooth,
-                is_samples=self.is_samples,
-                fim_samples=self.fim_samples,
-                level=self.level,
-            )
+            fit = fit_saem(model, dataset, **self._fit_options())
         p = fit.parameters[~fit.parameters["fixed"].astype(bool)]
         if self.parameters is not None:
             p = p[p["parameter"].isin(self.parameters)]

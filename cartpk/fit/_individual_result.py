@@ -242,28 +242,17 @@ class IndividualFit:
             for n in names:
                 r[f"{n}_lower"] = f.lower.get(n, math.nan)
                 r[f"{n}_upper"] = f.upper.get(n, math.nan)
-            r["converged"] = f.converged
-            r.update(
-                status=f.status.name,
-                blq=f.blq,
-                prior=f.prior,
-                sigma=self.sigma,
-                objective=f.objective,
-                n_obs=f.n_obs,
-                n_censored=f.n_censored,
-                n_discarded=f.n_discarded,
-                n_starts=f.n_starts,
-                n_starts_agree=f.n_starts_agree,
-            )
+            r.update(converged=f.converged, status=f.status.name, blq=f.blq, prior=f.prior)
+            r.update(sigma=self.sigma, **{k: getattr(f, k) for k in _RUN_COLUMNS})
             # an estimated sigma named like a column already there (the error model's
             # `sigma` vs the `sigma` option column) is written as `<name>_estimate`
             r.update({_sigma_column(n): f.estimate.get(n, math.nan) for n in sig})
-            for n in names:
-                r[f"{n}_se"] = f.se.get(n, math.nan)
-            for n in names:
-                r[f"{n}_identifiable"] = f.identifiable.get(n, False)
-            for n in names:
-                r[f"{n}_at_bound"] = f.at_bound.get(n, False)
+            for suffix, values, missing in (
+                ("se", f.se, math.nan),
+                ("identifiable", f.identifiable, False),
+                ("at_bound", f.at_bound, False),
+            ):
+                r.update({f"{n}_{suffix}": values.get(n, missing) for n in names})
             r["message"] = f.message
             rows.append(r)
         return pd.DataFrame(rows)
@@ -374,6 +363,11 @@ class IndividualFit:
         from cartpk.fit._plots import plot_residuals
 
         return plot_residuals(self, path)
+
+
+#: the objective and counts of each subject's fit in :meth:`IndividualFit.table`, in column
+#: order (attributes of :class:`SubjectFit`)
+_RUN_COLUMNS = ("objective", "n_obs", "n_censored", "n_discarded", "n_starts", "n_starts_agree")
 
 
 def _sigma_column(name: str) -> str:

@@ -22,56 +22,39 @@ def parameter_rows(model: Model) -> list[dict[str, Any]]:
     for t in b.thetas:
         lo, hi = t.natural_bounds()
         rows.append(
-            dict(
-                name=t.name,
-                role="structural",
-                initial=t.value,
+            _row(
+                t.name,
+                "structural",
+                t.value,
+                t.fixed,
+                t.unit,
+                t.label,
                 lower=lo,
                 upper=hi,
-                fixed=t.fixed,
                 transform=t.transform,
-                unit=t.unit,
-                label=t.label,
             )
         )
     thetas = b.theta_map
     for n, sd in b.iiv.entries:
         tr = thetas[n].transform if n in thetas else None
         scale = f"{tr}({n})" if tr else n
+        unit = "1" if tr else thetas[n].unit if n in thetas else "1"
         rows.append(
-            dict(
-                name=f"omega_{n}",
-                role="iiv",
-                initial=sd,
-                lower=0.0,
-                upper=math.inf,
-                fixed=f"omega_{n}" in b.fixed,
-                transform="log",
-                unit="1" if tr else thetas[n].unit if n in thetas else "1",
-                label=f"IIV SD of {scale}",
-            )
+            _row(f"omega_{n}", "iiv", sd, f"omega_{n}" in b.fixed, unit, f"IIV SD of {scale}")
         )
     for dv, em in b.error:
-        unit = {
+        units = {
             "log_additive": "1 (natural-log scale)",
             "proportional": "1 (fraction of prediction)",
         }
         for role, (nm, v) in zip(em.roles, em.sigmas, strict=True):
-            rows.append(
-                dict(
-                    name=nm,
-                    role="residual",
-                    initial=v,
-                    lower=0.0,
-                    upper=math.inf,
-                    fixed=nm in b.fixed,
-                    transform="log",
-                    unit=unit.get(em.kind, model.outputs.get(dv, ""))
-                    if role != "sigma_prop"
-                    else "1 (fraction of prediction)",
-                    label=f"{em.kind} residual {role} of {dv}",
-                )
+            unit = (
+                units.get(em.kind, model.outputs.get(dv, ""))
+                if role != "sigma_prop"
+                else "1 (fraction of prediction)"
             )
+            label = f"{em.kind} residual {role} of {dv}"
+            rows.append(_row(nm, "residual", v, nm in b.fixed, unit, label))
     for eff in b.covariates:
         for nm, v in eff.coefficients.items():
             what = (
@@ -79,17 +62,35 @@ def parameter_rows(model: Model) -> list[dict[str, Any]]:
                 if not isinstance(eff, Categorical)
                 else f"shift for {eff.on}={nm.rsplit('_', 1)[-1].upper()} vs {eff.reference}"
             )
+            label = f"{what} on transformed {eff.param}"
             rows.append(
-                dict(
-                    name=nm,
-                    role="covariate",
-                    initial=v,
-                    lower=-math.inf,
-                    upper=math.inf,
-                    fixed=nm in b.fixed,
-                    transform=None,
-                    unit="1",
-                    label=f"{what} on transformed {eff.param}",
-                )
+                _row(nm, "covariate", v, nm in b.fixed, "1", label, lower=-math.inf, transform=None)
             )
     return rows
+
+
+def _row(
+    name: str,
+    role: str,
+    initial: float,
+    fixed: bool,
+    unit: str,
+    label: str,
+    *,
+    lower: float = 0.0,
+    upper: float = math.inf,
+    transform: str | None = "log",
+) -> dict[str, Any]:
+    """One row of the table, its columns in order; by default a positive parameter
+    estimated on the log scale (an IIV SD or a residual error)."""
+    return dict(
+        name=name,
+        role=role,
+        initial=initial,
+        lower=lower,
+        upper=upper,
+        fixed=fixed,
+        transform=transform,
+        unit=unit,
+        label=label,
+    )

@@ -146,29 +146,47 @@ QUANTITIES: tuple[Quantity, ...] = (
 
 _FIT = ("LAMZ", "lambda_z_fit")
 
+
+def _located(
+    testcd: str, name: str, label: str, unit: UnitKind, point: str, index: int
+) -> Parameter:
+    """A parameter read off the sample that quantity ``point`` locates (:func:`_calc.located`)."""
+    return Parameter(
+        testcd, name, label, unit, depends=(point,), compute=_calc.located(point, index)
+    )
+
+
+def _of_fit(testcd: str, name: str, label: str, unit: UnitKind, attribute: str) -> Parameter:
+    """An attribute of the lambda_z regression (:func:`_calc.fit_attribute`)."""
+    return Parameter(
+        testcd, name, label, unit, depends=_FIT, compute=_calc.fit_attribute(attribute)
+    )
+
+
+def _aucinf(testcd: str, name: str, label: str, clast: str) -> Parameter:
+    """AUC to infinity extrapolated from the Clast parameter ``clast`` (:func:`_calc.aucinf`)."""
+    return Parameter(
+        testcd, name, label, "auc", depends=("AUCLST", clast, "LAMZ"), compute=_calc.aucinf(clast)
+    )
+
+
+def _aucpext(testcd: str, name: str, label: str, aucinf: str) -> Parameter:
+    """Percentage of the AUC parameter ``aucinf`` extrapolated (:func:`_calc.aucpext`)."""
+    return Parameter(
+        testcd,
+        name,
+        label,
+        "percent",
+        depends=(aucinf, "AUCLST"),
+        compute=_calc.aucpext(aucinf),
+    )
+
+
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter(
-        "CMAX", "cmax", "Max Conc", "conc", depends=("peak",), compute=_calc.located("peak", 0)
-    ),
-    Parameter(
-        "TMAX", "tmax", "Time of CMAX", "time", depends=("peak",), compute=_calc.located("peak", 1)
-    ),
-    Parameter(
-        "TLST",
-        "tlast",
-        "Time of Last Nonzero Conc",
-        "time",
-        depends=("last",),
-        compute=_calc.located("last", 0),
-    ),
-    Parameter(
-        "CLST",
-        "clast",
-        "Last Nonzero Conc",
-        "conc",
-        depends=("last",),
-        compute=_calc.located("last", 1),
-    ),
+    _located("CMAX", "cmax", "Max Conc", "conc", "peak", 0),
+    _located("TMAX", "tmax", "Time of CMAX", "time", "peak", 1),
+    _located("TLST", "tlast", "Time of Last Nonzero Conc", "time", "last", 0),
+    _located("CLST", "clast", "Last Nonzero Conc", "conc", "last", 1),
     Parameter(
         "AUCLST",
         "auclast",
@@ -223,71 +241,15 @@ PARAMETERS: tuple[Parameter, ...] = (
         depends=_FIT,
         compute=_calc.lambda_z_npoints,
     ),
-    Parameter(
-        "LAMZLL",
-        "lambda_z_lower",
-        "Lambda z Lower Limit",
-        "time",
-        depends=_FIT,
-        compute=_calc.fit_attribute("lower"),
-    ),
-    Parameter(
-        "LAMZUL",
-        "lambda_z_upper",
-        "Lambda z Upper Limit",
-        "time",
-        depends=_FIT,
-        compute=_calc.fit_attribute("upper"),
-    ),
-    Parameter("R2", "r2", "R Squared", "fraction", depends=_FIT, compute=_calc.fit_attribute("r2")),
-    Parameter(
-        "R2ADJ",
-        "r2adj",
-        "R Squared Adjusted",
-        "fraction",
-        depends=_FIT,
-        compute=_calc.fit_attribute("r2adj"),
-    ),
-    Parameter(
-        "CLSTP",
-        "clast_pred",
-        "Last Nonzero Conc Pred",
-        "conc",
-        depends=_FIT,
-        compute=_calc.fit_attribute("clast_pred"),
-    ),
-    Parameter(
-        "AUCIFO",
-        "aucinf_obs",
-        "AUC Infinity Obs",
-        "auc",
-        depends=("AUCLST", "CLST", "LAMZ"),
-        compute=_calc.aucinf("CLST"),
-    ),
-    Parameter(
-        "AUCIFP",
-        "aucinf_pred",
-        "AUC Infinity Pred",
-        "auc",
-        depends=("AUCLST", "CLSTP", "LAMZ"),
-        compute=_calc.aucinf("CLSTP"),
-    ),
-    Parameter(
-        "AUCPEO",
-        "aucpext_obs",
-        "AUC %Extrapolation Obs",
-        "percent",
-        depends=("AUCIFO", "AUCLST"),
-        compute=_calc.aucpext("AUCIFO"),
-    ),
-    Parameter(
-        "AUCPEP",
-        "aucpext_pred",
-        "AUC %Extrapolation Pred",
-        "percent",
-        depends=("AUCIFP", "AUCLST"),
-        compute=_calc.aucpext("AUCIFP"),
-    ),
+    _of_fit("LAMZLL", "lambda_z_lower", "Lambda z Lower Limit", "time", "lower"),
+    _of_fit("LAMZUL", "lambda_z_upper", "Lambda z Upper Limit", "time", "upper"),
+    _of_fit("R2", "r2", "R Squared", "fraction", "r2"),
+    _of_fit("R2ADJ", "r2adj", "R Squared Adjusted", "fraction", "r2adj"),
+    _of_fit("CLSTP", "clast_pred", "Last Nonzero Conc Pred", "conc", "clast_pred"),
+    _aucinf("AUCIFO", "aucinf_obs", "AUC Infinity Obs", "CLST"),
+    _aucinf("AUCIFP", "aucinf_pred", "AUC Infinity Pred", "CLSTP"),
+    _aucpext("AUCPEO", "aucpext_obs", "AUC %Extrapolation Obs", "AUCIFO"),
+    _aucpext("AUCPEP", "aucpext_pred", "AUC %Extrapolation Pred", "AUCIFP"),
 )
 
 
