@@ -30,6 +30,10 @@ from cartpk.batch._fit_many import run_individual_spec as run_individual_spec
 from cartpk.batch._runner import dask_client as dask_client
 from cartpk.batch._runner import spawn_seeds as spawn_seeds
 from cartpk.batch._saem_estimator import SaemEstimator as SaemEstimator
+from cartpk.batch._scm import ScmResult as ScmResult
+from cartpk.batch._scm import scm as scm
+from cartpk.batch._scm_spec import Candidate as Candidate
+from cartpk.batch._scm_spec import scm_from_spec as scm_from_spec
 from cartpk.batch._spec import ESTIMATORS as ESTIMATORS
 from cartpk.batch._spec import StudySpec as StudySpec
 from cartpk.batch._spec import estimator_from_spec as estimator_from_spec
@@ -50,6 +54,8 @@ __all__ = [
     "FitManyResult",
     "IndividualFitEstimator",
     "SaemEstimator",
+    "ScmResult",
+    "Candidate",
     "SSEResult",
     "StudySpec",
     "bootstrap",
@@ -65,6 +71,8 @@ __all__ = [
     "percentile_intervals",
     "resample_subjects",
     "run_individual_spec",
+    "scm",
+    "scm_from_spec",
     "spawn_seeds",
     "sse",
     "summarise_er_chain",

@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "report": "cartpk.cli._report",
     "sse": "cartpk.cli._sse",
     "bootstrap": "cartpk.cli._bootstrap",
+    "scm": "cartpk.cli._scm",
     "run": "cartpk.cli._run",
     "export-data": "cartpk.cli._export_data",
     "export": "cartpk.cli._export",
