@@ -13,6 +13,27 @@ from cartpk.errors import Violation
 
 __all__ = ["check_covariates"]
 
+#: the problems of a covariate's values: message, expected and fix by code, ``{c}`` the column
+_VALUE_PROBLEMS = {
+    "covariate_missing": (
+        "covariate `{c}` has no value",
+        "a value of {c} on every row of the subject",
+        "fill in {c} (carry the subject's value forward or impute and document it)",
+    ),
+    "covariate_not_numeric": (
+        "numeric covariate `{c}` holds text",
+        "a number: the other values of {c} are numbers",
+        "write {c} as a number without units or comments, or leave it blank if unknown",
+    ),
+}
+
+
+def _value_problem(col: Collector, shown: pd.DataFrame, c: str, code: str, mask: pd.Series) -> None:
+    """Report the :data:`_VALUE_PROBLEMS` entry ``code`` of covariate ``c`` at the rows in
+    ``mask`` (``shown`` holds ``c`` as written)."""
+    message, expected, fix = (text.format(c=c) for text in _VALUE_PROBLEMS[code])
+    col.add_rows(code, message, shown, mask, column=c, expected=expected, fix=fix)
+
 
 def check_covariates(
     raw: pd.DataFrame,
@@ -60,31 +81,15 @@ def check_covariates(
     for c in covs:
         s = raw[c].astype(str).str.strip()
         miss = is_missing(s)
-        col.add_rows(
-            "covariate_missing",
-            f"covariate `{c}` has no value",
-            df.assign(**{c: s}),
-            miss,
-            column=c,
-            expected=f"a value of {c} on every row of the subject",
-            fix=f"fill in {c} (carry the subject's value forward or impute and document it)",
-        )
+        shown = df.assign(**{c: s})
+        _value_problem(col, shown, c, "covariate_missing", miss)
         num = pd.to_numeric(s.where(~miss), errors="coerce").astype(float)
         inf = non_finite(s)
         text = num.isna() & ~miss & ~inf
         # a column of numbers with some text in it is numeric: the text is the violation
         numeric = bool((num.notna() | inf).sum() > text.sum()) and bool((~miss).any())
         if numeric:
-            col.add_rows(
-                "covariate_not_numeric",
-                f"numeric covariate `{c}` holds text",
-                df.assign(**{c: s}),
-                text,
-                column=c,
-                expected=f"a number: the other values of {c} are numbers",
-                fix=f"write {c} as a number without units or comments, or leave it blank "
-                "if unknown",
-            )
+            _value_problem(col, shown, c, "covariate_not_numeric", text)
             values = num.where(np.isfinite(num.to_numpy()))
         else:
             values = s.where(~miss)
