@@ -49,35 +49,27 @@ only). Stein AM et al. 2019 (module ``stein2019``). Ogasawara K et al. 2021, Cli
 Pharmacokinet, doi:10.1007/s40262-021-01039-5 (abstract).
 """
 
-from cartpk.model import (
-    ClosedFormModel,
-    assumed,
-    categorical,
-    power,
-    prior_set,
-    typical_prior,
-)
+from cartpk.model import assumed, categorical, power, prior_set, typical_prior
 
 from .stein2019 import Stein2019
 from .stein2019_smooth import Stein2019Smooth
 
 
-class Stein2019Covariates(ClosedFormModel):
-    """Stein 2019 (smooth gate) with target-antigen and dose effects on ``cmax``."""
+class Stein2019Covariates(Stein2019Smooth):
+    """Stein 2019 (smooth gate) with target-antigen and dose effects on ``cmax``.
+
+    A derivation of :class:`Stein2019Smooth`: its outputs, default dose, parameters,
+    variability, residual error, ``predict`` and ``omega_reading`` are inherited.
+    """
 
     name = "stein2019_covariates"
     reference = Stein2019Smooth.reference + "; covariates: this trial's design (trial.md)"
-    time_unit = "day"
-    outputs = {"QPCR": "copies/ug"}
-    default_dose = Stein2019Smooth.default_dose
-    ini = Stein2019Smooth.ini
     covariates = [
         power("cmax", on="DOSE", ref=3.0e7),  # -> cov_cmax_dose, exponent
         categorical(  # -> cov_cmax_target_<level>, shift of log(cmax) vs GD2
             "cmax", on="TARGET", reference="GD2", levels=["GD2", "PSMA", "MUC1", "MSLN"]
         ),
     ]
-    predict = Stein2019Smooth.predict
     prior_sets = {
         "solid_tumour": prior_set(
             base="weak",
@@ -113,7 +105,6 @@ class Stein2019Covariates(ClosedFormModel):
         )
     }
     default_priors = "solid_tumour"
-    omega_reading = Stein2019.omega_reading  # Table 1 random effects as "variance" or "sd"
     provenance = Stein2019.provenance.with_blocks(
         structure=assumed(
             "stein2019_smooth: Stein 2019 with cartpk's own sigmoid gate at tmax (after Li & "

@@ -29,22 +29,22 @@ and typical values so that fits and priors match ``stein2019``. The gate width
 typical peak (days 7 and 14, 2.3 days from 9.3) the gate is within 1e-4 of 0 or 1.
 """
 
-from cartpk.model import ClosedFormModel, assumed, theta
+from cartpk.model import assumed, theta
 
 from .stein2019 import Stein2019
 
 
-class Stein2019Smooth(ClosedFormModel):
-    """Stein 2019 with a sigmoid gate of width ``gate`` at ``tmax``."""
+class Stein2019Smooth(Stein2019):
+    """Stein 2019 with a sigmoid gate of width ``gate`` at ``tmax``.
+
+    A derivation of :class:`Stein2019`: its outputs, default dose, parameters, variability,
+    residual error and ``omega_reading`` are inherited; ``gate`` and ``predict`` are new
+    (Stein's closed-form ``auc`` is not used for this ``predict``: ``cartpk.exposure``).
+    """
 
     name = "stein2019_smooth"
     reference = Stein2019.reference + " (smooth gate after Li & Cheng 2025, preprint)"
-    time_unit = "day"
-    outputs = {"QPCR": "copies/ug"}
-    default_dose = Stein2019.default_dose
-    ini = Stein2019.ini
     gate = theta(0.25, unit="day", transform="log", fixed=True, label="switch width")  # ours
-    omega_reading = Stein2019.omega_reading  # Table 1 random effects as "variance" or "sd"
     provenance = Stein2019.provenance.with_blocks(
         structure=assumed(
             "sigmoid gate at tmax: cartpk's own design after Li & Cheng 2025 (preprint, "
