@@ -447,9 +447,7 @@ def fit_population(
     )
     _warn_if_not_smooth(model)
     centered = [centered] if isinstance(centered, str) else list(centered)
-    if drop_iiv:
-        drop = [drop_iiv] if isinstance(drop_iiv, str) else [str(p) for p in drop_iiv]
-        model = model.with_iiv(drop=drop)
+    model = _without_iiv(model, drop_iiv)
     priors = prior_set_name(model, priors)  # the model's default when None; checked here
     pmm, design = _build(
         model,
@@ -462,8 +460,7 @@ def fit_population(
         centered=centered,
         data_inputs=sampler == "nutpie",  # one compiled model for data sets of one shape
     )
-    keep = _kept_names(pmm)
-    n_cores = workers or max(1, min(chains, os.cpu_count() or 1))
+    engine = _resolved_ode_engine(model, ode_engine, ode_method)
     init_ebe = (
         _ebe_starts(
             pmm, model, dataset, design, dvid=dvid, blq=blq, seed=int(seed), centered=centered
@@ -473,25 +470,20 @@ def fit_population(
     )
     plan = SamplingPlan(
         sampler=sampler,
-        keep=keep,
+        keep=_kept_names(pmm),
         draws=int(draws),
         tune=int(tune),
         chains=int(chains),
-        cores=n_cores,
+        cores=workers or max(1, min(chains, os.cpu_count() or 1)),
         seed=int(seed),
         target_accept=float(target_accept),
         progress=progress,
         init=init,
         low_rank=mass_matrix == "low_rank",
-        spawn=isinstance(model, OdeModel)
-        and default_ode_engine(ode_engine, model, ode_method) == "jax",
+        spawn=engine == "jax",
         extend=int(extend),
         thresholds=thresholds or ConvergenceThresholds(),
-        resampler=(
-            SubjectResampler(model, design, _constant_values(model), seed=int(seed))
-            if resample and SubjectResampler.applies(model)
-            else None
-        ),
+        resampler=_resampler(model, design, seed=int(seed)) if resample else None,
     )
     idata, sampled = sample_rounds(pmm, plan)
     _attach_data(
@@ -519,17 +511,37 @@ def fit_population(
         **({"init_ebe": init_ebe} if init_ebe is not None else {}),
         mass_matrix=mass_matrix,
         centered=centered,
-        ode_engine=(
-            default_ode_engine(ode_engine, model, ode_method)
-            if isinstance(model, OdeModel)
-            else None
-        ),
+        ode_engine=engine,
         ode_method=ode_method,
         compile_s=round(sampled["compile_s"], 2),
         sample_s=round(sampled["sample_s"], 2),
     )
     _warn_if_not_converged(model, fit.summary, sampled["stopped"], int(draws))
     return fit
+
+
+def _without_iiv(model: Model, drop_iiv: str | Sequence[str]) -> Model:
+    """``model`` with the random effects of ``drop_iiv`` removed (``model`` when none)."""
+    if not drop_iiv:
+        return model
+    drop = [drop_iiv] if isinstance(drop_iiv, str) else [str(p) for p in drop_iiv]
+    return model.with_iiv(drop=drop)
+
+
+def _resolved_ode_engine(
+    model: Model, ode_engine: str | None, ode_method: str | None
+) -> str | None:
+    """The ODE engine that integrates ``model`` (``None`` for a closed-form model)."""
+    if not isinstance(model, OdeModel):
+        return None
+    return default_ode_engine(ode_engine, model, ode_method)
+
+
+def _resampler(model: Model, design: _Design, *, seed: int) -> SubjectResampler | None:
+    """The conditional kernel of the subjects' random effects, where it serves ``model``."""
+    if not SubjectResampler.applies(model):
+        return None
+    return SubjectResampler(model, design, _constant_values(model), seed=seed)
 
 
 def _warn_if_not_smooth(model: Model) -> None:
