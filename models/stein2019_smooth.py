@@ -38,8 +38,9 @@ class Stein2019Smooth(Stein2019):
     """Stein 2019 with a sigmoid gate of width ``gate`` at ``tmax``.
 
     A derivation of :class:`Stein2019`: its outputs, default dose, parameters, variability,
-    residual error and ``omega_reading`` are inherited; ``gate`` and ``predict`` are new
-    (Stein's closed-form ``auc`` is not used for this ``predict``: ``cartpk.exposure``).
+    residual error and ``omega_reading`` are inherited; ``gate`` and ``predict`` are new.
+    Stein's closed-form ``auc`` does not apply to this ``predict`` and is never used for it
+    (``cartpk.exposure`` takes an ``auc`` only from the class declaring ``predict``).
     """
 
     name = "stein2019_smooth"
