@@ -387,27 +387,19 @@ def _check_import(est: dict[str, Any], at: Any) -> list[Violation]:
             )
         )
         return problems
+    expected = fix = ""
     try:
         obj = _import_target(target)
     except (ImportError, AttributeError) as err:
-        problems.append(
-            Violation(
-                "estimator_import",
-                f"cannot import `{target}`: {err}",
-                value=at("target", "estimator"),
-                fix="check the module is importable here and on every Dask worker",
-            )
-        )
-        return problems
-    if not callable(obj):
-        problems.append(
-            Violation(
-                "estimator_import",
-                f"`{target}` is not callable",
-                value=at("target", "estimator"),
-                expected="estimator(dataset, model) -> DataFrame",
-            )
-        )
+        message = f"cannot import `{target}`: {err}"
+        fix = "check the module is importable here and on every Dask worker"
+    else:
+        if callable(obj):
+            return problems
+        message = f"`{target}` is not callable"
+        expected = "estimator(dataset, model) -> DataFrame"
+    where = at("target", "estimator")
+    problems.append(Violation("estimator_import", message, value=where, expected=expected, fix=fix))
     return problems
 
 
