@@ -219,6 +219,7 @@ def fit_saem(
     logged = {f"omega_{p}" for p in problem.iiv} | set(problem.sigma_names.values())
     drift = _drift(pd.DataFrame(state.trace), settings, names, cov, logged)
     at_bound = _at_bound(problem, state)
+    poorly = _poorly_identified(problem, names, cov)
     summary = {
         **summary_numbers(ll, mc, len(names), problem.n),
         "n_subjects": problem.n,
@@ -235,6 +236,7 @@ def fit_saem(
         "fim_positive_definite": pd_ok,
         "sa_drift": drift,
         "at_bound": at_bound,
+        "poorly_identified": poorly,
         "converged": bool(pd_ok and drift <= _DRIFT_MAX and not at_bound),
         "shrinkage": shrink,
     }
@@ -294,6 +296,33 @@ def _at_bound(problem: SaemProblem, state: SaemState) -> list[str]:
     ]
 
 
+#: standard error on the estimation scale (log, logit; log omega, log sigma) above which a
+#: parameter counts as poorly identified: its 95 % interval spans more than a factor of 7
+#: (exp(1.96)) either way
+_SE_MAX = 1.0
+
+
+def _poorly_identified(problem: SaemProblem, names: list[str], cov: np.ndarray) -> list[str]:
+    """Parameters the data barely determine: estimation-scale SE above :data:`_SE_MAX`.
+
+    Typical values with a log or logit transform, omegas and residual SDs; covariate
+    coefficients and untransformed typical values are not judged (a coefficient near 0 has
+    a large relative error by nature).
+    """
+    model = problem.model
+    out = []
+    for k, name in enumerate(names):
+        if name.startswith("mu_"):
+            p = name[3:]
+            if model.thetas[p].transform is None:
+                continue
+        elif not (name.startswith("omega_") or name in problem.sigma_names.values()):
+            continue
+        if np.isfinite(cov[k, k]) and math.sqrt(max(cov[k, k], 0.0)) > _SE_MAX:
+            out.append(name[3:] if name.startswith("mu_") else name)
+    return out
+
+
 def _covariance(info: np.ndarray) -> tuple[np.ndarray, bool]:
     try:
         np.linalg.cholesky(info)
@@ -323,6 +352,19 @@ def _warn(summary: dict[str, Any]) -> None:
                 "data that inform them (later samples for a terminal rate), then refit.",
                 code="saem_at_bound",
                 details={"parameters": summary["at_bound"]},
+            ),
+            stacklevel=3,
+        )
+    if summary["poorly_identified"]:
+        names = ", ".join(summary["poorly_identified"])
+        warnings.warn(
+            CartpkWarning(
+                f"{names}: standard error above {_SE_MAX:g} on the estimation scale (the 95 % "
+                "interval spans more than a factor of 7 either way): these data barely "
+                "determine them. Fix them at literature values (`model.fix(...)`) or drop "
+                "their random effect, or add samples that inform them, then refit.",
+                code="saem_poorly_identified",
+                details={"parameters": summary["poorly_identified"]},
             ),
             stacklevel=3,
         )

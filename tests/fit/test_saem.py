@@ -131,3 +131,34 @@ def test_same_seed_same_estimates(linear):
     np.testing.assert_array_equal(
         one.parameters["estimate"].to_numpy(), two.parameters["estimate"].to_numpy()
     )
+
+
+class Washout(ClosedFormModel):
+    """``Y = a exp(-k t)`` with a random ``a``: ``k`` is barely informed by early samples."""
+
+    name = "washout"
+    outputs = {"Y": "mg/L"}
+    a = theta(10.0, unit="mg/L")
+    k = theta(0.1, unit="1/day")
+    iiv = omega(sd={"a": 0.3})
+    error = additive(sigma=0.5)
+
+    @staticmethod
+    def predict(xp, time, *, a, k):
+        return {"Y": a * xp.exp(-k * time)}
+
+
+def test_a_parameter_the_design_barely_informs_is_named():
+    """Samples in the first 0.05 day cannot determine a rate of 0.1/day: its log-scale SE
+    exceeds 1 and the fit says so (``saem_poorly_identified``); the well-determined ``a`` and
+    its omega are not named."""
+    model = Washout()
+    data = ck.read_dataset(ck.simulate(model, n=30, seed=2, days=(0.01, 0.02, 0.03, 0.05)))
+    short = dict(explore=60, smooth=20, is_samples=200, fim_samples=200, seed=1)
+    with pytest.warns(CartpkWarning) as record:
+        fit = fit_saem(model, data, **short)
+    assert fit.summary["poorly_identified"] == ["k"]
+    codes = [getattr(w.message, "code", None) for w in record]
+    assert "saem_poorly_identified" in codes
+    se = fit.covariance.loc["mu_k", "mu_k"] ** 0.5
+    assert se > 1.0 and fit.covariance.loc["mu_a", "mu_a"] ** 0.5 < 0.2
