@@ -308,6 +308,9 @@ def scm(
     problems += candidate_problems(cands, model, dataset)
     if problems:
         raise SpecError("Invalid covariate search.", problems)
+    drop = options.pop("drop_iiv", None)
+    if drop:  # in the model, so that the study is the same however the IIV was dropped
+        model = model.with_iiv(drop=[str(p) for p in drop])
     folder = StudyFolder(
         out,
         kind="scm",

@@ -205,12 +205,13 @@ def _all_failed(label: str, recs: Sequence[FitRecord]) -> FitError:
 def _evaluate(
     evaluate: Evaluate, search: Search, label: str, todo: Mapping[str, tuple[int, ...]]
 ) -> None:
-    """Fit what ``todo`` lists; ``FitError`` when every fit of the step failed."""
+    """Fit what ``todo`` lists; ``FitError`` when every candidate fit of the step (the
+    base model's fit aside) failed."""
     got = evaluate(label, todo)
     search.records.update(got)
-    fresh = [got[k] for k in todo]
-    if fresh and not any(r.ran for r in fresh):
-        raise _all_failed(label, fresh)
+    judged = [got[k] for k in todo if k != fit_key(())] or [got[k] for k in todo]
+    if not any(r.ran for r in judged):
+        raise _all_failed(label, judged)
 
 
 def _forward(
