@@ -111,7 +111,8 @@ class _Fits:
 
     def __call__(self, label: str, todo: Mapping[str, tuple[int, ...]]) -> dict[str, FitRecord]:
         done = {k for k in todo if self.folder.task_path(k).is_file()}
-        _say(f"{label}: {len(todo)} fits ({len(done)} already done)", self.quiet)
+        fits = "1 fit" if len(todo) == 1 else f"{len(todo)} fits"
+        _say(f"{label}: {fits} ({len(done)} already done)", self.quiet)
         with self.progress(list(todo)) if self.progress else nullcontext():
             results = run_tasks(
                 self.task,
