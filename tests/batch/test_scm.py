@@ -20,7 +20,7 @@ from _spec_file import write_spec
 
 import cartpk as ck
 from cartpk.batch import scm, scm_from_spec
-from cartpk.batch._scm_search import FitRecord, fit_key, run_search
+from cartpk.batch._scm_search import STEP_COLUMNS, FitRecord, fit_key, run_search
 from cartpk.cli import main
 from cartpk.errors import FitError, SpecError
 from cartpk.model import categorical, power
@@ -252,19 +252,8 @@ def test_search_adds_the_true_effect_only_and_covers_the_truth(searched):
     coef = result.population.set_index("parameter").loc["cov_cmax_wt"]
     assert coef["lower"] <= TRUE_EXPONENT <= coef["upper"], coef
     on_disk = pd.read_csv(out / "scm_steps.csv")
-    assert list(on_disk.columns[:11]) == [
-        "step",
-        "direction",
-        "candidate",
-        "parameter",
-        "covariate",
-        "df",
-        "ofv",
-        "dofv",
-        "p_value",
-        "converged",
-        "chosen",
-    ]
+    assert list(on_disk.columns) == STEP_COLUMNS
+    assert STEP_COLUMNS[:3] == ["step", "direction", "candidate"] and "chosen" in STEP_COLUMNS
     summary = json.loads((out / "scm_result.json").read_text())
     assert [e["label"] for e in summary["final"]["effects"]] == ["cmax-WT"]
     assert summary["final"]["ofv"] < summary["base"]["ofv"] - 3.84
@@ -355,6 +344,16 @@ def test_command_exits_1_when_every_fit_of_a_step_failed(tmp_path, capsys, monke
     monkeypatch.setattr(cartpk.batch, "scm", failing)
     rc = main(["scm", str(write_spec(tmp_path, SPEC)), "--out", str(tmp_path / "o")])
     assert rc == 1 and "[scm_step_failed]" in capsys.readouterr().err
+
+
+def test_an_out_folder_that_is_no_study_is_refused_and_kept(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("mine\n")
+    for force in ([], ["--force"]):
+        rc = main(["scm", str(write_spec(tmp_path, SPEC)), "--out", str(out), *force])
+        assert rc == 2 and "choose another `--out`" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
 
 
 @pytest.mark.slow
