@@ -47,6 +47,7 @@ from cartpk.batch._sse import summarise_sse as summarise_sse
 __all__ = [
     "ESTIMATORS",
     "BootstrapResult",
+    "Candidate",
     "ChainFit",
     "ERChainResult",
     "EROutcomes",
@@ -55,7 +56,6 @@ __all__ = [
     "IndividualFitEstimator",
     "SaemEstimator",
     "ScmResult",
-    "Candidate",
     "SSEResult",
     "StudySpec",
     "bootstrap",
