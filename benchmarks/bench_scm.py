@@ -16,6 +16,7 @@ printed (the search's time includes starting the cluster).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -72,8 +73,6 @@ def _sequential(result: ck.batch.ScmResult, base: ck.model.Model, data: Path, op
     fits = sorted(result.path.glob("tasks/fit_*.json"))
     t0 = time.perf_counter()
     for f in fits:
-        import json
-
         task(json.loads(f.read_text())["result"]["included"])
     return time.perf_counter() - t0
 
@@ -114,12 +113,21 @@ def main() -> None:
                     f"  {name}: {row['estimate']:.3f} [{row['lower']:.3f}, {row['upper']:.3f}]"
                     f" (truth {value})"
                 )
-        print(f"SCM: {t_scm:.1f} s wall for {n_fits} fits on {args.workers} workers")
+        on_workers = sum(
+            json.loads(f.read_text())["seconds"] for f in result.path.glob("tasks/fit_*.json")
+        )
+        print(
+            f"SCM: {t_scm:.1f} s wall for {n_fits} fits on {args.workers} workers "
+            f"({on_workers / n_fits:.1f} s per fit on a worker; load now {os.getloadavg()[0]:.1f})"
+        )
         if not args.no_sequential:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 t_seq = _sequential(result, base, data, opts)
-            print(f"same {n_fits} fits one after another in one process: {t_seq:.1f} s")
+            print(
+                f"same {n_fits} fits one after another in one process: {t_seq:.1f} s "
+                f"({t_seq / n_fits:.1f} s per fit; load now {os.getloadavg()[0]:.1f})"
+            )
             print(f"ratio one process / SCM on {args.workers} workers: {t_seq / t_scm:.2f}x")
 
 

@@ -318,6 +318,14 @@ def _base(raw: Mapping[str, Any], base: Path) -> tuple[Any, Any]:
     return model, read_dataset(fit.data)
 
 
+def _with_own_keys(v: Violation) -> Violation:
+    """An unknown-key problem of the fit specification, naming the search's keys too."""
+    if v.code != "spec_unknown_key" or not str(v.expected).startswith("one of "):
+        return v
+    names = {*str(v.expected)[len("one of ") :].split(", "), *SCM_KEYS}
+    return replace(v, expected="one of " + ", ".join(sorted(names)))
+
+
 def scm_from_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
     """The arguments of :func:`cartpk.batch.scm` from a specification file or mapping.
 
@@ -367,7 +375,7 @@ def scm_from_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
     try:
         fitted = parse_fit_spec(raw, base=base, text=text, method="saem")
     except SpecError as err:
-        problems += err.violations
+        problems += [_with_own_keys(v) for v in err.violations]
     model, data = _base(raw, base)
     cands, found = _candidates(own.get("candidate", []), data)
     problems += found
