@@ -282,6 +282,19 @@ def test_rerun_reuses_every_fit_and_other_thresholds_reuse_them_too(searched, cl
     assert strict.fits_run == 0 and strict.final == [] and strict.forward == ["cmax-WT"]
 
 
+def test_an_interrupted_search_runs_only_its_missing_fits(searched, client, tmp_path):
+    result, data, out = searched
+    copy = tmp_path / "study"
+    shutil.copytree(out, copy)
+    for name in ("manifest.json", "scm_steps.csv", "tasks/fit_01-02.json"):
+        (copy / name).unlink()  # as if stopped during forward step 2
+    again = scm(
+        _base(), data, CANDIDATES, out=copy, options=OPTIONS, seed=SEED, client=client, quiet=True
+    )
+    assert again.fits_run == 1  # the same seed and data: the same fit, the same search
+    pd.testing.assert_frame_equal(again.steps, result.steps)
+
+
 def test_a_changed_search_or_data_file_is_refused(searched, client, tmp_path):
     _, data, out = searched
     with pytest.raises(SpecError) as err:
