@@ -11,11 +11,14 @@ lower, upper, unit``, then ``cv_pct``, ``shrinkage_pct``, ``role``, ``fixed``),
 effects), ``diagnostics.json`` (-2LL and its Monte-Carlo error, AIC, BIC, number of
 parameters, iterations, the stochastic approximation's drift, Fisher information positive
 definite, shrinkage, seconds), ``covariance.csv`` (estimation parameterisation),
-``trace.csv`` and ``trace.png`` (the parameters at every iteration), ``excluded.csv`` (M1).
-The run's status is ``failed_checks`` and the exit code 1 when SAEM did not settle, the
-Fisher information is not positive definite or a parameter ran to its bound.
-
-Not written yet (as the Bayesian fit writes them): GOF and VPC figures.
+``trace.csv`` and ``trace.png`` (the parameters at every iteration), ``excluded.csv`` (M1),
+and the same checks as the Bayesian fit, from the same functions of
+:mod:`cartpk.diagnostics` (``vpc_replicates`` new trials simulated at the estimates):
+``predictions.csv`` (PRED, IPRED over the conditional distributions, NPD), ``vpc.csv``,
+``vpc_blq.csv``, ``pcvpc.csv``, ``vpc.png``, ``pcvpc.png``, ``gof.png``,
+``individual_fits.png`` (24 subjects per page). The run's status is ``failed_checks`` and
+the exit code 1 when SAEM did not settle, the Fisher information is not positive definite or
+a parameter ran to its bound.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {k: (f.kind, f.default) for k, f in SAEM_O
 
 def _run(job: FitJob) -> bool:
     """Fit by SAEM and write the run folder; returns whether every check passed."""
+    from cartpk.cli._fit_population import _write_checks
     from cartpk.fit.saem import fit_saem
 
     model, dataset, quiet = job.model, job.dataset, job.quiet
@@ -68,6 +72,7 @@ def _run(job: FitJob) -> bool:
     for note in notes:
         print(f"warning {note}", file=sys.stderr)
     _write(job.folder, fit, notes)
+    _write_checks(job.folder, fit, n=int(opt["vpc_replicates"]), seed=seed)
     s = fit.summary
     say(
         f"-2LL {s['minus2ll']:.2f} (Monte-Carlo SE {s['minus2ll_mc_se']:.2f}), AIC "
@@ -76,7 +81,8 @@ def _run(job: FitJob) -> bool:
     )
     say(
         ("converged" if fit.converged else "NOT converged (see the warnings above)")
-        + "; population.csv, individual.csv, diagnostics.json and trace.png in the run folder"
+        + "; population.csv, individual.csv, diagnostics.json, trace.png, gof.png and "
+        "vpc.png in the run folder"
     )
     return fit.converged
 

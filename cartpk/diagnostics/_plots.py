@@ -19,7 +19,7 @@ from cartpk.data._endpoints import display_unit
 
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.diagnostics._predictive import Vpc
-    from cartpk.fit.population import PopulationFit
+    from cartpk.fit._predictive import PredictiveDraws
 
 __all__ = ["plot_gof", "plot_individual", "plot_vpc"]
 
@@ -225,7 +225,7 @@ def plot_gof(
 
 
 def plot_individual(
-    fit: PopulationFit,
+    fit: PredictiveDraws,
     path: str | os.PathLike[str],
     *,
     ids: Sequence[str] | None = None,
@@ -237,7 +237,7 @@ def plot_individual(
 
     Parameters
     ----------
-    fit : PopulationFit
+    fit : PopulationFit or SaemFit
     path : path
         PNG file to write.
     ids : sequence of str, optional

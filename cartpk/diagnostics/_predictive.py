@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cartpk.fit.population import PopulationFit
+    from cartpk.fit._predictive import PredictiveDraws
 
 __all__ = ["Vpc", "predictions", "vpc", "vpc_percentiles"]
 
@@ -125,13 +125,13 @@ def _quantile_nearest(x: np.ndarray, q: Sequence[float]) -> np.ndarray:
     return np.where(np.isinf(out), np.nan, out)
 
 
-def _pred_typical(fit: PopulationFit) -> dict[str, np.ndarray]:
+def _pred_typical(fit: PredictiveDraws) -> dict[str, np.ndarray]:
     """PRED per record: typical subject (eta = 0) with its covariates, posterior median."""
     return {k: np.median(v, axis=0) for k, v in fit.predict(n=200, eta="zero").items()}
 
 
 def vpc(
-    fit: PopulationFit,
+    fit: PredictiveDraws,
     *,
     n: int = 200,
     seed: int | None = 1,
@@ -148,8 +148,9 @@ def vpc(
 
     Parameters
     ----------
-    fit : PopulationFit
-        Result of :func:`cartpk.fit_population`.
+    fit : PopulationFit or SaemFit
+        Result of :func:`cartpk.fit_population` (replicates from posterior draws) or of
+        :func:`cartpk.fit_saem` (replicates at the estimates).
     n : int, default 200
         Number of replicates (posterior draws).
     seed : int, optional, default 1
@@ -246,7 +247,7 @@ def vpc(
 
 
 def predictions(
-    fit: PopulationFit,
+    fit: PredictiveDraws,
     *,
     n: int = 200,
     seed: int | None = 1,
@@ -256,7 +257,7 @@ def predictions(
 
     Parameters
     ----------
-    fit : PopulationFit
+    fit : PopulationFit or SaemFit
     n : int, default 200
         Posterior draws used.
     seed : int, optional, default 1

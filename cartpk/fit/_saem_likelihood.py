@@ -39,12 +39,14 @@ class Conditional:
     """Each subject's conditional distribution of its random-effect parameters.
 
     ``mean``/``sd``: ``(n, q)`` on the transformed scale (columns :attr:`SaemProblem.iiv`);
-    ``natural``: per parameter ``(draws, n)`` on the natural scale.
+    ``natural``: per parameter ``(draws, n)`` on the natural scale; ``draws``:
+    ``(draws, n, q)`` on the transformed scale.
     """
 
     mean: np.ndarray
     sd: np.ndarray
     natural: dict[str, np.ndarray]
+    draws: np.ndarray
 
 
 def conditional(
@@ -70,12 +72,15 @@ def conditional(
         keep.append(chains[:, :, cols])
         values = problem.natural(state.phi)
         for p in problem.free:
-            nat[p].append(np.broadcast_to(values[p], (state.phi.shape[0],)).reshape(-1, problem.n))
+            # a copy: an identity transform returns a view of phi, which the next sweep moves
+            now = np.array(np.broadcast_to(values[p], (state.phi.shape[0],)), dtype=float)
+            nat[p].append(now.reshape(-1, problem.n))
     draws = np.concatenate(keep, axis=0) if keep else np.zeros((1, problem.n, 0))
     return Conditional(
         mean=draws.mean(axis=0),
         sd=draws.std(axis=0),
         natural={p: np.concatenate(v, axis=0) for p, v in nat.items()},
+        draws=draws,
     )
 
 

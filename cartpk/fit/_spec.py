@@ -110,6 +110,7 @@ SAEM_OPTIONS: dict[str, Field] = {
     "is_samples": Field("int", "importance samples per subject for -2LL", low=10, default=2000),
     "fim_samples": Field("int", "importance samples per subject for the FIM", low=10, default=500),
     "level": COMMON["level"],
+    "vpc_replicates": POPULATION_OPTIONS["vpc_replicates"],
 }
 
 #: fit method -> its options

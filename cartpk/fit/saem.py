@@ -23,6 +23,7 @@ import pandas as pd
 
 from cartpk.errors import CartpkWarning, SpecError, Violation
 from cartpk.fit._population_graph import _design
+from cartpk.fit._predictive import PredictiveDraws
 from cartpk.fit._saem import SaemSettings, SaemState, run_saem
 from cartpk.fit._saem_likelihood import (
     Conditional,
@@ -61,7 +62,7 @@ POPULATION_COLUMNS = [
 
 
 @dataclass
-class SaemFit:
+class SaemFit(PredictiveDraws):
     """A population fit by SAEM.
 
     Attributes
@@ -86,6 +87,22 @@ class SaemFit:
         The population parameters at every iteration (estimation scale).
     covariance : pandas.DataFrame
         Covariance of the estimates in the estimation parameterisation.
+    excluded : pandas.DataFrame
+        Records not used (M1: ``ROW, ID, code, reason``).
+    observations, covariates, dose
+        The records used (``ROW, ID, TIME, DV, CENS, LLOQ, LIMIT, DVID, SUBJ``), the
+        covariates per subject and the dose per subject, as for
+        :class:`cartpk.fit.PopulationFit`.
+
+    Notes
+    -----
+    :meth:`predict`, :meth:`simulate` and :meth:`individual_draws` work as the Bayesian
+    fit's, with the estimates in place of posterior draws: every draw holds the maximum-
+    likelihood population values and, for ``eta="posterior"``, one draw of each subject's
+    conditional distribution of its random effects. So VPCs simulate new subjects at the
+    estimates (no parameter uncertainty, as NONMEM/PsN and Monolix do by default), and the
+    diagnostics of :mod:`cartpk.diagnostics` (``vpc``, ``predictions``, ``plot_individual``)
+    take either fit.
     """
 
     model: Model
@@ -96,6 +113,27 @@ class SaemFit:
     trace: pd.DataFrame
     covariance: pd.DataFrame
     excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
+    observations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    covariates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dose: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    conditional_draws: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def draws(self, n: int | None = None) -> dict[str, np.ndarray]:
+        """The estimates and the subjects' conditional random-effect draws as parameter
+        draws ``{name: (n_draws, ...)}``: ``n`` evenly spaced, all with ``None``; more than
+        the conditional draws held (200 sweeps x chains) cycles through them (the population
+        values are the same in every draw)."""
+        d = self.conditional_draws
+        if not d:
+            raise ValueError("this SaemFit holds no conditional draws (built by hand?)")
+        total = next(iter(d.values())).shape[0]
+        if n is None:
+            idx = np.arange(total)
+        elif n >= total:
+            idx = np.resize(np.arange(total), n)
+        else:
+            idx = np.linspace(0, total - 1, n).round().astype(int)
+        return {k: v[idx] for k, v in d.items()}
 
     @property
     def converged(self) -> bool:
@@ -250,7 +288,32 @@ def fit_saem(
         trace=pd.DataFrame(state.trace),
         covariance=pd.DataFrame(cov, index=names, columns=names),
         excluded=design.excluded,
+        observations=design.obs,
+        covariates=design.covariates,
+        dose=design.dose,
+        conditional_draws=_parameter_draws(problem, state, cond),
     )
+
+
+def _parameter_draws(
+    problem: SaemProblem, state: SaemState, cond: Conditional
+) -> dict[str, np.ndarray]:
+    """The estimates repeated per conditional draw, and the draws' random effects, keyed as
+    the Bayesian fit's posterior (``mu_<P>``, coefficients, ``omega_<P>``, sigmas,
+    ``eta_<P>`` of shape ``(draws, subjects)``)."""
+    k = cond.draws.shape[0]
+    out: dict[str, np.ndarray] = {}
+    for p in problem.free:
+        out[f"mu_{p}"] = np.full(k, float(state.beta[p][0]))
+        for c, v in zip(problem.coefs[p], state.beta[p][1:], strict=True):
+            out[c] = np.full(k, float(v))
+    mean = problem.mean(state.beta)
+    for j, p in enumerate(problem.iiv):
+        out[f"omega_{p}"] = np.full(k, math.sqrt(state.omega2[p]))
+        out[f"eta_{p}"] = cond.draws[:, :, j] - mean[None, :, problem.free.index(p)]
+    for dv, name in problem.sigma_names.items():
+        out[name] = np.full(k, float(state.sigma[dv]))
+    return out
 
 
 #: largest change of any parameter between the means of the two halves of the smoothing

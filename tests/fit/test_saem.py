@@ -81,6 +81,24 @@ def test_summary_numbers_and_tables(linear):
     assert len(fit.trace) == s["iterations"]
 
 
+def test_predictions_and_replicates_come_from_the_estimates(linear):
+    """The fit serves the Bayesian fit's predictive interface: ``eta="posterior"`` draws are
+    the subjects' conditional draws (their mean is ``individual``'s conditional mean), PRED is
+    the model at the estimates, and replicates of new subjects have the estimated spread."""
+    model, data, fit = linear
+    est = fit.parameters.set_index("parameter")["estimate"]
+    ind = fit.individual_draws(None, eta="posterior")
+    np.testing.assert_allclose(ind["a"].mean(axis=0), fit.individual["a_mean"], rtol=1e-12)
+    pred = fit.predict(n=5, eta="zero")["Y"]
+    t = fit.observations["TIME"].to_numpy()
+    np.testing.assert_allclose(pred, np.broadcast_to(est["a"] + est["b"] * t, pred.shape))
+    sim, cens = fit.simulate(400, seed=1)
+    assert sim.shape == (400, len(fit.observations)) and not cens.any()
+    resid = sim - (est["a"] + est["b"] * t)
+    expected = math.sqrt(est["omega_a"] ** 2 + est["sigma"] ** 2)
+    assert resid.std() == pytest.approx(expected, rel=0.05)
+
+
 @pytest.mark.slow
 def test_stein_trial_recovers_the_truth():
     """Stein 2019 (smooth gate) on a rich design, 60 subjects, LLOQ 50: every 95 % interval

@@ -70,6 +70,32 @@ def test_saem_run_folder_has_the_tables_the_issue_names(run):
         assert (out / name).is_file(), name
 
 
+def test_saem_run_folder_has_the_bayesian_fits_checks(run):
+    """GOF, VPC, pcVPC and individual fits from the same diagnostics functions as the
+    Bayesian fit, simulated at the estimates: the simulated BLQ fraction per time bin brackets
+    the observed one and the NPDs are centred with unit spread (the model is the truth)."""
+    _, out = run
+    for name in (
+        "predictions.csv",
+        "vpc.csv",
+        "vpc_blq.csv",
+        "pcvpc.csv",
+        "vpc.png",
+        "pcvpc.png",
+        "gof.png",
+        "individual_fits.png",
+    ):
+        assert (out / name).is_file(), name
+    pred = pd.read_csv(out / "predictions.csv")
+    assert {"PRED", "IPRED", "IPRED_lower", "IPRED_upper", "NPD"} <= set(pred.columns)
+    assert abs(pred["NPD"].mean()) < 0.3 and 0.7 < pred["NPD"].std() < 1.3
+    blq = pd.read_csv(out / "vpc_blq.csv")
+    inside = (blq["sim_lower"] - 0.05 <= blq["observed"]) & (
+        blq["observed"] <= blq["sim_upper"] + 0.05
+    )
+    assert inside.all(), blq
+
+
 def test_saem_run_that_fails_its_checks_exits_1(tmp_path, capsys):
     """Every structural parameter free on days 7-90: beta and foldx are not identified, the
     run says so and exits 1."""
