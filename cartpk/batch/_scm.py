@@ -197,6 +197,17 @@ def _settings_problems(
     return problems + check_fields(dict(options), SAEM_OPTIONS, prefix="options")
 
 
+def _saem_arguments(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options :func:`cartpk.fit_saem` takes (a fit specification's run-folder options,
+    e.g. ``vpc_replicates``, mean nothing to a search's fits)."""
+    import inspect
+
+    from cartpk.fit.saem import fit_saem
+
+    taken = set(inspect.signature(fit_saem).parameters)
+    return {k: v for k, v in options.items() if k in taken}
+
+
 def _load(model: Any, data: Any) -> tuple[Model, Dataset, list[str], dict[str, Any]]:
     """The model and data, the input files and how the study names the data."""
     import hashlib
@@ -309,6 +320,7 @@ def scm(
     problems += candidate_problems(cands, model, dataset)
     if problems:
         raise SpecError("Invalid covariate search.", problems)
+    options = _saem_arguments(options)
     drop = options.pop("drop_iiv", None)
     if drop:  # in the model, so that the study is the same however the IIV was dropped
         model = model.with_iiv(drop=[str(p) for p in drop])
