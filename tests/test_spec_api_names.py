@@ -54,4 +54,6 @@ def test_deprecated_names_are_the_readme_table_and_no_longer_arguments():
 def test_saem_spec_options_are_fit_saem_arguments():
     from cartpk.fit._spec import SAEM_OPTIONS
 
-    assert set(SAEM_OPTIONS) <= _arguments(ck.fit_saem)
+    # vpc_replicates: the run folder's VPC (cartpk.vpc's n), as for the Bayesian fit
+    assert set(SAEM_OPTIONS) - {"vpc_replicates"} <= _arguments(ck.fit_saem)
+    assert "vpc_replicates" in SAEM_OPTIONS and "n" in _arguments(ck.vpc)

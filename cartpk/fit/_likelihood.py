@@ -204,6 +204,20 @@ def _other_bound(xp: Any, limit: Any, cens: Any, dv: Any, log_scale: bool) -> tu
     return has, np.where(has, lim, d)
 
 
+def _censored_terms_numpy(z: np.ndarray, cens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``log Phi(z)`` where ``cens == 1`` and ``log Phi(-z)`` where ``cens == -1`` (0
+    elsewhere): the NumPy path evaluates the normal CDF only on the censored records (the
+    same values, elementwise, as on every record)."""
+    shape = np.broadcast_shapes(np.shape(z), np.shape(cens))
+    zz, cc = np.broadcast_to(z, shape), np.broadcast_to(cens, shape)
+    left, right = np.zeros(shape), np.zeros(shape)
+    for term, kind, sign in ((left, 1, 1.0), (right, -1, -1.0)):
+        at = cc == kind
+        if at.any():
+            term[at] = log_ndtr(np, sign * zz[at])
+    return left, right
+
+
 def loglik(
     xp: Any,
     dv: Any,
@@ -358,6 +372,8 @@ def loglik(
                 z_u = xp.where(has_other, z_other, z_r + 1.0)
                 right = xp.where(has_other, _log_diff_ndtr(xp, z_u, z_r), right)
             right = right - log_pos
+        elif numpy_like and not symbolic and z_other is None:
+            left, right = _censored_terms_numpy(z, cens_arr)
         else:
             left = log_ndtr(xp, z)
             right = log_ndtr(xp, -z)

@@ -58,6 +58,11 @@ def _write_inputs(where: Path) -> dict[str, Path]:
     sse.write_text(
         'model = "stein2019"\ndays = [7, 14, 28]\nn_subjects = 3\nn_replicates = 2\nseed = 1\n'
     )
+    scm = where / "scm.toml"
+    scm.write_text(
+        'model = "stein2019_smooth"\ndata = "trial.csv"\nseed = 1\n\n[[candidate]]\n'
+        'parameter = "cmax"\ncovariate = "DOSE"\nkind = "power"\nreference = 3e7\n'
+    )
     boot = where / "boot.toml"
     boot.write_text('model = "stein2019"\ndata = "trial.csv"\nseed = 1\nn_bootstrap = 2\n')
     # a run folder of an SAEM fit, as `cartpk compare` reads it (beside `where`: the tests
@@ -75,6 +80,7 @@ def _write_inputs(where: Path) -> dict[str, Path]:
         "er": er,
         "sse": sse,
         "boot": boot,
+        "scm": scm,
         "run": run,
         "population": run / "population.csv",
     }
@@ -95,6 +101,7 @@ ARGV: dict[str, Callable[[dict[str, Path]], list[str]]] = {
     "export": lambda i: ["export", "stein2019", "--to", "nonmem"],
     "export-data": lambda i: ["export-data", str(i["trial"]), "--to", "nonmem"],
     "compare": lambda i: ["compare", str(i["run"])],
+    "scm": lambda i: ["scm", str(i["scm"]), "--quiet", "--workers", "1"],
 }
 FILE_COMMANDS = {"nca", "simulate", "report", "export", "export-data", "compare"}
 # the input each command reads (simulate and demo read none: a file of the user's instead)
@@ -112,8 +119,9 @@ OWN_INPUT = {
     "export": "lesions",  # reads no file of the user's: another file of theirs instead
     "export-data": "trial",
     "compare": "population",  # a file inside the run folder it reads
+    "scm": "scm",
 }
-STUDY_COMMANDS = {"sse", "bootstrap"}
+STUDY_COMMANDS = {"sse", "bootstrap", "scm"}
 
 
 def test_every_command_writing_out_has_force_and_no_visible_overwrite():
