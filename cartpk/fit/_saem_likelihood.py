@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,7 @@ class _Draws:
     """Fixed proposal draws (common random numbers): ``t`` of shape ``(M, n, q)``."""
 
     t: np.ndarray
+    _memo: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def make(cls, m: int, n: int, q: int, rng: np.random.Generator) -> _Draws:
@@ -97,7 +98,10 @@ class _Draws:
         return cls(z / np.sqrt(w))
 
     def log_density(self) -> np.ndarray:
-        """``log t_5`` of each standardised draw, summed over components: ``(M, n)``."""
+        """``log t_5`` of each standardised draw, summed over components: ``(M, n)``
+        (computed once: the draws are fixed)."""
+        if "log_density" in self._memo:
+            return self._memo["log_density"]
         q = self.t.shape[2]
         one = (
             gammaln((_T_DF + 1) / 2)
@@ -105,7 +109,9 @@ class _Draws:
             - 0.5 * math.log(_T_DF * math.pi)
             - (_T_DF + 1) / 2 * np.log1p(self.t**2 / _T_DF)
         )
-        return one.sum(axis=2) if q else np.zeros(self.t.shape[:2])
+        value = one.sum(axis=2) if q else np.zeros(self.t.shape[:2])
+        self._memo["log_density"] = value
+        return value
 
 
 def _proposal_phi(
