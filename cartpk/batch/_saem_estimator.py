@@ -36,6 +36,9 @@ class SaemEstimator:
         As :func:`cartpk.fit_saem`.
     parameters : tuple of str, optional
         Report only these parameters.
+    profile : tuple of str, default ()
+        Typical values without random effects whose ``lower``/``upper`` are their
+        profile-likelihood interval (``fit_saem(profile=...)``) instead of the Wald one.
     """
 
     blq: Literal["m3", "m1"] = "m3"
@@ -46,6 +49,7 @@ class SaemEstimator:
     fim_samples: int = 500
     level: float = 0.95
     parameters: tuple[str, ...] | None = None
+    profile: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.blq not in ("m3", "m1"):
@@ -57,6 +61,7 @@ class SaemEstimator:
         if not 0.0 < float(self.level) < 1.0:
             raise ValueError(f"`level` must lie in (0, 1), not {self.level!r}")
         object.__setattr__(self, "drop_iiv", tuple(str(p) for p in self.drop_iiv))
+        object.__setattr__(self, "profile", tuple(str(p) for p in self.profile))
         if self.parameters is not None:
             object.__setattr__(self, "parameters", tuple(str(p) for p in self.parameters))
 
@@ -66,6 +71,7 @@ class SaemEstimator:
 
     def __call__(self, dataset: Dataset, model: Model) -> pd.DataFrame:
         """Fit ``dataset`` by SAEM and return the estimates table (see the class notes)."""
+        import numpy as np
         import pandas as pd
 
         from cartpk.errors import CartpkWarning
@@ -78,12 +84,16 @@ class SaemEstimator:
         p = fit.parameters[~fit.parameters["fixed"].astype(bool)]
         if self.parameters is not None:
             p = p[p["parameter"].isin(self.parameters)]
+        lower, upper = p["lower"].to_numpy(dtype=float), p["upper"].to_numpy(dtype=float)
+        if self.profile:  # the profile-likelihood interval where one was computed
+            lower = np.where(p["profile_lower"].notna(), p["profile_lower"], lower)
+            upper = np.where(p["profile_upper"].notna(), p["profile_upper"], upper)
         return pd.DataFrame(
             {
                 "parameter": p["parameter"].to_numpy(),
                 "estimate": p["estimate"].to_numpy(dtype=float),
-                "lower": p["lower"].to_numpy(dtype=float),
-                "upper": p["upper"].to_numpy(dtype=float),
+                "lower": np.asarray(lower, dtype=float),
+                "upper": np.asarray(upper, dtype=float),
                 "converged": fit.converged,
                 "identified": [math.isfinite(float(v)) for v in p["se"]],
             }
