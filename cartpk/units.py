@@ -102,6 +102,8 @@ role               text    role of the parameter (structural, iiv, error, covari
 fixed              flag    whether the parameter was fixed
 transform          text    estimation scale (log, logit, none)
 ci_method          text    how the interval was computed (wald, profile, ...)
+profile_lower      [unit]  lower limit of the profile-likelihood interval (SAEM `profile`)
+profile_upper      [unit]  upper limit of the profile-likelihood interval (SAEM `profile`)
 at_bound           flag    whether the estimate is at a bound of the search range
 identifiable       flag    whether the data identify the parameter (see note)
 note               text    why a parameter is flagged

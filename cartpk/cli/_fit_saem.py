@@ -3,7 +3,9 @@
 Spec keys (all optional besides ``model``/``data``; rules in
 :data:`cartpk.fit._spec.SAEM_OPTIONS`): ``dvid``, ``drop_iiv``, ``blq`` ("m3" or "m1"),
 ``explore`` (300), ``smooth`` (200), ``chains``, ``is_samples`` (2000), ``fim_samples``
-(500), ``level`` (0.95).
+(500), ``level`` (0.95), ``vpc_replicates`` (200), ``profile`` (typical values without IIV
+that also get a profile-likelihood interval: ``profile_lower``/``profile_upper`` in
+``population.csv``).
 
 Files written to the run folder: ``population.csv`` (``parameter, estimate, se, rse_pct,
 lower, upper, unit``, then ``cv_pct``, ``shrinkage_pct``, ``role``, ``fixed``),
@@ -67,6 +69,7 @@ def _run(job: FitJob) -> bool:
             level=float(opt["level"]),
             seed=seed,
             progress=_progress(quiet),
+            profile=[str(p) for p in opt["profile"] or ()],
         )
     notes = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
     for note in notes:
@@ -79,6 +82,12 @@ def _run(job: FitJob) -> bool:
         f"{s['aic']:.2f}, BIC {s['bic']:.2f}, {s['n_parameters']} parameters; SAEM "
         f"{s['saem_s']:.0f} s, -2LL {s['loglik_s']:.0f} s, standard errors {s['fim_s']:.0f} s"
     )
+    for name, r in s.get("profile", {}).items():
+        ends = [
+            f"{v:.4g}" + ("" if closed else " (open)")
+            for v, closed in ((r["lower"], r["closed_lower"]), (r["upper"], r["closed_upper"]))
+        ]
+        say(f"profile-likelihood interval of {name}: [{ends[0]}, {ends[1]}] ({r['refits']} refits)")
     say(
         ("converged" if fit.converged else "NOT converged (see the warnings above)")
         + "; population.csv, individual.csv, diagnostics.json, trace.png, gof.png and "

@@ -111,6 +111,7 @@ SAEM_OPTIONS: dict[str, Field] = {
     "fim_samples": Field("int", "importance samples per subject for the FIM", low=10, default=500),
     "level": COMMON["level"],
     "vpc_replicates": POPULATION_OPTIONS["vpc_replicates"],
+    "profile": Field("list[str]", "typical values without IIV given profile-likelihood intervals"),
 }
 
 #: fit method -> its options

@@ -180,3 +180,20 @@ def test_a_parameter_the_design_barely_informs_is_named():
     assert "saem_poorly_identified" in codes
     se = fit.covariance.loc["mu_k", "mu_k"] ** 0.5
     assert se > 1.0 and fit.covariance.loc["mu_a", "mu_a"] ** 0.5 < 0.2
+
+
+def test_profile_interval_of_a_quadratic_likelihood_is_the_wald_interval(linear):
+    """In a linear mixed model the log-likelihood is quadratic in the slope: its profile
+    interval (refits with ``b`` fixed) equals the Wald interval to within 5 % of its width."""
+    model, data, fit = linear
+    prof = fit_saem(model, data, seed=2, profile=["b"])
+    p = prof.parameters.set_index("parameter")
+    width = p.loc["b", "upper"] - p.loc["b", "lower"]
+    assert abs(p.loc["b", "profile_lower"] - p.loc["b", "lower"]) < 0.05 * width
+    assert abs(p.loc["b", "profile_upper"] - p.loc["b", "upper"]) < 0.05 * width
+    detail = prof.summary["profile"]["b"]
+    assert detail["closed_lower"] and detail["closed_upper"] and detail["refits"] >= 2
+    assert p[["profile_lower", "profile_upper"]].drop(index="b").isna().all().all()
+    with pytest.raises(SpecError) as err:
+        fit_saem(model, data, profile=["a"])  # has a random effect: Wald serves it
+    assert err.value.violations[0].code == "saem_option"

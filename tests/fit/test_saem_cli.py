@@ -105,3 +105,21 @@ def test_saem_run_that_fails_its_checks_exits_1(tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert "NOT converged" in err and "diagnostics.json" in err
+
+
+def test_saem_spec_profile_adds_profile_likelihood_intervals(tmp_path, capsys):
+    """``profile = ["tmax"]``: population.csv gains the profile-likelihood interval of tmax
+    (around the estimate, near its Wald interval), diagnostics.json its refits, and the
+    terminal says it."""
+    out = tmp_path / "run"
+    spec = _spec(tmp_path, 'profile = ["tmax"]\nvpc_replicates = 20\n')
+    assert main(["fit", str(spec), "--out", str(out)]) == 0
+    pop = pd.read_csv(out / "population.csv").set_index("parameter")
+    row = pop.loc["tmax"]
+    assert row["profile_lower"] < row["estimate"] < row["profile_upper"]
+    wald = row["upper"] - row["lower"]
+    assert abs((row["profile_upper"] - row["profile_lower"]) / wald - 1) < 0.5
+    assert pop.drop(index="tmax")["profile_lower"].isna().all()
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["profile"]["tmax"]["refits"] >= 2
+    assert "profile-likelihood interval of tmax" in capsys.readouterr().err
