@@ -444,53 +444,49 @@ def _covariance(info: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _warn(summary: dict[str, Any]) -> None:
+    """One :class:`CartpkWarning` per check the fit failed, each saying what to do."""
     import warnings
 
+    for code, message, details in _failed_checks(summary):
+        warnings.warn(CartpkWarning(message, code=code, details=details), stacklevel=3)
+
+
+def _failed_checks(summary: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(code, message, details)`` of every check in ``summary`` that failed."""
+    out = []
     if not summary["fim_positive_definite"]:
-        warnings.warn(
-            CartpkWarning(
-                "the observed Fisher information is not positive definite: standard errors "
-                "are NaN. A parameter is not identified by these data: fix it or drop its "
-                "random effect (`drop_iiv`), then refit.",
-                code="fim_not_positive_definite",
-            ),
-            stacklevel=3,
+        message = (
+            "the observed Fisher information is not positive definite: standard errors "
+            "are NaN. A parameter is not identified by these data: fix it or drop its "
+            "random effect (`drop_iiv`), then refit."
         )
+        out.append(("fim_not_positive_definite", message, {}))
     if summary["at_bound"]:
-        warnings.warn(
-            CartpkWarning(
-                f"{', '.join(summary['at_bound'])} ran to the edge of the search box (the data "
-                "do not bound them): fix them at literature values (`model.fix(...)`) or add "
-                "data that inform them (later samples for a terminal rate), then refit.",
-                code="saem_at_bound",
-                details={"parameters": summary["at_bound"]},
-            ),
-            stacklevel=3,
+        message = (
+            f"{', '.join(summary['at_bound'])} ran to the edge of the search box (the data "
+            "do not bound them): fix them at literature values (`model.fix(...)`) or add "
+            "data that inform them (later samples for a terminal rate), then refit."
         )
+        out.append(("saem_at_bound", message, {"parameters": summary["at_bound"]}))
     if summary["poorly_identified"]:
-        names = ", ".join(summary["poorly_identified"])
-        warnings.warn(
-            CartpkWarning(
-                f"{names}: standard error above {_SE_MAX:g} on the estimation scale (the 95 % "
-                "interval spans more than a factor of 7 either way): these data barely "
-                "determine them. Fix them at literature values (`model.fix(...)`) or drop "
-                "their random effect, or add samples that inform them, then refit.",
-                code="saem_poorly_identified",
-                details={"parameters": summary["poorly_identified"]},
-            ),
-            stacklevel=3,
+        message = (
+            f"{', '.join(summary['poorly_identified'])}: standard error above {_SE_MAX:g} on "
+            "the estimation scale (the 95 % interval spans more than a factor of 7 either "
+            "way): these data barely determine them. Fix them at literature values "
+            "(`model.fix(...)`) or drop their random effect, or add samples that inform them, "
+            "then refit."
+        )
+        out.append(
+            ("saem_poorly_identified", message, {"parameters": summary["poorly_identified"]})
         )
     if summary["sa_drift"] > _DRIFT_MAX:
-        warnings.warn(
-            CartpkWarning(
-                f"SAEM's parameters still drift over the smoothing phase (largest change "
-                f"{summary['sa_drift']:.2f} standard errors > {_DRIFT_MAX}): raise `explore` "
-                "and `smooth` (e.g. 600 and 300) and refit.",
-                code="saem_not_settled",
-                details={"sa_drift": summary["sa_drift"]},
-            ),
-            stacklevel=3,
+        message = (
+            f"SAEM's parameters still drift over the smoothing phase (largest change "
+            f"{summary['sa_drift']:.2f} standard errors > {_DRIFT_MAX}): raise `explore` "
+            "and `smooth` (e.g. 600 and 300) and refit."
         )
+        out.append(("saem_not_settled", message, {"sa_drift": summary["sa_drift"]}))
+    return out
 
 
 def _check_options(

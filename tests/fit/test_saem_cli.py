@@ -38,15 +38,10 @@ def test_saem_run_folder_has_the_tables_the_issue_names(run):
     code, out = run
     assert code == 0
     pop = pd.read_csv(out / "population.csv")
-    assert list(pop.columns[:7]) == [
-        "parameter",
-        "estimate",
-        "se",
-        "rse_pct",
-        "lower",
-        "upper",
-        "unit",
-    ]
+    # the issue's words: `population.csv` (`parameter, estimate, se, rse_pct, lower, upper, unit`)
+    assert list(pop.columns[:7]) == "parameter, estimate, se, rse_pct, lower, upper, unit".split(
+        ", "
+    )
     free = pop[~pop["fixed"]]
     assert set(free["parameter"]) == {"tmax", "cmax", "alpha", "omega_cmax", "omega_alpha", "sigma"}
     assert free["se"].notna().all() and (free["lower"] < free["upper"]).all()
