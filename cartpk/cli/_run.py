@@ -2,7 +2,7 @@
 
 Each specification's kind is read from its keys (``method`` -> ``cartpk fit``,
 ``[[analysis]]`` -> ``cartpk er``, ``n_replicates`` + ``[estimator]`` -> ``cartpk sse``,
-``n_bootstrap`` -> ``cartpk bootstrap``); every spec is validated by its command before
+``n_bootstrap`` -> ``cartpk bootstrap``, ``[[candidate]]`` -> ``cartpk scm``); every spec is validated by its command before
 anything of it runs. Each spec writes its own run folder ``DIR/<spec name>/``; the summary
 table (spec, kind, status, runtime, convergence, key results) is printed and written to
 ``DIR/summary.csv``. Exit 0 when every spec succeeded, 1 when any ran but failed its checks
@@ -43,9 +43,12 @@ def add_parser(sub: Any) -> None:
 
 
 def spec_kind(spec: dict[str, Any]) -> str | None:
-    """The command that runs a specification (``fit``, ``er``, ``sse``, ``bootstrap``)."""
+    """The command that runs a specification (``fit``, ``er``, ``sse``, ``bootstrap``,
+    ``scm``)."""
     if "analysis" in spec:
         return "er"
+    if "candidate" in spec:
+        return "scm"
     if "n_replicates" in spec and ("estimator" in spec or spec.get("kind") == "er_chain"):
         return "sse"
     if "n_bootstrap" in spec or spec.get("kind") == "bootstrap" or "bootstrap" in spec:
@@ -81,6 +84,10 @@ def _check(path: Path, kind: str) -> None:
         from cartpk.er import read_er_spec
 
         read_er_spec(path)
+    elif kind == "scm":
+        from cartpk.batch._scm_spec import scm_from_spec
+
+        scm_from_spec(path)
     else:
         from cartpk.batch import load_spec
 
@@ -111,7 +118,8 @@ def _plan(specs: list[Path]) -> list[tuple[Path, str]]:
             if kind is None:
                 raise UsageError(
                     f"{p}: cannot tell what this specification runs; it needs `method` (fit), "
-                    "`[[analysis]]` (er), `n_replicates` + `[estimator]` (sse) or `n_bootstrap`"
+                    "`[[analysis]]` (er), `n_replicates` + `[estimator]` (sse), `n_bootstrap` "
+                    "or `[[candidate]]` (scm)"
                 )
             _check(p, kind)
         except SpecError as err:
@@ -192,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
                 rows.append(_invalid_row(p, kind.split(":", 1)[1]))
                 continue
             argv = [kind, str(p), "--out", str(sub)]
-            if kind in ("fit", "sse", "bootstrap", "er") and args.quiet:
+            if kind in ("fit", "sse", "bootstrap", "er", "scm") and args.quiet:
                 argv.append("--quiet")
             t0 = time.perf_counter()
             buf = io.StringIO()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,7 +17,17 @@ def test_spec_kind_reads_the_keys():
     assert spec_kind({"model": "stein2019", "method": "individual"}) == "fit"
     assert spec_kind({"analysis": [{}]}) == "er"
     assert spec_kind({"n_replicates": 2, "estimator": {}}) == "sse"
+    assert spec_kind({"model": "stein2019", "candidate": [{}]}) == "scm"
     assert spec_kind({"model": "stein2019"}) is None
+
+
+def test_every_shipped_spec_has_a_kind_and_validates():
+    """`cartpk run fits/` runs every spec in fits/: each one's command is known and its
+    reader accepts it (nothing invalid before anything runs)."""
+    from cartpk.cli._run import _plan
+
+    plan = _plan(sorted((Path(__file__).parents[2] / "fits").glob("*.toml")))
+    assert plan and not [p.name for p, kind in plan if kind.startswith("invalid")]
 
 
 def test_cli_run_folder_of_specs_summary_and_exit_codes(tmp_path, capsys):
