@@ -220,8 +220,7 @@ class SaemProblem:
 
     def predictions(self, phi: np.ndarray, rec: _Records) -> dict[str, np.ndarray]:
         """Per-record predictions ``{DVID: (records,)}`` of pseudo-subjects ``phi``."""
-        nat = self.natural(phi)
-        per_record = {k: (v[rec.subj] if np.ndim(v) else v) for k, v in nat.items()}
+        per_record = self.natural(phi[rec.subj])  # one gather, then elementwise transforms
         with np.errstate(all="ignore"):
             return self.model.evaluate(np, rec.time, per_record, dose=rec.dose)
 
