@@ -33,7 +33,7 @@ from cartpk.fit._population_priors import (
     population_priors,
     prior_set_name,
 )
-from cartpk.fit._predictive import PredictiveDraws
+from cartpk.fit._predictive import PredictiveDraws, draw_index
 
 # ---------------------------------------------------------------------------------------
 # the result
@@ -161,11 +161,7 @@ class PopulationFit(PredictiveDraws):
         """
         post = self.idata.posterior
         total = post.sizes["chain"] * post.sizes["draw"]
-        idx = (
-            np.arange(total)
-            if n is None or n >= total
-            else np.linspace(0, total - 1, n).round().astype(int)
-        )
+        idx = draw_index(total, n)
         out = {}
         for k, da in post.data_vars.items():
             arr = np.asarray(da.values)

@@ -20,7 +20,18 @@ import pandas as pd
 from cartpk.fit._population_graph import _individual_transformed, _natural, _predict_draws
 from cartpk.model import Model, OdeModel
 
-__all__ = ["PredictiveDraws"]
+__all__ = ["PredictiveDraws", "draw_index"]
+
+
+def draw_index(total: int, n: int | None, *, cycle: bool = False) -> np.ndarray:
+    """Indices of ``n`` of ``total`` draws, evenly spaced; every draw with ``None``. Asking
+    for ``total`` or more gives every draw once, or with ``cycle`` ``n`` indices going round
+    them again."""
+    if n is None or (n >= total and not cycle):
+        return np.arange(total)
+    if n >= total:
+        return np.resize(np.arange(total), n)
+    return np.linspace(0, total - 1, n).round().astype(int)
 
 
 class PredictiveDraws:

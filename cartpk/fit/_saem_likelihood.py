@@ -20,16 +20,26 @@
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.special import gammaln, logsumexp
 
-from cartpk.fit._saem import SaemState, _Sampler
+from cartpk.fit._saem import SaemSettings, SaemState, _Sampler, run_saem
 from cartpk.fit._saem_problem import SaemProblem
 
-__all__ = ["Conditional", "conditional", "ebe_modes", "fisher", "importance_loglik"]
+__all__ = [
+    "Conditional",
+    "Maximum",
+    "conditional",
+    "ebe_modes",
+    "fisher",
+    "importance_loglik",
+    "maximum",
+]
 
 _T_DF = 5.0
 
@@ -63,25 +73,49 @@ def conditional(
     sampler = _Sampler(problem, rec, blq, rng)
     cols = [problem.free.index(p) for p in problem.iiv]
     keep: list[np.ndarray] = []
-    nat: dict[str, list[np.ndarray]] = {p: [] for p in problem.free}
     for k in range(sweeps + 50):
         sampler.sweep(state, kernels)
-        if k < 50:  # the kernels' scales settle at the final estimates first
-            continue
-        chains = state.phi.reshape(-1, problem.n, len(problem.free))
-        keep.append(chains[:, :, cols])
-        values = problem.natural(state.phi)
-        for p in problem.free:
-            # a copy: an identity transform returns a view of phi, which the next sweep moves
-            now = np.array(np.broadcast_to(values[p], (state.phi.shape[0],)), dtype=float)
-            nat[p].append(now.reshape(-1, problem.n))
-    draws = np.concatenate(keep, axis=0) if keep else np.zeros((1, problem.n, 0))
+        if k >= 50:  # the kernels' scales settle at the final estimates first
+            keep.append(state.phi.reshape(-1, problem.n, len(problem.free)).copy())
+    phi = np.concatenate(keep, axis=0)  # (draws, n, free)
+    values = problem.natural(phi.reshape(-1, len(problem.free)))
+    draws = phi[:, :, cols]
     return Conditional(
         mean=draws.mean(axis=0),
         sd=draws.std(axis=0),
-        natural={p: np.concatenate(v, axis=0) for p, v in nat.items()},
+        natural={p: values[p].reshape(-1, problem.n) for p in problem.free},
         draws=draws,
     )
+
+
+class Maximum(NamedTuple):
+    """SAEM's estimates with their conditional distributions and -2LL (see :func:`maximum`)."""
+
+    state: SaemState
+    info: dict[str, Any]
+    cond: Conditional
+    loglik: float
+    mc_se: float
+    rng: np.random.Generator  # goes on to draw the Fisher information's samples
+    loglik_s: float
+
+
+def maximum(
+    problem: SaemProblem,
+    settings: SaemSettings,
+    blq: str,
+    is_samples: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Maximum:
+    """Run SAEM, then the conditional distributions at the estimates and the importance-
+    sampled log-likelihood (draws from ``default_rng([seed, 1])``)."""
+    state, info = run_saem(problem, settings, blq=blq, progress=progress)
+    rng = np.random.default_rng([settings.seed, 1])
+    t0 = time.perf_counter()
+    cond = conditional(problem, state, blq, rng, settings.kernels)
+    draws = _Draws.make(int(is_samples), problem.n, len(problem.iiv), rng)
+    ll, _, mc = importance_loglik(problem, state, cond, draws, blq)
+    return Maximum(state, info, cond, ll, mc, rng, time.perf_counter() - t0)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ import numpy as np
 
 from cartpk.errors import SpecError, Violation
 from cartpk.fit._population_graph import _design
-from cartpk.fit._saem import SaemSettings, run_saem
-from cartpk.fit._saem_likelihood import _Draws, conditional, importance_loglik
+from cartpk.fit._saem import SaemSettings
+from cartpk.fit._saem_likelihood import maximum
 from cartpk.fit._saem_problem import SaemProblem
 from cartpk.model._transforms import transform_of
 
@@ -76,11 +76,7 @@ def _refit_m2ll(model: Model, dataset: Dataset, run: dict[str, Any]) -> float:
     settings = SaemSettings(
         explore=REFIT_EXPLORE, smooth=REFIT_SMOOTH, chains=run["chains"], seed=run["seed"]
     )
-    state, _ = run_saem(problem, settings, blq=run["blq"])
-    rng = np.random.default_rng([run["seed"], 1])
-    cond = conditional(problem, state, run["blq"], rng, settings.kernels)
-    draws = _Draws.make(run["is_samples"], problem.n, len(problem.iiv), rng)
-    ll, _, _ = importance_loglik(problem, state, cond, draws, run["blq"])
+    ll = maximum(problem, settings, run["blq"], run["is_samples"]).loglik
     return -2.0 * ll
 
 

@@ -23,15 +23,14 @@ import pandas as pd
 
 from cartpk.errors import CartpkWarning, SpecError, Violation
 from cartpk.fit._population_graph import _design
-from cartpk.fit._predictive import PredictiveDraws
-from cartpk.fit._saem import SaemSettings, SaemState, run_saem
+from cartpk.fit._predictive import PredictiveDraws, draw_index
+from cartpk.fit._saem import SaemSettings, SaemState
 from cartpk.fit._saem_likelihood import (
     Conditional,
     _Draws,
-    conditional,
     ebe_modes,
     fisher,
-    importance_loglik,
+    maximum,
     psi_names,
     shrinkage,
     summary_numbers,
@@ -127,13 +126,7 @@ class SaemFit(PredictiveDraws):
         d = self.conditional_draws
         if not d:
             raise ValueError("this SaemFit holds no conditional draws (built by hand?)")
-        total = next(iter(d.values())).shape[0]
-        if n is None:
-            idx = np.arange(total)
-        elif n >= total:
-            idx = np.resize(np.arange(total), n)
-        else:
-            idx = np.linspace(0, total - 1, n).round().astype(int)
+        idx = draw_index(next(iter(d.values())).shape[0], n, cycle=True)
         return {k: v[idx] for k, v in d.items()}
 
     @property
@@ -244,15 +237,9 @@ def fit_saem(
     problem = SaemProblem(model, design)
     check_profile(problem, [str(p) for p in profile])
     settings = SaemSettings(explore=int(explore), smooth=int(smooth), chains=chains, seed=seed)
-    state, info = run_saem(problem, settings, blq=blq, progress=progress)
-    rng = np.random.default_rng([seed, 1])
-    t0 = time.perf_counter()
-    cond = conditional(problem, state, blq, rng, settings.kernels)
+    state, info, cond, ll, mc, rng, t_ll = maximum(problem, settings, blq, is_samples, progress)
     q = len(problem.iiv)
-    ll, _, mc = importance_loglik(
-        problem, state, cond, _Draws.make(int(is_samples), problem.n, q, rng), blq
-    )
-    t_ll = time.perf_counter() - t0
+    t0 = time.perf_counter()
     # the importance-sampled curvature of a weakly determined omega is noisy: a Fisher
     # information that is not positive definite is recomputed once with 4x the samples
     for samples in (int(fim_samples), 4 * int(fim_samples)):
@@ -260,7 +247,7 @@ def fit_saem(
         cov, pd_ok = _covariance(info_matrix)
         if pd_ok:
             break
-    t_fim = time.perf_counter() - t0 - t_ll
+    t_fim = time.perf_counter() - t0
     modes = ebe_modes(problem, state, cond, blq)
     shrink = shrinkage(problem, state, modes)
     names = psi_names(problem)
