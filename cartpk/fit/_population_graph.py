@@ -64,7 +64,8 @@ def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, bl
     outputs = _outputs(model, dvid)
     obs = _observations(dataset, outputs)
     obs, excluded = _discard_censored(obs, blq)
-    subjects = [s for s in dataset.subjects if s in set(obs["ID"])]
+    observed = set(obs["ID"])
+    subjects = [s for s in dataset.subjects if s in observed]
     index = {s: i for i, s in enumerate(subjects)}
     obs["SUBJ"] = obs["ID"].map(index).astype(int)
     obs = obs.sort_values(["SUBJ", "DVID", "TIME"], kind="stable").reset_index(drop=True)

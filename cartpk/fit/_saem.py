@@ -237,22 +237,24 @@ def _truncated_normal(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) 
 def _fit_noiiv(
     problem: SaemProblem,
     state: SaemState,
-    residuals: Callable[[np.ndarray], np.ndarray],
+    residuals: Callable[[list[np.ndarray]], list[np.ndarray]],
     steps: int,
 ) -> dict[str, np.ndarray]:
     """Gauss-Newton steps (forward-difference Jacobian, step halving) on the completed data's
-    standardised residuals over the parameters without random effects."""
+    standardised residuals over the parameters without random effects.
+
+    ``residuals`` maps a list of parameter vectors to their residuals (one vectorised
+    evaluation for the Jacobian's columns)."""
     names = problem.noiiv
     sizes = [len(state.beta[p]) for p in names]
     x = np.concatenate([state.beta[p] for p in names])
     lo, hi = (np.concatenate([b[p] for p in names]) for b in problem.noiiv_bounds())
-    r = residuals(x)
+    r = residuals([x])[0]
     obj = 0.5 * float(r @ r)
     for _ in range(steps):
         h = 1e-6 * np.maximum(1.0, np.abs(x))
-        jac = np.stack(
-            [(residuals(x + h[j] * np.eye(len(x))[j]) - r) / h[j] for j in range(len(x))], 1
-        )
+        moved = residuals([x + h[j] * np.eye(len(x))[j] for j in range(len(x))])
+        jac = np.stack([(moved[j] - r) / h[j] for j in range(len(x))], 1)
         ok = np.isfinite(r) & np.all(np.isfinite(jac), axis=1)
         if not ok.any():
             break
@@ -260,7 +262,7 @@ def _fit_noiiv(
         delta *= min(1.0, _MAX_STEP / max(float(np.max(np.abs(delta))), 1e-300))
         delta = np.clip(x + delta, lo, hi) - x
         for _half in range(12):
-            trial = residuals(x + delta)
+            trial = residuals([x + delta])[0]
             new = 0.5 * float(trial @ trial)
             if math.isfinite(new) and new <= obj:
                 x, r, obj = x + delta, trial, new
@@ -368,27 +370,35 @@ def _maximise(
 
 def _completed_residuals(
     problem: SaemProblem, state: SaemState, rec: _Records, completed: dict[str, np.ndarray]
-) -> Callable[[np.ndarray], np.ndarray]:
+) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
     """Standardised residuals of this iteration's completed data as a function of the
-    parameters without random effects (``[beta_p for p in noiiv]`` concatenated)."""
+    parameters without random effects (``[beta_p for p in noiiv]`` concatenated), for a
+    list of such vectors at once (stacked copies of the chains, one prediction call)."""
     cols = [problem.free.index(p) for p in problem.noiiv]
     sizes = [len(state.beta[p]) for p in problem.noiiv]
-    phi = state.phi.copy()
     copies = rec.n // problem.n
 
-    def residuals(x: np.ndarray) -> np.ndarray:
-        k = 0
-        for c, p, s in zip(cols, problem.noiiv, sizes, strict=True):
-            phi[:, c] = np.tile(problem.X[p] @ x[k : k + s] + problem.offset[p], copies)
-            k += s
-        pred = problem.predictions(phi, rec)
-        parts = []
-        for dv, rows, _ in rec.outputs:
-            # proportional: the relative residual (the log f term is left out)
-            e = _residual(problem.model.error[dv].kind, completed[dv], pred[dv][rows])
-            parts.append(e / state.sigma[dv])
-        out = np.concatenate(parts)
-        return np.where(np.isfinite(out), out, 1e150)
+    def residuals(xs: list[np.ndarray]) -> list[np.ndarray]:
+        phi = np.tile(state.phi, (len(xs), 1))
+        for b, x in enumerate(xs):
+            part = phi[b * rec.n : (b + 1) * rec.n]
+            k = 0
+            for c, p, s in zip(cols, problem.noiiv, sizes, strict=True):
+                part[:, c] = np.tile(problem.X[p] @ x[k : k + s] + problem.offset[p], copies)
+                k += s
+        stacked = problem.records(copies * len(xs))
+        pred = problem.predictions(phi, stacked)
+        out = []
+        for b in range(len(xs)):
+            parts = []
+            for (dv, rows, _), (_, rows_all, _) in zip(rec.outputs, stacked.outputs, strict=True):
+                # proportional: the relative residual (the log f term is left out)
+                f = pred[dv][rows_all[b * len(rows) : (b + 1) * len(rows)]]
+                e = _residual(problem.model.error[dv].kind, completed[dv], f)
+                parts.append(e / state.sigma[dv])
+            res = np.concatenate(parts)
+            out.append(np.where(np.isfinite(res), res, 1e150))
+        return out
 
     return residuals
 

@@ -123,7 +123,7 @@ class _Draws:
     """Fixed proposal draws (common random numbers): ``t`` of shape ``(M, n, q)``."""
 
     t: np.ndarray
-    _memo: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def make(cls, m: int, n: int, q: int, rng: np.random.Generator) -> _Draws:
@@ -147,6 +147,19 @@ class _Draws:
         self._memo["log_density"] = value
         return value
 
+    def proposal(self, cond: Conditional) -> tuple[np.ndarray, np.ndarray]:
+        """The draws on the transformed scale, ``(M, n, q)``, and their proposal log
+        density, ``(M, n)``, for the conditional distribution ``cond`` (computed once per
+        ``cond``: neither depends on the population parameters)."""
+        key = f"proposal-{id(cond)}"
+        if key not in self._memo:
+            sd = np.maximum(cond.sd, 1e-8)
+            phi = cond.mean[None] + sd[None] * self.t
+            log_q = self.log_density() - np.sum(np.log(sd), axis=1)[None]
+            self._memo[key] = (cond, phi, log_q)  # cond kept: its id stays unique
+        _, phi, log_q = self._memo[key]
+        return phi, log_q
+
 
 def _proposal_phi(
     problem: SaemProblem, state: SaemState, cond: Conditional, draws: _Draws
@@ -156,8 +169,7 @@ def _proposal_phi(
     phi = np.tile(problem.mean(state.beta), (m, 1))
     if q:
         cols = [problem.free.index(p) for p in problem.iiv]
-        sd = np.maximum(cond.sd, 1e-8)
-        phi[:, cols] = (cond.mean[None] + sd[None] * draws.t).reshape(m * n, q)
+        phi[:, cols] = draws.proposal(cond)[0].reshape(m * n, q)
     return phi
 
 
@@ -191,12 +203,10 @@ def importance_loglik(
         return float(per.sum()), per, 0.0
     cols = [problem.free.index(p) for p in problem.iiv]
     mean = problem.mean(state.beta)
-    sd = np.maximum(cond.sd, 1e-8)
-    phi_iiv = cond.mean[None] + sd[None] * draws.t
+    phi_iiv, log_q = draws.proposal(cond)
     om2 = np.array([state.omega2[p] for p in problem.iiv])
     x = phi_iiv - mean[None][:, :, cols]
     log_prior = -0.5 * np.sum(x**2 / om2 + np.log(2 * np.pi * om2), axis=2)
-    log_q = draws.log_density() - np.sum(np.log(sd), axis=1)[None]
     log_w = obs + log_prior - log_q
     per = logsumexp(log_w, axis=0) - math.log(m)
     w = np.exp(log_w - per[None])  # weights relative to their mean
@@ -266,43 +276,77 @@ def fisher(
     importance-sampled log-likelihood (common random numbers)."""
     psi = to_psi(problem, state)
     k = len(psi)
-    # the observation part depends only on the parameters without random effects and the
-    # residual error: computed once per distinct value of those (most evaluations reuse it)
-    moving = _observation_coordinates(problem)
-    cache: dict[bytes, np.ndarray] = {}
-
-    def ll(x: np.ndarray) -> float:
-        st = from_psi(problem, state, x)
-        key = np.asarray(x[moving]).tobytes()
-        if key not in cache:
-            cache[key] = observation_part(problem, st, cond, draws, blq)
-        return importance_loglik(problem, st, cond, draws, blq, obs=cache[key])[0]
-
     h = step * np.maximum(1.0, np.abs(psi))
-    f0 = ll(psi)
-    hess = np.empty((k, k))
     e = np.eye(k)
-    up = [ll(psi + h[a] * e[a]) for a in range(k)]
-    down = [ll(psi - h[a] * e[a]) for a in range(k)]
+    up = [psi + h[a] * e[a] for a in range(k)]
+    down = [psi - h[a] * e[a] for a in range(k)]
+    # the forward and the backward difference of each pair averaged: second-order accurate
+    # like the four-point formula, with two evaluations per pair (the one-axis steps are
+    # shared with the diagonal)
+    pairs = [(a, b) for a in range(k) for b in range(a)]
+    fwd = [psi + h[a] * e[a] + h[b] * e[b] for a, b in pairs]
+    bwd = [psi - h[a] * e[a] - h[b] * e[b] for a, b in pairs]
+    values = iter(_stencil_loglik(problem, state, cond, draws, blq, [psi, *up, *down, *fwd, *bwd]))
+    f0 = next(values)
+    f_up = [next(values) for _ in range(k)]
+    f_down = [next(values) for _ in range(k)]
+    f_fwd = [next(values) for _ in pairs]
+    f_bwd = [next(values) for _ in pairs]
+    hess = np.empty((k, k))
     for a in range(k):
-        hess[a, a] = (up[a] - 2 * f0 + down[a]) / h[a] ** 2
-        for b in range(a):
-            # the forward and the backward difference averaged: second-order accurate like
-            # the four-point formula, with two evaluations per pair (the one-axis steps are
-            # shared with the diagonal)
-            fwd = ll(psi + h[a] * e[a] + h[b] * e[b]) - up[a] - up[b] + f0
-            bwd = ll(psi - h[a] * e[a] - h[b] * e[b]) - down[a] - down[b] + f0
-            hess[a, b] = hess[b, a] = (fwd + bwd) / (2 * h[a] * h[b])
+        hess[a, a] = (f_up[a] - 2 * f0 + f_down[a]) / h[a] ** 2
+    for (a, b), fw, bw in zip(pairs, f_fwd, f_bwd, strict=True):
+        num = (fw - f_up[a] - f_up[b] + f0) + (bw - f_down[a] - f_down[b] + f0)
+        hess[a, b] = hess[b, a] = num / (2 * h[a] * h[b])
     return -hess
 
 
-def _observation_coordinates(problem: SaemProblem) -> np.ndarray:
-    """Indices in ``psi`` of the parameters the observation part depends on."""
+def _stencil_loglik(
+    problem: SaemProblem,
+    state: SaemState,
+    cond: Conditional,
+    draws: _Draws,
+    blq: str,
+    points: list[np.ndarray],
+) -> list[float]:
+    """The importance-sampled log-likelihood at each ``psi`` of ``points``.
+
+    The observation part depends only on the parameters without random effects (through the
+    predictions) and on the residual error: the predictions are computed once per distinct
+    value of the former and the observation part once per distinct value of both; most
+    points reuse them.
+    """
     names = psi_names(problem)
-    obs_names = {f"mu_{p}" for p in problem.noiiv}
-    obs_names |= {c for p in problem.noiiv for c in problem.coefs[p]}
-    obs_names |= set(problem.sigma_names.values())
-    return np.array([k for k, n in enumerate(names) if n in obs_names], dtype=int)
+    pred_at = _coordinates(names, _prediction_names(problem))
+    obs_at = _coordinates(names, _prediction_names(problem) | set(problem.sigma_names.values()))
+    m = draws.t.shape[0]
+    rec = problem.records(m)
+    groups: dict[bytes, list[int]] = {}
+    for i, x in enumerate(points):
+        groups.setdefault(x[pred_at].tobytes(), []).append(i)
+    out = [math.nan] * len(points)
+    for members in groups.values():
+        first = from_psi(problem, state, points[members[0]])
+        pred = problem.predictions(_proposal_phi(problem, first, cond, draws), rec)
+        obs: dict[bytes, np.ndarray] = {}
+        for i in members:
+            st = from_psi(problem, state, points[i])
+            key = points[i][obs_at].tobytes()
+            if key not in obs:
+                obs[key] = problem.loglik_of(pred, st.sigma, rec, blq).reshape(m, problem.n)
+            out[i] = importance_loglik(problem, st, cond, draws, blq, obs=obs[key])[0]
+    return out
+
+
+def _prediction_names(problem: SaemProblem) -> set[str]:
+    """Names in ``psi`` that the predictions of fixed proposal draws depend on: the typical
+    values and coefficients of the parameters without random effects."""
+    return {f"mu_{p}" for p in problem.noiiv} | {c for p in problem.noiiv for c in problem.coefs[p]}
+
+
+def _coordinates(names: list[str], chosen: set[str]) -> np.ndarray:
+    """Indices in ``psi`` (``names``) of the ``chosen`` names."""
+    return np.array([k for k, n in enumerate(names) if n in chosen], dtype=int)
 
 
 def ebe_modes(problem: SaemProblem, state: SaemState, cond: Conditional, blq: str) -> np.ndarray:

@@ -13,9 +13,12 @@ error model with its censored terms (M3) or without the censored records (M1).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,6 +32,37 @@ __all__ = ["SaemProblem", "check_saem_model"]
 
 #: how far (transformed scale) a typical value without IIV may move from its declared value
 BOX = 15.0
+
+#: records evaluated together when many copies of the subjects are stacked (importance
+#: sampling, the Fisher information): cache-sized arrays, elementwise the same values
+BLOCK = 32_768
+
+_T = TypeVar("_T")
+
+
+def _threads() -> int:
+    """Threads for the blocks of a large evaluation: the cores this process may use (at
+    most 4), or 1 off the main thread (a Dask task, or a caller's own thread pool, already
+    has its core)."""
+    if threading.current_thread() is not threading.main_thread():
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _each_block(fn: Callable[[int, int], _T], blocks: list[tuple[int, int]]) -> list[_T]:
+    """``fn(c0, c1)`` for every block, in order; on several threads where there are cores
+    (NumPy releases the GIL inside its elementwise loops; each block's values are the same
+    on any thread)."""
+    threads = min(_threads(), len(blocks))
+    if threads == 1:
+        return [fn(c0, c1) for c0, c1 in blocks]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda b: fn(*b), blocks))
+
 
 #: residual-error kinds whose variance has a closed-form M-step
 _ERROR_KINDS = ("log_additive", "additive", "proportional")
@@ -218,17 +252,76 @@ class SaemProblem:
                 out[n] = float(t.value)
         return out
 
+    def blocks(self, rec: _Records) -> list[tuple[int, int]] | None:
+        """Ranges of copies in ``rec`` evaluated together (about :data:`BLOCK` records
+        each), or ``None`` when ``rec`` is one block."""
+        copies, tile = rec.n // self.n, len(self.design.obs)
+        per = max(1, BLOCK // max(tile, 1))
+        if copies <= per:
+            return None
+        return [(c0, min(copies, c0 + per)) for c0 in range(0, copies, per)]
+
     def predictions(self, phi: np.ndarray, rec: _Records) -> dict[str, np.ndarray]:
         """Per-record predictions ``{DVID: (records,)}`` of pseudo-subjects ``phi``."""
-        per_record = self.natural(phi[rec.subj])  # one gather, then elementwise transforms
-        with np.errstate(all="ignore"):
-            return self.model.evaluate(np, rec.time, per_record, dose=rec.dose)
+        blocks = self.blocks(rec)
+        if blocks is None:
+            return self._predictions(phi, rec)
+        parts = _each_block(
+            lambda c0, c1: self._predictions(phi[c0 * self.n : c1 * self.n], self.records(c1 - c0)),
+            blocks,
+        )
+        return {dv: np.concatenate([part[dv] for part in parts]) for dv in parts[0]}
 
     def obs_loglik(
         self, phi: np.ndarray, sigma: Mapping[str, float], rec: _Records, blq: str
     ) -> np.ndarray:
         """``log p(y_i | phi_i)`` per pseudo-subject (censored terms included: M3)."""
-        pred = self.predictions(phi, rec)
+        blocks = self.blocks(rec)
+        if blocks is None:
+            return self._loglik_of(self._predictions(phi, rec), sigma, rec, blq)
+
+        def block(c0: int, c1: int) -> np.ndarray:
+            sub = self.records(c1 - c0)
+            pred = self._predictions(phi[c0 * self.n : c1 * self.n], sub)
+            return self._loglik_of(pred, sigma, sub, blq)
+
+        return np.concatenate(_each_block(block, blocks))
+
+    def loglik_of(
+        self,
+        pred: Mapping[str, np.ndarray],
+        sigma: Mapping[str, float],
+        rec: _Records,
+        blq: str,
+    ) -> np.ndarray:
+        """:meth:`obs_loglik` from the records' predictions ``pred`` (:meth:`predictions`)."""
+        blocks = self.blocks(rec)
+        if blocks is None:
+            return self._loglik_of(pred, sigma, rec, blq)
+        tile = len(self.design.obs)
+
+        def block(c0: int, c1: int) -> np.ndarray:
+            part = {dv: v[c0 * tile : c1 * tile] for dv, v in pred.items()}
+            return self._loglik_of(part, sigma, self.records(c1 - c0), blq)
+
+        return np.concatenate(_each_block(block, blocks))
+
+    def _predictions(self, phi: np.ndarray, rec: _Records) -> dict[str, np.ndarray]:
+        # transform each pseudo-subject's values once, then one gather to the records
+        values = self.natural(phi)
+        free = np.stack([values[p] for p in self.free], axis=1)[rec.subj]
+        per_record: dict[str, Any] = {p: free[:, k] for k, p in enumerate(self.free)}
+        per_record.update({p: v for p, v in values.items() if p not in per_record})
+        with np.errstate(all="ignore"):
+            return self.model.evaluate(np, rec.time, per_record, dose=rec.dose)
+
+    def _loglik_of(
+        self,
+        pred: Mapping[str, np.ndarray],
+        sigma: Mapping[str, float],
+        rec: _Records,
+        blq: str,
+    ) -> np.ndarray:
         total = np.zeros(rec.n)
         for dv, rows, data in rec.outputs:
             error = self.model.error[dv]
