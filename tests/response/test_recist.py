@@ -1,7 +1,8 @@
 """RECIST 1.1 engine: hand-derived cases, one per rule (Eisenhauer et al. 2009).
 
-Every expected value below was derived by hand from the lesion diameters in the case;
-the arithmetic is in the case's comment. SOD = sum of target diameters (mm).
+The cases are the tables of ``recist_cases.toml``: every expected value there was derived
+by hand from the lesion diameters in the case; the arithmetic is in the case's comment.
+SOD = sum of target diameters (mm).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+import tomllib
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -25,298 +28,15 @@ def table(body: str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
 
 
-# name, lesion rows, {day: (TRGRESP, NTRGRESP, NEWLPROG, OVRLRESP)}, (BOR unconf, BOR conf)
-CASES = [
-    (
-        # 45.5 + 24.5 = 70 at baseline; 31.85 + 17.15 = 49 = 0.7 * 70 -> exactly -30 % is PR
-        # (in floating point 31.85 + 17.15 is not exactly 49); day 84 the same -> confirmed
-        "pr_at_exactly_minus_30",
-        """
-        1,-5,T1,TARGET,0,45.5,
-        1,-5,T2,TARGET,0,24.5,
-        1,56,T1,TARGET,0,31.85,
-        1,56,T2,TARGET,0,17.15,
-        1,84,T1,TARGET,0,31.85,
-        1,84,T2,TARGET,0,17.15,
-        """,
-        {56: ("PR", None, "N", "PR"), 84: ("PR", None, "N", "PR")},
-        ("PR", "PR"),
-    ),
-    (
-        # 70.1 / 100 -> -29.9 % is not PR: SD at day 56 (>= 42 d) -> BOR SD
-        "minus_29_9_is_sd",
-        """
-        1,-5,T1,TARGET,0,100,
-        1,56,T1,TARGET,0,70.1,
-        """,
-        {56: ("SD", None, "N", "SD")},
-        ("SD", "SD"),
-    ),
-    (
-        # nadir 20 (baseline); day 56: 24 = +20 % but +4 mm -> not PD (SD);
-        # day 84: 25 = +25 % and +5 mm over the nadir 20 -> PD; SD at day 56 qualifies
-        "plus_20pct_with_4mm_is_not_pd",
-        """
-        1,-5,T1,TARGET,0,20,
-        1,56,T1,TARGET,0,24,
-        1,84,T1,TARGET,0,25,
-        """,
-        {56: ("SD", None, "N", "SD"), 84: ("PD", None, "N", "PD")},
-        ("SD", "SD"),
-    ),
-    (
-        # 25 -> 30: +20 % and +5 mm exactly -> PD; nothing qualifying before it
-        "pd_at_exactly_20pct_and_5mm",
-        """
-        1,-5,T1,TARGET,0,25,
-        1,56,T1,TARGET,0,30,
-        """,
-        {56: ("PD", None, "N", "PD")},
-        ("PD", "PD"),
-    ),
-    (
-        # baseline 100, day 42: 50 (-50 %, PR), day 84: 60 = -40 % from baseline but +20 %
-        # and +10 mm over the nadir 50 -> PD. PR at day 42 unconfirmed (next is PD), but it
-        # is >= 42 d after infusion, so confirmed BOR is SD
-        "pd_from_nadir_below_baseline",
-        """
-        1,-5,T1,TARGET,0,100,
-        1,42,T1,TARGET,0,50,
-        1,84,T1,TARGET,0,60,
-        """,
-        {42: ("PR", None, "N", "PR"), 84: ("PD", None, "N", "PD")},
-        ("PR", "SD"),
-    ),
-    (
-        # non-nodal 30 -> 0, node 20 -> 8 then 9 (< 10 mm): CR although SOD = 8, 9;
-        # CR at day 56 confirmed by CR at day 90 (34 d)
-        "nodal_cr_with_nonzero_sod",
-        """
-        1,-5,T1,TARGET,0,30,
-        1,-5,N1,TARGET,1,20,
-        1,56,T1,TARGET,0,0,
-        1,56,N1,TARGET,1,8,
-        1,90,T1,TARGET,0,0,
-        1,90,N1,TARGET,1,9,
-        """,
-        {56: ("CR", None, "N", "CR"), 90: ("CR", None, "N", "CR")},
-        ("CR", "CR"),
-    ),
-    (
-        # nodes 20 + 16 = 36 -> 2 + 2 = 4 (CR) -> 9 + 9 = 18: +350 %, +14 mm over the nadir,
-        # yet every node < 10 mm is normal: CR is checked before PD
-        "nodes_under_10mm_stay_cr",
-        """
-        1,-5,N1,TARGET,1,20,
-        1,-5,N2,TARGET,1,16,
-        1,42,N1,TARGET,1,2,
-        1,42,N2,TARGET,1,2,
-        1,84,N1,TARGET,1,9,
-        1,84,N2,TARGET,1,9,
-        """,
-        {42: ("CR", None, "N", "CR"), 84: ("CR", None, "N", "CR")},
-        ("CR", "CR"),
-    ),
-    (
-        # 50 -> 40 (-20 %, SD) with an equivocal new lesion: not progression;
-        # day 84 the new lesion is unequivocal -> PD. SD at day 56 qualifies
-        "equivocal_new_lesion_is_not_pd",
-        """
-        1,-5,T1,TARGET,0,50,
-        1,56,T1,TARGET,0,40,
-        1,56,N1,NEW,,,EQUIVOCAL
-        1,84,T1,TARGET,0,40,
-        1,84,N1,NEW,,,UNEQUIVOCAL
-        """,
-        {56: ("SD", None, "N", "SD"), 84: ("SD", None, "Y", "PD")},
-        ("SD", "SD"),
-    ),
-    (
-        # 100 -> 60 (PR) at day 28 -> 65 (-35 %, PR; +5 mm but +8.3 % over nadir 60) at day
-        # 49: only 21 d apart -> PR not confirmed; PR at day 49 >= 42 d counts as SD
-        "unconfirmed_pr_counts_as_sd",
-        """
-        1,-5,T1,TARGET,0,100,
-        1,28,T1,TARGET,0,60,
-        1,49,T1,TARGET,0,65,
-        """,
-        {28: ("PR", None, "N", "PR"), 49: ("PR", None, "N", "PR")},
-        ("PR", "SD"),
-    ),
-    (
-        # PR at day 28 (before the 42-day SD minimum), then a new lesion at day 56 -> PD:
-        # unconfirmed BOR PR, confirmed BOR PD (RECIST 1.1 Table 3: PR then PD)
-        "unconfirmed_early_pr_then_pd",
-        """
-        1,-5,T1,TARGET,0,100,
-        1,28,T1,TARGET,0,60,
-        1,56,T1,TARGET,0,60,
-        1,56,N1,NEW,,,UNEQUIVOCAL
-        """,
-        {28: ("PR", None, "N", "PR"), 56: ("PR", None, "Y", "PD")},
-        ("PR", "PD"),
-    ),
-    (
-        # 50 -> 45 (-10 %, SD) at day 28 only: before 42 d -> NE
-        "early_sd_is_ne",
-        """
-        1,-5,T1,TARGET,0,50,
-        1,28,T1,TARGET,0,45,
-        """,
-        {28: ("SD", None, "N", "SD")},
-        ("NE", "NE"),
-    ),
-    (
-        # early SD (day 28) then PD at day 56 (50 -> 62: +24 %, +12 mm) -> BOR PD
-        "early_sd_then_pd_is_pd",
-        """
-        1,-5,T1,TARGET,0,50,
-        1,28,T1,TARGET,0,45,
-        1,56,T1,TARGET,0,62,
-        """,
-        {28: ("SD", None, "N", "SD"), 56: ("PD", None, "N", "PD")},
-        ("PD", "PD"),
-    ),
-    (
-        # PD at day 56 (50 -> 62), then shrinkage to 30 (-40 %, PR) at day 84 and 120:
-        # the time points are still assessed, but nothing after the first PD counts
-        "pd_followed_by_shrinkage",
-        """
-        1,-5,T1,TARGET,0,50,
-        1,56,T1,TARGET,0,62,
-        1,84,T1,TARGET,0,30,
-        1,120,T1,TARGET,0,30,
-        """,
-        {56: ("PD", None, "N", "PD"), 84: ("PR", None, "N", "PR"), 120: ("PR", None, "N", "PR")},
-        ("PD", "PD"),
-    ),
-    (
-        # T2 not measured at day 56 (blank) and not reported at day 84 -> target NE both times
-        "target_not_evaluated_is_ne",
-        """
-        1,-5,T1,TARGET,0,30,
-        1,-5,T2,TARGET,0,20,
-        1,56,T1,TARGET,0,25,
-        1,56,T2,TARGET,0,,
-        1,84,T1,TARGET,0,25,
-        """,
-        {56: ("NE", None, "N", "NE"), 84: ("NE", None, "N", "NE")},
-        ("NE", "NE"),
-    ),
-    (
-        # T2 not evaluated, but T1 alone is 70 = +40 %, +20 mm over the nadir 50 -> PD
-        "partial_sum_already_pd",
-        """
-        1,-5,T1,TARGET,0,30,
-        1,-5,T2,TARGET,0,20,
-        1,56,T1,TARGET,0,70,
-        1,56,T2,TARGET,0,,
-        """,
-        {56: ("PD", None, "N", "PD")},
-        ("PD", "PD"),
-    ),
-    (
-        # targets shrink 50 -> 30 (-40 %, PR) but a non-target progresses unequivocally
-        "nontarget_unequivocal_pd",
-        """
-        1,-5,T1,TARGET,0,50,
-        1,-5,NT1,NONTARGET,0,,PRESENT
-        1,56,T1,TARGET,0,30,
-        1,56,NT1,NONTARGET,0,,UNEQUIVOCAL_PD
-        """,
-        {56: ("PR", "PD", "N", "PD")},
-        ("PD", "PD"),
-    ),
-    (
-        # CR at day 42 and day 70: exactly 28 d apart -> confirmed CR
-        "cr_confirmed_at_28_days",
-        """
-        1,-5,T1,TARGET,0,40,
-        1,-5,NT1,NONTARGET,0,,PRESENT
-        1,42,T1,TARGET,0,0,
-        1,42,NT1,NONTARGET,0,,ABSENT
-        1,70,T1,TARGET,0,0,
-        1,70,NT1,NONTARGET,0,,ABSENT
-        """,
-        {42: ("CR", "CR", "N", "CR"), 70: ("CR", "CR", "N", "CR")},
-        ("CR", "CR"),
-    ),
-    (
-        # CR at day 42 and day 69: 27 d apart -> not confirmed; CR at day 42 >= 42 d -> SD
-        "cr_27_days_apart_not_confirmed",
-        """
-        1,-5,T1,TARGET,0,40,
-        1,42,T1,TARGET,0,0,
-        1,69,T1,TARGET,0,0,
-        """,
-        {42: ("CR", None, "N", "CR"), 69: ("CR", None, "N", "CR")},
-        ("CR", "SD"),
-    ),
-    (
-        # PR (-50 %) at day 42 confirmed by CR at day 84 -> confirmed PR (CR unconfirmed)
-        "pr_confirmed_by_cr",
-        """
-        1,-5,T1,TARGET,0,40,
-        1,42,T1,TARGET,0,20,
-        1,84,T1,TARGET,0,0,
-        """,
-        {42: ("PR", None, "N", "PR"), 84: ("CR", None, "N", "CR")},
-        ("CR", "PR"),
-    ),
-    (
-        # 50 -> 34 (-32 %, PR) at day 42 -> 36 (-28 %, +2 mm over the nadir: SD) at day 84
-        # -> 34 (PR) at day 112: the SD in between breaks the confirmation -> confirmed SD
-        "pr_confirmation_broken_by_sd",
-        """
-        1,-5,T1,TARGET,0,50,
-        1,42,T1,TARGET,0,34,
-        1,84,T1,TARGET,0,36,
-        1,112,T1,TARGET,0,34,
-        """,
-        {42: ("PR", None, "N", "PR"), 84: ("SD", None, "N", "SD"), 112: ("PR", None, "N", "PR")},
-        ("PR", "SD"),
-    ),
-    (
-        # target CR with a persisting non-target lesion -> PR (Table 1); with the non-target
-        # not evaluated -> PR as well; PR at 56 confirmed by PR at 84
-        "target_cr_nontarget_present_or_ne_is_pr",
-        """
-        1,-5,T1,TARGET,0,40,
-        1,-5,NT1,NONTARGET,0,,PRESENT
-        1,56,T1,TARGET,0,0,
-        1,56,NT1,NONTARGET,0,,PRESENT
-        1,84,T1,TARGET,0,0,
-        1,84,NT1,NONTARGET,0,,NE
-        """,
-        {56: ("CR", "NON-CR/NON-PD", "N", "PR"), 84: ("CR", "NE", "N", "PR")},
-        ("PR", "PR"),
-    ),
-    (
-        # PR of targets (-40 %) with the non-target lesion not reported -> NE non-target, PR
-        "nontarget_not_reported_is_ne",
-        """
-        1,-5,T1,TARGET,0,50,
-        1,-5,NT1,NONTARGET,1,,PRESENT
-        1,56,T1,TARGET,0,30,
-        """,
-        {56: ("PR", "NE", "N", "PR")},
-        ("PR", "SD"),
-    ),
-    (
-        # only baseline: nothing to assess
-        "no_follow_up_is_ne",
-        """
-        1,-5,T1,TARGET,0,50,
-        """,
-        {},
-        ("NE", "NE"),
-    ),
-]
+# {name: {"lesions": rows, "timepoints": {day: responses}, "bor": [...]}}, derived by hand
+CASES = tomllib.loads(Path(__file__).with_name("recist_cases.toml").read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize(("name", "body", "points", "bor"), CASES, ids=[c[0] for c in CASES])
-def test_recist_hand_derived_case(name, body, points, bor):
-    res = recist(table(body))
+@pytest.mark.parametrize("name", list(CASES))
+def test_recist_hand_derived_case(name):
+    case = CASES[name]
+    points = {int(day): tuple(v or None for v in r) for day, r in case["timepoints"].items()}
+    res = recist(table(case["lesions"]))
     tp = res.timepoints
     post = tp[tp["DAY"] > 0].set_index("DAY")
     assert sorted(post.index) == sorted(points)
@@ -325,7 +45,7 @@ def test_recist_hand_derived_case(name, body, points, bor):
         got = tuple(None if pd.isna(row[c]) else row[c] for c in tp.columns[5:9])
         assert got == (trg, ntrg, newl, ovr), f"day {day}"
     b = res.bor.iloc[0]
-    assert (b["BOR_UNCONFIRMED"], b["BOR_CONFIRMED"]) == bor
+    assert [b["BOR_UNCONFIRMED"], b["BOR_CONFIRMED"]] == case["bor"]
 
 
 def test_recist_sod_and_percent_changes_by_hand():
