@@ -26,11 +26,11 @@ Timings depend on the load of the machine; the script prints ``os.getloadavg()``
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 import numpy as np
+from _bench_args import bench_parser
 
 import cartpk as ck
 
@@ -179,11 +179,7 @@ def _fd_closed(cf: ck.Model, t: np.ndarray, params: dict[str, np.ndarray], k: st
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--loop-subjects", type=int, default=40)
-    ap.add_argument("--stacked-subjects", type=int, default=200)
-    ap.add_argument("--workers", type=int, default=2)
+    ap = bench_parser(__doc__, n=10_000, loop_subjects=40, stacked_subjects=200, workers=2)
     ap.add_argument("--rtol", type=float, default=1e-5, help="both engines and the loop")
     args = ap.parse_args()
     bench_simulation(args.n, args.loop_subjects, args.stacked_subjects, args.workers, args.rtol)

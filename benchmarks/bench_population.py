@@ -79,7 +79,6 @@ times depend on the machine and its load; compare the ratios.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
@@ -90,6 +89,7 @@ import warnings
 from collections.abc import Iterator
 
 import numpy as np
+from _bench_args import bench_parser
 
 DESIGNS = {
     "trial": (7.0, 14.0, 21.0, 28.0, 60.0, 90.0),  # the originating trial's qPCR days
@@ -992,12 +992,7 @@ def bench_reuse(args) -> dict[str, object]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--subjects", type=int, default=90)
-    ap.add_argument("--grad-subjects", type=int, default=90)
-    ap.add_argument("--draws", type=int, default=1000)
-    ap.add_argument("--tune", type=int, default=1000)
-    ap.add_argument("--chains", type=int, default=4)
+    ap = bench_parser(__doc__, subjects=90, grad_subjects=90, draws=1000, tune=1000, chains=4)
     ap.add_argument("--quick", action="store_true", help="20 subjects, 300 draws, 2 chains")
     ap.add_argument("--skip-sampling", action="store_true")
     ap.add_argument(

@@ -15,7 +15,6 @@ printed (the search's time includes starting the cluster).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _bench_args import bench_parser
 
 import cartpk as ck
 from cartpk.model import categorical, power
@@ -78,11 +78,7 @@ def _sequential(result: ck.batch.ScmResult, base: ck.model.Model, data: Path, op
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--subjects", type=int, default=100)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--explore", type=int, default=300)
-    ap.add_argument("--smooth", type=int, default=200)
+    ap = bench_parser(__doc__, subjects=100, workers=2, explore=300, smooth=200)
     ap.add_argument("--no-sequential", action="store_true", help="skip the one-process run")
     args = ap.parse_args()
     opts = {"explore": args.explore, "smooth": args.smooth}
