@@ -17,31 +17,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from cartpk.cli._commands import COMMANDS
 from cartpk.cli._common import UsageError, print_error
 
 __all__ = ["main"]
-
-# command name -> module under cartpk.cli implementing ``add_parser(subparsers)`` and
-# ``run(args) -> int``. Modules are imported lazily so `cartpk --version` stays fast.
-COMMANDS: dict[str, str] = {
-    "validate": "cartpk.cli._validate",
-    "demo": "cartpk.cli._demo",
-    "simulate": "cartpk.cli._simulate",
-    "models": "cartpk.cli._models",
-    "nca": "cartpk.cli._nca",
-    "recist": "cartpk.cli._recist",
-    "convert": "cartpk.cli._convert",
-    "fit": "cartpk.cli._fit",
-    "compare": "cartpk.cli._compare",
-    "er": "cartpk.cli._er",
-    "report": "cartpk.cli._report",
-    "sse": "cartpk.cli._sse",
-    "bootstrap": "cartpk.cli._bootstrap",
-    "scm": "cartpk.cli._scm",
-    "run": "cartpk.cli._run",
-    "export-data": "cartpk.cli._export_data",
-    "export": "cartpk.cli._export",
-}
 
 
 def _version() -> str:
@@ -60,14 +39,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the full argument parser (imports every command module)."""
+    """Build the full argument parser: every command of :data:`COMMANDS` from its record,
+    then the options of its own from its module (which this imports)."""
     parser = _Parser(prog="cartpk", description="CAR-T cellular kinetics.")
     parser.add_argument("--version", action="version", version=f"cartpk {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for modname in COMMANDS.values():
-        mod = importlib.import_module(modname)
-        mod.add_parser(sub)
+    for command in COMMANDS:
+        p = command.register(sub)
+        mod = importlib.import_module(command.module)
+        if hasattr(mod, "add_arguments"):
+            mod.add_arguments(p)
+        p.set_defaults(func=mod.run)
     return parser
 
 

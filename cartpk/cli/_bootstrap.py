@@ -14,24 +14,15 @@ import argparse
 import sys
 from typing import Any
 
-from cartpk.cli._common import add_command
 from cartpk.cli._sse import add_cluster_arguments, announce, cluster_options, emit_table
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_arguments", "run"]
 
 DEFAULT_N = 200
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``bootstrap`` command."""
-    p = add_command(
-        sub,
-        "bootstrap",
-        help="nonparametric bootstrap of a typical-value fit on Dask",
-        description="Resample subjects with replacement, refit, and report percentile "
-        "intervals of the typical values.",
-        first=("spec", "bootstrap specification (TOML)"),
-    )
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk bootstrap`` to its parser."""
     p.add_argument(
         "-n",
         "--n-bootstrap",
@@ -41,7 +32,6 @@ def add_parser(sub: Any) -> None:
         help=f"bootstrap samples (default: the spec's n_bootstrap, else {DEFAULT_N})",
     )
     add_cluster_arguments(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,6 @@ __all__ = [
     "Renaming",
     "TERMINAL_WIDTH",
     "UsageError",
-    "add_command",
     "add_run_folder_arguments",
     "emit",
     "print_error",
@@ -41,55 +40,6 @@ def print_error(err: BaseException, code: str | None = None) -> None:
         print(f"error [{code or 'exists'}]: {err}", file=sys.stderr)
     else:
         print(f"error [{code or 'error'}]: {err}", file=sys.stderr)
-
-
-def add_command(
-    sub: Any,
-    name: str,
-    *,
-    help: str,
-    description: str,
-    first: tuple[str, str],
-    metavar: str | None = None,
-    nargs: str | None = None,
-    run_folder: bool = False,
-    quiet: str | None = None,
-) -> Any:
-    """Register a command's parser with the arguments most commands open with.
-
-    Parameters
-    ----------
-    sub : argparse._SubParsersAction
-        The ``cartpk`` parser's subcommands.
-    name : str
-        The command's name.
-    help : str
-        Its line in ``cartpk --help``.
-    description : str
-        The paragraph ``cartpk NAME --help`` opens with.
-    first : tuple of (str, str)
-        The first positional argument: its name and help text.
-    metavar, nargs : str, optional
-        The first argument's ``metavar`` and ``nargs`` (argparse's defaults when not given).
-    run_folder : bool, default False
-        Also add ``--out DIR`` and ``--force`` (:func:`add_run_folder_arguments`).
-    quiet : str, optional
-        Also add ``--quiet`` with this help text.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The command's parser, for the arguments that are its own.
-    """
-    p = sub.add_parser(name, help=help, description=description)
-    dest, text = first
-    extra = {k: v for k, v in (("metavar", metavar), ("nargs", nargs)) if v is not None}
-    p.add_argument(dest, help=text, **extra)
-    if run_folder:
-        add_run_folder_arguments(p)
-    if quiet is not None:
-        p.add_argument("--quiet", action="store_true", help=quiet)
-    return p
 
 
 def add_run_folder_arguments(p: Any) -> None:

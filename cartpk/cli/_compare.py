@@ -45,9 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import TERMINAL_WIDTH, add_command
+from cartpk.cli._common import TERMINAL_WIDTH
 
-__all__ = ["COLUMNS", "add_parser", "compare_runs", "read_runs", "run"]
+__all__ = ["COLUMNS", "add_arguments", "compare_runs", "read_runs", "run"]
 
 #: columns of the comparison table, in order
 COLUMNS = (
@@ -88,23 +88,8 @@ class _Run:
     data: tuple[Any, ...]  # (data SHA-256, n_observations, blq): runs on the same data
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``compare`` command."""
-    parser = add_command(
-        subparsers,
-        "compare",
-        help="compare population maximum-likelihood fits: -2LL, AIC, BIC, LRT",
-        description=(
-            'Model comparison of run folders of `cartpk fit` with method = "saem": '
-            "-2LL and its Monte-Carlo SE, delta OFV (-2LL minus the smallest), AIC, BIC, "
-            "and a likelihood-ratio test of each run against the smallest larger run it is "
-            "nested in (same data file, observations and BLQ handling; estimated "
-            "parameters a subset). --out writes the table as CSV."
-        ),
-        first=("runs", "run folders of population maximum-likelihood fits"),
-        metavar="RUNDIR",
-        nargs="+",
-    )
+def add_arguments(parser: Any) -> None:
+    """Add the options of ``cartpk compare`` to its parser."""
     parser.add_argument("--out", default=None, metavar="FILE.csv", help="also write the table")
     parser.add_argument(
         "--force", action="store_true", help="replace FILE.csv if an earlier comparison wrote it"
@@ -115,8 +100,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="table",
         help="stdout: the table (default) or the whole table as CSV",
     )
-    parser.set_defaults(func=run)
-    return parser
 
 
 def _number(value: Any) -> float:

@@ -21,7 +21,7 @@ from typing import Any
 
 from cartpk.cli._common import UsageError, add_run_folder_arguments
 
-__all__ = ["READING_CODES", "add_parser", "run"]
+__all__ = ["READING_CODES", "add_arguments", "run"]
 
 #: violation codes of input that cannot be read at all (exit 2, not 1)
 READING_CODES = frozenset(
@@ -73,21 +73,12 @@ _DESCRIPTIONS = {
 }
 
 
-def add_parser(subparsers: Any) -> None:
-    """Register the ``convert`` command and its ``sdtm`` and ``adam`` forms.
+def add_arguments(p: Any) -> None:
+    """Add the ``sdtm`` and ``adam`` forms of ``cartpk convert`` to its parser.
 
     Both forms take FOLDER, the run folder (``--out``, ``--force``) and the options of
     ``read_sdtm`` and ``read_adam`` (``--map``, ``--treatment``, ``--evaluator``).
     """
-    p = subparsers.add_parser(
-        "convert",
-        help="CDISC SDTM or ADaM datasets into trial.csv, lesions.csv and conversion.csv",
-        description=(
-            "Read the datasets of FOLDER (.xpt, .sas7bdat, .csv, Dataset-JSON; names "
-            "case-insensitive) and write the long table, the RECIST lesion table and the "
-            "record of what became of every source record. See docs/cdisc.md."
-        ),
-    )
     kinds = p.add_subparsers(dest="standard", metavar="STANDARD", required=True)
     for name, text in (
         ("sdtm", "SDTM domains: DM, EX, PC, LB, AE, DS, TU, TR, RS"),
@@ -118,7 +109,6 @@ def add_parser(subparsers: Any) -> None:
             help="whose tumour assessments make lesions.csv (TREVAL or TREVALID; default the "
             "investigator's)",
         )
-        k.set_defaults(func=run)
 
 
 def _inputs(folder: Path, map_path: str | None) -> list[Path]:

@@ -32,7 +32,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "run", "spaghetti_plot"]
+__all__ = ["add_arguments", "run", "spaghetti_plot"]
 
 _INDIVIDUAL_SPEC = """\
 # Per-patient fits of the Stein 2019 model (written by `cartpk demo`).
@@ -106,15 +106,8 @@ covariates = ["SLD0"]
 """
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``demo`` command."""
-    p = sub.add_parser(
-        "demo",
-        help="run the whole analysis on the bundled (simulated) example trial",
-        description="Validate the bundled simulated trial and run every analysis stage "
-        "(NCA, per-patient and population fits, exposure, RECIST, E-R) into one run "
-        "folder with a self-contained HTML report.",
-    )
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk demo`` to its parser."""
     p.add_argument("--out", default=None, help="run folder (default: ./cartpk-demo-<time>)")
     p.add_argument(
         "--force", action="store_true", help="replace --out if it is an earlier cartpk run folder"
@@ -134,7 +127,6 @@ def add_parser(sub: Any) -> None:
         help="leave out the Bayesian population fit (the slowest stage)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=run)
 
 
 def spaghetti_plot(ds: Any, path: Path, dvid: str = "QPCR") -> None:

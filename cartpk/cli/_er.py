@@ -22,28 +22,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import add_command
-
-__all__ = ["add_parser", "run", "summary_table"]
+__all__ = ["add_arguments", "run", "summary_table"]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``er`` subcommand."""
-    p = add_command(
-        subparsers,
-        "er",
-        help="exposure-response models (ordinal, logistic, Emax/log-linear, Cox) from a spec",
-        description=(
-            "Fit the exposure-response analyses named in a TOML specification on a "
-            "per-subject table (given, or derived from the trial data by NCA, RECIST and "
-            "the safety summaries); report odds / hazard ratios per 2-fold and 10-fold "
-            "exposure with 95 % intervals and exposure-quartile plots."
-        ),
-        first=("spec", "E-R specification (see fits/er_example.toml)"),
-        metavar="SPEC.toml",
-        run_folder=True,
-        quiet="no summary on stdout",
-    )
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk er`` to its parser."""
     # deprecated spelling of --force, kept working but not shown
     p.add_argument(
         "--overwrite",
@@ -53,8 +36,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=False,
         help=argparse.SUPPRESS,
     )
-    p.set_defaults(func=run)
-    return p
 
 
 class _DeprecatedForce(argparse.Action):

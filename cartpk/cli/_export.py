@@ -18,61 +18,35 @@ from typing import Any
 
 from cartpk.cli._common import UsageError
 
-__all__ = ["TOOLS", "add_parser", "run", "tool_parser"]
+__all__ = ["TOOLS", "add_arguments", "add_tool_arguments", "run"]
 
 #: the tools both export commands write for: ``--to`` value -> name
 TOOLS = {"nonmem": "NONMEM", "monolix": "Monolix", "nlmixr2": "nlmixr2"}
 _FILES = {"nonmem": "a NONMEM control stream", "monolix": "Mlxtran", "nlmixr2": "nlmixr2"}
 
 
-#: per command: its help line, description, positional argument (name, help), and the help
-#: of ``--out`` and ``--force``
-_TEXTS = {
-    "export": (
-        "write a catalogue model for NONMEM, Monolix or nlmixr2",
-        "Translate a catalogue model's declaration (parameters with bounds and units, IIV as "
-        "variances, residual error, M3 censoring, covariate effects, the equations) into a "
-        "NONMEM control stream ($PRED or ADVAN13 $DES), a Monolix Mlxtran file or an nlmixr2 "
-        "model function. `cartpk models` lists the models; `cartpk export-data` writes the "
-        "matching data set.",
-        ("model", "catalogue model name, e.g. stein2019"),
-        "the file to write",
-        "replace an earlier, unchanged output of cartpk",
-    ),
-    "export-data": (
-        "write a long table in NONMEM, Monolix or nlmixr2 dataset conventions",
-        "Validate a long table and write it for NONMEM (numbers only: IDs, DVIDs and text "
-        "covariates as integer codes), Monolix or nlmixr2. Every input record appears once; "
-        "every change to a record is listed in <stem>.changes.csv.",
-        ("data", "CSV file (ID, TIME, DV, [EVID, AMT, MDV, CENS, LLOQ, ...])"),
-        "the CSV file to write",
-        "replace earlier, unchanged outputs of this command",
-    ),
+#: per command: the help of ``--out`` and ``--force``
+_OUTPUT = {
+    "export": ("the file to write", "replace an earlier, unchanged output of cartpk"),
+    "export-data": ("the CSV file to write", "replace earlier, unchanged outputs of this command"),
 }
 
 
-def tool_parser(sub: Any, command: str) -> Any:
-    """The parser of ``cartpk export`` or ``cartpk export-data`` (``command``) with what both
-    take: the positional argument, ``--to TOOL``, ``--out FILE`` and ``--force``.
-
-    Returns the parser, for the command's own options.
-    """
-    summary, description, (positional, what), out, force = _TEXTS[command]
-    p = sub.add_parser(command, help=summary, description=description)
-    p.add_argument(positional, help=what)
+def add_tool_arguments(p: Any, command: str) -> None:
+    """Add what ``cartpk export`` and ``cartpk export-data`` (``command``) both take to the
+    command's parser: ``--to TOOL``, ``--out FILE`` and ``--force``."""
+    out, force = _OUTPUT[command]
     p.add_argument("--to", required=True, choices=tuple(TOOLS), help="the tool")
     p.add_argument("--out", required=True, metavar="FILE", help=out)
     p.add_argument("--force", action="store_true", help=force)
-    return p
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``export`` command."""
-    p = tool_parser(sub, "export")
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk export`` to its parser."""
+    add_tool_arguments(p, "export")
     data = "data file the NONMEM control stream reads ($DATA; default: --out's name with .csv)"
     data += "; with LIMFL=1 records (export-data), interval censoring; --to nonmem only"
     p.add_argument("--data", metavar="FILE", help=data)
-    p.set_defaults(func=run)
 
 
 def export_text(model: Any, to: str, data: str | None = None, interval: bool = False) -> str:

@@ -15,14 +15,14 @@ import argparse
 import json
 from typing import Any
 
-from cartpk.cli._export import TOOLS, tool_parser
+from cartpk.cli._export import TOOLS, add_tool_arguments
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_arguments", "run"]
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``export-data`` command."""
-    p = tool_parser(sub, "export-data")
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk export-data`` to its parser."""
+    add_tool_arguments(p, "export-data")
     p.add_argument(
         "--model",
         help="catalogue model whose conventions the table follows (DVID and covariate "
@@ -35,7 +35,6 @@ def add_parser(sub: Any) -> None:
         help="comma-separated time-varying covariate columns",
     )
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
-    p.set_defaults(func=run)
 
 
 def _summary(table: Any, files: dict[str, Any]) -> dict[str, Any]:

@@ -38,15 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cartpk.cli._common import add_command
-
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.data import Dataset
     from cartpk.fit._spec import FitSpec
     from cartpk.model import Model
     from cartpk.run import RunFolder
 
-__all__ = ["METHODS", "FitJob", "FitMethod", "add_parser", "load_spec", "run"]
+__all__ = ["METHODS", "FitJob", "FitMethod", "load_spec", "run"]
 
 #: fit method -> "module:attribute" of its :class:`FitMethod` (imported on use)
 METHODS: dict[str, str] = {
@@ -214,22 +212,6 @@ def load_spec(path: str | Path) -> FitSpec:
 
 # ---------------------------------------------------------------------------------------
 # the command
-
-
-def add_parser(sub: Any) -> None:
-    """Register the ``fit`` command."""
-    p = add_command(
-        sub,
-        "fit",
-        help="fit a model to data from a TOML specification (fits/*.toml)",
-        description="Fit a catalogue model to a dataset as a TOML specification says "
-        "(model, data, method, seed, options) and write a run folder.",
-        first=("spec", "fit specification"),
-        metavar="SPEC.toml",
-        run_folder=True,
-        quiet="no progress bar",
-    )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,25 +6,14 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_parser", "run", "short_reference"]
+__all__ = ["add_arguments", "run", "short_reference"]
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``models`` command."""
-    p = sub.add_parser(
-        "models",
-        help="list the model catalogue",
-        description=(
-            "List the catalogue models: name, kind, reference, outputs and provenance "
-            "(per parameter block: verified against the publication, transcribed from a "
-            "named independent transcription, or assumed). The table shows the compact "
-            "form; --format json|csv give every block with its source."
-        ),
-    )
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk models`` to its parser."""
     p.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="output format"
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

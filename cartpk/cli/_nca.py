@@ -21,33 +21,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import UsageError, add_command
+from cartpk.cli._common import UsageError
 
-__all__ = ["TIME_UNITS", "add_parser", "read_for_nca", "run"]
+__all__ = ["TIME_UNITS", "add_arguments", "read_for_nca", "run"]
 
 #: units of TIME ``--time-unit`` accepts (those of :func:`cartpk.nca`)
 TIME_UNITS = ("day", "h", "week", "min")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``nca`` command."""
-    parser = add_command(
-        subparsers,
-        "nca",
-        help="non-compartmental analysis (Cmax, Tmax, AUC0-28d, lambda_z, ...)",
-        description=(
-            "Observed NCA of every subject. Writes the CDISC long table (ID, DVID, "
-            "PPTESTCD, PPORRES, PPORRESU, PPSTINT, PPENINT, REASON, PPANMETH) to --out and "
-            "prints a per-subject summary, one row per subject and endpoint (Cmax, Tmax, "
-            "Tlast, AUClast, the interval AUC, AUCinf, lambda_z; the first 20 rows, units on "
-            "the first lines); --format csv prints the long table instead. BLQ samples follow PKNCA's default: 0 before the first quantifiable "
-            "sample, dropped between quantifiable ones, 0 after the last; PPANMETH says how "
-            "each interval AUC was obtained (interpolated, blq_zero, extrapolated_lambda_z, "
-            "all_blq)."
-        ),
-        first=("data", "dataset (at least ID, TIME, DV)"),
-        metavar="DATA.csv",
-    )
+def add_arguments(parser: Any) -> None:
+    """Add the options of ``cartpk nca`` to its parser."""
     parser.add_argument(
         "--out", required=True, metavar="OUT.csv", help="CSV to write the CDISC long table to"
     )
@@ -86,8 +69,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="stdout: table, the per-subject summary (default), or csv, the long table "
         "written to --out",
     )
-    parser.set_defaults(func=run)
-    return parser
 
 
 def _interval(text: str) -> tuple[float, float]:

@@ -14,30 +14,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import UsageError, add_command
+from cartpk.cli._common import UsageError
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_arguments", "run"]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``recist`` subcommand."""
-    p = add_command(
-        subparsers,
-        "recist",
-        help="RECIST 1.1 time-point and best overall responses from lesion measurements",
-        description=(
-            "Derive SOD, % change from baseline and nadir, target / non-target / new-lesion "
-            "and overall responses per assessment, and best overall response (unconfirmed "
-            "and confirmed) per subject, by RECIST 1.1."
-        ),
-        first=(
-            "lesions",
-            "one row per lesion per assessment: ID, DAY, LESION, KIND, NODAL, DIAM_MM, "
-            "STATUS[, ORGAN]",
-        ),
-        metavar="LESIONS.csv",
-        run_folder=True,
-    )
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk recist`` to its parser."""
     p.add_argument(
         "--min-sd-days",
         type=float,
@@ -52,8 +35,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="DAYS",
         help="minimum days between a CR/PR and its confirmation (default 28)",
     )
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,25 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import UsageError, add_command
+from cartpk.cli._common import UsageError
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_arguments", "run"]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``report`` command."""
-    p = add_command(
-        subparsers,
-        "report",
-        help="one self-contained HTML report of run folders",
-        description=(
-            "Collect run folders (data summary, fits, diagnostics, NCA, RECIST, E-R) into one "
-            "HTML file with every figure embedded; it opens offline and runs no script."
-        ),
-        first=("rundirs", "run folder(s) written by --out"),
-        metavar="RUNDIR",
-        nargs="+",
-    )
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk report`` to its parser."""
     p.add_argument("--out", required=True, metavar="REPORT.html", help="HTML file to write")
     p.add_argument("--force", action="store_true", help="replace REPORT.html if it exists")
     p.add_argument("--title", default=None, help="report title (default: from the run specs)")
@@ -41,8 +29,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="REPORT.pdf",
         help="also print the report to this PDF file (needs Chromium or Chrome on PATH)",
     )
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,26 +20,19 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "run", "spec_kind"]
+__all__ = ["add_arguments", "run", "spec_kind"]
 
 _STATUS = {0: "ok", 1: "failed_checks", 2: "invalid"}
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``run`` command."""
-    p = sub.add_parser(
-        "run",
-        help="run every fit specification in a folder (e.g. fits/) with a summary table",
-        description="Run benchmark fit specifications; one run folder each, one summary.",
-    )
-    p.add_argument("specs", nargs="+", help="folders of *.toml specifications and/or spec files")
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk run`` to its parser."""
     p.add_argument("--out", required=True, help="folder receiving one run folder per spec")
     p.add_argument(
         "--force", action="store_true", help="replace DIR if it is an earlier cartpk run folder"
     )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(func=run)
 
 
 def spec_kind(spec: dict[str, Any]) -> str | None:

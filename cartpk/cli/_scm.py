@@ -18,10 +18,9 @@ import argparse
 import sys
 from typing import Any
 
-from cartpk.cli._common import add_command
 from cartpk.cli._sse import add_cluster_arguments, announce, cluster_options, emit_table
 
-__all__ = ["STEP_COLUMNS", "add_parser", "run"]
+__all__ = ["STEP_COLUMNS", "add_arguments", "run"]
 
 #: the terminal's columns of the steps table (the file has every column)
 STEP_COLUMNS = {
@@ -37,19 +36,9 @@ STEP_COLUMNS = {
 }
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``scm`` command."""
-    p = add_command(
-        sub,
-        "scm",
-        help="step-wise covariate search (forward inclusion, backward elimination) by SAEM",
-        description="Add the candidate covariate effects one at a time while the "
-        "likelihood-ratio test passes forward_p, then remove them while removal costs less "
-        "than backward_p (PsN's SCM); each fit is a Dask task, and a rerun resumes.",
-        first=("spec", "covariate search specification (TOML), e.g. fits/stein2019_scm.toml"),
-    )
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk scm`` to its parser: the Dask cluster's."""
     add_cluster_arguments(p)
-    p.set_defaults(func=run)
 
 
 def _final_table(result: Any) -> Any:

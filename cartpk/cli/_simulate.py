@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cartpk.cli._common import UsageError, add_command
+from cartpk.cli._common import UsageError
 
-__all__ = ["QPCR_LLOQ", "add_parser", "run"]
+__all__ = ["QPCR_LLOQ", "add_arguments", "run"]
 
 #: default LLOQ of simulated qPCR outputs (copies/ug gDNA): the limit quoted for
 #: tisagenlecleucel's assay, top of the 10-50 range of pivotal CAR-T qPCR assays
@@ -21,16 +21,8 @@ __all__ = ["QPCR_LLOQ", "add_parser", "run"]
 QPCR_LLOQ = 50.0
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``simulate`` command."""
-    p = add_command(
-        sub,
-        "simulate",
-        help="simulate a virtual trial from a catalogue model",
-        description="Simulate N virtual patients (IIV, residual error, LLOQ censoring) and "
-        "write the long table as CSV. `cartpk models` lists the models.",
-        first=("model", "catalogue model name, e.g. stein2019"),
-    )
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk simulate`` to its parser."""
     p.add_argument("--n", type=int, required=True, help="number of subjects")
     p.add_argument("--seed", type=int, required=True, help="random seed (reproducible)")
     p.add_argument("--out", required=True, help="output CSV file")
@@ -50,7 +42,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-iiv", action="store_true", help="all subjects typical")
     p.add_argument("--no-residual", action="store_true", help="no residual error")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.set_defaults(func=run)
 
 
 def _lloq(model: Any, given: float | None) -> dict[str, float]:

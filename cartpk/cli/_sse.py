@@ -16,10 +16,8 @@ import json
 import sys
 from typing import Any
 
-from cartpk.cli._common import add_command
-
 __all__ = [
-    "add_parser",
+    "add_arguments",
     "add_cluster_arguments",
     "announce",
     "cluster_options",
@@ -76,18 +74,9 @@ def cluster_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``sse`` command."""
-    p = add_command(
-        sub,
-        "sse",
-        help="simulation-estimation study of a design (bias, RMSE, coverage) on Dask",
-        description="Simulate replicate trials from a model, estimate, and summarise bias, "
-        "relative RMSE, CI coverage and convergence per parameter.",
-        first=("spec", "study specification (TOML), e.g. fits/long/stein2019_sse_seed.toml"),
-    )
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk sse`` to its parser: the Dask cluster's."""
     add_cluster_arguments(p)
-    p.set_defaults(func=run)
 
 
 #: the terminal's columns of a result table (``--format csv|json`` and the files have all)

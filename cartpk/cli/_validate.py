@@ -9,17 +9,11 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_parser", "format_summary", "run"]
+__all__ = ["add_arguments", "format_summary", "run"]
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``validate`` command."""
-    p = sub.add_parser(
-        "validate",
-        help="check a NONMEM/Monolix-style long table and summarise it",
-        description="Check every record of a long table; list all problems at once.",
-    )
-    p.add_argument("data", help="CSV file (ID, TIME, DV, [EVID, AMT, MDV, CENS, LLOQ, DVID, ...])")
+def add_arguments(p: Any) -> None:
+    """Add the options of ``cartpk validate`` to its parser."""
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.add_argument(
         "--time-varying",
@@ -27,7 +21,6 @@ def add_parser(sub: Any) -> None:
         metavar="COLS",
         help="comma-separated time-varying covariate columns",
     )
-    p.set_defaults(func=run)
 
 
 def format_summary(s: dict[str, Any]) -> str:
