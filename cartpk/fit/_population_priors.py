@@ -36,6 +36,22 @@ def _transform_label(transform: str | None, name: str) -> str:
     return f"{transform}({name})" if transform else name
 
 
+def _sd_prior(parameter: str, role: str, scale: float, on: str, source: str) -> dict[str, Any]:
+    """A row of :func:`population_priors` for an SD (IIV or residual): ``HalfNormal`` with
+    ``scale`` floored at ``_SCALE_FLOOR`` and rounded to 3 decimals."""
+    return dict(
+        parameter=parameter,
+        role=role,
+        distribution="HalfNormal",
+        loc=0.0,
+        scale=round(max(scale, _SCALE_FLOOR), 3),
+        lower=0.0,
+        upper=math.inf,
+        on=on,
+        source=source,
+    )
+
+
 def prior_set_names(model: Model) -> tuple[str, ...]:
     """Every prior set :func:`fit_population` accepts for ``model``: the built-in
     ``"weak"`` and ``"literature"``, then the sets the model declares."""
@@ -165,36 +181,14 @@ def population_priors(model: Model, priors: PriorChoice | str | None = None) -> 
     for n, s in model.iiv.entries:
         if f"omega_{n}" in fixed:
             continue
-        rows.append(
-            dict(
-                parameter=f"omega_{n}",
-                role="iiv",
-                distribution="HalfNormal",
-                loc=0.0,
-                scale=round(max(factor * s, _SCALE_FLOOR), 3),
-                lower=0.0,
-                upper=math.inf,
-                on=f"SD of {_transform_label(model.thetas[n].transform, n)}",
-                source=iiv_source,
-            )
-        )
+        on = f"SD of {_transform_label(model.thetas[n].transform, n)}"
+        rows.append(_sd_prior(f"omega_{n}", "iiv", factor * s, on, iiv_source))
     for em in model.error.values():
         for name, v in em.sigmas:
             if name in fixed:
                 continue
-            rows.append(
-                dict(
-                    parameter=name,
-                    role="residual",
-                    distribution="HalfNormal",
-                    loc=0.0,
-                    scale=round(max(factor * v, _SCALE_FLOOR), 3),
-                    lower=0.0,
-                    upper=math.inf,
-                    on=f"{em.kind} residual SD",
-                    source=f"declared value ({base} set)",
-                )
-            )
+            on = f"{em.kind} residual SD"
+            rows.append(_sd_prior(name, "residual", factor * v, on, f"declared value ({base} set)"))
     for eff in model.covariates:
         for name, v in eff.coefficients.items():
             if name in fixed:
