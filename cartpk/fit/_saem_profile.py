@@ -42,14 +42,17 @@ REFIT_EXPLORE, REFIT_SMOOTH = 100, 100
 MAX_REFITS, TOLERANCE = 6, 0.2
 
 
+def profileable(problem: SaemProblem) -> list[str]:
+    """The typical values ``profile`` accepts: estimated, without random or covariate
+    effects (declaration order)."""
+    return [p for p in problem.noiiv if not problem.coefs.get(p)]
+
+
 def check_profile(problem: SaemProblem, names: Sequence[str]) -> None:
     """Raise ``saem_option`` unless every name is an estimated typical value without a
     random effect or covariate effect (the parameters whose Wald interval can fail)."""
-    bad = [
-        str(n)
-        for n in names
-        if n not in problem.noiiv or problem.coefs.get(str(n)) or problem.model.thetas[n].fixed
-    ]
+    allowed = profileable(problem)
+    bad = [str(n) for n in names if str(n) not in allowed]
     if bad:
         raise SpecError(
             "Invalid SAEM options.",
@@ -60,7 +63,7 @@ def check_profile(problem: SaemProblem, names: Sequence[str]) -> None:
                     "random or covariate effects",
                     column="profile",
                     value=repr(n),
-                    expected=f"one of {sorted(problem.noiiv)}",
+                    expected=f"one of {sorted(allowed)}",
                     fix="profile only typical values without IIV (their Wald intervals are "
                     "the ones that can fail); drop the others from `profile`",
                 )

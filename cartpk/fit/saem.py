@@ -37,7 +37,7 @@ from cartpk.fit._saem_likelihood import (
     to_psi,
 )
 from cartpk.fit._saem_problem import SaemProblem, check_saem_model
-from cartpk.fit._saem_profile import check_profile, profile_intervals
+from cartpk.fit._saem_profile import check_profile, profile_intervals, profileable
 from cartpk.model import Model
 from cartpk.model._transforms import transform_of
 
@@ -272,6 +272,7 @@ def fit_saem(
         "sa_drift": drift,
         "at_bound": at_bound,
         "poorly_identified": poorly,
+        "profile_suggested": [p for p in profileable(problem) if p not in poorly] if poorly else [],
         "converged": bool(pd_ok and drift <= _DRIFT_MAX and not at_bound),
         "shrinkage": shrink,
     }
@@ -463,6 +464,14 @@ def _failed_checks(summary: dict[str, Any]) -> list[tuple[str, str, dict[str, An
             "(`model.fix(...)`) or drop their random effect, or add samples that inform them, "
             "then refit."
         )
+        if summary.get("profile_suggested"):
+            names = summary["profile_suggested"]
+            message += (
+                " Until then the Wald intervals of the other typical values assume these "
+                "parameters are where SAEM left them and can be too narrow: for those you "
+                "report, ask for profile-likelihood intervals (`profile="
+                f"{names!r}`, spec `profile = {_toml_list(names)}`)."
+            )
         out.append(
             ("saem_poorly_identified", message, {"parameters": summary["poorly_identified"]})
         )
@@ -474,6 +483,10 @@ def _failed_checks(summary: dict[str, Any]) -> list[tuple[str, str, dict[str, An
         )
         out.append(("saem_not_settled", message, {"sa_drift": summary["sa_drift"]}))
     return out
+
+
+def _toml_list(names: list[str]) -> str:
+    return "[" + ", ".join(f'"{n}"' for n in names) + "]"
 
 
 def _check_options(

@@ -182,6 +182,35 @@ def test_a_parameter_the_design_barely_informs_is_named():
     assert se > 1.0 and fit.covariance.loc["mu_a", "mu_a"] ** 0.5 < 0.2
 
 
+class WashoutMarker(Washout):
+    """:class:`Washout` with a second output ``Z``, a level ``b`` without IIV that its own
+    samples determine."""
+
+    name = "washout_marker"
+    outputs = {"Y": "mg/L", "Z": "mg/L"}
+    b = theta(2.0, unit="mg/L")
+    error = {"Y": additive(sigma=0.5), "Z": additive(sigma=0.5)}
+
+    @staticmethod
+    def predict(xp, time, *, a, k, b):
+        return {"Y": a * xp.exp(-k * time), "Z": b + 0.0 * time}
+
+
+def test_the_warning_asks_for_profiles_of_the_other_typical_values():
+    """With ``k`` barely determined, the Wald interval of the other typical value without
+    IIV (``b``) rests on ``k`` staying where SAEM left it: the warning and the summary name
+    ``b`` for a profile-likelihood interval (never ``k`` itself, nor ``a`` with its IIV)."""
+    model = WashoutMarker()
+    data = ck.read_dataset(ck.simulate(model, n=30, seed=2, days=(0.01, 0.02, 0.03, 0.05)))
+    short = dict(explore=60, smooth=20, is_samples=200, fim_samples=200, seed=1)
+    with pytest.warns(CartpkWarning) as record:
+        fit = fit_saem(model, data, **short)
+    assert "k" in fit.summary["poorly_identified"]
+    assert fit.summary["profile_suggested"] == ["b"]
+    message = next(str(w.message) for w in record if w.message.code == "saem_poorly_identified")
+    assert "profile=['b']" in message and 'profile = ["b"]' in message
+
+
 def test_profile_interval_of_a_quadratic_likelihood_is_the_wald_interval(linear):
     """In a linear mixed model the log-likelihood is quadratic in the slope: its profile
     interval (refits with ``b`` fixed) equals the Wald interval to within 5 % of its width."""
