@@ -20,11 +20,12 @@ Each iteration ``k``:
 3. **Maximisation.** Closed forms: ``beta_p = (X'X)^-1 S1_p`` and ``omega_p^2 =
    (S2_p - 2 beta' S1_p + beta' X'X beta) / N`` for parameters with a random effect; the
    residual variance from the completed data's squared residuals (on the log scale for
-   ``log_additive``, relative for ``proportional``). Parameters without a random effect
-   have no sufficient statistic: their typical values (and covariate coefficients) maximise
-   the completed data's likelihood given the simulated random effects (a few L-BFGS
-   steps from the current value), and the stochastic approximation is applied to the
-   value itself (as R's saemix does).
+   ``log_additive``, relative for ``proportional``). Parameters without a sufficient
+   statistic -- typical values (and covariate coefficients) without a random effect, the
+   two parameters of a ``combined`` error model -- maximise the completed data's likelihood
+   given the simulated random effects (Gauss-Newton steps for the former, L-BFGS for the
+   error parameters), and the stochastic approximation is applied to the value itself (as
+   R's saemix does).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class SaemState:
 
     beta: dict[str, np.ndarray]  # free parameter -> [mu, coefficients...]
     omega2: dict[str, float]  # parameter with IIV -> variance
-    sigma: dict[str, float]  # DVID -> residual SD
+    sigma: dict[str, float]  # residual-error parameter (by its declared name) -> value
     phi: np.ndarray  # (chains * n, len(free))
     trace: list[dict[str, float]] = field(default_factory=list)
 
@@ -100,7 +101,7 @@ def initial_state(problem: SaemProblem, chains: int) -> SaemState:
         for p in problem.free
     }
     omega2 = {p: float(init[f"omega_{p}"]) ** 2 for p in problem.iiv}
-    sigma = {dv: float(init[s]) for dv, s in problem.sigma_names.items()}
+    sigma = {s: float(init[s]) for s in problem.error_params}
     phi = np.tile(problem.mean(beta), (chains, 1))
     return SaemState(beta=beta, omega2=omega2, sigma=sigma, phi=phi)
 
@@ -165,12 +166,13 @@ def _on_scale(kind: str, y: np.ndarray) -> np.ndarray:
 
 
 def _residual(kind: str, ty: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """The standardised-scale residual of ``ty`` (on the error scale, :func:`_on_scale`)
-    from prediction ``f``: ``ty - log f``, ``ty - f`` or ``(ty - f) / f`` (proportional)."""
+    """The residual of ``ty`` (on the error scale, :func:`_on_scale`) from prediction ``f``
+    on the scale where it is normal: ``ty - log f``, ``ty - f`` (additive, combined) or
+    ``(ty - f) / f`` (proportional); its SD there is :func:`residual_sd`."""
     with np.errstate(all="ignore"):
         if kind == "log_additive":
             return ty - np.log(f)
-        if kind == "additive":
+        if kind in ("additive", "combined"):
             return ty - f
         return (ty - f) / f
 
@@ -180,9 +182,21 @@ def _complete(kind: str, f: np.ndarray, r: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         if kind == "log_additive":
             return np.log(f) + r
-        if kind == "additive":
+        if kind in ("additive", "combined"):
             return f + r
         return f * (1 + r)
+
+
+def residual_sd(
+    problem: SaemProblem, dv: str, f: np.ndarray, sigma: dict[str, float]
+) -> float | np.ndarray:
+    """SD of output ``dv``'s residual on the scale of :func:`_residual`: the parameter of a
+    one-parameter error model, ``sqrt(a^2 + (b f)^2)`` per record for ``combined``."""
+    error = problem.model.error[dv]
+    if error.kind == "combined":
+        with np.errstate(all="ignore"):
+            return error.sd(np, f, {n: sigma[n] for n in error.names})
+    return sigma[error.names[0]]
 
 
 def complete_residuals(
@@ -191,19 +205,22 @@ def complete_residuals(
     sigma: dict[str, float],
     rec: _Records,
     rng: np.random.Generator,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Residuals of the completed data per output, censored records drawn (Samson et al.),
-    and the completed observations on their error scale (:func:`_on_scale`).
+    the completed observations on their error scale (:func:`_on_scale`) and the
+    predictions at ``phi`` (per output, its records).
 
-    Residuals are on the standardised scale of each error model (:func:`_residual`); a
-    censored record's residual is drawn from ``N(0, sigma)`` truncated to its interval.
+    Residuals are on the scale of :func:`_residual`; a censored record's residual is drawn
+    from ``N(0, SD)`` (:func:`residual_sd`) truncated to its interval.
     """
     pred = problem.predictions(phi, rec)
     resid: dict[str, np.ndarray] = {}
     completed: dict[str, np.ndarray] = {}
+    fitted: dict[str, np.ndarray] = {}
     for dv, rows, data in rec.outputs:
         kind = problem.model.error[dv].kind
         f = np.asarray(pred[dv][rows], dtype=float)
+        fitted[dv] = f
         y = data["dv"]
         cens = data["cens"]
         with np.errstate(all="ignore"):
@@ -213,7 +230,7 @@ def complete_residuals(
             lim = data["limit"] if data["limit"] is not None else np.full(len(y), np.nan)
             with np.errstate(all="ignore"):
                 other = _residual(kind, _on_scale(kind, lim), f)
-            s = sigma[dv]
+            s = residual_sd(problem, dv, f, sigma)
             z_lim = r / s
             z_other = np.where(np.isfinite(other), other / s, np.nan)
             lo = np.where(cens == 1, np.where(np.isfinite(z_other), z_other, -np.inf), z_lim)
@@ -221,7 +238,7 @@ def complete_residuals(
             draw = s * _truncated_normal(lo, hi, rng)
             resid[dv] = np.where(cens != 0, draw, r)
         completed[dv] = _complete(kind, f, resid[dv])
-    return resid, completed
+    return resid, completed, fitted
 
 
 def _truncated_normal(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -295,11 +312,13 @@ def run_saem(
     t0 = time.perf_counter()
     for k in range(total):
         sampler.sweep(state, settings.kernels)
-        resid, completed = complete_residuals(problem, state.phi, state.sigma, rec, rng)
+        resid, completed, fitted = complete_residuals(problem, state.phi, state.sigma, rec, rng)
         new = _statistics(problem, state.phi, resid, chains)
         gamma = 1.0 if k < settings.explore else 1.0 / (k - settings.explore + 2)
         stats = new if stats is None else _approximate(stats, new, gamma)
-        _maximise(problem, state, stats, rec, completed, gamma, k < settings.explore, chains)
+        exploring = k < settings.explore
+        _maximise(problem, state, stats, rec, completed, gamma, exploring, chains)
+        _maximise_error(problem, state, resid, fitted, gamma)
         state.trace.append(_flat(problem, state))
         if progress is not None:
             progress(k + 1, total)
@@ -324,7 +343,7 @@ def _statistics(
         x = phi[:, k].reshape(chains, n) - problem.offset[p]
         s1[p] = np.mean([problem.X[p].T @ x[c] for c in range(chains)], axis=0)
         s2[p] = float(np.mean(np.sum(x**2, axis=1)))
-    ss = {dv: float(np.sum(r**2)) / chains for dv, r in resid.items()}
+    ss = {s: float(np.sum(resid[dv] ** 2)) / chains for s, dv in problem.closed_form_error.items()}
     return {"s1": s1, "s2": s2, "ss": ss}
 
 
@@ -354,31 +373,40 @@ def _maximise(
         if p not in problem.omega_fixed:
             w2 = (stats["s2"][p] - 2 * b @ stats["s1"][p] + b @ xtx @ b) / n
             state.omega2[p] = max(float(w2), _OMEGA_FLOOR**2)
-    for dv, s in problem.sigma_names.items():
+    for s, dv in problem.closed_form_error.items():
         if s in problem.sigma_fixed:
             continue
         count = sum(len(rows) for d, rows, _ in rec.outputs if d == dv) / chains
-        state.sigma[dv] = math.sqrt(max(stats["ss"][dv] / count, 1e-12))
+        state.sigma[s] = math.sqrt(max(stats["ss"][s] / count, 1e-12))
     if problem.noiiv:
-        steps = 2 if exploring else 1
-        fitted = _fit_noiiv(
-            problem, state, _completed_residuals(problem, state, rec, completed), steps
-        )
+        terms = _completed_terms(problem, state, rec, completed)
+        if any(problem.model.error[dv].kind in _SD_OF_F for dv in problem.error_names):
+            fitted = _fit_noiiv_ml(problem, state, terms)
+        else:
+            steps = 2 if exploring else 1
+            fitted = _fit_noiiv(problem, state, lambda xs: [r for r, _ in terms(xs)], steps)
         for p, b in fitted.items():
             state.beta[p] = b if exploring else state.beta[p] + gamma * (b - state.beta[p])
 
 
-def _completed_residuals(
+#: error kinds whose SD on the natural scale changes with the prediction: the completed
+#: data's likelihood of the parameters without IIV is then not a sum of squares
+_SD_OF_F = ("proportional", "combined")
+
+
+def _completed_terms(
     problem: SaemProblem, state: SaemState, rec: _Records, completed: dict[str, np.ndarray]
-) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
-    """Standardised residuals of this iteration's completed data as a function of the
-    parameters without random effects (``[beta_p for p in noiiv]`` concatenated), for a
-    list of such vectors at once (stacked copies of the chains, one prediction call)."""
+) -> Callable[[list[np.ndarray]], list[tuple[np.ndarray, float]]]:
+    """The completed data's ``-2 log`` likelihood as a function of the parameters without
+    random effects (``[beta_p for p in noiiv]`` concatenated), for a list of such vectors at
+    once (stacked copies of the chains, one prediction call): per vector the standardised
+    residuals and the sum of the terms ``2 log SD`` that change with the predictions
+    (``2 log f`` for proportional error, ``2 log SD`` for combined; none otherwise)."""
     cols = [problem.free.index(p) for p in problem.noiiv]
     sizes = [len(state.beta[p]) for p in problem.noiiv]
     copies = rec.n // problem.n
 
-    def residuals(xs: list[np.ndarray]) -> list[np.ndarray]:
+    def terms(xs: list[np.ndarray]) -> list[tuple[np.ndarray, float]]:
         phi = np.tile(state.phi, (len(xs), 1))
         for b, x in enumerate(xs):
             part = phi[b * rec.n : (b + 1) * rec.n]
@@ -390,17 +418,57 @@ def _completed_residuals(
         pred = problem.predictions(phi, stacked)
         out = []
         for b in range(len(xs)):
-            parts = []
+            parts, extra = [], 0.0
             for (dv, rows, _), (_, rows_all, _) in zip(rec.outputs, stacked.outputs, strict=True):
-                # proportional: the relative residual (the log f term is left out)
+                kind = problem.model.error[dv].kind
                 f = pred[dv][rows_all[b * len(rows) : (b + 1) * len(rows)]]
-                e = _residual(problem.model.error[dv].kind, completed[dv], f)
-                parts.append(e / state.sigma[dv])
+                e = _residual(kind, completed[dv], f)
+                sd = residual_sd(problem, dv, f, state.sigma)
+                parts.append(e / sd)
+                if kind in _SD_OF_F:
+                    with np.errstate(all="ignore"):
+                        extra += float(np.sum(2 * np.log(np.abs(f) if kind != "combined" else sd)))
             res = np.concatenate(parts)
-            out.append(np.where(np.isfinite(res), res, 1e150))
+            out.append((np.where(np.isfinite(res), res, 1e150), extra))
         return out
 
-    return residuals
+    return terms
+
+
+def _fit_noiiv_ml(
+    problem: SaemProblem,
+    state: SaemState,
+    terms: Callable[[list[np.ndarray]], list[tuple[np.ndarray, float]]],
+) -> dict[str, np.ndarray]:
+    """L-BFGS (forward-difference gradient, one vectorised call per step) on the completed
+    data's ``-2 log`` likelihood over the parameters without random effects, within their
+    search box: where the error SD changes with the prediction, least squares on the
+    standardised residuals is not the likelihood's maximum."""
+    from scipy.optimize import minimize
+
+    names = problem.noiiv
+    sizes = [len(state.beta[p]) for p in names]
+    x0 = np.concatenate([state.beta[p] for p in names])
+    lo, hi = (np.concatenate([b[p] for p in names]) for b in problem.noiiv_bounds())
+
+    def value(r: np.ndarray, extra: float) -> float:
+        v = float(r @ r) + extra
+        return v if math.isfinite(v) else 1e300
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        h = 1e-7 * np.maximum(1.0, np.abs(x))
+        points = [x] + [x + h[j] * np.eye(len(x))[j] for j in range(len(x))]
+        vals = [value(r, extra) for r, extra in terms(points)]
+        return vals[0], (np.array(vals[1:]) - vals[0]) / h
+
+    start = fun(x0)[0]
+    best = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi, strict=True)))
+    x = best.x if best.fun <= start else x0
+    out, k = {}, 0
+    for p, s in zip(names, sizes, strict=True):
+        out[p] = x[k : k + s]
+        k += s
+    return out
 
 
 def _flat(problem: SaemProblem, state: SaemState) -> dict[str, float]:
@@ -412,6 +480,43 @@ def _flat(problem: SaemProblem, state: SaemState) -> dict[str, float]:
             row[c] = float(v)
     for p in problem.iiv:
         row[f"omega_{p}"] = math.sqrt(state.omega2[p])
-    for dv, s in problem.sigma_names.items():
-        row[s] = state.sigma[dv]
+    for s in problem.error_params:
+        row[s] = state.sigma[s]
     return row
+
+
+def _maximise_error(
+    problem: SaemProblem,
+    state: SaemState,
+    resid: dict[str, np.ndarray],
+    fitted: dict[str, np.ndarray],
+    gamma: float,
+) -> None:
+    """The residual-error parameters without a closed-form M-step: L-BFGS on the log scale
+    of the completed data's normal log-likelihood given the predictions, then the stochastic
+    approximation on the log value."""
+    from scipy.optimize import minimize
+
+    names = [
+        s
+        for s in problem.error_params
+        if s not in problem.closed_form_error and s not in problem.sigma_fixed
+    ]
+    if not names:
+        return
+    outputs = [dv for dv, ns in problem.error_names.items() if set(ns) & set(names)]
+
+    def objective(x: np.ndarray) -> float:
+        values = {**state.sigma, **dict(zip(names, np.exp(x), strict=True))}
+        total = 0.0
+        for dv in outputs:
+            sd = residual_sd(problem, dv, fitted[dv], values)
+            with np.errstate(all="ignore"):
+                total += float(np.sum((resid[dv] / sd) ** 2 + 2 * np.log(sd)))
+        return total if math.isfinite(total) else 1e300
+
+    start = np.log([state.sigma[s] for s in names])
+    best = minimize(objective, start, method="L-BFGS-B", bounds=[(-30.0, 10.0)] * len(names))
+    target = best.x if objective(best.x) <= objective(start) else start
+    for s, old, new in zip(names, start, target, strict=True):
+        state.sigma[s] = math.exp(old + gamma * (new - old))

@@ -226,7 +226,7 @@ def psi_names(problem: SaemProblem) -> list[str]:
         names.append(f"mu_{p}")
         names.extend(problem.coefs[p])
     names += [f"omega_{p}" for p in problem.iiv if p not in problem.omega_fixed]
-    names += [s for s in problem.sigma_names.values() if s not in problem.sigma_fixed]
+    names += [s for s in problem.error_params if s not in problem.sigma_fixed]
     return names
 
 
@@ -236,11 +236,7 @@ def to_psi(problem: SaemProblem, state: SaemState) -> np.ndarray:
     for p in problem.free:
         out.extend(float(v) for v in state.beta[p])
     out += [0.5 * math.log(state.omega2[p]) for p in problem.iiv if p not in problem.omega_fixed]
-    out += [
-        math.log(state.sigma[dv])
-        for dv, s in problem.sigma_names.items()
-        if s not in problem.sigma_fixed
-    ]
+    out += [math.log(state.sigma[s]) for s in problem.error_params if s not in problem.sigma_fixed]
     return np.array(out)
 
 
@@ -257,9 +253,9 @@ def from_psi(problem: SaemProblem, state: SaemState, psi: np.ndarray) -> SaemSta
             omega2[p] = math.exp(2 * psi[k])
             k += 1
     sigma = dict(state.sigma)
-    for dv, s in problem.sigma_names.items():
+    for s in problem.error_params:
         if s not in problem.sigma_fixed:
-            sigma[dv] = math.exp(psi[k])
+            sigma[s] = math.exp(psi[k])
             k += 1
     return SaemState(beta=beta, omega2=omega2, sigma=sigma, phi=state.phi)
 
@@ -318,7 +314,7 @@ def _stencil_loglik(
     """
     names = psi_names(problem)
     pred_at = _coordinates(names, _prediction_names(problem))
-    obs_at = _coordinates(names, _prediction_names(problem) | set(problem.sigma_names.values()))
+    obs_at = _coordinates(names, _prediction_names(problem) | set(problem.error_params))
     m = draws.t.shape[0]
     rec = problem.records(m)
     groups: dict[bytes, list[int]] = {}

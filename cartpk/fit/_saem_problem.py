@@ -64,8 +64,10 @@ def _each_block(fn: Callable[[int, int], _T], blocks: list[tuple[int, int]]) -> 
         return list(pool.map(lambda b: fn(*b), blocks))
 
 
-#: residual-error kinds whose variance has a closed-form M-step
-_ERROR_KINDS = ("log_additive", "additive", "proportional")
+#: residual-error kinds whose variance has a closed-form M-step (a parameter of one output)
+CLOSED_FORM_ERRORS = ("log_additive", "additive", "proportional")
+#: residual-error kinds SAEM fits (``combined``: its M-step maximises numerically)
+_ERROR_KINDS = (*CLOSED_FORM_ERRORS, "combined")
 
 
 def check_saem_model(model: Model) -> None:
@@ -81,13 +83,13 @@ def check_saem_model(model: Model) -> None:
             )
         )
     for dv, err in model.error.items():
-        if err.kind not in _ERROR_KINDS or len(err.names) != 1:
+        if err.kind not in _ERROR_KINDS:
             problems.append(
                 Violation(
                     "saem_error_model",
                     f"output {dv} has a `{err.kind}` error model",
                     expected="one of " + ", ".join(_ERROR_KINDS),
-                    fix='fit it with method = "bayes", or declare a one-parameter error model',
+                    fix='fit it with method = "bayes", or declare one of these error models',
                 )
             )
     for eff in model.covariates:
@@ -147,9 +149,20 @@ class SaemProblem:
         init = model.initial_values()
         self.X = {p: self._matrix(p) for p in self.free}
         self.offset = {p: self._offset(p, init, fixed_pars) for p in self.free}
-        self.sigma_names = {dv: model.error[dv].names[0] for dv in design.outputs}
+        #: the residual-error parameters of each output, and all of them once each (two
+        #: outputs naming the same parameter share it, as in the declaration's table)
+        self.error_names = {dv: tuple(model.error[dv].names) for dv in design.outputs}
+        self.error_params = list(dict.fromkeys(n for ns in self.error_names.values() for n in ns))
         self.omega_fixed = {p for p in self.iiv if f"omega_{p}" in fixed_pars}
-        self.sigma_fixed = {s for s in self.sigma_names.values() if s in fixed_pars}
+        self.sigma_fixed = {s for s in self.error_params if s in fixed_pars}
+        #: error parameters with a closed-form M-step -> their output; the others (combined
+        #: error, a parameter shared by outputs) are maximised numerically
+        self.closed_form_error = {
+            ns[0]: dv
+            for dv, ns in self.error_names.items()
+            if model.error[dv].kind in CLOSED_FORM_ERRORS
+            and sum(ns[0] in other for other in self.error_names.values()) == 1
+        }
         self._records: dict[int, _Records] = {}
         self._back = {p: transform_of(model.thetas[p].transform).backward for p in self.free}
         self._bounds = self._search_box()
@@ -330,7 +343,7 @@ class SaemProblem:
                     np,
                     pred=pred[dv][rows],
                     error=error,
-                    sigmas={self.sigma_names[dv]: sigma[dv]},
+                    sigmas={n: sigma[n] for n in self.error_names[dv]},
                     blq=blq,  # type: ignore[arg-type]
                     **data,
                 )

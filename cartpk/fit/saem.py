@@ -8,7 +8,8 @@ sampling with its Monte-Carlo error, AIC and BIC, standard errors from the obser
 information (:mod:`cartpk.fit._saem_likelihood`), each subject's conditional mode and
 mean (EBEs) and eta-shrinkage. The algorithm is in :mod:`cartpk.fit._saem`.
 
-Not yet: ODE models, combined error models, block IIV (cartpk declarations are diagonal).
+Residual error: log-additive, additive, proportional or combined (variances adding).
+Not yet: ODE models (see ``docs/saem.md``), block IIV (cartpk declarations are diagonal).
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ def fit_saem(
     modes = ebe_modes(problem, state, cond, blq)
     shrink = shrinkage(problem, state, modes)
     names = psi_names(problem)
-    logged = {f"omega_{p}" for p in problem.iiv} | set(problem.sigma_names.values())
+    logged = {f"omega_{p}" for p in problem.iiv} | set(problem.error_params)
     drift = _drift(pd.DataFrame(state.trace), settings, names, cov, logged)
     at_bound = _at_bound(problem, state)
     poorly = _poorly_identified(problem, names, cov)
@@ -348,8 +349,8 @@ def _parameter_draws(
     for j, p in enumerate(problem.iiv):
         out[f"omega_{p}"] = np.full(k, math.sqrt(state.omega2[p]))
         out[f"eta_{p}"] = cond.draws[:, :, j] - mean[None, :, problem.free.index(p)]
-    for dv, name in problem.sigma_names.items():
-        out[name] = np.full(k, float(state.sigma[dv]))
+    for name in problem.error_params:
+        out[name] = np.full(k, float(state.sigma[name]))
     return out
 
 
@@ -416,7 +417,7 @@ def _poorly_identified(problem: SaemProblem, names: list[str], cov: np.ndarray) 
             p = name[3:]
             if model.thetas[p].transform is None:
                 continue
-        elif not (name.startswith("omega_") or name in problem.sigma_names.values()):
+        elif not (name.startswith("omega_") or name in problem.error_params):
             continue
         if np.isfinite(cov[k, k]) and math.sqrt(max(cov[k, k], 0.0)) > _SE_MAX:
             out.append(name[3:] if name.startswith("mu_") else name)
@@ -597,9 +598,8 @@ def _fixed_value(problem: SaemProblem, state: SaemState, name: str) -> float:
     init = problem.model.initial_values()
     if name.startswith("omega_") and name[6:] in state.omega2:
         return math.sqrt(state.omega2[name[6:]])
-    for dv, s in problem.sigma_names.items():
-        if s == name:
-            return state.sigma[dv]
+    if name in state.sigma:
+        return state.sigma[name]
     return float(init.get(name, math.nan))
 
 
