@@ -277,13 +277,16 @@ class SaemProblem:
     def predictions(self, phi: np.ndarray, rec: _Records) -> dict[str, np.ndarray]:
         """Per-record predictions ``{DVID: (records,)}`` of pseudo-subjects ``phi``."""
         blocks = self.blocks(rec)
-        if blocks is None:
-            return self._predictions(phi, rec)
-        parts = _each_block(
-            lambda c0, c1: self._predictions(phi[c0 * self.n : c1 * self.n], self.records(c1 - c0)),
-            blocks,
-        )
-        return {dv: np.concatenate([part[dv] for part in parts]) for dv in parts[0]}
+        if blocks is not None:
+            parts = _each_block(lambda c0, c1: self.predictions(*self._block(phi, c0, c1)), blocks)
+            return {dv: np.concatenate([part[dv] for part in parts]) for dv in parts[0]}
+        # transform each pseudo-subject's values once, then one gather to the records
+        values = self.natural(phi)
+        free = np.stack([values[p] for p in self.free], axis=1)[rec.subj]
+        per_record: dict[str, Any] = {p: free[:, k] for k, p in enumerate(self.free)}
+        per_record.update({p: v for p, v in values.items() if p not in per_record})
+        with np.errstate(all="ignore"):
+            return self.model.evaluate(np, rec.time, per_record, dose=rec.dose)
 
     def obs_loglik(
         self, phi: np.ndarray, sigma: Mapping[str, float], rec: _Records, blq: str
@@ -291,12 +294,11 @@ class SaemProblem:
         """``log p(y_i | phi_i)`` per pseudo-subject (censored terms included: M3)."""
         blocks = self.blocks(rec)
         if blocks is None:
-            return self._loglik_of(self._predictions(phi, rec), sigma, rec, blq)
+            return self.loglik_of(self.predictions(phi, rec), sigma, rec, blq)
 
         def block(c0: int, c1: int) -> np.ndarray:
-            sub = self.records(c1 - c0)
-            pred = self._predictions(phi[c0 * self.n : c1 * self.n], sub)
-            return self._loglik_of(pred, sigma, sub, blq)
+            sub_phi, sub = self._block(phi, c0, c1)
+            return self.obs_loglik(sub_phi, sigma, sub, blq)
 
         return np.concatenate(_each_block(block, blocks))
 
@@ -309,43 +311,29 @@ class SaemProblem:
     ) -> np.ndarray:
         """:meth:`obs_loglik` from the records' predictions ``pred`` (:meth:`predictions`)."""
         blocks = self.blocks(rec)
-        if blocks is None:
-            return self._loglik_of(pred, sigma, rec, blq)
-        tile = len(self.design.obs)
+        if blocks is not None:
+            tile = len(self.design.obs)
 
-        def block(c0: int, c1: int) -> np.ndarray:
-            part = {dv: v[c0 * tile : c1 * tile] for dv, v in pred.items()}
-            return self._loglik_of(part, sigma, self.records(c1 - c0), blq)
+            def block(c0: int, c1: int) -> np.ndarray:
+                part = {dv: v[c0 * tile : c1 * tile] for dv, v in pred.items()}
+                return self.loglik_of(part, sigma, self.records(c1 - c0), blq)
 
-        return np.concatenate(_each_block(block, blocks))
-
-    def _predictions(self, phi: np.ndarray, rec: _Records) -> dict[str, np.ndarray]:
-        # transform each pseudo-subject's values once, then one gather to the records
-        values = self.natural(phi)
-        free = np.stack([values[p] for p in self.free], axis=1)[rec.subj]
-        per_record: dict[str, Any] = {p: free[:, k] for k, p in enumerate(self.free)}
-        per_record.update({p: v for p, v in values.items() if p not in per_record})
-        with np.errstate(all="ignore"):
-            return self.model.evaluate(np, rec.time, per_record, dose=rec.dose)
-
-    def _loglik_of(
-        self,
-        pred: Mapping[str, np.ndarray],
-        sigma: Mapping[str, float],
-        rec: _Records,
-        blq: str,
-    ) -> np.ndarray:
+            return np.concatenate(_each_block(block, blocks))
         total = np.zeros(rec.n)
         for dv, rows, data in rec.outputs:
-            error = self.model.error[dv]
             with np.errstate(all="ignore"):
                 ll = loglik(
                     np,
                     pred=pred[dv][rows],
-                    error=error,
+                    error=self.model.error[dv],
                     sigmas={n: sigma[n] for n in self.error_names[dv]},
                     blq=blq,  # type: ignore[arg-type]
                     **data,
                 )
             total += np.bincount(rec.subj[rows], weights=ll, minlength=rec.n)
         return np.where(np.isfinite(total), total, -np.inf)
+
+    def _block(self, phi: np.ndarray, c0: int, c1: int) -> tuple[np.ndarray, _Records]:
+        """Copies ``c0`` to ``c1`` of a stack: their rows of ``phi`` and their records (one
+        block: :meth:`blocks` of them is ``None``)."""
+        return phi[c0 * self.n : c1 * self.n], self.records(c1 - c0)
