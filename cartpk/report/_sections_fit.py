@@ -34,6 +34,7 @@ from cartpk.report._html import (
     table,
     unit_header,
 )
+from cartpk.report._sections_saem import saem_summary
 
 # default convergence thresholds, used when neither the run's spec nor its table gives one
 # (R-hat and bulk ESS as in Vehtari et al. 2021)
@@ -613,10 +614,12 @@ def _convergence_section(runs: list[Run], sec: _Section) -> None:
         diags = run.take_tables("diagnostics")
         inds = run.take_tables("individual")
         figs = run.take_figures("convergence")
-        if not (diags or inds or figs):
+        saem = saem_summary(run)
+        if not (diags or inds or figs or saem):
             continue
         sec.heading("Convergence diagnostics", run, _anchor("convergence", i))
         sec.add(_sampling_line(run))
+        sec.add(saem)
         rhat_max, ess_min = _thresholds(run)
         for p in diags:
             frame = _read(p)
