@@ -48,7 +48,8 @@ def _run(job: FitJob) -> bool:
     opt = job.settings(OPTIONS)
     seed = 0 if job.seed is None else int(job.seed)
     say = (lambda *_: None) if quiet else (lambda m: print(f"cartpk: {m}", file=sys.stderr))
-    say(
+    # said when SAEM starts, after fit_saem has checked the model, data and options
+    start = (
         f"SAEM fit of {model.name} on {len(dataset.subjects)} subjects: {opt['explore']} + "
         f"{opt['smooth']} iterations, then -2LL by importance sampling ({opt['is_samples']} "
         f"samples per subject) and standard errors"
@@ -68,7 +69,7 @@ def _run(job: FitJob) -> bool:
             fim_samples=int(opt["fim_samples"]),
             level=float(opt["level"]),
             seed=seed,
-            progress=_progress(quiet),
+            progress=_progress(quiet, start),
             profile=[str(p) for p in opt["profile"] or ()],
         )
     notes = [str(w.message) for w in caught if isinstance(w.message, CartpkWarning)]
@@ -96,12 +97,15 @@ def _run(job: FitJob) -> bool:
     return fit.converged
 
 
-def _progress(quiet: bool) -> Any:
+def _progress(quiet: bool, start: str) -> Any:
+    """Progress lines: ``start`` at the first iteration, then every tenth of the way."""
     if quiet:
         return None
     shown = {"last": -1}
 
     def progress(k: int, total: int) -> None:
+        if shown["last"] < 0:
+            print(f"cartpk: {start}", file=sys.stderr, flush=True)
         tenth = 10 * k // total
         if tenth != shown["last"]:
             shown["last"] = tenth
