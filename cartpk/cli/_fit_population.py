@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cartpk.cli._fit import FitJob, FitMethod
+from cartpk.cli._fit_outputs import jsonable, write_checks
 from cartpk.errors import CartpkWarning
 from cartpk.fit._spec import POPULATION_OPTIONS
 
@@ -66,7 +67,7 @@ def _run(job: FitJob) -> bool:
     say = _Say(job.quiet)
     fit, notes = _sample(job, opt, seed=seed, thresholds=thresholds, say=say)
     _write_results(job.folder, fit, notes)
-    _write_checks(job.folder, fit, n=int(opt["vpc_replicates"]), seed=seed)
+    write_checks(job.folder, fit, n=int(opt["vpc_replicates"]), seed=seed)
     job.folder.manifest["results"] = _manifest_results(fit)
     say(convergence_line(fit.summary, thresholds))
     return fit.converged
@@ -171,30 +172,7 @@ def _write_results(folder: Any, fit: Any, notes: list[str]) -> None:
         folder.write_csv("excluded.csv", fit.excluded)
     summary = dict(fit.summary)
     summary["warnings"] = notes
-    folder.write_json("diagnostics.json", _jsonable(summary))
-
-
-def _write_checks(folder: Any, fit: Any, *, n: int, seed: int) -> None:
-    """Predictions, VPC and pcVPC of ``n`` simulated replicates, GOF and individual plots."""
-    from cartpk import diagnostics as dg
-
-    sims = fit.simulate(n, seed=seed)
-    pred = dg.predictions(fit, n=n, seed=seed, simulations=sims)
-    folder.write_csv("predictions.csv", pred)
-    v = dg.vpc(fit, n=n, seed=seed, simulations=sims)
-    pc = dg.vpc(fit, n=n, seed=seed, simulations=sims, prediction_corrected=True)
-    folder.write_csv("vpc.csv", v.percentiles)
-    folder.write_csv("vpc_blq.csv", v.blq)
-    folder.write_csv("pcvpc.csv", pc.percentiles)
-    units = {"units": dict(fit.model.outputs), "time_unit": fit.model.time_unit}
-    dg.plot_vpc(v, folder.file("vpc.png"), observations=fit.observations, **units)
-    dg.plot_vpc(pc, folder.file("pcvpc.png"), **units)
-    dg.plot_gof(pred, folder.file("gof.png"), **units)
-    # every subject, 24 per page: individual_fits.png, individual_fits_2.png, ...
-    ids = list(fit.subjects)
-    for page, start in enumerate(range(0, len(ids), 24), start=1):
-        name = "individual_fits.png" if page == 1 else f"individual_fits_{page}.png"
-        dg.plot_individual(fit, folder.file(name), ids=ids[start : start + 24])
+    folder.write_json("diagnostics.json", jsonable(summary))
 
 
 def _manifest_results(fit: Any) -> dict[str, Any]:
@@ -282,15 +260,3 @@ def convergence_line(summary: Mapping[str, Any], thresholds: Any) -> str:
 
 
 POPULATION = FitMethod(run=_run)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if hasattr(obj, "item"):
-        return _jsonable(obj.item())
-    return obj

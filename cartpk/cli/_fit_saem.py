@@ -41,7 +41,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {k: (f.kind, f.default) for k, f in SAEM_O
 
 def _run(job: FitJob) -> bool:
     """Fit by SAEM and write the run folder; returns whether every check passed."""
-    from cartpk.cli._fit_population import _write_checks
+    from cartpk.cli._fit_outputs import write_checks
     from cartpk.fit.saem import fit_saem
 
     model, dataset, quiet = job.model, job.dataset, job.quiet
@@ -76,7 +76,7 @@ def _run(job: FitJob) -> bool:
     for note in notes:
         print(f"warning {note}", file=sys.stderr)
     _write(job.folder, fit, notes)
-    _write_checks(job.folder, fit, n=int(opt["vpc_replicates"]), seed=seed)
+    write_checks(job.folder, fit, n=int(opt["vpc_replicates"]), seed=seed)
     s = fit.summary
     say(
         f"-2LL {s['minus2ll']:.2f} (Monte-Carlo SE {s['minus2ll_mc_se']:.2f}), AIC "
@@ -115,7 +115,7 @@ def _progress(quiet: bool, start: str) -> Any:
 
 
 def _write(folder: Any, fit: Any, notes: list[str]) -> None:
-    from cartpk.cli._fit_population import _jsonable
+    from cartpk.cli._fit_outputs import jsonable
 
     folder.write_csv("population.csv", fit.parameters)
     folder.write_csv("individual.csv", fit.individual)
@@ -124,7 +124,7 @@ def _write(folder: Any, fit: Any, notes: list[str]) -> None:
     if len(fit.excluded):
         folder.write_csv("excluded.csv", fit.excluded)
     summary = {**fit.summary, "warnings": notes}
-    folder.write_json("diagnostics.json", _jsonable(summary))
+    folder.write_json("diagnostics.json", jsonable(summary))
     _plot_trace(fit, folder.file("trace.png"))
     s = fit.summary
     folder.manifest["results"] = {
