@@ -79,6 +79,35 @@ def check_doses(raw: pd.DataFrame, df: pd.DataFrame, col: Collector) -> None:
             fix="enter a split infusion as one record at TIME 0 with the total AMT; "
             "analyse re-infusions as a separate subject or occasion file",
         )
+    _check_undosed(df, dose, col)
+
+
+def _check_undosed(df: pd.DataFrame, dose: pd.Series, col: Collector) -> None:
+    """A subject without a dose record in a table whose other subjects have one.
+
+    A table without any dose record is the plain ``ID, TIME, DV`` form (``TIME`` in days
+    since the infusion). Once a table has dose records, a subject without one would be
+    fitted as if infused at ``TIME`` 0 (with the model's default dose): never assumed.
+    Subjects with a problem already reported on ``EVID`` or ``AMT`` (an unreadable ``EVID``,
+    an ``AMT`` on an observation record) are left out: their dose is that problem.
+    """
+    if not bool(dose.any()):
+        return
+    reported = {v.id for v in col.items if v.column in ("EVID", "AMT")}
+    dosed = set(df.loc[dose, "ID"]) | reported
+    undosed = ~df["ID"].isin(dosed) & (df["ID"] != "")
+    n_dosed = df.loc[dose, "ID"].nunique()
+    for _, grp in df.loc[undosed].groupby("ID", sort=False):
+        col.add_group(
+            "dose_missing",
+            f"subject has no dose record (`EVID`=1), while {n_dosed} other subject(s) have one",
+            grp.iloc[:1],
+            column="EVID",
+            value=f"{len(grp)} record(s), none with EVID=1",
+            expected="each subject's infusion on an EVID=1 record at TIME 0 with its AMT",
+            fix="add the subject's infusion record (EVID=1, TIME 0, AMT = cells infused), "
+            "or remove the subject if it was never infused",
+        )
 
 
 def order_and_exclude(

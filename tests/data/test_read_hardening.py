@@ -191,6 +191,29 @@ def test_second_dose_is_a_violation(tmp_path, time):
     assert v.id == "1" and v.rows == (1, 3)
 
 
+@pytest.mark.parametrize("undosed", ["1", "2"])
+def test_subject_without_a_dose_record_is_a_violation_when_others_have_one(tmp_path, undosed):
+    first = {"1": 0, "2": 3}[undosed]
+    rows = [r for k, r in enumerate(ROWS) if k != first]
+    err = _codes(_csv(tmp_path, rows))
+    assert [v.code for v in err.violations] == ["dose_missing"]
+    v = err.violations[0]
+    assert v.id == undosed and v.rows == ((1,) if undosed == "1" else (4,))
+    assert "EVID=1" in v.fix
+
+
+def test_table_without_any_dose_record_reads_with_time_since_infusion(tmp_path):
+    rows = [r for r in ROWS if ",1,1e8," not in r]
+    ds = read_dataset(_csv(tmp_path, rows))
+    assert len(ds.table) == 3 and len(ds.exclusions) == 0
+
+
+def test_unreadable_evid_of_the_dose_is_reported_once(tmp_path):
+    rows = _set(ROWS, 3, "EVID", "x")
+    codes = [v.code for v in _codes(_csv(tmp_path, rows)).violations]
+    assert "evid_invalid" in codes and "dose_missing" not in codes
+
+
 def test_observation_at_time_zero_before_the_dose_is_a_documented_baseline(tmp_path):
     rows = ["1,0,30,0,,20,70", *ROWS]
     ds = read_dataset(_csv(tmp_path, rows))
