@@ -36,6 +36,12 @@ def print_error(err: BaseException, code: str | None = None) -> None:
     elif isinstance(err, FileNotFoundError):
         name = err.filename or str(err)
         print(f"error [{code or 'file_not_found'}]: no such file: {name}", file=sys.stderr)
+    elif isinstance(err, IsADirectoryError):
+        name = err.filename or str(err)
+        print(
+            f"error [{code or 'not_a_file'}]: {name} is a folder, not a file: give the file's path",
+            file=sys.stderr,
+        )
     elif isinstance(err, FileExistsError):
         print(f"error [{code or 'exists'}]: {err}", file=sys.stderr)
     else:

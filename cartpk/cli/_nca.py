@@ -128,8 +128,6 @@ def read_for_nca(path: str) -> tuple[Any, int]:
     from cartpk.errors import DatasetError
     from cartpk.noncompartmental._nca_input import negative_concentrations
 
-    if not Path(path).is_file():
-        raise FileNotFoundError(2, "no such file", path)
     ds, problems = check_dataset(path)
     if not problems:
         return ds, 0

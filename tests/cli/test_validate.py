@@ -56,3 +56,16 @@ def test_cli_version_console_script():
         check=False,
     )
     assert r.returncode == 0 and r.stdout.startswith("cartpk ")
+
+
+def test_a_folder_given_as_the_data_file_is_named_as_a_folder(tmp_path, capsys):
+    folder = tmp_path / "trial"
+    folder.mkdir()
+    for args in (
+        ["validate", str(folder)],
+        ["nca", str(folder), "--out", str(tmp_path / "n.csv")],
+        ["recist", str(folder), "--out", str(tmp_path / "r")],
+    ):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert "[not_a_file]" in err and "is a folder" in err and "Traceback" not in err
