@@ -178,6 +178,49 @@ def _check_landmark(landmark: Any, lesions: Any) -> None:
 _DAY_COLUMNS = ("tmax", "tlast", "time_above_lloq", "pfs_time", "os_time", "dor_time", "thalf")
 
 
+def _check_lesion_subjects(lesion_ids: list[str], data_ids: list[str]) -> None:
+    """Lesion-table subjects must be trial subjects: none in common raises, a few unknown warn.
+
+    Subjects of the trial data without lesions keep missing response endpoints (recorded
+    as exclusions by the analyses); lesion-table subjects absent from the trial data have
+    no exposure and are not used, which is said, never done silently.
+    """
+    import warnings
+
+    from cartpk.errors import CartpkWarning, DatasetError, Violation
+
+    known = set(data_ids)
+    unknown = [s for s in dict.fromkeys(lesion_ids) if s not in known]
+    if not unknown:
+        return
+    shown = ", ".join(unknown[:10]) + (
+        f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    )
+    if len(unknown) == len(set(lesion_ids)):
+        raise DatasetError(
+            "no subject of the lesion table is in the trial data",
+            [
+                Violation(
+                    "lesions_no_common_subject",
+                    "the lesion table and the trial data share no subject ID",
+                    column="ID",
+                    value=f"lesion table: {shown}; trial data: {', '.join(data_ids[:5])}",
+                    expected="the trial's subject IDs in the lesion table's ID column",
+                    fix="use the same subject identifiers in both tables (compare the ID "
+                    "columns: prefixes, leading zeros, site numbers)",
+                )
+            ],
+        )
+    warnings.warn(
+        CartpkWarning(
+            f"{len(unknown)} subject(s) of the lesion table are not in the trial data and "
+            f"are not used: {shown}. Check their IDs if they should be.",
+            code="lesions_subject_not_in_data",
+        ),
+        stacklevel=3,
+    )
+
+
 def column_units(
     columns: Sequence[str], endpoints: Mapping[str, Any], *, dvid: str = "QPCR"
 ) -> dict[str, str]:
@@ -328,7 +371,15 @@ def er_subjects(
     DatasetError
         From :func:`cartpk.read_dataset` and :func:`cartpk.recist` (including the
         ``DEATH_DAY`` codes ``death_day_not_numeric``, ``death_day_negative``,
-        ``death_day_inconsistent``, ``assessment_after_death``).
+        ``death_day_inconsistent``, ``assessment_after_death``);
+        ``lesions_no_common_subject`` when the lesion table and the trial data share no
+        subject ID.
+
+    Warns
+    -----
+    CartpkWarning
+        ``lesions_subject_not_in_data``: lesion-table subjects that are not in the trial
+        data (named; not used).
 
     Notes
     -----
@@ -408,6 +459,7 @@ def er_subjects(
         res = recist(lesions, min_sd_days=min_sd_days, confirm_days=confirm_days)
         bor = res.bor.copy()
         bor["ID"] = bor["ID"].astype(str)
+        _check_lesion_subjects(list(bor["ID"]), list(out["ID"]))
         out["bor"] = out["ID"].map(bor.set_index("ID")["BOR_CONFIRMED"])
         out["bor_unconfirmed"] = out["ID"].map(bor.set_index("ID")["BOR_UNCONFIRMED"])
         out["orr"] = np.where(

@@ -46,6 +46,23 @@ def test_er_subjects_on_the_bundled_trial():
     assert (s["dor_time"].notna() == (s["orr"] == 1)).all()
 
 
+def test_lesion_subjects_not_in_the_trial_are_said_and_none_in_common_raises():
+    from cartpk.errors import CartpkWarning, DatasetError
+
+    trial = ck.examples.path("trial.csv")
+    lesions = pd.read_csv(ck.examples.path("lesions.csv"))
+    extra = pd.concat([lesions, lesions[lesions["ID"] == 101].assign(ID=999)])
+    with pytest.warns(CartpkWarning, match="999") as rec:
+        s = ck.er_subjects(trial, extra)
+    assert rec[0].message.code == "lesions_subject_not_in_data"
+    assert "999" not in set(s["ID"]) and len(s) == 32
+    renamed = lesions.assign(ID=lesions["ID"].astype(str) + "x")
+    with pytest.raises(DatasetError) as info:
+        ck.er_subjects(trial, renamed)
+    v = info.value.violations[0]
+    assert v.code == "lesions_no_common_subject" and "101x" in v.value and "101" in v.value
+
+
 # --- time to event from hand-made lesion tables ----------------------------------------
 # Every subject has one non-nodal target lesion, 50 mm at baseline (day -7), so each scan
 # is read by hand: <= 35 mm is PR (-30 % from baseline), >= 20 % and >= 5 mm over the
