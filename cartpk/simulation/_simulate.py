@@ -8,6 +8,8 @@ gives the same individual parameters in :func:`simulate_parameters` and :func:`s
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +26,31 @@ SEED_DESIGN: tuple[float, ...] = (7.0, 14.0, 21.0, 28.0, 60.0, 90.0)
 """Sampling days of the originating trial's qPCR schedule (days after infusion)."""
 
 _COLUMNS = ["ID", "TIME", "DV", "EVID", "AMT", "MDV", "CENS", "LLOQ", "DVID"]
+
+
+def _lloq_problems(outs: list[str], lloq: float | Mapping[str, float] | None) -> list[Violation]:
+    """An LLOQ that is not a finite number >= 0 (per output when given as a mapping)."""
+    if lloq is None:
+        return []
+    given = {o: lloq.get(o) for o in outs} if isinstance(lloq, Mapping) else {"": lloq}
+    bad = {}
+    for o, v in given.items():
+        try:
+            ok = v is None or (math.isfinite(float(v)) and float(v) >= 0)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            bad[o] = v
+    return [
+        Violation(
+            "simulate_lloq",
+            f"the LLOQ{f' of `{o}`' if o else ''} is not a finite number >= 0",
+            value=repr(v),
+            expected="a finite LLOQ >= 0 (or None: no LLOQ)",
+            fix="give the assay's LLOQ, e.g. lloq=50",
+        )
+        for o, v in bad.items()
+    ]
 
 
 def _resolve_subjects(
@@ -213,6 +240,27 @@ def simulate(
                     fix="e.g. days=(7, 14, 21, 28, 60, 90)",
                 )
             )
+        elif np.any(d < 0) or np.unique(d).size != d.size:
+            problems.append(
+                Violation(
+                    "simulate_days",
+                    f"sampling days of `{o}` repeat or are negative",
+                    value=repr(d.tolist()),
+                    expected="distinct days >= 0 (days since the infusion)",
+                    fix="list each sampling day once, e.g. days=(7, 14, 21, 28, 60, 90)",
+                )
+            )
+    problems.extend(_lloq_problems(outs, lloq))
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed < 0:
+        problems.append(
+            Violation(
+                "simulate_seed",
+                "the seed is negative",
+                value=repr(seed),
+                expected="an integer >= 0 or a numpy Generator",
+                fix="pass seed=0, 1, 2, ...",
+            )
+        )
     if problems:
         raise ModelError("Cannot simulate: invalid design.", problems)
     rng = np.random.default_rng(seed)

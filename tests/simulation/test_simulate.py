@@ -130,6 +130,32 @@ def test_invalid_design_lists_every_problem(stein):
     assert {v.code for v in err.value.violations} == {"unknown_output", "simulate_days"}
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"days": (7, 7, 14)}, "simulate_days"),
+        ({"days": (-7, 14)}, "simulate_days"),
+        ({"lloq": float("inf")}, "simulate_lloq"),
+        ({"lloq": float("nan")}, "simulate_lloq"),
+        ({"lloq": -1.0}, "simulate_lloq"),
+        ({"lloq": {"QPCR": "fifty"}}, "simulate_lloq"),
+        ({"seed": -1}, "simulate_seed"),
+    ],
+)
+def test_a_design_the_validator_would_refuse_is_not_simulated(stein, kwargs, code):
+    """Repeated or negative days (duplicate or negative TIME records), a non-finite LLOQ and
+    a negative seed (NumPy's traceback) are design violations before anything is drawn."""
+    with pytest.raises(ck.ModelError) as err:
+        ck.simulate(stein, n=3, **{"seed": 1, **kwargs})
+    assert [v.code for v in err.value.violations] == [code]
+
+
+def test_a_simulated_table_passes_the_validator(stein):
+    table = ck.simulate(stein, n=4, seed=3, lloq=50, days=(0, 7, 14, 28))
+    ds = ck.read_dataset(table)
+    assert len(ds.exclusions) == 0 and len(ds.observations()) == 16
+
+
 def test_ode_model_simulates_like_closed_form(stein):
     a = ck.simulate(stein, n=6, seed=9, lloq=50)
     b = ck.simulate(ck.load_model("stein2019_ode"), n=6, seed=9, lloq=50)
