@@ -211,8 +211,9 @@ def simulate(
     Raises
     ------
     ModelError
-        ``simulate_n``, ``simulate_days``, ``simulate_dose``, ``covariate_missing``,
-        ``unknown_output``.
+        ``simulate_n``, ``simulate_days`` (none, non-finite, repeated or negative days),
+        ``simulate_lloq`` (not a finite number >= 0), ``simulate_seed`` (negative),
+        ``simulate_dose``, ``covariate_missing``, ``unknown_output``.
 
     Examples
     --------
