@@ -15,6 +15,7 @@ import pandas as pd
 
 from cartpk.errors import CartpkWarning, FitError, SpecError, Violation
 from cartpk.fit._likelihood import check_blq, loglik
+from cartpk.fit._subjects import check_doses_known
 from cartpk.model import ClosedFormModel, Model, OdeModel
 from cartpk.model._outputs import unknown_outputs
 from cartpk.ode._options import default_ode_engine
@@ -72,7 +73,8 @@ def _design(model: Model, dataset: Dataset, dvid: str | Sequence[str] | None, bl
 
     doses = dataset.doses.groupby("ID")["AMT"].sum()
     dose = np.array([float(doses.get(s, np.nan)) for s in subjects])
-    if np.isnan(dose).any() and model.default_dose is not None:
+    check_doses_known(model, subjects, list(dose), list(dataset.covariates.columns))
+    if np.isnan(dose).any() and model.default_dose is not None:  # a dose nothing uses
         dose = np.where(np.isnan(dose), float(model.default_dose), dose)
 
     cov, problems = _covariate_table(model, dataset, subjects, dose)

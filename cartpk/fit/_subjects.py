@@ -125,6 +125,46 @@ def _outputs_for(
     return {d: (d if d in outputs else outputs[0]) for d in names}
 
 
+def check_doses_known(
+    model: Model, subjects: Sequence[str], dose: Sequence[float | None], covariates: Sequence[str]
+) -> None:
+    """Refuse to fit subjects without a dose record when the model uses the dose.
+
+    A declaration whose ``initial`` or ``rhs`` takes ``dose``, or with a ``DOSE`` covariate
+    effect the data have no column for, would otherwise be fitted with the declaration's
+    ``default_dose`` (a value of the model file, not of the trial) in place of the unknown
+    dose: never assumed. ``covariates`` are the dataset's baseline covariate columns.
+    """
+    from cartpk.ode._request import takes_dose
+
+    missing = [str(s) for s, d in zip(subjects, dose, strict=True) if d is None or d != d]
+    if not missing:
+        return
+    if takes_dose(model):
+        why = f"the equations of `{model.name}` take the dose"
+    elif "DOSE" in model.covariate_columns and "DOSE" not in covariates:
+        why = f"`{model.name}` has a DOSE covariate effect and the data have no DOSE column"
+    else:
+        return
+    shown = ", ".join(missing[:10]) + (
+        f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+    )
+    raise SpecError(
+        f"Cannot fit `{model.name}`: {len(missing)} subject(s) have no dose.",
+        [
+            Violation(
+                "dose_missing",
+                f"{why}, but these subjects have no dose record (EVID=1)",
+                column="AMT",
+                value=shown,
+                expected="each subject's infusion on an EVID=1 record at TIME 0 with its AMT",
+                fix="add the infusion records (EVID=1, TIME 0, AMT = cells infused); the "
+                "model's default dose is never put in for a dose the data do not give",
+            )
+        ],
+    )
+
+
 def subjects_from_dataset(
     model: Model, dataset: Dataset, *, dvid: str | Sequence[str] | None = None
 ) -> list[SubjectData]:
@@ -176,6 +216,12 @@ def subjects_from_dataset(
     cov_by_id = {str(r["ID"]): r for r in cov.to_dict("records")}
     doses = dataset.doses.sort_values(["ID", "TIME"], kind="stable").groupby("ID", sort=False)
     dose_by_id = {str(k): float(g["AMT"].iloc[0]) for k, g in doses}
+    check_doses_known(
+        model,
+        [str(s) for s in dataset.subjects],
+        [dose_by_id.get(str(s)) for s in dataset.subjects],
+        list(cov.columns),
+    )
     groups = {str(k): g for k, g in obs.groupby("ID", sort=False)}
     out = []
     for sid in dataset.subjects:

@@ -30,7 +30,7 @@ from cartpk.errors import ModelError, Violation
 if TYPE_CHECKING:  # pragma: no cover
     from cartpk.model._ode_model import OdeModel
 
-__all__ = ["OdeRequest", "ode_request"]
+__all__ = ["OdeRequest", "ode_request", "takes_dose"]
 
 
 def _kw(func: Any) -> list[str]:
@@ -313,13 +313,19 @@ def _step_function(spec: Any, name: str, xp: Any) -> tuple[Any, Any]:
     return t, v
 
 
+def takes_dose(model: Any) -> bool:
+    """Whether a declaration's equations (``initial`` or ``rhs``) take the ``dose``."""
+    cls = model if isinstance(model, type) else type(model)
+    equations = [_func(cls, "initial"), _func(cls, "rhs")]
+    return any("dose" in _kw(f) for f in equations if f is not None)
+
+
 def _dose(model: Any, dose: Any) -> Any:
     """``dose``, or the declaration's ``default_dose`` when its equations take one."""
     cls = model if isinstance(model, type) else type(model)
     if dose is not None:
         return dose
-    equations = [_func(cls, "initial"), _func(cls, "rhs")]
-    if not any("dose" in _kw(f) for f in equations if f is not None):
+    if not takes_dose(cls):
         return None
     default = getattr(cls, "default_dose", None)
     if default is None:
