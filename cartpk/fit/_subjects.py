@@ -190,7 +190,8 @@ def subjects_from_dataset(
     ------
     SpecError
         ``dvid_missing``, ``dvid_unknown``, ``dvid_not_output``; ``covariate_missing`` when
-        the dataset lacks a covariate the model needs.
+        the dataset lacks a covariate the model needs; ``dose_missing`` when the model uses
+        the dose and a subject has no dose record (:func:`check_doses_known`).
     """
     mapping = _outputs_for(model, dataset, dvid)
     obs = dataset.observations()
